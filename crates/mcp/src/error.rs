@@ -1,0 +1,191 @@
+//! The one error type of the connection layer.
+//!
+//! Messages are written for the person or model reading them: they never carry a URL's credentials, a
+//! header value, or the raw text of a lower layer's error (which may hold either).
+
+use std::time::Duration;
+
+/// Whether a failed request may have reached the upstream. Retry rules depend on it: a request that
+/// was never sent can always be retried, one that may have arrived only if the tool is idempotent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Delivery {
+    /// The request never left: connection refused, connect timeout, DNS failure.
+    NotSent,
+    /// The request may have been received and acted upon.
+    MaybeSent,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UpstreamError {
+    /// The configuration cannot work (bad URL, empty command, bearer auth on stdio…).
+    #[error("invalid configuration for upstream `{upstream}`: {reason}")]
+    Config { upstream: String, reason: String },
+
+    /// The stdio command could not be started at all.
+    #[error("upstream `{upstream}`: could not start `{command}`: {reason}")]
+    Spawn { upstream: String, command: String, reason: String },
+
+    /// The MCP session could not be established.
+    #[error("upstream `{upstream}`: could not connect: {reason}")]
+    Connect { upstream: String, reason: String, delivery: Delivery },
+
+    /// No answer within the per-request timeout. The request was cancelled upstream.
+    #[error("upstream `{upstream}` did not answer `{method}` within {}", humanize(*.timeout))]
+    Timeout { upstream: String, method: String, timeout: Duration },
+
+    /// The connection ended while the request was in flight (the process exited, the stream closed).
+    #[error("upstream `{upstream}`: connection closed while `{method}` was in flight: {reason}")]
+    Closed { upstream: String, method: String, reason: String },
+
+    /// A transport-level failure after the session existed.
+    #[error("upstream `{upstream}`: `{method}` failed: {reason}")]
+    Transport { upstream: String, method: String, reason: String, delivery: Delivery },
+
+    /// The upstream answered with a JSON-RPC error.
+    #[error("upstream `{upstream}` answered `{method}` with error {code}: {message}")]
+    Rpc { upstream: String, method: String, code: i32, message: String },
+
+    /// The caller cancelled the request.
+    #[error("`{method}` on upstream `{upstream}` was cancelled")]
+    Cancelled { upstream: String, method: String },
+
+    /// The upstream answered with something that is not the expected result.
+    #[error("upstream `{upstream}` sent an unexpected answer to `{method}`")]
+    UnexpectedResponse { upstream: String, method: String },
+}
+
+impl UpstreamError {
+    /// Whether the failed request may have reached the upstream; `None` when retrying makes no sense
+    /// at all (an error answer, a cancellation, a bad config).
+    pub fn delivery(&self) -> Option<Delivery> {
+        match self {
+            Self::Connect { delivery, .. } | Self::Transport { delivery, .. } => Some(*delivery),
+            Self::Closed { .. } => Some(Delivery::MaybeSent),
+            _ => None,
+        }
+    }
+
+    /// The JSON-RPC error code when the upstream answered with an error.
+    pub fn rpc_code(&self) -> Option<i32> {
+        match self {
+            Self::Rpc { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+pub(crate) fn humanize(duration: Duration) -> String {
+    if duration.as_millis() < 1000 {
+        format!("{} ms", duration.as_millis())
+    } else {
+        format!("{:.1} s", duration.as_secs_f64())
+    }
+}
+
+/// Describes a lower-layer error without echoing its text, which may hold a URL with credentials.
+/// Returns the description and whether the request may have been delivered.
+pub(crate) fn describe_transport_error(
+    error: &(dyn std::error::Error + 'static),
+) -> (String, Delivery) {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    let mut described: Option<(String, Delivery)> = None;
+    while let Some(err) = current {
+        if let Some(reqwest_error) = err.downcast_ref::<reqwest::Error>() {
+            if reqwest_error.is_connect() {
+                // A connect error (refused, unreachable, connect timeout, DNS) means nothing was sent,
+                // unless the chain below says the connection was reset mid-request.
+                described.get_or_insert(("connection failed".into(), Delivery::NotSent));
+            } else if reqwest_error.is_timeout() {
+                return ("HTTP request timed out".into(), Delivery::MaybeSent);
+            } else if let Some(status) = reqwest_error.status() {
+                return (format!("HTTP {}", status.as_u16()), Delivery::MaybeSent);
+            } else {
+                described.get_or_insert(("HTTP request failed".into(), Delivery::MaybeSent));
+            }
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind as K;
+            let (text, delivery) = match io.kind() {
+                K::ConnectionRefused => ("connection refused", Delivery::NotSent),
+                K::TimedOut if matches!(described, Some((_, Delivery::NotSent))) => {
+                    ("connect timed out", Delivery::NotSent)
+                }
+                K::ConnectionReset => ("connection reset", Delivery::MaybeSent),
+                K::ConnectionAborted => ("connection aborted", Delivery::MaybeSent),
+                K::BrokenPipe => ("broken pipe", Delivery::MaybeSent),
+                K::UnexpectedEof => ("connection closed early", Delivery::MaybeSent),
+                _ => ("I/O error", described.as_ref().map_or(Delivery::MaybeSent, |d| d.1)),
+            };
+            return (text.into(), delivery);
+        }
+        if let Some(status) =
+            err.downcast_ref::<rmcp::transport::streamable_http_client::HttpStatusError>()
+        {
+            return (format!("HTTP {}", status.status), Delivery::MaybeSent);
+        }
+        if let Some(local) = err.downcast_ref::<crate::http::LocalHttpError>() {
+            return (local.to_string(), Delivery::MaybeSent);
+        }
+        current = err.source();
+    }
+    described.unwrap_or_else(|| (sanitize_message(&error.to_string()), Delivery::MaybeSent))
+}
+
+/// Drops anything that looks like a URL from a message, keeping its scheme and host only, so that
+/// a password, token or query string in it never reaches a log or a model.
+pub fn sanitize_message(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for (index, word) in message.split(' ').enumerate() {
+        if index > 0 {
+            out.push(' ');
+        }
+        let trimmed = word.trim_matches(|c| matches!(c, '(' | ')' | '"' | '\'' | ',' | '<' | '>'));
+        match url::Url::parse(trimmed) {
+            Ok(parsed) if parsed.has_host() => {
+                out.push_str(&format!(
+                    "{}://{}",
+                    parsed.scheme(),
+                    parsed.host_str().unwrap_or_default()
+                ));
+            }
+            _ => out.push_str(word),
+        }
+    }
+    const MAX: usize = 300;
+    if out.len() > MAX {
+        let mut end = MAX;
+        while !out.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.truncate(end);
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitize_strips_credentials_paths_and_queries() {
+        let cases = [
+            ("failed (http://user:pw@example.com/mcp?token=abc)", "failed http://example.com"),
+            ("plain words stay", "plain words stay"),
+            ("see https://x.test/a/b", "see https://x.test"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(sanitize_message(input), expected, "input: {input}");
+        }
+    }
+
+    #[test]
+    fn refused_io_error_is_not_sent_and_reset_may_be() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(describe_transport_error(&refused).1, Delivery::NotSent);
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert_eq!(describe_transport_error(&reset).1, Delivery::MaybeSent);
+    }
+}

@@ -1,0 +1,120 @@
+//! What an upstream may send us unasked: progress, logging and list changes.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
+};
+
+#[allow(deprecated)]
+use rmcp::{
+    ClientHandler,
+    model::{
+        ClientCapabilities, ClientConfig, Implementation, LoggingMessageNotificationParam,
+        ProgressNotificationParam, ProgressToken,
+    },
+    service::{NotificationContext, RoleClient},
+};
+use tokio::sync::{broadcast, mpsc};
+
+/// A progress report for one call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    pub progress: f64,
+    pub total: Option<f64>,
+    pub message: Option<String>,
+}
+
+/// Something an upstream told us outside of any one call.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum UpstreamEvent {
+    ToolsChanged,
+    ResourcesChanged,
+    PromptsChanged,
+    Log { level: String, logger: Option<String>, data: serde_json::Value },
+}
+
+/// Routes progress notifications to the call that asked for them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ProgressRoutes(Arc<Mutex<HashMap<ProgressToken, mpsc::UnboundedSender<Progress>>>>);
+
+impl ProgressRoutes {
+    pub(crate) fn add(&self, token: ProgressToken, sender: mpsc::UnboundedSender<Progress>) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).insert(token, sender);
+    }
+
+    pub(crate) fn remove(&self, token: &ProgressToken) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).remove(token);
+    }
+
+    fn route(&self, params: ProgressNotificationParam) {
+        let routes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(sender) = routes.get(&params.progress_token) {
+            let _ = sender.send(Progress {
+                progress: params.progress,
+                total: params.total,
+                message: params.message,
+            });
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct UpstreamHandler {
+    /// The upstream's name, for logs.
+    pub(crate) name: Arc<str>,
+    pub(crate) progress: ProgressRoutes,
+    pub(crate) events: broadcast::Sender<UpstreamEvent>,
+}
+
+impl UpstreamHandler {
+    fn emit(&self, event: UpstreamEvent) {
+        // No subscriber is fine: nobody is watching this upstream's lists.
+        let _ = self.events.send(event);
+    }
+}
+
+impl ClientHandler for UpstreamHandler {
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        self.progress.route(params);
+    }
+
+    // Logging is deprecated by SEP-2577, but the servers we proxy still send it and their clients
+    // still want it.
+    #[allow(deprecated)]
+    async fn on_logging_message(
+        &self,
+        params: LoggingMessageNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        let level = serde_json::to_value(params.level)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "info".into());
+        tracing::debug!(target: "switchboard::upstream::log", upstream = %self.name, %level, "{}", params.data);
+        self.emit(UpstreamEvent::Log { level, logger: params.logger, data: params.data });
+    }
+
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.emit(UpstreamEvent::ToolsChanged);
+    }
+
+    async fn on_resource_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.emit(UpstreamEvent::ResourcesChanged);
+    }
+
+    async fn on_prompt_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.emit(UpstreamEvent::PromptsChanged);
+    }
+
+    fn get_info(&self) -> ClientConfig {
+        let mut info = ClientConfig::default();
+        info.capabilities = ClientCapabilities::default();
+        info.client_info = Implementation::new("switchboard", env!("CARGO_PKG_VERSION"));
+        info
+    }
+}

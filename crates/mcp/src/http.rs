@@ -1,0 +1,273 @@
+//! The HTTP client under rmcp's Streamable HTTP transport.
+//!
+//! It wraps reqwest's rmcp client for two things rmcp does not do:
+//! - a 400 that says the session is unknown or not initialized (server-everything's answer after a
+//!   DELETE) counts as an expired session, like a 404, so rmcp re-initializes once and resends;
+//! - the bearer token is computed per request from the call's context, carried to here in a private
+//!   `_meta` key that is removed before the request leaves.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
+
+use futures::stream::BoxStream;
+use http::{HeaderName, HeaderValue};
+use rmcp::{
+    model::{ClientJsonRpcMessage, GetMeta, ServerJsonRpcMessage},
+    transport::streamable_http_client::{
+        SseError, StreamableHttpClient, StreamableHttpError, StreamableHttpPostResponse,
+    },
+};
+use sse_stream::Sse;
+
+use crate::config::{CallContext, UpstreamAuth};
+
+/// The `_meta` key that carries a call's context from [`crate::Upstream`] to the HTTP layer. It is
+/// stripped before the request is sent, so the upstream never sees it.
+pub(crate) const CONTEXT_META_KEY: &str = "io.switchboard/call-context";
+
+/// An error raised on our side of an HTTP exchange.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LocalHttpError {
+    #[error("the token callback failed: {0}")]
+    Token(String),
+    #[error("header `{0}` is not a valid HTTP header")]
+    InvalidHeader(String),
+}
+
+/// One pooled, keep-alive HTTP client for every upstream of the process, with TCP_NODELAY so that a
+/// small JSON-RPC POST never waits on Nagle's algorithm.
+pub fn shared_http_client() -> reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            install_crypto_provider();
+            reqwest::Client::builder()
+                .tcp_nodelay(true)
+                .pool_idle_timeout(Duration::from_secs(90))
+                .connect_timeout(Duration::from_secs(10))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_else(|_| reqwest::Client::new())
+        })
+        .clone()
+}
+
+/// rustls needs a process-wide crypto provider; ring is the one we build with.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Renders configured headers into a header map, refusing any that are not valid HTTP.
+pub(crate) fn header_map(
+    headers: &[(String, String)],
+) -> Result<HashMap<HeaderName, HeaderValue>, LocalHttpError> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let name = HeaderName::try_from(name.as_str())
+                .map_err(|_| LocalHttpError::InvalidHeader(name.clone()))?;
+            let mut value = HeaderValue::try_from(value.as_str())
+                .map_err(|_| LocalHttpError::InvalidHeader(name.to_string()))?;
+            value.set_sensitive(true);
+            Ok((name, value))
+        })
+        .collect()
+}
+
+/// Takes the call context out of a request's `_meta`, leaving the message as the upstream should
+/// see it.
+pub(crate) fn take_call_context(message: &mut ClientJsonRpcMessage) -> CallContext {
+    if let ClientJsonRpcMessage::Request(request) = message {
+        let meta = request.request.get_meta_mut();
+        if let Some(serde_json::Value::Object(map)) = meta.remove(CONTEXT_META_KEY) {
+            return CallContext(map);
+        }
+    }
+    CallContext::default()
+}
+
+/// Resolves the bearer token for a request, if the upstream uses one.
+pub(crate) async fn bearer_token(
+    auth: &UpstreamAuth,
+    context: &CallContext,
+) -> Result<Option<String>, LocalHttpError> {
+    match auth {
+        UpstreamAuth::None => Ok(None),
+        UpstreamAuth::Bearer(provider) => {
+            provider.token(context).await.map(Some).map_err(LocalHttpError::Token)
+        }
+    }
+}
+
+/// Whether an answer to a request that carried a session id says that the session is gone. Servers
+/// word it differently; these are the phrasings of the SDKs we meet.
+pub(crate) fn says_session_is_gone(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    [
+        "session not found",
+        "no valid session",
+        "unknown session",
+        "invalid session",
+        "session expired",
+        "not initialized",
+    ]
+    .iter()
+    .any(|needle| lower.contains(needle))
+}
+
+#[derive(Clone)]
+pub(crate) struct SessionAwareClient {
+    inner: reqwest::Client,
+    auth: UpstreamAuth,
+}
+
+impl SessionAwareClient {
+    pub(crate) fn new(auth: UpstreamAuth) -> Self {
+        Self { inner: shared_http_client(), auth }
+    }
+}
+
+fn token_error(error: LocalHttpError) -> StreamableHttpError<reqwest::Error> {
+    StreamableHttpError::Io(std::io::Error::other(error))
+}
+
+impl StreamableHttpClient for SessionAwareClient {
+    type Error = reqwest::Error;
+
+    async fn post_message(
+        &self,
+        uri: Arc<str>,
+        message: ClientJsonRpcMessage,
+        session_id: Option<Arc<str>>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+    ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
+        self.post_message_with_max_sse_event_size(
+            uri,
+            message,
+            session_id,
+            auth_header,
+            custom_headers,
+            usize::MAX,
+        )
+        .await
+    }
+
+    async fn post_message_with_max_sse_event_size(
+        &self,
+        uri: Arc<str>,
+        mut message: ClientJsonRpcMessage,
+        session_id: Option<Arc<str>>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+        max_sse_event_size: usize,
+    ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
+        let context = take_call_context(&mut message);
+        let token = bearer_token(&self.auth, &context).await.map_err(token_error)?;
+        let had_session = session_id.is_some();
+        let result = self
+            .inner
+            .post_message_with_max_sse_event_size(
+                uri,
+                message,
+                session_id,
+                token.or(auth_header),
+                custom_headers,
+                max_sse_event_size,
+            )
+            .await;
+        if !had_session {
+            return result;
+        }
+        match result {
+            Ok(StreamableHttpPostResponse::Json(ServerJsonRpcMessage::Error(error), _))
+                if says_session_is_gone(&error.error.message) =>
+            {
+                Err(StreamableHttpError::SessionExpired)
+            }
+            Err(StreamableHttpError::UnexpectedServerResponse(text))
+                if text.starts_with("HTTP 400") && says_session_is_gone(&text) =>
+            {
+                Err(StreamableHttpError::SessionExpired)
+            }
+            other => other,
+        }
+    }
+
+    async fn delete_session(
+        &self,
+        uri: Arc<str>,
+        session_id: Arc<str>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+    ) -> Result<(), StreamableHttpError<Self::Error>> {
+        let token =
+            bearer_token(&self.auth, &CallContext::default()).await.map_err(token_error)?;
+        self.inner.delete_session(uri, session_id, token.or(auth_header), custom_headers).await
+    }
+
+    async fn get_stream(
+        &self,
+        uri: Arc<str>,
+        session_id: Option<Arc<str>>,
+        last_event_id: Option<String>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+    ) -> Result<BoxStream<'static, Result<Sse, SseError>>, StreamableHttpError<Self::Error>> {
+        self.get_stream_with_max_sse_event_size(
+            uri,
+            session_id,
+            last_event_id,
+            auth_header,
+            custom_headers,
+            usize::MAX,
+        )
+        .await
+    }
+
+    async fn get_stream_with_max_sse_event_size(
+        &self,
+        uri: Arc<str>,
+        session_id: Option<Arc<str>>,
+        last_event_id: Option<String>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+        max_sse_event_size: usize,
+    ) -> Result<BoxStream<'static, Result<Sse, SseError>>, StreamableHttpError<Self::Error>> {
+        let token =
+            bearer_token(&self.auth, &CallContext::default()).await.map_err(token_error)?;
+        self.inner
+            .get_stream_with_max_sse_event_size(
+                uri,
+                session_id,
+                last_event_id,
+                token.or(auth_header),
+                custom_headers,
+                max_sse_event_size,
+            )
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_gone_phrasings() {
+        let cases = [
+            ("Bad Request: No valid session ID provided", true),
+            ("Bad Request: Server not initialized", true),
+            ("Session not found", true),
+            ("Invalid params: missing field `a`", false),
+            ("Tool not found", false),
+        ];
+        for (message, expected) in cases {
+            assert_eq!(says_session_is_gone(message), expected, "{message}");
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! Connections to upstream MCP servers.
+//!
+//! One [`Upstream`] per server: stdio children, Streamable HTTP in both protocol eras (the
+//! 2025 initialize handshake and the stateless 2026-07-28 `server/discover`), and the legacy
+//! HTTP+SSE transport. It knows nothing of HTTP routing, storage or users.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod error;
+pub mod handler;
+pub mod http;
+pub mod sse;
+pub mod stdio;
+pub mod upstream;
+
+pub use config::{
+    CallContext, Endpoint, HttpConfig, HttpTransport, StdioConfig, TokenProvider, UpstreamAuth,
+    UpstreamConfig,
+};
+pub use error::{Delivery, UpstreamError};
+pub use handler::{Progress, UpstreamEvent};
+pub use rmcp::model;
+pub use upstream::{RequestOptions, TransportKind, Upstream};

@@ -1,0 +1,217 @@
+//! The legacy HTTP+SSE transport (protocol 2024-11-05): one long-lived GET stream that first names
+//! an `endpoint`, then carries every server message; each client message is a POST to that endpoint.
+//!
+//! Written by hand because rmcp removed its client for this transport, and no maintained crate has
+//! one.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use futures::StreamExt;
+use http::{HeaderName, HeaderValue, header};
+use rmcp::{
+    RoleClient,
+    model::{ClientJsonRpcMessage, ServerJsonRpcMessage},
+    service::{RxJsonRpcMessage, TxJsonRpcMessage},
+    transport::Transport,
+};
+use tokio::sync::mpsc;
+use url::Url;
+
+use crate::{
+    config::UpstreamAuth,
+    http::{LocalHttpError, bearer_token, take_call_context},
+};
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SseError {
+    #[error("the SSE stream answered HTTP {0}")]
+    Status(u16),
+    #[error("the SSE stream is not `text/event-stream`")]
+    NotEventStream,
+    #[error("no `endpoint` event arrived within {0:?}")]
+    NoEndpoint(Duration),
+    #[error("the SSE stream ended before its `endpoint` event")]
+    EndedEarly,
+    #[error("the `endpoint` event names another origin, which is refused")]
+    ForeignEndpoint,
+    #[error("the `endpoint` event is not a valid URL")]
+    BadEndpoint,
+    #[error("the message POST answered HTTP {0}")]
+    PostStatus(u16),
+    #[error("the SSE stream was closed")]
+    Closed,
+    #[error(transparent)]
+    Local(#[from] LocalHttpError),
+    #[error(transparent)]
+    Http(#[from] reqwest::Error),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
+impl SseError {
+    /// Whether this failure means the URL does not serve the legacy transport at all.
+    pub fn is_not_sse(&self) -> bool {
+        matches!(self, Self::Status(_) | Self::NotEventStream | Self::NoEndpoint(_) | Self::EndedEarly)
+    }
+}
+
+/// A connected legacy SSE session.
+#[derive(Debug)]
+pub struct LegacySseTransport {
+    /// Shared with every send future, which must be `'static`.
+    poster: Arc<Poster>,
+    /// Server messages read from the stream by `reader`.
+    incoming: mpsc::Receiver<ServerJsonRpcMessage>,
+    /// The stream reader; aborted when the transport closes or is dropped.
+    reader: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Debug)]
+struct Poster {
+    client: reqwest::Client,
+    endpoint: Url,
+    headers: HashMap<HeaderName, HeaderValue>,
+    auth: UpstreamAuth,
+}
+
+impl LegacySseTransport {
+    /// Opens the GET stream and waits for its `endpoint` event.
+    pub async fn connect(
+        client: reqwest::Client,
+        url: &str,
+        headers: HashMap<HeaderName, HeaderValue>,
+        auth: UpstreamAuth,
+        endpoint_timeout: Duration,
+    ) -> Result<Self, SseError> {
+        let base = Url::parse(url).map_err(|_| SseError::BadEndpoint)?;
+        let mut request = client.get(base.clone()).header(header::ACCEPT, "text/event-stream");
+        for (name, value) in &headers {
+            request = request.header(name, value);
+        }
+        if let Some(token) = bearer_token(&auth, &Default::default()).await? {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await?;
+        if !response.status().is_success() {
+            return Err(SseError::Status(response.status().as_u16()));
+        }
+        let is_event_stream = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        if !is_event_stream {
+            return Err(SseError::NotEventStream);
+        }
+        let mut events = sse_stream::SseStream::from_bytes_stream(response.bytes_stream());
+        let endpoint = tokio::time::timeout(endpoint_timeout, async {
+            while let Some(event) = events.next().await {
+                let Ok(event) = event else { return Err(SseError::EndedEarly) };
+                if event.event.as_deref() == Some("endpoint") {
+                    let data = event.data.unwrap_or_default();
+                    return resolve_endpoint(&base, data.trim());
+                }
+            }
+            Err(SseError::EndedEarly)
+        })
+        .await
+        .map_err(|_| SseError::NoEndpoint(endpoint_timeout))??;
+
+        let (sender, incoming) = mpsc::channel(64);
+        let reader = tokio::spawn(async move {
+            while let Some(Ok(event)) = events.next().await {
+                if !matches!(event.event.as_deref(), None | Some("message")) {
+                    continue;
+                }
+                let Some(data) = event.data else { continue };
+                match serde_json::from_str::<ServerJsonRpcMessage>(&data) {
+                    Ok(message) => {
+                        if sender.send(message).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "skipping an SSE message that is not JSON-RPC"),
+                }
+            }
+        });
+        Ok(Self { poster: Arc::new(Poster { client, endpoint, headers, auth }), incoming, reader })
+    }
+}
+
+/// The endpoint may be relative; it must stay on the stream's origin, so that a hostile stream
+/// cannot make us POST our credentials elsewhere.
+fn resolve_endpoint(base: &Url, data: &str) -> Result<Url, SseError> {
+    let endpoint = base.join(data).map_err(|_| SseError::BadEndpoint)?;
+    if endpoint.origin() != base.origin() {
+        return Err(SseError::ForeignEndpoint);
+    }
+    Ok(endpoint)
+}
+
+impl Poster {
+    async fn post(&self, mut message: ClientJsonRpcMessage) -> Result<(), SseError> {
+        let context = take_call_context(&mut message);
+        let mut request = self.client.post(self.endpoint.clone()).json(&message);
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
+        if let Some(token) = bearer_token(&self.auth, &context).await? {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await?;
+        if !response.status().is_success() {
+            return Err(SseError::PostStatus(response.status().as_u16()));
+        }
+        Ok(())
+    }
+}
+
+impl Transport<RoleClient> for LegacySseTransport {
+    type Error = SseError;
+
+    fn send(
+        &mut self,
+        item: TxJsonRpcMessage<RoleClient>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        let poster = self.poster.clone();
+        async move { poster.post(item).await }
+    }
+
+    async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
+        self.incoming.recv().await
+    }
+
+    async fn close(&mut self) -> Result<(), Self::Error> {
+        self.reader.abort();
+        self.incoming.close();
+        Ok(())
+    }
+}
+
+impl Drop for LegacySseTransport {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_resolution() {
+        let base = Url::parse("http://127.0.0.1:3001/sse").expect("valid");
+        let cases: &[(&str, Option<&str>)] = &[
+            ("/message?sessionId=abc", Some("http://127.0.0.1:3001/message?sessionId=abc")),
+            ("messages/?session_id=1", Some("http://127.0.0.1:3001/messages/?session_id=1")),
+            ("http://127.0.0.1:3001/m", Some("http://127.0.0.1:3001/m")),
+            ("http://evil.test/m", None),
+            ("http://127.0.0.1:9999/m", None),
+        ];
+        for (data, expected) in cases {
+            let got = resolve_endpoint(&base, data).ok().map(|u| u.to_string());
+            assert_eq!(got.as_deref(), *expected, "{data}");
+        }
+    }
+}

@@ -1,0 +1,613 @@
+//! One upstream MCP server: a lazily opened session, reopened when it dies, with timeouts, retries,
+//! cancellation and progress for every request.
+
+use std::{
+    sync::{Arc, Mutex as SyncMutex, PoisonError},
+    time::Duration,
+};
+
+use rmcp::{
+    RoleClient,
+    model::{
+        CallToolRequest, CallToolRequestParams, CallToolResult, ClientRequest, JsonObject,
+        ListPromptsRequest, ListResourceTemplatesRequest, ListResourcesRequest, ListToolsRequest,
+        PaginatedRequestParams, Prompt, ProtocolVersion, Resource, ResourceTemplate,
+        ServerResult, Tool,
+    },
+    service::{
+        ClientLifecycleMode, ClientServiceExt, Peer, PeerRequestOptions, RunningService,
+        ServiceError,
+    },
+    transport::{StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig},
+};
+use serde_json::Value;
+use tokio::{
+    sync::{Mutex, broadcast, mpsc},
+    time::Instant,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    config::{CallContext, Endpoint, HttpConfig, HttpTransport, UpstreamAuth, UpstreamConfig},
+    error::{Delivery, UpstreamError, describe_transport_error, sanitize_message},
+    handler::{Progress, ProgressRoutes, UpstreamEvent, UpstreamHandler},
+    http::{CONTEXT_META_KEY, SessionAwareClient, header_map, shared_http_client},
+    sse::LegacySseTransport,
+    stdio::{self, ChildGuard},
+};
+
+/// The longest a caller waits between failed connection attempts.
+const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Options of one request.
+#[derive(Debug, Default)]
+pub struct RequestOptions {
+    /// Overrides the upstream's request timeout.
+    pub timeout: Option<Duration>,
+    /// Who is calling; reaches the bearer-token callback, never the upstream.
+    pub context: CallContext,
+    /// Where progress notifications for this request go.
+    pub progress: Option<mpsc::UnboundedSender<Progress>>,
+    /// Cancels the request: `notifications/cancelled` goes upstream and the call returns
+    /// [`UpstreamError::Cancelled`]. Dropping the call's future does the same.
+    pub cancel: Option<CancellationToken>,
+    /// Whether running the request twice is harmless. Only then is a request that may have reached
+    /// the upstream retried; listing is always safe, a tool only when annotated idempotent or
+    /// read-only.
+    pub retry_safe: bool,
+}
+
+/// A handle to one upstream; cheap to clone, all clones share one session.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: UpstreamConfig,
+    handler: UpstreamHandler,
+    /// The live session. Held while (re)connecting, so concurrent callers wait for one handshake
+    /// instead of each starting their own.
+    session: Mutex<Option<Arc<Session>>>,
+    /// Consecutive failed connection attempts and when the next may start.
+    backoff: SyncMutex<Backoff>,
+}
+
+#[derive(Debug, Default)]
+struct Backoff {
+    failures: u32,
+    next_attempt: Option<Instant>,
+}
+
+struct Session {
+    service: RunningService<RoleClient, UpstreamHandler>,
+    /// The stdio child, killed with its process group when the session is dropped.
+    child: SyncMutex<Option<ChildGuard>>,
+    /// Which transport carries the session, for diagnostics.
+    transport: TransportKind,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("transport", &self.transport).finish_non_exhaustive()
+    }
+}
+
+/// The transport a session ended up on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransportKind {
+    Stdio,
+    StreamableHttp,
+    Sse,
+}
+
+impl Upstream {
+    /// A handle that connects on first use.
+    pub fn new(config: UpstreamConfig) -> Self {
+        let (events, _) = broadcast::channel(64);
+        let handler = UpstreamHandler {
+            name: Arc::from(config.name.as_str()),
+            progress: ProgressRoutes::default(),
+            events,
+        };
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                handler,
+                session: Mutex::new(None),
+                backoff: SyncMutex::new(Backoff::default()),
+            }),
+        }
+    }
+
+    /// Connects now rather than on first use.
+    pub async fn connect(config: UpstreamConfig) -> Result<Self, UpstreamError> {
+        let upstream = Self::new(config);
+        upstream.session().await?;
+        Ok(upstream)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.inner.config.name
+    }
+
+    pub fn config(&self) -> &UpstreamConfig {
+        &self.inner.config
+    }
+
+    /// Notifications the upstream sends outside of calls: list changes and log messages.
+    pub fn events(&self) -> broadcast::Receiver<UpstreamEvent> {
+        self.inner.handler.events.subscribe()
+    }
+
+    /// The negotiated protocol version, once connected.
+    pub async fn protocol_version(&self) -> Option<ProtocolVersion> {
+        let session = self.inner.session.lock().await.clone()?;
+        session.service.peer().peer_info().map(|info| info.protocol_version.clone())
+    }
+
+    /// The transport of the live session, if any.
+    pub async fn transport(&self) -> Option<TransportKind> {
+        Some(self.inner.session.lock().await.as_ref()?.transport)
+    }
+
+    /// The pid (and process group) of the stdio child, if one is running.
+    pub async fn child_pid(&self) -> Option<u32> {
+        let session = self.inner.session.lock().await.clone()?;
+        let child = session.child.lock().unwrap_or_else(PoisonError::into_inner);
+        child.as_ref().and_then(ChildGuard::pid)
+    }
+
+    /// Ends the session and stops the stdio child, if any. The next use reconnects.
+    pub async fn close(&self) {
+        let session = self.inner.session.lock().await.take();
+        if let Some(session) = session {
+            session.service.cancellation_token().cancel();
+            let child = session.child.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if let Some(mut child) = child {
+                child.kill().await;
+            }
+        }
+    }
+
+    /// Every tool, following `nextCursor` to the end.
+    pub async fn list_tools(&self) -> Result<Vec<Tool>, UpstreamError> {
+        self.list_all(|params| ClientRequest::ListToolsRequest(ListToolsRequest::with_param(params)), |r| match r {
+            ServerResult::ListToolsResult(r) => Some((r.tools, r.next_cursor)),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Every resource, or none when the server has no resources capability.
+    pub async fn list_resources(&self) -> Result<Vec<Resource>, UpstreamError> {
+        if !self.capabilities().await?.resources.is_some() {
+            return Ok(Vec::new());
+        }
+        self.list_all(
+            |params| ClientRequest::ListResourcesRequest(ListResourcesRequest::with_param(params)),
+            |r| match r {
+                ServerResult::ListResourcesResult(r) => Some((r.resources, r.next_cursor)),
+                _ => None,
+            },
+        )
+        .await
+    }
+
+    /// Every resource template, or none when the server has no resources capability.
+    pub async fn list_resource_templates(&self) -> Result<Vec<ResourceTemplate>, UpstreamError> {
+        if !self.capabilities().await?.resources.is_some() {
+            return Ok(Vec::new());
+        }
+        self.list_all(
+            |params| {
+                ClientRequest::ListResourceTemplatesRequest(ListResourceTemplatesRequest::with_param(
+                    params,
+                ))
+            },
+            |r| match r {
+                ServerResult::ListResourceTemplatesResult(r) => {
+                    Some((r.resource_templates, r.next_cursor))
+                }
+                _ => None,
+            },
+        )
+        .await
+    }
+
+    /// Every prompt, or none when the server has no prompts capability.
+    pub async fn list_prompts(&self) -> Result<Vec<Prompt>, UpstreamError> {
+        if !self.capabilities().await?.prompts.is_some() {
+            return Ok(Vec::new());
+        }
+        self.list_all(
+            |params| ClientRequest::ListPromptsRequest(ListPromptsRequest::with_param(params)),
+            |r| match r {
+                ServerResult::ListPromptsResult(r) => Some((r.prompts, r.next_cursor)),
+                _ => None,
+            },
+        )
+        .await
+    }
+
+    /// Calls one tool. An `isError` result is a successful call: the error is the tool's answer.
+    pub async fn call_tool(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+        options: RequestOptions,
+    ) -> Result<CallToolResult, UpstreamError> {
+        let mut params = CallToolRequestParams::new(name.to_string());
+        params.arguments = arguments;
+        let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+        match self.request(request, &options).await? {
+            ServerResult::CallToolResult(result) => Ok(result),
+            _ => Err(self.unexpected("tools/call")),
+        }
+    }
+
+    /// Sends any request, with the upstream's timeout and retry rules.
+    pub async fn request(
+        &self,
+        request: ClientRequest,
+        options: &RequestOptions,
+    ) -> Result<ServerResult, UpstreamError> {
+        let mut attempt = 0;
+        loop {
+            let result = match self.session().await {
+                Ok(session) => self.send_once(&session, request.clone(), options).await,
+                Err(error) => Err(error),
+            };
+            let error = match result {
+                Ok(result) => return Ok(result),
+                Err(error) => error,
+            };
+            let retryable = match error.delivery() {
+                Some(Delivery::NotSent) => true,
+                Some(Delivery::MaybeSent) => options.retry_safe,
+                _ => false,
+            };
+            if !retryable || attempt >= self.inner.config.retries {
+                return Err(error);
+            }
+            tracing::debug!(upstream = %self.name(), attempt, %error, "retrying");
+            // A failed connect already set the reconnect backoff, which the next attempt waits for.
+            if !matches!(error, UpstreamError::Connect { .. }) {
+                tokio::time::sleep(self.inner.config.retry_delay(attempt)).await;
+            }
+            attempt += 1;
+        }
+    }
+
+    async fn capabilities(&self) -> Result<rmcp::model::ServerCapabilities, UpstreamError> {
+        let session = self.session().await?;
+        Ok(session.service.peer().peer_info().map(|info| info.capabilities.clone()).unwrap_or_default())
+    }
+
+    async fn list_all<T>(
+        &self,
+        make: impl Fn(PaginatedRequestParams) -> ClientRequest,
+        take: impl Fn(ServerResult) -> Option<(Vec<T>, Option<String>)>,
+    ) -> Result<Vec<T>, UpstreamError> {
+        let options = RequestOptions { retry_safe: true, ..Default::default() };
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        // A server that hands back the same cursor forever must not hang us.
+        for _page in 0..10_000 {
+            let request = make(PaginatedRequestParams::default().with_cursor(cursor.clone()));
+            let method = request.method().to_string();
+            let result = self.request(request, &options).await?;
+            let (page, next) = take(result).ok_or_else(|| self.unexpected(&method))?;
+            items.extend(page);
+            match next {
+                Some(next) if Some(&next) != cursor.as_ref() => cursor = Some(next),
+                _ => return Ok(items),
+            }
+        }
+        Ok(items)
+    }
+
+    fn unexpected(&self, method: &str) -> UpstreamError {
+        UpstreamError::UnexpectedResponse { upstream: self.name().into(), method: method.into() }
+    }
+
+    /// The live session, opening one if there is none or the last one died.
+    async fn session(&self) -> Result<Arc<Session>, UpstreamError> {
+        let mut slot = self.inner.session.lock().await;
+        if let Some(session) = slot.as_ref() {
+            if !session.service.is_closed() {
+                return Ok(session.clone());
+            }
+            tracing::info!(upstream = %self.name(), "session ended; reconnecting");
+        }
+        // Dropping the dead session kills its child's process group.
+        *slot = None;
+        self.wait_for_backoff()?;
+        let next_attempt = self.inner.backoff.lock().unwrap_or_else(PoisonError::into_inner).next_attempt;
+        if let Some(at) = next_attempt {
+            tokio::time::sleep_until(at).await;
+        }
+        let timeout = self.inner.config.request_timeout;
+        let connected = match tokio::time::timeout(timeout, self.open()).await {
+            Ok(result) => result,
+            Err(_) => Err(UpstreamError::Connect {
+                upstream: self.name().into(),
+                reason: format!("no handshake within {}", crate::error::humanize(timeout)),
+                delivery: Delivery::MaybeSent,
+            }),
+        };
+        let mut backoff = self.inner.backoff.lock().unwrap_or_else(PoisonError::into_inner);
+        match connected {
+            Ok(session) => {
+                *backoff = Backoff::default();
+                let session = Arc::new(session);
+                *slot = Some(session.clone());
+                Ok(session)
+            }
+            Err(error) => {
+                let delay = self.inner.config.retry_delay(backoff.failures).min(MAX_RECONNECT_BACKOFF);
+                backoff.failures += 1;
+                backoff.next_attempt = Some(Instant::now() + delay);
+                tracing::warn!(upstream = %self.name(), %error, "connection failed");
+                Err(error)
+            }
+        }
+    }
+
+    /// Fails at once when the next connection attempt is further away than a request may wait.
+    fn wait_for_backoff(&self) -> Result<(), UpstreamError> {
+        let backoff = self.inner.backoff.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(at) = backoff.next_attempt {
+            let wait = at.saturating_duration_since(Instant::now());
+            if wait > self.inner.config.request_timeout {
+                return Err(UpstreamError::Connect {
+                    upstream: self.name().into(),
+                    reason: format!(
+                        "unavailable after {} failed attempts; next attempt in {}",
+                        backoff.failures,
+                        crate::error::humanize(wait)
+                    ),
+                    delivery: Delivery::NotSent,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn open(&self) -> Result<Session, UpstreamError> {
+        let config = &self.inner.config;
+        let http = match &config.endpoint {
+            Endpoint::Stdio(stdio_config) => {
+                if !matches!(config.auth, UpstreamAuth::None) {
+                    return Err(UpstreamError::Config {
+                        upstream: self.name().into(),
+                        reason: "bearer auth needs an HTTP upstream; give a stdio server its token in `env`"
+                            .into(),
+                    });
+                }
+                let (child, transport) = stdio::spawn(self.name(), stdio_config)?;
+                let service = self.handshake(transport, modern_first_lifecycle()).await?;
+                return Ok(Session {
+                    service,
+                    child: SyncMutex::new(Some(child)),
+                    transport: TransportKind::Stdio,
+                });
+            }
+            Endpoint::Http(http) => http,
+        };
+        match http.transport {
+            HttpTransport::StreamableHttp => self.open_streamable(http).await,
+            HttpTransport::Sse => self.open_sse(http).await.map_err(SseOpenError::into_error),
+            HttpTransport::Auto => match self.open_streamable(http).await {
+                Ok(session) => Ok(session),
+                Err(error) if error.delivery() == Some(Delivery::NotSent) => Err(error),
+                Err(streamable_error) => {
+                    // The spec's backwards-compatibility rule: a server that refuses the
+                    // Streamable HTTP handshake may be a legacy SSE server.
+                    tracing::debug!(upstream = %self.name(), %streamable_error, "trying legacy SSE");
+                    match self.open_sse(http).await {
+                        Ok(session) => Ok(session),
+                        Err(SseOpenError::NotSse(_)) => Err(streamable_error),
+                        Err(SseOpenError::Failed(error)) => Err(error),
+                    }
+                }
+            },
+        }
+    }
+
+    async fn open_streamable(&self, http: &HttpConfig) -> Result<Session, UpstreamError> {
+        let headers = header_map(&http.headers).map_err(|error| self.config_error(error.to_string()))?;
+        let mut transport_config = StreamableHttpClientTransportConfig::with_uri(http.url.as_str());
+        transport_config.custom_headers = headers;
+        transport_config.reinit_on_expired_session = true;
+        let transport = StreamableHttpClientTransport::with_client(
+            SessionAwareClient::new(self.inner.config.auth.clone()),
+            transport_config,
+        );
+        let service = self.handshake(transport, modern_first_lifecycle()).await?;
+        Ok(Session { service, child: SyncMutex::new(None), transport: TransportKind::StreamableHttp })
+    }
+
+    async fn open_sse(&self, http: &HttpConfig) -> Result<Session, SseOpenError> {
+        let headers = header_map(&http.headers)
+            .map_err(|error| SseOpenError::Failed(self.config_error(error.to_string())))?;
+        let endpoint_wait = self.inner.config.request_timeout.min(Duration::from_secs(10));
+        let transport = LegacySseTransport::connect(
+            shared_http_client(),
+            &http.url,
+            headers,
+            self.inner.config.auth.clone(),
+            endpoint_wait,
+        )
+        .await
+        .map_err(|error| {
+            let (reason, delivery) = describe_transport_error(&error);
+            let reason = if reason == "I/O error" || reason.starts_with("HTTP request") {
+                error.to_string()
+            } else {
+                reason
+            };
+            let failure = UpstreamError::Connect { upstream: self.name().into(), reason, delivery };
+            if error.is_not_sse() { SseOpenError::NotSse(failure) } else { SseOpenError::Failed(failure) }
+        })?;
+        // The legacy transport predates the stateless era: only the initialize handshake applies.
+        let service = self
+            .handshake(transport, ClientLifecycleMode::Initialize)
+            .await
+            .map_err(SseOpenError::Failed)?;
+        Ok(Session { service, child: SyncMutex::new(None), transport: TransportKind::Sse })
+    }
+
+    async fn handshake<T, E, A>(
+        &self,
+        transport: T,
+        lifecycle: ClientLifecycleMode,
+    ) -> Result<RunningService<RoleClient, UpstreamHandler>, UpstreamError>
+    where
+        T: rmcp::transport::IntoTransport<RoleClient, E, A>,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        self.inner.handler.clone().serve_with_lifecycle(transport, lifecycle).await.map_err(|error| {
+            let (reason, delivery) = describe_transport_error(&error);
+            let reason = if reason == "I/O error" { sanitize_message(&error.to_string()) } else { reason };
+            UpstreamError::Connect { upstream: self.name().into(), reason, delivery }
+        })
+    }
+
+    fn config_error(&self, reason: String) -> UpstreamError {
+        UpstreamError::Config { upstream: self.name().into(), reason }
+    }
+
+    /// One attempt of one request on one session.
+    async fn send_once(
+        &self,
+        session: &Session,
+        request: ClientRequest,
+        options: &RequestOptions,
+    ) -> Result<ServerResult, UpstreamError> {
+        let method = request.method().to_string();
+        let timeout = options.timeout.unwrap_or(self.inner.config.request_timeout);
+        let mut peer_options = PeerRequestOptions::with_timeout(timeout);
+        if matches!(self.inner.config.auth, UpstreamAuth::Bearer(_)) {
+            let mut meta = rmcp::model::RequestMetaObject::default();
+            meta.insert(CONTEXT_META_KEY.into(), Value::Object(options.context.0.clone()));
+            peer_options.meta = Some(meta);
+        }
+        let peer = session.service.peer().clone();
+        let handle = peer
+            .send_request_with_option(request, peer_options)
+            .await
+            .map_err(|error| self.map_service_error(&method, session, error))?;
+        let routes = &self.inner.handler.progress;
+        if let Some(progress) = &options.progress {
+            routes.add(handle.progress_token.clone(), progress.clone());
+        }
+        let token = handle.progress_token.clone();
+        let mut guard = CancelOnDrop { peer, id: Some(handle.id.clone()) };
+        let cancelled = async {
+            match &options.cancel {
+                Some(cancel) => cancel.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
+        let result = tokio::select! {
+            response = handle.await_response() => {
+                guard.disarm();
+                response.map_err(|error| self.map_service_error(&method, session, error))
+            }
+            () = cancelled => {
+                // The armed guard sends `notifications/cancelled` as it drops.
+                Err(UpstreamError::Cancelled { upstream: self.name().into(), method: method.clone() })
+            }
+        };
+        routes.remove(&token);
+        result
+    }
+
+    fn map_service_error(&self, method: &str, session: &Session, error: ServiceError) -> UpstreamError {
+        let upstream = self.name().to_string();
+        let method = method.to_string();
+        match error {
+            ServiceError::McpError(error) => UpstreamError::Rpc {
+                upstream,
+                method,
+                code: error.code.0,
+                message: sanitize_message(&error.message),
+            },
+            ServiceError::Timeout { timeout } => UpstreamError::Timeout { upstream, method, timeout },
+            ServiceError::Cancelled { .. } => UpstreamError::Cancelled { upstream, method },
+            ServiceError::TransportClosed => UpstreamError::Closed {
+                upstream,
+                method,
+                reason: match session.transport {
+                    TransportKind::Stdio => "the server process exited".into(),
+                    _ => "the connection closed".into(),
+                },
+            },
+            ServiceError::UnexpectedResponse => UpstreamError::UnexpectedResponse { upstream, method },
+            ServiceError::TransportSend(error) => {
+                let (reason, delivery) = describe_transport_error(&error);
+                UpstreamError::Transport { upstream, method, reason, delivery }
+            }
+            other => UpstreamError::Transport {
+                upstream,
+                method,
+                reason: sanitize_message(&other.to_string()),
+                delivery: Delivery::MaybeSent,
+            },
+        }
+    }
+}
+
+enum SseOpenError {
+    /// The URL does not serve the legacy transport (wrong status, no endpoint event).
+    NotSse(UpstreamError),
+    /// It does, but the session could not be set up.
+    Failed(UpstreamError),
+}
+
+impl SseOpenError {
+    fn into_error(self) -> UpstreamError {
+        match self {
+            Self::NotSse(error) | Self::Failed(error) => error,
+        }
+    }
+}
+
+/// Probe with the stateless 2026-07-28 `server/discover`, and fall back to the initialize handshake
+/// at 2025-11-25 for servers that refuse it.
+fn modern_first_lifecycle() -> ClientLifecycleMode {
+    ClientLifecycleMode::Auto {
+        preferred_versions: vec![ProtocolVersion::LATEST],
+        legacy_version: Some(ProtocolVersion::LATEST_WITH_INITIALIZE),
+    }
+}
+
+/// Sends `notifications/cancelled` for a request whose caller went away before its answer.
+struct CancelOnDrop {
+    peer: Peer<RoleClient>,
+    id: Option<rmcp::model::RequestId>,
+}
+
+impl CancelOnDrop {
+    fn disarm(&mut self) {
+        self.id = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        let Some(id) = self.id.take() else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let peer = self.peer.clone();
+        runtime.spawn(async move {
+            let params = rmcp::model::CancelledNotificationParam::new(
+                Some(id),
+                Some("the caller cancelled the request".to_string()),
+            );
+            let _ = peer.notify_cancelled(params).await;
+        });
+    }
+}

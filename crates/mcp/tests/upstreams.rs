@@ -1,0 +1,449 @@
+//! The connection layer against real MCP servers: server-everything (npm) and the Python `mcp` SDK
+//! fixture, over stdio, Streamable HTTP and legacy SSE.
+
+use std::{sync::Arc, time::Duration};
+
+use serde_json::{Value, json};
+use switchboard_mcp::{
+    CallContext, Delivery, HttpTransport, RequestOptions, TransportKind, Upstream, UpstreamAuth,
+    UpstreamConfig, UpstreamError, model::CallToolResult,
+};
+use switchboard_test_support::{self as support, Fault, PeerServer, RecordingProxy};
+use tokio_util::sync::CancellationToken;
+
+/// Which server, over which transport.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Peer {
+    EverythingStdio,
+    EverythingHttp,
+    EverythingSse,
+    PythonStdio,
+    PythonHttp,
+    PythonSse,
+}
+
+impl Peer {
+    fn is_python(self) -> bool {
+        matches!(self, Self::PythonStdio | Self::PythonHttp | Self::PythonSse)
+    }
+}
+
+/// A connected upstream and the server process behind it (for HTTP peers).
+struct Target {
+    upstream: Upstream,
+    server: Option<PeerServer>,
+}
+
+fn config_for(peer: Peer, server: Option<&PeerServer>) -> UpstreamConfig {
+    let (command, args) = match peer {
+        Peer::EverythingStdio => support::everything_stdio_command(),
+        Peer::PythonStdio => support::python_stdio_command(),
+        _ => {
+            let server = server.expect("HTTP peers have a server");
+            let path = if matches!(peer, Peer::EverythingSse | Peer::PythonSse) { "/sse" } else { "/mcp" };
+            return UpstreamConfig::http(format!("{peer:?}"), server.url(path));
+        }
+    };
+    UpstreamConfig::stdio(format!("{peer:?}"), command, args)
+}
+
+async fn start(peer: Peer) -> Target {
+    start_with(peer, |c| c).await
+}
+
+async fn start_with(peer: Peer, adjust: impl FnOnce(UpstreamConfig) -> UpstreamConfig) -> Target {
+    let server = match peer {
+        Peer::EverythingHttp => Some(support::start_everything("streamableHttp").await),
+        Peer::EverythingSse => Some(support::start_everything("sse").await),
+        Peer::PythonHttp => Some(support::start_python("streamable-http").await),
+        Peer::PythonSse => Some(support::start_python("sse").await),
+        Peer::EverythingStdio | Peer::PythonStdio => None,
+    }
+    .transpose()
+    .expect("peer server starts");
+    let config = adjust(config_for(peer, server.as_ref()));
+    let upstream = Upstream::connect(config).await.expect("connects");
+    Target { upstream, server }
+}
+
+fn args(value: Value) -> Option<serde_json::Map<String, Value>> {
+    value.as_object().cloned()
+}
+
+fn text_of(result: &CallToolResult) -> String {
+    let value = serde_json::to_value(result).expect("serializes");
+    value["content"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|block| block["text"].as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The sum tool, its arguments and the answer's text for 2 + 3.
+async fn call_sum(target: &Target, peer: Peer) -> String {
+    let (tool, arguments) = if peer.is_python() {
+        ("add", json!({"a": 2, "b": 3}))
+    } else {
+        ("get-sum", json!({"a": 2, "b": 3}))
+    };
+    let result = target
+        .upstream
+        .call_tool(tool, args(arguments), RequestOptions::default())
+        .await
+        .expect("the sum call succeeds");
+    assert_ne!(result.is_error, Some(true), "{result:?}");
+    text_of(&result)
+}
+
+async fn list_and_call(peer: Peer) {
+    let target = start(peer).await;
+    let tools = target.upstream.list_tools().await.expect("lists");
+    let names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
+    let expected = if peer.is_python() { ["add", "slow"] } else { ["get-sum", "echo"] };
+    for name in expected {
+        assert!(names.contains(&name.to_string()), "{name} missing from {names:?}");
+    }
+    assert!(call_sum(&target, peer).await.contains('5'));
+    let expected_transport = match peer {
+        Peer::EverythingStdio | Peer::PythonStdio => TransportKind::Stdio,
+        Peer::EverythingHttp | Peer::PythonHttp => TransportKind::StreamableHttp,
+        Peer::EverythingSse | Peer::PythonSse => TransportKind::Sse,
+    };
+    assert_eq!(target.upstream.transport().await, Some(expected_transport));
+}
+
+async fn structured_content(peer: Peer) {
+    let target = start(peer).await;
+    let (tool, arguments, key) = if peer.is_python() {
+        ("weather", json!({"city": "Oslo"}), "celsius")
+    } else {
+        ("get-structured-content", json!({"location": "Chicago"}), "temperature")
+    };
+    let result = target.upstream.call_tool(tool, args(arguments), RequestOptions::default()).await.expect("calls");
+    let structured = result.structured_content.expect("structured content");
+    assert!(structured.get(key).is_some_and(Value::is_number), "{structured}");
+}
+
+async fn error_result(peer: Peer) {
+    let target = start(peer).await;
+    let (tool, arguments) = if peer.is_python() {
+        ("fail", json!({"reason": "the disk is on fire"}))
+    } else {
+        // A wrong argument type: the TypeScript SDK answers with an isError result.
+        ("get-sum", json!({"a": "two", "b": 3}))
+    };
+    let result = target.upstream.call_tool(tool, args(arguments), RequestOptions::default()).await.expect("calls");
+    assert_eq!(result.is_error, Some(true), "{result:?}");
+    if peer.is_python() {
+        assert!(text_of(&result).contains("the disk is on fire"));
+    }
+}
+
+fn slow_call(peer: Peer, seconds: f64, label: &str) -> (&'static str, Option<serde_json::Map<String, Value>>) {
+    if peer.is_python() {
+        ("slow", args(json!({"seconds": seconds, "label": label})))
+    } else {
+        ("trigger-long-running-operation", args(json!({"duration": seconds, "steps": 5})))
+    }
+}
+
+async fn progress(peer: Peer) {
+    let target = start(peer).await;
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+    let (tool, arguments) = slow_call(peer, 0.5, "progress");
+    let options = RequestOptions { progress: Some(sender), ..Default::default() };
+    let result = target.upstream.call_tool(tool, arguments, options).await.expect("calls");
+    assert_ne!(result.is_error, Some(true));
+    let mut reports = Vec::new();
+    while let Ok(report) = receiver.try_recv() {
+        reports.push(report);
+    }
+    assert!(reports.len() >= 2, "progress reports: {reports:?}");
+    assert!(reports.windows(2).all(|w| w[0].progress <= w[1].progress), "{reports:?}");
+    assert_eq!(reports.last().and_then(|r| r.total), Some(5.0));
+}
+
+/// The Python fixture records which `slow` calls were cancelled while running.
+async fn wait_until_cancel_recorded(upstream: &Upstream, label: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let result = upstream.call_tool("cancelled_calls", None, RequestOptions::default()).await.expect("calls");
+        if text_of(&result).split(',').any(|l| l == label) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the server never saw the cancellation of {label}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn cancellation(peer: Peer) {
+    let target = start(peer).await;
+    // Explicit cancellation.
+    let token = CancellationToken::new();
+    let (tool, arguments) = slow_call(peer, 30.0, "explicit");
+    let options = RequestOptions { cancel: Some(token.clone()), ..Default::default() };
+    let upstream = target.upstream.clone();
+    let call = tokio::spawn(async move { upstream.call_tool(tool, arguments, options).await });
+    let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel();
+    // Wait until the server is demonstrably running the call before cancelling it.
+    let (tool2, arguments2) = slow_call(peer, 30.0, "dropped");
+    let upstream = target.upstream.clone();
+    let dropped = tokio::spawn(async move {
+        let options = RequestOptions { progress: Some(progress_tx), ..Default::default() };
+        upstream.call_tool(tool2, arguments2, options).await
+    });
+    progress_rx.recv().await.expect("the second call reports progress");
+    token.cancel();
+    let error = call.await.expect("joins").expect_err("cancelled");
+    assert!(matches!(error, UpstreamError::Cancelled { .. }), "{error}");
+    // Dropping the future cancels too.
+    dropped.abort();
+    let _ = dropped.await;
+    if peer.is_python() {
+        wait_until_cancel_recorded(&target.upstream, "explicit").await;
+        wait_until_cancel_recorded(&target.upstream, "dropped").await;
+    }
+    // The session survives cancellations.
+    assert!(call_sum(&target, peer).await.contains('5'));
+}
+
+async fn timeout(peer: Peer) {
+    let target = start(peer).await;
+    let (tool, arguments) = slow_call(peer, 30.0, "timeout");
+    let options = RequestOptions { timeout: Some(Duration::from_millis(300)), ..Default::default() };
+    let started = tokio::time::Instant::now();
+    let error = target.upstream.call_tool(tool, arguments, options).await.expect_err("times out");
+    assert!(matches!(error, UpstreamError::Timeout { .. }), "{error}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    if peer.is_python() {
+        wait_until_cancel_recorded(&target.upstream, "timeout").await;
+    }
+    assert!(call_sum(&target, peer).await.contains('5'));
+}
+
+/// HTTP peers: the server is redeployed, its sessions are gone, and the next call still works.
+/// Stdio peers: the child is killed mid-call; the call fails at once and the next one works.
+async fn session_loss(peer: Peer) {
+    let mut target = start(peer).await;
+    assert!(call_sum(&target, peer).await.contains('5'));
+    match target.server.as_mut() {
+        Some(server) => {
+            server.restart().await.expect("restarts");
+            assert!(call_sum(&target, peer).await.contains('5'));
+        }
+        None => {
+            let pid = target.upstream.child_pid().await.expect("a child runs");
+            let (tool, arguments) = slow_call(peer, 30.0, "killed");
+            let upstream = target.upstream.clone();
+            let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel();
+            let call = tokio::spawn(async move {
+                let options = RequestOptions { progress: Some(progress_tx), ..Default::default() };
+                upstream.call_tool(tool, arguments, options).await
+            });
+            progress_rx.recv().await.expect("the call is running");
+            let killed_at = tokio::time::Instant::now();
+            nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL)
+                .expect("kills the child");
+            let error = call.await.expect("joins").expect_err("fails");
+            assert!(matches!(error, UpstreamError::Closed { .. }), "{error}");
+            assert!(error.to_string().contains("exited"), "{error}");
+            assert!(killed_at.elapsed() < Duration::from_secs(5), "the failure was not immediate");
+            assert!(call_sum(&target, peer).await.contains('5'));
+            let new_pid = target.upstream.child_pid().await.expect("a new child runs");
+            assert_ne!(pid, new_pid);
+        }
+    }
+}
+
+macro_rules! per_peer {
+    ($($peer:ident),*) => {
+        $(
+            #[allow(non_snake_case)]
+            mod $peer {
+                use super::*;
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn list_and_call() { super::list_and_call(Peer::$peer).await }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn structured_content() { super::structured_content(Peer::$peer).await }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn error_result() { super::error_result(Peer::$peer).await }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn progress() { super::progress(Peer::$peer).await }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn cancellation() { super::cancellation(Peer::$peer).await }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn timeout() { super::timeout(Peer::$peer).await }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn session_loss() { super::session_loss(Peer::$peer).await }
+            }
+        )*
+    };
+}
+
+per_peer!(EverythingStdio, EverythingHttp, EverythingSse, PythonStdio, PythonHttp, PythonSse);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_http_speaks_the_stateless_era_and_everything_falls_back_to_initialize() {
+    let python = start(Peer::PythonHttp).await;
+    assert_eq!(python.upstream.protocol_version().await.map(|v| v.to_string()), Some("2026-07-28".into()));
+    let everything = start(Peer::EverythingHttp).await;
+    let version = everything.upstream.protocol_version().await.expect("connected").to_string();
+    assert!(version.as_str() < "2026-07-28", "{version}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_calls_in_flight_share_one_reinitialization() {
+    let server = support::start_everything("streamableHttp").await.expect("starts");
+    let proxy = RecordingProxy::start(&server.url("")).await.expect("proxy");
+    let config = UpstreamConfig::http("everything", proxy.url("/mcp"));
+    let upstream = Upstream::connect(config).await.expect("connects");
+    upstream.list_tools().await.expect("lists");
+    let initializes_before = proxy.count("initialize");
+    let session = proxy.last_session_id().expect("a session id");
+    // End the session behind the client's back; server-everything then answers 400.
+    let deleted = reqwest::Client::new()
+        .delete(server.url("/mcp"))
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .expect("deletes");
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+
+    let calls = (0..50).map(|i| {
+        let upstream = upstream.clone();
+        async move {
+            let result = upstream
+                .call_tool("get-sum", args(json!({"a": i, "b": 1})), RequestOptions::default())
+                .await
+                .expect("the call survives the lost session");
+            assert!(text_of(&result).contains(&(i + 1).to_string()), "{result:?}");
+        }
+    });
+    futures::future::join_all(calls).await;
+    assert_eq!(proxy.count("initialize") - initializes_before, 1, "exactly one re-initialization");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_transport_falls_back_to_legacy_sse() {
+    for peer in [Peer::EverythingSse, Peer::PythonSse] {
+        let target = start_with(peer, |mut config| {
+            if let switchboard_mcp::Endpoint::Http(http) = &mut config.endpoint {
+                assert_eq!(http.transport, HttpTransport::Auto);
+            }
+            config
+        })
+        .await;
+        assert_eq!(target.upstream.transport().await, Some(TransportKind::Sse), "{peer:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdio_args_and_env_are_substituted_and_the_environment_is_not_inherited() {
+    let (command, args_) = support::everything_stdio_command();
+    let mut config = UpstreamConfig::stdio("env", command, args_);
+    if let switchboard_mcp::Endpoint::Stdio(stdio) = &mut config.endpoint {
+        stdio.inherit_env = false;
+        stdio.env.insert("NAME".into(), "switchboard".into());
+        stdio.env.insert("GREETING".into(), "hello ${NAME}".into());
+    }
+    let upstream = Upstream::connect(config).await.expect("connects");
+    let result = upstream.call_tool("get-env", None, RequestOptions::default()).await.expect("calls");
+    let text = text_of(&result);
+    assert!(text.contains("hello switchboard"), "{text}");
+    // cargo sets this for the test process; a child that inherited our environment would see it.
+    assert!(std::env::var("CARGO_MANIFEST_DIR").is_ok());
+    assert!(!text.contains("CARGO_MANIFEST_DIR"), "the child saw our environment");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_an_upstream_kills_the_child_process_group() {
+    let target = start(Peer::EverythingStdio).await;
+    let pid = target.upstream.child_pid().await.expect("a child runs");
+    assert!(support::process_alive(pid));
+    target.upstream.close().await;
+    assert!(!support::process_alive(pid), "the child outlived its connection");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_command_fails_clearly() {
+    let config = UpstreamConfig::stdio("ghost", "/nonexistent/mcp-server", vec![]);
+    let error = Upstream::connect(config).await.expect_err("cannot start");
+    assert!(matches!(error, UpstreamError::Spawn { .. }), "{error}");
+    assert!(error.to_string().contains("/nonexistent/mcp-server"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bearer_token_comes_from_the_callback_with_the_call_context() {
+    let server = support::start_python("streamable-http").await.expect("starts");
+    let mut config = UpstreamConfig::http("python", server.url("/mcp"));
+    config.auth = UpstreamAuth::Bearer(Arc::new(|context: CallContext| async move {
+        let user = context.get("userId").map(Value::to_string).unwrap_or_else(|| "service".into());
+        Ok::<_, String>(format!("token-for-{user}"))
+    }));
+    let upstream = Upstream::connect(config).await.expect("connects");
+    let options = RequestOptions { context: CallContext::new().with("userId", 42), ..Default::default() };
+    let result = upstream.call_tool("whoami", None, options).await.expect("calls");
+    assert_eq!(text_of(&result), "Bearer token-for-42");
+}
+
+/// Retry rules, through a proxy that breaks responses after the upstream ran the call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_that_may_have_run_is_retried_only_when_idempotent() {
+    let server = support::start_python("streamable-http").await.expect("starts");
+    let proxy = RecordingProxy::start(&server.url("")).await.expect("proxy");
+    let mut config = UpstreamConfig::http("python", proxy.url("/mcp")).with_retries(3);
+    config.retry_base_delay = Duration::from_millis(20);
+    let upstream = Upstream::connect(config).await.expect("connects");
+
+    proxy.inject(Fault::BreakAfterForwarding);
+    let error = upstream.call_tool("bump", None, RequestOptions::default()).await.expect_err("breaks");
+    assert_eq!(error.delivery(), Some(Delivery::MaybeSent), "{error}");
+    let count = |result: CallToolResult| text_of(&result).trim().to_string();
+    let bumps = upstream.call_tool("bumps", None, RequestOptions::default()).await.expect("reads");
+    assert_eq!(count(bumps), "1", "a non-idempotent call ran twice");
+
+    proxy.inject(Fault::BreakAfterForwarding);
+    let options = RequestOptions { retry_safe: true, ..Default::default() };
+    let result = upstream.call_tool("bump_idempotent", None, options).await.expect("the retry succeeds");
+    assert_eq!(count(result), "3", "the broken attempt ran, then the retry");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_4xx_is_never_retried() {
+    let server = support::start_python("streamable-http").await.expect("starts");
+    let proxy = RecordingProxy::start(&server.url("")).await.expect("proxy");
+    let config = UpstreamConfig::http("python", proxy.url("/mcp")).with_retries(3);
+    let upstream = Upstream::connect(config).await.expect("connects");
+    let calls_before = proxy.count("tools/call");
+    proxy.inject(Fault::Status(400));
+    let options = RequestOptions { retry_safe: true, ..Default::default() };
+    let error = upstream.call_tool("bumps", None, options).await.expect_err("fails");
+    assert!(error.to_string().contains("400"), "{error}");
+    assert_eq!(proxy.count("tools/call") - calls_before, 1, "a 4xx was retried");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_connection_is_retried_until_the_server_comes_up() {
+    let port = support::free_port().expect("port");
+    let mut config = UpstreamConfig::http("late", format!("http://127.0.0.1:{port}/mcp")).with_retries(12);
+    config.retry_base_delay = Duration::from_millis(100);
+    let upstream = Upstream::new(config);
+    let call = tokio::spawn({
+        let upstream = upstream.clone();
+        async move { upstream.call_tool("add", args(json!({"a": 1, "b": 1})), RequestOptions::default()).await }
+    });
+    let _server = support::start_python_on("streamable-http", port).await.expect("starts late");
+    let result = call.await.expect("joins").expect("retried until the server answered");
+    assert_eq!(text_of(&result), "2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_retries_a_refused_connection_fails_at_once_as_not_sent() {
+    let port = support::free_port().expect("port");
+    let upstream = Upstream::new(UpstreamConfig::http("down", format!("http://user:pw@127.0.0.1:{port}/mcp")));
+    let error = upstream.list_tools().await.expect_err("refused");
+    assert_eq!(error.delivery(), Some(Delivery::NotSent), "{error}");
+    assert!(!error.to_string().contains("pw"), "credentials leaked: {error}");
+}
