@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use rmcp::transport::streamable_http_client::{HttpStatusError, StreamableHttpError};
+
 /// Whether a failed request may have reached the upstream. Retry rules depend on it: a request that
 /// was never sent can always be retried, one that may have arrived only if the tool is idempotent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,6 +16,9 @@ pub enum Delivery {
     NotSent,
     /// The request may have been received and acted upon.
     MaybeSent,
+    /// The upstream received the request and refused it with an HTTP error status. Never retried:
+    /// asking again gets the same answer.
+    Rejected,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,7 +105,7 @@ pub(crate) fn describe_transport_error(
             } else if reqwest_error.is_timeout() {
                 return ("HTTP request timed out".into(), Delivery::MaybeSent);
             } else if let Some(status) = reqwest_error.status() {
-                return (format!("HTTP {}", status.as_u16()), Delivery::MaybeSent);
+                return (format!("HTTP {}", status.as_u16()), Delivery::Rejected);
             } else {
                 described.get_or_insert(("HTTP request failed".into(), Delivery::MaybeSent));
             }
@@ -120,17 +125,37 @@ pub(crate) fn describe_transport_error(
             };
             return (text.into(), delivery);
         }
-        if let Some(status) =
-            err.downcast_ref::<rmcp::transport::streamable_http_client::HttpStatusError>()
-        {
-            return (format!("HTTP {}", status.status), Delivery::MaybeSent);
+        if let Some(status) = err.downcast_ref::<HttpStatusError>() {
+            return (format!("HTTP {}", status.status), Delivery::Rejected);
         }
         if let Some(local) = err.downcast_ref::<crate::http::LocalHttpError>() {
             return (local.to_string(), Delivery::MaybeSent);
         }
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && let Some(local) = io.get_ref().and_then(|e| e.downcast_ref::<crate::http::LocalHttpError>())
+        {
+            return (local.to_string(), Delivery::NotSent);
+        }
+        if let Some(sse) = err.downcast_ref::<crate::sse::SseError>()
+            && let crate::sse::SseError::PostStatus(status) | crate::sse::SseError::Status(status) = sse
+        {
+            return (format!("HTTP {status}"), Delivery::Rejected);
+        }
+        if let Some(StreamableHttpError::UnexpectedServerResponse(text)) =
+            err.downcast_ref::<StreamableHttpError<reqwest::Error>>()
+            && let Some(status) = http_status_prefix(text)
+        {
+            return (format!("HTTP {status}"), Delivery::Rejected);
+        }
         current = err.source();
     }
     described.unwrap_or_else(|| (sanitize_message(&error.to_string()), Delivery::MaybeSent))
+}
+
+/// The status of rmcp's "HTTP 400 Bad Request: …" error text.
+fn http_status_prefix(text: &str) -> Option<u16> {
+    let rest = text.strip_prefix("HTTP ")?;
+    rest.get(..3)?.parse().ok().filter(|status| (400..600).contains(status))
 }
 
 /// Drops anything that looks like a URL from a message, keeping its scheme and host only, so that

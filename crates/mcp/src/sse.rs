@@ -39,6 +39,9 @@ pub enum SseError {
     BadEndpoint,
     #[error("the message POST answered HTTP {0}")]
     PostStatus(u16),
+    /// The server no longer knows the session (it restarted, or expired it).
+    #[error("the server no longer knows this SSE session")]
+    SessionGone,
     #[error("the SSE stream was closed")]
     Closed,
     #[error(transparent)]
@@ -160,10 +163,18 @@ impl Poster {
             request = request.bearer_auth(token);
         }
         let response = request.send().await?;
-        if !response.status().is_success() {
-            return Err(SseError::PostStatus(response.status().as_u16()));
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
         }
-        Ok(())
+        if status == http::StatusCode::NOT_FOUND {
+            return Err(SseError::SessionGone);
+        }
+        let body = response.text().await.unwrap_or_default();
+        if status == http::StatusCode::BAD_REQUEST && crate::http::says_session_is_gone(&body) {
+            return Err(SseError::SessionGone);
+        }
+        Err(SseError::PostStatus(status.as_u16()))
     }
 }
 

@@ -255,9 +255,29 @@ impl Upstream {
         options: &RequestOptions,
     ) -> Result<ServerResult, UpstreamError> {
         let mut attempt = 0;
+        let mut reopened_stale = false;
         loop {
             let result = match self.session().await {
-                Ok(session) => self.send_once(&session, request.clone(), options).await,
+                Ok(session) => match self.send_once(&session, request.clone(), options).await {
+                    Err(Attempt::Stale) => {
+                        // The session died before the request left: not a retry, as nothing was
+                        // sent. Once only, so a server that dies at every start cannot loop us.
+                        self.forget(&session).await;
+                        if reopened_stale {
+                            Err(self.closed(&request, &session))
+                        } else {
+                            reopened_stale = true;
+                            continue;
+                        }
+                    }
+                    Err(Attempt::Failed(error)) => {
+                        if matches!(error, UpstreamError::Closed { .. }) {
+                            self.forget(&session).await;
+                        }
+                        Err(error)
+                    }
+                    Ok(result) => Ok(result),
+                },
                 Err(error) => Err(error),
             };
             let error = match result {
@@ -279,6 +299,18 @@ impl Upstream {
             }
             attempt += 1;
         }
+    }
+
+    /// Drops a session that turned out dead, unless it was already replaced.
+    async fn forget(&self, dead: &Arc<Session>) {
+        let mut slot = self.inner.session.lock().await;
+        if slot.as_ref().is_some_and(|live| Arc::ptr_eq(live, dead)) {
+            *slot = None;
+        }
+    }
+
+    fn closed(&self, request: &ClientRequest, session: &Session) -> UpstreamError {
+        self.map_service_error(request.method(), session, ServiceError::TransportClosed)
     }
 
     async fn capabilities(&self) -> Result<rmcp::model::ServerCapabilities, UpstreamError> {
@@ -486,7 +518,7 @@ impl Upstream {
         session: &Session,
         request: ClientRequest,
         options: &RequestOptions,
-    ) -> Result<ServerResult, UpstreamError> {
+    ) -> Result<ServerResult, Attempt> {
         let method = request.method().to_string();
         let timeout = options.timeout.unwrap_or(self.inner.config.request_timeout);
         let mut peer_options = PeerRequestOptions::with_timeout(timeout);
@@ -496,10 +528,11 @@ impl Upstream {
             peer_options.meta = Some(meta);
         }
         let peer = session.service.peer().clone();
-        let handle = peer
-            .send_request_with_option(request, peer_options)
-            .await
-            .map_err(|error| self.map_service_error(&method, session, error))?;
+        let handle = match peer.send_request_with_option(request, peer_options).await {
+            Ok(handle) => handle,
+            Err(ServiceError::TransportClosed) => return Err(Attempt::Stale),
+            Err(error) => return Err(Attempt::Failed(self.map_service_error(&method, session, error))),
+        };
         let routes = &self.inner.handler.progress;
         if let Some(progress) = &options.progress {
             routes.add(handle.progress_token.clone(), progress.clone());
@@ -515,11 +548,18 @@ impl Upstream {
         let result = tokio::select! {
             response = handle.await_response() => {
                 guard.disarm();
-                response.map_err(|error| self.map_service_error(&method, session, error))
+                match response {
+                    Ok(result) => Ok(result),
+                    Err(ServiceError::TransportSend(error)) if session_is_gone(&error) => Err(Attempt::Stale),
+                    Err(error) => Err(Attempt::Failed(self.map_service_error(&method, session, error))),
+                }
             }
             () = cancelled => {
                 // The armed guard sends `notifications/cancelled` as it drops.
-                Err(UpstreamError::Cancelled { upstream: self.name().into(), method: method.clone() })
+                Err(Attempt::Failed(UpstreamError::Cancelled {
+                    upstream: self.name().into(),
+                    method: method.clone(),
+                }))
             }
         };
         routes.remove(&token);
@@ -559,6 +599,25 @@ impl Upstream {
             },
         }
     }
+}
+
+/// How one attempt on one session failed.
+enum Attempt {
+    /// The session was dead before the request reached the server; open a new one and resend.
+    Stale,
+    Failed(UpstreamError),
+}
+
+/// Whether a send failed because the server forgot the session (legacy SSE after a restart).
+fn session_is_gone(error: &rmcp::transport::DynamicTransportError) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(err) = current {
+        if matches!(err.downcast_ref::<crate::sse::SseError>(), Some(crate::sse::SseError::SessionGone)) {
+            return true;
+        }
+        current = err.source();
+    }
+    false
 }
 
 enum SseOpenError {
