@@ -1,1 +1,457 @@
+//! The tool registry: tools of remote MCP servers, imported as local proxy tools.
+//!
+//! [`register_remote_tools`] is the only function here that does IO (through
+//! [`switchboard_mcp::Upstream`]); every transform it applies lives in [`transform`] and is pure.
+//!
+//! ```no_run
+//! use switchboard_mcp::{CallContext, UpstreamConfig};
+//! use switchboard_tools::{RemoteServerConfig, ToolRegistry, ToolWrapper, register_remote_tools};
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let registry = ToolRegistry::new();
+//! let mut config = RemoteServerConfig::new(UpstreamConfig::http("acme-iot", "https://api.acme.test/mcp"));
+//! config.tool_prefix = "acme_".into();
+//! config.allow_tools = Some(vec!["getTelemetry".into(), "search".into()]);
+//! config.wrappers.push(ToolWrapper {
+//!     tool: "search".into(),
+//!     name: Some("search_for_user".into()),
+//!     description: Some("Search the current user's records".into()),
+//!     params: serde_json::json!({"user_id": "{{userId}}"}).as_object().cloned().unwrap_or_default(),
+//! });
+//! let result = register_remote_tools(&registry, config).await?;
+//! println!("registered {:?}, skipped {:?}", result.registered, result.skipped);
+//!
+//! let context = CallContext::new().with("userId", 1).with("auditingId", 100);
+//! let output = registry.execute("search_for_user", serde_json::json!({"query": "pumps"}), &context).await?;
+//! println!("{:?}", output.structured_content);
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
 
+pub mod transform;
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, PoisonError, RwLock},
+};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use switchboard_mcp::{
+    CallContext, RequestOptions, Upstream, UpstreamConfig, UpstreamError,
+    model::{CallToolResult, ContentBlock, ToolAnnotations},
+};
+
+use crate::transform::{TemplateScope, filter_reason, hide_pinned, inject_pinned, is_valid_name, render, sanitize_name};
+
+/// Seed 003's `McpRemoteServerConfig`, plus seed 002's wrapping.
+#[derive(Debug, Clone)]
+pub struct RemoteServerConfig {
+    /// How to reach the server; its `name` is the server's name in tags and errors, and its
+    /// `request_timeout`, `retries` and `auth` are seed 003's `timeoutMs`, `retries` and `auth`.
+    pub upstream: UpstreamConfig,
+    /// Prefixed to every exposed name (`acme_` turns `getTelemetry` into `acme_getTelemetry`).
+    pub tool_prefix: String,
+    /// The registry category of every imported tool.
+    pub category: String,
+    /// Extra tags; `mcp` and the server name are always added.
+    pub tags: Vec<String>,
+    /// When set, only these remote tools are imported.
+    pub allow_tools: Option<Vec<String>>,
+    /// Remote tools never imported.
+    pub deny_tools: Vec<String>,
+    /// Remote tools whose name starts with this are never imported (loop safety).
+    pub deny_tool_prefix: Option<String>,
+    /// Renames, description overrides and pinned parameters, per remote tool.
+    pub wrappers: Vec<ToolWrapper>,
+    /// Whether pinned params may read `{{env.X}}`: off by default, because a multi-tenant host's
+    /// environment is not the tenant's.
+    pub allow_env_templates: bool,
+}
+
+impl RemoteServerConfig {
+    pub fn new(upstream: UpstreamConfig) -> Self {
+        Self {
+            upstream,
+            tool_prefix: String::new(),
+            category: "external".into(),
+            tags: Vec::new(),
+            allow_tools: None,
+            deny_tools: Vec::new(),
+            deny_tool_prefix: None,
+            wrappers: Vec::new(),
+            allow_env_templates: false,
+        }
+    }
+}
+
+/// Seed 002's long form: `{tool, name, description, params}`.
+#[derive(Debug, Clone, Default)]
+pub struct ToolWrapper {
+    /// The remote tool's name.
+    pub tool: String,
+    /// The name the model sees instead (the prefix still applies).
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// Pinned parameters: templates rendered at each call, injected, hidden from the model.
+    pub params: Map<String, Value>,
+}
+
+/// Seed 003's `RegisterMcpRemoteToolsResult`.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterResult {
+    /// Exposed names of the tools imported.
+    pub registered: Vec<String>,
+    /// Tools not imported, each with why.
+    pub skipped: Vec<Skipped>,
+    /// Every tool the server listed.
+    pub remote_tools: Vec<RemoteToolSummary>,
+    /// Remote names whose exposed name had to be sanitized, with the name given.
+    pub renamed: Vec<Renamed>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Skipped {
+    pub tool: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RemoteToolSummary {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Renamed {
+    pub remote: String,
+    pub exposed: String,
+}
+
+/// What the registry knows of one tool.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolMetadata {
+    /// The exposed name: valid for MCP and OpenAI function calling.
+    pub name: String,
+    /// The name on the server.
+    pub remote_name: String,
+    /// The server's name.
+    pub server: String,
+    pub description: Option<String>,
+    /// The schema the model sees: pinned parameters removed.
+    pub input_schema: Map<String, Value>,
+    pub output_schema: Option<Map<String, Value>>,
+    pub annotations: Option<ToolAnnotations>,
+    pub category: String,
+    pub tags: Vec<String>,
+}
+
+impl ToolMetadata {
+    /// Whether running the tool twice is harmless, by its annotations: only such a tool is retried
+    /// after a failure that may have reached the server.
+    pub fn retry_safe(&self) -> bool {
+        self.annotations
+            .as_ref()
+            .is_some_and(|a| a.idempotent_hint == Some(true) || a.read_only_hint == Some(true))
+    }
+}
+
+/// A tool's answer.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolOutput {
+    pub content: Vec<ContentBlock>,
+    pub structured_content: Option<Value>,
+    pub is_error: bool,
+}
+
+impl From<CallToolResult> for ToolOutput {
+    fn from(result: CallToolResult) -> Self {
+        Self {
+            content: result.content,
+            structured_content: result.structured_content,
+            is_error: result.is_error == Some(true),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ToolError {
+    #[error("no tool named `{0}`")]
+    UnknownTool(String),
+    #[error("the arguments of `{0}` must be a JSON object")]
+    ArgumentsNotAnObject(String),
+    /// A pinned parameter could not be rendered; the message names the reference, never a value.
+    #[error("tool `{tool}`: pinned parameter `{param}`: {reason}")]
+    PinnedParam { tool: String, param: String, reason: String },
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+}
+
+/// Where `{{secrets.X}}` values come from.
+pub trait SecretSource: Send + Sync + 'static {
+    fn secret(&self, name: &str) -> Option<String>;
+}
+
+/// Secrets from the process environment, as the CLI uses them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EnvSecrets;
+
+impl SecretSource for EnvSecrets {
+    fn secret(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl SecretSource for BTreeMap<String, String> {
+    fn secret(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}
+
+struct RegisteredTool {
+    metadata: ToolMetadata,
+    upstream: Upstream,
+    /// Pinned parameter templates, rendered at each call.
+    pinned: Map<String, Value>,
+    allow_env_templates: bool,
+}
+
+/// Tools by exposed name. Cheap to clone; clones share the tools.
+#[derive(Clone)]
+pub struct ToolRegistry {
+    tools: Arc<RwLock<BTreeMap<String, Arc<RegisteredTool>>>>,
+    secrets: Arc<dyn SecretSource>,
+}
+
+impl std::fmt::Debug for ToolRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ToolRegistry").field("tools", &self.names()).finish_non_exhaustive()
+    }
+}
+
+impl Default for ToolRegistry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ToolRegistry {
+    /// A registry whose `{{secrets.X}}` come from the process environment.
+    pub fn new() -> Self {
+        Self::with_secrets(EnvSecrets)
+    }
+
+    pub fn with_secrets(secrets: impl SecretSource) -> Self {
+        Self { tools: Arc::default(), secrets: Arc::new(secrets) }
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.tools.read().unwrap_or_else(PoisonError::into_inner).keys().cloned().collect()
+    }
+
+    pub fn metadata(&self, name: &str) -> Option<ToolMetadata> {
+        self.get(name).map(|tool| tool.metadata.clone())
+    }
+
+    /// Every tool's metadata, by name.
+    pub fn list(&self) -> Vec<ToolMetadata> {
+        let tools = self.tools.read().unwrap_or_else(PoisonError::into_inner);
+        tools.values().map(|tool| tool.metadata.clone()).collect()
+    }
+
+    fn get(&self, name: &str) -> Option<Arc<RegisteredTool>> {
+        self.tools.read().unwrap_or_else(PoisonError::into_inner).get(name).cloned()
+    }
+
+    /// Runs a tool: pinned parameters rendered and injected over the caller's, then `tools/call`.
+    pub async fn execute(
+        &self,
+        name: &str,
+        arguments: Value,
+        context: &CallContext,
+    ) -> Result<ToolOutput, ToolError> {
+        self.execute_with(name, arguments, context, RequestOptions::default()).await
+    }
+
+    /// [`Self::execute`] with request options (progress, cancellation, timeout). The context and
+    /// retry safety are set from `context` and the tool's annotations.
+    pub async fn execute_with(
+        &self,
+        name: &str,
+        arguments: Value,
+        context: &CallContext,
+        mut options: RequestOptions,
+    ) -> Result<ToolOutput, ToolError> {
+        let tool = self.get(name).ok_or_else(|| ToolError::UnknownTool(name.into()))?;
+        let arguments = match arguments {
+            Value::Object(map) => map,
+            Value::Null => Map::new(),
+            _ => return Err(ToolError::ArgumentsNotAnObject(name.into())),
+        };
+        let pinned = self.render_pinned(&tool, context)?;
+        let arguments = inject_pinned(arguments, pinned);
+        options.context = context.clone();
+        options.retry_safe = tool.metadata.retry_safe();
+        let result = tool.upstream.call_tool(&tool.metadata.remote_name, Some(arguments), options).await?;
+        Ok(result.into())
+    }
+
+    fn render_pinned(&self, tool: &RegisteredTool, context: &CallContext) -> Result<Map<String, Value>, ToolError> {
+        let secret = |name: &str| self.secrets.secret(name);
+        let env = |name: &str| std::env::var(name).ok();
+        let scope = TemplateScope {
+            secret: &secret,
+            env: tool.allow_env_templates.then_some(&env as &dyn Fn(&str) -> Option<String>),
+            context,
+        };
+        tool.pinned
+            .iter()
+            .map(|(param, template)| {
+                render(template, &scope).map(|value| (param.clone(), value)).map_err(|reason| {
+                    ToolError::PinnedParam { tool: tool.metadata.name.clone(), param: param.clone(), reason }
+                })
+            })
+            .collect()
+    }
+
+    /// Removes every tool of one server; returns their names.
+    pub fn remove_server(&self, server: &str) -> Vec<String> {
+        let mut tools = self.tools.write().unwrap_or_else(PoisonError::into_inner);
+        let names: Vec<String> =
+            tools.iter().filter(|(_, t)| t.metadata.server == server).map(|(n, _)| n.clone()).collect();
+        for name in &names {
+            tools.remove(name);
+        }
+        names
+    }
+}
+
+/// Connects to a server, lists its tools and registers each as a proxy tool (seed 003's
+/// `registerMcpRemoteTools`). Names that collide with a tool already registered are skipped with a
+/// reason, never overwritten.
+pub async fn register_remote_tools(
+    registry: &ToolRegistry,
+    config: RemoteServerConfig,
+) -> Result<RegisterResult, UpstreamError> {
+    let upstream = Upstream::connect(config.upstream.clone()).await?;
+    register_from(registry, &config, upstream).await
+}
+
+/// [`register_remote_tools`] over an upstream the caller already holds (and may share).
+pub async fn register_from(
+    registry: &ToolRegistry,
+    config: &RemoteServerConfig,
+    upstream: Upstream,
+) -> Result<RegisterResult, UpstreamError> {
+    let remote = upstream.list_tools().await?;
+    let plan = plan_registration(config, &remote);
+    let mut result = RegisterResult {
+        remote_tools: remote
+            .iter()
+            .map(|t| RemoteToolSummary { name: t.name.to_string(), description: t.description.as_deref().map(str::to_owned) })
+            .collect(),
+        skipped: plan.skipped,
+        renamed: plan.renamed,
+        ..Default::default()
+    };
+    let mut tools = registry.tools.write().unwrap_or_else(PoisonError::into_inner);
+    for planned in plan.tools {
+        if let Some(existing) = tools.get(&planned.metadata.name) {
+            result.skipped.push(Skipped {
+                tool: planned.metadata.remote_name.clone(),
+                reason: format!(
+                    "Duplicate: `{}` is already registered by server `{}`",
+                    planned.metadata.name, existing.metadata.server
+                ),
+            });
+            continue;
+        }
+        result.registered.push(planned.metadata.name.clone());
+        tools.insert(
+            planned.metadata.name.clone(),
+            Arc::new(RegisteredTool {
+                metadata: planned.metadata,
+                upstream: upstream.clone(),
+                pinned: planned.pinned,
+                allow_env_templates: config.allow_env_templates,
+            }),
+        );
+    }
+    Ok(result)
+}
+
+/// The outcome of applying a config to a server's tool list, before touching any registry.
+#[derive(Debug, Default)]
+pub struct RegistrationPlan {
+    pub tools: Vec<PlannedTool>,
+    pub skipped: Vec<Skipped>,
+    pub renamed: Vec<Renamed>,
+}
+
+#[derive(Debug)]
+pub struct PlannedTool {
+    pub metadata: ToolMetadata,
+    pub pinned: Map<String, Value>,
+}
+
+/// Applies filtering, wrapping, naming and schema rewriting to a tool list. Pure.
+pub fn plan_registration(config: &RemoteServerConfig, remote: &[switchboard_mcp::model::Tool]) -> RegistrationPlan {
+    let server = config.upstream.name.as_str();
+    let mut plan = RegistrationPlan::default();
+    let mut tags = vec!["mcp".to_string(), server.to_string()];
+    for tag in &config.tags {
+        if !tags.contains(tag) {
+            tags.push(tag.clone());
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for tool in remote {
+        let remote_name = tool.name.to_string();
+        if let Some(reason) = filter_reason(
+            &remote_name,
+            config.allow_tools.as_deref(),
+            &config.deny_tools,
+            config.deny_tool_prefix.as_deref(),
+        ) {
+            plan.skipped.push(Skipped { tool: remote_name, reason });
+            continue;
+        }
+        let wrapper = config.wrappers.iter().find(|w| w.tool == remote_name);
+        let wanted = format!("{}{}", config.tool_prefix, wrapper.and_then(|w| w.name.as_deref()).unwrap_or(&remote_name));
+        let name = if is_valid_name(&wanted) { wanted.clone() } else { sanitize_name(&wanted) };
+        if name != wanted {
+            plan.renamed.push(Renamed { remote: remote_name.clone(), exposed: name.clone() });
+        }
+        if !seen.insert(name.clone()) {
+            plan.skipped.push(Skipped {
+                tool: remote_name,
+                reason: format!("Duplicate: another tool of this server is also exposed as `{name}`"),
+            });
+            continue;
+        }
+        let pinned = wrapper.map(|w| w.params.clone()).unwrap_or_default();
+        let pinned_keys: Vec<&str> = pinned.keys().map(String::as_str).collect();
+        plan.tools.push(PlannedTool {
+            metadata: ToolMetadata {
+                name,
+                remote_name,
+                server: server.to_string(),
+                description: wrapper
+                    .and_then(|w| w.description.clone())
+                    .or_else(|| tool.description.as_deref().map(str::to_owned)),
+                input_schema: hide_pinned(&tool.input_schema, &pinned_keys),
+                output_schema: tool.output_schema.as_deref().cloned(),
+                annotations: tool.annotations.clone(),
+                category: config.category.clone(),
+                tags: tags.clone(),
+            },
+            pinned,
+        });
+    }
+    plan
+}
