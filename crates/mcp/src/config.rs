@@ -1,6 +1,8 @@
 //! How to reach one upstream MCP server.
 
-use std::{collections::BTreeMap, fmt, future::Future, path::PathBuf, pin::Pin, sync::Arc, time::Duration};
+use std::{
+    collections::BTreeMap, fmt, future::Future, path::PathBuf, pin::Pin, sync::Arc, time::Duration,
+};
 
 use serde_json::{Map, Value};
 
@@ -58,7 +60,8 @@ impl UpstreamConfig {
 
     /// The delay before retry number `attempt` (0-based): base × 2^attempt.
     pub fn retry_delay(&self, attempt: u32) -> Duration {
-        self.retry_base_delay.saturating_mul(1u32 << attempt.min(16))
+        self.retry_base_delay
+            .saturating_mul(1u32 << attempt.min(16))
     }
 }
 
@@ -117,7 +120,9 @@ impl std::str::FromStr for HttpTransport {
             "auto" => Ok(Self::Auto),
             "http" | "streamable-http" | "streamableHttp" => Ok(Self::StreamableHttp),
             "sse" => Ok(Self::Sse),
-            other => Err(format!("unknown transport `{other}`: expected auto, http or sse")),
+            other => Err(format!(
+                "unknown transport `{other}`: expected auto, http or sse"
+            )),
         }
     }
 }
@@ -133,7 +138,11 @@ pub struct HttpConfig {
 
 impl HttpConfig {
     pub fn new(url: impl Into<String>) -> Self {
-        Self { url: url.into(), transport: HttpTransport::Auto, headers: Vec::new() }
+        Self {
+            url: url.into(),
+            transport: HttpTransport::Auto,
+            headers: Vec::new(),
+        }
     }
 }
 
@@ -143,7 +152,10 @@ impl fmt::Debug for HttpConfig {
         f.debug_struct("HttpConfig")
             .field("url", &crate::error::sanitize_message(&self.url))
             .field("transport", &self.transport)
-            .field("headers", &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .field(
+                "headers",
+                &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -221,7 +233,9 @@ pub fn substitute_vars(
             out.push_str("${");
             rest = stripped;
         } else if let Some(body) = after.strip_prefix("${") {
-            let end = body.find('}').ok_or_else(|| format!("unclosed `${{` in `{input}`"))?;
+            let end = body
+                .find('}')
+                .ok_or_else(|| format!("unclosed `${{` in `{input}`"))?;
             let name = &body[..end];
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 return Err(format!("`${{{name}}}` is not a valid variable name"));
@@ -256,18 +270,28 @@ mod tests {
             _ => None,
         };
         let cases: &[(&str, Result<&str, &str>)] = &[
-            ("Authorization: Bearer ${AUTH_TOKEN}", Ok("Authorization: Bearer own-token")),
+            (
+                "Authorization: Bearer ${AUTH_TOKEN}",
+                Ok("Authorization: Bearer own-token"),
+            ),
             ("${HOME}/bin", Ok("/home/x/bin")),
             ("no vars", Ok("no vars")),
             ("cost $5", Ok("cost $5")),
             ("literal $${HOME}", Ok("literal ${HOME}")),
             ("${MISSING}", Err("variable `MISSING` is not set")),
             ("${unclosed", Err("unclosed `${` in `${unclosed`")),
-            ("${bad-name}", Err("`${bad-name}` is not a valid variable name")),
+            (
+                "${bad-name}",
+                Err("`${bad-name}` is not a valid variable name"),
+            ),
         ];
         for (input, expected) in cases {
             let got = substitute_vars(input, &own, process);
-            assert_eq!(got.as_deref().map_err(|e| e.as_str()), *expected, "input: {input}");
+            assert_eq!(
+                got.as_deref().map_err(|e| e.as_str()),
+                *expected,
+                "input: {input}"
+            );
         }
     }
 

@@ -30,27 +30,53 @@ pub enum UpstreamError {
 
     /// The stdio command could not be started at all.
     #[error("upstream `{upstream}`: could not start `{command}`: {reason}")]
-    Spawn { upstream: String, command: String, reason: String },
+    Spawn {
+        upstream: String,
+        command: String,
+        reason: String,
+    },
 
     /// The MCP session could not be established.
     #[error("upstream `{upstream}`: could not connect: {reason}")]
-    Connect { upstream: String, reason: String, delivery: Delivery },
+    Connect {
+        upstream: String,
+        reason: String,
+        delivery: Delivery,
+    },
 
     /// No answer within the per-request timeout. The request was cancelled upstream.
     #[error("upstream `{upstream}` did not answer `{method}` within {}", humanize(*.timeout))]
-    Timeout { upstream: String, method: String, timeout: Duration },
+    Timeout {
+        upstream: String,
+        method: String,
+        timeout: Duration,
+    },
 
     /// The connection ended while the request was in flight (the process exited, the stream closed).
     #[error("upstream `{upstream}`: connection closed while `{method}` was in flight: {reason}")]
-    Closed { upstream: String, method: String, reason: String },
+    Closed {
+        upstream: String,
+        method: String,
+        reason: String,
+    },
 
     /// A transport-level failure after the session existed.
     #[error("upstream `{upstream}`: `{method}` failed: {reason}")]
-    Transport { upstream: String, method: String, reason: String, delivery: Delivery },
+    Transport {
+        upstream: String,
+        method: String,
+        reason: String,
+        delivery: Delivery,
+    },
 
     /// The upstream answered with a JSON-RPC error.
     #[error("upstream `{upstream}` answered `{method}` with error {code}: {message}")]
-    Rpc { upstream: String, method: String, code: i32, message: String },
+    Rpc {
+        upstream: String,
+        method: String,
+        code: i32,
+        message: String,
+    },
 
     /// The caller cancelled the request.
     #[error("`{method}` on upstream `{upstream}` was cancelled")]
@@ -121,7 +147,10 @@ pub(crate) fn describe_transport_error(
                 K::ConnectionAborted => ("connection aborted", Delivery::MaybeSent),
                 K::BrokenPipe => ("broken pipe", Delivery::MaybeSent),
                 K::UnexpectedEof => ("connection closed early", Delivery::MaybeSent),
-                _ => ("I/O error", described.as_ref().map_or(Delivery::MaybeSent, |d| d.1)),
+                _ => (
+                    "I/O error",
+                    described.as_ref().map_or(Delivery::MaybeSent, |d| d.1),
+                ),
             };
             return (text.into(), delivery);
         }
@@ -132,12 +161,15 @@ pub(crate) fn describe_transport_error(
             return (local.to_string(), Delivery::MaybeSent);
         }
         if let Some(io) = err.downcast_ref::<std::io::Error>()
-            && let Some(local) = io.get_ref().and_then(|e| e.downcast_ref::<crate::http::LocalHttpError>())
+            && let Some(local) = io
+                .get_ref()
+                .and_then(|e| e.downcast_ref::<crate::http::LocalHttpError>())
         {
             return (local.to_string(), Delivery::NotSent);
         }
         if let Some(sse) = err.downcast_ref::<crate::sse::SseError>()
-            && let crate::sse::SseError::PostStatus(status) | crate::sse::SseError::Status(status) = sse
+            && let crate::sse::SseError::PostStatus(status) | crate::sse::SseError::Status(status) =
+                sse
         {
             return (format!("HTTP {status}"), Delivery::Rejected);
         }
@@ -155,7 +187,10 @@ pub(crate) fn describe_transport_error(
 /// The status of rmcp's "HTTP 400 Bad Request: …" error text.
 fn http_status_prefix(text: &str) -> Option<u16> {
     let rest = text.strip_prefix("HTTP ")?;
-    rest.get(..3)?.parse().ok().filter(|status| (400..600).contains(status))
+    rest.get(..3)?
+        .parse()
+        .ok()
+        .filter(|status| (400..600).contains(status))
 }
 
 /// Drops anything that looks like a URL from a message, keeping its scheme and host only, so that
@@ -197,7 +232,10 @@ mod tests {
     #[test]
     fn sanitize_strips_credentials_paths_and_queries() {
         let cases = [
-            ("failed (http://user:pw@example.com/mcp?token=abc)", "failed http://example.com"),
+            (
+                "failed (http://user:pw@example.com/mcp?token=abc)",
+                "failed http://example.com",
+            ),
             ("plain words stay", "plain words stay"),
             ("see https://x.test/a/b", "see https://x.test"),
         ];

@@ -31,20 +31,32 @@ pub enum UpstreamEvent {
     ToolsChanged,
     ResourcesChanged,
     PromptsChanged,
-    Log { level: String, logger: Option<String>, data: serde_json::Value },
+    Log {
+        level: String,
+        logger: Option<String>,
+        data: serde_json::Value,
+    },
 }
 
 /// Routes progress notifications to the call that asked for them.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct ProgressRoutes(Arc<Mutex<HashMap<ProgressToken, mpsc::UnboundedSender<Progress>>>>);
+pub(crate) struct ProgressRoutes(
+    Arc<Mutex<HashMap<ProgressToken, mpsc::UnboundedSender<Progress>>>>,
+);
 
 impl ProgressRoutes {
     pub(crate) fn add(&self, token: ProgressToken, sender: mpsc::UnboundedSender<Progress>) {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).insert(token, sender);
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(token, sender);
     }
 
     pub(crate) fn remove(&self, token: &ProgressToken) {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).remove(token);
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(token);
     }
 
     fn route(&self, params: ProgressNotificationParam) {
@@ -96,7 +108,11 @@ impl ClientHandler for UpstreamHandler {
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_else(|| "info".into());
         tracing::debug!(target: "switchboard::upstream::log", upstream = %self.name, %level, "{}", params.data);
-        self.emit(UpstreamEvent::Log { level, logger: params.logger, data: params.data });
+        self.emit(UpstreamEvent::Log {
+            level,
+            logger: params.logger,
+            data: params.data,
+        });
     }
 
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {

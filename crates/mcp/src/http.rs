@@ -97,9 +97,11 @@ pub(crate) async fn bearer_token(
 ) -> Result<Option<String>, LocalHttpError> {
     match auth {
         UpstreamAuth::None => Ok(None),
-        UpstreamAuth::Bearer(provider) => {
-            provider.token(context).await.map(Some).map_err(LocalHttpError::Token)
-        }
+        UpstreamAuth::Bearer(provider) => provider
+            .token(context)
+            .await
+            .map(Some)
+            .map_err(LocalHttpError::Token),
     }
 }
 
@@ -127,7 +129,10 @@ pub(crate) struct SessionAwareClient {
 
 impl SessionAwareClient {
     pub(crate) fn new(auth: UpstreamAuth) -> Self {
-        Self { inner: shared_http_client(), auth }
+        Self {
+            inner: shared_http_client(),
+            auth,
+        }
     }
 }
 
@@ -167,7 +172,9 @@ impl StreamableHttpClient for SessionAwareClient {
         max_sse_event_size: usize,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
         let context = take_call_context(&mut message);
-        let token = bearer_token(&self.auth, &context).await.map_err(token_error)?;
+        let token = bearer_token(&self.auth, &context)
+            .await
+            .map_err(token_error)?;
         let had_session = session_id.is_some();
         let result = self
             .inner
@@ -205,9 +212,12 @@ impl StreamableHttpClient for SessionAwareClient {
         auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<(), StreamableHttpError<Self::Error>> {
-        let token =
-            bearer_token(&self.auth, &CallContext::default()).await.map_err(token_error)?;
-        self.inner.delete_session(uri, session_id, token.or(auth_header), custom_headers).await
+        let token = bearer_token(&self.auth, &CallContext::default())
+            .await
+            .map_err(token_error)?;
+        self.inner
+            .delete_session(uri, session_id, token.or(auth_header), custom_headers)
+            .await
     }
 
     async fn get_stream(
@@ -238,8 +248,9 @@ impl StreamableHttpClient for SessionAwareClient {
         custom_headers: HashMap<HeaderName, HeaderValue>,
         max_sse_event_size: usize,
     ) -> Result<BoxStream<'static, Result<Sse, SseError>>, StreamableHttpError<Self::Error>> {
-        let token =
-            bearer_token(&self.auth, &CallContext::default()).await.map_err(token_error)?;
+        let token = bearer_token(&self.auth, &CallContext::default())
+            .await
+            .map_err(token_error)?;
         self.inner
             .get_stream_with_max_sse_event_size(
                 uri,

@@ -55,7 +55,10 @@ pub enum SseError {
 impl SseError {
     /// Whether this failure means the URL does not serve the legacy transport at all.
     pub fn is_not_sse(&self) -> bool {
-        matches!(self, Self::Status(_) | Self::NotEventStream | Self::NoEndpoint(_) | Self::EndedEarly)
+        matches!(
+            self,
+            Self::Status(_) | Self::NotEventStream | Self::NoEndpoint(_) | Self::EndedEarly
+        )
     }
 }
 
@@ -88,7 +91,9 @@ impl LegacySseTransport {
         endpoint_timeout: Duration,
     ) -> Result<Self, SseError> {
         let base = Url::parse(url).map_err(|_| SseError::BadEndpoint)?;
-        let mut request = client.get(base.clone()).header(header::ACCEPT, "text/event-stream");
+        let mut request = client
+            .get(base.clone())
+            .header(header::ACCEPT, "text/event-stream");
         for (name, value) in &headers {
             request = request.header(name, value);
         }
@@ -110,7 +115,9 @@ impl LegacySseTransport {
         let mut events = sse_stream::SseStream::from_bytes_stream(response.bytes_stream());
         let endpoint = tokio::time::timeout(endpoint_timeout, async {
             while let Some(event) = events.next().await {
-                let Ok(event) = event else { return Err(SseError::EndedEarly) };
+                let Ok(event) = event else {
+                    return Err(SseError::EndedEarly);
+                };
                 if event.event.as_deref() == Some("endpoint") {
                     let data = event.data.unwrap_or_default();
                     return resolve_endpoint(&base, data.trim());
@@ -134,11 +141,22 @@ impl LegacySseTransport {
                             break;
                         }
                     }
-                    Err(error) => tracing::warn!(%error, "skipping an SSE message that is not JSON-RPC"),
+                    Err(error) => {
+                        tracing::warn!(%error, "skipping an SSE message that is not JSON-RPC")
+                    }
                 }
             }
         });
-        Ok(Self { poster: Arc::new(Poster { client, endpoint, headers, auth }), incoming, reader })
+        Ok(Self {
+            poster: Arc::new(Poster {
+                client,
+                endpoint,
+                headers,
+                auth,
+            }),
+            incoming,
+            reader,
+        })
     }
 }
 
@@ -214,8 +232,14 @@ mod tests {
     fn endpoint_resolution() {
         let base = Url::parse("http://127.0.0.1:3001/sse").expect("valid");
         let cases: &[(&str, Option<&str>)] = &[
-            ("/message?sessionId=abc", Some("http://127.0.0.1:3001/message?sessionId=abc")),
-            ("messages/?session_id=1", Some("http://127.0.0.1:3001/messages/?session_id=1")),
+            (
+                "/message?sessionId=abc",
+                Some("http://127.0.0.1:3001/message?sessionId=abc"),
+            ),
+            (
+                "messages/?session_id=1",
+                Some("http://127.0.0.1:3001/messages/?session_id=1"),
+            ),
             ("http://127.0.0.1:3001/m", Some("http://127.0.0.1:3001/m")),
             ("http://evil.test/m", None),
             ("http://127.0.0.1:9999/m", None),

@@ -87,7 +87,10 @@ pub(crate) fn spawn(
     config: &StdioConfig,
 ) -> Result<(ChildGuard, StdioTransport), UpstreamError> {
     let lookup = |name: &str| std::env::var(name).ok();
-    let config_error = |reason: String| UpstreamError::Config { upstream: upstream.into(), reason };
+    let config_error = |reason: String| UpstreamError::Config {
+        upstream: upstream.into(),
+        reason,
+    };
     if config.command.trim().is_empty() {
         return Err(config_error("the command is empty".into()));
     }
@@ -136,7 +139,10 @@ pub(crate) fn spawn(
             }
         });
     }
-    Ok((ChildGuard { child, pgid }, AsyncRwTransport::new_client(stdout, stdin)))
+    Ok((
+        ChildGuard { child, pgid },
+        AsyncRwTransport::new_client(stdout, stdin),
+    ))
 }
 
 #[cfg(test)]

@@ -11,14 +11,16 @@ use rmcp::{
     model::{
         CallToolRequest, CallToolRequestParams, CallToolResult, ClientRequest, JsonObject,
         ListPromptsRequest, ListResourceTemplatesRequest, ListResourcesRequest, ListToolsRequest,
-        PaginatedRequestParams, Prompt, ProtocolVersion, Resource, ResourceTemplate,
-        ServerResult, Tool,
+        PaginatedRequestParams, Prompt, ProtocolVersion, Resource, ResourceTemplate, ServerResult,
+        Tool,
     },
     service::{
         ClientLifecycleMode, ClientServiceExt, Peer, PeerRequestOptions, RunningService,
         ServiceError,
     },
-    transport::{StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig},
+    transport::{
+        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
+    },
 };
 use serde_json::Value;
 use tokio::{
@@ -90,7 +92,9 @@ struct Session {
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("transport", &self.transport).finish_non_exhaustive()
+        f.debug_struct("Session")
+            .field("transport", &self.transport)
+            .finish_non_exhaustive()
     }
 }
 
@@ -145,7 +149,11 @@ impl Upstream {
     /// The negotiated protocol version, once connected.
     pub async fn protocol_version(&self) -> Option<ProtocolVersion> {
         let session = self.inner.session.lock().await.clone()?;
-        session.service.peer().peer_info().map(|info| info.protocol_version.clone())
+        session
+            .service
+            .peer()
+            .peer_info()
+            .map(|info| info.protocol_version.clone())
     }
 
     /// The transport of the live session, if any.
@@ -165,7 +173,11 @@ impl Upstream {
         let session = self.inner.session.lock().await.take();
         if let Some(session) = session {
             session.service.cancellation_token().cancel();
-            let child = session.child.lock().unwrap_or_else(PoisonError::into_inner).take();
+            let child = session
+                .child
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
             if let Some(mut child) = child {
                 child.kill().await;
             }
@@ -174,16 +186,19 @@ impl Upstream {
 
     /// Every tool, following `nextCursor` to the end.
     pub async fn list_tools(&self) -> Result<Vec<Tool>, UpstreamError> {
-        self.list_all(|params| ClientRequest::ListToolsRequest(ListToolsRequest::with_param(params)), |r| match r {
-            ServerResult::ListToolsResult(r) => Some((r.tools, r.next_cursor)),
-            _ => None,
-        })
+        self.list_all(
+            |params| ClientRequest::ListToolsRequest(ListToolsRequest::with_param(params)),
+            |r| match r {
+                ServerResult::ListToolsResult(r) => Some((r.tools, r.next_cursor)),
+                _ => None,
+            },
+        )
         .await
     }
 
     /// Every resource, or none when the server has no resources capability.
     pub async fn list_resources(&self) -> Result<Vec<Resource>, UpstreamError> {
-        if !self.capabilities().await?.resources.is_some() {
+        if self.capabilities().await?.resources.is_none() {
             return Ok(Vec::new());
         }
         self.list_all(
@@ -198,14 +213,14 @@ impl Upstream {
 
     /// Every resource template, or none when the server has no resources capability.
     pub async fn list_resource_templates(&self) -> Result<Vec<ResourceTemplate>, UpstreamError> {
-        if !self.capabilities().await?.resources.is_some() {
+        if self.capabilities().await?.resources.is_none() {
             return Ok(Vec::new());
         }
         self.list_all(
             |params| {
-                ClientRequest::ListResourceTemplatesRequest(ListResourceTemplatesRequest::with_param(
-                    params,
-                ))
+                ClientRequest::ListResourceTemplatesRequest(
+                    ListResourceTemplatesRequest::with_param(params),
+                )
             },
             |r| match r {
                 ServerResult::ListResourceTemplatesResult(r) => {
@@ -219,7 +234,7 @@ impl Upstream {
 
     /// Every prompt, or none when the server has no prompts capability.
     pub async fn list_prompts(&self) -> Result<Vec<Prompt>, UpstreamError> {
-        if !self.capabilities().await?.prompts.is_some() {
+        if self.capabilities().await?.prompts.is_none() {
             return Ok(Vec::new());
         }
         self.list_all(
@@ -315,7 +330,12 @@ impl Upstream {
 
     async fn capabilities(&self) -> Result<rmcp::model::ServerCapabilities, UpstreamError> {
         let session = self.session().await?;
-        Ok(session.service.peer().peer_info().map(|info| info.capabilities.clone()).unwrap_or_default())
+        Ok(session
+            .service
+            .peer()
+            .peer_info()
+            .map(|info| info.capabilities.clone())
+            .unwrap_or_default())
     }
 
     async fn list_all<T>(
@@ -323,7 +343,10 @@ impl Upstream {
         make: impl Fn(PaginatedRequestParams) -> ClientRequest,
         take: impl Fn(ServerResult) -> Option<(Vec<T>, Option<String>)>,
     ) -> Result<Vec<T>, UpstreamError> {
-        let options = RequestOptions { retry_safe: true, ..Default::default() };
+        let options = RequestOptions {
+            retry_safe: true,
+            ..Default::default()
+        };
         let mut items = Vec::new();
         let mut cursor: Option<String> = None;
         // A server that hands back the same cursor forever must not hang us.
@@ -342,7 +365,10 @@ impl Upstream {
     }
 
     fn unexpected(&self, method: &str) -> UpstreamError {
-        UpstreamError::UnexpectedResponse { upstream: self.name().into(), method: method.into() }
+        UpstreamError::UnexpectedResponse {
+            upstream: self.name().into(),
+            method: method.into(),
+        }
     }
 
     /// The live session, opening one if there is none or the last one died.
@@ -357,7 +383,12 @@ impl Upstream {
         // Dropping the dead session kills its child's process group.
         *slot = None;
         self.wait_for_backoff()?;
-        let next_attempt = self.inner.backoff.lock().unwrap_or_else(PoisonError::into_inner).next_attempt;
+        let next_attempt = self
+            .inner
+            .backoff
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .next_attempt;
         if let Some(at) = next_attempt {
             tokio::time::sleep_until(at).await;
         }
@@ -370,7 +401,11 @@ impl Upstream {
                 delivery: Delivery::MaybeSent,
             }),
         };
-        let mut backoff = self.inner.backoff.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut backoff = self
+            .inner
+            .backoff
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         match connected {
             Ok(session) => {
                 *backoff = Backoff::default();
@@ -379,7 +414,11 @@ impl Upstream {
                 Ok(session)
             }
             Err(error) => {
-                let delay = self.inner.config.retry_delay(backoff.failures).min(MAX_RECONNECT_BACKOFF);
+                let delay = self
+                    .inner
+                    .config
+                    .retry_delay(backoff.failures)
+                    .min(MAX_RECONNECT_BACKOFF);
                 backoff.failures += 1;
                 backoff.next_attempt = Some(Instant::now() + delay);
                 tracing::warn!(upstream = %self.name(), %error, "connection failed");
@@ -390,7 +429,11 @@ impl Upstream {
 
     /// Fails at once when the next connection attempt is further away than a request may wait.
     fn wait_for_backoff(&self) -> Result<(), UpstreamError> {
-        let backoff = self.inner.backoff.lock().unwrap_or_else(PoisonError::into_inner);
+        let backoff = self
+            .inner
+            .backoff
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if let Some(at) = backoff.next_attempt {
             let wait = at.saturating_duration_since(Instant::now());
             if wait > self.inner.config.request_timeout {
@@ -450,7 +493,8 @@ impl Upstream {
     }
 
     async fn open_streamable(&self, http: &HttpConfig) -> Result<Session, UpstreamError> {
-        let headers = header_map(&http.headers).map_err(|error| self.config_error(error.to_string()))?;
+        let headers =
+            header_map(&http.headers).map_err(|error| self.config_error(error.to_string()))?;
         let mut transport_config = StreamableHttpClientTransportConfig::with_uri(http.url.as_str());
         transport_config.custom_headers = headers;
         transport_config.reinit_on_expired_session = true;
@@ -459,13 +503,21 @@ impl Upstream {
             transport_config,
         );
         let service = self.handshake(transport, modern_first_lifecycle()).await?;
-        Ok(Session { service, child: SyncMutex::new(None), transport: TransportKind::StreamableHttp })
+        Ok(Session {
+            service,
+            child: SyncMutex::new(None),
+            transport: TransportKind::StreamableHttp,
+        })
     }
 
     async fn open_sse(&self, http: &HttpConfig) -> Result<Session, SseOpenError> {
         let headers = header_map(&http.headers)
             .map_err(|error| SseOpenError::Failed(self.config_error(error.to_string())))?;
-        let endpoint_wait = self.inner.config.request_timeout.min(Duration::from_secs(10));
+        let endpoint_wait = self
+            .inner
+            .config
+            .request_timeout
+            .min(Duration::from_secs(10));
         let transport = LegacySseTransport::connect(
             shared_http_client(),
             &http.url,
@@ -481,15 +533,27 @@ impl Upstream {
             } else {
                 reason
             };
-            let failure = UpstreamError::Connect { upstream: self.name().into(), reason, delivery };
-            if error.is_not_sse() { SseOpenError::NotSse(failure) } else { SseOpenError::Failed(failure) }
+            let failure = UpstreamError::Connect {
+                upstream: self.name().into(),
+                reason,
+                delivery,
+            };
+            if error.is_not_sse() {
+                SseOpenError::NotSse(failure)
+            } else {
+                SseOpenError::Failed(failure)
+            }
         })?;
         // The legacy transport predates the stateless era: only the initialize handshake applies.
         let service = self
             .handshake(transport, ClientLifecycleMode::Initialize)
             .await
             .map_err(SseOpenError::Failed)?;
-        Ok(Session { service, child: SyncMutex::new(None), transport: TransportKind::Sse })
+        Ok(Session {
+            service,
+            child: SyncMutex::new(None),
+            transport: TransportKind::Sse,
+        })
     }
 
     async fn handshake<T, E, A>(
@@ -501,15 +565,31 @@ impl Upstream {
         T: rmcp::transport::IntoTransport<RoleClient, E, A>,
         E: std::error::Error + Send + Sync + 'static,
     {
-        self.inner.handler.clone().serve_with_lifecycle(transport, lifecycle).await.map_err(|error| {
-            let (reason, delivery) = describe_transport_error(&error);
-            let reason = if reason == "I/O error" { sanitize_message(&error.to_string()) } else { reason };
-            UpstreamError::Connect { upstream: self.name().into(), reason, delivery }
-        })
+        self.inner
+            .handler
+            .clone()
+            .serve_with_lifecycle(transport, lifecycle)
+            .await
+            .map_err(|error| {
+                let (reason, delivery) = describe_transport_error(&error);
+                let reason = if reason == "I/O error" {
+                    sanitize_message(&error.to_string())
+                } else {
+                    reason
+                };
+                UpstreamError::Connect {
+                    upstream: self.name().into(),
+                    reason,
+                    delivery,
+                }
+            })
     }
 
     fn config_error(&self, reason: String) -> UpstreamError {
-        UpstreamError::Config { upstream: self.name().into(), reason }
+        UpstreamError::Config {
+            upstream: self.name().into(),
+            reason,
+        }
     }
 
     /// One attempt of one request on one session.
@@ -524,21 +604,31 @@ impl Upstream {
         let mut peer_options = PeerRequestOptions::with_timeout(timeout);
         if matches!(self.inner.config.auth, UpstreamAuth::Bearer(_)) {
             let mut meta = rmcp::model::RequestMetaObject::default();
-            meta.insert(CONTEXT_META_KEY.into(), Value::Object(options.context.0.clone()));
+            meta.insert(
+                CONTEXT_META_KEY.into(),
+                Value::Object(options.context.0.clone()),
+            );
             peer_options.meta = Some(meta);
         }
         let peer = session.service.peer().clone();
         let handle = match peer.send_request_with_option(request, peer_options).await {
             Ok(handle) => handle,
             Err(ServiceError::TransportClosed) => return Err(Attempt::Stale),
-            Err(error) => return Err(Attempt::Failed(self.map_service_error(&method, session, error))),
+            Err(error) => {
+                return Err(Attempt::Failed(
+                    self.map_service_error(&method, session, error),
+                ));
+            }
         };
         let routes = &self.inner.handler.progress;
         if let Some(progress) = &options.progress {
             routes.add(handle.progress_token.clone(), progress.clone());
         }
         let token = handle.progress_token.clone();
-        let mut guard = CancelOnDrop { peer, id: Some(handle.id.clone()) };
+        let mut guard = CancelOnDrop {
+            peer,
+            id: Some(handle.id.clone()),
+        };
         let cancelled = async {
             match &options.cancel {
                 Some(cancel) => cancel.cancelled().await,
@@ -566,7 +656,12 @@ impl Upstream {
         result
     }
 
-    fn map_service_error(&self, method: &str, session: &Session, error: ServiceError) -> UpstreamError {
+    fn map_service_error(
+        &self,
+        method: &str,
+        session: &Session,
+        error: ServiceError,
+    ) -> UpstreamError {
         let upstream = self.name().to_string();
         let method = method.to_string();
         match error {
@@ -576,7 +671,11 @@ impl Upstream {
                 code: error.code.0,
                 message: sanitize_message(&error.message),
             },
-            ServiceError::Timeout { timeout } => UpstreamError::Timeout { upstream, method, timeout },
+            ServiceError::Timeout { timeout } => UpstreamError::Timeout {
+                upstream,
+                method,
+                timeout,
+            },
             ServiceError::Cancelled { .. } => UpstreamError::Cancelled { upstream, method },
             ServiceError::TransportClosed => UpstreamError::Closed {
                 upstream,
@@ -586,10 +685,17 @@ impl Upstream {
                     _ => "the connection closed".into(),
                 },
             },
-            ServiceError::UnexpectedResponse => UpstreamError::UnexpectedResponse { upstream, method },
+            ServiceError::UnexpectedResponse => {
+                UpstreamError::UnexpectedResponse { upstream, method }
+            }
             ServiceError::TransportSend(error) => {
                 let (reason, delivery) = describe_transport_error(&error);
-                UpstreamError::Transport { upstream, method, reason, delivery }
+                UpstreamError::Transport {
+                    upstream,
+                    method,
+                    reason,
+                    delivery,
+                }
             }
             other => UpstreamError::Transport {
                 upstream,
@@ -612,7 +718,10 @@ enum Attempt {
 fn session_is_gone(error: &rmcp::transport::DynamicTransportError) -> bool {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(err) = current {
-        if matches!(err.downcast_ref::<crate::sse::SseError>(), Some(crate::sse::SseError::SessionGone)) {
+        if matches!(
+            err.downcast_ref::<crate::sse::SseError>(),
+            Some(crate::sse::SseError::SessionGone)
+        ) {
             return true;
         }
         current = err.source();
@@ -659,7 +768,9 @@ impl CancelOnDrop {
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
         let Some(id) = self.id.take() else { return };
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
         let peer = self.peer.clone();
         runtime.spawn(async move {
             let params = rmcp::model::CancelledNotificationParam::new(

@@ -40,7 +40,11 @@ fn config_for(peer: Peer, server: Option<&PeerServer>) -> UpstreamConfig {
         Peer::PythonStdio => support::python_stdio_command(),
         _ => {
             let server = server.expect("HTTP peers have a server");
-            let path = if matches!(peer, Peer::EverythingSse | Peer::PythonSse) { "/sse" } else { "/mcp" };
+            let path = if matches!(peer, Peer::EverythingSse | Peer::PythonSse) {
+                "/sse"
+            } else {
+                "/mcp"
+            };
             return UpstreamConfig::http(format!("{peer:?}"), server.url(path));
         }
     };
@@ -101,9 +105,16 @@ async fn list_and_call(peer: Peer) {
     let target = start(peer).await;
     let tools = target.upstream.list_tools().await.expect("lists");
     let names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
-    let expected = if peer.is_python() { ["add", "slow"] } else { ["get-sum", "echo"] };
+    let expected = if peer.is_python() {
+        ["add", "slow"]
+    } else {
+        ["get-sum", "echo"]
+    };
     for name in expected {
-        assert!(names.contains(&name.to_string()), "{name} missing from {names:?}");
+        assert!(
+            names.contains(&name.to_string()),
+            "{name} missing from {names:?}"
+        );
     }
     assert!(call_sum(&target, peer).await.contains('5'));
     let expected_transport = match peer {
@@ -119,11 +130,22 @@ async fn structured_content(peer: Peer) {
     let (tool, arguments, key) = if peer.is_python() {
         ("weather", json!({"city": "Oslo"}), "celsius")
     } else {
-        ("get-structured-content", json!({"location": "Chicago"}), "temperature")
+        (
+            "get-structured-content",
+            json!({"location": "Chicago"}),
+            "temperature",
+        )
     };
-    let result = target.upstream.call_tool(tool, args(arguments), RequestOptions::default()).await.expect("calls");
+    let result = target
+        .upstream
+        .call_tool(tool, args(arguments), RequestOptions::default())
+        .await
+        .expect("calls");
     let structured = result.structured_content.expect("structured content");
-    assert!(structured.get(key).is_some_and(Value::is_number), "{structured}");
+    assert!(
+        structured.get(key).is_some_and(Value::is_number),
+        "{structured}"
+    );
 }
 
 async fn error_result(peer: Peer) {
@@ -134,18 +156,29 @@ async fn error_result(peer: Peer) {
         // A wrong argument type: the TypeScript SDK answers with an isError result.
         ("get-sum", json!({"a": "two", "b": 3}))
     };
-    let result = target.upstream.call_tool(tool, args(arguments), RequestOptions::default()).await.expect("calls");
+    let result = target
+        .upstream
+        .call_tool(tool, args(arguments), RequestOptions::default())
+        .await
+        .expect("calls");
     assert_eq!(result.is_error, Some(true), "{result:?}");
     if peer.is_python() {
         assert!(text_of(&result).contains("the disk is on fire"));
     }
 }
 
-fn slow_call(peer: Peer, seconds: f64, label: &str) -> (&'static str, Option<serde_json::Map<String, Value>>) {
+fn slow_call(
+    peer: Peer,
+    seconds: f64,
+    label: &str,
+) -> (&'static str, Option<serde_json::Map<String, Value>>) {
     if peer.is_python() {
         ("slow", args(json!({"seconds": seconds, "label": label})))
     } else {
-        ("trigger-long-running-operation", args(json!({"duration": seconds, "steps": 5})))
+        (
+            "trigger-long-running-operation",
+            args(json!({"duration": seconds, "steps": 5})),
+        )
     }
 }
 
@@ -153,15 +186,25 @@ async fn progress(peer: Peer) {
     let target = start(peer).await;
     let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
     let (tool, arguments) = slow_call(peer, 0.5, "progress");
-    let options = RequestOptions { progress: Some(sender), ..Default::default() };
-    let result = target.upstream.call_tool(tool, arguments, options).await.expect("calls");
+    let options = RequestOptions {
+        progress: Some(sender),
+        ..Default::default()
+    };
+    let result = target
+        .upstream
+        .call_tool(tool, arguments, options)
+        .await
+        .expect("calls");
     assert_ne!(result.is_error, Some(true));
     let mut reports = Vec::new();
     while let Ok(report) = receiver.try_recv() {
         reports.push(report);
     }
     assert!(reports.len() >= 2, "progress reports: {reports:?}");
-    assert!(reports.windows(2).all(|w| w[0].progress <= w[1].progress), "{reports:?}");
+    assert!(
+        reports.windows(2).all(|w| w[0].progress <= w[1].progress),
+        "{reports:?}"
+    );
     assert_eq!(reports.last().and_then(|r| r.total), Some(5.0));
 }
 
@@ -169,11 +212,17 @@ async fn progress(peer: Peer) {
 async fn wait_until_cancel_recorded(upstream: &Upstream, label: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let result = upstream.call_tool("cancelled_calls", None, RequestOptions::default()).await.expect("calls");
+        let result = upstream
+            .call_tool("cancelled_calls", None, RequestOptions::default())
+            .await
+            .expect("calls");
         if text_of(&result).split(',').any(|l| l == label) {
             return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the server never saw the cancellation of {label}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the server never saw the cancellation of {label}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -183,7 +232,10 @@ async fn cancellation(peer: Peer) {
     // Explicit cancellation.
     let token = CancellationToken::new();
     let (tool, arguments) = slow_call(peer, 30.0, "explicit");
-    let options = RequestOptions { cancel: Some(token.clone()), ..Default::default() };
+    let options = RequestOptions {
+        cancel: Some(token.clone()),
+        ..Default::default()
+    };
     let upstream = target.upstream.clone();
     let call = tokio::spawn(async move { upstream.call_tool(tool, arguments, options).await });
     let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -191,10 +243,16 @@ async fn cancellation(peer: Peer) {
     let (tool2, arguments2) = slow_call(peer, 30.0, "dropped");
     let upstream = target.upstream.clone();
     let dropped = tokio::spawn(async move {
-        let options = RequestOptions { progress: Some(progress_tx), ..Default::default() };
+        let options = RequestOptions {
+            progress: Some(progress_tx),
+            ..Default::default()
+        };
         upstream.call_tool(tool2, arguments2, options).await
     });
-    progress_rx.recv().await.expect("the second call reports progress");
+    progress_rx
+        .recv()
+        .await
+        .expect("the second call reports progress");
     token.cancel();
     let error = call.await.expect("joins").expect_err("cancelled");
     assert!(matches!(error, UpstreamError::Cancelled { .. }), "{error}");
@@ -212,9 +270,16 @@ async fn cancellation(peer: Peer) {
 async fn timeout(peer: Peer) {
     let target = start(peer).await;
     let (tool, arguments) = slow_call(peer, 30.0, "timeout");
-    let options = RequestOptions { timeout: Some(Duration::from_millis(300)), ..Default::default() };
+    let options = RequestOptions {
+        timeout: Some(Duration::from_millis(300)),
+        ..Default::default()
+    };
     let started = tokio::time::Instant::now();
-    let error = target.upstream.call_tool(tool, arguments, options).await.expect_err("times out");
+    let error = target
+        .upstream
+        .call_tool(tool, arguments, options)
+        .await
+        .expect_err("times out");
     assert!(matches!(error, UpstreamError::Timeout { .. }), "{error}");
     assert!(started.elapsed() < Duration::from_secs(10));
     if peer.is_python() {
@@ -239,17 +304,26 @@ async fn session_loss(peer: Peer) {
             let upstream = target.upstream.clone();
             let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel();
             let call = tokio::spawn(async move {
-                let options = RequestOptions { progress: Some(progress_tx), ..Default::default() };
+                let options = RequestOptions {
+                    progress: Some(progress_tx),
+                    ..Default::default()
+                };
                 upstream.call_tool(tool, arguments, options).await
             });
             progress_rx.recv().await.expect("the call is running");
             let killed_at = tokio::time::Instant::now();
-            nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL)
-                .expect("kills the child");
+            nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            )
+            .expect("kills the child");
             let error = call.await.expect("joins").expect_err("fails");
             assert!(matches!(error, UpstreamError::Closed { .. }), "{error}");
             assert!(error.to_string().contains("exited"), "{error}");
-            assert!(killed_at.elapsed() < Duration::from_secs(5), "the failure was not immediate");
+            assert!(
+                killed_at.elapsed() < Duration::from_secs(5),
+                "the failure was not immediate"
+            );
             assert!(call_sum(&target, peer).await.contains('5'));
             let new_pid = target.upstream.child_pid().await.expect("a new child runs");
             assert_ne!(pid, new_pid);
@@ -282,20 +356,41 @@ macro_rules! per_peer {
     };
 }
 
-per_peer!(EverythingStdio, EverythingHttp, EverythingSse, PythonStdio, PythonHttp, PythonSse);
+per_peer!(
+    EverythingStdio,
+    EverythingHttp,
+    EverythingSse,
+    PythonStdio,
+    PythonHttp,
+    PythonSse
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_http_speaks_the_stateless_era_and_everything_falls_back_to_initialize() {
     let python = start(Peer::PythonHttp).await;
-    assert_eq!(python.upstream.protocol_version().await.map(|v| v.to_string()), Some("2026-07-28".into()));
+    assert_eq!(
+        python
+            .upstream
+            .protocol_version()
+            .await
+            .map(|v| v.to_string()),
+        Some("2026-07-28".into())
+    );
     let everything = start(Peer::EverythingHttp).await;
-    let version = everything.upstream.protocol_version().await.expect("connected").to_string();
+    let version = everything
+        .upstream
+        .protocol_version()
+        .await
+        .expect("connected")
+        .to_string();
     assert!(version.as_str() < "2026-07-28", "{version}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_calls_in_flight_share_one_reinitialization() {
-    let server = support::start_everything("streamableHttp").await.expect("starts");
+    let server = support::start_everything("streamableHttp")
+        .await
+        .expect("starts");
     let proxy = RecordingProxy::start(&server.url("")).await.expect("proxy");
     let config = UpstreamConfig::http("everything", proxy.url("/mcp"));
     let upstream = Upstream::connect(config).await.expect("connects");
@@ -315,14 +410,25 @@ async fn fifty_calls_in_flight_share_one_reinitialization() {
         let upstream = upstream.clone();
         async move {
             let result = upstream
-                .call_tool("get-sum", args(json!({"a": i, "b": 1})), RequestOptions::default())
+                .call_tool(
+                    "get-sum",
+                    args(json!({"a": i, "b": 1})),
+                    RequestOptions::default(),
+                )
                 .await
                 .expect("the call survives the lost session");
-            assert!(text_of(&result).contains(&(i + 1).to_string()), "{result:?}");
+            assert!(
+                text_of(&result).contains(&(i + 1).to_string()),
+                "{result:?}"
+            );
         }
     });
     futures::future::join_all(calls).await;
-    assert_eq!(proxy.count("initialize") - initializes_before, 1, "exactly one re-initialization");
+    assert_eq!(
+        proxy.count("initialize") - initializes_before,
+        1,
+        "exactly one re-initialization"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -335,7 +441,11 @@ async fn auto_transport_falls_back_to_legacy_sse() {
             config
         })
         .await;
-        assert_eq!(target.upstream.transport().await, Some(TransportKind::Sse), "{peer:?}");
+        assert_eq!(
+            target.upstream.transport().await,
+            Some(TransportKind::Sse),
+            "{peer:?}"
+        );
     }
 }
 
@@ -349,12 +459,18 @@ async fn stdio_args_and_env_are_substituted_and_the_environment_is_not_inherited
         stdio.env.insert("GREETING".into(), "hello ${NAME}".into());
     }
     let upstream = Upstream::connect(config).await.expect("connects");
-    let result = upstream.call_tool("get-env", None, RequestOptions::default()).await.expect("calls");
+    let result = upstream
+        .call_tool("get-env", None, RequestOptions::default())
+        .await
+        .expect("calls");
     let text = text_of(&result);
     assert!(text.contains("hello switchboard"), "{text}");
     // cargo sets this for the test process; a child that inherited our environment would see it.
     assert!(std::env::var("CARGO_MANIFEST_DIR").is_ok());
-    assert!(!text.contains("CARGO_MANIFEST_DIR"), "the child saw our environment");
+    assert!(
+        !text.contains("CARGO_MANIFEST_DIR"),
+        "the child saw our environment"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -363,7 +479,10 @@ async fn closing_an_upstream_kills_the_child_process_group() {
     let pid = target.upstream.child_pid().await.expect("a child runs");
     assert!(support::process_alive(pid));
     target.upstream.close().await;
-    assert!(!support::process_alive(pid), "the child outlived its connection");
+    assert!(
+        !support::process_alive(pid),
+        "the child outlived its connection"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -371,79 +490,139 @@ async fn a_missing_command_fails_clearly() {
     let config = UpstreamConfig::stdio("ghost", "/nonexistent/mcp-server", vec![]);
     let error = Upstream::connect(config).await.expect_err("cannot start");
     assert!(matches!(error, UpstreamError::Spawn { .. }), "{error}");
-    assert!(error.to_string().contains("/nonexistent/mcp-server"), "{error}");
+    assert!(
+        error.to_string().contains("/nonexistent/mcp-server"),
+        "{error}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bearer_token_comes_from_the_callback_with_the_call_context() {
-    let server = support::start_python("streamable-http").await.expect("starts");
+    let server = support::start_python("streamable-http")
+        .await
+        .expect("starts");
     let mut config = UpstreamConfig::http("python", server.url("/mcp"));
     config.auth = UpstreamAuth::Bearer(Arc::new(|context: CallContext| async move {
-        let user = context.get("userId").map(Value::to_string).unwrap_or_else(|| "service".into());
+        let user = context
+            .get("userId")
+            .map(Value::to_string)
+            .unwrap_or_else(|| "service".into());
         Ok::<_, String>(format!("token-for-{user}"))
     }));
     let upstream = Upstream::connect(config).await.expect("connects");
-    let options = RequestOptions { context: CallContext::new().with("userId", 42), ..Default::default() };
-    let result = upstream.call_tool("whoami", None, options).await.expect("calls");
+    let options = RequestOptions {
+        context: CallContext::new().with("userId", 42),
+        ..Default::default()
+    };
+    let result = upstream
+        .call_tool("whoami", None, options)
+        .await
+        .expect("calls");
     assert_eq!(text_of(&result), "Bearer token-for-42");
 }
 
 /// Retry rules, through a proxy that breaks responses after the upstream ran the call.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_that_may_have_run_is_retried_only_when_idempotent() {
-    let server = support::start_python("streamable-http").await.expect("starts");
+    let server = support::start_python("streamable-http")
+        .await
+        .expect("starts");
     let proxy = RecordingProxy::start(&server.url("")).await.expect("proxy");
     let mut config = UpstreamConfig::http("python", proxy.url("/mcp")).with_retries(3);
     config.retry_base_delay = Duration::from_millis(20);
     let upstream = Upstream::connect(config).await.expect("connects");
 
     proxy.inject(Fault::BreakAfterForwarding);
-    let error = upstream.call_tool("bump", None, RequestOptions::default()).await.expect_err("breaks");
+    let error = upstream
+        .call_tool("bump", None, RequestOptions::default())
+        .await
+        .expect_err("breaks");
     assert_eq!(error.delivery(), Some(Delivery::MaybeSent), "{error}");
     let count = |result: CallToolResult| text_of(&result).trim().to_string();
-    let bumps = upstream.call_tool("bumps", None, RequestOptions::default()).await.expect("reads");
+    let bumps = upstream
+        .call_tool("bumps", None, RequestOptions::default())
+        .await
+        .expect("reads");
     assert_eq!(count(bumps), "1", "a non-idempotent call ran twice");
 
     proxy.inject(Fault::BreakAfterForwarding);
-    let options = RequestOptions { retry_safe: true, ..Default::default() };
-    let result = upstream.call_tool("bump_idempotent", None, options).await.expect("the retry succeeds");
+    let options = RequestOptions {
+        retry_safe: true,
+        ..Default::default()
+    };
+    let result = upstream
+        .call_tool("bump_idempotent", None, options)
+        .await
+        .expect("the retry succeeds");
     assert_eq!(count(result), "3", "the broken attempt ran, then the retry");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_http_4xx_is_never_retried() {
-    let server = support::start_python("streamable-http").await.expect("starts");
+    let server = support::start_python("streamable-http")
+        .await
+        .expect("starts");
     let proxy = RecordingProxy::start(&server.url("")).await.expect("proxy");
     let config = UpstreamConfig::http("python", proxy.url("/mcp")).with_retries(3);
     let upstream = Upstream::connect(config).await.expect("connects");
     let calls_before = proxy.count("tools/call");
     proxy.inject(Fault::Status(400));
-    let options = RequestOptions { retry_safe: true, ..Default::default() };
-    let error = upstream.call_tool("bumps", None, options).await.expect_err("fails");
+    let options = RequestOptions {
+        retry_safe: true,
+        ..Default::default()
+    };
+    let error = upstream
+        .call_tool("bumps", None, options)
+        .await
+        .expect_err("fails");
     assert!(error.to_string().contains("400"), "{error}");
-    assert_eq!(proxy.count("tools/call") - calls_before, 1, "a 4xx was retried");
+    assert_eq!(
+        proxy.count("tools/call") - calls_before,
+        1,
+        "a 4xx was retried"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_connection_is_retried_until_the_server_comes_up() {
     let port = support::free_port().expect("port");
-    let mut config = UpstreamConfig::http("late", format!("http://127.0.0.1:{port}/mcp")).with_retries(12);
+    let mut config =
+        UpstreamConfig::http("late", format!("http://127.0.0.1:{port}/mcp")).with_retries(12);
     config.retry_base_delay = Duration::from_millis(100);
     let upstream = Upstream::new(config);
     let call = tokio::spawn({
         let upstream = upstream.clone();
-        async move { upstream.call_tool("add", args(json!({"a": 1, "b": 1})), RequestOptions::default()).await }
+        async move {
+            upstream
+                .call_tool(
+                    "add",
+                    args(json!({"a": 1, "b": 1})),
+                    RequestOptions::default(),
+                )
+                .await
+        }
     });
-    let _server = support::start_python_on("streamable-http", port).await.expect("starts late");
-    let result = call.await.expect("joins").expect("retried until the server answered");
+    let _server = support::start_python_on("streamable-http", port)
+        .await
+        .expect("starts late");
+    let result = call
+        .await
+        .expect("joins")
+        .expect("retried until the server answered");
     assert_eq!(text_of(&result), "2");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_retries_a_refused_connection_fails_at_once_as_not_sent() {
     let port = support::free_port().expect("port");
-    let upstream = Upstream::new(UpstreamConfig::http("down", format!("http://user:pw@127.0.0.1:{port}/mcp")));
+    let upstream = Upstream::new(UpstreamConfig::http(
+        "down",
+        format!("http://user:pw@127.0.0.1:{port}/mcp"),
+    ));
     let error = upstream.list_tools().await.expect_err("refused");
     assert_eq!(error.delivery(), Some(Delivery::NotSent), "{error}");
-    assert!(!error.to_string().contains("pw"), "credentials leaked: {error}");
+    assert!(
+        !error.to_string().contains("pw"),
+        "credentials leaked: {error}"
+    );
 }

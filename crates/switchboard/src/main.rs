@@ -10,7 +10,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "switchboard", version, about = "MCP gateway, agent runner and tool CLI")]
+#[command(
+    name = "switchboard",
+    version,
+    about = "MCP gateway, agent runner and tool CLI"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -28,7 +32,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     switchboard_mcp::http::install_crypto_provider();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("switchboard: cannot start the async runtime: {error}");
@@ -54,5 +61,8 @@ fn main() -> ExitCode {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

@@ -49,7 +49,11 @@ impl TargetArgs {
                 }
                 let mut http = HttpConfig::new(url.clone());
                 http.transport = self.transport;
-                http.headers = self.headers.iter().map(|h| parse_pair(h, ':', "--header")).collect::<Result<_, _>>()?;
+                http.headers = self
+                    .headers
+                    .iter()
+                    .map(|h| parse_pair(h, ':', "--header"))
+                    .collect::<Result<_, _>>()?;
                 Endpoint::Http(http)
             }
             (None, [program, args @ ..]) => {
@@ -57,7 +61,11 @@ impl TargetArgs {
                     bail!("--header applies to HTTP servers only");
                 }
                 let mut stdio = StdioConfig::new(program.clone(), args.to_vec());
-                stdio.env = self.env.iter().map(|e| parse_pair(e, '=', "--env")).collect::<Result<_, _>>()?;
+                stdio.env = self
+                    .env
+                    .iter()
+                    .map(|e| parse_pair(e, '=', "--env"))
+                    .collect::<Result<_, _>>()?;
                 Endpoint::Stdio(stdio)
             }
         };
@@ -66,7 +74,9 @@ impl TargetArgs {
             Endpoint::Stdio(stdio) => stdio.command.clone(),
             _ => "upstream".to_string(),
         };
-        let mut config = UpstreamConfig::new(name, endpoint).with_timeout(timeout).with_retries(self.retries);
+        let mut config = UpstreamConfig::new(name, endpoint)
+            .with_timeout(timeout)
+            .with_retries(self.retries);
         config.request_timeout = timeout;
         Ok(config)
     }

@@ -7,7 +7,11 @@ use switchboard_test_support as support;
 use tokio::process::Command;
 
 async fn switchboard(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_switchboard")).args(args).output().await.expect("runs")
+    Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(args)
+        .output()
+        .await
+        .expect("runs")
 }
 
 fn stdout(output: &Output) -> String {
@@ -21,7 +25,16 @@ fn stderr(output: &Output) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn call_over_stdio_prints_the_sum() {
     let js = support::everything_js().display().to_string();
-    let output = switchboard(&["call", "--", "node", &js, "stdio", "get-sum", r#"{"a":2,"b":3}"#]).await;
+    let output = switchboard(&[
+        "call",
+        "--",
+        "node",
+        &js,
+        "stdio",
+        "get-sum",
+        r#"{"a":2,"b":3}"#,
+    ])
+    .await;
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stdout(&output).contains("is 5"), "{}", stdout(&output));
 }
@@ -33,25 +46,51 @@ async fn call_over_both_http_modes_prints_the_sum() {
         let url = server.url(path);
         let output = switchboard(&["call", "--url", &url, "get-sum", r#"{"a":2,"b":3}"#]).await;
         assert!(output.status.success(), "{mode}: {}", stderr(&output));
-        assert!(stdout(&output).contains("is 5"), "{mode}: {}", stdout(&output));
+        assert!(
+            stdout(&output).contains("is 5"),
+            "{mode}: {}",
+            stdout(&output)
+        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_error_result_exits_non_zero_with_a_one_line_reason() {
     let js = support::everything_js().display().to_string();
-    let output = switchboard(&["call", "--", "node", &js, "stdio", "get-sum", r#"{"a":"two","b":3}"#]).await;
+    let output = switchboard(&[
+        "call",
+        "--",
+        "node",
+        &js,
+        "stdio",
+        "get-sum",
+        r#"{"a":"two","b":3}"#,
+    ])
+    .await;
     assert_eq!(output.status.code(), Some(1));
     let stderr = stderr(&output);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.starts_with("switchboard: tool `get-sum` failed:"), "{stderr}");
+    assert!(
+        stderr.starts_with("switchboard: tool `get-sum` failed:"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn call_json_prints_the_raw_result() {
-    let server = support::start_python("streamable-http").await.expect("starts");
+    let server = support::start_python("streamable-http")
+        .await
+        .expect("starts");
     let url = server.url("/mcp");
-    let output = switchboard(&["call", "--json", "--url", &url, "weather", r#"{"city":"Oslo"}"#]).await;
+    let output = switchboard(&[
+        "call",
+        "--json",
+        "--url",
+        &url,
+        "weather",
+        r#"{"city":"Oslo"}"#,
+    ])
+    .await;
     assert!(output.status.success(), "{}", stderr(&output));
     let result: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON");
     assert_eq!(result["structuredContent"]["city"], "Oslo");
@@ -68,22 +107,58 @@ async fn tools_lists_names_and_parameters() {
 
     let output = switchboard(&["tools", "--json", "--", "node", &js, "stdio"]).await;
     let tools: Vec<serde_json::Value> = serde_json::from_str(&stdout(&output)).expect("JSON");
-    assert!(tools.iter().any(|t| t["name"] == "get-sum" && t["inputSchema"]["properties"]["a"].is_object()));
+    assert!(
+        tools
+            .iter()
+            .any(|t| t["name"] == "get-sum" && t["inputSchema"]["properties"]["a"].is_object())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_invocations_fail_with_a_clear_message() {
     let cases: &[(&[&str], &str)] = &[
         (&["call", "get-sum"], "no server given"),
-        (&["call", "--url", "http://127.0.0.1:1/mcp", "get-sum", "{not json"], "not valid JSON"),
-        (&["call", "--url", "http://127.0.0.1:1/mcp", "get-sum", "[1]"], "must be a JSON object"),
-        (&["call", "--url", "http://127.0.0.1:1/mcp", "--header", "nocolon", "x"], "--header expects K:V"),
-        (&["call", "--url", "http://127.0.0.1:1/mcp", "x"], "could not connect"),
-        (&["call", "--", "/nonexistent/server", "x"], "could not start `/nonexistent/server`"),
+        (
+            &[
+                "call",
+                "--url",
+                "http://127.0.0.1:1/mcp",
+                "get-sum",
+                "{not json",
+            ],
+            "not valid JSON",
+        ),
+        (
+            &["call", "--url", "http://127.0.0.1:1/mcp", "get-sum", "[1]"],
+            "must be a JSON object",
+        ),
+        (
+            &[
+                "call",
+                "--url",
+                "http://127.0.0.1:1/mcp",
+                "--header",
+                "nocolon",
+                "x",
+            ],
+            "--header expects K:V",
+        ),
+        (
+            &["call", "--url", "http://127.0.0.1:1/mcp", "x"],
+            "could not connect",
+        ),
+        (
+            &["call", "--", "/nonexistent/server", "x"],
+            "could not start `/nonexistent/server`",
+        ),
     ];
     for (args, expected) in cases {
         let output = switchboard(args).await;
         assert!(!output.status.success(), "{args:?} succeeded");
-        assert!(stderr(&output).contains(expected), "{args:?}: {}", stderr(&output));
+        assert!(
+            stderr(&output).contains(expected),
+            "{args:?}: {}",
+            stderr(&output)
+        );
     }
 }

@@ -7,11 +7,7 @@
 
 mod proxy;
 
-use std::{
-    path::PathBuf,
-    process::Stdio,
-    time::Duration,
-};
+use std::{path::PathBuf, process::Stdio, time::Duration};
 
 use anyhow::{Context as _, bail};
 use nix::{
@@ -24,7 +20,10 @@ pub use proxy::{Fault, RecordedRequest, RecordingProxy};
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root exists")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root exists")
 }
 
 /// Where `scripts/test.sh` installs the peers.
@@ -49,12 +48,18 @@ pub fn python_fixture() -> PathBuf {
 
 /// `(command, args)` that run server-everything over stdio.
 pub fn everything_stdio_command() -> (String, Vec<String>) {
-    ("node".into(), vec![everything_js().display().to_string(), "stdio".into()])
+    (
+        "node".into(),
+        vec![everything_js().display().to_string(), "stdio".into()],
+    )
 }
 
 /// `(command, args)` that run the Python fixture over stdio.
 pub fn python_stdio_command() -> (String, Vec<String>) {
-    (python().display().to_string(), vec![python_fixture().display().to_string(), "stdio".into()])
+    (
+        python().display().to_string(),
+        vec![python_fixture().display().to_string(), "stdio".into()],
+    )
 }
 
 /// A peer server running as a child process in its own process group, killed with the group on
@@ -118,7 +123,10 @@ pub async fn start_everything(mode: &str) -> anyhow::Result<PeerServer> {
 
 fn everything_command(mode: &str, port: u16) -> Command {
     let mut command = Command::new("node");
-    command.arg(everything_js()).arg(mode).env("PORT", port.to_string());
+    command
+        .arg(everything_js())
+        .arg(mode)
+        .env("PORT", port.to_string());
     command
 }
 
@@ -143,7 +151,10 @@ pub async fn start_python_on(mode: &'static str, port: u16) -> anyhow::Result<Pe
 
 fn python_command(mode: &str, port: u16) -> Command {
     let mut command = Command::new(python());
-    command.arg(python_fixture()).arg(mode).arg(port.to_string());
+    command
+        .arg(python_fixture())
+        .arg(mode)
+        .arg(port.to_string());
     command
 }
 
@@ -164,7 +175,11 @@ async fn start(
         .process_group(0)
         .kill_on_drop(true);
     let child = command.spawn().context("spawning a peer server")?;
-    let mut server = PeerServer { child, port, relaunch };
+    let mut server = PeerServer {
+        child,
+        port,
+        relaunch,
+    };
     wait_until_listening(&mut server).await?;
     Ok(server)
 }
@@ -173,14 +188,20 @@ async fn start(
 async fn wait_until_listening(server: &mut PeerServer) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        if tokio::net::TcpStream::connect(("127.0.0.1", server.port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", server.port))
+            .await
+            .is_ok()
+        {
             return Ok(());
         }
         if let Some(status) = server.child.try_wait()? {
             bail!("the peer server exited before listening: {status}");
         }
         if tokio::time::Instant::now() > deadline {
-            bail!("the peer server did not listen on port {} within 30 s", server.port);
+            bail!(
+                "the peer server did not listen on port {} within 30 s",
+                server.port
+            );
         }
         // Polling the port is the only readiness signal these servers give.
         tokio::time::sleep(Duration::from_millis(25)).await;

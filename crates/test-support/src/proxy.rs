@@ -63,11 +63,17 @@ impl RecordingProxy {
             faults: Mutex::new(Default::default()),
             changed: Notify::new(),
         });
-        let app = axum::Router::new().fallback(forward).with_state(state.clone());
+        let app = axum::Router::new()
+            .fallback(forward)
+            .with_state(state.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(Self { base_url, state, task })
+        Ok(Self {
+            base_url,
+            state,
+            task,
+        })
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -80,12 +86,19 @@ impl RecordingProxy {
 
     /// Injects `fault` into the next `tools/call` that has none queued before it.
     pub fn inject(&self, fault: Fault) {
-        self.state.faults.lock().expect("not poisoned").push_back(fault);
+        self.state
+            .faults
+            .lock()
+            .expect("not poisoned")
+            .push_back(fault);
     }
 
     /// How many recorded requests carried this JSON-RPC method.
     pub fn count(&self, rpc_method: &str) -> usize {
-        self.requests().iter().filter(|r| r.rpc_method.as_deref() == Some(rpc_method)).count()
+        self.requests()
+            .iter()
+            .filter(|r| r.rpc_method.as_deref() == Some(rpc_method))
+            .count()
     }
 
     /// Waits until `condition` holds over the recorded requests.
@@ -101,7 +114,10 @@ impl RecordingProxy {
 
     /// The most recent `Mcp-Session-Id` a client sent.
     pub fn last_session_id(&self) -> Option<String> {
-        self.requests().iter().rev().find_map(|r| r.session_id.clone())
+        self.requests()
+            .iter()
+            .rev()
+            .find_map(|r| r.session_id.clone())
     }
 }
 
@@ -120,18 +136,25 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
         .get("mcp-session-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let rpc_method = json.get("method").and_then(|m| m.as_str()).map(str::to_owned);
+    let rpc_method = json
+        .get("method")
+        .and_then(|m| m.as_str())
+        .map(str::to_owned);
     let fault = if rpc_method.as_deref() == Some("tools/call") {
         state.faults.lock().expect("not poisoned").pop_front()
     } else {
         None
     };
-    state.requests.lock().expect("not poisoned").push(RecordedRequest {
-        http_method: parts.method.to_string(),
-        rpc_method,
-        session_id,
-        body: json,
-    });
+    state
+        .requests
+        .lock()
+        .expect("not poisoned")
+        .push(RecordedRequest {
+            http_method: parts.method.to_string(),
+            rpc_method,
+            session_id,
+            body: json,
+        });
     state.changed.notify_waiters();
 
     if let Some(Fault::Status(status)) = fault {
@@ -141,8 +164,14 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
             .body(Body::from("injected failure"))
             .expect("valid response");
     }
-    let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let mut outgoing = state.client.request(parts.method.clone(), format!("{}{path}", state.target));
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let mut outgoing = state
+        .client
+        .request(parts.method.clone(), format!("{}{path}", state.target));
     for (name, value) in &parts.headers {
         if name != http::header::HOST && name != http::header::CONTENT_LENGTH {
             outgoing = outgoing.header(name, value);
@@ -151,7 +180,10 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
     let upstream = match outgoing.body(body).send().await {
         Ok(response) => response,
         Err(_) => {
-            return Response::builder().status(502).body(Body::empty()).expect("valid response");
+            return Response::builder()
+                .status(502)
+                .body(Body::empty())
+                .expect("valid response");
         }
     };
     match fault {
@@ -177,5 +209,7 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
         }
     }
     let stream = upstream.bytes_stream().map_err(std::io::Error::other);
-    response.body(Body::from_stream(stream)).expect("valid response")
+    response
+        .body(Body::from_stream(stream))
+        .expect("valid response")
 }

@@ -42,7 +42,9 @@ use switchboard_mcp::{
     model::{CallToolResult, ContentBlock, ToolAnnotations},
 };
 
-use crate::transform::{TemplateScope, filter_reason, hide_pinned, inject_pinned, is_valid_name, render, sanitize_name};
+use crate::transform::{
+    TemplateScope, filter_reason, hide_pinned, inject_pinned, is_valid_name, render, sanitize_name,
+};
 
 /// Seed 003's `McpRemoteServerConfig`, plus seed 002's wrapping.
 #[derive(Debug, Clone)]
@@ -187,7 +189,11 @@ pub enum ToolError {
     ArgumentsNotAnObject(String),
     /// A pinned parameter could not be rendered; the message names the reference, never a value.
     #[error("tool `{tool}`: pinned parameter `{param}`: {reason}")]
-    PinnedParam { tool: String, param: String, reason: String },
+    PinnedParam {
+        tool: String,
+        param: String,
+        reason: String,
+    },
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
 }
@@ -230,7 +236,9 @@ pub struct ToolRegistry {
 
 impl std::fmt::Debug for ToolRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ToolRegistry").field("tools", &self.names()).finish_non_exhaustive()
+        f.debug_struct("ToolRegistry")
+            .field("tools", &self.names())
+            .finish_non_exhaustive()
     }
 }
 
@@ -247,11 +255,19 @@ impl ToolRegistry {
     }
 
     pub fn with_secrets(secrets: impl SecretSource) -> Self {
-        Self { tools: Arc::default(), secrets: Arc::new(secrets) }
+        Self {
+            tools: Arc::default(),
+            secrets: Arc::new(secrets),
+        }
     }
 
     pub fn names(&self) -> Vec<String> {
-        self.tools.read().unwrap_or_else(PoisonError::into_inner).keys().cloned().collect()
+        self.tools
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect()
     }
 
     pub fn metadata(&self, name: &str) -> Option<ToolMetadata> {
@@ -265,7 +281,11 @@ impl ToolRegistry {
     }
 
     fn get(&self, name: &str) -> Option<Arc<RegisteredTool>> {
-        self.tools.read().unwrap_or_else(PoisonError::into_inner).get(name).cloned()
+        self.tools
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .cloned()
     }
 
     /// Runs a tool: pinned parameters rendered and injected over the caller's, then `tools/call`.
@@ -275,7 +295,8 @@ impl ToolRegistry {
         arguments: Value,
         context: &CallContext,
     ) -> Result<ToolOutput, ToolError> {
-        self.execute_with(name, arguments, context, RequestOptions::default()).await
+        self.execute_with(name, arguments, context, RequestOptions::default())
+            .await
     }
 
     /// [`Self::execute`] with request options (progress, cancellation, timeout). The context and
@@ -287,7 +308,9 @@ impl ToolRegistry {
         context: &CallContext,
         mut options: RequestOptions,
     ) -> Result<ToolOutput, ToolError> {
-        let tool = self.get(name).ok_or_else(|| ToolError::UnknownTool(name.into()))?;
+        let tool = self
+            .get(name)
+            .ok_or_else(|| ToolError::UnknownTool(name.into()))?;
         let arguments = match arguments {
             Value::Object(map) => map,
             Value::Null => Map::new(),
@@ -297,24 +320,37 @@ impl ToolRegistry {
         let arguments = inject_pinned(arguments, pinned);
         options.context = context.clone();
         options.retry_safe = tool.metadata.retry_safe();
-        let result = tool.upstream.call_tool(&tool.metadata.remote_name, Some(arguments), options).await?;
+        let result = tool
+            .upstream
+            .call_tool(&tool.metadata.remote_name, Some(arguments), options)
+            .await?;
         Ok(result.into())
     }
 
-    fn render_pinned(&self, tool: &RegisteredTool, context: &CallContext) -> Result<Map<String, Value>, ToolError> {
+    fn render_pinned(
+        &self,
+        tool: &RegisteredTool,
+        context: &CallContext,
+    ) -> Result<Map<String, Value>, ToolError> {
         let secret = |name: &str| self.secrets.secret(name);
         let env = |name: &str| std::env::var(name).ok();
         let scope = TemplateScope {
             secret: &secret,
-            env: tool.allow_env_templates.then_some(&env as &dyn Fn(&str) -> Option<String>),
+            env: tool
+                .allow_env_templates
+                .then_some(&env as &dyn Fn(&str) -> Option<String>),
             context,
         };
         tool.pinned
             .iter()
             .map(|(param, template)| {
-                render(template, &scope).map(|value| (param.clone(), value)).map_err(|reason| {
-                    ToolError::PinnedParam { tool: tool.metadata.name.clone(), param: param.clone(), reason }
-                })
+                render(template, &scope)
+                    .map(|value| (param.clone(), value))
+                    .map_err(|reason| ToolError::PinnedParam {
+                        tool: tool.metadata.name.clone(),
+                        param: param.clone(),
+                        reason,
+                    })
             })
             .collect()
     }
@@ -322,8 +358,11 @@ impl ToolRegistry {
     /// Removes every tool of one server; returns their names.
     pub fn remove_server(&self, server: &str) -> Vec<String> {
         let mut tools = self.tools.write().unwrap_or_else(PoisonError::into_inner);
-        let names: Vec<String> =
-            tools.iter().filter(|(_, t)| t.metadata.server == server).map(|(n, _)| n.clone()).collect();
+        let names: Vec<String> = tools
+            .iter()
+            .filter(|(_, t)| t.metadata.server == server)
+            .map(|(n, _)| n.clone())
+            .collect();
         for name in &names {
             tools.remove(name);
         }
@@ -353,13 +392,19 @@ pub async fn register_from(
     let mut result = RegisterResult {
         remote_tools: remote
             .iter()
-            .map(|t| RemoteToolSummary { name: t.name.to_string(), description: t.description.as_deref().map(str::to_owned) })
+            .map(|t| RemoteToolSummary {
+                name: t.name.to_string(),
+                description: t.description.as_deref().map(str::to_owned),
+            })
             .collect(),
         skipped: plan.skipped,
         renamed: plan.renamed,
         ..Default::default()
     };
-    let mut tools = registry.tools.write().unwrap_or_else(PoisonError::into_inner);
+    let mut tools = registry
+        .tools
+        .write()
+        .unwrap_or_else(PoisonError::into_inner);
     for planned in plan.tools {
         if let Some(existing) = tools.get(&planned.metadata.name) {
             result.skipped.push(Skipped {
@@ -400,7 +445,10 @@ pub struct PlannedTool {
 }
 
 /// Applies filtering, wrapping, naming and schema rewriting to a tool list. Pure.
-pub fn plan_registration(config: &RemoteServerConfig, remote: &[switchboard_mcp::model::Tool]) -> RegistrationPlan {
+pub fn plan_registration(
+    config: &RemoteServerConfig,
+    remote: &[switchboard_mcp::model::Tool],
+) -> RegistrationPlan {
     let server = config.upstream.name.as_str();
     let mut plan = RegistrationPlan::default();
     let mut tags = vec!["mcp".to_string(), server.to_string()];
@@ -418,19 +466,37 @@ pub fn plan_registration(config: &RemoteServerConfig, remote: &[switchboard_mcp:
             &config.deny_tools,
             config.deny_tool_prefix.as_deref(),
         ) {
-            plan.skipped.push(Skipped { tool: remote_name, reason });
+            plan.skipped.push(Skipped {
+                tool: remote_name,
+                reason,
+            });
             continue;
         }
         let wrapper = config.wrappers.iter().find(|w| w.tool == remote_name);
-        let wanted = format!("{}{}", config.tool_prefix, wrapper.and_then(|w| w.name.as_deref()).unwrap_or(&remote_name));
-        let name = if is_valid_name(&wanted) { wanted.clone() } else { sanitize_name(&wanted) };
+        let wanted = format!(
+            "{}{}",
+            config.tool_prefix,
+            wrapper
+                .and_then(|w| w.name.as_deref())
+                .unwrap_or(&remote_name)
+        );
+        let name = if is_valid_name(&wanted) {
+            wanted.clone()
+        } else {
+            sanitize_name(&wanted)
+        };
         if name != wanted {
-            plan.renamed.push(Renamed { remote: remote_name.clone(), exposed: name.clone() });
+            plan.renamed.push(Renamed {
+                remote: remote_name.clone(),
+                exposed: name.clone(),
+            });
         }
         if !seen.insert(name.clone()) {
             plan.skipped.push(Skipped {
                 tool: remote_name,
-                reason: format!("Duplicate: another tool of this server is also exposed as `{name}`"),
+                reason: format!(
+                    "Duplicate: another tool of this server is also exposed as `{name}`"
+                ),
             });
             continue;
         }

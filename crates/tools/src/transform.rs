@@ -34,7 +34,9 @@ pub fn filter_reason(
 pub fn is_valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_NAME_LEN
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// A valid name for `name`, the same every time: invalid characters become `_`, and a name too
@@ -42,7 +44,13 @@ pub fn is_valid_name(name: &str) -> bool {
 pub fn sanitize_name(name: &str) -> String {
     let mut clean: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if clean.is_empty() {
         clean.push_str("tool");
@@ -77,12 +85,15 @@ pub fn hide_pinned(schema: &Map<String, Value>, pinned: &[&str]) -> Map<String, 
     schema
 }
 
+/// Looks a name up: a secret, an environment variable.
+pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 /// What `{{…}}` placeholders may refer to.
 pub struct TemplateScope<'a> {
     /// `{{secrets.X}}`.
-    pub secret: &'a dyn Fn(&str) -> Option<String>,
+    pub secret: Lookup<'a>,
     /// `{{env.X}}`, only where the server's config opts in.
-    pub env: Option<&'a dyn Fn(&str) -> Option<String>>,
+    pub env: Option<Lookup<'a>>,
     /// `{{userId}}`, `{{tenantId}}` and any other context key.
     pub context: &'a CallContext,
 }
@@ -90,7 +101,9 @@ pub struct TemplateScope<'a> {
 impl std::fmt::Debug for TemplateScope<'_> {
     // The lookups are closures over secrets: only whether env templates are allowed is shown.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TemplateScope").field("env_allowed", &self.env.is_some()).finish_non_exhaustive()
+        f.debug_struct("TemplateScope")
+            .field("env_allowed", &self.env.is_some())
+            .finish_non_exhaustive()
     }
 }
 
@@ -101,7 +114,11 @@ impl std::fmt::Debug for TemplateScope<'_> {
 pub fn render(template: &Value, scope: &TemplateScope<'_>) -> Result<Value, String> {
     match template {
         Value::String(text) => render_string(text, scope),
-        Value::Array(items) => items.iter().map(|item| render(item, scope)).collect::<Result<_, _>>().map(Value::Array),
+        Value::Array(items) => items
+            .iter()
+            .map(|item| render(item, scope))
+            .collect::<Result<_, _>>()
+            .map(Value::Array),
         Value::Object(map) => map
             .iter()
             .map(|(k, v)| render(v, scope).map(|v| (k.clone(), v)))
@@ -113,7 +130,9 @@ pub fn render(template: &Value, scope: &TemplateScope<'_>) -> Result<Value, Stri
 
 fn render_string(text: &str, scope: &TemplateScope<'_>) -> Result<Value, String> {
     let trimmed = text.trim();
-    if let Some(inner) = trimmed.strip_prefix("{{").and_then(|t| t.strip_suffix("}}"))
+    if let Some(inner) = trimmed
+        .strip_prefix("{{")
+        .and_then(|t| t.strip_suffix("}}"))
         && !inner.contains("{{")
     {
         return lookup(inner.trim(), scope);
@@ -123,7 +142,9 @@ fn render_string(text: &str, scope: &TemplateScope<'_>) -> Result<Value, String>
     while let Some(start) = rest.find("{{") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let end = after.find("}}").ok_or_else(|| format!("unclosed `{{{{` in `{text}`"))?;
+        let end = after
+            .find("}}")
+            .ok_or_else(|| format!("unclosed `{{{{` in `{text}`"))?;
         match lookup(after[..end].trim(), scope)? {
             Value::String(s) => out.push_str(&s),
             other => out.push_str(&other.to_string()),
@@ -144,7 +165,9 @@ fn lookup(reference: &str, scope: &TemplateScope<'_>) -> Result<Value, String> {
         let env = scope.env.ok_or_else(|| {
             format!("`{{{{env.{name}}}}}` is not allowed for this server; enable env templates in its config")
         })?;
-        return env(name).map(Value::String).ok_or_else(|| format!("environment variable `{name}` is not set"));
+        return env(name)
+            .map(Value::String)
+            .ok_or_else(|| format!("environment variable `{name}` is not set"));
     }
     scope
         .context
@@ -155,7 +178,10 @@ fn lookup(reference: &str, scope: &TemplateScope<'_>) -> Result<Value, String> {
 
 /// The arguments sent upstream: the caller's, with every pinned value set over them. A caller can
 /// never override a pinned parameter.
-pub fn inject_pinned(arguments: Map<String, Value>, pinned: Map<String, Value>) -> Map<String, Value> {
+pub fn inject_pinned(
+    arguments: Map<String, Value>,
+    pinned: Map<String, Value>,
+) -> Map<String, Value> {
     let mut arguments = arguments;
     arguments.extend(pinned);
     arguments
@@ -171,15 +197,31 @@ mod tests {
     fn filtering() {
         let allow = vec!["a".to_string(), "internal.x".to_string()];
         let deny = vec!["b".to_string()];
-        let cases: &[(&str, Option<&[String]>, Option<&str>, Option<&str>)] = &[
+        // (remote name, allow list, deny prefix, expected reason)
+        type Case<'a> = (
+            &'a str,
+            Option<&'a [String]>,
+            Option<&'a str>,
+            Option<&'a str>,
+        );
+        let cases: &[Case<'_>] = &[
             ("a", Some(&allow), None, None),
             ("c", Some(&allow), None, Some("Not in allowTools")),
             ("b", None, None, Some("Denied by denyTools")),
-            ("internal.x", Some(&allow), Some("internal."), Some("Denied by denyToolPrefix (internal.)")),
+            (
+                "internal.x",
+                Some(&allow),
+                Some("internal."),
+                Some("Denied by denyToolPrefix (internal.)"),
+            ),
             ("c", None, Some(""), None),
         ];
         for (name, allow, prefix, expected) in cases {
-            assert_eq!(filter_reason(name, *allow, &deny, *prefix).as_deref(), *expected, "{name}");
+            assert_eq!(
+                filter_reason(name, *allow, &deny, *prefix).as_deref(),
+                *expected,
+                "{name}"
+            );
         }
     }
 
@@ -200,7 +242,10 @@ mod tests {
         let b = sanitize_name(&format!("{long}y"));
         assert_eq!(a.len(), MAX_NAME_LEN);
         assert!(is_valid_name(&a));
-        assert_ne!(a, b, "long names that differ only in their tail stay distinct");
+        assert_ne!(
+            a, b,
+            "long names that differ only in their tail stay distinct"
+        );
         assert_eq!(a, sanitize_name(&long), "deterministic");
         assert!(!is_valid_name("a.b"));
         assert!(!is_valid_name(&long));
@@ -224,24 +269,68 @@ mod tests {
     fn templates() {
         let secret = |name: &str| (name == "SEARCH_KEY").then(|| "s3cret".to_string());
         let env = |name: &str| (name == "REGION").then(|| "eu".to_string());
-        let context = CallContext::new().with("userId", 42).with("tenantId", "acme");
-        let with_env = TemplateScope { secret: &secret, env: Some(&env), context: &context };
-        let without_env = TemplateScope { secret: &secret, env: None, context: &context };
+        let context = CallContext::new()
+            .with("userId", 42)
+            .with("tenantId", "acme");
+        let with_env = TemplateScope {
+            secret: &secret,
+            env: Some(&env),
+            context: &context,
+        };
+        let without_env = TemplateScope {
+            secret: &secret,
+            env: None,
+            context: &context,
+        };
         let cases: Vec<(&TemplateScope<'_>, Value, Result<Value, &str>)> = vec![
-            (&with_env, json!("{{secrets.SEARCH_KEY}}"), Ok(json!("s3cret"))),
+            (
+                &with_env,
+                json!("{{secrets.SEARCH_KEY}}"),
+                Ok(json!("s3cret")),
+            ),
             (&with_env, json!("{{userId}}"), Ok(json!(42))),
-            (&with_env, json!("user-{{userId}}@{{tenantId}}"), Ok(json!("user-42@acme"))),
+            (
+                &with_env,
+                json!("user-{{userId}}@{{tenantId}}"),
+                Ok(json!("user-42@acme")),
+            ),
             (&with_env, json!("{{env.REGION}}"), Ok(json!("eu"))),
-            (&with_env, json!({"nested": ["{{ tenantId }}", 1]}), Ok(json!({"nested": ["acme", 1]}))),
+            (
+                &with_env,
+                json!({"nested": ["{{ tenantId }}", 1]}),
+                Ok(json!({"nested": ["acme", 1]})),
+            ),
             (&with_env, json!(7), Ok(json!(7))),
-            (&without_env, json!("{{env.REGION}}"), Err("`{{env.REGION}}` is not allowed for this server; enable env templates in its config")),
-            (&with_env, json!("{{secrets.MISSING}}"), Err("secret `MISSING` is not set")),
-            (&with_env, json!("{{auditingId}}"), Err("context key `auditingId` is not set for this call")),
-            (&with_env, json!("a {{userId"), Err("unclosed `{{` in `a {{userId`")),
+            (
+                &without_env,
+                json!("{{env.REGION}}"),
+                Err(
+                    "`{{env.REGION}}` is not allowed for this server; enable env templates in its config",
+                ),
+            ),
+            (
+                &with_env,
+                json!("{{secrets.MISSING}}"),
+                Err("secret `MISSING` is not set"),
+            ),
+            (
+                &with_env,
+                json!("{{auditingId}}"),
+                Err("context key `auditingId` is not set for this call"),
+            ),
+            (
+                &with_env,
+                json!("a {{userId"),
+                Err("unclosed `{{` in `a {{userId`"),
+            ),
         ];
         for (scope, template, expected) in cases {
             let got = render(&template, scope);
-            assert_eq!(got.as_ref().map_err(String::as_str), expected.as_ref().map_err(|e| *e), "{template}");
+            assert_eq!(
+                got.as_ref().map_err(String::as_str),
+                expected.as_ref().map_err(|e| *e),
+                "{template}"
+            );
         }
     }
 
@@ -253,6 +342,9 @@ mod tests {
             args.as_object().cloned().expect("object"),
             pinned.as_object().cloned().expect("object"),
         );
-        assert_eq!(Value::Object(merged), json!({"query": "x", "api_key": "pinned"}));
+        assert_eq!(
+            Value::Object(merged),
+            json!({"query": "x", "api_key": "pinned"})
+        );
     }
 }

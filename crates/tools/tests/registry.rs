@@ -10,7 +10,13 @@ use switchboard_tools::{RemoteServerConfig, ToolRegistry, ToolWrapper, register_
 
 fn text(output: &switchboard_tools::ToolOutput) -> String {
     let value = serde_json::to_value(&output.content).expect("serializes");
-    value.as_array().into_iter().flatten().filter_map(|b| b["text"].as_str()).collect::<Vec<_>>().join("\n")
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|b| b["text"].as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn everything_config(name: &str) -> RemoteServerConfig {
@@ -24,19 +30,41 @@ async fn filtering_prefix_tags_and_metadata() {
     let mut config = everything_config("everything");
     config.tool_prefix = "ev_".into();
     config.tags = vec!["demo".into()];
-    config.allow_tools = Some(vec!["echo".into(), "get-sum".into(), "get-env".into(), "get-structured-content".into()]);
+    config.allow_tools = Some(vec![
+        "echo".into(),
+        "get-sum".into(),
+        "get-env".into(),
+        "get-structured-content".into(),
+    ]);
     config.deny_tools = vec!["get-env".into()];
     config.deny_tool_prefix = Some("get-s".into());
-    let result = register_remote_tools(&registry, config).await.expect("registers");
+    let result = register_remote_tools(&registry, config)
+        .await
+        .expect("registers");
 
     assert_eq!(result.registered, ["ev_echo"]);
-    let skipped: BTreeMap<_, _> = result.skipped.iter().map(|s| (s.tool.as_str(), s.reason.as_str())).collect();
+    let skipped: BTreeMap<_, _> = result
+        .skipped
+        .iter()
+        .map(|s| (s.tool.as_str(), s.reason.as_str()))
+        .collect();
     assert_eq!(skipped["get-env"], "Denied by denyTools");
     assert_eq!(skipped["get-sum"], "Denied by denyToolPrefix (get-s)");
-    assert_eq!(skipped["get-structured-content"], "Denied by denyToolPrefix (get-s)");
+    assert_eq!(
+        skipped["get-structured-content"],
+        "Denied by denyToolPrefix (get-s)"
+    );
     assert_eq!(skipped["get-tiny-image"], "Not in allowTools");
-    assert!(result.remote_tools.iter().any(|t| t.name == "trigger-long-running-operation"));
-    assert_eq!(result.remote_tools.len(), result.registered.len() + result.skipped.len());
+    assert!(
+        result
+            .remote_tools
+            .iter()
+            .any(|t| t.name == "trigger-long-running-operation")
+    );
+    assert_eq!(
+        result.remote_tools.len(),
+        result.registered.len() + result.skipped.len()
+    );
 
     let metadata = registry.metadata("ev_echo").expect("registered");
     assert_eq!(metadata.remote_name, "echo");
@@ -44,7 +72,10 @@ async fn filtering_prefix_tags_and_metadata() {
     assert_eq!(metadata.tags, ["mcp", "everything", "demo"]);
     assert!(metadata.input_schema["properties"].get("message").is_some());
 
-    let output = registry.execute("ev_echo", json!({"message": "hi"}), &CallContext::new()).await.expect("runs");
+    let output = registry
+        .execute("ev_echo", json!({"message": "hi"}), &CallContext::new())
+        .await
+        .expect("runs");
     assert!(!output.is_error);
     assert!(text(&output).contains("hi"));
 }
@@ -56,11 +87,23 @@ async fn a_name_collision_between_servers_is_skipped_with_a_reason() {
     first.allow_tools = Some(vec!["echo".into()]);
     let mut second = everything_config("second");
     second.allow_tools = Some(vec!["echo".into(), "get-sum".into()]);
-    register_remote_tools(&registry, first).await.expect("registers");
-    let result = register_remote_tools(&registry, second).await.expect("registers");
+    register_remote_tools(&registry, first)
+        .await
+        .expect("registers");
+    let result = register_remote_tools(&registry, second)
+        .await
+        .expect("registers");
     assert_eq!(result.registered, ["get-sum"]);
-    let echo = result.skipped.iter().find(|s| s.tool == "echo").expect("echo skipped");
-    assert!(echo.reason.contains("already registered by server `first`"), "{:?}", result.skipped);
+    let echo = result
+        .skipped
+        .iter()
+        .find(|s| s.tool == "echo")
+        .expect("echo skipped");
+    assert!(
+        echo.reason.contains("already registered by server `first`"),
+        "{:?}",
+        result.skipped
+    );
     assert_eq!(registry.metadata("echo").expect("kept").server, "first");
 }
 
@@ -70,15 +113,25 @@ async fn invalid_names_are_sanitized_and_the_mapping_is_listed() {
     let mut config = everything_config("everything");
     config.tool_prefix = "acme.".into();
     config.allow_tools = Some(vec!["get-sum".into()]);
-    let result = register_remote_tools(&registry, config).await.expect("registers");
+    let result = register_remote_tools(&registry, config)
+        .await
+        .expect("registers");
     assert_eq!(result.registered, ["acme_get-sum"]);
     assert_eq!(result.renamed.len(), 1);
-    assert_eq!((result.renamed[0].remote.as_str(), result.renamed[0].exposed.as_str()), ("get-sum", "acme_get-sum"));
+    assert_eq!(
+        (
+            result.renamed[0].remote.as_str(),
+            result.renamed[0].exposed.as_str()
+        ),
+        ("get-sum", "acme_get-sum")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrapped_tools_hide_and_inject_pinned_params() {
-    let server = support::start_python("streamable-http").await.expect("starts");
+    let server = support::start_python("streamable-http")
+        .await
+        .expect("starts");
     let secrets: BTreeMap<String, String> = [("OFFSET".to_string(), "10".to_string())].into();
     let registry = ToolRegistry::with_secrets(secrets);
     let mut config = RemoteServerConfig::new(UpstreamConfig::http("python", server.url("/mcp")));
@@ -88,46 +141,94 @@ async fn wrapped_tools_hide_and_inject_pinned_params() {
             tool: "add".into(),
             name: Some("add_offset".into()),
             description: Some("Adds the tenant's offset".into()),
-            params: json!({"b": "{{userId}}"}).as_object().cloned().expect("object"),
+            params: json!({"b": "{{userId}}"})
+                .as_object()
+                .cloned()
+                .expect("object"),
         },
         ToolWrapper {
             tool: "weather".into(),
-            params: json!({"city": "{{tenantId}}-{{secrets.OFFSET}}"}).as_object().cloned().expect("object"),
+            params: json!({"city": "{{tenantId}}-{{secrets.OFFSET}}"})
+                .as_object()
+                .cloned()
+                .expect("object"),
             ..Default::default()
         },
     ];
-    let result = register_remote_tools(&registry, config).await.expect("registers");
+    let result = register_remote_tools(&registry, config)
+        .await
+        .expect("registers");
     assert_eq!(result.registered, ["add_offset", "weather"]);
 
     let add = registry.metadata("add_offset").expect("registered");
     assert_eq!(add.description.as_deref(), Some("Adds the tenant's offset"));
-    assert!(add.input_schema["properties"].get("b").is_none(), "the pinned param is visible: {:?}", add.input_schema);
+    assert!(
+        add.input_schema["properties"].get("b").is_none(),
+        "the pinned param is visible: {:?}",
+        add.input_schema
+    );
     assert_eq!(add.input_schema["required"], json!(["a"]));
     assert!(add.output_schema.is_some());
 
-    let context = CallContext::new().with("userId", 7).with("tenantId", "acme");
+    let context = CallContext::new()
+        .with("userId", 7)
+        .with("tenantId", "acme");
     // The caller's `b` loses to the pinned one.
-    let output = registry.execute("add_offset", json!({"a": 1, "b": 1000}), &context).await.expect("runs");
+    let output = registry
+        .execute("add_offset", json!({"a": 1, "b": 1000}), &context)
+        .await
+        .expect("runs");
     assert_eq!(output.structured_content, Some(json!({"result": 8})));
-    let output = registry.execute("weather", json!({}), &context).await.expect("runs");
-    assert_eq!(output.structured_content.as_ref().and_then(|s| s.get("city")), Some(&Value::from("acme-10")));
+    let output = registry
+        .execute("weather", json!({}), &context)
+        .await
+        .expect("runs");
+    assert_eq!(
+        output
+            .structured_content
+            .as_ref()
+            .and_then(|s| s.get("city")),
+        Some(&Value::from("acme-10"))
+    );
 
     // A missing context key fails before anything is sent, naming the key and no value.
-    let error = registry.execute("add_offset", json!({"a": 1}), &CallContext::new()).await.expect_err("no userId");
-    assert_eq!(error.to_string(), "tool `add_offset`: pinned parameter `b`: context key `userId` is not set for this call");
+    let error = registry
+        .execute("add_offset", json!({"a": 1}), &CallContext::new())
+        .await
+        .expect_err("no userId");
+    assert_eq!(
+        error.to_string(),
+        "tool `add_offset`: pinned parameter `b`: context key `userId` is not set for this call"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn execute_reports_error_results_and_unknown_tools() {
-    let server = support::start_python("streamable-http").await.expect("starts");
+    let server = support::start_python("streamable-http")
+        .await
+        .expect("starts");
     let registry = ToolRegistry::new();
     let config = RemoteServerConfig::new(UpstreamConfig::http("python", server.url("/mcp")));
-    register_remote_tools(&registry, config).await.expect("registers");
-    let output = registry.execute("fail", json!({"reason": "nope"}), &CallContext::new()).await.expect("answers");
+    register_remote_tools(&registry, config)
+        .await
+        .expect("registers");
+    let output = registry
+        .execute("fail", json!({"reason": "nope"}), &CallContext::new())
+        .await
+        .expect("answers");
     assert!(output.is_error);
     assert!(text(&output).contains("nope"));
-    let error = registry.execute("missing", json!({}), &CallContext::new()).await.expect_err("unknown");
+    let error = registry
+        .execute("missing", json!({}), &CallContext::new())
+        .await
+        .expect_err("unknown");
     assert_eq!(error.to_string(), "no tool named `missing`");
-    let error = registry.execute("add", json!([1, 2]), &CallContext::new()).await.expect_err("not an object");
-    assert_eq!(error.to_string(), "the arguments of `add` must be a JSON object");
+    let error = registry
+        .execute("add", json!([1, 2]), &CallContext::new())
+        .await
+        .expect_err("not an object");
+    assert_eq!(
+        error.to_string(),
+        "the arguments of `add` must be a JSON object"
+    );
 }

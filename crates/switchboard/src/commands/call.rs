@@ -9,9 +9,11 @@ use switchboard_mcp::{RequestOptions, Upstream};
 use crate::target::TargetArgs;
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  switchboard call --url http://127.0.0.1:3001/mcp get-sum '{\"a\":2,\"b\":3}'\n  \
+#[command(
+    after_help = "Examples:\n  switchboard call --url http://127.0.0.1:3001/mcp get-sum '{\"a\":2,\"b\":3}'\n  \
 switchboard call -- npx -y @modelcontextprotocol/server-everything get-sum '{\"a\":2,\"b\":3}'\n\n\
-With a command, the tool and its JSON arguments are the last words after `--`.")]
+With a command, the tool and its JSON arguments are the last words after `--`."
+)]
 pub struct Args {
     #[command(flatten)]
     target: TargetArgs,
@@ -19,14 +21,20 @@ pub struct Args {
     #[arg(long)]
     json: bool,
     /// With --url: TOOL ['JSON']. With a stdio server: -- COMMAND ARGS... TOOL ['JSON'].
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "TOOL")]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "TOOL"
+    )]
     rest: Vec<String>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (command, tool, arguments) = split_rest(&args.rest)?;
     let upstream = Upstream::connect(args.target.upstream(command)?).await?;
-    let result = upstream.call_tool(tool, Some(arguments), RequestOptions::default()).await;
+    let result = upstream
+        .call_tool(tool, Some(arguments), RequestOptions::default())
+        .await;
     upstream.close().await;
     let result = result?;
     let is_error = result.is_error == Some(true);
@@ -55,7 +63,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         let value = serde_json::to_value(&result.content)?;
         let first_line = value
             .as_array()
-            .and_then(|blocks| blocks.iter().find_map(|b| b.get("text").and_then(Value::as_str)))
+            .and_then(|blocks| {
+                blocks
+                    .iter()
+                    .find_map(|b| b.get("text").and_then(Value::as_str))
+            })
             .and_then(|text| text.lines().next())
             .unwrap_or("the tool reported an error");
         eprintln!("switchboard: tool `{tool}` failed: {first_line}");
@@ -70,10 +82,14 @@ fn split_rest(rest: &[String]) -> anyhow::Result<(&[String], &str, Map<String, V
         Some((last, before)) if last.trim_start().starts_with(['{', '[']) => (Some(last), before),
         _ => (None, rest),
     };
-    let Some((tool, command)) = before.split_last() else { bail!("no tool name given") };
+    let Some((tool, command)) = before.split_last() else {
+        bail!("no tool name given")
+    };
     let arguments = match json {
         None => Map::new(),
-        Some(text) => match serde_json::from_str::<Value>(text).context("the tool arguments are not valid JSON")? {
+        Some(text) => match serde_json::from_str::<Value>(text)
+            .context("the tool arguments are not valid JSON")?
+        {
             Value::Object(map) => map,
             _ => bail!("the tool arguments must be a JSON object"),
         },

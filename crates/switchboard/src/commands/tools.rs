@@ -30,7 +30,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     for tool in &tools {
-        let description = tool.description.as_deref().unwrap_or("").lines().next().unwrap_or("");
+        let description = tool
+            .description
+            .as_deref()
+            .unwrap_or("")
+            .lines()
+            .next()
+            .unwrap_or("");
         out.push_str(&format!("{}  {}\n", tool.name, description));
         let required: Vec<&str> = tool
             .input_schema
@@ -40,9 +46,19 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             .unwrap_or_default();
         if let Some(Value::Object(properties)) = tool.input_schema.get("properties") {
             for (name, schema) in properties {
-                let kind = schema.get("type").map(type_name).unwrap_or_else(|| "any".into());
-                let marker = if required.contains(&name.as_str()) { "" } else { "?" };
-                let about = schema.get("description").and_then(Value::as_str).unwrap_or("");
+                let kind = schema
+                    .get("type")
+                    .map(type_name)
+                    .unwrap_or_else(|| "any".into());
+                let marker = if required.contains(&name.as_str()) {
+                    ""
+                } else {
+                    "?"
+                };
+                let about = schema
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
                 out.push_str(&format!("    {name}{marker}: {kind}  {about}\n"));
             }
         }
@@ -54,7 +70,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 fn type_name(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
-        Value::Array(items) => items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("|"),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join("|"),
         other => other.to_string(),
     }
 }
