@@ -11,8 +11,8 @@ use rmcp::{
     model::{
         CallToolRequest, CallToolRequestParams, CallToolResult, ClientRequest, JsonObject,
         ListPromptsRequest, ListResourceTemplatesRequest, ListResourcesRequest, ListToolsRequest,
-        PaginatedRequestParams, Prompt, ProtocolVersion, Resource, ResourceTemplate, ServerResult,
-        Tool,
+        PaginatedRequestParams, Prompt, ProtocolVersion, Resource, ResourceTemplate,
+        ServerNotification, ServerResult, Tool,
     },
     service::{
         ClientLifecycleMode, ClientServiceExt, Peer, PeerRequestOptions, RunningService,
@@ -98,6 +98,16 @@ impl std::fmt::Debug for Session {
     }
 }
 
+/// A handle that does not keep the upstream alive, for watchers that should end with it.
+#[derive(Debug, Clone)]
+pub struct WeakUpstream(std::sync::Weak<Inner>);
+
+impl WeakUpstream {
+    pub fn upgrade(&self) -> Option<Upstream> {
+        self.0.upgrade().map(|inner| Upstream { inner })
+    }
+}
+
 /// The transport a session ended up on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -135,6 +145,10 @@ impl Upstream {
 
     pub fn name(&self) -> &str {
         &self.inner.config.name
+    }
+
+    pub fn downgrade(&self) -> WeakUpstream {
+        WeakUpstream(Arc::downgrade(&self.inner))
     }
 
     pub fn config(&self) -> &UpstreamConfig {
@@ -409,6 +423,7 @@ impl Upstream {
         match connected {
             Ok(session) => {
                 *backoff = Backoff::default();
+                self.listen_for_list_changes(&session);
                 let session = Arc::new(session);
                 *slot = Some(session.clone());
                 Ok(session)
@@ -425,6 +440,50 @@ impl Upstream {
                 Err(error)
             }
         }
+    }
+
+    /// On a stateless (2026-07-28) session, list changes arrive only on a `subscriptions/listen`
+    /// stream; open one and feed it to the same events as the older notifications. The task ends
+    /// with the session.
+    fn listen_for_list_changes(&self, session: &Session) {
+        let peer = session.service.peer().clone();
+        let modern = peer
+            .peer_info()
+            .is_some_and(|info| !info.protocol_version.has_initialize());
+        if !modern {
+            return;
+        }
+        let events = self.inner.handler.events.clone();
+        let name = self.name().to_string();
+        tokio::spawn(async move {
+            let filter = rmcp::model::SubscriptionFilter::builder()
+                .tools_list_changed()
+                .prompts_list_changed()
+                .resources_list_changed()
+                .build();
+            let mut subscription = match peer.listen(filter).await {
+                Ok(subscription) => subscription,
+                Err(error) => {
+                    tracing::debug!(upstream = %name, %error, "no list-change subscription");
+                    return;
+                }
+            };
+            while let Ok(Some(notification)) = subscription.next().await {
+                let event = match notification {
+                    ServerNotification::ToolListChangedNotification(_) => {
+                        UpstreamEvent::ToolsChanged
+                    }
+                    ServerNotification::PromptListChangedNotification(_) => {
+                        UpstreamEvent::PromptsChanged
+                    }
+                    ServerNotification::ResourceListChangedNotification(_) => {
+                        UpstreamEvent::ResourcesChanged
+                    }
+                    _ => continue,
+                };
+                let _ = events.send(event);
+            }
+        });
     }
 
     /// Fails at once when the next connection attempt is further away than a request may wait.

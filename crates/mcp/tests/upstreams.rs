@@ -75,14 +75,7 @@ fn args(value: Value) -> Option<serde_json::Map<String, Value>> {
 }
 
 fn text_of(result: &CallToolResult) -> String {
-    let value = serde_json::to_value(result).expect("serializes");
-    value["content"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|block| block["text"].as_str())
-        .collect::<Vec<_>>()
-        .join("\n")
+    support::content_text(&serde_json::to_value(&result.content).expect("serializes"))
 }
 
 /// The sum tool, its arguments and the answer's text for 2 + 3.
@@ -470,6 +463,64 @@ async fn stdio_args_and_env_are_substituted_and_the_environment_is_not_inherited
     assert!(
         !text.contains("CARGO_MANIFEST_DIR"),
         "the child saw our environment"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resources_templates_and_prompts_are_listed_across_pages() {
+    let target = start(Peer::EverythingStdio).await;
+    let resources = target
+        .upstream
+        .list_resources()
+        .await
+        .expect("lists resources");
+    let templates = target
+        .upstream
+        .list_resource_templates()
+        .await
+        .expect("lists templates");
+    let prompts = target.upstream.list_prompts().await.expect("lists prompts");
+    assert!(!resources.is_empty() && !templates.is_empty() && !prompts.is_empty());
+    let mut uris: Vec<_> = resources.iter().map(|r| r.uri.clone()).collect();
+    let total = uris.len();
+    uris.dedup();
+    assert_eq!(uris.len(), total, "a page was listed twice");
+
+    // A server without the capabilities answers with empty lists, not errors.
+    let python = start(Peer::PythonStdio).await;
+    assert!(
+        python
+            .upstream
+            .list_prompts()
+            .await
+            .expect("lists")
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_listing_follows_next_cursor_to_the_end() {
+    // The Python fixture lists its tools three per page.
+    let server = support::start_python("streamable-http")
+        .await
+        .expect("starts");
+    let proxy = RecordingProxy::start(&server.url("")).await.expect("proxy");
+    let upstream = Upstream::connect(UpstreamConfig::http("python", proxy.url("/mcp")))
+        .await
+        .expect("connects");
+    let tools = upstream.list_tools().await.expect("lists");
+    let names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
+    assert!(names.len() > 6, "{names:?}");
+    for expected in ["add", "whoami", "bumps"] {
+        assert!(
+            names.contains(&expected.to_string()),
+            "{expected} missing from {names:?}"
+        );
+    }
+    assert_eq!(
+        proxy.count("tools/list"),
+        names.len().div_ceil(3),
+        "one request per page"
     );
 }
 

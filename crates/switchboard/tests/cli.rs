@@ -14,6 +14,12 @@ async fn switchboard(args: &[&str]) -> Output {
         .expect("runs")
 }
 
+/// `switchboard call` on server-everything over stdio, with `tool` and its JSON arguments.
+async fn call_everything_stdio(tool: &str, arguments: &str) -> Output {
+    let js = support::everything_js().display().to_string();
+    switchboard(&["call", "--", "node", &js, "stdio", tool, arguments]).await
+}
+
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -24,17 +30,7 @@ fn stderr(output: &Output) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn call_over_stdio_prints_the_sum() {
-    let js = support::everything_js().display().to_string();
-    let output = switchboard(&[
-        "call",
-        "--",
-        "node",
-        &js,
-        "stdio",
-        "get-sum",
-        r#"{"a":2,"b":3}"#,
-    ])
-    .await;
+    let output = call_everything_stdio("get-sum", r#"{"a":2,"b":3}"#).await;
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stdout(&output).contains("is 5"), "{}", stdout(&output));
 }
@@ -56,17 +52,7 @@ async fn call_over_both_http_modes_prints_the_sum() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_error_result_exits_non_zero_with_a_one_line_reason() {
-    let js = support::everything_js().display().to_string();
-    let output = switchboard(&[
-        "call",
-        "--",
-        "node",
-        &js,
-        "stdio",
-        "get-sum",
-        r#"{"a":"two","b":3}"#,
-    ])
-    .await;
+    let output = call_everything_stdio("get-sum", r#"{"a":"two","b":3}"#).await;
     assert_eq!(output.status.code(), Some(1));
     let stderr = stderr(&output);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");

@@ -219,6 +219,17 @@ pub fn refused_port() -> anyhow::Result<u16> {
     free_port()
 }
 
+/// The text blocks of a tool result's `content`, given as JSON, joined by newlines.
+pub fn content_text(content: &serde_json::Value) -> String {
+    content
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|block| block["text"].as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Whether a process is still alive.
 pub fn process_alive(pid: u32) -> bool {
     nix::sys::signal::kill(Pid::from_raw(pid as i32), None).is_ok()

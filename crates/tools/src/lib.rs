@@ -38,9 +38,10 @@ use std::{
 use serde::Serialize;
 use serde_json::{Map, Value};
 use switchboard_mcp::{
-    CallContext, RequestOptions, Upstream, UpstreamConfig, UpstreamError,
-    model::{CallToolResult, ContentBlock, ToolAnnotations},
+    CallContext, RequestOptions, Upstream, UpstreamConfig, UpstreamError, UpstreamEvent,
+    model::{CallToolResult, ContentBlock, Tool, ToolAnnotations},
 };
+use tokio::sync::broadcast::error::RecvError;
 
 use crate::transform::{
     TemplateScope, filter_reason, hide_pinned, inject_pinned, is_valid_name, render, sanitize_name,
@@ -66,6 +67,9 @@ pub struct RemoteServerConfig {
     pub deny_tool_prefix: Option<String>,
     /// Renames, description overrides and pinned parameters, per remote tool.
     pub wrappers: Vec<ToolWrapper>,
+    /// HTTP headers whose values are templates over `{{secrets.X}}` (and `{{env.X}}` where
+    /// allowed), rendered once at registration: `Authorization: Bearer {{secrets.MCP_TOKEN}}`.
+    pub headers: Vec<(String, String)>,
     /// Whether pinned params may read `{{env.X}}`: off by default, because a multi-tenant host's
     /// environment is not the tenant's.
     pub allow_env_templates: bool,
@@ -82,6 +86,7 @@ impl RemoteServerConfig {
             deny_tools: Vec::new(),
             deny_tool_prefix: None,
             wrappers: Vec::new(),
+            headers: Vec::new(),
             allow_env_templates: false,
         }
     }
@@ -355,6 +360,58 @@ impl ToolRegistry {
             .collect()
     }
 
+    /// The upstream config with `config.headers` rendered from secrets and added.
+    fn render_headers(&self, config: &RemoteServerConfig) -> Result<UpstreamConfig, RegisterError> {
+        let mut upstream = config.upstream.clone();
+        if config.headers.is_empty() {
+            return Ok(upstream);
+        }
+        let secret = |name: &str| self.secrets.secret(name);
+        let env = |name: &str| std::env::var(name).ok();
+        let context = CallContext::new();
+        let scope = TemplateScope {
+            secret: &secret,
+            env: config
+                .allow_env_templates
+                .then_some(&env as transform::Lookup<'_>),
+            context: &context,
+        };
+        let header_error = |header: &str, reason: String| RegisterError::Header {
+            server: upstream.name.clone(),
+            header: header.to_string(),
+            reason,
+        };
+        let switchboard_mcp::Endpoint::Http(http) = &mut upstream.endpoint else {
+            return Err(header_error(
+                &config.headers[0].0,
+                "headers need an HTTP server".into(),
+            ));
+        };
+        for (name, template) in &config.headers {
+            let value = match render(&Value::String(template.clone()), &scope) {
+                Ok(Value::String(value)) => value,
+                Ok(other) => other.to_string(),
+                Err(reason) => return Err(header_error(name, reason)),
+            };
+            http.headers.push((name.clone(), value));
+        }
+        Ok(upstream)
+    }
+
+    /// Replaces one server's tools after its list changed. Names now taken by another server are
+    /// skipped, as at registration.
+    fn replace_server(
+        &self,
+        config: &RemoteServerConfig,
+        upstream: &Upstream,
+        remote: &[Tool],
+    ) -> RegisterResult {
+        let plan = plan_registration(config, remote);
+        let mut tools = self.tools.write().unwrap_or_else(PoisonError::into_inner);
+        tools.retain(|_, tool| tool.metadata.server != config.upstream.name);
+        insert_planned(&mut tools, plan, config, upstream, remote)
+    }
+
     /// Removes every tool of one server; returns their names.
     pub fn remove_server(&self, server: &str) -> Vec<String> {
         let mut tools = self.tools.write().unwrap_or_else(PoisonError::into_inner);
@@ -376,9 +433,24 @@ impl ToolRegistry {
 pub async fn register_remote_tools(
     registry: &ToolRegistry,
     config: RemoteServerConfig,
-) -> Result<RegisterResult, UpstreamError> {
-    let upstream = Upstream::connect(config.upstream.clone()).await?;
-    register_from(registry, &config, upstream).await
+) -> Result<RegisterResult, RegisterError> {
+    let upstream_config = registry.render_headers(&config)?;
+    let upstream = Upstream::connect(upstream_config).await?;
+    Ok(register_from(registry, &config, upstream).await?)
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegisterError {
+    /// A header template could not be rendered; names the header, never a value.
+    #[error("server `{server}`: header `{header}`: {reason}")]
+    Header {
+        server: String,
+        header: String,
+        reason: String,
+    },
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
 }
 
 /// [`register_remote_tools`] over an upstream the caller already holds (and may share).
@@ -387,8 +459,66 @@ pub async fn register_from(
     config: &RemoteServerConfig,
     upstream: Upstream,
 ) -> Result<RegisterResult, UpstreamError> {
+    // Subscribed before listing, so that a change during the listing is not missed.
+    let events = upstream.events();
     let remote = upstream.list_tools().await?;
     let plan = plan_registration(config, &remote);
+    let result = {
+        let mut tools = registry
+            .tools
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        insert_planned(&mut tools, plan, config, &upstream, &remote)
+    };
+    watch_list_changes(registry, config.clone(), &upstream, events);
+    Ok(result)
+}
+
+/// Re-lists a server's tools whenever it says they changed. The watcher holds neither the registry
+/// nor the upstream: it ends when either is dropped.
+fn watch_list_changes(
+    registry: &ToolRegistry,
+    config: RemoteServerConfig,
+    upstream: &Upstream,
+    mut events: tokio::sync::broadcast::Receiver<UpstreamEvent>,
+) {
+    let tools = Arc::downgrade(&registry.tools);
+    let secrets = registry.secrets.clone();
+    let upstream = upstream.downgrade();
+    tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(UpstreamEvent::ToolsChanged) | Err(RecvError::Lagged(_)) => {}
+                Ok(_) => continue,
+                Err(RecvError::Closed) => return,
+            }
+            let (Some(tools), Some(upstream)) = (tools.upgrade(), upstream.upgrade()) else {
+                return;
+            };
+            match upstream.list_tools().await {
+                Ok(remote) => {
+                    let registry = ToolRegistry {
+                        tools,
+                        secrets: secrets.clone(),
+                    };
+                    let result = registry.replace_server(&config, &upstream, &remote);
+                    tracing::info!(server = %upstream.name(), registered = ?result.registered, "tool list changed");
+                }
+                Err(error) => {
+                    tracing::warn!(server = %upstream.name(), %error, "re-listing tools failed")
+                }
+            }
+        }
+    });
+}
+
+fn insert_planned(
+    tools: &mut BTreeMap<String, Arc<RegisteredTool>>,
+    plan: RegistrationPlan,
+    config: &RemoteServerConfig,
+    upstream: &Upstream,
+    remote: &[Tool],
+) -> RegisterResult {
     let mut result = RegisterResult {
         remote_tools: remote
             .iter()
@@ -401,10 +531,6 @@ pub async fn register_from(
         renamed: plan.renamed,
         ..Default::default()
     };
-    let mut tools = registry
-        .tools
-        .write()
-        .unwrap_or_else(PoisonError::into_inner);
     for planned in plan.tools {
         if let Some(existing) = tools.get(&planned.metadata.name) {
             result.skipped.push(Skipped {
@@ -427,7 +553,7 @@ pub async fn register_from(
             }),
         );
     }
-    Ok(result)
+    result
 }
 
 /// The outcome of applying a config to a server's tool list, before touching any registry.

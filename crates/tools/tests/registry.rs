@@ -9,14 +9,7 @@ use switchboard_test_support as support;
 use switchboard_tools::{RemoteServerConfig, ToolRegistry, ToolWrapper, register_remote_tools};
 
 fn text(output: &switchboard_tools::ToolOutput) -> String {
-    let value = serde_json::to_value(&output.content).expect("serializes");
-    value
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|b| b["text"].as_str())
-        .collect::<Vec<_>>()
-        .join("\n")
+    support::content_text(&serde_json::to_value(&output.content).expect("serializes"))
 }
 
 fn everything_config(name: &str) -> RemoteServerConfig {
@@ -230,5 +223,86 @@ async fn execute_reports_error_results_and_unknown_tools() {
     assert_eq!(
         error.to_string(),
         "the arguments of `add` must be a JSON object"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tool_list_change_is_re_listed_into_the_registry() {
+    // Legacy SSE carries the initialize-era notification; Streamable HTTP with the Python SDK is
+    // the stateless era, where it arrives on a `subscriptions/listen` stream.
+    for (mode, path) in [("sse", "/sse"), ("streamable-http", "/mcp")] {
+        re_list_after_change(mode, path).await;
+    }
+}
+
+async fn re_list_after_change(mode: &str, path: &str) {
+    let server = support::start_python(mode).await.expect("starts");
+    let registry = ToolRegistry::new();
+    let mut config = RemoteServerConfig::new(UpstreamConfig::http("python", server.url(path)));
+    config.tool_prefix = "py_".into();
+    register_remote_tools(&registry, config)
+        .await
+        .expect("registers");
+    assert!(registry.metadata("py_greet_bob").is_none());
+
+    let output = registry
+        .execute(
+            "py_add_greeter",
+            json!({"name": "bob"}),
+            &CallContext::new(),
+        )
+        .await
+        .expect("runs");
+    assert!(!output.is_error, "{output:?}");
+    // The re-list runs on the upstream's notification; wait for it, bounded.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while registry.metadata("py_greet_bob").is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{mode}: the new tool never appeared: {:?}",
+            registry.names()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let output = registry
+        .execute("py_greet_bob", json!({}), &CallContext::new())
+        .await
+        .expect("runs");
+    assert_eq!(text(&output), "hello from bob");
+    assert!(
+        registry.metadata("py_add").is_some(),
+        "the other tools stay"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_templates_are_rendered_from_secrets() {
+    let server = support::start_python("streamable-http")
+        .await
+        .expect("starts");
+    let secrets: BTreeMap<String, String> = [("MCP_TOKEN".to_string(), "t0ken".to_string())].into();
+    let registry = ToolRegistry::with_secrets(secrets);
+    let mut config = RemoteServerConfig::new(UpstreamConfig::http("python", server.url("/mcp")));
+    config.headers = vec![(
+        "Authorization".into(),
+        "Bearer {{secrets.MCP_TOKEN}}".into(),
+    )];
+    config.allow_tools = Some(vec!["whoami".into()]);
+    register_remote_tools(&registry, config.clone())
+        .await
+        .expect("registers");
+    let output = registry
+        .execute("whoami", json!({}), &CallContext::new())
+        .await
+        .expect("runs");
+    assert_eq!(text(&output), "Bearer t0ken");
+
+    let empty = ToolRegistry::with_secrets(BTreeMap::<String, String>::new());
+    let error = register_remote_tools(&empty, config)
+        .await
+        .expect_err("no secret");
+    assert_eq!(
+        error.to_string(),
+        "server `python`: header `Authorization`: secret `MCP_TOKEN` is not set"
     );
 }
