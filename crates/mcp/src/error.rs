@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use rmcp::transport::streamable_http_client::{HttpStatusError, StreamableHttpError};
 
+use crate::{http::LocalHttpError, sse::SseError};
+
 /// Whether a failed request may have reached the upstream. Retry rules depend on it: a request that
 /// was never sent can always be retried, one that may have arrived only if the tool is idempotent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,63 +117,39 @@ pub(crate) fn humanize(duration: Duration) -> String {
     }
 }
 
-/// Describes a lower-layer error without echoing its text, which may hold a URL with credentials.
-/// Returns the description and whether the request may have been delivered.
+/// An error and its sources, outermost first.
+pub(crate) fn chain<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(error), |err| err.source())
+}
+
+/// Describes a lower-layer error without echoing a URL's path or credentials, and says whether the
+/// request may have been delivered.
 pub(crate) fn describe_transport_error(
     error: &(dyn std::error::Error + 'static),
 ) -> (String, Delivery) {
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    let mut described: Option<(String, Delivery)> = None;
-    while let Some(err) = current {
+    // A connect error (refused, unreachable, connect timeout, DNS) means nothing was sent; the I/O
+    // error below it says which.
+    let mut connect_failed = false;
+    for err in chain(error) {
+        if let Some(sse) = err.downcast_ref::<SseError>() {
+            return describe_sse_error(sse);
+        }
         if let Some(reqwest_error) = err.downcast_ref::<reqwest::Error>() {
-            if reqwest_error.is_connect() {
-                // A connect error (refused, unreachable, connect timeout, DNS) means nothing was sent,
-                // unless the chain below says the connection was reset mid-request.
-                described.get_or_insert(("connection failed".into(), Delivery::NotSent));
-            } else if reqwest_error.is_timeout() {
-                return ("HTTP request timed out".into(), Delivery::MaybeSent);
-            } else if let Some(status) = reqwest_error.status() {
+            if let Some(status) = reqwest_error.status() {
                 return (format!("HTTP {}", status.as_u16()), Delivery::Rejected);
-            } else {
-                described.get_or_insert(("HTTP request failed".into(), Delivery::MaybeSent));
             }
+            if reqwest_error.is_timeout() && !reqwest_error.is_connect() {
+                return ("HTTP request timed out".into(), Delivery::MaybeSent);
+            }
+            connect_failed |= reqwest_error.is_connect();
         }
         if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            use std::io::ErrorKind as K;
-            let (text, delivery) = match io.kind() {
-                K::ConnectionRefused => ("connection refused", Delivery::NotSent),
-                K::TimedOut if matches!(described, Some((_, Delivery::NotSent))) => {
-                    ("connect timed out", Delivery::NotSent)
-                }
-                K::ConnectionReset => ("connection reset", Delivery::MaybeSent),
-                K::ConnectionAborted => ("connection aborted", Delivery::MaybeSent),
-                K::BrokenPipe => ("broken pipe", Delivery::MaybeSent),
-                K::UnexpectedEof => ("connection closed early", Delivery::MaybeSent),
-                _ => (
-                    "I/O error",
-                    described.as_ref().map_or(Delivery::MaybeSent, |d| d.1),
-                ),
-            };
-            return (text.into(), delivery);
+            return describe_io_error(io, connect_failed);
         }
         if let Some(status) = err.downcast_ref::<HttpStatusError>() {
             return (format!("HTTP {}", status.status), Delivery::Rejected);
-        }
-        if let Some(local) = err.downcast_ref::<crate::http::LocalHttpError>() {
-            return (local.to_string(), Delivery::MaybeSent);
-        }
-        if let Some(io) = err.downcast_ref::<std::io::Error>()
-            && let Some(local) = io
-                .get_ref()
-                .and_then(|e| e.downcast_ref::<crate::http::LocalHttpError>())
-        {
-            return (local.to_string(), Delivery::NotSent);
-        }
-        if let Some(sse) = err.downcast_ref::<crate::sse::SseError>()
-            && let crate::sse::SseError::PostStatus(status) | crate::sse::SseError::Status(status) =
-                sse
-        {
-            return (format!("HTTP {status}"), Delivery::Rejected);
         }
         if let Some(StreamableHttpError::UnexpectedServerResponse(text)) =
             err.downcast_ref::<StreamableHttpError<reqwest::Error>>()
@@ -179,9 +157,49 @@ pub(crate) fn describe_transport_error(
         {
             return (format!("HTTP {status}"), Delivery::Rejected);
         }
-        current = err.source();
     }
-    described.unwrap_or_else(|| (sanitize_message(&error.to_string()), Delivery::MaybeSent))
+    let delivery = if connect_failed {
+        Delivery::NotSent
+    } else {
+        Delivery::MaybeSent
+    };
+    (sanitize_message(&error.to_string()), delivery)
+}
+
+fn describe_io_error(io: &std::io::Error, connect_failed: bool) -> (String, Delivery) {
+    use std::io::ErrorKind as K;
+    // Our own failures (the token callback) travel inside an I/O error through rmcp.
+    if let Some(local) = io
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<LocalHttpError>())
+    {
+        return (local.to_string(), Delivery::NotSent);
+    }
+    let (text, delivery) = match io.kind() {
+        K::ConnectionRefused => ("connection refused", Delivery::NotSent),
+        K::TimedOut if connect_failed => ("connect timed out", Delivery::NotSent),
+        K::ConnectionReset => ("connection reset", Delivery::MaybeSent),
+        K::ConnectionAborted => ("connection aborted", Delivery::MaybeSent),
+        K::BrokenPipe => ("broken pipe", Delivery::MaybeSent),
+        K::UnexpectedEof => ("connection closed early", Delivery::MaybeSent),
+        _ if connect_failed => ("connection failed", Delivery::NotSent),
+        _ => return (sanitize_message(&io.to_string()), Delivery::MaybeSent),
+    };
+    (text.into(), delivery)
+}
+
+fn describe_sse_error(error: &SseError) -> (String, Delivery) {
+    match error {
+        SseError::Http(inner) => describe_transport_error(inner),
+        SseError::Local(local) => (local.to_string(), Delivery::NotSent),
+        SseError::Status(status) | SseError::PostStatus(status) => {
+            (format!("HTTP {status}"), Delivery::Rejected)
+        }
+        // The server refused the POST without running it.
+        SseError::SessionGone => (error.to_string(), Delivery::NotSent),
+        // The remaining messages are ours and hold no URL.
+        other => (other.to_string(), Delivery::MaybeSent),
+    }
 }
 
 /// The status of rmcp's "HTTP 400 Bad Request: …" error text.
@@ -250,5 +268,24 @@ mod tests {
         assert_eq!(describe_transport_error(&refused).1, Delivery::NotSent);
         let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
         assert_eq!(describe_transport_error(&reset).1, Delivery::MaybeSent);
+    }
+
+    #[test]
+    fn our_own_failures_are_described_and_were_not_sent() {
+        let token = std::io::Error::other(LocalHttpError::Token("vault is down".into()));
+        assert_eq!(
+            describe_transport_error(&token),
+            (
+                "the token callback failed: vault is down".into(),
+                Delivery::NotSent
+            )
+        );
+        let gone = SseError::SessionGone;
+        assert_eq!(describe_transport_error(&gone).1, Delivery::NotSent);
+        let refused = SseError::PostStatus(403);
+        assert_eq!(
+            describe_transport_error(&refused),
+            ("HTTP 403".into(), Delivery::Rejected)
+        );
     }
 }

@@ -59,6 +59,16 @@ pub struct RequestOptions {
     pub retry_safe: bool,
 }
 
+impl RequestOptions {
+    /// Options for a request that may run twice harmlessly (listing, read-only tools).
+    pub fn retry_safe() -> Self {
+        Self {
+            retry_safe: true,
+            ..Self::default()
+        }
+    }
+}
+
 /// A handle to one upstream; cheap to clone, all clones share one session.
 #[derive(Debug, Clone)]
 pub struct Upstream {
@@ -69,9 +79,12 @@ pub struct Upstream {
 struct Inner {
     config: UpstreamConfig,
     handler: UpstreamHandler,
-    /// The live session. Held while (re)connecting, so concurrent callers wait for one handshake
-    /// instead of each starting their own.
-    session: Mutex<Option<Arc<Session>>>,
+    /// The live session. Read on every request, so it is a plain mutex held only to clone an
+    /// `Arc`, never across an await.
+    live: SyncMutex<Option<Arc<Session>>>,
+    /// Held while (re)connecting, so concurrent callers wait for one handshake instead of each
+    /// starting their own.
+    connecting: Mutex<()>,
     /// Consecutive failed connection attempts and when the next may start.
     backoff: SyncMutex<Backoff>,
 }
@@ -130,7 +143,8 @@ impl Upstream {
             inner: Arc::new(Inner {
                 config,
                 handler,
-                session: Mutex::new(None),
+                live: SyncMutex::new(None),
+                connecting: Mutex::new(()),
                 backoff: SyncMutex::new(Backoff::default()),
             }),
         }
@@ -161,9 +175,8 @@ impl Upstream {
     }
 
     /// The negotiated protocol version, once connected.
-    pub async fn protocol_version(&self) -> Option<ProtocolVersion> {
-        let session = self.inner.session.lock().await.clone()?;
-        session
+    pub fn protocol_version(&self) -> Option<ProtocolVersion> {
+        self.live_session()?
             .service
             .peer()
             .peer_info()
@@ -171,20 +184,20 @@ impl Upstream {
     }
 
     /// The transport of the live session, if any.
-    pub async fn transport(&self) -> Option<TransportKind> {
-        Some(self.inner.session.lock().await.as_ref()?.transport)
+    pub fn transport(&self) -> Option<TransportKind> {
+        Some(self.live_session()?.transport)
     }
 
     /// The pid (and process group) of the stdio child, if one is running.
-    pub async fn child_pid(&self) -> Option<u32> {
-        let session = self.inner.session.lock().await.clone()?;
+    pub fn child_pid(&self) -> Option<u32> {
+        let session = self.live_session()?;
         let child = session.child.lock().unwrap_or_else(PoisonError::into_inner);
         child.as_ref().and_then(ChildGuard::pid)
     }
 
     /// Ends the session and stops the stdio child, if any. The next use reconnects.
     pub async fn close(&self) {
-        let session = self.inner.session.lock().await.take();
+        let session = self.slot().take();
         if let Some(session) = session {
             session.service.cancellation_token().cancel();
             let child = session
@@ -291,7 +304,7 @@ impl Upstream {
                     Err(Attempt::Stale) => {
                         // The session died before the request left: not a retry, as nothing was
                         // sent. Once only, so a server that dies at every start cannot loop us.
-                        self.forget(&session).await;
+                        self.forget(&session);
                         if reopened_stale {
                             Err(self.closed(&request, &session))
                         } else {
@@ -301,7 +314,7 @@ impl Upstream {
                     }
                     Err(Attempt::Failed(error)) => {
                         if matches!(error, UpstreamError::Closed { .. }) {
-                            self.forget(&session).await;
+                            self.forget(&session);
                         }
                         Err(error)
                     }
@@ -330,11 +343,28 @@ impl Upstream {
         }
     }
 
-    /// Drops a session that turned out dead, unless it was already replaced.
-    async fn forget(&self, dead: &Arc<Session>) {
-        let mut slot = self.inner.session.lock().await;
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Arc<Session>>> {
+        self.inner
+            .live
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The session, unless there is none or it has ended.
+    fn live_session(&self) -> Option<Arc<Session>> {
+        self.slot()
+            .clone()
+            .filter(|session| !session.service.is_closed())
+    }
+
+    /// Drops a session that turned out dead, unless it was already replaced. Dropping it kills its
+    /// child's process group.
+    fn forget(&self, dead: &Arc<Session>) {
+        let mut slot = self.slot();
         if slot.as_ref().is_some_and(|live| Arc::ptr_eq(live, dead)) {
-            *slot = None;
+            let dead = slot.take();
+            drop(slot);
+            drop(dead);
         }
     }
 
@@ -357,10 +387,7 @@ impl Upstream {
         make: impl Fn(PaginatedRequestParams) -> ClientRequest,
         take: impl Fn(ServerResult) -> Option<(Vec<T>, Option<String>)>,
     ) -> Result<Vec<T>, UpstreamError> {
-        let options = RequestOptions {
-            retry_safe: true,
-            ..Default::default()
-        };
+        let options = RequestOptions::retry_safe();
         let mut items = Vec::new();
         let mut cursor: Option<String> = None;
         // A server that hands back the same cursor forever must not hang us.
@@ -387,23 +414,19 @@ impl Upstream {
 
     /// The live session, opening one if there is none or the last one died.
     async fn session(&self) -> Result<Arc<Session>, UpstreamError> {
-        let mut slot = self.inner.session.lock().await;
-        if let Some(session) = slot.as_ref() {
-            if !session.service.is_closed() {
-                return Ok(session.clone());
-            }
-            tracing::info!(upstream = %self.name(), "session ended; reconnecting");
+        if let Some(session) = self.live_session() {
+            return Ok(session);
         }
-        // Dropping the dead session kills its child's process group.
-        *slot = None;
-        self.wait_for_backoff()?;
-        let next_attempt = self
-            .inner
-            .backoff
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .next_attempt;
-        if let Some(at) = next_attempt {
+        let _connecting = self.inner.connecting.lock().await;
+        // Another caller may have connected while this one waited.
+        if let Some(session) = self.live_session() {
+            return Ok(session);
+        }
+        if let Some(dead) = self.slot().take() {
+            tracing::info!(upstream = %self.name(), "session ended; reconnecting");
+            drop(dead);
+        }
+        if let Some(at) = self.next_attempt()? {
             tokio::time::sleep_until(at).await;
         }
         let timeout = self.inner.config.request_timeout;
@@ -425,7 +448,7 @@ impl Upstream {
                 *backoff = Backoff::default();
                 self.listen_for_list_changes(&session);
                 let session = Arc::new(session);
-                *slot = Some(session.clone());
+                *self.slot() = Some(session.clone());
                 Ok(session)
             }
             Err(error) => {
@@ -486,28 +509,30 @@ impl Upstream {
         });
     }
 
-    /// Fails at once when the next connection attempt is further away than a request may wait.
-    fn wait_for_backoff(&self) -> Result<(), UpstreamError> {
+    /// When the next connection attempt may start, after earlier failures. Fails at once when
+    /// that is further away than a request may wait.
+    fn next_attempt(&self) -> Result<Option<Instant>, UpstreamError> {
         let backoff = self
             .inner
             .backoff
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(at) = backoff.next_attempt {
-            let wait = at.saturating_duration_since(Instant::now());
-            if wait > self.inner.config.request_timeout {
-                return Err(UpstreamError::Connect {
-                    upstream: self.name().into(),
-                    reason: format!(
-                        "unavailable after {} failed attempts; next attempt in {}",
-                        backoff.failures,
-                        crate::error::humanize(wait)
-                    ),
-                    delivery: Delivery::NotSent,
-                });
-            }
+        let Some(at) = backoff.next_attempt else {
+            return Ok(None);
+        };
+        let wait = at.saturating_duration_since(Instant::now());
+        if wait > self.inner.config.request_timeout {
+            return Err(UpstreamError::Connect {
+                upstream: self.name().into(),
+                reason: format!(
+                    "unavailable after {} failed attempts; next attempt in {}",
+                    backoff.failures,
+                    crate::error::humanize(wait)
+                ),
+                delivery: Delivery::NotSent,
+            });
         }
-        Ok(())
+        Ok(Some(at))
     }
 
     async fn open(&self) -> Result<Session, UpstreamError> {
@@ -587,11 +612,6 @@ impl Upstream {
         .await
         .map_err(|error| {
             let (reason, delivery) = describe_transport_error(&error);
-            let reason = if reason == "I/O error" || reason.starts_with("HTTP request") {
-                error.to_string()
-            } else {
-                reason
-            };
             let failure = UpstreamError::Connect {
                 upstream: self.name().into(),
                 reason,
@@ -631,11 +651,6 @@ impl Upstream {
             .await
             .map_err(|error| {
                 let (reason, delivery) = describe_transport_error(&error);
-                let reason = if reason == "I/O error" {
-                    sanitize_message(&error.to_string())
-                } else {
-                    reason
-                };
                 UpstreamError::Connect {
                     upstream: self.name().into(),
                     reason,
@@ -683,10 +698,11 @@ impl Upstream {
         if let Some(progress) = &options.progress {
             routes.add(handle.progress_token.clone(), progress.clone());
         }
-        let token = handle.progress_token.clone();
-        let mut guard = CancelOnDrop {
+        let mut guard = InFlight {
             peer,
             id: Some(handle.id.clone()),
+            progress_token: handle.progress_token.clone(),
+            routes: routes.clone(),
         };
         let cancelled = async {
             match &options.cancel {
@@ -711,7 +727,6 @@ impl Upstream {
                 }))
             }
         };
-        routes.remove(&token);
         result
     }
 
@@ -775,17 +790,12 @@ enum Attempt {
 
 /// Whether a send failed because the server forgot the session (legacy SSE after a restart).
 fn session_is_gone(error: &rmcp::transport::DynamicTransportError) -> bool {
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(err) = current {
-        if matches!(
+    crate::error::chain(error).any(|err| {
+        matches!(
             err.downcast_ref::<crate::sse::SseError>(),
             Some(crate::sse::SseError::SessionGone)
-        ) {
-            return true;
-        }
-        current = err.source();
-    }
-    false
+        )
+    })
 }
 
 enum SseOpenError {
@@ -812,20 +822,26 @@ fn modern_first_lifecycle() -> ClientLifecycleMode {
     }
 }
 
-/// Sends `notifications/cancelled` for a request whose caller went away before its answer.
-struct CancelOnDrop {
+/// One request in flight. Dropped however the call ends, including when its caller's future is
+/// dropped: it stops routing the request's progress and, unless disarmed by an answer, sends
+/// `notifications/cancelled`.
+struct InFlight {
     peer: Peer<RoleClient>,
+    /// The request to cancel; `None` once it was answered.
     id: Option<rmcp::model::RequestId>,
+    progress_token: rmcp::model::ProgressToken,
+    routes: ProgressRoutes,
 }
 
-impl CancelOnDrop {
+impl InFlight {
     fn disarm(&mut self) {
         self.id = None;
     }
 }
 
-impl Drop for CancelOnDrop {
+impl Drop for InFlight {
     fn drop(&mut self) {
+        self.routes.remove(&self.progress_token);
         let Some(id) = self.id.take() else { return };
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;

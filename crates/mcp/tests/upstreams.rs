@@ -115,7 +115,7 @@ async fn list_and_call(peer: Peer) {
         Peer::EverythingHttp | Peer::PythonHttp => TransportKind::StreamableHttp,
         Peer::EverythingSse | Peer::PythonSse => TransportKind::Sse,
     };
-    assert_eq!(target.upstream.transport().await, Some(expected_transport));
+    assert_eq!(target.upstream.transport(), Some(expected_transport));
 }
 
 async fn structured_content(peer: Peer) {
@@ -292,7 +292,7 @@ async fn session_loss(peer: Peer) {
             assert!(call_sum(&target, peer).await.contains('5'));
         }
         None => {
-            let pid = target.upstream.child_pid().await.expect("a child runs");
+            let pid = target.upstream.child_pid().expect("a child runs");
             let (tool, arguments) = slow_call(peer, 30.0, "killed");
             let upstream = target.upstream.clone();
             let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -318,7 +318,7 @@ async fn session_loss(peer: Peer) {
                 "the failure was not immediate"
             );
             assert!(call_sum(&target, peer).await.contains('5'));
-            let new_pid = target.upstream.child_pid().await.expect("a new child runs");
+            let new_pid = target.upstream.child_pid().expect("a new child runs");
             assert_ne!(pid, new_pid);
         }
     }
@@ -362,18 +362,13 @@ per_peer!(
 async fn python_http_speaks_the_stateless_era_and_everything_falls_back_to_initialize() {
     let python = start(Peer::PythonHttp).await;
     assert_eq!(
-        python
-            .upstream
-            .protocol_version()
-            .await
-            .map(|v| v.to_string()),
+        python.upstream.protocol_version().map(|v| v.to_string()),
         Some("2026-07-28".into())
     );
     let everything = start(Peer::EverythingHttp).await;
     let version = everything
         .upstream
         .protocol_version()
-        .await
         .expect("connected")
         .to_string();
     assert!(version.as_str() < "2026-07-28", "{version}");
@@ -435,7 +430,7 @@ async fn auto_transport_falls_back_to_legacy_sse() {
         })
         .await;
         assert_eq!(
-            target.upstream.transport().await,
+            target.upstream.transport(),
             Some(TransportKind::Sse),
             "{peer:?}"
         );
@@ -501,13 +496,7 @@ async fn resources_templates_and_prompts_are_listed_across_pages() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tool_listing_follows_next_cursor_to_the_end() {
     // The Python fixture lists its tools three per page.
-    let server = support::start_python("streamable-http")
-        .await
-        .expect("starts");
-    let proxy = RecordingProxy::start(&server.url("")).await.expect("proxy");
-    let upstream = Upstream::connect(UpstreamConfig::http("python", proxy.url("/mcp")))
-        .await
-        .expect("connects");
+    let (_server, proxy, upstream) = python_behind_proxy(|config| config).await;
     let tools = upstream.list_tools().await.expect("lists");
     let names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
     assert!(names.len() > 6, "{names:?}");
@@ -527,7 +516,7 @@ async fn tool_listing_follows_next_cursor_to_the_end() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closing_an_upstream_kills_the_child_process_group() {
     let target = start(Peer::EverythingStdio).await;
-    let pid = target.upstream.child_pid().await.expect("a child runs");
+    let pid = target.upstream.child_pid().expect("a child runs");
     assert!(support::process_alive(pid));
     target.upstream.close().await;
     assert!(
@@ -572,16 +561,63 @@ async fn the_bearer_token_comes_from_the_callback_with_the_call_context() {
     assert_eq!(text_of(&result), "Bearer token-for-42");
 }
 
-/// Retry rules, through a proxy that breaks responses after the upstream ran the call.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_call_that_may_have_run_is_retried_only_when_idempotent() {
+async fn a_failing_token_callback_fails_the_call_clearly_and_sends_nothing() {
+    let (_server, proxy, upstream) = python_behind_proxy(|mut config| {
+        config.auth = UpstreamAuth::Bearer(Arc::new(|context: CallContext| async move {
+            match context.get("userId") {
+                Some(_) => Err::<String, _>("the vault is sealed".to_string()),
+                None => Ok("service-token".to_string()),
+            }
+        }));
+        config
+    })
+    .await;
+    let calls_before = proxy.count("tools/call");
+    let options = RequestOptions {
+        context: CallContext::new().with("userId", 7),
+        ..Default::default()
+    };
+    let error = upstream
+        .call_tool("bumps", None, options)
+        .await
+        .expect_err("no token");
+    assert!(
+        error
+            .to_string()
+            .contains("the token callback failed: the vault is sealed"),
+        "{error}"
+    );
+    assert_eq!(error.delivery(), Some(Delivery::NotSent), "{error}");
+    assert_eq!(
+        proxy.count("tools/call"),
+        calls_before,
+        "a request went out without its token"
+    );
+}
+
+/// The Python fixture over Streamable HTTP, behind a recording proxy, and an upstream through it.
+async fn python_behind_proxy(
+    adjust: impl FnOnce(UpstreamConfig) -> UpstreamConfig,
+) -> (PeerServer, RecordingProxy, Upstream) {
     let server = support::start_python("streamable-http")
         .await
         .expect("starts");
     let proxy = RecordingProxy::start(&server.url("")).await.expect("proxy");
-    let mut config = UpstreamConfig::http("python", proxy.url("/mcp")).with_retries(3);
-    config.retry_base_delay = Duration::from_millis(20);
+    let config = adjust(UpstreamConfig::http("python", proxy.url("/mcp")));
     let upstream = Upstream::connect(config).await.expect("connects");
+    (server, proxy, upstream)
+}
+
+/// Retry rules, through a proxy that breaks responses after the upstream ran the call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_that_may_have_run_is_retried_only_when_idempotent() {
+    let (_server, proxy, upstream) = python_behind_proxy(|config| {
+        let mut config = config.with_retries(3);
+        config.retry_base_delay = Duration::from_millis(20);
+        config
+    })
+    .await;
 
     proxy.inject(Fault::BreakAfterForwarding);
     let error = upstream
@@ -597,10 +633,7 @@ async fn a_call_that_may_have_run_is_retried_only_when_idempotent() {
     assert_eq!(count(bumps), "1", "a non-idempotent call ran twice");
 
     proxy.inject(Fault::BreakAfterForwarding);
-    let options = RequestOptions {
-        retry_safe: true,
-        ..Default::default()
-    };
+    let options = RequestOptions::retry_safe();
     let result = upstream
         .call_tool("bump_idempotent", None, options)
         .await
@@ -610,18 +643,10 @@ async fn a_call_that_may_have_run_is_retried_only_when_idempotent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_http_4xx_is_never_retried() {
-    let server = support::start_python("streamable-http")
-        .await
-        .expect("starts");
-    let proxy = RecordingProxy::start(&server.url("")).await.expect("proxy");
-    let config = UpstreamConfig::http("python", proxy.url("/mcp")).with_retries(3);
-    let upstream = Upstream::connect(config).await.expect("connects");
+    let (_server, proxy, upstream) = python_behind_proxy(|config| config.with_retries(3)).await;
     let calls_before = proxy.count("tools/call");
     proxy.inject(Fault::Status(400));
-    let options = RequestOptions {
-        retry_safe: true,
-        ..Default::default()
-    };
+    let options = RequestOptions::retry_safe();
     let error = upstream
         .call_tool("bumps", None, options)
         .await
