@@ -44,7 +44,7 @@ use switchboard_mcp::{
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::transform::{
-    TemplateScope, filter_reason, hide_pinned, inject_pinned, is_valid_name, render, sanitize_name,
+    TemplateScope, filter_reason, hide_pinned, inject_pinned, render, sanitize_name,
 };
 
 /// Seed 003's `McpRemoteServerConfig`, plus seed 002's wrapping.
@@ -332,32 +332,42 @@ impl ToolRegistry {
         Ok(result.into())
     }
 
+    /// Runs `render` with the scope templates see: this registry's secrets, the process
+    /// environment where allowed, and the call's context.
+    fn with_scope<R>(
+        &self,
+        allow_env: bool,
+        context: &CallContext,
+        render: impl FnOnce(&TemplateScope<'_>) -> R,
+    ) -> R {
+        let secret = |name: &str| self.secrets.secret(name);
+        let env = |name: &str| std::env::var(name).ok();
+        render(&TemplateScope {
+            secret: &secret,
+            env: allow_env.then_some(&env as transform::Lookup<'_>),
+            context,
+        })
+    }
+
     fn render_pinned(
         &self,
         tool: &RegisteredTool,
         context: &CallContext,
     ) -> Result<Map<String, Value>, ToolError> {
-        let secret = |name: &str| self.secrets.secret(name);
-        let env = |name: &str| std::env::var(name).ok();
-        let scope = TemplateScope {
-            secret: &secret,
-            env: tool
-                .allow_env_templates
-                .then_some(&env as &dyn Fn(&str) -> Option<String>),
-            context,
-        };
-        tool.pinned
-            .iter()
-            .map(|(param, template)| {
-                render(template, &scope)
-                    .map(|value| (param.clone(), value))
-                    .map_err(|reason| ToolError::PinnedParam {
-                        tool: tool.metadata.name.clone(),
-                        param: param.clone(),
-                        reason,
-                    })
-            })
-            .collect()
+        self.with_scope(tool.allow_env_templates, context, |scope| {
+            tool.pinned
+                .iter()
+                .map(|(param, template)| {
+                    render(template, scope)
+                        .map(|value| (param.clone(), value))
+                        .map_err(|reason| ToolError::PinnedParam {
+                            tool: tool.metadata.name.clone(),
+                            param: param.clone(),
+                            reason,
+                        })
+                })
+                .collect()
+        })
     }
 
     /// The upstream config with `config.headers` rendered from secrets and added.
@@ -366,18 +376,9 @@ impl ToolRegistry {
         if config.headers.is_empty() {
             return Ok(upstream);
         }
-        let secret = |name: &str| self.secrets.secret(name);
-        let env = |name: &str| std::env::var(name).ok();
-        let context = CallContext::new();
-        let scope = TemplateScope {
-            secret: &secret,
-            env: config
-                .allow_env_templates
-                .then_some(&env as transform::Lookup<'_>),
-            context: &context,
-        };
+        let server = upstream.name.clone();
         let header_error = |header: &str, reason: String| RegisterError::Header {
-            server: upstream.name.clone(),
+            server: server.clone(),
             header: header.to_string(),
             reason,
         };
@@ -387,14 +388,18 @@ impl ToolRegistry {
                 "headers need an HTTP server".into(),
             ));
         };
-        for (name, template) in &config.headers {
-            let value = match render(&Value::String(template.clone()), &scope) {
-                Ok(Value::String(value)) => value,
-                Ok(other) => other.to_string(),
-                Err(reason) => return Err(header_error(name, reason)),
-            };
-            http.headers.push((name.clone(), value));
-        }
+        // Headers are rendered once, for the connection: there is no call context yet.
+        self.with_scope(config.allow_env_templates, &CallContext::new(), |scope| {
+            for (name, template) in &config.headers {
+                let value = match render(&Value::String(template.clone()), scope) {
+                    Ok(Value::String(value)) => value,
+                    Ok(other) => other.to_string(),
+                    Err(reason) => return Err(header_error(name, reason)),
+                };
+                http.headers.push((name.clone(), value));
+            }
+            Ok(())
+        })?;
         Ok(upstream)
     }
 
@@ -408,22 +413,14 @@ impl ToolRegistry {
     ) -> RegisterResult {
         let plan = plan_registration(config, remote);
         let mut tools = self.tools.write().unwrap_or_else(PoisonError::into_inner);
-        tools.retain(|_, tool| tool.metadata.server != config.upstream.name);
+        remove_tools_of(&mut tools, &config.upstream.name);
         insert_planned(&mut tools, plan, config, upstream, remote)
     }
 
     /// Removes every tool of one server; returns their names.
     pub fn remove_server(&self, server: &str) -> Vec<String> {
         let mut tools = self.tools.write().unwrap_or_else(PoisonError::into_inner);
-        let names: Vec<String> = tools
-            .iter()
-            .filter(|(_, t)| t.metadata.server == server)
-            .map(|(n, _)| n.clone())
-            .collect();
-        for name in &names {
-            tools.remove(name);
-        }
-        names
+        remove_tools_of(&mut tools, server)
     }
 }
 
@@ -512,6 +509,18 @@ fn watch_list_changes(
     });
 }
 
+fn remove_tools_of(tools: &mut BTreeMap<String, Arc<RegisteredTool>>, server: &str) -> Vec<String> {
+    let mut removed = Vec::new();
+    tools.retain(|name, tool| {
+        let keep = tool.metadata.server != server;
+        if !keep {
+            removed.push(name.clone());
+        }
+        keep
+    });
+    removed
+}
+
 fn insert_planned(
     tools: &mut BTreeMap<String, Arc<RegisteredTool>>,
     plan: RegistrationPlan,
@@ -571,10 +580,7 @@ pub struct PlannedTool {
 }
 
 /// Applies filtering, wrapping, naming and schema rewriting to a tool list. Pure.
-pub fn plan_registration(
-    config: &RemoteServerConfig,
-    remote: &[switchboard_mcp::model::Tool],
-) -> RegistrationPlan {
+pub fn plan_registration(config: &RemoteServerConfig, remote: &[Tool]) -> RegistrationPlan {
     let server = config.upstream.name.as_str();
     let mut plan = RegistrationPlan::default();
     let mut tags = vec!["mcp".to_string(), server.to_string()];
@@ -606,11 +612,8 @@ pub fn plan_registration(
                 .and_then(|w| w.name.as_deref())
                 .unwrap_or(&remote_name)
         );
-        let name = if is_valid_name(&wanted) {
-            wanted.clone()
-        } else {
-            sanitize_name(&wanted)
-        };
+        // A valid name sanitizes to itself.
+        let name = sanitize_name(&wanted);
         if name != wanted {
             plan.renamed.push(Renamed {
                 remote: remote_name.clone(),

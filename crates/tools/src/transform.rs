@@ -248,6 +248,11 @@ mod tests {
         );
         assert_eq!(a, sanitize_name(&long), "deterministic");
         assert!(!is_valid_name("a.b"));
+        // The registry relies on a valid name sanitizing to itself.
+        for valid in ["a", "get-sum", "x_Y-9", &"z".repeat(MAX_NAME_LEN)] {
+            assert!(is_valid_name(valid));
+            assert_eq!(sanitize_name(valid), valid);
+        }
         assert!(!is_valid_name(&long));
     }
 
