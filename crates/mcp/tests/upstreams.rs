@@ -170,7 +170,9 @@ fn slow_call(
     } else {
         (
             "trigger-long-running-operation",
-            args(json!({"duration": seconds, "steps": 5})),
+            // At least one step a second, so that a test waiting for the first progress report
+            // waits a second at most.
+            args(json!({"duration": seconds, "steps": seconds.max(5.0).ceil()})),
         )
     }
 }
@@ -594,6 +596,43 @@ async fn a_failing_token_callback_fails_the_call_clearly_and_sends_nothing() {
         calls_before,
         "a request went out without its token"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_call_sends_notifications_cancelled_upstream() {
+    let server = support::start_everything("streamableHttp")
+        .await
+        .expect("starts");
+    let proxy = RecordingProxy::start(&server.url("")).await.expect("proxy");
+    let upstream = Upstream::connect(UpstreamConfig::http("everything", proxy.url("/mcp")))
+        .await
+        .expect("connects");
+    let token = CancellationToken::new();
+    let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tool, arguments) = slow_call(Peer::EverythingHttp, 30.0, "cancelled");
+    let options = RequestOptions {
+        cancel: Some(token.clone()),
+        progress: Some(progress_tx),
+        ..Default::default()
+    };
+    let call = tokio::spawn({
+        let upstream = upstream.clone();
+        async move { upstream.call_tool(tool, arguments, options).await }
+    });
+    progress_rx.recv().await.expect("the call is running");
+    assert_eq!(proxy.count("notifications/cancelled"), 0);
+    token.cancel();
+    let error = call.await.expect("joins").expect_err("cancelled");
+    assert!(matches!(error, UpstreamError::Cancelled { .. }), "{error}");
+    // The notification is sent as the call's guard drops; wait for it, bounded.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while proxy.count("notifications/cancelled") == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no notifications/cancelled went upstream"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// The Python fixture over Streamable HTTP, behind a recording proxy, and an upstream through it.

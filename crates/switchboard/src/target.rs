@@ -49,11 +49,7 @@ impl TargetArgs {
                 }
                 let mut http = HttpConfig::new(url.clone());
                 http.transport = self.transport;
-                http.headers = self
-                    .headers
-                    .iter()
-                    .map(|h| parse_pair(h, ':', "--header"))
-                    .collect::<Result<_, _>>()?;
+                http.headers = parse_pairs(&self.headers, ':', "--header")?;
                 Endpoint::Http(http)
             }
             (None, [program, args @ ..]) => {
@@ -61,11 +57,7 @@ impl TargetArgs {
                     bail!("--header applies to HTTP servers only");
                 }
                 let mut stdio = StdioConfig::new(program.clone(), args.to_vec());
-                stdio.env = self
-                    .env
-                    .iter()
-                    .map(|e| parse_pair(e, '=', "--env"))
-                    .collect::<Result<_, _>>()?;
+                stdio.env = parse_pairs(&self.env, '=', "--env")?;
                 Endpoint::Stdio(stdio)
             }
         };
@@ -74,21 +66,29 @@ impl TargetArgs {
             Endpoint::Stdio(stdio) => stdio.command.clone(),
             _ => "upstream".to_string(),
         };
-        let mut config = UpstreamConfig::new(name, endpoint)
+        Ok(UpstreamConfig::new(name, endpoint)
             .with_timeout(timeout)
-            .with_retries(self.retries);
-        config.request_timeout = timeout;
-        Ok(config)
+            .with_retries(self.retries))
     }
 }
 
-fn parse_pair(text: &str, separator: char, flag: &str) -> anyhow::Result<(String, String)> {
-    let (key, value) = text
-        .split_once(separator)
-        .with_context(|| format!("{flag} expects K{separator}V, got `{text}`"))?;
-    let key = key.trim();
-    if key.is_empty() {
-        bail!("{flag} has an empty name in `{text}`");
-    }
-    Ok((key.to_string(), value.trim_start().to_string()))
+/// Parses repeated `K<separator>V` flags.
+fn parse_pairs<C: FromIterator<(String, String)>>(
+    items: &[String],
+    separator: char,
+    flag: &str,
+) -> anyhow::Result<C> {
+    items
+        .iter()
+        .map(|text| {
+            let (key, value) = text
+                .split_once(separator)
+                .with_context(|| format!("{flag} expects K{separator}V, got `{text}`"))?;
+            let key = key.trim();
+            if key.is_empty() {
+                bail!("{flag} has an empty name in `{text}`");
+            }
+            Ok((key.to_string(), value.trim_start().to_string()))
+        })
+        .collect()
 }

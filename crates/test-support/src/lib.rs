@@ -79,10 +79,6 @@ impl PeerServer {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    pub fn pid(&self) -> Option<u32> {
-        self.child.id()
-    }
-
     /// Kills the server and starts a fresh one on the same port: every session it held is gone.
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         self.kill().await;
@@ -95,18 +91,20 @@ impl PeerServer {
 
     /// Kills the server, as a crash would.
     pub async fn kill(&mut self) {
+        self.kill_group();
+        let _ = self.child.wait().await;
+    }
+
+    fn kill_group(&self) {
         if let Some(pid) = self.child.id() {
             let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
         }
-        let _ = self.child.wait().await;
     }
 }
 
 impl Drop for PeerServer {
     fn drop(&mut self) {
-        if let Some(pid) = self.child.id() {
-            let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
-        }
+        self.kill_group();
     }
 }
 
@@ -212,11 +210,6 @@ async fn wait_until_listening(server: &mut PeerServer) -> anyhow::Result<()> {
 pub fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
-}
-
-/// A port on which nothing listens: connections to it are refused.
-pub fn refused_port() -> anyhow::Result<u16> {
-    free_port()
 }
 
 /// The text blocks of a tool result's `content`, given as JSON, joined by newlines.

@@ -10,7 +10,7 @@ use axum::{
     response::Response,
 };
 use futures::TryStreamExt;
-use tokio::{net::TcpListener, sync::Notify, task::JoinHandle};
+use tokio::{net::TcpListener, task::JoinHandle};
 
 /// A failure the proxy injects into the next `tools/call` it sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,11 +25,9 @@ pub enum Fault {
 /// One request seen by the proxy.
 #[derive(Debug, Clone)]
 pub struct RecordedRequest {
-    pub http_method: String,
     /// The JSON-RPC method, if the body was a JSON-RPC message with one.
     pub rpc_method: Option<String>,
     pub session_id: Option<String>,
-    pub body: serde_json::Value,
 }
 
 #[derive(Debug)]
@@ -47,8 +45,6 @@ struct ProxyState {
     requests: Mutex<Vec<RecordedRequest>>,
     /// Faults to inject, one per `tools/call`, in order.
     faults: Mutex<std::collections::VecDeque<Fault>>,
-    /// Woken on every recorded request, so a test can await a condition instead of sleeping.
-    changed: Notify,
 }
 
 impl RecordingProxy {
@@ -61,7 +57,6 @@ impl RecordingProxy {
             client: reqwest::Client::new(),
             requests: Mutex::new(Vec::new()),
             faults: Mutex::new(Default::default()),
-            changed: Notify::new(),
         });
         let app = axum::Router::new()
             .fallback(forward)
@@ -99,17 +94,6 @@ impl RecordingProxy {
             .iter()
             .filter(|r| r.rpc_method.as_deref() == Some(rpc_method))
             .count()
-    }
-
-    /// Waits until `condition` holds over the recorded requests.
-    pub async fn wait_for(&self, condition: impl Fn(&[RecordedRequest]) -> bool) {
-        loop {
-            let notified = self.state.changed.notified();
-            if condition(&self.requests()) {
-                return;
-            }
-            notified.await;
-        }
     }
 
     /// The most recent `Mcp-Session-Id` a client sent.
@@ -150,12 +134,9 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
         .lock()
         .expect("not poisoned")
         .push(RecordedRequest {
-            http_method: parts.method.to_string(),
             rpc_method,
             session_id,
-            body: json,
         });
-    state.changed.notify_waiters();
 
     if let Some(Fault::Status(status)) = fault {
         return Response::builder()
@@ -186,21 +167,17 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
                 .expect("valid response");
         }
     };
-    match fault {
-        Some(Fault::Status(_)) => unreachable!("answered before forwarding"),
-        Some(Fault::BreakAfterForwarding) => {
-            // Let the upstream finish the call, then fail the body mid-way.
-            let _ = upstream.bytes().await;
-            let broken = futures::stream::once(async {
-                Err::<bytes::Bytes, _>(std::io::Error::other("injected break"))
-            });
-            return Response::builder()
-                .status(200)
-                .header("content-type", "text/event-stream")
-                .body(Body::from_stream(broken))
-                .expect("valid response");
-        }
-        None => {}
+    if fault == Some(Fault::BreakAfterForwarding) {
+        // Let the upstream finish the call, then fail the body mid-way.
+        let _ = upstream.bytes().await;
+        let broken = futures::stream::once(async {
+            Err::<bytes::Bytes, _>(std::io::Error::other("injected break"))
+        });
+        return Response::builder()
+            .status(200)
+            .header("content-type", "text/event-stream")
+            .body(Body::from_stream(broken))
+            .expect("valid response");
     }
     let mut response = Response::builder().status(upstream.status());
     for (name, value) in upstream.headers() {

@@ -1,6 +1,6 @@
 //! `switchboard call <target> <tool> '<json args>'`: calls one tool and prints its text content.
 
-use std::process::ExitCode;
+use std::{fmt::Write as _, process::ExitCode};
 
 use anyhow::{Context as _, bail};
 use serde_json::{Map, Value};
@@ -37,37 +37,31 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .await;
     upstream.close().await;
     let result = result?;
-    let is_error = result.is_error == Some(true);
+    let blocks = serde_json::to_value(&result.content)?;
+    let texts = || blocks.as_array().into_iter().flatten();
     let mut out = String::new();
     if args.json {
-        out.push_str(&format!("{}\n", serde_json::to_string_pretty(&result)?));
+        writeln!(out, "{}", serde_json::to_string_pretty(&result)?)?;
     } else {
-        let value = serde_json::to_value(&result.content)?;
-        for block in value.as_array().into_iter().flatten() {
+        for block in texts() {
             match block.get("text").and_then(Value::as_str) {
-                Some(text) => out.push_str(&format!("{text}\n")),
-                None => out.push_str(&format!(
-                    "[{} content]\n",
-                    block.get("type").and_then(Value::as_str).unwrap_or("other")
-                )),
+                Some(text) => writeln!(out, "{text}")?,
+                None => {
+                    let kind = block.get("type").and_then(Value::as_str).unwrap_or("other");
+                    writeln!(out, "[{kind} content]")?;
+                }
             }
         }
         if result.content.is_empty()
             && let Some(structured) = &result.structured_content
         {
-            out.push_str(&format!("{}\n", serde_json::to_string_pretty(structured)?));
+            writeln!(out, "{}", serde_json::to_string_pretty(structured)?)?;
         }
     }
     super::emit(&out)?;
-    if is_error {
-        let value = serde_json::to_value(&result.content)?;
-        let first_line = value
-            .as_array()
-            .and_then(|blocks| {
-                blocks
-                    .iter()
-                    .find_map(|b| b.get("text").and_then(Value::as_str))
-            })
+    if result.is_error == Some(true) {
+        let first_line = texts()
+            .find_map(|block| block.get("text").and_then(Value::as_str))
             .and_then(|text| text.lines().next())
             .unwrap_or("the tool reported an error");
         eprintln!("switchboard: tool `{tool}` failed: {first_line}");

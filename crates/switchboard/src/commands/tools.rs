@@ -1,6 +1,6 @@
 //! `switchboard tools <target>`: an upstream's tools with their parameters.
 
-use std::process::ExitCode;
+use std::{fmt::Write as _, process::ExitCode};
 
 use serde_json::Value;
 use switchboard_mcp::Upstream;
@@ -25,7 +25,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     upstream.close().await;
     let mut out = String::new();
     if args.json {
-        out.push_str(&format!("{}\n", serde_json::to_string_pretty(&tools)?));
+        writeln!(out, "{}", serde_json::to_string_pretty(&tools)?)?;
         super::emit(&out)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -37,7 +37,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             .lines()
             .next()
             .unwrap_or("");
-        out.push_str(&format!("{}  {}\n", tool.name, description));
+        writeln!(out, "{}  {}", tool.name, description)?;
         let required: Vec<&str> = tool
             .input_schema
             .get("required")
@@ -59,7 +59,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                     .get("description")
                     .and_then(Value::as_str)
                     .unwrap_or("");
-                out.push_str(&format!("    {name}{marker}: {kind}  {about}\n"));
+                writeln!(out, "    {name}{marker}: {kind}  {about}")?;
             }
         }
     }
