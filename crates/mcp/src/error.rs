@@ -126,9 +126,7 @@ pub(crate) fn chain<'a>(
 
 /// Describes a lower-layer error without echoing a URL's path or credentials, and says whether the
 /// request may have been delivered.
-pub(crate) fn describe_transport_error(
-    error: &(dyn std::error::Error + 'static),
-) -> (String, Delivery) {
+pub fn describe_transport_error(error: &(dyn std::error::Error + 'static)) -> (String, Delivery) {
     // A connect error (refused, unreachable, connect timeout, DNS) means nothing was sent; the I/O
     // error below it says which.
     let mut connect_failed = false;

@@ -86,7 +86,14 @@ pub(crate) fn spawn(
     upstream: &str,
     config: &StdioConfig,
 ) -> Result<(ChildGuard, StdioTransport), UpstreamError> {
-    let lookup = |name: &str| std::env::var(name).ok();
+    // `${VAR}` may read this process's environment only where the child inherits it anyway;
+    // otherwise only the minimal keys, so that `${GATEWAY_SECRET}` cannot smuggle a secret out.
+    let inherit = config.inherit_env;
+    let lookup = move |name: &str| {
+        (inherit || MINIMAL_ENV_KEYS.contains(&name))
+            .then(|| std::env::var(name).ok())
+            .flatten()
+    };
     let config_error = |reason: String| UpstreamError::Config {
         upstream: upstream.into(),
         reason,

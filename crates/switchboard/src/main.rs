@@ -26,6 +26,10 @@ enum Command {
     Tools(commands::tools::Args),
     /// Call one tool of an MCP server.
     Call(commands::call::Args),
+    /// Serve the HTTP API (`POST /run`).
+    Serve(commands::serve::Args),
+    /// Run an agent on a task with the tools of MCP servers.
+    Run(commands::run::Args),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +50,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Tools(args) => commands::tools::run(args).await,
             Command::Call(args) => commands::call::run(args).await,
+            Command::Serve(args) => commands::serve::run(args).await,
+            Command::Run(args) => commands::run::run_command(args).await,
         }
     });
     match result {
@@ -60,7 +66,7 @@ fn main() -> ExitCode {
 /// Logs go to stderr, so that stdout carries only the command's output. `RUST_LOG` sets the level.
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,switchboard_api=info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -5,7 +5,9 @@
 //! `.venv`).
 #![forbid(unsafe_code)]
 
+pub mod llm;
 mod proxy;
+mod switchboard;
 
 use std::{path::PathBuf, process::Stdio, time::Duration};
 
@@ -16,7 +18,9 @@ use nix::{
 };
 use tokio::process::{Child, Command};
 
+pub use llm::{LlmRequest, Reply, ScriptedLlm};
 pub use proxy::{Fault, RecordedRequest, RecordingProxy};
+pub use switchboard::{ADMIN_TOKEN, Switchboard, eventually, pids_with_env};
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
@@ -204,6 +208,12 @@ async fn wait_until_listening(server: &mut PeerServer) -> anyhow::Result<()> {
         // Polling the port is the only readiness signal these servers give.
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+/// A plain HTTP client for tests; rustls needs its crypto provider installed first.
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
 }
 
 /// A port that was free a moment ago.

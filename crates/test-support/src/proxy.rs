@@ -54,7 +54,7 @@ impl RecordingProxy {
         let base_url = format!("http://{}", listener.local_addr()?);
         let state = Arc::new(ProxyState {
             target: target.trim_end_matches('/').to_string(),
-            client: reqwest::Client::new(),
+            client: crate::http_client(),
             requests: Mutex::new(Vec::new()),
             faults: Mutex::new(Default::default()),
         });

@@ -370,8 +370,11 @@ impl ToolRegistry {
         })
     }
 
-    /// The upstream config with `config.headers` rendered from secrets and added.
-    fn render_headers(&self, config: &RemoteServerConfig) -> Result<UpstreamConfig, RegisterError> {
+    /// The upstream config with `config.headers` rendered from this registry's secrets and added.
+    pub fn rendered_upstream(
+        &self,
+        config: &RemoteServerConfig,
+    ) -> Result<UpstreamConfig, RegisterError> {
         let mut upstream = config.upstream.clone();
         if config.headers.is_empty() {
             return Ok(upstream);
@@ -431,7 +434,7 @@ pub async fn register_remote_tools(
     registry: &ToolRegistry,
     config: RemoteServerConfig,
 ) -> Result<RegisterResult, RegisterError> {
-    let upstream_config = registry.render_headers(&config)?;
+    let upstream_config = registry.rendered_upstream(&config)?;
     let upstream = Upstream::connect(upstream_config).await?;
     Ok(register_from(registry, &config, upstream).await?)
 }

@@ -1,6 +1,8 @@
 //! One module per subcommand.
 
 pub mod call;
+pub mod run;
+pub mod serve;
 pub mod tools;
 
 use std::io::Write as _;

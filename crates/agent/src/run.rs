@@ -1,0 +1,641 @@
+//! The tool-calling loop.
+
+use std::{
+    collections::BTreeMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use futures::future::join_all;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use switchboard_mcp::{CallContext, RequestOptions, Upstream, UpstreamError};
+use switchboard_tools::{RemoteServerConfig, SecretSource, ToolError, ToolRegistry, register_from};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    llm::{ApiKey, Completion, LlmClient, LlmError, Message, TokenUsage, ToolCall, ToolSpec},
+    output::{Redactor, cap_output, content_text, sanitize_error},
+};
+
+/// The default system prompt: short, because every token of it is paid on every step.
+const DEFAULT_SYSTEM_PROMPT: &str = "You are a helpful agent. Use the tools when they help to \
+complete the task, then answer the task directly.";
+/// Sent when the step budget is spent, for one last answer without tools.
+const FINAL_ANSWER_PROMPT: &str = "You have used all the steps allowed for this task. Do not call \
+any more tools: give your final answer now from what you have.";
+
+/// Everything one run needs, resolved and validated.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    /// The run's id, chosen by the caller so that it can be cancelled by id while it runs.
+    pub run_id: String,
+    pub task: String,
+    pub model: String,
+    /// The full chat-completions URL.
+    pub completions_url: String,
+    pub api_key: Option<ApiKey>,
+    /// How many model calls may offer tools; one more, without tools, asks for the answer.
+    pub max_steps: u32,
+    pub system_prompt: Option<String>,
+    pub temperature: Option<f64>,
+    /// The MCP servers whose tools the model gets.
+    pub servers: Vec<RemoteServerConfig>,
+    /// What `{{secrets.X}}` in headers and pinned params resolve to.
+    pub template_secrets: BTreeMap<String, String>,
+    /// Values to mask in everything the run returns or sends to the model.
+    pub redact: Vec<String>,
+    /// The cap on tool output sent to the model, in characters.
+    pub output_cap: usize,
+    /// The LLM client's timeout and 429 retry settings.
+    pub llm_timeout: Duration,
+    pub rate_limit_retries: u32,
+    pub rate_limit_base_delay: Duration,
+}
+
+/// Why a run ended.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    FinalAnswer,
+    MaxSteps,
+    Error,
+    Cancelled,
+}
+
+/// Seed 000's response, with the added fields after the seed's.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunResult {
+    pub final_answer: String,
+    pub steps: Vec<Step>,
+    pub token_usage: TokenUsage,
+    pub run_id: String,
+    pub stop_reason: StopReason,
+    pub duration_ms: u64,
+    pub warnings: Vec<String>,
+    /// Set when `stop_reason` is `error`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ErrorBody {
+    pub code: String,
+    pub message: String,
+}
+
+/// One model call and the tool calls it asked for.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Step {
+    pub tool_calls: Vec<ToolCall>,
+    pub llm_output: String,
+    pub token_usage: TokenUsage,
+    pub tool_results: Vec<ToolResult>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ToolResult {
+    /// The tool call's id.
+    pub id: String,
+    pub name: String,
+    /// The server the tool belongs to; empty when the model named no known tool.
+    pub server: String,
+    pub is_error: bool,
+    /// What the model was sent.
+    pub output: String,
+    /// Whether `output` was cut to the cap.
+    pub truncated: bool,
+    pub duration_ms: u64,
+}
+
+/// What happens during a run, as it happens.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum RunEvent {
+    /// The run exists and can be cancelled by id.
+    Started { run_id: String },
+    /// A model call answered; its tool calls are about to run.
+    Step {
+        index: usize,
+        tool_calls: Vec<ToolCall>,
+        llm_output: String,
+        token_usage: TokenUsage,
+    },
+    /// One tool call finished.
+    ToolResult { step: usize, result: ToolResult },
+    /// The run failed; a `Final` with the same error follows.
+    Error(ErrorBody),
+    /// The run ended; the same object as the JSON response.
+    Final(Box<RunResult>),
+}
+
+impl RunEvent {
+    /// The SSE event name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Started { .. } => "started",
+            Self::Step { .. } => "step",
+            Self::ToolResult { .. } => "tool_result",
+            Self::Error(_) => "error",
+            Self::Final(_) => "final",
+        }
+    }
+
+    /// The SSE data: the event's own object, without the tag.
+    pub fn data(&self) -> Value {
+        match self {
+            Self::Final(result) => serde_json::to_value(result),
+            Self::Error(error) => serde_json::to_value(error),
+            other => serde_json::to_value(other).map(|mut value| {
+                if let Some(object) = value.as_object_mut() {
+                    object.remove("event");
+                }
+                value
+            }),
+        }
+        .unwrap_or(Value::Null)
+    }
+}
+
+/// Where events go; sending never blocks the run, and a gone receiver is not an error.
+#[derive(Debug, Clone, Default)]
+pub struct EventSink(Option<mpsc::UnboundedSender<RunEvent>>);
+
+impl EventSink {
+    pub fn new(sender: mpsc::UnboundedSender<RunEvent>) -> Self {
+        Self(Some(sender))
+    }
+
+    fn send(&self, event: RunEvent) {
+        if let Some(sender) = &self.0 {
+            let _ = sender.send(event);
+        }
+    }
+}
+
+/// Secrets for templates, each value noted by the redactor when a template reads it.
+struct RecordingSecrets {
+    secrets: BTreeMap<String, String>,
+    redactor: Redactor,
+}
+
+impl SecretSource for RecordingSecrets {
+    fn secret(&self, name: &str) -> Option<String> {
+        let value = self.secrets.get(name).cloned();
+        if let Some(value) = &value {
+            self.redactor.add(value);
+        }
+        value
+    }
+}
+
+/// The run's upstreams, closed (stdio children killed with their groups) when the run ends,
+/// however it ends: the `Drop` of the last handle kills a child even if `close` never runs.
+struct RunServers {
+    upstreams: Vec<Upstream>,
+}
+
+impl RunServers {
+    async fn close(self) {
+        join_all(self.upstreams.iter().map(Upstream::close)).await;
+    }
+}
+
+/// Runs one task to its end. Never fails: every failure is in the result's `stop_reason`.
+pub async fn run(
+    spec: RunSpec,
+    http: reqwest::Client,
+    events: EventSink,
+    cancel: CancellationToken,
+) -> RunResult {
+    let started = Instant::now();
+    let redactor = Redactor::default();
+    for secret in &spec.redact {
+        redactor.add(secret);
+    }
+    if let Some(key) = &spec.api_key {
+        redactor.add(key.expose());
+    }
+    let mut state = RunState {
+        result: RunResult {
+            final_answer: String::new(),
+            steps: Vec::new(),
+            token_usage: TokenUsage::default(),
+            run_id: spec.run_id.clone(),
+            stop_reason: StopReason::Error,
+            duration_ms: 0,
+            warnings: Vec::new(),
+            error: None,
+        },
+        events,
+        redactor,
+    };
+    state.events.send(RunEvent::Started {
+        run_id: spec.run_id.clone(),
+    });
+
+    let registry = ToolRegistry::with_secrets(RecordingSecrets {
+        secrets: spec.template_secrets.clone(),
+        redactor: state.redactor.clone(),
+    });
+    let connected = tokio::select! {
+        servers = connect_servers(&registry, &spec.servers, &mut state) => Some(servers),
+        () = cancel.cancelled() => None,
+    };
+    if let Some(servers) = connected {
+        let stop = tokio::select! {
+            stop = agent_loop(&spec, &http, &registry, &mut state) => stop,
+            () = cancel.cancelled() => Stop::Cancelled,
+        };
+        state.finish(stop);
+        // The registry holds handles too; dropping it first leaves `close` the last word.
+        drop(registry);
+        servers.close().await;
+    } else {
+        state.finish(Stop::Cancelled);
+    }
+    state.result.duration_ms = started.elapsed().as_millis() as u64;
+    let result = state.result;
+    if let Some(error) = &result.error {
+        state.events.send(RunEvent::Error(error.clone()));
+    }
+    state.events.send(RunEvent::Final(Box::new(result.clone())));
+    result
+}
+
+struct RunState {
+    result: RunResult,
+    events: EventSink,
+    redactor: Redactor,
+}
+
+enum Stop {
+    FinalAnswer(String),
+    MaxSteps(String),
+    Llm(LlmError),
+    Cancelled,
+}
+
+impl RunState {
+    fn finish(&mut self, stop: Stop) {
+        let result = &mut self.result;
+        match stop {
+            Stop::FinalAnswer(answer) => {
+                result.final_answer = answer;
+                result.stop_reason = StopReason::FinalAnswer;
+            }
+            Stop::MaxSteps(answer) => {
+                result.final_answer = answer;
+                result.stop_reason = StopReason::MaxSteps;
+            }
+            Stop::Llm(error) => {
+                result.stop_reason = StopReason::Error;
+                result.error = Some(ErrorBody {
+                    code: error.code().into(),
+                    message: self.redactor.redact(&error.to_string()),
+                });
+            }
+            Stop::Cancelled => result.stop_reason = StopReason::Cancelled,
+        }
+    }
+
+    fn warn(&mut self, warning: String) {
+        tracing::warn!(run_id = %self.result.run_id, "{warning}");
+        self.result.warnings.push(warning);
+    }
+
+    /// Records a model answer as a step, and tells the listeners.
+    fn record_step(&mut self, completion: &Completion) -> usize {
+        let llm_output = self.redactor.redact(&completion.content);
+        self.result.token_usage += completion.usage;
+        self.result.steps.push(Step {
+            tool_calls: completion.tool_calls.clone(),
+            llm_output: llm_output.clone(),
+            token_usage: completion.usage,
+            tool_results: Vec::new(),
+        });
+        let index = self.result.steps.len() - 1;
+        self.events.send(RunEvent::Step {
+            index,
+            tool_calls: completion.tool_calls.clone(),
+            llm_output,
+            token_usage: completion.usage,
+        });
+        index
+    }
+}
+
+/// Connects to every server at once. One that fails adds a warning; the run goes on without it.
+async fn connect_servers(
+    registry: &ToolRegistry,
+    servers: &[RemoteServerConfig],
+    state: &mut RunState,
+) -> RunServers {
+    let attempts = servers.iter().map(|config| async move {
+        let outcome = async {
+            let upstream = Upstream::new(registry.rendered_upstream(config)?);
+            let registered = register_from(registry, config, upstream.clone()).await;
+            Ok::<_, switchboard_tools::RegisterError>((upstream, registered))
+        }
+        .await;
+        (config, outcome)
+    });
+    let mut upstreams = Vec::new();
+    for (config, outcome) in join_all(attempts).await {
+        let server = &config.upstream.name;
+        match outcome {
+            Ok((upstream, Ok(registered))) => {
+                for skipped in &registered.skipped {
+                    if skipped.reason.starts_with("Duplicate") {
+                        state.warn(format!(
+                            "server `{server}`: tool `{}` is not offered: {}",
+                            skipped.tool, skipped.reason
+                        ));
+                    }
+                }
+                for wanted in config.allow_tools.iter().flatten() {
+                    if !registered.remote_tools.iter().any(|t| &t.name == wanted) {
+                        state.warn(format!("server `{server}` has no tool named `{wanted}`"));
+                    }
+                }
+                upstreams.push(upstream);
+            }
+            Ok((upstream, Err(error))) => {
+                let message = state.redactor.redact(&error.to_string());
+                state.warn(format!("server `{server}` is left out: {message}"));
+                upstream.close().await;
+            }
+            Err(error) => {
+                let message = state.redactor.redact(&error.to_string());
+                state.warn(format!("server `{server}` is left out: {message}"));
+            }
+        }
+    }
+    RunServers { upstreams }
+}
+
+async fn agent_loop(
+    spec: &RunSpec,
+    http: &reqwest::Client,
+    registry: &ToolRegistry,
+    state: &mut RunState,
+) -> Stop {
+    let llm = LlmClient::new(
+        http.clone(),
+        spec.completions_url.clone(),
+        spec.api_key.clone(),
+    )
+    .with_timeout(spec.llm_timeout)
+    .with_rate_limit_retries(spec.rate_limit_retries, spec.rate_limit_base_delay);
+    let tools: Vec<ToolSpec> = registry
+        .list()
+        .into_iter()
+        .map(|tool| ToolSpec::function(tool.name, tool.description, tool.input_schema))
+        .collect();
+    let mut messages = vec![
+        Message::System {
+            content: spec
+                .system_prompt
+                .clone()
+                .unwrap_or_else(|| DEFAULT_SYSTEM_PROMPT.into()),
+        },
+        Message::User {
+            content: spec.task.clone(),
+        },
+    ];
+    for _ in 0..spec.max_steps {
+        let completion = match llm
+            .complete(&spec.model, &messages, &tools, spec.temperature)
+            .await
+        {
+            Ok(completion) => completion,
+            Err(error) => return Stop::Llm(error),
+        };
+        let step = state.record_step(&completion);
+        if completion.tool_calls.is_empty() {
+            return Stop::FinalAnswer(state.redactor.redact(&completion.content));
+        }
+        messages.push(Message::Assistant {
+            content: completion.content.clone(),
+            tool_calls: completion.tool_calls.clone(),
+        });
+        let results = execute_all(spec, registry, state, step, &completion.tool_calls).await;
+        for result in &results {
+            messages.push(Message::Tool {
+                tool_call_id: result.id.clone(),
+                content: result.output.clone(),
+            });
+        }
+        state.result.steps[step].tool_results = results;
+    }
+    messages.push(Message::User {
+        content: FINAL_ANSWER_PROMPT.into(),
+    });
+    match llm
+        .complete(&spec.model, &messages, &[], spec.temperature)
+        .await
+    {
+        Ok(completion) => {
+            state.record_step(&completion);
+            Stop::MaxSteps(state.redactor.redact(&completion.content))
+        }
+        Err(error) => Stop::Llm(error),
+    }
+}
+
+/// Runs one message's tool calls concurrently; the results come back in the calls' order.
+async fn execute_all(
+    spec: &RunSpec,
+    registry: &ToolRegistry,
+    state: &RunState,
+    step: usize,
+    calls: &[ToolCall],
+) -> Vec<ToolResult> {
+    let runs = calls.iter().map(|call| async move {
+        let result = execute_one(spec, registry, &state.redactor, call).await;
+        state.events.send(RunEvent::ToolResult {
+            step,
+            result: result.clone(),
+        });
+        result
+    });
+    join_all(runs).await
+}
+
+async fn execute_one(
+    spec: &RunSpec,
+    registry: &ToolRegistry,
+    redactor: &Redactor,
+    call: &ToolCall,
+) -> ToolResult {
+    let started = Instant::now();
+    let name = &call.function.name;
+    let server = registry
+        .metadata(name)
+        .map(|tool| tool.server)
+        .unwrap_or_default();
+    let outcome: Result<(String, bool), String> = match parse_arguments(&call.function.arguments) {
+        Err(reason) => Err(reason),
+        Ok(arguments) => {
+            match registry
+                .execute_with(
+                    name,
+                    arguments,
+                    &CallContext::new(),
+                    RequestOptions::default(),
+                )
+                .await
+            {
+                Ok(output) => {
+                    let text = content_text(&output.content, output.structured_content.as_ref());
+                    if output.is_error {
+                        Err(sanitize_error(&text))
+                    } else {
+                        Ok((text, false))
+                    }
+                }
+                Err(error) => Err(describe_tool_error(registry, &error)),
+            }
+        }
+    };
+    let (text, is_error) = match outcome {
+        Ok((text, _)) => (text, false),
+        Err(reason) => (format!("Error: {reason}"), true),
+    };
+    let (output, truncated) = cap_output(redactor.redact(&text), spec.output_cap);
+    ToolResult {
+        id: call.id.clone(),
+        name: name.clone(),
+        server,
+        is_error,
+        output,
+        truncated,
+        duration_ms: started.elapsed().as_millis() as u64,
+    }
+}
+
+/// The model's arguments text as an object; empty text counts as no arguments.
+fn parse_arguments(text: &str) -> Result<Value, String> {
+    if text.trim().is_empty() {
+        return Ok(Value::Object(Default::default()));
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(value @ Value::Object(_)) => Ok(value),
+        Ok(_) => Err("the arguments must be a JSON object".into()),
+        Err(error) => Err(format!("the arguments are not valid JSON ({error})")),
+    }
+}
+
+fn describe_tool_error(registry: &ToolRegistry, error: &ToolError) -> String {
+    match error {
+        ToolError::UnknownTool(name) => {
+            let names = registry.names();
+            if names.is_empty() {
+                format!("there is no tool named `{name}`; no tools are available")
+            } else {
+                format!(
+                    "there is no tool named `{name}`; the tools are: {}",
+                    names.join(", ")
+                )
+            }
+        }
+        ToolError::Upstream(UpstreamError::Timeout { .. }) => {
+            sanitize_error(&format!("{error}; it may still be running"))
+        }
+        other => sanitize_error(&other.to_string()),
+    }
+}
+
+/// Makes an id for a run.
+pub fn new_run_id() -> String {
+    format!("run_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Shared state of concurrent runs: their cancellation tokens by id.
+#[derive(Debug, Clone, Default)]
+pub struct RunningRuns {
+    runs: Arc<std::sync::Mutex<BTreeMap<String, CancellationToken>>>,
+}
+
+impl RunningRuns {
+    /// Registers a run; the guard removes it when dropped.
+    pub fn register(&self, run_id: &str, cancel: CancellationToken) -> RunningGuard {
+        self.lock().insert(run_id.to_string(), cancel.clone());
+        RunningGuard {
+            runs: self.clone(),
+            run_id: run_id.to_string(),
+            cancel,
+        }
+    }
+
+    /// Cancels a run; false when no such run is going.
+    pub fn cancel(&self, run_id: &str) -> bool {
+        match self.lock().get(run_id) {
+            Some(token) => {
+                token.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Cancels every run in progress (shutdown).
+    pub fn cancel_all(&self) {
+        for token in self.lock().values() {
+            token.cancel();
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, CancellationToken>> {
+        self.runs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Cancels its run and forgets it when dropped: a caller that goes away cancels what it started.
+#[derive(Debug)]
+pub struct RunningGuard {
+    runs: RunningRuns,
+    run_id: String,
+    cancel: CancellationToken,
+}
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+        self.runs.lock().remove(&self.run_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_parsing() {
+        assert!(parse_arguments("").is_ok());
+        assert!(parse_arguments(r#"{"a":1}"#).is_ok());
+        assert_eq!(
+            parse_arguments("[1]"),
+            Err("the arguments must be a JSON object".into())
+        );
+        assert!(
+            parse_arguments("{not json")
+                .expect_err("invalid")
+                .starts_with("the arguments are not valid JSON")
+        );
+    }
+
+    #[test]
+    fn event_data_has_no_tag() {
+        let event = RunEvent::Started { run_id: "r".into() };
+        assert_eq!(event.name(), "started");
+        assert_eq!(event.data(), serde_json::json!({"run_id": "r"}));
+    }
+}

@@ -1,0 +1,93 @@
+//! Switchboard's HTTP face: the axum routers, who is calling, and the one place where errors
+//! become HTTP answers ([`error::ApiError`]).
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod error;
+pub mod runs;
+
+use std::{
+    future::{Future, IntoFuture},
+    time::Duration,
+};
+
+use axum::{
+    Json, Router,
+    extract::DefaultBodyLimit,
+    routing::{delete, get, post},
+    serve::ListenerExt,
+};
+use serde_json::json;
+use switchboard_agent::{RunnerSettings, RunningRuns};
+use tokio::net::TcpListener;
+
+pub use auth::{AdminAuth, AdminTokenSource};
+pub use error::ApiError;
+
+/// The largest request body accepted: a run request is a few kilobytes.
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// How long cancelled runs get to stop their children once the grace period is over.
+const CANCEL_GRACE: Duration = Duration::from_secs(5);
+
+/// What every handler shares. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// Checks the admin token.
+    pub admin: AdminAuth,
+    /// The operator's settings for runs.
+    pub runner: RunnerSettings,
+    /// Runs in progress, so that `DELETE /run/{id}` finds them.
+    pub runs: RunningRuns,
+    /// The pooled HTTP client for LLM calls.
+    pub http: reqwest::Client,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/run", post(runs::start_run))
+        .route("/run/{run_id}", delete(runs::cancel_run))
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then stops accepting and gives requests in flight up to
+/// `grace` to finish. Runs still going after that are cancelled, which stops their children.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let runs = state.runs.clone();
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    // Small answers must not wait on Nagle's algorithm.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let server = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let mut server = tokio::spawn(server.into_future());
+    let joined = tokio::select! {
+        joined = &mut server => joined,
+        _ = stop_rx.wait_for(|stopped| *stopped) => {
+            tracing::info!(runs = runs.count(), "shutting down: draining requests in flight");
+            match tokio::time::timeout(grace, &mut server).await {
+                Ok(joined) => joined,
+                Err(_) => {
+                    tracing::warn!(runs = runs.count(), "grace period over: cancelling what is left");
+                    runs.cancel_all();
+                    // Cancelled runs stop their children and answer at once.
+                    match tokio::time::timeout(CANCEL_GRACE, server).await {
+                        Ok(joined) => joined,
+                        Err(_) => return Ok(()),
+                    }
+                }
+            }
+        }
+    };
+    joined.unwrap_or_else(|error| Err(std::io::Error::other(error)))
+}

@@ -1,0 +1,144 @@
+//! `POST /run` and `DELETE /run/{run_id}`.
+
+use std::convert::Infallible;
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{
+        IntoResponse, Response,
+        sse::{Event, KeepAlive, Sse},
+    },
+};
+use futures::StreamExt;
+use serde_json::json;
+use switchboard_agent::{EventSink, RunPermissions, RunResult, StopReason, parse_request, run};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::{AppState, auth::Caller, error::ApiError};
+
+/// Starts a run. With `Accept: text/event-stream` its events stream as they happen; otherwise the
+/// answer is the run's result. Either way, a caller that goes away cancels the run.
+pub async fn start_run(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let permissions = RunPermissions {
+        stdio: caller.admin,
+    };
+    let spec = parse_request(&body)?.resolve(&state.runner, permissions)?;
+    let run_id = spec.run_id.clone();
+    let cancel = CancellationToken::new();
+    // Dropped with the response (JSON) or the stream (SSE): either way the run is cancelled.
+    let guard = state.runs.register(&run_id, cancel.clone());
+    let (sender, receiver) = mpsc::unbounded_channel();
+    let streaming = wants_event_stream(&headers);
+    let events = if streaming {
+        EventSink::new(sender)
+    } else {
+        EventSink::default()
+    };
+    let task = tokio::spawn(run(spec, state.http.clone(), events, cancel));
+    tracing::info!(%run_id, streaming, "run started");
+
+    if streaming {
+        let stream = UnboundedReceiverStream::new(receiver).map(move |event| {
+            // The guard lives as long as the stream: a client that disconnects drops it.
+            let _ = &guard;
+            Ok::<_, Infallible>(
+                Event::default()
+                    .event(event.name())
+                    .data(event.data().to_string()),
+            )
+        });
+        let mut response = Sse::new(stream)
+            .keep_alive(KeepAlive::default())
+            .into_response();
+        if let Ok(value) = run_id.parse() {
+            response.headers_mut().insert("x-run-id", value);
+        }
+        return Ok(response);
+    }
+
+    let result = match task.await {
+        Ok(result) => result,
+        Err(error) => {
+            tracing::error!(%run_id, %error, "run task failed");
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the run failed unexpectedly",
+            ));
+        }
+    };
+    drop(guard);
+    Ok(result_response(result))
+}
+
+fn wants_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .any(|value| value.contains("text/event-stream"))
+}
+
+/// 200 for a run that ended normally, 502 when the LLM failed it.
+fn result_response(result: RunResult) -> Response {
+    tracing::info!(run_id = %result.run_id, stop_reason = ?result.stop_reason, steps = result.steps.len(), "run ended");
+    let status = match result.stop_reason {
+        StopReason::Error => StatusCode::BAD_GATEWAY,
+        _ => StatusCode::OK,
+    };
+    (status, Json(result)).into_response()
+}
+
+/// Cancels a run in progress.
+pub async fn cancel_run(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(run_id): Path<String>,
+) -> Result<Response, ApiError> {
+    if state.runs.cancel(&run_id) {
+        tracing::info!(%run_id, "run cancelled on request");
+        Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"run_id": run_id, "status": "cancelling"})),
+        )
+            .into_response())
+    } else {
+        Err(ApiError::not_found(format!(
+            "no run `{run_id}` is in progress"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_agent::RunEvent;
+
+    #[test]
+    fn accept_header_selects_streaming() {
+        let mut headers = HeaderMap::new();
+        assert!(!wants_event_stream(&headers));
+        headers.insert(
+            header::ACCEPT,
+            "application/json, text/event-stream"
+                .parse()
+                .expect("value"),
+        );
+        assert!(wants_event_stream(&headers));
+    }
+
+    #[test]
+    fn events_are_named_for_sse() {
+        assert_eq!(RunEvent::Started { run_id: "r".into() }.name(), "started");
+    }
+}

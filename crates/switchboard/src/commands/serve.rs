@@ -1,0 +1,124 @@
+//! `switchboard serve`: the HTTP server (`POST /run` for now).
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
+
+use anyhow::Context as _;
+use switchboard_agent::{ApiKey, RunnerSettings, RunningRuns};
+use switchboard_api::{AdminAuth, AdminTokenSource, AppState};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7777")]
+    listen: SocketAddr,
+    /// Where Switchboard keeps its data.
+    #[arg(long, env = "SWITCHBOARD_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// The highest `max_steps` a run may ask for.
+    #[arg(long, default_value_t = 50)]
+    max_run_steps: u32,
+    /// Refuse `command` (stdio) entries in `POST /run` for every caller.
+    #[arg(long)]
+    no_run_stdio: bool,
+    /// The LLM key for runs that bring none; `OPENAI_API_KEY` is used when this is unset.
+    #[arg(long, env = "SWITCHBOARD_LLM_API_KEY", hide_env_values = true)]
+    llm_api_key: Option<String>,
+    /// The cap on tool output sent to the model, in characters.
+    #[arg(long, default_value_t = switchboard_agent::output::DEFAULT_OUTPUT_CAP)]
+    tool_output_cap: usize,
+    /// Seconds one tool call may take.
+    #[arg(long, default_value_t = 30)]
+    tool_timeout: u64,
+    /// Seconds requests in flight get to finish at shutdown.
+    #[arg(long, default_value_t = 10)]
+    shutdown_grace: u64,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let data_dir = match args.data_dir {
+        Some(dir) => dir,
+        None => default_data_dir()?,
+    };
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    let admin_env = std::env::var("SWITCHBOARD_ADMIN_TOKEN").ok();
+    let (admin, source) = AdminAuth::load_or_create(admin_env.as_deref(), &data_dir)
+        .context("cannot set up the admin token")?;
+    let default_api_key = args
+        .llm_api_key
+        .or_else(|| std::env::var("OPENAI_API_KEY").ok())
+        .filter(|key| !key.is_empty())
+        .map(ApiKey::new);
+    let state = AppState {
+        admin,
+        runner: RunnerSettings {
+            max_steps_limit: args.max_run_steps.max(1),
+            default_api_key,
+            allow_stdio: !args.no_run_stdio,
+            stdio_inherit_env: false,
+            output_cap: args.tool_output_cap.max(100),
+            tool_timeout: Duration::from_secs(args.tool_timeout.max(1)),
+            ..RunnerSettings::default()
+        },
+        runs: RunningRuns::default(),
+        http: switchboard_mcp::http::shared_http_client(),
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let address = listener.local_addr()?;
+    let mut banner = format!(
+        "switchboard listening on http://{address}\ndata directory: {}\n",
+        data_dir.display()
+    );
+    match source {
+        AdminTokenSource::Created { token, path } => banner.push_str(&format!(
+            "admin token (shown once; its hash is in {}): {token}\n",
+            path.display()
+        )),
+        AdminTokenSource::Stored(path) => banner.push_str(&format!(
+            "admin token: the one created earlier (hash in {})\n",
+            path.display()
+        )),
+        AdminTokenSource::Environment => {
+            banner.push_str("admin token: from SWITCHBOARD_ADMIN_TOKEN\n")
+        }
+    }
+    super::emit(&banner)?;
+    switchboard_api::serve(
+        listener,
+        state,
+        shutdown_signal(),
+        Duration::from_secs(args.shutdown_grace),
+    )
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `$XDG_DATA_HOME/switchboard`, or `~/.local/share/switchboard`.
+fn default_data_dir() -> anyhow::Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir).join("switchboard"));
+    }
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .context("no --data-dir given and HOME is not set")?;
+    Ok(PathBuf::from(home).join(".local/share/switchboard"))
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        tracing::error!("cannot listen for shutdown signals");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
+    }
+    tracing::info!("shutdown signal received");
+}
