@@ -248,34 +248,17 @@ impl McpServerEntry {
                     forbidden: true,
                 });
             }
-            if command.trim().is_empty() {
-                return Err(invalid("`command` must not be empty".into()));
-            }
-            secrets.extend(self.env.values().cloned());
-            let mut stdio = StdioConfig::new(command, self.args);
-            stdio.env = self.env;
-            stdio.inherit_env = settings.stdio_inherit_env;
-            Endpoint::Stdio(stdio)
+            let (stdio, values) =
+                stdio_endpoint(command, self.args, self.env, settings).map_err(invalid)?;
+            secrets.extend(values);
+            stdio
         } else if let Some(url) = self.url {
             if !self.args.is_empty() || !self.env.is_empty() {
                 return Err(invalid(
                     "`args` and `env` apply to `command` servers only".into(),
                 ));
             }
-            let parsed = url::Url::parse(&url)
-                .map_err(|error| invalid(format!("`url` is not a valid URL: {error}")))?;
-            if !matches!(parsed.scheme(), "http" | "https") {
-                return Err(invalid(format!(
-                    "`url` must be http or https, not `{}:`",
-                    parsed.scheme()
-                )));
-            }
-            let mut http = HttpConfig::new(url);
-            if let Some(transport) = &self.transport {
-                http.transport = transport
-                    .parse::<HttpTransport>()
-                    .map_err(|error| invalid(format!("`transport`: {error}")))?;
-            }
+            let mut http = http_endpoint(url, self.transport.as_deref()).map_err(invalid)?;
             for (name, value) in self.headers {
                 if http::HeaderName::from_bytes(name.as_bytes()).is_err()
                     || http::HeaderValue::from_str(&value).is_err()
@@ -297,15 +280,63 @@ impl McpServerEntry {
             });
         };
         let name = unique_name(&server_name(&endpoint), names);
-        let mut upstream = UpstreamConfig::new(name, endpoint);
-        upstream.request_timeout = settings.tool_timeout;
-        let mut config = RemoteServerConfig::new(upstream);
-        config.allow_tools = self.tools;
-        if let Some(prefix) = self.tool_prefix {
-            config.tool_prefix = prefix;
-        }
+        let config = server_config(name, endpoint, self.tools, self.tool_prefix, settings);
         Ok((config, secrets))
     }
+}
+
+/// A local server's endpoint, and the values to mask (its env values).
+pub(crate) fn stdio_endpoint(
+    command: String,
+    args: Vec<String>,
+    env: BTreeMap<String, String>,
+    settings: &RunnerSettings,
+) -> Result<(Endpoint, Vec<String>), String> {
+    if command.trim().is_empty() {
+        return Err("`command` must not be empty".into());
+    }
+    let secrets = env.values().cloned().collect();
+    let mut stdio = StdioConfig::new(command, args);
+    stdio.env = env;
+    stdio.inherit_env = settings.stdio_inherit_env;
+    Ok((Endpoint::Stdio(stdio), secrets))
+}
+
+/// A remote server's endpoint: an http or https URL, and an optional transport name.
+pub(crate) fn http_endpoint(url: String, transport: Option<&str>) -> Result<HttpConfig, String> {
+    let parsed =
+        url::Url::parse(&url).map_err(|error| format!("`url` is not a valid URL: {error}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!(
+            "`url` must be http or https, not `{}:`",
+            parsed.scheme()
+        ));
+    }
+    let mut http = HttpConfig::new(url);
+    if let Some(transport) = transport {
+        http.transport = transport
+            .parse::<HttpTransport>()
+            .map_err(|error| format!("`transport`: {error}"))?;
+    }
+    Ok(http)
+}
+
+/// A server's registry config: the tool allow list and prefix, and the run's tool timeout.
+pub(crate) fn server_config(
+    name: String,
+    endpoint: Endpoint,
+    tools: Option<Vec<String>>,
+    tool_prefix: Option<String>,
+    settings: &RunnerSettings,
+) -> RemoteServerConfig {
+    let mut upstream = UpstreamConfig::new(name, endpoint);
+    upstream.request_timeout = settings.tool_timeout;
+    let mut config = RemoteServerConfig::new(upstream);
+    config.allow_tools = tools;
+    if let Some(prefix) = tool_prefix {
+        config.tool_prefix = prefix;
+    }
+    config
 }
 
 /// A readable name for a server: the package a launcher runs (`npx -y mcp-remote …` is

@@ -4,12 +4,15 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use switchboard_mcp::{Endpoint, HttpConfig, HttpTransport, StdioConfig, UpstreamConfig};
+use switchboard_mcp::Endpoint;
 use switchboard_tools::{RemoteServerConfig, ToolWrapper};
 
 use crate::{
     llm::{ApiKey, completions_url},
-    request::{DEFAULT_MAX_STEPS, RunnerSettings},
+    request::{
+        DEFAULT_MAX_STEPS, RunnerSettings, http_endpoint, server_config, server_name,
+        stdio_endpoint,
+    },
     run::{RunSpec, new_run_id},
 };
 
@@ -150,37 +153,23 @@ impl McpSource {
                 if !self.args.is_empty() || !self.env.is_empty() {
                     return Err("`args` and `env` apply to `command` servers only".into());
                 }
-                let mut http = HttpConfig::new(url);
-                if let Some(transport) = &self.transport {
-                    http.transport = transport.parse::<HttpTransport>()?;
-                }
                 headers = self.headers.into_iter().collect();
-                Endpoint::Http(http)
+                Endpoint::Http(http_endpoint(url, self.transport.as_deref())?)
             }
             (None, Some(command)) => {
                 if !self.headers.is_empty() || self.transport.is_some() {
                     return Err("`headers` and `transport` apply to `server` URLs only".into());
                 }
-                redact.extend(self.env.values().cloned());
-                let mut stdio = StdioConfig::new(command, self.args);
-                stdio.env = self.env;
-                stdio.inherit_env = settings.stdio_inherit_env;
-                Endpoint::Stdio(stdio)
+                let (stdio, values) = stdio_endpoint(command, self.args, self.env, settings)?;
+                redact.extend(values);
+                stdio
             }
             _ => return Err("give exactly one of `server` (a URL) or `command`".into()),
         };
-        let name = match self.name {
-            Some(name) => name,
-            None => crate::request::server_name(&endpoint),
-        };
-        let mut upstream = UpstreamConfig::new(name, endpoint);
-        upstream.request_timeout = settings.tool_timeout;
-        let mut config = RemoteServerConfig::new(upstream);
+        let name = self.name.unwrap_or_else(|| server_name(&endpoint));
+        let mut config = server_config(name, endpoint, None, self.tool_prefix, settings);
         config.headers = headers;
         config.allow_env_templates = self.allow_env;
-        if let Some(prefix) = self.tool_prefix {
-            config.tool_prefix = prefix;
-        }
         if let Some(choices) = self.tools {
             let mut allow = Vec::new();
             for choice in choices {

@@ -7,6 +7,7 @@
 
 pub mod llm;
 mod proxy;
+mod rust_server;
 mod switchboard;
 
 use std::{path::PathBuf, process::Stdio, time::Duration};
@@ -20,6 +21,7 @@ use tokio::process::{Child, Command};
 
 pub use llm::{LlmRequest, Reply, ScriptedLlm};
 pub use proxy::{Fault, RecordedRequest, RecordingProxy};
+pub use rust_server::InProcessServer;
 pub use switchboard::{ADMIN_TOKEN, Switchboard, eventually, pids_with_env};
 
 /// The repository root.

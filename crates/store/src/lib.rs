@@ -1,0 +1,270 @@
+//! Switchboard's state, and the one place that holds SQL.
+//!
+//! One pool, chosen by URL: `sqlite://…` (the embedded default) or `postgres://…` (several replicas
+//! sharing one state). The SQL is written once in the dialect both accept (`$N` placeholders,
+//! portable types) and runs through sqlx's `Any` driver; a statement that cannot be portable would
+//! get a sibling per backend. Migrations run at open.
+#![forbid(unsafe_code)]
+
+pub mod secrets;
+
+use std::{str::FromStr, time::Duration};
+
+use sqlx::{
+    AnyPool, Row,
+    any::{AnyPoolOptions, AnyRow},
+};
+
+pub use secrets::{SealError, SecretBox};
+
+/// How long SQLite waits on a lock held by another connection before failing.
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("the database URL must start with sqlite:// or postgres://")]
+    UnsupportedUrl,
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// A unique column (the alias) already holds the value.
+    #[error("{0} is already taken")]
+    Conflict(&'static str),
+    #[error("a stored value is not valid: {0}")]
+    Corrupt(String),
+}
+
+/// Which database is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A handle to the store; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// One registered server as stored. JSON columns are kept as JSON values: their shape belongs to
+/// the gateway, not to the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerRow {
+    pub id: String,
+    pub name: String,
+    pub alias: String,
+    pub short_description: String,
+    /// `remote`, `npx`, `uvx` or `command`.
+    pub runtime: String,
+    /// The runtime's config, without secret values.
+    pub config: serde_json::Value,
+    /// Env values that are not sensitive.
+    pub env: serde_json::Value,
+    pub sensitive_keys: serde_json::Value,
+    /// The sealed secret values (see [`SecretBox`]); `None` when there are none.
+    pub sealed: Option<String>,
+    /// Tool governance: prefix, allow/deny, renames, descriptions, pinned params.
+    pub governance: serde_json::Value,
+    pub enabled: bool,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const SERVER_COLUMNS: &str = "id, name, alias, short_description, runtime, config, env, \
+    sensitive_keys, sealed, governance, enabled, created_at, updated_at";
+
+impl Store {
+    /// Opens (creating a SQLite file if needed) and migrates.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::UnsupportedUrl);
+        };
+        let url = match backend {
+            Backend::Sqlite if !url.contains("mode=") => {
+                let separator = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{separator}mode=rwc")
+            }
+            _ => url.to_string(),
+        };
+        let mut options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+        if backend == Backend::Sqlite {
+            options = options.after_connect(|connection, _| {
+                Box::pin(async move {
+                    // WAL lets readers go on while one writer writes; the busy timeout makes a
+                    // writer wait for the lock instead of failing at once.
+                    sqlx::query("PRAGMA journal_mode = WAL")
+                        .execute(&mut *connection)
+                        .await?;
+                    sqlx::query(&format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"))
+                        .execute(&mut *connection)
+                        .await?;
+                    sqlx::query("PRAGMA foreign_keys = ON")
+                        .execute(&mut *connection)
+                        .await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options.connect(&url).await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Whether the database answers (readiness).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub async fn insert_server(&self, row: &ServerRow) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO servers ({SERVER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+             $10, $11, $12, $13)"
+        );
+        bind_server(sqlx::query(&sql), row)
+            .execute(&self.pool)
+            .await
+            .map_err(conflict_on_alias)?;
+        Ok(())
+    }
+
+    /// Replaces every column but `id` and `created_at`; false when there is no such server.
+    pub async fn update_server(&self, row: &ServerRow) -> Result<bool, StoreError> {
+        let sql = "UPDATE servers SET name = $2, alias = $3, short_description = $4, runtime = $5, \
+                   config = $6, env = $7, sensitive_keys = $8, sealed = $9, governance = $10, \
+                   enabled = $11, updated_at = $12 WHERE id = $1";
+        let result = sqlx::query(sql)
+            .bind(&row.id)
+            .bind(&row.name)
+            .bind(&row.alias)
+            .bind(&row.short_description)
+            .bind(&row.runtime)
+            .bind(row.config.to_string())
+            .bind(row.env.to_string())
+            .bind(row.sensitive_keys.to_string())
+            .bind(row.sealed.as_deref())
+            .bind(row.governance.to_string())
+            .bind(i64::from(row.enabled))
+            .bind(row.updated_at)
+            .execute(&self.pool)
+            .await
+            .map_err(conflict_on_alias)?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    pub async fn delete_server(&self, id: &str) -> Result<bool, StoreError> {
+        let result = sqlx::query("DELETE FROM servers WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    /// A server by id or alias.
+    pub async fn server(&self, id_or_alias: &str) -> Result<Option<ServerRow>, StoreError> {
+        let sql = format!("SELECT {SERVER_COLUMNS} FROM servers WHERE id = $1 OR alias = $1");
+        let row = sqlx::query(&sql)
+            .bind(id_or_alias)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| server_from_row(&row)).transpose()
+    }
+
+    /// Every server, oldest first.
+    pub async fn servers(&self) -> Result<Vec<ServerRow>, StoreError> {
+        let sql = format!("SELECT {SERVER_COLUMNS} FROM servers ORDER BY created_at, id");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter().map(server_from_row).collect()
+    }
+
+    pub async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| row.try_get::<String, _>(0)).transpose()?)
+    }
+
+    /// Sets a value only if the key has none; returns whether it was set. Two replicas starting
+    /// at once agree on one value this way.
+    pub async fn set_setting_once(&self, key: &str, value: &str) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() > 0)
+    }
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Binds every column, in `SERVER_COLUMNS` order.
+fn bind_server<'q>(query: AnyQuery<'q>, row: &'q ServerRow) -> AnyQuery<'q> {
+    query
+        .bind(&row.id)
+        .bind(&row.name)
+        .bind(&row.alias)
+        .bind(&row.short_description)
+        .bind(&row.runtime)
+        .bind(row.config.to_string())
+        .bind(row.env.to_string())
+        .bind(row.sensitive_keys.to_string())
+        .bind(row.sealed.as_deref())
+        .bind(row.governance.to_string())
+        .bind(i64::from(row.enabled))
+        .bind(row.created_at)
+        .bind(row.updated_at)
+}
+
+fn server_from_row(row: &AnyRow) -> Result<ServerRow, StoreError> {
+    let json = |column: &str| -> Result<serde_json::Value, StoreError> {
+        let text: String = row.try_get(column)?;
+        serde_json::Value::from_str(&text)
+            .map_err(|error| StoreError::Corrupt(format!("servers.{column}: {error}")))
+    };
+    Ok(ServerRow {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        alias: row.try_get("alias")?,
+        short_description: row.try_get("short_description")?,
+        runtime: row.try_get("runtime")?,
+        config: json("config")?,
+        env: json("env")?,
+        sensitive_keys: json("sensitive_keys")?,
+        sealed: row.try_get("sealed")?,
+        governance: json("governance")?,
+        enabled: row.try_get::<i64, _>("enabled")? != 0,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// A unique violation can only be the alias (the id is generated).
+fn conflict_on_alias(error: sqlx::Error) -> StoreError {
+    match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict("the alias"),
+        _ => StoreError::Database(error),
+    }
+}

@@ -1,0 +1,69 @@
+//! An in-process MCP server on rmcp's Streamable HTTP service, for benchmarks that must measure
+//! Switchboard rather than a peer's runtime.
+
+use rmcp::{
+    ServerHandler,
+    handler::server::wrapper::Parameters,
+    schemars, tool, tool_handler, tool_router,
+    transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+    },
+};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+pub struct EchoRequest {
+    /// The text to send back.
+    pub message: String,
+}
+
+/// Answers `echo` at once.
+#[derive(Debug, Clone)]
+pub struct EchoServer;
+
+#[tool_router]
+impl EchoServer {
+    #[tool(description = "Returns the message it is given")]
+    fn echo(&self, Parameters(EchoRequest { message }): Parameters<EchoRequest>) -> String {
+        message
+    }
+}
+
+#[tool_handler]
+impl ServerHandler for EchoServer {}
+
+/// A running in-process server; stops when dropped.
+#[derive(Debug)]
+pub struct InProcessServer {
+    /// `http://127.0.0.1:PORT/mcp`.
+    pub url: String,
+    stop: CancellationToken,
+}
+
+impl InProcessServer {
+    pub async fn start() -> anyhow::Result<Self> {
+        let stop = CancellationToken::new();
+        let service: StreamableHttpService<EchoServer, LocalSessionManager> =
+            StreamableHttpService::new(
+                || Ok(EchoServer),
+                Default::default(),
+                StreamableHttpServerConfig::default().with_cancellation_token(stop.child_token()),
+            );
+        let router = axum::Router::new().nest_service("/mcp", service);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}/mcp", listener.local_addr()?);
+        let shutdown = stop.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(async move { shutdown.cancelled().await })
+                .await;
+        });
+        Ok(Self { url, stop })
+    }
+}
+
+impl Drop for InProcessServer {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
