@@ -12,8 +12,10 @@ pub mod run;
 pub mod spec;
 
 pub use llm::{ApiKey, TokenUsage, ToolCall};
-pub use request::{RequestError, RunPermissions, RunRequest, RunnerSettings, parse_request};
+pub use request::{
+    Registered, RequestError, RunPermissions, RunRequest, RunnerSettings, parse_request,
+};
 pub use run::{
-    EventSink, RunEvent, RunResult, RunSpec, RunningGuard, RunningRuns, Step, StopReason,
-    ToolResult, run,
+    EventSink, RunEvent, RunResult, RunServer, RunSpec, RunningGuard, RunningRuns, Step,
+    StopReason, ToolResult, run,
 };

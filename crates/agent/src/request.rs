@@ -9,7 +9,7 @@ use switchboard_tools::RemoteServerConfig;
 use crate::{
     llm::{ApiKey, DEFAULT_LLM_TIMEOUT, DEFAULT_RATE_LIMIT_RETRIES, completions_url},
     output::DEFAULT_OUTPUT_CAP,
-    run::{RunSpec, new_run_id},
+    run::{RunServer, RunSpec, new_run_id},
 };
 
 /// The step budget of a request that sets none (seed 000 gives no default; ten is common).
@@ -124,11 +124,22 @@ pub fn parse_request(body: &[u8]) -> Result<RunRequest, RequestError> {
 }
 
 impl RunRequest {
-    /// Checks the request and resolves it into a spec.
+    /// The names of the registered servers the request refers to, for the caller to look up
+    /// before [`Self::resolve`].
+    pub fn registered_names(&self) -> Vec<String> {
+        self.mcp_servers
+            .iter()
+            .filter_map(|entry| entry.name.clone())
+            .collect()
+    }
+
+    /// Checks the request and resolves it into a spec. `registered` holds the registered servers
+    /// found for [`Self::registered_names`].
     pub fn resolve(
         self,
         settings: &RunnerSettings,
         permissions: RunPermissions,
+        registered: &Registered,
     ) -> Result<RunSpec, RequestError> {
         if let Some(agent_type) = &self.agent_type
             && agent_type != "mcp"
@@ -174,8 +185,9 @@ impl RunRequest {
         let mut redact = Vec::new();
         let mut names = BTreeMap::new();
         for (index, entry) in self.mcp_servers.into_iter().enumerate() {
-            let (config, secrets) = entry.resolve(index, settings, permissions, &mut names)?;
-            servers.push(config);
+            let (server, secrets) =
+                entry.resolve(index, settings, permissions, registered, &mut names)?;
+            servers.push(server);
             redact.extend(secrets);
         }
         Ok(RunSpec {
@@ -199,14 +211,15 @@ impl RunRequest {
 }
 
 impl McpServerEntry {
-    /// The server's config and the values to mask (env values and headers).
+    /// The server and the values to mask (env values and headers).
     fn resolve(
         self,
         index: usize,
         settings: &RunnerSettings,
         permissions: RunPermissions,
+        registered: &Registered,
         names: &mut BTreeMap<String, usize>,
-    ) -> Result<(RemoteServerConfig, Vec<String>), RequestError> {
+    ) -> Result<(RunServer, Vec<String>), RequestError> {
         let at = format!("mcp_servers[{index}]");
         let invalid = |message: String| RequestError::invalid(format!("{at}: {message}"));
         let forms = [
@@ -273,15 +286,47 @@ impl McpServerEntry {
             Endpoint::Http(http)
         } else {
             let name = self.name.unwrap_or_default();
-            return Err(RequestError {
-                code: "unknown_server",
-                message: format!("{at}: no server named `{name}` is registered"),
-                forbidden: false,
-            });
+            let Some(found) = registered.get(&name) else {
+                return Err(RequestError {
+                    code: "unknown_server",
+                    message: format!("{at}: no enabled server named `{name}` is registered"),
+                    forbidden: false,
+                });
+            };
+            if !self.headers.is_empty()
+                || self.transport.is_some()
+                || !self.args.is_empty()
+                || !self.env.is_empty()
+            {
+                return Err(invalid(
+                    "a registered server (`name`) takes only `tools` and `tool_prefix`".into(),
+                ));
+            }
+            let mut server = found.clone();
+            narrow(&mut server.config, self.tools, self.tool_prefix);
+            unique_name(&server.config.upstream.name, names);
+            return Ok((server, Vec::new()));
         };
         let name = unique_name(&server_name(&endpoint), names);
         let config = server_config(name, endpoint, self.tools, self.tool_prefix, settings);
-        Ok((config, secrets))
+        Ok((config.into(), secrets))
+    }
+}
+
+/// Registered servers by name (alias), as the gateway holds them.
+pub type Registered = BTreeMap<String, RunServer>;
+
+/// A request's `tools` and `tool_prefix` on top of a registered server's own governance: the allow
+/// list can only narrow, and the prefix goes in front.
+fn narrow(config: &mut RemoteServerConfig, tools: Option<Vec<String>>, prefix: Option<String>) {
+    if let Some(tools) = tools {
+        config.allow_tools = Some(match config.allow_tools.take() {
+            Some(allowed) => tools.into_iter().filter(|t| allowed.contains(t)).collect(),
+            None => tools,
+        });
+    }
+    if let Some(prefix) = prefix {
+        config.tool_prefix = format!("{prefix}{}", config.tool_prefix);
     }
 }
 
@@ -413,7 +458,11 @@ mod tests {
     const ADMIN: RunPermissions = RunPermissions { stdio: true };
 
     fn resolve(body: serde_json::Value) -> Result<RunSpec, RequestError> {
-        parse_request(body.to_string().as_bytes())?.resolve(&RunnerSettings::default(), ADMIN)
+        parse_request(body.to_string().as_bytes())?.resolve(
+            &RunnerSettings::default(),
+            ADMIN,
+            &Registered::new(),
+        )
     }
 
     #[test]
@@ -436,9 +485,9 @@ mod tests {
             spec.completions_url,
             "https://api.openai.com/v1/chat/completions"
         );
-        assert_eq!(spec.servers[0].upstream.name, "mcp-remote");
+        assert_eq!(spec.servers[0].config.upstream.name, "mcp-remote");
         assert_eq!(spec.redact, ["YOUR-AUTH_TOKEN"]);
-        let Endpoint::Stdio(stdio) = &spec.servers[0].upstream.endpoint else {
+        let Endpoint::Stdio(stdio) = &spec.servers[0].config.upstream.endpoint else {
             panic!("stdio expected");
         };
         assert!(!stdio.inherit_env);
@@ -479,7 +528,7 @@ mod tests {
             ),
             (
                 json!({"task": "t", "model": "m", "mcp_servers": [{"name": "linear"}]}),
-                "no server named `linear`",
+                "no enabled server named `linear`",
             ),
             (
                 json!({"task": "t", "model": "m", "base_url": "localhost:8080"}),
@@ -503,14 +552,20 @@ mod tests {
             json!({"task": "t", "model": "m", "mcp_servers": [{"command": "npx", "args": ["x"]}]});
         let request = || parse_request(body.to_string().as_bytes()).expect("parses");
         let error = request()
-            .resolve(&RunnerSettings::default(), RunPermissions { stdio: false })
+            .resolve(
+                &RunnerSettings::default(),
+                RunPermissions { stdio: false },
+                &Registered::new(),
+            )
             .expect_err("forbidden");
         assert!(error.forbidden && error.code == "forbidden");
         let settings = RunnerSettings {
             allow_stdio: false,
             ..RunnerSettings::default()
         };
-        let error = request().resolve(&settings, ADMIN).expect_err("disabled");
+        let error = request()
+            .resolve(&settings, ADMIN, &Registered::new())
+            .expect_err("disabled");
         assert!(error.forbidden && error.code == "stdio_disabled");
     }
 
@@ -525,7 +580,7 @@ mod tests {
         let names: Vec<_> = spec
             .servers
             .iter()
-            .map(|s| s.upstream.name.as_str())
+            .map(|s| s.config.upstream.name.as_str())
             .collect();
         assert_eq!(
             names,

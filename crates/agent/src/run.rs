@@ -41,7 +41,7 @@ pub struct RunSpec {
     pub system_prompt: Option<String>,
     pub temperature: Option<f64>,
     /// The MCP servers whose tools the model gets.
-    pub servers: Vec<RemoteServerConfig>,
+    pub servers: Vec<RunServer>,
     /// What `{{secrets.X}}` in headers and pinned params resolve to.
     pub template_secrets: BTreeMap<String, String>,
     /// Values to mask in everything the run returns or sends to the model.
@@ -52,6 +52,24 @@ pub struct RunSpec {
     pub llm_timeout: Duration,
     pub rate_limit_retries: u32,
     pub rate_limit_base_delay: Duration,
+}
+
+/// One server of a run.
+#[derive(Debug, Clone)]
+pub struct RunServer {
+    pub config: RemoteServerConfig,
+    /// A session the gateway already holds for a registered server: the run uses it and leaves
+    /// it open. Without one, the run opens its own and closes it at the end.
+    pub shared: Option<Upstream>,
+}
+
+impl From<RemoteServerConfig> for RunServer {
+    fn from(config: RemoteServerConfig) -> Self {
+        Self {
+            config,
+            shared: None,
+        }
+    }
 }
 
 /// Why a run ended.
@@ -190,7 +208,8 @@ impl SecretSource for RecordingSecrets {
     }
 }
 
-/// The run's upstreams, closed (stdio children killed with their groups) when the run ends,
+/// The upstreams the run opened itself, closed (stdio children killed with their groups) when the
+/// run ends,
 /// however it ends: the `Drop` of the last handle kills a child even if `close` never runs.
 struct RunServers {
     upstreams: Vec<Upstream>,
@@ -329,50 +348,59 @@ impl RunState {
 /// Connects to every server at once. One that fails adds a warning; the run goes on without it.
 async fn connect_servers(
     registry: &ToolRegistry,
-    servers: &[RemoteServerConfig],
+    servers: &[RunServer],
     state: &mut RunState,
 ) -> RunServers {
-    let attempts = servers.iter().map(|config| async move {
+    let attempts = servers.iter().map(|server| async move {
+        let config = &server.config;
         let outcome = async {
-            let upstream = Upstream::new(registry.rendered_upstream(config)?);
+            let upstream = match &server.shared {
+                Some(shared) => shared.clone(),
+                None => Upstream::new(registry.rendered_upstream(config)?),
+            };
             let registered = register_from(registry, config, upstream.clone()).await;
             Ok::<_, switchboard_tools::RegisterError>((upstream, registered))
         }
         .await;
-        (config, outcome)
+        (server, outcome)
     });
-    let mut upstreams = Vec::new();
-    for (config, outcome) in join_all(attempts).await {
-        let server = &config.upstream.name;
+    let mut owned = Vec::new();
+    for (server, outcome) in join_all(attempts).await {
+        let config = &server.config;
+        let name = &config.upstream.name;
         match outcome {
             Ok((upstream, Ok(registered))) => {
                 for skipped in &registered.skipped {
                     if skipped.reason.starts_with("Duplicate") {
                         state.warn(format!(
-                            "server `{server}`: tool `{}` is not offered: {}",
+                            "server `{name}`: tool `{}` is not offered: {}",
                             skipped.tool, skipped.reason
                         ));
                     }
                 }
                 for wanted in config.allow_tools.iter().flatten() {
                     if !registered.remote_tools.iter().any(|t| &t.name == wanted) {
-                        state.warn(format!("server `{server}` has no tool named `{wanted}`"));
+                        state.warn(format!("server `{name}` has no tool named `{wanted}`"));
                     }
                 }
-                upstreams.push(upstream);
+                if server.shared.is_none() {
+                    owned.push(upstream);
+                }
             }
             Ok((upstream, Err(error))) => {
                 let message = state.redactor.redact(&error.to_string());
-                state.warn(format!("server `{server}` is left out: {message}"));
-                upstream.close().await;
+                state.warn(format!("server `{name}` is left out: {message}"));
+                if server.shared.is_none() {
+                    upstream.close().await;
+                }
             }
             Err(error) => {
                 let message = state.redactor.redact(&error.to_string());
-                state.warn(format!("server `{server}` is left out: {message}"));
+                state.warn(format!("server `{name}` is left out: {message}"));
             }
         }
     }
-    RunServers { upstreams }
+    RunServers { upstreams: owned }
 }
 
 async fn agent_loop(

@@ -118,7 +118,7 @@ impl AgentSpec {
             let (config, values) = source
                 .resolve(settings)
                 .map_err(|reason| format!("tools[{index}]: {reason}"))?;
-            servers.push(config);
+            servers.push(config.into());
             redact.extend(values);
         }
         Ok(RunSpec {
@@ -229,7 +229,7 @@ tools:
             )
             .expect("resolves");
         assert_eq!(spec.max_steps, 4);
-        let remote = &spec.servers[0];
+        let remote = &spec.servers[0].config;
         assert_eq!(remote.upstream.name, "search-api.example.com");
         assert_eq!(
             remote.allow_tools.as_deref(),
@@ -237,7 +237,7 @@ tools:
         );
         assert_eq!(remote.wrappers[0].name.as_deref(), Some("search_for_user"));
         assert_eq!(remote.headers[0].1, "Bearer {{secrets.MCP_TOKEN}}");
-        assert_eq!(spec.servers[1].upstream.name, "server-everything");
+        assert_eq!(spec.servers[1].config.upstream.name, "server-everything");
         assert_eq!(spec.redact, ["abcdefgh"]);
     }
 

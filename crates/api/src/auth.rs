@@ -1,17 +1,13 @@
 //! Who is calling. Until sign-in lands, the one credential is the admin token.
 
-use std::{
-    io::Write,
-    path::{Path, PathBuf},
-};
-
 use axum::{extract::FromRequestParts, http::request::Parts};
 use sha2::{Digest, Sha256};
+use switchboard_store::{Store, StoreError};
 
 use crate::{AppState, error::ApiError};
 
-/// The file, in the data directory, that holds the admin token's SHA-256.
-const ADMIN_TOKEN_FILE: &str = "admin-token.sha256";
+/// The setting that holds the admin token's SHA-256.
+const ADMIN_TOKEN_SETTING: &str = "admin_token_sha256";
 
 /// Checks bearer tokens against the admin token's hash; the token itself is never kept.
 #[derive(Clone)]
@@ -31,9 +27,9 @@ pub enum AdminTokenSource {
     /// `SWITCHBOARD_ADMIN_TOKEN`.
     Environment,
     /// The hash stored at an earlier start.
-    Stored(PathBuf),
+    Stored,
     /// Made now: shown once to the operator, only its hash stored.
-    Created { token: String, path: PathBuf },
+    Created { token: String },
 }
 
 impl AdminAuth {
@@ -43,34 +39,40 @@ impl AdminAuth {
         }
     }
 
-    /// The admin token from the environment's value, or the stored hash, or a new token whose
-    /// hash is stored with mode 0600.
-    pub fn load_or_create(
+    /// The admin token from the environment's value, or the hash in the store, or a new token
+    /// whose hash is stored. Replicas starting together agree on one token.
+    pub async fn load_or_create(
         from_env: Option<&str>,
-        data_dir: &Path,
-    ) -> std::io::Result<(Self, AdminTokenSource)> {
+        store: &Store,
+    ) -> Result<(Self, AdminTokenSource), StoreError> {
         if let Some(token) = from_env.filter(|token| !token.is_empty()) {
             return Ok((Self::from_token(token), AdminTokenSource::Environment));
         }
-        let path = data_dir.join(ADMIN_TOKEN_FILE);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                let bytes = hex::decode(text.trim())
-                    .ok()
-                    .and_then(|b| <[u8; 32]>::try_from(b).ok());
-                let hash = bytes.ok_or_else(|| {
-                    std::io::Error::other(format!("{} is not a SHA-256 hash", path.display()))
-                })?;
-                Ok((Self { hash }, AdminTokenSource::Stored(path)))
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                let token = new_token();
-                let auth = Self::from_token(&token);
-                write_private(&path, hex::encode(auth.hash).as_bytes())?;
-                Ok((auth, AdminTokenSource::Created { token, path }))
-            }
-            Err(error) => Err(error),
+        if let Some(stored) = store.setting(ADMIN_TOKEN_SETTING).await? {
+            return Self::from_stored(&stored).map(|auth| (auth, AdminTokenSource::Stored));
         }
+        let token = new_token();
+        let auth = Self::from_token(&token);
+        if store
+            .set_setting_once(ADMIN_TOKEN_SETTING, &hex::encode(auth.hash))
+            .await?
+        {
+            return Ok((auth, AdminTokenSource::Created { token }));
+        }
+        // Another replica stored one first.
+        let stored = store
+            .setting(ADMIN_TOKEN_SETTING)
+            .await?
+            .unwrap_or_default();
+        Self::from_stored(&stored).map(|auth| (auth, AdminTokenSource::Stored))
+    }
+
+    fn from_stored(text: &str) -> Result<Self, StoreError> {
+        let hash = hex::decode(text.trim())
+            .ok()
+            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+            .ok_or_else(|| StoreError::Corrupt("the stored admin token hash".into()))?;
+        Ok(Self { hash })
     }
 
     fn verify(&self, token: &str) -> bool {
@@ -85,17 +87,6 @@ fn new_token() -> String {
     let a = uuid::Uuid::new_v4();
     let b = uuid::Uuid::new_v4();
     format!("sb_{}{}", a.simple(), b.simple())
-}
-
-fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(contents)?;
-    file.sync_all()
 }
 
 /// The authenticated caller of a request.
@@ -137,27 +128,35 @@ impl FromRequestParts<AppState> for Caller {
 mod tests {
     use super::*;
 
-    #[test]
-    fn token_is_created_once_and_stored_hashed() {
+    #[tokio::test]
+    async fn token_is_created_once_and_stored_hashed() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (auth, source) = AdminAuth::load_or_create(None, dir.path()).expect("created");
-        let AdminTokenSource::Created { token, path } = source else {
+        let url = format!("sqlite://{}", dir.path().join("db").display());
+        let store = Store::open(&url).await.expect("store");
+        let (auth, source) = AdminAuth::load_or_create(None, &store)
+            .await
+            .expect("created");
+        let AdminTokenSource::Created { token } = source else {
             panic!("a new token expected");
         };
         assert!(auth.verify(&token));
-        let stored = std::fs::read_to_string(&path).expect("stored");
+        let stored = store
+            .setting(ADMIN_TOKEN_SETTING)
+            .await
+            .expect("read")
+            .expect("stored");
         assert!(!stored.contains(&token));
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
 
-        let (again, source) = AdminAuth::load_or_create(None, dir.path()).expect("loaded");
-        assert!(matches!(source, AdminTokenSource::Stored(_)));
+        let (again, source) = AdminAuth::load_or_create(None, &store)
+            .await
+            .expect("loaded");
+        assert!(matches!(source, AdminTokenSource::Stored));
         assert!(again.verify(&token));
         assert!(!again.verify("wrong"));
 
-        let (from_env, source) =
-            AdminAuth::load_or_create(Some("env-token"), dir.path()).expect("env");
+        let (from_env, source) = AdminAuth::load_or_create(Some("env-token"), &store)
+            .await
+            .expect("env");
         assert!(matches!(source, AdminTokenSource::Environment));
         assert!(from_env.verify("env-token"));
     }

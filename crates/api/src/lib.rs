@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod error;
 pub mod runs;
+pub mod servers;
 
 use std::{
     future::{Future, IntoFuture},
@@ -34,6 +35,8 @@ const CANCEL_GRACE: Duration = Duration::from_secs(5);
 pub struct AppState {
     /// Checks the admin token.
     pub admin: AdminAuth,
+    /// The registry and its upstream sessions.
+    pub gateway: switchboard_gateway::Gateway,
     /// The operator's settings for runs.
     pub runner: RunnerSettings,
     /// Runs in progress, so that `DELETE /run/{id}` finds them.
@@ -46,6 +49,15 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/run", post(runs::start_run))
         .route("/run/{run_id}", delete(runs::cancel_run))
+        .route("/api/mcp-servers", get(servers::list).post(servers::create))
+        .route(
+            "/api/mcp-servers/{id}",
+            get(servers::get)
+                .patch(servers::update)
+                .delete(servers::delete),
+        )
+        .route("/api/mcp-servers/{id}/tools", get(servers::tools))
+        .route("/api/catalog", get(servers::catalog))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -61,6 +73,7 @@ pub async fn serve(
     grace: Duration,
 ) -> std::io::Result<()> {
     let runs = state.runs.clone();
+    let pool = state.gateway.pool().clone();
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     // Small answers must not wait on Nagle's algorithm.
     let listener = listener.tap_io(|tcp| {
@@ -83,11 +96,13 @@ pub async fn serve(
                     // Cancelled runs stop their children and answer at once.
                     match tokio::time::timeout(CANCEL_GRACE, server).await {
                         Ok(joined) => joined,
-                        Err(_) => return Ok(()),
+                        Err(_) => Ok(Ok(())),
                     }
                 }
             }
         }
     };
+    // Runtimes started for the registry stop with the server.
+    pool.close_all().await;
     joined.unwrap_or_else(|error| Err(std::io::Error::other(error)))
 }

@@ -14,7 +14,9 @@ use axum::{
 };
 use futures::StreamExt;
 use serde_json::json;
-use switchboard_agent::{EventSink, RunPermissions, RunResult, StopReason, parse_request, run};
+use switchboard_agent::{
+    EventSink, Registered, RunPermissions, RunResult, RunServer, StopReason, parse_request, run,
+};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_util::sync::CancellationToken;
@@ -32,7 +34,26 @@ pub async fn start_run(
     let permissions = RunPermissions {
         stdio: caller.admin,
     };
-    let spec = parse_request(&body)?.resolve(&state.runner, permissions)?;
+    let request = parse_request(&body)?;
+    let mut registered = Registered::new();
+    for name in request.registered_names() {
+        match state.gateway.upstream(&name).await {
+            Ok((definition, config, upstream)) => {
+                registered.insert(
+                    definition.alias,
+                    RunServer {
+                        config,
+                        shared: Some(upstream),
+                    },
+                );
+            }
+            // Left out: `resolve` names the entry that refers to it.
+            Err(switchboard_gateway::GatewayError::NotFound(_))
+            | Err(switchboard_gateway::GatewayError::Disabled(_)) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    let spec = request.resolve(&state.runner, permissions, &registered)?;
     let run_id = spec.run_id.clone();
     let cancel = CancellationToken::new();
     // Dropped with the response (JSON) or the stream (SSE): either way the run is cancelled.

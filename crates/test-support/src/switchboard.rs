@@ -33,8 +33,21 @@ impl Switchboard {
     /// Starts `binary serve --listen 127.0.0.1:0 ARGS…` with `env` added to a clean environment
     /// (`PATH` and `HOME` kept).
     pub async fn start(binary: &Path, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        Self::start_in(binary, None, args, env).await
+    }
+
+    /// [`Self::start`] in a working directory (where `npx` finds locally installed packages).
+    pub async fn start_in(
+        binary: &Path,
+        cwd: Option<&Path>,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let data_dir = tempfile::tempdir()?;
         let mut command = Command::new(binary);
+        if let Some(cwd) = cwd {
+            command.current_dir(cwd);
+        }
         command
             .arg("serve")
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
@@ -95,6 +108,11 @@ impl Switchboard {
         format!("{}{path}", self.base_url)
     }
 
+    /// The data directory (the SQLite file and the secret key live there).
+    pub fn data_dir(&self) -> &Path {
+        self._data_dir.path()
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.child.id()
     }
@@ -123,6 +141,29 @@ impl Switchboard {
             .await?;
         let status = response.status().as_u16();
         Ok((status, response.json().await?))
+    }
+
+    /// A request with the admin token and a JSON body; the status and the JSON answer (`null` for
+    /// an empty body).
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let mut request = self.request(method, path);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await?;
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)?
+        };
+        Ok((status, value))
     }
 
     /// Sends SIGTERM and waits for the exit.

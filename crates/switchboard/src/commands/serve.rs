@@ -5,6 +5,8 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 use anyhow::Context as _;
 use switchboard_agent::{ApiKey, RunnerSettings, RunningRuns};
 use switchboard_api::{AdminAuth, AdminTokenSource, AppState};
+use switchboard_gateway::{Gateway, GatewaySettings, catalog::Catalog};
+use switchboard_store::{SecretBox, Store};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -14,6 +16,23 @@ pub struct Args {
     /// Where Switchboard keeps its data.
     #[arg(long, env = "SWITCHBOARD_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// The store: `sqlite://PATH` or `postgres://…`; a SQLite file in the data directory by
+    /// default.
+    #[arg(long, env = "SWITCHBOARD_DATABASE_URL", hide_env_values = true)]
+    database: Option<String>,
+    /// The base URL clients reach this server at, for `connectURL`; `http://<listen address>` by
+    /// default.
+    #[arg(long)]
+    public_url: Option<String>,
+    /// A catalog file (a JSON list of entries) added to the built-in catalog. Repeatable.
+    #[arg(long = "catalog", value_name = "FILE")]
+    catalogs: Vec<PathBuf>,
+    /// Let registered remote URLs resolve to link-local and cloud metadata addresses.
+    #[arg(long)]
+    allow_link_local_upstreams: bool,
+    /// Seconds a local runtime may sit unused before it is stopped.
+    #[arg(long, default_value_t = 600)]
+    runtime_idle_timeout: u64,
     /// The highest `max_steps` a run may ask for.
     #[arg(long, default_value_t = 50)]
     max_run_steps: u32,
@@ -41,16 +60,47 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    let database = match args.database {
+        Some(url) => url,
+        None => format!("sqlite://{}", data_dir.join("switchboard.db").display()),
+    };
+    let store = Store::open(&database)
+        .await
+        .context("cannot open the store")?;
+    let key_env = std::env::var("SWITCHBOARD_SECRET_KEY").ok();
+    let (sealer, _) = SecretBox::load_or_create(key_env.as_deref(), &data_dir.join("secret.key"))
+        .context("cannot set up the secret key")?;
+    let catalog = Catalog::load(&args.catalogs).map_err(anyhow::Error::msg)?;
     let admin_env = std::env::var("SWITCHBOARD_ADMIN_TOKEN").ok();
-    let (admin, source) = AdminAuth::load_or_create(admin_env.as_deref(), &data_dir)
+    let (admin, source) = AdminAuth::load_or_create(admin_env.as_deref(), &store)
+        .await
         .context("cannot set up the admin token")?;
     let default_api_key = args
         .llm_api_key
         .or_else(|| std::env::var("OPENAI_API_KEY").ok())
         .filter(|key| !key.is_empty())
         .map(ApiKey::new);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let address = listener.local_addr()?;
+    let gateway = Gateway::new(
+        store,
+        sealer,
+        catalog,
+        GatewaySettings {
+            public_url: args
+                .public_url
+                .unwrap_or_else(|| format!("http://{address}")),
+            allow_link_local: args.allow_link_local_upstreams,
+            idle_timeout: Duration::from_secs(args.runtime_idle_timeout.max(1)),
+            request_timeout: Duration::from_secs(args.tool_timeout.max(1)),
+        },
+    );
+    gateway.spawn_idle_reaper();
     let state = AppState {
         admin,
+        gateway,
         runner: RunnerSettings {
             max_steps_limit: args.max_run_steps.max(1),
             default_api_key,
@@ -63,23 +113,21 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         runs: RunningRuns::default(),
         http: switchboard_mcp::http::shared_http_client(),
     };
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let address = listener.local_addr()?;
     let mut banner = format!(
-        "switchboard listening on http://{address}\ndata directory: {}\n",
-        data_dir.display()
+        "switchboard listening on http://{address}\ndata directory: {}\nstore: {}\n",
+        data_dir.display(),
+        match state.gateway.store().backend() {
+            switchboard_store::Backend::Sqlite => "SQLite",
+            _ => "PostgreSQL",
+        }
     );
     match source {
-        AdminTokenSource::Created { token, path } => banner.push_str(&format!(
-            "admin token (shown once; its hash is in {}): {token}\n",
-            path.display()
+        AdminTokenSource::Created { token } => banner.push_str(&format!(
+            "admin token (shown once, stored hashed): {token}\n"
         )),
-        AdminTokenSource::Stored(path) => banner.push_str(&format!(
-            "admin token: the one created earlier (hash in {})\n",
-            path.display()
-        )),
+        AdminTokenSource::Stored => {
+            banner.push_str("admin token: the one created at first start (stored hashed)\n")
+        }
         AdminTokenSource::Environment => {
             banner.push_str("admin token: from SWITCHBOARD_ADMIN_TOKEN\n")
         }

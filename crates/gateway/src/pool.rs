@@ -1,0 +1,158 @@
+//! One upstream session per registered server, shared by every caller: opened on first use,
+//! reopened with backoff after a crash (by `Upstream` itself), stopped after an idle timeout, and
+//! rebuilt when the server's definition changes.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
+    time::{Duration, Instant},
+};
+
+use serde::Serialize;
+use switchboard_mcp::Upstream;
+
+/// A server's live state, as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    /// `connected`, `error` or `idle`.
+    pub state: &'static str,
+    /// The last error, when `state` is `error`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl Status {
+    pub fn idle() -> Self {
+        Self {
+            state: "idle",
+            message: None,
+        }
+    }
+}
+
+struct Entry {
+    upstream: Upstream,
+    /// The definition's `updated_at` when the upstream was built: a newer one rebuilds it.
+    version: i64,
+    last_used: Instant,
+    /// The last failure, cleared by the next success.
+    last_error: Option<String>,
+}
+
+/// The pool; cheap to clone.
+#[derive(Clone, Default)]
+pub struct UpstreamPool {
+    entries: Arc<Mutex<HashMap<String, Entry>>>,
+}
+
+impl std::fmt::Debug for UpstreamPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamPool")
+            .field("servers", &self.lock().len())
+            .finish()
+    }
+}
+
+impl UpstreamPool {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The server's upstream, built by `build` when there is none or its definition changed.
+    pub fn get_or_build(
+        &self,
+        id: &str,
+        version: i64,
+        build: impl FnOnce() -> Upstream,
+    ) -> Upstream {
+        let mut entries = self.lock();
+        if let Some(entry) = entries.get_mut(id)
+            && entry.version == version
+        {
+            entry.last_used = Instant::now();
+            return entry.upstream.clone();
+        }
+        let upstream = build();
+        if let Some(old) = entries.insert(
+            id.to_string(),
+            Entry {
+                upstream: upstream.clone(),
+                version,
+                last_used: Instant::now(),
+                last_error: None,
+            },
+        ) {
+            close_in_background(old.upstream);
+        }
+        upstream
+    }
+
+    /// Notes how a use of the server went, for `status`.
+    pub fn record(&self, id: &str, outcome: Result<(), String>) {
+        if let Some(entry) = self.lock().get_mut(id) {
+            entry.last_used = Instant::now();
+            entry.last_error = outcome.err();
+        }
+    }
+
+    pub fn status(&self, id: &str) -> Status {
+        let entries = self.lock();
+        let Some(entry) = entries.get(id) else {
+            return Status::idle();
+        };
+        match (&entry.last_error, entry.upstream.transport()) {
+            (Some(message), _) => Status {
+                state: "error",
+                message: Some(message.clone()),
+            },
+            (None, Some(_)) => Status {
+                state: "connected",
+                message: None,
+            },
+            (None, None) => Status::idle(),
+        }
+    }
+
+    /// Stops a server's upstream (deleted, disabled or changed).
+    pub async fn remove(&self, id: &str) {
+        let entry = self.lock().remove(id);
+        if let Some(entry) = entry {
+            entry.upstream.close().await;
+        }
+    }
+
+    /// Stops every upstream idle for longer than `idle`; returns how many.
+    pub async fn stop_idle(&self, idle: Duration) -> usize {
+        let stale: Vec<Upstream> = {
+            let mut entries = self.lock();
+            let now = Instant::now();
+            let ids: Vec<String> = entries
+                .iter()
+                .filter(|(_, e)| now.duration_since(e.last_used) >= idle)
+                .map(|(id, _)| id.clone())
+                .collect();
+            ids.iter()
+                .filter_map(|id| entries.remove(id))
+                .map(|e| e.upstream)
+                .collect()
+        };
+        for upstream in &stale {
+            tracing::info!(server = %upstream.name(), "stopping an idle upstream");
+            upstream.close().await;
+        }
+        stale.len()
+    }
+
+    /// Stops everything (shutdown).
+    pub async fn close_all(&self) {
+        let all: Vec<Upstream> = self.lock().drain().map(|(_, e)| e.upstream).collect();
+        for upstream in all {
+            upstream.close().await;
+        }
+    }
+}
+
+fn close_in_background(upstream: Upstream) {
+    tokio::spawn(async move { upstream.close().await });
+}

@@ -1,0 +1,504 @@
+//! The registry end to end: `switchboard serve` as a real process, its REST API over real HTTP,
+//! real upstreams (the Python SDK over HTTP, server-everything from the local npm folder as an
+//! `npx` runtime), on SQLite and on the local PostgreSQL.
+
+use std::{path::Path, time::Duration};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use switchboard_test_support::{
+    Reply, ScriptedLlm, Switchboard, eventually, peers_dir, pids_with_env, start_python,
+};
+
+fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_switchboard"))
+}
+
+async fn serve(args: &[&str]) -> Switchboard {
+    Switchboard::start(binary(), args, &[])
+        .await
+        .expect("switchboard serve starts")
+}
+
+/// Seed 004's `add_remote_mcp` body.
+fn remote_body(name: &str, url: &str, alias: Option<&str>) -> Value {
+    let mut body = json!({"manifest": {"name": name, "shortDescription": "", "runtime": "remote",
+        "remoteConfig": {"url": url}}});
+    if let Some(alias) = alias {
+        body["alias"] = json!(alias);
+    }
+    body
+}
+
+async fn crud_suite(server: &Switchboard) {
+    let (status, created) = server
+        .send_json(
+            Method::POST,
+            "/api/mcp-servers",
+            Some(&remote_body(
+                "Linear",
+                "https://mcp.linear.app/sse",
+                Some("linear"),
+            )),
+        )
+        .await
+        .expect("answers");
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("id").to_string();
+    assert_eq!(
+        created["connectURL"],
+        format!("{}/mcp/linear", server.base_url)
+    );
+    assert_eq!(created["runtime"], "remote");
+    assert_eq!(created["enabled"], true);
+    assert_eq!(created["status"]["state"], "idle");
+
+    let (_, listed) = server
+        .send_json(Method::GET, "/api/mcp-servers", None)
+        .await
+        .expect("answers");
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(1));
+    let (status, by_alias) = server
+        .send_json(Method::GET, "/api/mcp-servers/linear", None)
+        .await
+        .expect("answers");
+    assert_eq!(status, 200);
+    assert_eq!(by_alias["id"], id);
+
+    let (status, patched) = server
+        .send_json(
+            Method::PATCH,
+            &format!("/api/mcp-servers/{id}"),
+            Some(&json!({"shortDescription": "issues", "enabled": false})),
+        )
+        .await
+        .expect("answers");
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["shortDescription"], "issues");
+    assert_eq!(patched["enabled"], false);
+    assert!(patched["updatedAt"].as_i64() > created["updatedAt"].as_i64());
+
+    let (status, _) = server
+        .send_json(Method::DELETE, &format!("/api/mcp-servers/{id}"), None)
+        .await
+        .expect("answers");
+    assert_eq!(status, 204);
+    let (status, missing) = server
+        .send_json(Method::GET, &format!("/api/mcp-servers/{id}"), None)
+        .await
+        .expect("answers");
+    assert_eq!(status, 404);
+    assert_eq!(missing["error"]["code"], "not_found");
+}
+
+#[tokio::test]
+async fn registry_crud_on_sqlite() {
+    let server = serve(&[]).await;
+    crud_suite(&server).await;
+    assert!(server.data_dir().join("switchboard.db").exists());
+}
+
+#[tokio::test]
+async fn registry_crud_on_postgres() {
+    let database = format!("switchboard_gw_{}", std::process::id());
+    let admin = "postgres://postgres@127.0.0.1:5432/postgres";
+    let psql = |sql: String| {
+        std::process::Command::new("psql")
+            .args([admin, "-q", "-c", &sql])
+            .env("PGOPTIONS", "-c client_min_messages=warning")
+            .status()
+            .expect("psql runs")
+    };
+    psql(format!("DROP DATABASE IF EXISTS {database}"));
+    assert!(psql(format!("CREATE DATABASE {database}")).success());
+    let url = format!("postgres://postgres@127.0.0.1:5432/{database}");
+    let mut server = serve(&["--database", &url]).await;
+    crud_suite(&server).await;
+    server.terminate().await.expect("stops");
+    assert!(psql(format!("DROP DATABASE {database}")).success());
+}
+
+#[tokio::test]
+async fn every_validation_rule_has_a_clear_error() {
+    let server = serve(&[]).await;
+    let (status, _) = server
+        .send_json(
+            Method::POST,
+            "/api/mcp-servers",
+            Some(&remote_body(
+                "Taken",
+                "https://example.com/mcp",
+                Some("taken"),
+            )),
+        )
+        .await
+        .expect("answers");
+    assert_eq!(status, 201);
+    let npx = |package: &str| json!({"manifest": {"name": "N", "runtime": "npx", "npxConfig": {"package": package}}});
+    let cases = [
+        (
+            remote_body("X", "https://example.com/mcp", Some("Bad Alias")),
+            400,
+            "`alias`",
+        ),
+        (
+            remote_body("X", "https://example.com/mcp", Some("admin")),
+            400,
+            "reserved",
+        ),
+        (
+            remote_body("X", "ftp://example.com/mcp", Some("ftp")),
+            400,
+            "http or https",
+        ),
+        (
+            remote_body("X", "not a url", Some("nourl")),
+            400,
+            "not a URL",
+        ),
+        (
+            remote_body("X", "http://169.254.169.254/latest", Some("meta")),
+            400,
+            "link-local or cloud metadata",
+        ),
+        (
+            remote_body("X", "http://[fe80::1]/mcp", Some("ll6")),
+            400,
+            "link-local",
+        ),
+        (
+            remote_body("", "https://example.com/mcp", Some("noname")),
+            400,
+            "`name`",
+        ),
+        (
+            remote_body("X", "https://example.com/mcp", Some("taken")),
+            409,
+            "already taken",
+        ),
+        (
+            npx("--registry=http://evil.test"),
+            400,
+            "not a valid npm package",
+        ),
+        (npx("a;rm -rf /"), 400, "not a valid npm package"),
+        (
+            json!({"manifest": {"name": "U", "runtime": "uvx", "uvxConfig": {"package": "-x"}}}),
+            400,
+            "PyPI",
+        ),
+        (
+            json!({"manifest": {"name": "R", "runtime": "rocket"}}),
+            400,
+            "remote, npx, uvx or command",
+        ),
+        (
+            json!({"manifest": {"name": "E", "runtime": "npx", "npxConfig": {"package": "x"}, "env": {"1BAD": "v"}}}),
+            400,
+            "not a valid variable name",
+        ),
+        (
+            json!({"manifest": {"name": "S", "runtime": "npx", "npxConfig": {"package": "x"}, "sensitiveKeys": ["NOPE"]}}),
+            400,
+            "not in `env`",
+        ),
+        (
+            json!({"manifest": {"name": "F"}, "surprise": true}),
+            400,
+            "unknown field `surprise`",
+        ),
+        (
+            json!({"catalogEntryId": "brave-search"}),
+            400,
+            "BRAVE_API_KEY",
+        ),
+        (
+            json!({"catalogEntryId": "no-such-entry"}),
+            400,
+            "no catalog entry",
+        ),
+    ];
+    for (body, status, message) in cases {
+        let (got, answer) = server
+            .send_json(Method::POST, "/api/mcp-servers", Some(&body))
+            .await
+            .expect("answers");
+        assert_eq!(got, status, "{body} -> {answer}");
+        let text = answer["error"]["message"].as_str().expect("message");
+        assert!(text.contains(message), "{body} -> {text}");
+        assert!(answer["error"]["code"].is_string());
+    }
+    let (status, answer) = server
+        .send_json(
+            Method::PATCH,
+            "/api/mcp-servers/nope",
+            Some(&json!({"enabled": true})),
+        )
+        .await
+        .expect("answers");
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    let (status, _) = server
+        .send_json(
+            Method::PATCH,
+            "/api/mcp-servers/taken",
+            Some(&json!({"npxConfig": {"package": "x"}})),
+        )
+        .await
+        .expect("answers");
+    assert_eq!(status, 400, "a config of another runtime is refused");
+    let (status, _) = server
+        .send_json(Method::DELETE, "/api/mcp-servers/nope", None)
+        .await
+        .expect("answers");
+    assert_eq!(status, 404);
+    let unauthenticated = switchboard_test_support::http_client()
+        .get(server.url("/api/mcp-servers"))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(unauthenticated.status(), 401);
+    let body: Value = unauthenticated.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "unauthorized");
+
+    // Nothing refused reached the store.
+    let (_, listed) = server
+        .send_json(Method::GET, "/api/mcp-servers", None)
+        .await
+        .expect("answers");
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
+async fn secrets_are_sealed_at_rest_and_masked_everywhere() {
+    let server = serve(&[]).await;
+    let (status, created) = server
+        .send_json(
+            Method::POST,
+            "/api/mcp-servers",
+            Some(&json!({"manifest": {"name": "Brave", "runtime": "npx",
+                "npxConfig": {"package": "@modelcontextprotocol/server-brave-search"},
+                "env": [{"key": "BRAVE_API_KEY", "value": "brave-secret-value-1", "sensitive": true},
+                        {"key": "REGION", "value": "eu"}]}}
+            )),
+        )
+        .await
+        .expect("answers");
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["env"]["BRAVE_API_KEY"], "********");
+    assert_eq!(created["env"]["REGION"], "eu");
+    assert_eq!(created["sensitiveKeys"], json!(["BRAVE_API_KEY"]));
+    let mut remote = remote_body("Gh", "https://example.com/mcp", Some("gh"));
+    remote["manifest"]["remoteConfig"]["headers"] =
+        json!({"Authorization": "Bearer header-secret-value-2"});
+    let (status, created) = server
+        .send_json(Method::POST, "/api/mcp-servers", Some(&remote))
+        .await
+        .expect("answers");
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(
+        created["remoteConfig"]["headers"]["Authorization"],
+        "********"
+    );
+
+    // Sending the mask back keeps the secret; the next answer is masked again.
+    let (status, patched) = server
+        .send_json(
+            Method::PATCH,
+            "/api/mcp-servers/gh",
+            Some(
+                &json!({"remoteConfig": {"url": "https://example.com/v2/mcp",
+                "headers": {"Authorization": "********"}}}),
+            ),
+        )
+        .await
+        .expect("answers");
+    assert_eq!(status, 200, "{patched}");
+
+    let (_, listed) = server
+        .send_json(Method::GET, "/api/mcp-servers", None)
+        .await
+        .expect("answers");
+    let everything = format!("{listed}{patched}{}", server.log());
+    for secret in ["brave-secret-value-1", "header-secret-value-2"] {
+        assert!(!everything.contains(secret), "{secret} leaked");
+        for file in ["switchboard.db", "switchboard.db-wal"] {
+            let bytes = std::fs::read(server.data_dir().join(file)).unwrap_or_default();
+            let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
+            assert!(!found, "{secret} is readable in {file}");
+        }
+    }
+    let key = std::fs::metadata(server.data_dir().join("secret.key")).expect("key file");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(key.permissions().mode() & 0o777, 0o600);
+}
+
+#[tokio::test]
+async fn governed_tools_of_a_python_server_and_its_use_in_a_run() {
+    let python = start_python("streamable-http")
+        .await
+        .expect("python fixture");
+    let server = serve(&[]).await;
+    let mut body = remote_body("Calc", &python.url("/mcp"), Some("calc"));
+    body["tools"] = json!({"denyTools": ["fail"], "rename": {"add": "plus"},
+        "descriptions": {"add": "Adds a to forty."}, "pinned": {"add": {"b": 40}}});
+    let (status, created) = server
+        .send_json(Method::POST, "/api/mcp-servers", Some(&body))
+        .await
+        .expect("answers");
+    assert_eq!(status, 201, "{created}");
+
+    let (status, tools) = server
+        .send_json(Method::GET, "/api/mcp-servers/calc/tools", None)
+        .await
+        .expect("answers");
+    assert_eq!(status, 200, "{tools}");
+    let items = tools["items"].as_array().expect("items");
+    let names: Vec<_> = items.iter().filter_map(|t| t["name"].as_str()).collect();
+    assert!(names.contains(&"plus") && !names.contains(&"add") && !names.contains(&"fail"));
+    let plus = items.iter().find(|t| t["name"] == "plus").expect("plus");
+    assert_eq!(plus["description"], "Adds a to forty.");
+    assert!(plus["inputSchema"]["properties"].get("b").is_none());
+    let (_, fetched) = server
+        .send_json(Method::GET, "/api/mcp-servers/calc", None)
+        .await
+        .expect("answers");
+    assert_eq!(fetched["status"]["state"], "connected");
+
+    // A run names the registered server and shares its session.
+    let llm = ScriptedLlm::start(vec![
+        Reply::call("plus", json!({"a": 2})),
+        Reply::text("42"),
+    ])
+    .await;
+    let run = json!({"task": "2 plus forty?", "model": "m", "base_url": llm.base_url(),
+        "mcp_servers": [{"name": "calc", "tools": ["add", "whoami"]}]});
+    let (status, result) = server.post_run(&run).await.expect("answers");
+    assert_eq!(status, 200, "{result}");
+    let mut offered = llm.requests()[0].tool_names();
+    offered.sort();
+    assert_eq!(offered, ["plus", "whoami"]);
+    assert_eq!(
+        result["steps"][0]["tool_results"][0]["output"],
+        r#"{"result":42}"#
+    );
+    assert_eq!(result["steps"][0]["tool_results"][0]["server"], "calc");
+    let (_, after) = server
+        .send_json(Method::GET, "/api/mcp-servers/calc", None)
+        .await
+        .expect("answers");
+    assert_eq!(
+        after["status"]["state"], "connected",
+        "the run left the shared session open"
+    );
+
+    let unknown = json!({"task": "t", "model": "m", "base_url": llm.base_url(),
+        "mcp_servers": [{"name": "nope"}]});
+    let (status, answer) = server.post_run(&unknown).await.expect("answers");
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (400, Some("unknown_server"))
+    );
+}
+
+#[tokio::test]
+async fn npx_runtime_from_the_local_npm_folder_gets_only_its_env() {
+    let marker = format!("npx-{}", std::process::id());
+    let server = Switchboard::start_in(
+        binary(),
+        Some(&peers_dir()),
+        &["--runtime-idle-timeout", "2"],
+        &[("GATEWAY_ONLY_SECRET", "gateway-only-value-3")],
+    )
+    .await
+    .expect("starts");
+    let body = json!({"manifest": {"name": "Everything", "runtime": "npx",
+        "npxConfig": {"package": "@modelcontextprotocol/server-everything", "args": ["stdio"]},
+        "env": {"RUNTIME_MARKER": marker}}});
+    let (status, created) = server
+        .send_json(Method::POST, "/api/mcp-servers", Some(&body))
+        .await
+        .expect("answers");
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["alias"], "everything");
+    assert!(
+        pids_with_env("RUNTIME_MARKER", &marker).is_empty(),
+        "started on first use only"
+    );
+
+    let (status, tools) = server
+        .send_json(Method::GET, "/api/mcp-servers/everything/tools", None)
+        .await
+        .expect("answers");
+    assert_eq!(status, 200, "{tools}");
+    let names: Vec<_> = tools["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(names.contains(&"get-sum"), "{names:?}");
+    let pids = pids_with_env("RUNTIME_MARKER", &marker);
+    assert!(!pids.is_empty(), "the runtime runs");
+    for pid in &pids {
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        let text = String::from_utf8_lossy(&environ);
+        assert!(
+            !text.contains("GATEWAY_ONLY_SECRET"),
+            "the gateway's env leaked"
+        );
+    }
+    let (_, fetched) = server
+        .send_json(Method::GET, "/api/mcp-servers/everything", None)
+        .await
+        .expect("answers");
+    assert_eq!(fetched["status"]["state"], "connected");
+
+    // Stopped after the idle timeout, and shown idle.
+    assert!(
+        eventually(Duration::from_secs(20), || pids_with_env(
+            "RUNTIME_MARKER",
+            &marker
+        )
+        .is_empty())
+        .await,
+        "the idle runtime was not stopped"
+    );
+    let (_, fetched) = server
+        .send_json(Method::GET, "/api/mcp-servers/everything", None)
+        .await
+        .expect("answers");
+    assert_eq!(fetched["status"]["state"], "idle");
+}
+
+#[tokio::test]
+async fn catalog_search_and_add_from_an_entry() {
+    let server = serve(&[]).await;
+    let (status, found) = server
+        .send_json(Method::GET, "/api/catalog?search=brave", None)
+        .await
+        .expect("answers");
+    assert_eq!(status, 200);
+    let items = found["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["requiredEnv"], json!(["BRAVE_API_KEY"]));
+    let (status, created) = server
+        .send_json(
+            Method::POST,
+            "/api/mcp-servers",
+            Some(
+                &json!({"catalogEntryId": "brave-search", "env": {"BRAVE_API_KEY": "brave-key-4"}}),
+            ),
+        )
+        .await
+        .expect("answers");
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["alias"], "brave-search");
+    assert_eq!(
+        created["npxConfig"]["package"],
+        "@modelcontextprotocol/server-brave-search"
+    );
+    assert_eq!(created["env"]["BRAVE_API_KEY"], "********");
+}
