@@ -27,7 +27,7 @@ use tokio::{
     sync::{Mutex, broadcast, mpsc},
     time::Instant,
 };
-use tokio_util::sync::CancellationToken;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     config::{CallContext, Endpoint, HttpConfig, HttpTransport, UpstreamAuth, UpstreamConfig},
@@ -38,6 +38,8 @@ use crate::{
     stdio::{self, ChildGuard},
 };
 
+/// How long `close` waits for cancels still being sent.
+const CANCEL_FLUSH: Duration = Duration::from_secs(2);
 /// The longest a caller waits between failed connection attempts.
 const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -87,6 +89,9 @@ struct Inner {
     connecting: Mutex<()>,
     /// Consecutive failed connection attempts and when the next may start.
     backoff: SyncMutex<Backoff>,
+    /// `notifications/cancelled` still being sent, which `close` lets finish first: a cancel
+    /// must reach the server before the session ends.
+    cancels: TaskTracker,
 }
 
 #[derive(Debug, Default)]
@@ -146,6 +151,7 @@ impl Upstream {
                 live: SyncMutex::new(None),
                 connecting: Mutex::new(()),
                 backoff: SyncMutex::new(Backoff::default()),
+                cancels: TaskTracker::new(),
             }),
         }
     }
@@ -195,8 +201,12 @@ impl Upstream {
         child.as_ref().and_then(ChildGuard::pid)
     }
 
-    /// Ends the session and stops the stdio child, if any. The next use reconnects.
+    /// Ends the session and stops the stdio child, if any. The next use reconnects. Cancels
+    /// still being sent get a moment to reach the server first.
     pub async fn close(&self) {
+        self.inner.cancels.close();
+        let _ = tokio::time::timeout(CANCEL_FLUSH, self.inner.cancels.wait()).await;
+        self.inner.cancels.reopen();
         let session = self.slot().take();
         if let Some(session) = session {
             session.service.cancellation_token().cancel();
@@ -703,6 +713,7 @@ impl Upstream {
             id: Some(handle.id.clone()),
             progress_token: handle.progress_token.clone(),
             routes: routes.clone(),
+            cancels: self.inner.cancels.clone(),
         };
         let cancelled = async {
             match &options.cancel {
@@ -831,6 +842,8 @@ struct InFlight {
     id: Option<rmcp::model::RequestId>,
     progress_token: rmcp::model::ProgressToken,
     routes: ProgressRoutes,
+    /// Where the cancel is sent from, so that `close` can wait for it.
+    cancels: TaskTracker,
 }
 
 impl InFlight {
@@ -847,12 +860,15 @@ impl Drop for InFlight {
             return;
         };
         let peer = self.peer.clone();
-        runtime.spawn(async move {
-            let params = rmcp::model::CancelledNotificationParam::new(
-                Some(id),
-                Some("the caller cancelled the request".to_string()),
-            );
-            let _ = peer.notify_cancelled(params).await;
-        });
+        self.cancels.spawn_on(
+            async move {
+                let params = rmcp::model::CancelledNotificationParam::new(
+                    Some(id),
+                    Some("the caller cancelled the request".to_string()),
+                );
+                let _ = peer.notify_cancelled(params).await;
+            },
+            &runtime,
+        );
     }
 }

@@ -57,6 +57,8 @@ async fn parallel_tools_from_stdio_and_http_servers() {
         Reply::calls(&[
             ("get-sum", json!({"a": 2, "b": 3})),
             ("add", json!({"a": 4, "b": 5})),
+            ("rendezvous", json!({"group": "step-1", "size": 2})),
+            ("rendezvous", json!({"group": "step-1", "size": 2})),
         ]),
         Reply::text("2+3 is 5 and 4+5 is 9."),
     ])
@@ -94,7 +96,12 @@ async fn parallel_tools_from_stdio_and_http_servers() {
 
     // Results in the calls' order, each with its server.
     let results = steps[0]["tool_results"].as_array().expect("tool_results");
-    assert_eq!(results.len(), 2);
+    assert_eq!(results.len(), 4);
+    // The two rendezvous calls could only meet if they ran at the same time.
+    for meeting in &results[2..] {
+        assert_eq!(meeting["is_error"], false, "{meeting}");
+        assert_eq!(meeting["output"], r#"{"result":"met step-1"}"#);
+    }
     assert_eq!(results[0]["id"], "call_0");
     assert_eq!(results[0]["server"], "index");
     assert_eq!(results[0]["is_error"], false);
@@ -121,7 +128,15 @@ async fn parallel_tools_from_stdio_and_http_servers() {
         .filter(|m| m["role"] == "tool")
         .map(|m| m["tool_call_id"].clone())
         .collect();
-    assert_eq!(tool_ids, [json!("call_0"), json!("call_1")]);
+    assert_eq!(
+        tool_ids,
+        [
+            json!("call_0"),
+            json!("call_1"),
+            json!("call_2"),
+            json!("call_3")
+        ]
+    );
     assert_eq!(
         requests[1].tool_message("call_1").as_deref(),
         Some(r#"{"result":9}"#)
@@ -259,10 +274,13 @@ async fn servers_that_fail_at_start_become_warnings() {
     let llm = ScriptedLlm::start(vec![Reply::text("no tools needed")]).await;
     let server = serve(&[]).await;
     let closed = switchboard_test_support::free_port().expect("port");
+    let mut everything = everything_entry(json!({}));
+    everything["tool_prefix"] = json!("ev_");
+    everything["tools"] = json!(["get-sum", "echo", "no-such-tool"]);
     let servers = json!([
         {"command": "/nonexistent/mcp-server"},
         {"url": format!("http://127.0.0.1:{closed}/mcp")},
-        everything_entry(json!({})),
+        everything,
     ]);
     let (status, result) = server
         .post_run(&run_body(&llm, servers))
@@ -271,20 +289,15 @@ async fn servers_that_fail_at_start_become_warnings() {
     assert_eq!(status, 200, "{result}");
     assert_eq!(result["final_answer"], "no tools needed");
     let warnings = result["warnings"].as_array().expect("warnings");
-    assert_eq!(warnings.len(), 2, "{warnings:?}");
-    assert!(
-        warnings[0]
-            .as_str()
-            .expect("text")
-            .contains("could not start")
-    );
-    assert!(warnings[1].as_str().expect("text").contains("is left out"));
-    // The working server's tools were still offered.
-    assert!(
-        llm.requests()[0]
-            .tool_names()
-            .contains(&"get-sum".to_string())
-    );
+    assert_eq!(warnings.len(), 3, "{warnings:?}");
+    let warning = |index: usize| warnings[index].as_str().expect("text").to_string();
+    assert!(warning(0).contains("could not start"));
+    assert!(warning(1).contains("is left out"));
+    assert!(warning(2).contains("no tool named `no-such-tool`"));
+    // The working server's allowed tools were still offered, prefixed.
+    let mut offered = llm.requests()[0].tool_names();
+    offered.sort();
+    assert_eq!(offered, ["ev_echo", "ev_get-sum"]);
 }
 
 #[tokio::test]
@@ -436,6 +449,28 @@ async fn a_client_that_disconnects_cancels_the_run_and_its_children() {
     }
 }
 
+/// Calls a fixture tool until its text contains `wanted`, for at most 10 s.
+async fn poll_tool_text(upstream: &switchboard_mcp::Upstream, tool: &str, wanted: &str) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let result = upstream
+            .call_tool(tool, None, Default::default())
+            .await
+            .expect("calls");
+        let text = switchboard_test_support::content_text(
+            &serde_json::to_value(&result.content).expect("json"),
+        );
+        if text.contains(wanted) {
+            return true;
+        }
+        if tokio::time::Instant::now() > deadline {
+            return false;
+        }
+        // The fixture has no event to await; it is asked again shortly.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn delete_cancels_a_run_and_the_call_upstream() {
     let python = start_python("streamable-http")
@@ -459,12 +494,17 @@ async fn delete_cancels_a_run_and_the_call_upstream() {
         .expect("id")
         .to_string();
     let mut stream = sse_stream::SseStream::from_bytes_stream(response.bytes_stream());
-    // Wait for the step that starts the slow call.
-    while let Some(Ok(event)) = stream.next().await {
-        if event.event.as_deref() == Some("step") {
-            break;
-        }
-    }
+    // Cancel only once the call runs upstream: cancelling earlier would never reach it.
+    let upstream = switchboard_mcp::Upstream::connect(switchboard_mcp::UpstreamConfig::http(
+        "check",
+        python.url("/mcp"),
+    ))
+    .await
+    .expect("connects");
+    assert!(
+        poll_tool_text(&upstream, "started_calls", "cancel-me").await,
+        "the slow call never started"
+    );
     let cancelled = server
         .request(reqwest::Method::DELETE, &format!("/run/{run_id}"))
         .send()
@@ -484,29 +524,10 @@ async fn delete_cancels_a_run_and_the_call_upstream() {
     assert_eq!(final_result["stop_reason"], "cancelled");
 
     // The upstream saw `notifications/cancelled` for the call.
-    let upstream = switchboard_mcp::Upstream::connect(switchboard_mcp::UpstreamConfig::http(
-        "check",
-        python.url("/mcp"),
-    ))
-    .await
-    .expect("connects");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let seen = loop {
-        let result = upstream
-            .call_tool("cancelled_calls", None, Default::default())
-            .await
-            .expect("calls");
-        let text = switchboard_test_support::content_text(
-            &serde_json::to_value(&result.content).expect("json"),
-        );
-        if text.contains("cancel-me") || tokio::time::Instant::now() > deadline {
-            break text;
-        }
-        // The notification travels on its own; the fixture is asked again until it has landed.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let reached = seen.contains("cancel-me");
-    assert!(reached, "cancelled calls: {seen}");
+    assert!(
+        poll_tool_text(&upstream, "cancelled_calls", "cancel-me").await,
+        "the cancel did not reach the upstream"
+    );
 
     let gone = server
         .request(reqwest::Method::DELETE, &format!("/run/{run_id}"))
@@ -766,4 +787,42 @@ tools:
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&output.stdout), "plain answer\n");
+}
+
+#[tokio::test]
+async fn cli_flags_stand_in_for_a_spec_and_a_terminal_sees_each_step() {
+    let python = start_python("streamable-http")
+        .await
+        .expect("python fixture");
+    let llm = ScriptedLlm::start(vec![
+        Reply::calls(&[
+            ("get-sum", json!({"a": 1, "b": 2})),
+            ("fail", json!({"reason": "nope"})),
+        ]),
+        Reply::text("three"),
+    ])
+    .await;
+    let (command, args) = everything_stdio_command();
+    let stdio = format!("{command} {}", args.join(" "));
+    // `script` gives the command a terminal, where progress is shown.
+    let line = format!(
+        "{} run --model m --base-url {} --mcp-stdio '{stdio}' --mcp-url {} 'add one and two'",
+        binary().display(),
+        llm.base_url(),
+        python.url("/mcp"),
+    );
+    let output = tokio::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .output()
+        .await
+        .expect("runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("step 1: calling get-sum, fail"), "{text}");
+    assert!(text.contains("✓ get-sum ("), "{text}");
+    assert!(text.contains("✗ fail ("), "{text}");
+    assert!(text.trim_end().ends_with("three"), "{text}");
+    let mut offered = llm.requests()[0].tool_names();
+    offered.sort();
+    assert!(offered.contains(&"get-sum".to_string()) && offered.contains(&"add".to_string()));
 }
