@@ -826,3 +826,37 @@ async fn cli_flags_stand_in_for_a_spec_and_a_terminal_sees_each_step() {
     offered.sort();
     assert!(offered.contains(&"get-sum".to_string()) && offered.contains(&"add".to_string()));
 }
+
+#[tokio::test]
+async fn the_servers_key_is_used_when_a_request_brings_none() {
+    let llm = ScriptedLlm::start(vec![Reply::text("a"), Reply::text("b")]).await;
+    let server = Switchboard::start(binary(), &[], &[("OPENAI_API_KEY", "sk-server-default-9")])
+        .await
+        .expect("starts");
+    let body = json!({"task": "t", "model": "m", "base_url": format!("{}/chat/completions", llm.base_url()),
+        "temperature": 0.25, "system_prompt": "Answer in one word."});
+    let (status, result) = server.post_run(&body).await.expect("answers");
+    assert_eq!(status, 200, "{result}");
+    let request = &llm.requests()[0];
+    assert_eq!(
+        request.authorization.as_deref(),
+        Some("Bearer sk-server-default-9")
+    );
+    assert_eq!(request.body["temperature"], 0.25);
+    assert_eq!(request.messages()[0]["content"], "Answer in one word.");
+    assert!(!server.log().contains("sk-server-default-9"));
+
+    let server = Switchboard::start(
+        binary(),
+        &["--llm-api-key", "sk-flag-key-10"],
+        &[("OPENAI_API_KEY", "sk-server-default-9")],
+    )
+    .await
+    .expect("starts");
+    let (status, _) = server.post_run(&body).await.expect("answers");
+    assert_eq!(status, 200);
+    assert_eq!(
+        llm.requests()[1].authorization.as_deref(),
+        Some("Bearer sk-flag-key-10")
+    );
+}
