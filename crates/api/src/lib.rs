@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod mcp;
 pub mod runs;
 pub mod servers;
 
@@ -15,7 +16,7 @@ use std::{
 use axum::{
     Json, Router,
     extract::DefaultBodyLimit,
-    routing::{delete, get, post},
+    routing::{any, delete, get, post},
     serve::ListenerExt,
 };
 use serde_json::json;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub gateway: switchboard_gateway::Gateway,
     /// The operator's settings for runs.
     pub runner: RunnerSettings,
+    /// The downstream MCP services.
+    pub mcp: mcp::McpMounts,
     /// Runs in progress, so that `DELETE /run/{id}` finds them.
     pub runs: RunningRuns,
     /// The pooled HTTP client for LLM calls.
@@ -58,6 +61,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/mcp-servers/{id}/tools", get(servers::tools))
         .route("/api/catalog", get(servers::catalog))
+        .route("/mcp/{server}", any(mcp::proxy))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -74,6 +78,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let runs = state.runs.clone();
     let pool = state.gateway.pool().clone();
+    let mounts = state.mcp.clone();
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     // Small answers must not wait on Nagle's algorithm.
     let listener = listener.tap_io(|tcp| {
@@ -102,7 +107,8 @@ pub async fn serve(
             }
         }
     };
-    // Runtimes started for the registry stop with the server.
+    // Downstream sessions end, and runtimes started for the registry stop with the server.
+    mounts.shutdown();
     pool.close_all().await;
     joined.unwrap_or_else(|error| Err(std::io::Error::other(error)))
 }

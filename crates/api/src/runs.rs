@@ -38,12 +38,12 @@ pub async fn start_run(
     let mut registered = Registered::new();
     for name in request.registered_names() {
         match state.gateway.upstream(&name).await {
-            Ok((definition, config, upstream)) => {
+            Ok(connected) => {
                 registered.insert(
-                    definition.alias,
+                    connected.definition.alias,
                     RunServer {
-                        config,
-                        shared: Some(upstream),
+                        config: connected.config,
+                        shared: Some(connected.upstream),
                     },
                 );
             }

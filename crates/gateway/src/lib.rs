@@ -5,14 +5,21 @@
 pub mod catalog;
 pub mod model;
 pub mod pool;
+pub mod proxy;
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 use serde::Serialize;
 use serde_json::{Value, json};
 use switchboard_mcp::{Endpoint, HttpConfig, StdioConfig, Upstream, UpstreamConfig, UpstreamError};
 use switchboard_store::{SecretBox, ServerRow, Store, StoreError};
-use switchboard_tools::{RemoteServerConfig, ToolMetadata, ToolWrapper, plan_registration};
+use switchboard_tools::{
+    RemoteServerConfig, ToolMetadata, ToolRegistry, ToolWrapper, register_from,
+};
 
 use crate::{
     catalog::Catalog,
@@ -118,7 +125,29 @@ pub struct Gateway {
     sealer: SecretBox,
     catalog: Catalog,
     pool: UpstreamPool,
+    /// Each served server's governed tools, by id, with the definition version they came from.
+    served: Arc<Mutex<HashMap<String, (i64, ToolRegistry)>>>,
     settings: GatewaySettings,
+}
+
+/// A registered server with its shared upstream.
+#[derive(Debug, Clone)]
+pub struct Connected {
+    pub id: String,
+    /// The definition's `updated_at`.
+    pub version: i64,
+    pub definition: ServerDefinition,
+    pub config: RemoteServerConfig,
+    pub upstream: Upstream,
+}
+
+/// A registered server as the proxy serves it.
+#[derive(Debug, Clone)]
+pub struct Served {
+    pub id: String,
+    /// The governed tools.
+    pub registry: ToolRegistry,
+    pub upstream: Upstream,
 }
 
 /// The secret values of one server, sealed together.
@@ -149,6 +178,7 @@ impl Gateway {
             sealer,
             catalog,
             pool: UpstreamPool::default(),
+            served: Arc::default(),
             settings,
         }
     }
@@ -222,7 +252,7 @@ impl Gateway {
             return Err(GatewayError::NotFound(id.to_string()));
         }
         // The next use builds a fresh upstream from the new definition.
-        self.pool.remove(&row.id).await;
+        self.forget(&row.id).await;
         tracing::info!(server = %row.id, "server updated");
         self.view(&updated)
     }
@@ -232,16 +262,13 @@ impl Gateway {
         if !self.store.delete_server(&row.id).await? {
             return Err(GatewayError::NotFound(id.to_string()));
         }
-        self.pool.remove(&row.id).await;
+        self.forget(&row.id).await;
         tracing::info!(server = %row.id, "server deleted");
         Ok(())
     }
 
     /// The server's definition and its shared upstream, for the proxy and for runs.
-    pub async fn upstream(
-        &self,
-        id_or_alias: &str,
-    ) -> Result<(ServerDefinition, RemoteServerConfig, Upstream), GatewayError> {
+    pub async fn upstream(&self, id_or_alias: &str) -> Result<Connected, GatewayError> {
         let row = self.row(id_or_alias).await?;
         let definition = self.definition(&row)?;
         if !definition.enabled {
@@ -251,20 +278,63 @@ impl Gateway {
         let upstream = self.pool.get_or_build(&row.id, row.updated_at, || {
             Upstream::new(config.upstream.clone())
         });
-        Ok((definition, config, upstream))
+        Ok(Connected {
+            id: row.id,
+            version: row.updated_at,
+            definition,
+            config,
+            upstream,
+        })
+    }
+
+    /// The server's governed tools in a registry of their own over its shared upstream, kept
+    /// (and re-listed when the upstream says its tools changed) until the definition changes.
+    pub async fn served(&self, id_or_alias: &str) -> Result<Served, GatewayError> {
+        let connected = self.upstream(id_or_alias).await?;
+        let cached = {
+            let served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
+            served
+                .get(&connected.id)
+                .filter(|(version, _)| *version == connected.version)
+                .map(|(_, registry)| registry.clone())
+        };
+        let registry = match cached {
+            Some(registry) => registry,
+            None => {
+                let registry = ToolRegistry::with_secrets(BTreeMap::<String, String>::new());
+                let registered =
+                    register_from(&registry, &connected.config, connected.upstream.clone()).await;
+                self.pool.record(
+                    &connected.id,
+                    registered.as_ref().map(|_| ()).map_err(ToString::to_string),
+                );
+                registered?;
+                self.served
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(connected.id.clone(), (connected.version, registry.clone()));
+                registry
+            }
+        };
+        Ok(Served {
+            id: connected.id,
+            registry,
+            upstream: connected.upstream,
+        })
     }
 
     /// The tools as exposed after governance.
     pub async fn tools(&self, id_or_alias: &str) -> Result<Vec<ToolMetadata>, GatewayError> {
-        let row = self.row(id_or_alias).await?;
-        let (_, config, upstream) = self.upstream(id_or_alias).await?;
-        let listed = upstream.list_tools().await;
-        self.pool.record(
-            &row.id,
-            listed.as_ref().map(|_| ()).map_err(ToString::to_string),
-        );
-        let plan = plan_registration(&config, &listed?);
-        Ok(plan.tools.into_iter().map(|tool| tool.metadata).collect())
+        Ok(self.served(id_or_alias).await?.registry.list())
+    }
+
+    /// Forgets a server's upstream and served tools (deleted or changed).
+    async fn forget(&self, id: &str) {
+        self.served
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id);
+        self.pool.remove(id).await;
     }
 
     /// Every rule, and the URL's target unless allowed.

@@ -382,7 +382,8 @@ impl Upstream {
         self.map_service_error(request.method(), session, ServiceError::TransportClosed)
     }
 
-    async fn capabilities(&self) -> Result<rmcp::model::ServerCapabilities, UpstreamError> {
+    /// What the server said it can do, connecting first if needed.
+    pub async fn capabilities(&self) -> Result<rmcp::model::ServerCapabilities, UpstreamError> {
         let session = self.session().await?;
         Ok(session
             .service

@@ -502,3 +502,146 @@ async fn catalog_search_and_add_from_an_entry() {
     );
     assert_eq!(created["env"]["BRAVE_API_KEY"], "********");
 }
+
+/// Runs a client script from `peers/clients` and parses the JSON line it prints.
+async fn run_client(program: &Path, script: &str, args: &[&str]) -> Value {
+    let output = tokio::process::Command::new(program)
+        .arg(peers_dir().join("clients").join(script))
+        .args(args)
+        .current_dir(peers_dir())
+        .output()
+        .await
+        .expect("the client runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{script} failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .expect("a JSON line");
+    serde_json::from_str(line).expect("JSON")
+}
+
+#[tokio::test]
+async fn clients_from_both_sdks_use_servers_through_the_proxy() {
+    let python = start_python("streamable-http")
+        .await
+        .expect("python fixture");
+    let everything_http = switchboard_test_support::start_everything("streamableHttp")
+        .await
+        .expect("server-everything");
+    let server = Switchboard::start_in(binary(), Some(&peers_dir()), &[], &[])
+        .await
+        .expect("starts");
+    let mut calc = remote_body("Calc", &python.url("/mcp"), Some("calc"));
+    calc["tools"] = json!({"rename": {"add": "plus"}, "pinned": {"add": {"b": 40}}});
+    let registrations = [
+        calc,
+        remote_body(
+            "Everything HTTP",
+            &everything_http.url("/mcp"),
+            Some("everything-http"),
+        ),
+        json!({"manifest": {"name": "Everything", "runtime": "npx",
+            "npxConfig": {"package": "@modelcontextprotocol/server-everything", "args": ["stdio"]}}}),
+    ];
+    for body in &registrations {
+        let (status, created) = server
+            .send_json(Method::POST, "/api/mcp-servers", Some(body))
+            .await
+            .expect("answers");
+        assert_eq!(status, 201, "{created}");
+    }
+    let token = switchboard_test_support::ADMIN_TOKEN;
+    let node = Path::new("node");
+
+    // The TypeScript SDK client, through an npx runtime: tools, a call, progress relayed.
+    let url = server.url("/mcp/everything");
+    let answer = run_client(
+        node,
+        "ts_client.mjs",
+        &[
+            &url,
+            token,
+            "trigger-long-running-operation",
+            r#"{"duration": 1, "steps": 2}"#,
+        ],
+    )
+    .await;
+    let tools: Vec<&str> = answer["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        tools.contains(&"get-sum") && tools.contains(&"echo"),
+        "{tools:?}"
+    );
+    assert!(
+        answer["result"]["content"][0]["text"]
+            .as_str()
+            .expect("text")
+            .contains("completed")
+    );
+    assert!(
+        answer["progress"].as_u64() >= Some(1),
+        "progress relayed: {answer}"
+    );
+
+    // The TypeScript SDK client, through a remote HTTP server.
+    let url = server.url("/mcp/everything-http");
+    let answer = run_client(
+        node,
+        "ts_client.mjs",
+        &[&url, token, "get-sum", r#"{"a": 2, "b": 3}"#],
+    )
+    .await;
+    assert!(
+        answer["result"]["content"][0]["text"]
+            .as_str()
+            .expect("text")
+            .contains('5')
+    );
+
+    // The Python SDK client, through the Python SDK server, with governance applied.
+    let url = server.url("/mcp/calc");
+    let answer = run_client(
+        &switchboard_test_support::python(),
+        "python_client.py",
+        &[&url, token, "plus", r#"{"a": 2}"#],
+    )
+    .await;
+    let tools: Vec<&str> = answer["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        tools.contains(&"plus") && !tools.contains(&"add"),
+        "{tools:?}"
+    );
+    assert_eq!(answer["result"]["structuredContent"]["result"], 42);
+
+    // An unknown server, a missing token.
+    let (status, body) = server
+        .send_json(Method::POST, "/mcp/no-such-server", Some(&json!({})))
+        .await
+        .expect("answers");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    let anonymous = switchboard_test_support::http_client()
+        .post(server.url("/mcp/calc"))
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(anonymous.status(), 401);
+}

@@ -4,7 +4,7 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::Context as _;
 use switchboard_agent::{ApiKey, RunnerSettings, RunningRuns};
-use switchboard_api::{AdminAuth, AdminTokenSource, AppState};
+use switchboard_api::{AdminAuth, AdminTokenSource, AppState, mcp::McpMounts};
 use switchboard_gateway::{Gateway, GatewaySettings, catalog::Catalog};
 use switchboard_store::{SecretBox, Store};
 
@@ -84,14 +84,23 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
+    let public_url = args
+        .public_url
+        .unwrap_or_else(|| format!("http://{address}"));
+    let mut allowed_hosts: Vec<String> =
+        ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
+    if let Some(host) = url::Url::parse(&public_url)
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_owned))
+    {
+        allowed_hosts.push(host);
+    }
     let gateway = Gateway::new(
         store,
         sealer,
         catalog,
         GatewaySettings {
-            public_url: args
-                .public_url
-                .unwrap_or_else(|| format!("http://{address}")),
+            public_url,
             allow_link_local: args.allow_link_local_upstreams,
             idle_timeout: Duration::from_secs(args.runtime_idle_timeout.max(1)),
             request_timeout: Duration::from_secs(args.tool_timeout.max(1)),
@@ -111,6 +120,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             ..RunnerSettings::default()
         },
         runs: RunningRuns::default(),
+        mcp: McpMounts::new(allowed_hosts),
         http: switchboard_mcp::http::shared_http_client(),
     };
     let mut banner = format!(

@@ -1,0 +1,92 @@
+//! The downstream MCP endpoints: `/mcp/{id-or-alias}` serves one registered server over
+//! Streamable HTTP (rmcp's server, both protocol eras). Each server gets its own service, kept
+//! until its definition changes.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
+};
+
+use axum::{
+    body::Body,
+    extract::{Path, Request, State},
+    response::{IntoResponse, Response},
+};
+use rmcp::transport::streamable_http_server::{
+    StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+};
+use switchboard_gateway::proxy::ProxyHandler;
+use tokio_util::sync::CancellationToken;
+
+use crate::{AppState, auth::Caller, error::ApiError};
+
+type ProxyService = StreamableHttpService<ProxyHandler, LocalSessionManager>;
+
+/// The MCP services, by server id, each with the definition version it serves.
+#[derive(Clone)]
+pub struct McpMounts {
+    services: Arc<Mutex<HashMap<String, (i64, ProxyService)>>>,
+    /// Host names clients may use (rmcp refuses others: a DNS-rebinding guard).
+    allowed_hosts: Vec<String>,
+    /// Cancelled at shutdown: ends every downstream session.
+    shutdown: CancellationToken,
+}
+
+impl std::fmt::Debug for McpMounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpMounts")
+            .field("allowed_hosts", &self.allowed_hosts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl McpMounts {
+    pub fn new(allowed_hosts: Vec<String>) -> Self {
+        Self {
+            services: Arc::default(),
+            allowed_hosts,
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    fn config(&self) -> StreamableHttpServerConfig {
+        StreamableHttpServerConfig::default()
+            .with_allowed_hosts(self.allowed_hosts.clone())
+            .with_cancellation_token(self.shutdown.child_token())
+    }
+
+    fn service(&self, state: &AppState, id: &str, version: i64) -> ProxyService {
+        let mut services = self.services.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((served, service)) = services.get(id)
+            && *served == version
+        {
+            return service.clone();
+        }
+        let gateway = state.gateway.clone();
+        let server = id.to_string();
+        let service = StreamableHttpService::new(
+            move || Ok(ProxyHandler::new(gateway.clone(), server.clone())),
+            Arc::new(LocalSessionManager::default()),
+            self.config(),
+        );
+        services.insert(id.to_string(), (version, service.clone()));
+        service
+    }
+}
+
+/// `/mcp/{id-or-alias}`: one server's governed tools, resources and prompts.
+pub async fn proxy(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(server): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let connected = state.gateway.upstream(&server).await?;
+    let service = state.mcp.service(&state, &connected.id, connected.version);
+    let response = service.handle(request).await;
+    Ok(response.map(Body::new).into_response())
+}

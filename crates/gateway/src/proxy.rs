@@ -1,0 +1,313 @@
+//! One registered server served downstream as an MCP server: its governed tools (renamed,
+//! filtered, pinned params hidden and injected) and its resources, prompts and completions passed
+//! through. Progress is relayed to the calling client, and a client's cancel goes upstream.
+
+use rmcp::{
+    ErrorData as McpError, RoleServer, ServerHandler,
+    model::{
+        CallToolRequestParams, CallToolResponse, ClientRequest, CompleteRequest,
+        CompleteRequestParams, CompleteResult, GetPromptRequest, GetPromptRequestParams,
+        GetPromptResponse, Implementation, ListPromptsRequest, ListPromptsResult,
+        ListResourceTemplatesRequest, ListResourceTemplatesResult, ListResourcesRequest,
+        ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
+        ReadResourceRequest, ReadResourceRequestParams, ReadResourceResponse, ServerConfig,
+        ServerResult, Tool,
+    },
+    service::RequestContext,
+};
+use serde_json::{Value, json};
+use switchboard_mcp::{CallContext, RequestOptions, UpstreamError};
+use switchboard_tools::{ToolError, ToolMetadata};
+use tokio::sync::mpsc;
+
+use crate::{Gateway, GatewayError};
+
+/// Tools per `tools/list` page sent downstream.
+pub const TOOLS_PAGE_SIZE: usize = 100;
+
+/// Serves one registered server (by id or alias) to one downstream session.
+#[derive(Debug, Clone)]
+pub struct ProxyHandler {
+    gateway: Gateway,
+    server: String,
+}
+
+impl ProxyHandler {
+    pub fn new(gateway: Gateway, server: impl Into<String>) -> Self {
+        Self {
+            gateway,
+            server: server.into(),
+        }
+    }
+
+    /// A single upstream request, answered as the upstream answered.
+    async fn forward(&self, request: ClientRequest) -> Result<ServerResult, McpError> {
+        let connected = self.gateway.upstream(&self.server).await.map_err(to_mcp)?;
+        let result = connected
+            .upstream
+            .request(request, &RequestOptions::retry_safe())
+            .await;
+        record(&self.gateway, &connected.id, result.as_ref().err());
+        result.map_err(|error| upstream_to_mcp(&error))
+    }
+}
+
+/// A tool as MCP clients get it, from the registry's metadata.
+pub fn tool_from_metadata(metadata: &ToolMetadata) -> Tool {
+    let mut tool = json!({
+        "name": metadata.name,
+        "inputSchema": metadata.input_schema,
+    });
+    if let Some(description) = &metadata.description {
+        tool["description"] = json!(description);
+    }
+    if let Some(output) = &metadata.output_schema {
+        tool["outputSchema"] = json!(output);
+    }
+    if let Some(annotations) = &metadata.annotations {
+        tool["annotations"] = json!(annotations);
+    }
+    serde_json::from_value(tool).unwrap_or_else(|_| Tool::default())
+}
+
+/// One page of a list, by the offset its cursor holds.
+pub fn page<T: Clone>(
+    items: &[T],
+    cursor: Option<&str>,
+    size: usize,
+) -> Result<(Vec<T>, Option<String>), McpError> {
+    let start = match cursor {
+        None => 0,
+        Some(cursor) => cursor
+            .parse::<usize>()
+            .ok()
+            .filter(|start| *start <= items.len())
+            .ok_or_else(|| McpError::invalid_params("the cursor is not valid", None))?,
+    };
+    let end = (start + size).min(items.len());
+    let next = (end < items.len()).then(|| end.to_string());
+    Ok((items[start..end].to_vec(), next))
+}
+
+fn to_mcp(error: GatewayError) -> McpError {
+    match error {
+        GatewayError::NotFound(_) | GatewayError::Disabled(_) => {
+            McpError::invalid_request(error.to_string(), None)
+        }
+        GatewayError::Upstream(upstream) => upstream_to_mcp(&upstream),
+        other => {
+            tracing::error!(error = %other, "proxy request failed");
+            McpError::internal_error("the gateway failed; see its log", None)
+        }
+    }
+}
+
+/// An upstream's JSON-RPC error passes through as it was; any other failure becomes an internal
+/// error whose message is already free of URLs and secrets.
+pub fn upstream_to_mcp(error: &UpstreamError) -> McpError {
+    match error {
+        UpstreamError::Rpc { code, message, .. } => {
+            McpError::new(rmcp::model::ErrorCode(*code), message.clone(), None)
+        }
+        other => McpError::internal_error(other.to_string(), None),
+    }
+}
+
+#[allow(clippy::field_reassign_with_default)]
+impl ServerHandler for ProxyHandler {
+    fn get_info(&self) -> ServerConfig {
+        let capabilities = serde_json::from_value(json!({
+            "tools": {"listChanged": true},
+            "resources": {},
+            "prompts": {},
+            "completions": {},
+            "logging": {},
+        }))
+        .unwrap_or_default();
+        ServerConfig::new(capabilities).with_server_info(Implementation::new(
+            format!("switchboard/{}", self.server),
+            env!("CARGO_PKG_VERSION"),
+        ))
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        let registry = self
+            .gateway
+            .served(&self.server)
+            .await
+            .map_err(to_mcp)?
+            .registry;
+        let tools: Vec<Tool> = registry.list().iter().map(tool_from_metadata).collect();
+        let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
+        let (tools, next_cursor) = page(&tools, cursor, TOOLS_PAGE_SIZE)?;
+        Ok(ListToolsResult {
+            tools,
+            next_cursor,
+            ..ListToolsResult::default()
+        })
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let served = self.gateway.served(&self.server).await.map_err(to_mcp)?;
+        let mut options = RequestOptions {
+            cancel: Some(context.ct.clone()),
+            ..RequestOptions::default()
+        };
+        // Progress from upstream goes to the client under the client's own token.
+        let relay = context.meta.get_progress_token().map(|token| {
+            let (sender, mut receiver) = mpsc::unbounded_channel::<switchboard_mcp::Progress>();
+            options.progress = Some(sender);
+            let peer = context.peer.clone();
+            tokio::spawn(async move {
+                while let Some(progress) = receiver.recv().await {
+                    let mut param =
+                        ProgressNotificationParam::new(token.clone(), progress.progress);
+                    param.total = progress.total;
+                    param.message = progress.message;
+                    let _ = peer.notify_progress(param).await;
+                }
+            })
+        });
+        let arguments = request.arguments.map(Value::Object).unwrap_or(Value::Null);
+        let result = served
+            .registry
+            .execute_with(&request.name, arguments, &CallContext::new(), options)
+            .await;
+        if let Some(relay) = relay {
+            // The sender is gone with the call; the relay ends once it has sent the rest.
+            let _ = relay.await;
+        }
+        match result {
+            Ok(output) => {
+                record(&self.gateway, &served.id, None);
+                // Non-exhaustive upstream type: built by assignment.
+                let mut result = rmcp::model::CallToolResult::default();
+                result.content = output.content;
+                result.structured_content = output.structured_content;
+                result.is_error = Some(output.is_error);
+                Ok(result.into())
+            }
+            Err(ToolError::Upstream(error)) => {
+                record(&self.gateway, &served.id, Some(&error));
+                Err(upstream_to_mcp(&error))
+            }
+            Err(error @ (ToolError::UnknownTool(_) | ToolError::ArgumentsNotAnObject(_))) => {
+                Err(McpError::invalid_params(error.to_string(), None))
+            }
+            Err(other) => Err(McpError::internal_error(other.to_string(), None)),
+        }
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let params = request.unwrap_or_default();
+        let request = ClientRequest::ListResourcesRequest(ListResourcesRequest::with_param(params));
+        match self.forward(request).await? {
+            ServerResult::ListResourcesResult(result) => Ok(result),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn list_resource_templates(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        let params = request.unwrap_or_default();
+        let request = ClientRequest::ListResourceTemplatesRequest(
+            ListResourceTemplatesRequest::with_param(params),
+        );
+        match self.forward(request).await? {
+            ServerResult::ListResourceTemplatesResult(result) => Ok(result),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let request = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(request));
+        match self.forward(request).await? {
+            ServerResult::ReadResourceResult(result) => Ok(result.into()),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn list_prompts(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        let params = request.unwrap_or_default();
+        let request = ClientRequest::ListPromptsRequest(ListPromptsRequest::with_param(params));
+        match self.forward(request).await? {
+            ServerResult::ListPromptsResult(result) => Ok(result),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let request = ClientRequest::GetPromptRequest(GetPromptRequest::new(request));
+        match self.forward(request).await? {
+            ServerResult::GetPromptResult(result) => Ok(result.into()),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        let request = ClientRequest::CompleteRequest(CompleteRequest::new(request));
+        match self.forward(request).await? {
+            ServerResult::CompleteResult(result) => Ok(result),
+            _ => Err(unexpected()),
+        }
+    }
+}
+
+/// Notes how a use of the server went, for its `status`.
+fn record(gateway: &Gateway, id: &str, error: Option<&UpstreamError>) {
+    gateway
+        .pool()
+        .record(id, error.map_or(Ok(()), |e| Err(e.to_string())));
+}
+
+fn unexpected() -> McpError {
+    McpError::internal_error("the upstream answered with an unexpected result", None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_follow_their_cursor() {
+        let items: Vec<u32> = (0..5).collect();
+        assert_eq!(
+            page(&items, None, 2).expect("page"),
+            (vec![0, 1], Some("2".into()))
+        );
+        assert_eq!(page(&items, Some("4"), 2).expect("page"), (vec![4], None));
+        assert!(page(&items, Some("9"), 2).is_err());
+        assert!(page(&items, Some("x"), 2).is_err());
+    }
+}
