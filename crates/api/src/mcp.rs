@@ -15,17 +15,20 @@ use axum::{
 use rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
 };
-use switchboard_gateway::proxy::ProxyHandler;
+use switchboard_gateway::{Gateway, admin_mcp::AdminMcp, proxy::ProxyHandler};
 use tokio_util::sync::CancellationToken;
 
 use crate::{AppState, auth::Caller, error::ApiError};
 
 type ProxyService = StreamableHttpService<ProxyHandler, LocalSessionManager>;
+type AdminService = StreamableHttpService<AdminMcp, LocalSessionManager>;
 
 /// The MCP services, by server id, each with the definition version it serves.
 #[derive(Clone)]
 pub struct McpMounts {
     services: Arc<Mutex<HashMap<String, (i64, ProxyService)>>>,
+    /// The admin MCP server.
+    admin: AdminService,
     /// Host names clients may use (rmcp refuses others: a DNS-rebinding guard).
     allowed_hosts: Vec<String>,
     /// Cancelled at shutdown: ends every downstream session.
@@ -41,22 +44,24 @@ impl std::fmt::Debug for McpMounts {
 }
 
 impl McpMounts {
-    pub fn new(allowed_hosts: Vec<String>) -> Self {
+    pub fn new(allowed_hosts: Vec<String>, gateway: &Gateway) -> Self {
+        let shutdown = CancellationToken::new();
+        let gateway = gateway.clone();
+        let admin = StreamableHttpService::new(
+            move || Ok(AdminMcp::new(gateway.clone())),
+            Arc::new(LocalSessionManager::default()),
+            config(&allowed_hosts, &shutdown),
+        );
         Self {
             services: Arc::default(),
+            admin,
             allowed_hosts,
-            shutdown: CancellationToken::new(),
+            shutdown,
         }
     }
 
     pub fn shutdown(&self) {
         self.shutdown.cancel();
-    }
-
-    fn config(&self) -> StreamableHttpServerConfig {
-        StreamableHttpServerConfig::default()
-            .with_allowed_hosts(self.allowed_hosts.clone())
-            .with_cancellation_token(self.shutdown.child_token())
     }
 
     fn service(&self, state: &AppState, id: &str, version: i64) -> ProxyService {
@@ -71,11 +76,28 @@ impl McpMounts {
         let service = StreamableHttpService::new(
             move || Ok(ProxyHandler::new(gateway.clone(), server.clone())),
             Arc::new(LocalSessionManager::default()),
-            self.config(),
+            config(&self.allowed_hosts, &self.shutdown),
         );
         services.insert(id.to_string(), (version, service.clone()));
         service
     }
+}
+
+fn config(allowed_hosts: &[String], shutdown: &CancellationToken) -> StreamableHttpServerConfig {
+    StreamableHttpServerConfig::default()
+        .with_allowed_hosts(allowed_hosts.to_vec())
+        .with_cancellation_token(shutdown.child_token())
+}
+
+/// `/mcp/admin`: the admin MCP server.
+pub async fn admin(State(state): State<AppState>, _caller: Caller, request: Request) -> Response {
+    state
+        .mcp
+        .admin
+        .handle(request)
+        .await
+        .map(Body::new)
+        .into_response()
 }
 
 /// `/mcp/{id-or-alias}`: one server's governed tools, resources and prompts.

@@ -2,6 +2,7 @@
 //! answer), the catalog they can come from, and the pool of upstream sessions that serve them.
 #![forbid(unsafe_code)]
 
+pub mod admin_mcp;
 pub mod catalog;
 pub mod model;
 pub mod pool;

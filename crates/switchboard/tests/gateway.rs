@@ -645,3 +645,103 @@ async fn clients_from_both_sdks_use_servers_through_the_proxy() {
         .expect("answers");
     assert_eq!(anonymous.status(), 401);
 }
+
+#[tokio::test]
+async fn the_admin_mcp_server_manages_the_registry() {
+    let python = start_python("streamable-http")
+        .await
+        .expect("python fixture");
+    let server = serve(&[]).await;
+    let url = server.url("/mcp/admin");
+    let token = switchboard_test_support::ADMIN_TOKEN;
+    let node = Path::new("node");
+    let add =
+        json!({"name": "Calc via MCP", "url": python.url("/mcp"), "alias": "via-mcp"}).to_string();
+    let answer = run_client(
+        node,
+        "ts_client.mjs",
+        &[&url, token, "add_remote_mcp", &add],
+    )
+    .await;
+    let tools = answer["tools"].as_array().expect("tools");
+    assert_eq!(tools.len(), 9, "{tools:?}");
+    // The SDK validated the structured content against the tool's output schema.
+    let structured = &answer["result"]["structuredContent"];
+    assert_eq!(structured["alias"], "via-mcp");
+    assert_eq!(structured["connectURL"], server.url("/mcp/via-mcp"));
+    let id = structured["id"].as_str().expect("id").to_string();
+    let (status, fetched) = server
+        .send_json(Method::GET, "/api/mcp-servers/via-mcp", None)
+        .await
+        .expect("answers");
+    assert_eq!((status, fetched["id"].as_str()), (200, Some(id.as_str())));
+
+    let answer = run_client(
+        node,
+        "ts_client.mjs",
+        &[
+            &url,
+            token,
+            "disable_mcp_server",
+            &json!({"id": id}).to_string(),
+        ],
+    )
+    .await;
+    assert_eq!(answer["result"]["structuredContent"]["enabled"], false);
+    let answer = run_client(
+        node,
+        "ts_client.mjs",
+        &[&url, token, "list_mcp_servers", "{}"],
+    )
+    .await;
+    assert_eq!(
+        answer["result"]["structuredContent"]["servers"][0]["enabled"],
+        false
+    );
+    let answer = run_client(
+        node,
+        "ts_client.mjs",
+        &[
+            &url,
+            token,
+            "delete_mcp_server",
+            &json!({"id": id}).to_string(),
+        ],
+    )
+    .await;
+    assert_eq!(answer["result"]["structuredContent"]["deleted"], true);
+
+    // Failures are results the model can read, with a stable code.
+    let answer = run_client(
+        node,
+        "ts_client.mjs",
+        &[
+            &url,
+            token,
+            "get_mcp_server",
+            &json!({"id": id}).to_string(),
+        ],
+    )
+    .await;
+    assert_eq!(answer["result"]["isError"], true);
+    assert_eq!(
+        answer["result"]["structuredContent"]["error"]["code"],
+        "not_found"
+    );
+    let bad = json!({"name": "Bad", "package": "--registry=http://evil.test"}).to_string();
+    let answer = run_client(node, "ts_client.mjs", &[&url, token, "add_npx_mcp", &bad]).await;
+    assert_eq!(
+        answer["result"]["structuredContent"]["error"]["code"],
+        "invalid_request"
+    );
+    let answer = run_client(
+        node,
+        "ts_client.mjs",
+        &[&url, token, "list_catalog_entries", r#"{"search": "time"}"#],
+    )
+    .await;
+    assert_eq!(
+        answer["result"]["structuredContent"]["entries"][0]["id"],
+        "time"
+    );
+}

@@ -109,6 +109,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     gateway.spawn_idle_reaper();
     let state = AppState {
         admin,
+        mcp: McpMounts::new(allowed_hosts, &gateway),
         gateway,
         runner: RunnerSettings {
             max_steps_limit: args.max_run_steps.max(1),
@@ -120,7 +121,6 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             ..RunnerSettings::default()
         },
         runs: RunningRuns::default(),
-        mcp: McpMounts::new(allowed_hosts),
         http: switchboard_mcp::http::shared_http_client(),
     };
     let mut banner = format!(

@@ -1,0 +1,525 @@
+//! The admin MCP server at `/mcp/admin`: seed 004's tools over the registry, each with a full
+//! description, described parameters, annotations, an output schema and structured content in
+//! every result.
+
+use rmcp::{
+    ErrorData as McpError, RoleServer, ServerHandler,
+    model::{
+        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+        ListToolsResult, PaginatedRequestParams, ServerConfig, Tool,
+    },
+    service::RequestContext,
+};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::{
+    Gateway, GatewayError, ServerView,
+    model::{
+        CreateServer, EnvInput, Governance, Manifest, PackageConfig, RemoteConfig, UpdateServer,
+    },
+};
+
+/// The admin tools over one gateway.
+#[derive(Debug, Clone)]
+pub struct AdminMcp {
+    gateway: Gateway,
+}
+
+impl AdminMcp {
+    pub fn new(gateway: Gateway) -> Self {
+        Self { gateway }
+    }
+}
+
+/// The schema of a server summary, shared by the tools that return one.
+fn summary_schema() -> Value {
+    json!({"type": "object", "properties": {
+        "id": {"type": "string", "description": "The server's id."},
+        "name": {"type": "string"},
+        "alias": {"type": "string", "description": "The short name used in URLs."},
+        "runtime": {"type": "string", "enum": ["remote", "npx", "uvx", "command"]},
+        "enabled": {"type": "boolean"},
+        "status": {"type": "object", "description": "connected, error (with message) or idle."},
+        "connectURL": {"type": "string", "description": "The MCP endpoint to hand to a client."}
+    }})
+}
+
+/// Every result may instead carry this, with `isError: true`.
+fn error_schema() -> Value {
+    json!({"type": "object", "description": "Set when the call failed.", "properties": {
+        "code": {"type": "string", "description": "invalid_request, not_found, conflict or internal."},
+        "message": {"type": "string"}
+    }})
+}
+
+fn output(properties: Value) -> Value {
+    let mut properties = properties;
+    properties["error"] = error_schema();
+    json!({"type": "object", "properties": properties})
+}
+
+const ERRORS: &str = "On failure the result has isError and `error{code, message}`: \
+invalid_request for bad input, not_found for an unknown id, conflict for a taken alias.";
+
+fn id_param() -> Value {
+    json!({"type": "string", "description": "The server's id (as `list_mcp_servers` returns it) or its alias."})
+}
+
+fn tool(
+    name: &str,
+    description: String,
+    input: Value,
+    output_schema: Value,
+    annotations: Value,
+) -> Tool {
+    let value = json!({
+        "name": name,
+        "description": description,
+        "inputSchema": input,
+        "outputSchema": output_schema,
+        "annotations": annotations,
+    });
+    serde_json::from_value(value).unwrap_or_default()
+}
+
+fn read_only() -> Value {
+    json!({"readOnlyHint": true, "destructiveHint": false, "idempotentHint": true, "openWorldHint": false})
+}
+
+fn writes(idempotent: bool, destructive: bool) -> Value {
+    json!({"readOnlyHint": false, "destructiveHint": destructive, "idempotentHint": idempotent, "openWorldHint": false})
+}
+
+/// The tools, described for an agent choosing among them.
+pub fn admin_tools() -> Vec<Tool> {
+    let env_param = json!({"type": "object", "additionalProperties": {"type": "string"},
+        "description": "Environment variables for the server process, NAME to value. Names are letters, digits and _."});
+    let alias_param = json!({"type": "string", "description": "Optional short name for URLs and logs: 1-63 lowercase letters, digits and inner hyphens; derived from `name` when left out. Must be unused."});
+    let short_param = json!({"type": "string", "description": "One line shown in listings; at most 500 characters."});
+    vec![
+        tool(
+            "list_mcp_servers",
+            format!(
+                "List every MCP server registered in Switchboard. Read-only. Returns `servers`: for each, its id, name, alias, runtime, whether it is enabled, its live status (connected, error with the last message, or idle) and the connectURL to give an MCP client. Secrets are never shown. {ERRORS}"
+            ),
+            json!({"type": "object", "properties": {}, "additionalProperties": false}),
+            output(json!({"servers": {"type": "array", "items": summary_schema()}})),
+            read_only(),
+        ),
+        tool(
+            "get_mcp_server",
+            format!(
+                "Get one registered MCP server in full: its runtime config, env (sensitive values masked as ********), sensitive keys, tool governance, status, timestamps and connectURL. Read-only. Use `list_mcp_servers` to find ids. {ERRORS}"
+            ),
+            json!({"type": "object", "properties": {"id": id_param()}, "required": ["id"], "additionalProperties": false}),
+            output(
+                json!({"server": {"type": "object", "description": "The full record, secrets masked."}}),
+            ),
+            read_only(),
+        ),
+        tool(
+            "add_npx_mcp",
+            format!(
+                "Register a new MCP server that Switchboard runs locally as `npx -y <package>` over stdio (for npm-published servers). Side effects: stores the server (sensitive env values encrypted); nothing runs until its first use. The process gets only the env given here plus PATH and HOME. Not idempotent: a second call with the same alias fails with conflict. Returns the new server's id, alias and connectURL. {ERRORS}"
+            ),
+            json!({"type": "object", "properties": {
+                "name": {"type": "string", "description": "Display name, 1-100 characters."},
+                "package": {"type": "string", "description": "npm package, optionally scoped and versioned: n8n-mcp, @scope/foo or @scope/foo@1.2.3. Never starts with `-`."},
+                "args": {"type": "array", "items": {"type": "string"}, "description": "Extra arguments after the package, passed as a list, never through a shell."},
+                "shortDescription": short_param,
+                "env": env_param,
+                "sensitiveKeys": {"type": "array", "items": {"type": "string"}, "description": "Keys of `env` whose values are secrets (API keys, tokens): encrypted at rest and masked in every answer."},
+                "alias": alias_param,
+            }, "required": ["name", "package"], "additionalProperties": false}),
+            output(
+                json!({"id": {"type": "string"}, "alias": {"type": "string"}, "connectURL": {"type": "string"}}),
+            ),
+            writes(false, false),
+        ),
+        tool(
+            "add_remote_mcp",
+            format!(
+                "Register a remote MCP server (Streamable HTTP or legacy SSE, hosted elsewhere) that Switchboard proxies. Side effects: stores the server (header values encrypted); Switchboard connects on first use. The URL must be http or https and must not resolve to a link-local or cloud metadata address. Not idempotent: a second call with the same alias fails with conflict. Returns the new server's id, alias and connectURL. {ERRORS}"
+            ),
+            json!({"type": "object", "properties": {
+                "name": {"type": "string", "description": "Display name, 1-100 characters."},
+                "url": {"type": "string", "description": "The remote MCP endpoint URL, e.g. https://mcp.example.com/mcp."},
+                "transport": {"type": "string", "enum": ["auto", "http", "sse"], "description": "auto (default) tries Streamable HTTP and falls back to legacy SSE."},
+                "headers": {"type": "object", "additionalProperties": {"type": "string"}, "description": "HTTP headers sent upstream, such as Authorization. Values are secrets: encrypted and masked."},
+                "shortDescription": short_param,
+                "alias": alias_param,
+            }, "required": ["name", "url"], "additionalProperties": false}),
+            output(
+                json!({"id": {"type": "string"}, "alias": {"type": "string"}, "connectURL": {"type": "string"}}),
+            ),
+            writes(false, false),
+        ),
+        tool(
+            "update_mcp_server",
+            format!(
+                "Change a registered MCP server: only the fields given change. `env` is merged (a null value removes a key; ******** keeps the stored secret). Side effects: the server's running session is closed and reopened from the new definition on next use. Returns the updated record, secrets masked. {ERRORS}"
+            ),
+            json!({"type": "object", "properties": {
+                "id": id_param(),
+                "name": {"type": "string", "description": "New display name."},
+                "alias": {"type": "string", "description": "New alias; changes the connectURL."},
+                "shortDescription": short_param,
+                "url": {"type": "string", "description": "New URL (remote servers only)."},
+                "package": {"type": "string", "description": "New package (npx or uvx servers only)."},
+                "env": {"type": "object", "additionalProperties": {"type": ["string", "null"]}, "description": "Env changes: NAME to new value, or null to remove."},
+                "tools": {"type": "object", "description": "Tool governance, replacing the old: toolPrefix, allowTools, denyTools, rename, descriptions, pinned."},
+            }, "required": ["id"], "additionalProperties": false}),
+            output(json!({"server": {"type": "object"}})),
+            writes(true, false),
+        ),
+        tool(
+            "enable_mcp_server",
+            format!(
+                "Enable a registered MCP server so that its endpoint and tools are served again. Idempotent: enabling an enabled server changes nothing. Returns its id and `enabled: true`. {ERRORS}"
+            ),
+            json!({"type": "object", "properties": {"id": id_param()}, "required": ["id"], "additionalProperties": false}),
+            output(json!({"id": {"type": "string"}, "enabled": {"type": "boolean"}})),
+            writes(true, false),
+        ),
+        tool(
+            "disable_mcp_server",
+            format!(
+                "Disable a registered MCP server without deleting it: its endpoint refuses requests, its session and any local process stop, and its config is kept. Idempotent. Returns its id and `enabled: false`. {ERRORS}"
+            ),
+            json!({"type": "object", "properties": {"id": id_param()}, "required": ["id"], "additionalProperties": false}),
+            output(json!({"id": {"type": "string"}, "enabled": {"type": "boolean"}})),
+            writes(true, false),
+        ),
+        tool(
+            "delete_mcp_server",
+            format!(
+                "Delete a registered MCP server and its stored secrets. Irreversible: its connectURL stops working and its local process, if any, is stopped. Repeating it leaves the same state, but the second call reports not_found. Returns the deleted id. {ERRORS}"
+            ),
+            json!({"type": "object", "properties": {"id": id_param()}, "required": ["id"], "additionalProperties": false}),
+            output(json!({"id": {"type": "string"}, "deleted": {"type": "boolean"}})),
+            writes(true, true),
+        ),
+        tool(
+            "list_catalog_entries",
+            format!(
+                "List the catalog of well-known MCP servers that can be added (the built-in catalog plus configured files). Read-only. `search` filters by a case-insensitive substring of id, name or description. Returns `entries`, each with id, name, description, runtime, package or URL, and the env keys it requires. Add one with `add_npx_mcp` or `add_remote_mcp`. {ERRORS}"
+            ),
+            json!({"type": "object", "properties": {"search": {"type": "string", "description": "Substring to filter by; all entries when left out."}}, "additionalProperties": false}),
+            output(json!({"entries": {"type": "array", "items": {"type": "object"}}})),
+            read_only(),
+        ),
+    ]
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdArgs {
+    id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NpxArgs {
+    name: String,
+    package: String,
+    #[serde(default)]
+    args: Vec<String>,
+    short_description: Option<String>,
+    env: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(default)]
+    sensitive_keys: Vec<String>,
+    alias: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RemoteArgs {
+    name: String,
+    url: String,
+    transport: Option<String>,
+    #[serde(default)]
+    headers: std::collections::BTreeMap<String, String>,
+    short_description: Option<String>,
+    alias: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct UpdateArgs {
+    id: String,
+    name: Option<String>,
+    alias: Option<String>,
+    short_description: Option<String>,
+    url: Option<String>,
+    package: Option<String>,
+    env: Option<std::collections::BTreeMap<String, Option<String>>>,
+    tools: Option<Governance>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SearchArgs {
+    search: Option<String>,
+}
+
+fn summary(server: &ServerView) -> Value {
+    json!({"id": server.id, "name": server.name, "alias": server.alias, "runtime": server.runtime,
+        "enabled": server.enabled, "status": server.status, "connectURL": server.connect_url})
+}
+
+/// A tool failure as a result the model can read and act on.
+fn failure(code: &str, message: String) -> CallToolResult {
+    let structured = json!({"error": {"code": code, "message": message}});
+    let mut result = CallToolResult::error(vec![ContentBlock::text(message)]);
+    result.structured_content = Some(structured);
+    result
+}
+
+fn gateway_failure(error: GatewayError) -> CallToolResult {
+    let code = match &error {
+        GatewayError::Invalid(_) => "invalid_request",
+        GatewayError::NotFound(_) => "not_found",
+        GatewayError::Conflict(_) | GatewayError::Disabled(_) => "conflict",
+        _ => "internal",
+    };
+    if code == "internal" {
+        tracing::error!(%error, "admin tool failed");
+        return failure(code, "the gateway failed; see its log".into());
+    }
+    failure(code, error.to_string())
+}
+
+fn success(structured: Value) -> CallToolResult {
+    let text = serde_json::to_string_pretty(&structured).unwrap_or_default();
+    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+    result.structured_content = Some(structured);
+    result
+}
+
+fn parse<T: serde::de::DeserializeOwned>(
+    arguments: Option<Map<String, Value>>,
+) -> Result<T, CallToolResult> {
+    serde_json::from_value(Value::Object(arguments.unwrap_or_default()))
+        .map_err(|error| failure("invalid_request", format!("invalid arguments: {error}")))
+}
+
+impl AdminMcp {
+    async fn run(
+        &self,
+        name: &str,
+        arguments: Option<Map<String, Value>>,
+    ) -> Result<Value, CallToolResult> {
+        let gateway = &self.gateway;
+        match name {
+            "list_mcp_servers" => {
+                let _: SearchArgs = parse(arguments.or_else(|| Some(Map::new())))?;
+                let servers = gateway.list().await.map_err(gateway_failure)?;
+                Ok(json!({"servers": servers.iter().map(summary).collect::<Vec<_>>()}))
+            }
+            "get_mcp_server" => {
+                let args: IdArgs = parse(arguments)?;
+                let server = gateway.get(&args.id).await.map_err(gateway_failure)?;
+                Ok(json!({"server": server}))
+            }
+            "add_npx_mcp" => {
+                let args: NpxArgs = parse(arguments)?;
+                let body = CreateServer {
+                    manifest: Some(Manifest {
+                        name: Some(args.name),
+                        short_description: args.short_description,
+                        runtime: Some("npx".into()),
+                        npx_config: Some(PackageConfig {
+                            package: args.package,
+                            args: args.args,
+                        }),
+                        env: args.env.map(EnvInput::Map),
+                        sensitive_keys: args.sensitive_keys,
+                        ..Manifest::default()
+                    }),
+                    alias: args.alias,
+                    ..CreateServer::default()
+                };
+                let server = gateway.create(body).await.map_err(gateway_failure)?;
+                Ok(
+                    json!({"id": server.id, "alias": server.alias, "connectURL": server.connect_url}),
+                )
+            }
+            "add_remote_mcp" => {
+                let args: RemoteArgs = parse(arguments)?;
+                let body = CreateServer {
+                    manifest: Some(Manifest {
+                        name: Some(args.name),
+                        short_description: args.short_description,
+                        runtime: Some("remote".into()),
+                        remote_config: Some(RemoteConfig {
+                            url: args.url,
+                            transport: args.transport,
+                            headers: args.headers,
+                        }),
+                        ..Manifest::default()
+                    }),
+                    alias: args.alias,
+                    ..CreateServer::default()
+                };
+                let server = gateway.create(body).await.map_err(gateway_failure)?;
+                Ok(
+                    json!({"id": server.id, "alias": server.alias, "connectURL": server.connect_url}),
+                )
+            }
+            "update_mcp_server" => {
+                let args: UpdateArgs = parse(arguments)?;
+                let current = gateway.get(&args.id).await.map_err(gateway_failure)?;
+                let mut body = UpdateServer {
+                    name: args.name,
+                    alias: args.alias,
+                    short_description: args.short_description,
+                    env: args.env,
+                    tools: args.tools,
+                    ..UpdateServer::default()
+                };
+                if let Some(url) = args.url {
+                    let mut remote = current.remote_config.clone().unwrap_or_default();
+                    remote.url = url;
+                    body.remote_config = Some(remote);
+                }
+                if let Some(package) = args.package {
+                    let config = |old: &Option<PackageConfig>| PackageConfig {
+                        package: package.clone(),
+                        args: old.as_ref().map(|c| c.args.clone()).unwrap_or_default(),
+                    };
+                    match current.runtime {
+                        crate::model::Runtime::Uvx => {
+                            body.uvx_config = Some(config(&current.uvx_config))
+                        }
+                        _ => body.npx_config = Some(config(&current.npx_config)),
+                    }
+                }
+                let server = gateway
+                    .update(&current.id, body)
+                    .await
+                    .map_err(gateway_failure)?;
+                Ok(json!({"server": server}))
+            }
+            "enable_mcp_server" | "disable_mcp_server" => {
+                let args: IdArgs = parse(arguments)?;
+                let enabled = name == "enable_mcp_server";
+                let body = UpdateServer {
+                    enabled: Some(enabled),
+                    ..UpdateServer::default()
+                };
+                let server = gateway
+                    .update(&args.id, body)
+                    .await
+                    .map_err(gateway_failure)?;
+                Ok(json!({"id": server.id, "enabled": server.enabled}))
+            }
+            "delete_mcp_server" => {
+                let args: IdArgs = parse(arguments)?;
+                let server = gateway.get(&args.id).await.map_err(gateway_failure)?;
+                gateway.delete(&server.id).await.map_err(gateway_failure)?;
+                Ok(json!({"id": server.id, "deleted": true}))
+            }
+            "list_catalog_entries" => {
+                let args: SearchArgs = parse(arguments.or_else(|| Some(Map::new())))?;
+                Ok(json!({"entries": gateway.catalog().search(args.search.as_deref())}))
+            }
+            other => Err(failure(
+                "invalid_request",
+                format!("no admin tool named `{other}`"),
+            )),
+        }
+    }
+}
+
+impl ServerHandler for AdminMcp {
+    fn get_info(&self) -> ServerConfig {
+        let capabilities = serde_json::from_value(json!({"tools": {}})).unwrap_or_default();
+        ServerConfig::new(capabilities)
+            .with_server_info(Implementation::new(
+                "switchboard-admin",
+                env!("CARGO_PKG_VERSION"),
+            ))
+            .with_instructions(
+                "Manage the MCP servers that Switchboard registers and proxies: list, inspect, \
+                 add (npx or remote), update, enable, disable and delete them, and browse the \
+                 catalog.",
+            )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        Ok(ListToolsResult {
+            tools: admin_tools(),
+            ..ListToolsResult::default()
+        })
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        if !admin_tools().iter().any(|tool| tool.name == request.name) {
+            return Err(McpError::invalid_params(
+                format!("no admin tool named `{}`", request.name),
+                None,
+            ));
+        }
+        let result = match self.run(&request.name, request.arguments).await {
+            Ok(structured) => success(structured),
+            Err(failure) => failure,
+        };
+        Ok(result.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Seed 004's rubric, checked on every tool: a description that covers effects, returns and
+    /// errors; every parameter described; annotations; an output schema.
+    #[test]
+    fn every_tool_meets_the_rubric() {
+        let tools = admin_tools();
+        assert_eq!(tools.len(), 9);
+        for tool in &tools {
+            let value = serde_json::to_value(tool).expect("json");
+            let name = &value["name"];
+            let description = value["description"].as_str().expect("description");
+            assert!(description.len() > 150, "{name}: description too thin");
+            assert!(
+                description.contains("Returns"),
+                "{name}: no return value described"
+            );
+            assert!(
+                description.contains("isError"),
+                "{name}: no errors described"
+            );
+            let properties = value["inputSchema"]["properties"]
+                .as_object()
+                .expect("properties");
+            for (param, schema) in properties {
+                assert!(
+                    schema.get("description").is_some(),
+                    "{name}.{param} has no description"
+                );
+            }
+            let annotations = &value["annotations"];
+            for hint in ["readOnlyHint", "destructiveHint", "idempotentHint"] {
+                assert!(annotations.get(hint).is_some(), "{name}: no {hint}");
+            }
+            assert_eq!(value["outputSchema"]["type"], "object", "{name}");
+        }
+        let delete = tools
+            .iter()
+            .find(|t| t.name == "delete_mcp_server")
+            .expect("delete");
+        let annotations = serde_json::to_value(&delete.annotations).expect("json");
+        assert_eq!(annotations["destructiveHint"], true);
+    }
+}
