@@ -110,7 +110,7 @@ pub fn admin_tools() -> Vec<Tool> {
         tool(
             "get_mcp_server",
             format!(
-                "Get one registered MCP server in full: its runtime config, env (sensitive values masked as ********), sensitive keys, tool governance, status, timestamps and connectURL. Read-only. Use `list_mcp_servers` to find ids. {ERRORS}"
+                "Get one registered MCP server. Read-only. Returns `server`, the full record: its runtime config, env (sensitive values masked as ********), sensitive keys, tool governance, status, timestamps and connectURL. Use `list_mcp_servers` to find ids. {ERRORS}"
             ),
             json!({"type": "object", "properties": {"id": id_param()}, "required": ["id"], "additionalProperties": false}),
             output(
