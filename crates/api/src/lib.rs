@@ -61,6 +61,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/mcp-servers/{id}/tools", get(servers::tools))
         .route("/api/catalog", get(servers::catalog))
+        .route("/mcp", any(mcp::aggregate))
         .route("/mcp/admin", any(mcp::admin))
         .route("/mcp/{server}", any(mcp::proxy))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))

@@ -15,13 +15,16 @@ use axum::{
 use rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
 };
-use switchboard_gateway::{Gateway, admin_mcp::AdminMcp, proxy::ProxyHandler};
+use switchboard_gateway::{
+    Gateway, admin_mcp::AdminMcp, aggregate::AggregateHandler, proxy::ProxyHandler,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::{AppState, auth::Caller, error::ApiError};
 
 type ProxyService = StreamableHttpService<ProxyHandler, LocalSessionManager>;
 type AdminService = StreamableHttpService<AdminMcp, LocalSessionManager>;
+type AggregateService = StreamableHttpService<AggregateHandler, LocalSessionManager>;
 
 /// The MCP services, by server id, each with the definition version it serves.
 #[derive(Clone)]
@@ -29,6 +32,8 @@ pub struct McpMounts {
     services: Arc<Mutex<HashMap<String, (i64, ProxyService)>>>,
     /// The admin MCP server.
     admin: AdminService,
+    /// Every enabled server as one.
+    aggregate: AggregateService,
     /// Host names clients may use (rmcp refuses others: a DNS-rebinding guard).
     allowed_hosts: Vec<String>,
     /// Cancelled at shutdown: ends every downstream session.
@@ -46,15 +51,23 @@ impl std::fmt::Debug for McpMounts {
 impl McpMounts {
     pub fn new(allowed_hosts: Vec<String>, gateway: &Gateway) -> Self {
         let shutdown = CancellationToken::new();
-        let gateway = gateway.clone();
+        let for_admin = gateway.clone();
         let admin = StreamableHttpService::new(
-            move || Ok(AdminMcp::new(gateway.clone())),
+            move || Ok(AdminMcp::new(for_admin.clone())),
+            Arc::new(LocalSessionManager::default()),
+            config(&allowed_hosts, &shutdown),
+        );
+        let for_aggregate = gateway.clone();
+        let deadline = gateway.settings().aggregate_deadline;
+        let aggregate = StreamableHttpService::new(
+            move || Ok(AggregateHandler::new(for_aggregate.clone(), deadline)),
             Arc::new(LocalSessionManager::default()),
             config(&allowed_hosts, &shutdown),
         );
         Self {
             services: Arc::default(),
             admin,
+            aggregate,
             allowed_hosts,
             shutdown,
         }
@@ -94,6 +107,21 @@ pub async fn admin(State(state): State<AppState>, _caller: Caller, request: Requ
     state
         .mcp
         .admin
+        .handle(request)
+        .await
+        .map(Body::new)
+        .into_response()
+}
+
+/// `/mcp`: every enabled server as one MCP server.
+pub async fn aggregate(
+    State(state): State<AppState>,
+    _caller: Caller,
+    request: Request,
+) -> Response {
+    state
+        .mcp
+        .aggregate
         .handle(request)
         .await
         .map(Body::new)

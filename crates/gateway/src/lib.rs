@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin_mcp;
+pub mod aggregate;
 pub mod catalog;
 pub mod model;
 pub mod pool;
@@ -42,6 +43,8 @@ pub struct GatewaySettings {
     pub idle_timeout: Duration,
     /// How long one upstream request may take.
     pub request_timeout: Duration,
+    /// How long `/mcp` waits for each upstream's list before leaving it out.
+    pub aggregate_deadline: Duration,
 }
 
 impl Default for GatewaySettings {
@@ -51,6 +54,7 @@ impl Default for GatewaySettings {
             allow_link_local: false,
             idle_timeout: Duration::from_secs(600),
             request_timeout: switchboard_mcp::config::DEFAULT_REQUEST_TIMEOUT,
+            aggregate_deadline: Duration::from_secs(5),
         }
     }
 }
@@ -190,6 +194,10 @@ impl Gateway {
 
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
+    }
+
+    pub fn settings(&self) -> &GatewaySettings {
+        &self.settings
     }
 
     pub fn pool(&self) -> &UpstreamPool {

@@ -20,7 +20,7 @@ use switchboard_mcp::{CallContext, RequestOptions, UpstreamError};
 use switchboard_tools::{ToolError, ToolMetadata};
 use tokio::sync::mpsc;
 
-use crate::{Gateway, GatewayError};
+use crate::{Gateway, GatewayError, Served};
 
 /// Tools per `tools/list` page sent downstream.
 pub const TOOLS_PAGE_SIZE: usize = 100;
@@ -89,7 +89,7 @@ pub fn page<T: Clone>(
     Ok((items[start..end].to_vec(), next))
 }
 
-fn to_mcp(error: GatewayError) -> McpError {
+pub(crate) fn to_mcp(error: GatewayError) -> McpError {
     match error {
         GatewayError::NotFound(_) | GatewayError::Disabled(_) => {
             McpError::invalid_request(error.to_string(), None)
@@ -113,7 +113,6 @@ pub fn upstream_to_mcp(error: &UpstreamError) -> McpError {
     }
 }
 
-#[allow(clippy::field_reassign_with_default)]
 impl ServerHandler for ProxyHandler {
     fn get_info(&self) -> ServerConfig {
         let capabilities = serde_json::from_value(json!({
@@ -157,53 +156,14 @@ impl ServerHandler for ProxyHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let served = self.gateway.served(&self.server).await.map_err(to_mcp)?;
-        let mut options = RequestOptions {
-            cancel: Some(context.ct.clone()),
-            ..RequestOptions::default()
-        };
-        // Progress from upstream goes to the client under the client's own token.
-        let relay = context.meta.get_progress_token().map(|token| {
-            let (sender, mut receiver) = mpsc::unbounded_channel::<switchboard_mcp::Progress>();
-            options.progress = Some(sender);
-            let peer = context.peer.clone();
-            tokio::spawn(async move {
-                while let Some(progress) = receiver.recv().await {
-                    let mut param =
-                        ProgressNotificationParam::new(token.clone(), progress.progress);
-                    param.total = progress.total;
-                    param.message = progress.message;
-                    let _ = peer.notify_progress(param).await;
-                }
-            })
-        });
-        let arguments = request.arguments.map(Value::Object).unwrap_or(Value::Null);
-        let result = served
-            .registry
-            .execute_with(&request.name, arguments, &CallContext::new(), options)
-            .await;
-        if let Some(relay) = relay {
-            // The sender is gone with the call; the relay ends once it has sent the rest.
-            let _ = relay.await;
-        }
-        match result {
-            Ok(output) => {
-                record(&self.gateway, &served.id, None);
-                // Non-exhaustive upstream type: built by assignment.
-                let mut result = rmcp::model::CallToolResult::default();
-                result.content = output.content;
-                result.structured_content = output.structured_content;
-                result.is_error = Some(output.is_error);
-                Ok(result.into())
-            }
-            Err(ToolError::Upstream(error)) => {
-                record(&self.gateway, &served.id, Some(&error));
-                Err(upstream_to_mcp(&error))
-            }
-            Err(error @ (ToolError::UnknownTool(_) | ToolError::ArgumentsNotAnObject(_))) => {
-                Err(McpError::invalid_params(error.to_string(), None))
-            }
-            Err(other) => Err(McpError::internal_error(other.to_string(), None)),
-        }
+        call_served(
+            &self.gateway,
+            &served,
+            &request.name,
+            request.arguments,
+            &context,
+        )
+        .await
     }
 
     async fn list_resources(
@@ -284,6 +244,67 @@ impl ServerHandler for ProxyHandler {
     }
 }
 
+/// Calls one governed tool of a served server: pinned params injected, the client's progress token
+/// fed from upstream progress, the client's cancel sent upstream.
+pub async fn call_served(
+    gateway: &Gateway,
+    served: &Served,
+    name: &str,
+    arguments: Option<serde_json::Map<String, Value>>,
+    context: &RequestContext<RoleServer>,
+) -> Result<CallToolResponse, McpError> {
+    let mut options = RequestOptions {
+        cancel: Some(context.ct.clone()),
+        ..RequestOptions::default()
+    };
+    // Progress from upstream goes to the client under the client's own token.
+    let relay = context.meta.get_progress_token().map(|token| {
+        let (sender, mut receiver) = mpsc::unbounded_channel::<switchboard_mcp::Progress>();
+        options.progress = Some(sender);
+        let peer = context.peer.clone();
+        tokio::spawn(async move {
+            while let Some(progress) = receiver.recv().await {
+                let mut param = ProgressNotificationParam::new(token.clone(), progress.progress);
+                param.total = progress.total;
+                param.message = progress.message;
+                let _ = peer.notify_progress(param).await;
+            }
+        })
+    });
+    let arguments = arguments.map(Value::Object).unwrap_or(Value::Null);
+    let result = served
+        .registry
+        .execute_with(name, arguments, &CallContext::new(), options)
+        .await;
+    if let Some(relay) = relay {
+        // The sender is gone with the call; the relay ends once it has sent the rest.
+        let _ = relay.await;
+    }
+    match result {
+        Ok(output) => {
+            record(gateway, &served.id, None);
+            // Non-exhaustive upstream type: built by assignment.
+            #[allow(clippy::field_reassign_with_default)]
+            let result = {
+                let mut result = rmcp::model::CallToolResult::default();
+                result.content = output.content;
+                result.structured_content = output.structured_content;
+                result.is_error = Some(output.is_error);
+                result
+            };
+            Ok(result.into())
+        }
+        Err(ToolError::Upstream(error)) => {
+            record(gateway, &served.id, Some(&error));
+            Err(upstream_to_mcp(&error))
+        }
+        Err(error @ (ToolError::UnknownTool(_) | ToolError::ArgumentsNotAnObject(_))) => {
+            Err(McpError::invalid_params(error.to_string(), None))
+        }
+        Err(other) => Err(McpError::internal_error(other.to_string(), None)),
+    }
+}
+
 /// Notes how a use of the server went, for its `status`.
 fn record(gateway: &Gateway, id: &str, error: Option<&UpstreamError>) {
     gateway
@@ -291,7 +312,7 @@ fn record(gateway: &Gateway, id: &str, error: Option<&UpstreamError>) {
         .record(id, error.map_or(Ok(()), |e| Err(e.to_string())));
 }
 
-fn unexpected() -> McpError {
+pub(crate) fn unexpected() -> McpError {
     McpError::internal_error("the upstream answered with an unexpected result", None)
 }
 

@@ -745,3 +745,72 @@ async fn the_admin_mcp_server_manages_the_registry() {
         "time"
     );
 }
+
+#[tokio::test]
+async fn the_aggregate_serves_every_server_and_leaves_out_a_dead_one() {
+    let python = start_python("streamable-http")
+        .await
+        .expect("python fixture");
+    let everything_http = switchboard_test_support::start_everything("streamableHttp")
+        .await
+        .expect("server-everything");
+    // A server that accepts connections and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let silent_url = format!("http://{}/mcp", silent.local_addr().expect("addr"));
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket);
+        }
+    });
+    let server = serve(&["--aggregate-deadline-ms", "1500"]).await;
+    let mut calc = remote_body("Calc", &python.url("/mcp"), Some("calc"));
+    calc["tools"] = json!({"rename": {"add": "plus"}, "pinned": {"add": {"b": 40}}});
+    for body in [
+        calc,
+        remote_body(
+            "Everything",
+            &everything_http.url("/mcp"),
+            Some("everything-http"),
+        ),
+        remote_body("Silent", &silent_url, Some("silent")),
+    ] {
+        let (status, created) = server
+            .send_json(Method::POST, "/api/mcp-servers", Some(&body))
+            .await
+            .expect("answers");
+        assert_eq!(status, 201, "{created}");
+    }
+    let url = server.url("/mcp");
+    let token = switchboard_test_support::ADMIN_TOKEN;
+    let answer = run_client(
+        Path::new("node"),
+        "ts_client.mjs",
+        &[&url, token, "calc__plus", r#"{"a": 2}"#],
+    )
+    .await;
+    let tools: Vec<&str> = answer["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(tools.contains(&"calc__plus"), "{tools:?}");
+    assert!(tools.contains(&"everything-http__get-sum"), "{tools:?}");
+    assert!(!tools.iter().any(|t| t.starts_with("silent__")));
+    assert_eq!(answer["result"]["structuredContent"]["result"], 42);
+
+    let (_, silent_server) = server
+        .send_json(Method::GET, "/api/mcp-servers/silent", None)
+        .await
+        .expect("answers");
+    assert_eq!(silent_server["status"]["state"], "error");
+    let message = silent_server["status"]["message"]
+        .as_str()
+        .expect("message");
+    assert!(message.contains("left out of /mcp"), "{message}");
+    assert!(server.log().contains("left out of /mcp"));
+    held.abort();
+}

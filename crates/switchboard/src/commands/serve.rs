@@ -30,6 +30,9 @@ pub struct Args {
     /// Let registered remote URLs resolve to link-local and cloud metadata addresses.
     #[arg(long)]
     allow_link_local_upstreams: bool,
+    /// Milliseconds `/mcp` waits for each upstream's list before leaving it out.
+    #[arg(long, default_value_t = 5000)]
+    aggregate_deadline_ms: u64,
     /// Seconds a local runtime may sit unused before it is stopped.
     #[arg(long, default_value_t = 600)]
     runtime_idle_timeout: u64,
@@ -104,6 +107,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             allow_link_local: args.allow_link_local_upstreams,
             idle_timeout: Duration::from_secs(args.runtime_idle_timeout.max(1)),
             request_timeout: Duration::from_secs(args.tool_timeout.max(1)),
+            aggregate_deadline: Duration::from_millis(args.aggregate_deadline_ms.max(1)),
         },
     );
     gateway.spawn_idle_reaper();

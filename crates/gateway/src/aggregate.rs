@@ -1,0 +1,351 @@
+//! `/mcp`: every enabled server as one MCP server. Tool and prompt names are the server's alias,
+//! [`SEPARATOR`], and the name the server exposes (`calc__add`); aliases hold no `_`, so the first
+//! `__` always ends the alias. Each upstream gets a deadline when lists are gathered: one that
+//! misses it is left out, with a warning in the log and in its `status`.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
+
+use futures::future::join_all;
+use rmcp::{
+    ErrorData as McpError, RoleServer, ServerHandler,
+    model::{
+        CallToolRequestParams, CallToolResponse, ClientRequest, GetPromptRequest,
+        GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
+        ListResourcesResult, ListToolsResult, PaginatedRequestParams, Prompt, ReadResourceRequest,
+        ReadResourceRequestParams, ReadResourceResponse, Resource, ServerConfig, ServerResult,
+        Tool,
+    },
+    service::RequestContext,
+};
+use serde_json::json;
+use switchboard_mcp::RequestOptions;
+use switchboard_tools::transform::sanitize_name;
+
+use crate::{
+    Gateway,
+    proxy::{
+        TOOLS_PAGE_SIZE, call_served, page, to_mcp, tool_from_metadata, unexpected, upstream_to_mcp,
+    },
+};
+
+/// Between a server's alias and its own tool or prompt name.
+pub const SEPARATOR: &str = "__";
+
+/// Where an aggregated name leads.
+#[derive(Debug, Clone)]
+struct Target {
+    /// The server's id.
+    server: String,
+    /// The name on that server (after its own governance).
+    name: String,
+}
+
+/// Serves every enabled server to one downstream session.
+#[derive(Debug, Clone)]
+pub struct AggregateHandler {
+    gateway: Gateway,
+    deadline: Duration,
+    /// Aggregated tool and prompt names, from the last listing.
+    names: Arc<Mutex<HashMap<String, Target>>>,
+    /// Resource URIs, by the server that listed them.
+    resources: Arc<Mutex<HashMap<String, String>>>,
+}
+
+impl AggregateHandler {
+    pub fn new(gateway: Gateway, deadline: Duration) -> Self {
+        Self {
+            gateway,
+            deadline,
+            names: Arc::default(),
+            resources: Arc::default(),
+        }
+    }
+
+    /// The aggregated name of `name` on the server with `alias`.
+    pub fn aggregated_name(alias: &str, name: &str) -> String {
+        sanitize_name(&format!("{alias}{SEPARATOR}{name}"))
+    }
+
+    /// Where an aggregated name leads: from the last listing, else by splitting at the separator.
+    async fn target(&self, aggregated: &str) -> Result<Target, McpError> {
+        let known = self
+            .names
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(aggregated)
+            .cloned();
+        if let Some(target) = known {
+            return Ok(target);
+        }
+        let (alias, name) = aggregated.split_once(SEPARATOR).ok_or_else(|| {
+            McpError::invalid_params(
+                format!("`{aggregated}` is not `<server>{SEPARATOR}<name>`"),
+                None,
+            )
+        })?;
+        let connected = self.gateway.upstream(alias).await.map_err(to_mcp)?;
+        Ok(Target {
+            server: connected.id,
+            name: name.to_string(),
+        })
+    }
+
+    /// Runs `list` on every enabled server at once, each within the deadline. A server that fails
+    /// or misses it is left out and marked in its status.
+    async fn gather<T, F, Fut>(
+        &self,
+        what: &str,
+        list: F,
+    ) -> Result<Vec<(String, String, Vec<T>)>, McpError>
+    where
+        F: Fn(Gateway, String) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<T>, String>> + Send,
+    {
+        let servers = self.gateway.list().await.map_err(to_mcp)?;
+        let enabled: Vec<_> = servers.into_iter().filter(|s| s.enabled).collect();
+        let list = &list;
+        let lists = enabled.iter().map(|server| async move {
+            let listing = list(self.gateway.clone(), server.id.clone());
+            let outcome = match tokio::time::timeout(self.deadline, listing).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(format!(
+                    "did not list its {what} within {} ms",
+                    self.deadline.as_millis()
+                )),
+            };
+            (server, outcome)
+        });
+        let mut gathered = Vec::new();
+        for (server, outcome) in join_all(lists).await {
+            match outcome {
+                Ok(items) => gathered.push((server.id.clone(), server.alias.clone(), items)),
+                Err(reason) => {
+                    tracing::warn!(server = %server.alias, "left out of /mcp: {reason}");
+                    self.gateway
+                        .pool()
+                        .record(&server.id, Err(format!("left out of /mcp: {reason}")));
+                }
+            }
+        }
+        Ok(gathered)
+    }
+
+    /// Records an aggregated name, refusing one already taken (logged, never silent).
+    fn claim(&self, aggregated: &str, target: Target, alias: &str) -> bool {
+        let mut names = self.names.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(existing) = names.get(aggregated)
+            && existing.server != target.server
+        {
+            tracing::warn!(
+                name = aggregated,
+                server = alias,
+                "left out of /mcp: the name is taken by another server"
+            );
+            return false;
+        }
+        names.insert(aggregated.to_string(), target);
+        true
+    }
+}
+
+impl ServerHandler for AggregateHandler {
+    fn get_info(&self) -> ServerConfig {
+        let capabilities = serde_json::from_value(json!({
+            "tools": {"listChanged": true},
+            "resources": {},
+            "prompts": {},
+        }))
+        .unwrap_or_default();
+        ServerConfig::new(capabilities)
+            .with_server_info(Implementation::new(
+                "switchboard",
+                env!("CARGO_PKG_VERSION"),
+            ))
+            .with_instructions(format!(
+                "Every tool and prompt is named <server>{SEPARATOR}<name>."
+            ))
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        let gathered = self
+            .gather("tools", |gateway, id| async move {
+                let served = gateway.served(&id).await.map_err(|e| e.to_string())?;
+                Ok(served.registry.list())
+            })
+            .await?;
+        let mut tools: Vec<Tool> = Vec::new();
+        for (id, alias, listed) in gathered {
+            for metadata in listed {
+                let aggregated = Self::aggregated_name(&alias, &metadata.name);
+                let target = Target {
+                    server: id.clone(),
+                    name: metadata.name.clone(),
+                };
+                if self.claim(&aggregated, target, &alias) {
+                    let mut tool = tool_from_metadata(&metadata);
+                    tool.name = aggregated.into();
+                    tools.push(tool);
+                }
+            }
+        }
+        let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
+        let (tools, next_cursor) = page(&tools, cursor, TOOLS_PAGE_SIZE)?;
+        Ok(ListToolsResult {
+            tools,
+            next_cursor,
+            ..ListToolsResult::default()
+        })
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let target = self.target(&request.name).await?;
+        let served = self.gateway.served(&target.server).await.map_err(to_mcp)?;
+        call_served(
+            &self.gateway,
+            &served,
+            &target.name,
+            request.arguments,
+            &context,
+        )
+        .await
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        let gathered = self
+            .gather("prompts", |gateway, id| async move {
+                let connected = gateway.upstream(&id).await.map_err(|e| e.to_string())?;
+                connected
+                    .upstream
+                    .list_prompts()
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+            .await?;
+        let mut prompts: Vec<Prompt> = Vec::new();
+        for (id, alias, listed) in gathered {
+            for mut prompt in listed {
+                let aggregated = Self::aggregated_name(&alias, &prompt.name);
+                let target = Target {
+                    server: id.clone(),
+                    name: prompt.name.to_string(),
+                };
+                if self.claim(&aggregated, target, &alias) {
+                    prompt.name = aggregated;
+                    prompts.push(prompt);
+                }
+            }
+        }
+        Ok(ListPromptsResult {
+            prompts,
+            ..ListPromptsResult::default()
+        })
+    }
+
+    async fn get_prompt(
+        &self,
+        mut request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let target = self.target(&request.name).await?;
+        let connected = self
+            .gateway
+            .upstream(&target.server)
+            .await
+            .map_err(to_mcp)?;
+        request.name = target.name;
+        let result = connected
+            .upstream
+            .request(
+                ClientRequest::GetPromptRequest(GetPromptRequest::new(request)),
+                &RequestOptions::retry_safe(),
+            )
+            .await
+            .map_err(|error| upstream_to_mcp(&error))?;
+        match result {
+            ServerResult::GetPromptResult(result) => Ok(result.into()),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let gathered = self
+            .gather("resources", |gateway, id| async move {
+                let connected = gateway.upstream(&id).await.map_err(|e| e.to_string())?;
+                connected
+                    .upstream
+                    .list_resources()
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+            .await?;
+        let mut resources: Vec<Resource> = Vec::new();
+        let mut owners = self
+            .resources
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (id, _, listed) in gathered {
+            for resource in listed {
+                owners
+                    .entry(resource.uri.to_string())
+                    .or_insert_with(|| id.clone());
+                resources.push(resource);
+            }
+        }
+        Ok(ListResourcesResult {
+            resources,
+            ..ListResourcesResult::default()
+        })
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let owner = self
+            .resources
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(request.uri.as_str())
+            .cloned()
+            .ok_or_else(|| {
+                McpError::invalid_params(
+                    "unknown resource: list the resources first to learn their servers",
+                    None,
+                )
+            })?;
+        let connected = self.gateway.upstream(&owner).await.map_err(to_mcp)?;
+        let result = connected
+            .upstream
+            .request(
+                ClientRequest::ReadResourceRequest(ReadResourceRequest::new(request)),
+                &RequestOptions::retry_safe(),
+            )
+            .await
+            .map_err(|error| upstream_to_mcp(&error))?;
+        match result {
+            ServerResult::ReadResourceResult(result) => Ok(result.into()),
+            _ => Err(unexpected()),
+        }
+    }
+}
