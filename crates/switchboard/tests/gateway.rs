@@ -814,3 +814,84 @@ async fn the_aggregate_serves_every_server_and_leaves_out_a_dead_one() {
     assert!(server.log().contains("left out of /mcp"));
     held.abort();
 }
+
+#[tokio::test]
+async fn a_crashed_runtime_restarts_and_shutdown_stops_every_child() {
+    let marker = format!("crash-{}", std::process::id());
+    let mut server = Switchboard::start_in(
+        binary(),
+        Some(&peers_dir()),
+        &["--shutdown-grace", "1"],
+        &[],
+    )
+    .await
+    .expect("starts");
+    let body = json!({"manifest": {"name": "Everything", "runtime": "npx",
+        "npxConfig": {"package": "@modelcontextprotocol/server-everything", "args": ["stdio"]},
+        "env": {"RUNTIME_MARKER": marker}}});
+    let (status, created) = server
+        .send_json(Method::POST, "/api/mcp-servers", Some(&body))
+        .await
+        .expect("answers");
+    assert_eq!(status, 201, "{created}");
+    let url = server.url("/mcp/everything");
+    let token = switchboard_test_support::ADMIN_TOKEN;
+    let sum = |url: String| async move {
+        run_client(
+            Path::new("node"),
+            "ts_client.mjs",
+            &[&url, token, "get-sum", r#"{"a": 1, "b": 2}"#],
+        )
+        .await
+    };
+    let answer = sum(url.clone()).await;
+    assert!(
+        answer["result"]["content"][0]["text"]
+            .as_str()
+            .expect("text")
+            .contains('3')
+    );
+
+    // A crash: every process of the runtime killed.
+    let pids = pids_with_env("RUNTIME_MARKER", &marker);
+    assert!(!pids.is_empty());
+    for pid in &pids {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(*pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    assert!(
+        eventually(Duration::from_secs(10), || pids_with_env(
+            "RUNTIME_MARKER",
+            &marker
+        )
+        .is_empty())
+        .await
+    );
+    let answer = sum(url.clone()).await;
+    assert!(
+        answer["result"]["content"][0]["text"]
+            .as_str()
+            .expect("text")
+            .contains('3'),
+        "{answer}"
+    );
+    assert!(
+        !pids_with_env("RUNTIME_MARKER", &marker).is_empty(),
+        "restarted"
+    );
+
+    // SIGTERM: the server drains and exits, and the runtime stops with it.
+    let status = server.terminate().await.expect("exits");
+    assert!(status.success(), "{status:?}");
+    assert!(
+        eventually(Duration::from_secs(10), || pids_with_env(
+            "RUNTIME_MARKER",
+            &marker
+        )
+        .is_empty())
+        .await,
+        "a runtime outlived the server"
+    );
+}

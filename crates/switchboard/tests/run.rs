@@ -860,3 +860,42 @@ async fn the_servers_key_is_used_when_a_request_brings_none() {
         Some("Bearer sk-flag-key-10")
     );
 }
+
+#[tokio::test]
+async fn shutdown_cancels_runs_after_the_grace_period_and_stops_their_children() {
+    let marker = format!("shutdown-{}", std::process::id());
+    let llm = ScriptedLlm::start(vec![Reply::call(
+        "trigger-long-running-operation",
+        json!({"duration": 60, "steps": 60}),
+    )])
+    .await;
+    let mut server = serve(&["--shutdown-grace", "1"]).await;
+    let body = run_body(
+        &llm,
+        json!([everything_entry(json!({"RUN_MARKER": marker}))]),
+    );
+    let request = server
+        .request(reqwest::Method::POST, "/run")
+        .header("accept", "text/event-stream")
+        .json(&body);
+    let reader = tokio::spawn(async move {
+        let response = request.send().await.expect("run answers");
+        read_events(response, "final").await
+    });
+    llm.wait_for_requests(1).await;
+    let status = server.terminate().await.expect("exits");
+    assert!(status.success(), "{status:?}");
+    let events = reader.await.expect("reader");
+    let (name, last) = events.last().expect("events");
+    assert_eq!(name, "final");
+    assert_eq!(last["stop_reason"], "cancelled");
+    assert!(
+        eventually(Duration::from_secs(10), || pids_with_env(
+            "RUN_MARKER",
+            &marker
+        )
+        .is_empty())
+        .await,
+        "a run's child outlived the server"
+    );
+}
