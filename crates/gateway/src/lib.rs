@@ -337,12 +337,17 @@ impl Gateway {
         Ok(self.served(id_or_alias).await?.registry.list())
     }
 
-    /// Forgets a server's upstream and served tools (deleted or changed).
-    async fn forget(&self, id: &str) {
+    /// Drops a server's cached tools, so that the next listing asks the upstream again.
+    pub fn forget_tools(&self, id: &str) {
         self.served
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(id);
+    }
+
+    /// Forgets a server's upstream and served tools (deleted or changed).
+    async fn forget(&self, id: &str) {
+        self.forget_tools(id);
         self.pool.remove(id).await;
     }
 

@@ -13,11 +13,12 @@ use rmcp::{
         ReadResourceRequest, ReadResourceRequestParams, ReadResourceResponse, ServerConfig,
         ServerResult, Tool,
     },
-    service::RequestContext,
+    service::{NotificationContext, RequestContext},
 };
 use serde_json::{Value, json};
-use switchboard_mcp::{CallContext, RequestOptions, UpstreamError};
+use switchboard_mcp::{CallContext, RequestOptions, UpstreamError, UpstreamEvent};
 use switchboard_tools::{ToolError, ToolMetadata};
+use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
 use crate::{Gateway, GatewayError, Served};
@@ -127,6 +128,42 @@ impl ServerHandler for ProxyHandler {
             format!("switchboard/{}", self.server),
             env!("CARGO_PKG_VERSION"),
         ))
+    }
+
+    /// Relays what the upstream says unasked to this session: list changes (after dropping the
+    /// cached tools, so that the client's re-list sees the new ones) and log messages.
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        let Ok(connected) = self.gateway.upstream(&self.server).await else {
+            return;
+        };
+        let mut events = connected.upstream.events();
+        let peer = context.peer;
+        let gateway = self.gateway.clone();
+        tokio::spawn(async move {
+            loop {
+                let sent = match events.recv().await {
+                    Ok(UpstreamEvent::ToolsChanged) => {
+                        gateway.forget_tools(&connected.id);
+                        peer.notify_tool_list_changed().await
+                    }
+                    Ok(UpstreamEvent::ResourcesChanged) => {
+                        peer.notify_resource_list_changed().await
+                    }
+                    Ok(UpstreamEvent::PromptsChanged) => peer.notify_prompt_list_changed().await,
+                    Ok(UpstreamEvent::Log {
+                        level,
+                        logger,
+                        data,
+                    }) => relay_log(&peer, level, logger, data).await,
+                    Ok(_) | Err(RecvError::Lagged(_)) => Ok(()),
+                    Err(RecvError::Closed) => return,
+                };
+                // The session is gone.
+                if sent.is_err() {
+                    return;
+                }
+            }
+        });
     }
 
     async fn list_tools(
@@ -303,6 +340,22 @@ pub async fn call_served(
         }
         Err(other) => Err(McpError::internal_error(other.to_string(), None)),
     }
+}
+
+/// Relays an upstream log message. Logging is deprecated from the 2026-07-28 revision on, but
+/// clients of the older revisions still expect it, so it is relayed while rmcp carries it.
+#[allow(deprecated)]
+async fn relay_log(
+    peer: &rmcp::Peer<RoleServer>,
+    level: String,
+    logger: Option<String>,
+    data: Value,
+) -> Result<(), rmcp::ServiceError> {
+    use rmcp::model::{LoggingLevel, LoggingMessageNotificationParam};
+    let level = serde_json::from_value(Value::String(level)).unwrap_or(LoggingLevel::Info);
+    let mut param = LoggingMessageNotificationParam::new(level, data);
+    param.logger = logger;
+    peer.notify_logging_message(param).await
 }
 
 /// Notes how a use of the server went, for its `status`.

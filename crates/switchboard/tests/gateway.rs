@@ -895,3 +895,45 @@ async fn a_crashed_runtime_restarts_and_shutdown_stops_every_child() {
         "a runtime outlived the server"
     );
 }
+
+#[tokio::test]
+async fn an_upstream_list_change_reaches_the_client() {
+    let python = start_python("streamable-http")
+        .await
+        .expect("python fixture");
+    let server = serve(&[]).await;
+    let (status, created) = server
+        .send_json(
+            Method::POST,
+            "/api/mcp-servers",
+            Some(&remote_body("Calc", &python.url("/mcp"), Some("calc"))),
+        )
+        .await
+        .expect("answers");
+    assert_eq!(status, 201, "{created}");
+    let url = server.url("/mcp/calc");
+    let token = switchboard_test_support::ADMIN_TOKEN;
+    let answer = run_client(
+        Path::new("node"),
+        "ts_list_changed.mjs",
+        &[&url, token, "add_greeter", r#"{"name": "ada"}"#],
+    )
+    .await;
+    assert_eq!(answer["notified"], true, "{answer}");
+    let before: Vec<&str> = answer["before"]
+        .as_array()
+        .expect("before")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let after: Vec<&str> = answer["after"]
+        .as_array()
+        .expect("after")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        !before.contains(&"greet_ada") && after.contains(&"greet_ada"),
+        "{answer}"
+    );
+}
