@@ -131,7 +131,7 @@ pub struct Gateway {
     catalog: Catalog,
     pool: UpstreamPool,
     /// Each served server's governed tools, by id, with the definition version they came from.
-    served: Arc<Mutex<HashMap<String, (i64, ToolRegistry)>>>,
+    served: Arc<Mutex<HashMap<String, (i64, ServedTools)>>>,
     settings: GatewaySettings,
 }
 
@@ -152,7 +152,16 @@ pub struct Served {
     pub id: String,
     /// The governed tools.
     pub registry: ToolRegistry,
+    /// Every tool name the upstream listed, governed or not: a call to a name outside it may go
+    /// to the upstream for its own answer, as no governance rule can be bypassed that way.
+    pub remote_names: Arc<std::collections::HashSet<String>>,
     pub upstream: Upstream,
+}
+
+#[derive(Debug, Clone)]
+struct ServedTools {
+    registry: ToolRegistry,
+    remote_names: Arc<std::collections::HashSet<String>>,
 }
 
 /// The secret values of one server, sealed together.
@@ -305,10 +314,10 @@ impl Gateway {
             served
                 .get(&connected.id)
                 .filter(|(version, _)| *version == connected.version)
-                .map(|(_, registry)| registry.clone())
+                .map(|(_, tools)| tools.clone())
         };
-        let registry = match cached {
-            Some(registry) => registry,
+        let tools = match cached {
+            Some(tools) => tools,
             None => {
                 let registry = ToolRegistry::with_secrets(BTreeMap::<String, String>::new());
                 let registered =
@@ -317,17 +326,27 @@ impl Gateway {
                     &connected.id,
                     registered.as_ref().map(|_| ()).map_err(ToString::to_string),
                 );
-                registered?;
+                let tools = ServedTools {
+                    registry,
+                    remote_names: Arc::new(
+                        registered?
+                            .remote_tools
+                            .into_iter()
+                            .map(|t| t.name)
+                            .collect(),
+                    ),
+                };
                 self.served
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .insert(connected.id.clone(), (connected.version, registry.clone()));
-                registry
+                    .insert(connected.id.clone(), (connected.version, tools.clone()));
+                tools
             }
         };
         Ok(Served {
             id: connected.id,
-            registry,
+            registry: tools.registry,
+            remote_names: tools.remote_names,
             upstream: connected.upstream,
         })
     }

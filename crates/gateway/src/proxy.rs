@@ -17,7 +17,7 @@ use rmcp::{
 };
 use serde_json::{Value, json};
 use switchboard_mcp::{CallContext, RequestOptions, UpstreamError, UpstreamEvent};
-use switchboard_tools::{ToolError, ToolMetadata};
+use switchboard_tools::{ToolError, ToolMetadata, ToolOutput};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
@@ -118,8 +118,8 @@ impl ServerHandler for ProxyHandler {
     fn get_info(&self) -> ServerConfig {
         let capabilities = serde_json::from_value(json!({
             "tools": {"listChanged": true},
-            "resources": {},
-            "prompts": {},
+            "resources": {"subscribe": true, "listChanged": true},
+            "prompts": {"listChanged": true},
             "completions": {},
             "logging": {},
         }))
@@ -268,6 +268,39 @@ impl ServerHandler for ProxyHandler {
         }
     }
 
+    // Logging and resource subscriptions are legacy-era features that rmcp marks deprecated;
+    // clients of those revisions still use them, so they pass through.
+    #[allow(deprecated)]
+    async fn set_level(
+        &self,
+        request: rmcp::model::SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let request = ClientRequest::SetLevelRequest(rmcp::model::SetLevelRequest::new(request));
+        self.forward(request).await.map(|_| ())
+    }
+
+    #[allow(deprecated)]
+    async fn subscribe(
+        &self,
+        request: rmcp::model::SubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let request = ClientRequest::SubscribeRequest(rmcp::model::SubscribeRequest::new(request));
+        self.forward(request).await.map(|_| ())
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: rmcp::model::UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let request =
+            ClientRequest::UnsubscribeRequest(rmcp::model::UnsubscribeRequest::new(request));
+        self.forward(request).await.map(|_| ())
+    }
+
     async fn complete(
         &self,
         request: CompleteRequestParams,
@@ -308,11 +341,22 @@ pub async fn call_served(
             }
         })
     });
-    let arguments = arguments.map(Value::Object).unwrap_or(Value::Null);
-    let result = served
-        .registry
-        .execute_with(name, arguments, &CallContext::new(), options)
-        .await;
+    let result = if served.registry.metadata(name).is_none() && !served.remote_names.contains(name)
+    {
+        // A name the upstream never listed: it gives its own answer, as it would directly.
+        served
+            .upstream
+            .call_tool(name, arguments, options)
+            .await
+            .map(ToolOutput::from)
+            .map_err(ToolError::from)
+    } else {
+        let arguments = arguments.map(Value::Object).unwrap_or(Value::Null);
+        served
+            .registry
+            .execute_with(name, arguments, &CallContext::new(), options)
+            .await
+    };
     if let Some(relay) = relay {
         // The sender is gone with the call; the relay ends once it has sent the rest.
         let _ = relay.await;

