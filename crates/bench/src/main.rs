@@ -4,6 +4,8 @@
 //! in-process rmcp upstream, and the time from a run's start to its first LLM call.
 #![forbid(unsafe_code)]
 
+mod proxy;
+
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
@@ -21,6 +23,18 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Bench {
+    /// `tools/call` directly against an upstream, then through `switchboard serve`.
+    Proxy {
+        /// The release `switchboard` binary.
+        #[arg(long, default_value = "target/release/switchboard")]
+        binary: std::path::PathBuf,
+        /// Seconds of load per measurement.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Idle downstream sessions opened to measure their memory.
+        #[arg(long, default_value_t = 200)]
+        idle_sessions: usize,
+    },
     /// The agent loop's own cost per step.
     RunLoop {
         /// Tool-calling steps per run.
@@ -37,6 +51,11 @@ async fn main() -> anyhow::Result<()> {
     switchboard_mcp::http::install_crypto_provider();
     match Cli::parse().bench {
         Bench::RunLoop { steps, runs } => run_loop(steps, runs).await,
+        Bench::Proxy {
+            binary,
+            seconds,
+            idle_sessions,
+        } => proxy::run(&binary, Duration::from_secs(seconds), idle_sessions).await,
     }
 }
 

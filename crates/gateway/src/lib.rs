@@ -132,6 +132,8 @@ pub struct Gateway {
     pool: UpstreamPool,
     /// Each served server's governed tools, by id, with the definition version they came from.
     served: Arc<Mutex<HashMap<String, (i64, ServedTools)>>>,
+    /// Definitions by id and alias, for the hot path.
+    definitions: Arc<Mutex<DefinitionCache>>,
     settings: GatewaySettings,
 }
 
@@ -156,6 +158,31 @@ pub struct Served {
     /// to the upstream for its own answer, as no governance rule can be bypassed that way.
     pub remote_names: Arc<std::collections::HashSet<String>>,
     pub upstream: Upstream,
+}
+
+/// How long cached definitions are trusted before the store is read again.
+pub const DEFINITION_TTL: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Default)]
+struct DefinitionCache {
+    /// When the entries were read; `None` forces a reload.
+    loaded: Option<std::time::Instant>,
+    entries: HashMap<String, CachedDefinition>,
+}
+
+#[derive(Debug, Clone)]
+enum CachedDefinition {
+    Ready(Arc<Resolved>),
+    /// Its secrets cannot be opened with the configured key.
+    Sealed(String),
+}
+
+#[derive(Debug)]
+struct Resolved {
+    id: String,
+    version: i64,
+    definition: ServerDefinition,
+    config: RemoteServerConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -193,6 +220,7 @@ impl Gateway {
             catalog,
             pool: UpstreamPool::default(),
             served: Arc::default(),
+            definitions: Arc::default(),
             settings,
         }
     }
@@ -251,6 +279,7 @@ impl Gateway {
         let id = format!("ms1{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
         let row = self.to_row(&id, &definition, now, now);
         self.store.insert_server(&row).await?;
+        self.invalidate_definitions();
         tracing::info!(server = %id, alias = %definition.alias, runtime = definition.runtime.as_str(), "server registered");
         self.view(&row)
     }
@@ -287,22 +316,75 @@ impl Gateway {
 
     /// The server's definition and its shared upstream, for the proxy and for runs.
     pub async fn upstream(&self, id_or_alias: &str) -> Result<Connected, GatewayError> {
-        let row = self.row(id_or_alias).await?;
-        let definition = self.definition(&row)?;
-        if !definition.enabled {
-            return Err(GatewayError::Disabled(definition.alias));
+        let resolved = self.resolved(id_or_alias).await?;
+        if !resolved.definition.enabled {
+            return Err(GatewayError::Disabled(resolved.definition.alias.clone()));
         }
-        let config = self.registry_config(&definition);
-        let upstream = self.pool.get_or_build(&row.id, row.updated_at, || {
-            Upstream::new(config.upstream.clone())
+        let upstream = self.pool.get_or_build(&resolved.id, resolved.version, || {
+            Upstream::new(resolved.config.upstream.clone())
         });
         Ok(Connected {
-            id: row.id,
-            version: row.updated_at,
-            definition,
-            config,
+            id: resolved.id.clone(),
+            version: resolved.version,
+            definition: resolved.definition.clone(),
+            config: resolved.config.clone(),
             upstream,
         })
+    }
+
+    /// A definition from the in-memory cache, reloaded from the store when older than
+    /// [`DEFINITION_TTL`] or after a change made here. The hot path reads no database and opens
+    /// no sealed value; a change made by another replica shows within the TTL.
+    async fn resolved(&self, id_or_alias: &str) -> Result<Arc<Resolved>, GatewayError> {
+        let lookup = |cache: &DefinitionCache| match cache.entries.get(id_or_alias) {
+            Some(CachedDefinition::Ready(resolved)) => Ok(resolved.clone()),
+            Some(CachedDefinition::Sealed(alias)) => Err(GatewayError::Sealed(alias.clone())),
+            None => Err(GatewayError::NotFound(id_or_alias.to_string())),
+        };
+        {
+            let cache = self
+                .definitions
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if cache.loaded.is_some_and(|at| at.elapsed() < DEFINITION_TTL) {
+                return lookup(&cache);
+            }
+        }
+        let rows = self.store.servers().await?;
+        let mut entries = HashMap::new();
+        for row in rows {
+            let entry = match self.definition(&row) {
+                Ok(definition) => CachedDefinition::Ready(Arc::new(Resolved {
+                    id: row.id.clone(),
+                    version: row.updated_at,
+                    config: self.registry_config(&definition),
+                    definition,
+                })),
+                Err(error) => {
+                    tracing::error!(server = %row.id, %error, "a stored server cannot be used");
+                    CachedDefinition::Sealed(row.alias.clone())
+                }
+            };
+            entries.insert(row.alias.clone(), entry.clone());
+            entries.insert(row.id, entry);
+        }
+        let mut cache = self
+            .definitions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *cache = DefinitionCache {
+            loaded: Some(std::time::Instant::now()),
+            entries,
+        };
+        lookup(&cache)
+    }
+
+    /// Makes the next lookup read the store.
+    fn invalidate_definitions(&self) {
+        self.definitions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .loaded = None;
     }
 
     /// The server's governed tools in a registry of their own over its shared upstream, kept
@@ -366,6 +448,7 @@ impl Gateway {
 
     /// Forgets a server's upstream and served tools (deleted or changed).
     async fn forget(&self, id: &str) {
+        self.invalidate_definitions();
         self.forget_tools(id);
         self.pool.remove(id).await;
     }

@@ -1,0 +1,229 @@
+//! `tools/call` directly against an in-process rmcp upstream, then through `/mcp/{alias}` and
+//! `/mcp` of a real `switchboard serve` process, at concurrency 1 and 64. The gateway's own CPU
+//! time and peak RSS are read from /proc, so that they are the gateway's alone.
+
+use std::{
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::Context as _;
+use serde_json::json;
+use switchboard_mcp::{HttpConfig, RequestOptions, Upstream, UpstreamConfig, config::Endpoint};
+use switchboard_test_support::{InProcessServer, Switchboard};
+
+const TOKEN: &str = switchboard_test_support::ADMIN_TOKEN;
+
+struct Load {
+    calls: usize,
+    latencies: Vec<Duration>,
+    elapsed: Duration,
+}
+
+impl Load {
+    fn percentile(&self, p: f64) -> Duration {
+        let mut sorted = self.latencies.clone();
+        sorted.sort();
+        sorted[((sorted.len() as f64 - 1.0) * p) as usize]
+    }
+
+    fn rate(&self) -> f64 {
+        self.calls as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// One client per concurrent caller, each calling `tool` back to back for `duration`.
+async fn load(
+    url: &str,
+    tool: &str,
+    concurrency: usize,
+    duration: Duration,
+) -> anyhow::Result<Load> {
+    let mut clients = Vec::new();
+    for index in 0..concurrency {
+        let mut http = HttpConfig::new(url);
+        http.headers
+            .push(("Authorization".into(), format!("Bearer {TOKEN}")));
+        let config = UpstreamConfig::new(format!("load-{index}"), Endpoint::Http(http));
+        clients.push(Upstream::connect(config).await?);
+    }
+    // Warm-up: one call each.
+    for client in &clients {
+        call(client, tool).await?;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let workers: Vec<_> = clients
+        .into_iter()
+        .map(|client| {
+            let stop = stop.clone();
+            let tool = tool.to_string();
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let begun = Instant::now();
+                    if call(&client, &tool).await.is_ok() {
+                        latencies.push(begun.elapsed());
+                    }
+                }
+                latencies
+            })
+        })
+        .collect();
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies = Vec::new();
+    for worker in workers {
+        latencies.extend(worker.await?);
+    }
+    Ok(Load {
+        calls: latencies.len(),
+        latencies,
+        elapsed: started.elapsed(),
+    })
+}
+
+async fn call(client: &Upstream, tool: &str) -> anyhow::Result<()> {
+    let arguments = json!({"message": "hello"}).as_object().cloned();
+    client
+        .call_tool(tool, arguments, RequestOptions::default())
+        .await?;
+    Ok(())
+}
+
+/// User plus system CPU of a process, from /proc/PID/stat.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks: u64 = fields.get(11).and_then(|u| u.parse().ok()).unwrap_or(0)
+        + fields.get(12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    // The kernel's USER_HZ is 100 on Linux.
+    Duration::from_millis(ticks * 10)
+}
+
+/// A /proc/PID/status field in KiB (VmRSS, VmHWM).
+fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix(field)?
+                .trim_start_matches(':')
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+pub async fn run(binary: &Path, duration: Duration, idle_sessions: usize) -> anyhow::Result<()> {
+    let upstream = InProcessServer::start().await?;
+
+    let started = Instant::now();
+    let gateway = Switchboard::start(binary, &[], &[])
+        .await
+        .context("starting switchboard serve")?;
+    let client = switchboard_test_support::http_client();
+    loop {
+        if client.get(gateway.url("/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let ready = started.elapsed();
+    let pid = gateway.pid().context("gateway pid")?;
+    let (status, created) = gateway
+        .send_json(
+            reqwest::Method::POST,
+            "/api/mcp-servers",
+            Some(&json!({"manifest": {"name": "Echo", "remoteConfig": {"url": upstream.url}}, "alias": "echo"})),
+        )
+        .await?;
+    anyhow::ensure!(status == 201, "registering failed: {created}");
+
+    println!(
+        "machine: {} cores; each load runs {duration:?}",
+        std::thread::available_parallelism()?.get()
+    );
+    println!("switchboard serve ready (healthz answers) {ready:?} after spawn");
+    println!();
+    println!("| path | concurrency | calls/s | ratio | p50 | p99 | gateway CPU/call |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for concurrency in [1, 64] {
+        let direct = load(&upstream.url, "echo", concurrency, duration).await?;
+        println!(
+            "| direct | {concurrency} | {:.0} | 1.00 | {:?} | {:?} | — |",
+            direct.rate(),
+            direct.percentile(0.5),
+            direct.percentile(0.99)
+        );
+        for (path, tool) in [("/mcp/echo", "echo"), ("/mcp", "echo__echo")] {
+            let before = cpu_time(pid);
+            let through = load(&gateway.url(path), tool, concurrency, duration).await?;
+            let cpu = cpu_time(pid).saturating_sub(before);
+            println!(
+                "| {path} | {concurrency} | {:.0} | {:.2} | {:?} | {:?} | {:?} |",
+                through.rate(),
+                through.rate() / direct.rate(),
+                through.percentile(0.5),
+                through.percentile(0.99),
+                cpu / through.calls.max(1) as u32
+            );
+        }
+    }
+    println!();
+    println!(
+        "gateway peak RSS under load: {} KiB",
+        status_kib(pid, "VmHWM")
+    );
+
+    // Idle downstream sessions of the 2025-11-25 era (the stateless 2026-07-28 era keeps none):
+    // initialized, then left alone.
+    let before = status_kib(pid, "VmRSS");
+    let mut session_ids = Vec::new();
+    for _ in 0..idle_sessions {
+        let response = client
+            .post(gateway.url("/mcp/echo"))
+            .bearer_auth(TOKEN)
+            .header("accept", "application/json, text/event-stream")
+            .json(
+                &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-11-25", "capabilities": {},
+                "clientInfo": {"name": "bench", "version": "1"}}}),
+            )
+            .send()
+            .await?;
+        let session = response
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .context("no session id")?;
+        response.bytes().await?;
+        client
+            .post(gateway.url("/mcp/echo"))
+            .bearer_auth(TOKEN)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", &session)
+            .header("mcp-protocol-version", "2025-11-25")
+            .json(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .send()
+            .await?;
+        session_ids.push(session);
+    }
+    let after = status_kib(pid, "VmRSS");
+    println!(
+        "{idle_sessions} idle sessions (2025-11-25): RSS {before} → {after} KiB, {:.1} KiB each",
+        (after.saturating_sub(before)) as f64 / idle_sessions as f64
+    );
+    Ok(())
+}
