@@ -38,8 +38,8 @@ pub struct AppState {
     pub admin: AdminAuth,
     /// The registry and its upstream sessions.
     pub gateway: switchboard_gateway::Gateway,
-    /// The operator's settings for runs.
-    pub runner: RunnerSettings,
+    /// The operator's settings for runs; shared, as the state is cloned for every request.
+    pub runner: std::sync::Arc<RunnerSettings>,
     /// The downstream MCP services.
     pub mcp: mcp::McpMounts,
     /// Runs in progress, so that `DELETE /run/{id}` finds them.

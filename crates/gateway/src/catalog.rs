@@ -29,9 +29,10 @@ pub struct CatalogEntry {
     pub required_env: Vec<String>,
 }
 
+/// Cheap to clone: the entries are shared.
 #[derive(Debug, Clone)]
 pub struct Catalog {
-    entries: Vec<CatalogEntry>,
+    entries: std::sync::Arc<Vec<CatalogEntry>>,
 }
 
 impl Catalog {
@@ -51,7 +52,9 @@ impl Catalog {
                 entries.push(entry);
             }
         }
-        Ok(Self { entries })
+        Ok(Self {
+            entries: std::sync::Arc::new(entries),
+        })
     }
 
     /// Entries whose id, name or description contains `search` (case-insensitive); all without.

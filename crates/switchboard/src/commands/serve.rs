@@ -115,7 +115,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         admin,
         mcp: McpMounts::new(allowed_hosts, &gateway),
         gateway,
-        runner: RunnerSettings {
+        runner: std::sync::Arc::new(RunnerSettings {
             max_steps_limit: args.max_run_steps.max(1),
             default_api_key,
             allow_stdio: !args.no_run_stdio,
@@ -123,7 +123,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             output_cap: args.tool_output_cap.max(100),
             tool_timeout: Duration::from_secs(args.tool_timeout.max(1)),
             ..RunnerSettings::default()
-        },
+        }),
         runs: RunningRuns::default(),
         http: switchboard_mcp::http::shared_http_client(),
     };
