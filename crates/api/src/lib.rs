@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod legacy_sse;
 pub mod mcp;
 pub mod runs;
 pub mod servers;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub runner: std::sync::Arc<RunnerSettings>,
     /// The downstream MCP services.
     pub mcp: mcp::McpMounts,
+    /// Downstream sessions of the legacy HTTP+SSE transport.
+    pub legacy: legacy_sse::LegacySessions,
     /// Runs in progress, so that `DELETE /run/{id}` finds them.
     pub runs: RunningRuns,
     /// The pooled HTTP client for LLM calls.
@@ -64,6 +67,8 @@ pub fn router(state: AppState) -> Router {
         .route("/mcp", any(mcp::aggregate))
         .route("/mcp/admin", any(mcp::admin))
         .route("/mcp/{server}", any(mcp::proxy))
+        .route("/mcp/{server}/sse", get(legacy_sse::open))
+        .route("/mcp/{server}/message", post(legacy_sse::message))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -77,6 +77,11 @@ impl McpMounts {
         self.shutdown.cancel();
     }
 
+    /// Cancelled at shutdown, for sessions served outside rmcp's services.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.child_token()
+    }
+
     fn service(&self, state: &AppState, id: &str, version: i64) -> ProxyService {
         let mut services = self.services.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((served, service)) = services.get(id)

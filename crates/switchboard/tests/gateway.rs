@@ -628,6 +628,28 @@ async fn clients_from_both_sdks_use_servers_through_the_proxy() {
     );
     assert_eq!(answer["result"]["structuredContent"]["result"], 42);
 
+    // The Python SDK client over the legacy HTTP+SSE transport, at the sibling path.
+    let url = server.url("/mcp/calc/sse");
+    let answer = run_client(
+        &switchboard_test_support::python(),
+        "python_client.py",
+        &[&url, token, "plus", r#"{"a": 1}"#],
+    )
+    .await;
+    assert_eq!(answer["result"]["structuredContent"]["result"], 41);
+    let (status, body) = server
+        .send_json(
+            Method::POST,
+            "/mcp/calc/message?sessionId=nope",
+            Some(&json!({"jsonrpc": "2.0", "method": "ping", "id": 1})),
+        )
+        .await
+        .expect("answers");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+
     // An unknown server, a missing token.
     let (status, body) = server
         .send_json(Method::POST, "/mcp/no-such-server", Some(&json!({})))

@@ -125,6 +125,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             ..RunnerSettings::default()
         }),
         runs: RunningRuns::default(),
+        legacy: Default::default(),
         http: switchboard_mcp::http::shared_http_client(),
     };
     let mut banner = format!(
