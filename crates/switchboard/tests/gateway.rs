@@ -959,3 +959,50 @@ async fn an_upstream_list_change_reaches_the_client() {
         "{answer}"
     );
 }
+
+#[tokio::test]
+async fn governance_cannot_be_bypassed_through_the_proxy() {
+    let python = start_python("streamable-http")
+        .await
+        .expect("python fixture");
+    let server = serve(&[]).await;
+    let mut calc = remote_body("Calc", &python.url("/mcp"), Some("calc"));
+    calc["tools"] =
+        json!({"denyTools": ["fail"], "rename": {"add": "plus"}, "pinned": {"add": {"b": 40}}});
+    let (status, created) = server
+        .send_json(Method::POST, "/api/mcp-servers", Some(&calc))
+        .await
+        .expect("answers");
+    assert_eq!(status, 201, "{created}");
+    let mut http = switchboard_mcp::HttpConfig::new(server.url("/mcp/calc"));
+    http.headers.push((
+        "Authorization".into(),
+        format!("Bearer {}", switchboard_test_support::ADMIN_TOKEN),
+    ));
+    let client = switchboard_mcp::Upstream::connect(switchboard_mcp::UpstreamConfig::new(
+        "client",
+        switchboard_mcp::Endpoint::Http(http),
+    ))
+    .await
+    .expect("connects");
+    let call = |name: &'static str, arguments: Value| {
+        let client = client.clone();
+        async move {
+            client
+                .call_tool(name, arguments.as_object().cloned(), Default::default())
+                .await
+        }
+    };
+    // A denied tool and a renamed tool's old name are refused, never forwarded.
+    for name in ["fail", "add"] {
+        let error = call(name, json!({"reason": "x", "a": 1, "b": 1}))
+            .await
+            .expect_err("refused");
+        assert_eq!(error.rpc_code(), Some(-32602), "{name}: {error}");
+    }
+    // The pinned parameter wins over the caller's.
+    let result = call("plus", json!({"a": 2, "b": 1000}))
+        .await
+        .expect("calls");
+    assert_eq!(result.structured_content, Some(json!({"result": 42})));
+}
