@@ -36,6 +36,21 @@ impl ApiError {
     }
 }
 
+impl From<axum::extract::rejection::BytesRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::BytesRejection) -> Self {
+        let status = rejection.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "body_too_large"
+        } else {
+            "invalid_request"
+        };
+        Self::new(status, code, rejection.body_text())
+    }
+}
+
+/// A request body, or a JSON error when it cannot be read (too large, cut off).
+pub type Body = Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>;
+
 impl From<switchboard_agent::RequestError> for ApiError {
     fn from(error: switchboard_agent::RequestError) -> Self {
         let status = if error.forbidden {

@@ -11,7 +11,6 @@ use std::{
 
 use axum::{
     Json,
-    body::Bytes,
     extract::{Path, Query, State},
     http::StatusCode,
     response::{
@@ -124,7 +123,7 @@ pub async fn message(
     _caller: Caller,
     Path(server): Path<String>,
     Query(query): Query<SessionQuery>,
-    body: Bytes,
+    body: crate::error::Body,
 ) -> Result<Response, ApiError> {
     let session = query.session_id.ok_or_else(|| {
         ApiError::new(
@@ -143,7 +142,7 @@ pub async fn message(
     if connected.id != inbox.server {
         return Err(ApiError::not_found("no such SSE session on this server"));
     }
-    let message: ClientJsonRpcMessage = serde_json::from_slice(&body).map_err(|error| {
+    let message: ClientJsonRpcMessage = serde_json::from_slice(&body?).map_err(|error| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_request",

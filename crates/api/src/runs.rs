@@ -4,7 +4,6 @@ use std::convert::Infallible;
 
 use axum::{
     Json,
-    body::Bytes,
     extract::{Path, State},
     http::{HeaderMap, StatusCode, header},
     response::{
@@ -29,12 +28,12 @@ pub async fn start_run(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    body: Bytes,
+    body: crate::error::Body,
 ) -> Result<Response, ApiError> {
     let permissions = RunPermissions {
         stdio: caller.admin,
     };
-    let request = parse_request(&body)?;
+    let request = parse_request(&body?)?;
     let mut registered = Registered::new();
     for name in request.registered_names() {
         match state.gateway.upstream(&name).await {

@@ -2,7 +2,6 @@
 
 use axum::{
     Json,
-    body::Bytes,
     extract::{Path, Query, State},
     http::StatusCode,
     response::{IntoResponse, Response},
@@ -32,9 +31,9 @@ pub async fn list(State(state): State<AppState>, _caller: Caller) -> Result<Resp
 pub async fn create(
     State(state): State<AppState>,
     _caller: Caller,
-    body: Bytes,
+    body: crate::error::Body,
 ) -> Result<Response, ApiError> {
-    let body: CreateServer = parse_body(&body)?;
+    let body: CreateServer = parse_body(&body?)?;
     let server = state.gateway.create(body).await?;
     Ok((StatusCode::CREATED, Json(server)).into_response())
 }
@@ -51,9 +50,9 @@ pub async fn update(
     State(state): State<AppState>,
     _caller: Caller,
     Path(id): Path<String>,
-    body: Bytes,
+    body: crate::error::Body,
 ) -> Result<Response, ApiError> {
-    let body: UpdateServer = parse_body(&body)?;
+    let body: UpdateServer = parse_body(&body?)?;
     Ok(Json(state.gateway.update(&id, body).await?).into_response())
 }
 

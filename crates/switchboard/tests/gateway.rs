@@ -263,6 +263,19 @@ async fn every_validation_rule_has_a_clear_error() {
     let body: Value = unauthenticated.json().await.expect("json");
     assert_eq!(body["error"]["code"], "unauthorized");
 
+    // A body over the limit, a method the endpoint does not take.
+    let huge = json!({"manifest": {"name": "x".repeat(2 << 20)}});
+    let (status, answer) = server
+        .send_json(Method::POST, "/api/mcp-servers", Some(&huge))
+        .await
+        .expect("answers");
+    assert_eq!((status, answer["error"]["code"].as_str()), (413, Some("body_too_large")));
+    let (status, answer) = server
+        .send_json(Method::PUT, "/api/mcp-servers", Some(&json!({})))
+        .await
+        .expect("answers");
+    assert_eq!((status, answer["error"]["code"].as_str()), (405, Some("method_not_allowed")));
+
     // Nothing refused reached the store.
     let (_, listed) = server
         .send_json(Method::GET, "/api/mcp-servers", None)
