@@ -2,6 +2,7 @@
 
 use axum::{extract::FromRequestParts, http::request::Parts};
 use sha2::{Digest, Sha256};
+use switchboard_gateway::audit::AuditEntry;
 use switchboard_store::{Store, StoreError};
 
 use crate::{AppState, error::ApiError};
@@ -94,33 +95,97 @@ fn new_token() -> String {
 pub struct Caller {
     /// Whether the caller holds the admin token: everything is allowed.
     pub admin: bool,
+    /// Who, for the audit log: `admin` until sign-in lands.
+    pub actor: String,
+    /// Which client, for the audit log: its User-Agent.
+    pub client: String,
+}
+
+impl Caller {
+    /// Records an admin action and how it ended.
+    pub fn audit<T>(
+        &self,
+        state: &AppState,
+        action: &str,
+        server: &str,
+        started: std::time::Instant,
+        result: &Result<T, ApiError>,
+    ) {
+        let (outcome, detail) = match result {
+            Ok(_) => ("ok", serde_json::json!({})),
+            Err(error) => ("error", serde_json::json!({"code": error.code})),
+        };
+        state.gateway.audit().record(AuditEntry {
+            actor: self.actor.clone(),
+            client: self.client.clone(),
+            kind: "admin",
+            action: action.to_string(),
+            server: server.to_string(),
+            outcome,
+            duration_ms: started.elapsed().as_millis() as u64,
+            detail,
+            ..AuditEntry::default()
+        });
+    }
+}
+
+fn user_agent(parts: &Parts) -> String {
+    parts
+        .headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .chars()
+        .take(200)
+        .collect()
 }
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthorized("a bearer token is required"))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|value| {
-                let (scheme, token) = value.split_once(' ')?;
-                scheme
-                    .eq_ignore_ascii_case("bearer")
-                    .then_some(token.trim())
-            })
-            .ok_or_else(|| {
-                ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
-            })?;
-        if state.admin.verify(token) {
-            Ok(Caller { admin: true })
-        } else {
-            Err(ApiError::unauthorized("the token is not valid"))
+        let verdict = authenticate(parts, state);
+        if let Err(error) = &verdict {
+            // Access decisions are audited; a refused token is never recorded, only that it was.
+            state.gateway.audit().record(AuditEntry {
+                actor: String::new(),
+                client: user_agent(parts),
+                kind: "access",
+                action: format!("{} {}", parts.method, parts.uri.path()),
+                outcome: "denied",
+                detail: serde_json::json!({"reason": error.message}),
+                ..AuditEntry::default()
+            });
         }
+        verdict
+    }
+}
+
+fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+    let header = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("a bearer token is required"))?;
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|value| {
+            let (scheme, token) = value.split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then_some(token.trim())
+        })
+        .ok_or_else(|| {
+            ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
+        })?;
+    if state.admin.verify(token) {
+        Ok(Caller {
+            admin: true,
+            actor: "admin".into(),
+            client: user_agent(parts),
+        })
+    } else {
+        Err(ApiError::unauthorized("the token is not valid"))
     }
 }
 

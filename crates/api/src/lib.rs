@@ -64,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/mcp-servers/{id}/tools", get(servers::tools))
         .route("/api/catalog", get(servers::catalog))
+        .route("/api/audit", get(servers::audit))
         .route("/mcp", any(mcp::aggregate))
         .route("/mcp/admin", any(mcp::admin))
         .route("/mcp/{server}", any(mcp::proxy))
@@ -93,6 +94,7 @@ pub async fn serve(
     let runs = state.runs.clone();
     let pool = state.gateway.pool().clone();
     let mounts = state.mcp.clone();
+    let audit = state.gateway.audit().clone();
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     // Small answers must not wait on Nagle's algorithm.
     let listener = listener.tap_io(|tcp| {
@@ -124,5 +126,6 @@ pub async fn serve(
     // Downstream sessions end, and runtimes started for the registry stop with the server.
     mounts.shutdown();
     pool.close_all().await;
+    audit.flush().await;
     joined.unwrap_or_else(|error| Err(std::io::Error::other(error)))
 }

@@ -64,7 +64,14 @@ pub async fn start_run(
     } else {
         EventSink::default()
     };
-    let task = tokio::spawn(run(spec, state.http.clone(), events, cancel));
+    let gateway = state.gateway.clone();
+    let auditor = caller.clone();
+    let http = state.http.clone();
+    let task = tokio::spawn(async move {
+        let result = run(spec, http, events, cancel).await;
+        audit_run(&gateway, &auditor, &result);
+        result
+    });
     tracing::info!(%run_id, streaming, "run started");
 
     if streaming {
@@ -99,6 +106,27 @@ pub async fn start_run(
     };
     drop(guard);
     Ok(result_response(result))
+}
+
+/// Every tool call of a run goes to the audit log: who, server, tool, outcome, duration.
+fn audit_run(gateway: &switchboard_gateway::Gateway, caller: &Caller, result: &RunResult) {
+    for step in &result.steps {
+        for tool in &step.tool_results {
+            gateway
+                .audit()
+                .record(switchboard_gateway::audit::AuditEntry {
+                    actor: caller.actor.clone(),
+                    client: caller.client.clone(),
+                    kind: "run_tool_call",
+                    action: "tools/call".into(),
+                    server: tool.server.clone(),
+                    tool: tool.name.clone(),
+                    outcome: if tool.is_error { "error" } else { "ok" },
+                    duration_ms: tool.duration_ms,
+                    detail: json!({"runId": result.run_id, "callId": tool.id}),
+                });
+        }
+    }
 }
 
 fn wants_event_stream(headers: &HeaderMap) -> bool {

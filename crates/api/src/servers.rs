@@ -6,6 +6,8 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
+use std::time::Instant;
+
 use serde::Deserialize;
 use serde_json::json;
 use switchboard_gateway::model::{CreateServer, UpdateServer};
@@ -30,12 +32,21 @@ pub async fn list(State(state): State<AppState>, _caller: Caller) -> Result<Resp
 
 pub async fn create(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     body: crate::error::Body,
 ) -> Result<Response, ApiError> {
-    let body: CreateServer = parse_body(&body?)?;
-    let server = state.gateway.create(body).await?;
-    Ok((StatusCode::CREATED, Json(server)).into_response())
+    let started = Instant::now();
+    let created = async {
+        let body: CreateServer = parse_body(&body?)?;
+        Ok(state.gateway.create(body).await?)
+    }
+    .await;
+    let alias = created
+        .as_ref()
+        .map(|s| s.alias.clone())
+        .unwrap_or_default();
+    caller.audit(&state, "server.create", &alias, started, &created);
+    Ok((StatusCode::CREATED, Json(created?)).into_response())
 }
 
 pub async fn get(
@@ -48,20 +59,29 @@ pub async fn get(
 
 pub async fn update(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(id): Path<String>,
     body: crate::error::Body,
 ) -> Result<Response, ApiError> {
-    let body: UpdateServer = parse_body(&body?)?;
-    Ok(Json(state.gateway.update(&id, body).await?).into_response())
+    let started = Instant::now();
+    let updated = async {
+        let body: UpdateServer = parse_body(&body?)?;
+        Ok(state.gateway.update(&id, body).await?)
+    }
+    .await;
+    caller.audit(&state, "server.update", &id, started, &updated);
+    Ok(Json(updated?).into_response())
 }
 
 pub async fn delete(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    state.gateway.delete(&id).await?;
+    let started = Instant::now();
+    let deleted = state.gateway.delete(&id).await.map_err(ApiError::from);
+    caller.audit(&state, "server.delete", &id, started, &deleted);
+    deleted?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -86,4 +106,76 @@ pub async fn catalog(
 ) -> Result<Response, ApiError> {
     let entries = state.gateway.catalog().search(query.search.as_deref());
     Ok(Json(json!({"items": entries})).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditParams {
+    /// The actor.
+    user: Option<String>,
+    server: Option<String>,
+    tool: Option<String>,
+    outcome: Option<String>,
+    /// Unix milliseconds, inclusive.
+    since: Option<i64>,
+    /// Unix milliseconds, exclusive.
+    until: Option<i64>,
+    /// At most this many rows (default 100, at most 1000).
+    limit: Option<u32>,
+    /// The previous page's `nextCursor`.
+    cursor: Option<String>,
+}
+
+/// `GET /api/audit`: the audit log, oldest first, filtered and paginated.
+pub async fn audit(
+    State(state): State<AppState>,
+    _caller: Caller,
+    query: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(params) = query.map_err(|rejection| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            rejection.body_text(),
+        )
+    })?;
+    let limit = params.limit.unwrap_or(100);
+    if limit == 0 || limit > 1000 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "`limit` must be between 1 and 1000",
+        ));
+    }
+    if let Some(outcome) = &params.outcome
+        && !["ok", "error", "denied"].contains(&outcome.as_str())
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "`outcome` must be ok, error or denied",
+        ));
+    }
+    let query = switchboard_store::AuditQuery {
+        actor: params.user,
+        server: params.server,
+        tool: params.tool,
+        outcome: params.outcome,
+        since: params.since,
+        until: params.until,
+        after: params.cursor,
+        limit,
+    };
+    // Rows still queued are written first, so an answer never misses what already happened.
+    state.gateway.audit().flush().await;
+    let rows = state
+        .gateway
+        .store()
+        .audit(&query)
+        .await
+        .map_err(switchboard_gateway::GatewayError::from)?;
+    let next_cursor = (rows.len() == limit as usize)
+        .then(|| rows.last().map(|row| row.id.clone()))
+        .flatten();
+    Ok(Json(json!({"items": rows, "nextCursor": next_cursor})).into_response())
 }

@@ -461,7 +461,7 @@ impl ServerHandler for AdminMcp {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         if !admin_tools().iter().any(|tool| tool.name == request.name) {
             return Err(McpError::invalid_params(
@@ -469,10 +469,42 @@ impl ServerHandler for AdminMcp {
                 None,
             ));
         }
-        let result = match self.run(&request.name, request.arguments).await {
-            Ok(structured) => success(structured),
-            Err(failure) => failure,
+        let started = std::time::Instant::now();
+        let target = request
+            .arguments
+            .as_ref()
+            .and_then(|args| {
+                args.get("id")
+                    .or_else(|| args.get("alias"))
+                    .or_else(|| args.get("name"))
+            })
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let (result, outcome) = match self.run(&request.name, request.arguments).await {
+            Ok(structured) => (success(structured), "ok"),
+            Err(failure) => (failure, "error"),
         };
+        self.gateway.audit().record(crate::audit::AuditEntry {
+            actor: "admin".into(),
+            client: context
+                .peer
+                .peer_info()
+                .map(|info| info.client_info.name.clone())
+                .unwrap_or_default(),
+            kind: "admin",
+            action: format!("admin_mcp.{}", request.name),
+            server: target,
+            outcome,
+            duration_ms: started.elapsed().as_millis() as u64,
+            detail: result
+                .structured_content
+                .as_ref()
+                .and_then(|s| s.get("error").cloned())
+                .map(|error| json!({"error": error}))
+                .unwrap_or(json!({})),
+            ..Default::default()
+        });
         Ok(result.into())
     }
 }

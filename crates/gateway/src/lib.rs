@@ -4,6 +4,7 @@
 
 pub mod admin_mcp;
 pub mod aggregate;
+pub mod audit;
 pub mod catalog;
 pub mod model;
 pub mod pool;
@@ -134,6 +135,8 @@ pub struct Gateway {
     served: Arc<Mutex<HashMap<String, (i64, ServedTools)>>>,
     /// Definitions by id and alias, for the hot path.
     definitions: Arc<Mutex<DefinitionCache>>,
+    /// Where admin actions, access decisions and tool calls are recorded.
+    audit: audit::AuditLog,
     settings: GatewaySettings,
 }
 
@@ -152,6 +155,8 @@ pub struct Connected {
 #[derive(Debug, Clone)]
 pub struct Served {
     pub id: String,
+    /// The alias, for logs and the audit.
+    pub alias: String,
     /// The governed tools.
     pub registry: ToolRegistry,
     /// Every tool name the upstream listed, governed or not: a call to a name outside it may go
@@ -200,7 +205,7 @@ struct Sealed {
     headers: BTreeMap<String, String>,
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -214,6 +219,7 @@ impl Gateway {
         catalog: Catalog,
         settings: GatewaySettings,
     ) -> Self {
+        let audit = audit::AuditLog::start(store.clone());
         Self {
             store,
             sealer,
@@ -221,6 +227,7 @@ impl Gateway {
             pool: UpstreamPool::default(),
             served: Arc::default(),
             definitions: Arc::default(),
+            audit,
             settings,
         }
     }
@@ -231,6 +238,10 @@ impl Gateway {
 
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
+    }
+
+    pub fn audit(&self) -> &audit::AuditLog {
+        &self.audit
     }
 
     pub fn settings(&self) -> &GatewaySettings {
@@ -251,6 +262,25 @@ impl Gateway {
             loop {
                 ticks.tick().await;
                 pool.stop_idle(idle).await;
+            }
+        });
+    }
+
+    /// Deletes audit rows older than `retention`, now and every hour, until the runtime stops.
+    pub fn spawn_audit_pruner(&self, retention: Duration) {
+        let store = self.store.clone();
+        let audit = self.audit.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                ticks.tick().await;
+                audit.flush().await;
+                let before = now_ms().saturating_sub(retention.as_millis() as i64);
+                match store.prune_audit(before).await {
+                    Ok(0) => {}
+                    Ok(pruned) => tracing::info!(pruned, "old audit rows deleted"),
+                    Err(error) => tracing::error!(%error, "pruning the audit log failed"),
+                }
             }
         });
     }
@@ -427,6 +457,7 @@ impl Gateway {
         };
         Ok(Served {
             id: connected.id,
+            alias: connected.definition.alias,
             registry: tools.registry,
             remote_names: tools.remote_names,
             upstream: connected.upstream,

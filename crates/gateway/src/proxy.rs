@@ -316,7 +316,47 @@ impl ServerHandler for ProxyHandler {
 
 /// Calls one governed tool of a served server: pinned params injected, the client's progress token
 /// fed from upstream progress, the client's cancel sent upstream.
+/// Calls one governed tool of a served server: pinned params injected, the client's progress token
+/// fed from upstream progress, the client's cancel sent upstream. The call is audited: who,
+/// which client, server, tool, outcome and duration, with the arguments only as a hash.
 pub async fn call_served(
+    gateway: &Gateway,
+    served: &Served,
+    name: &str,
+    arguments: Option<serde_json::Map<String, Value>>,
+    context: &RequestContext<RoleServer>,
+) -> Result<CallToolResponse, McpError> {
+    let started = std::time::Instant::now();
+    let arguments_hash = arguments
+        .as_ref()
+        .map(|arguments| crate::audit::hash_json(&Value::Object(arguments.clone())));
+    let result = call_governed(gateway, served, name, arguments, context).await;
+    let (outcome, error) = match &result {
+        Ok(CallToolResponse::Complete(complete)) if complete.is_error == Some(true) => {
+            ("error", None)
+        }
+        Ok(_) => ("ok", None),
+        Err(error) => ("error", Some(error.message.to_string())),
+    };
+    gateway.audit().record(crate::audit::AuditEntry {
+        actor: "admin".into(),
+        client: context
+            .peer
+            .peer_info()
+            .map(|info| info.client_info.name.clone())
+            .unwrap_or_default(),
+        kind: "tool_call",
+        action: "tools/call".into(),
+        server: served.alias.clone(),
+        tool: name.to_string(),
+        outcome,
+        duration_ms: started.elapsed().as_millis() as u64,
+        detail: json!({"argumentsSha256": arguments_hash, "error": error}),
+    });
+    result
+}
+
+async fn call_governed(
     gateway: &Gateway,
     served: &Served,
     name: &str,

@@ -6,6 +6,7 @@
 //! get a sibling per backend. Migrations run at open.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod secrets;
 
 use std::{str::FromStr, time::Duration};
@@ -15,6 +16,7 @@ use sqlx::{
     any::{AnyPoolOptions, AnyRow},
 };
 
+pub use audit::{AuditQuery, AuditRow};
 pub use secrets::{SealError, SecretBox};
 
 /// How long SQLite waits on a lock held by another connection before failing.

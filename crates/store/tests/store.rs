@@ -2,7 +2,7 @@
 //! made for this run and dropped after it.
 
 use serde_json::json;
-use switchboard_store::{Backend, ServerRow, Store, StoreError};
+use switchboard_store::{AuditQuery, AuditRow, Backend, ServerRow, Store, StoreError};
 
 const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -79,6 +79,8 @@ async fn suite(store: &Store) {
     assert!(store.delete_server("ms1").await.expect("delete"));
     assert!(!store.delete_server("ms1").await.expect("delete again"));
 
+    audit_suite(store).await;
+
     assert_eq!(store.setting("admin").await.expect("get"), None);
     assert!(
         store
@@ -96,6 +98,88 @@ async fn suite(store: &Store) {
         store.setting("admin").await.expect("get").as_deref(),
         Some("hash-1")
     );
+}
+
+fn audit_row(at: i64, server: &str, tool: &str, outcome: &str) -> AuditRow {
+    AuditRow {
+        id: format!("{at:013}-{server}-{tool}"),
+        at,
+        actor: "admin".into(),
+        client: "test".into(),
+        kind: "tool_call".into(),
+        action: "tools/call".into(),
+        server: server.into(),
+        tool: tool.into(),
+        outcome: outcome.into(),
+        duration_ms: 5,
+        detail: "{}".into(),
+    }
+}
+
+async fn audit_suite(store: &Store) {
+    let rows = [
+        audit_row(1_000, "calc", "add", "ok"),
+        audit_row(2_000, "calc", "fail", "error"),
+        audit_row(3_000, "web", "fetch", "ok"),
+    ];
+    for row in &rows {
+        store.append_audit(row).await.expect("append");
+    }
+    let all = AuditQuery {
+        limit: 10,
+        ..AuditQuery::default()
+    };
+    assert_eq!(store.audit(&all).await.expect("query"), rows.to_vec());
+    let by = |query: AuditQuery| async move {
+        store
+            .audit(&query)
+            .await
+            .expect("query")
+            .into_iter()
+            .map(|r| r.tool)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        by(AuditQuery {
+            server: Some("calc".into()),
+            ..all.clone()
+        })
+        .await,
+        ["add", "fail"]
+    );
+    assert_eq!(
+        by(AuditQuery {
+            outcome: Some("ok".into()),
+            ..all.clone()
+        })
+        .await,
+        ["add", "fetch"]
+    );
+    assert_eq!(
+        by(AuditQuery {
+            since: Some(2_000),
+            until: Some(3_000),
+            ..all.clone()
+        })
+        .await,
+        ["fail"]
+    );
+    // Pages follow the last id.
+    let first = store
+        .audit(&AuditQuery {
+            limit: 2,
+            ..all.clone()
+        })
+        .await
+        .expect("page");
+    let next = AuditQuery {
+        after: Some(first[1].id.clone()),
+        limit: 2,
+        ..all.clone()
+    };
+    assert_eq!(by(next).await, ["fetch"]);
+    assert_eq!(store.prune_audit(2_500).await.expect("prune"), 2);
+    assert_eq!(by(all).await, ["fetch"]);
 }
 
 #[tokio::test]

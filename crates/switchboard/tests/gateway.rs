@@ -269,12 +269,18 @@ async fn every_validation_rule_has_a_clear_error() {
         .send_json(Method::POST, "/api/mcp-servers", Some(&huge))
         .await
         .expect("answers");
-    assert_eq!((status, answer["error"]["code"].as_str()), (413, Some("body_too_large")));
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (413, Some("body_too_large"))
+    );
     let (status, answer) = server
         .send_json(Method::PUT, "/api/mcp-servers", Some(&json!({})))
         .await
         .expect("answers");
-    assert_eq!((status, answer["error"]["code"].as_str()), (405, Some("method_not_allowed")));
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
 
     // Nothing refused reached the store.
     let (_, listed) = server
@@ -1018,4 +1024,128 @@ async fn governance_cannot_be_bypassed_through_the_proxy() {
         .await
         .expect("calls");
     assert_eq!(result.structured_content, Some(json!({"result": 42})));
+}
+
+#[tokio::test]
+async fn the_audit_log_records_calls_admin_actions_and_refusals() {
+    let python = start_python("streamable-http")
+        .await
+        .expect("python fixture");
+    let server = serve(&[]).await;
+    let mut calc = remote_body("Calc", &python.url("/mcp"), Some("calc"));
+    calc["tools"] = json!({"rename": {"add": "plus"}, "pinned": {"add": {"b": 40}}});
+    let (status, _) = server
+        .send_json(Method::POST, "/api/mcp-servers", Some(&calc))
+        .await
+        .expect("answers");
+    assert_eq!(status, 201);
+    let (status, _) = server
+        .send_json(
+            Method::POST,
+            "/api/mcp-servers",
+            Some(&remote_body("Bad", "ftp://x", Some("bad"))),
+        )
+        .await
+        .expect("answers");
+    assert_eq!(status, 400);
+    let token = switchboard_test_support::ADMIN_TOKEN;
+    let url = server.url("/mcp/calc");
+    run_client(
+        &switchboard_test_support::python(),
+        "python_client.py",
+        &[&url, token, "plus", r#"{"a": 2}"#],
+    )
+    .await;
+    let denied = switchboard_test_support::http_client()
+        .get(server.url("/api/mcp-servers"))
+        .bearer_auth("not-the-token-123")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(denied.status(), 401);
+    let llm = ScriptedLlm::start(vec![
+        Reply::call("plus", json!({"a": 1})),
+        Reply::text("41"),
+    ])
+    .await;
+    let run = json!({"task": "t", "model": "m", "base_url": llm.base_url(), "mcp_servers": [{"name": "calc"}]});
+    let (status, _) = server.post_run(&run).await.expect("answers");
+    assert_eq!(status, 200);
+
+    let (status, audit) = server
+        .send_json(Method::GET, "/api/audit?limit=1000", None)
+        .await
+        .expect("answers");
+    assert_eq!(status, 200, "{audit}");
+    let rows = audit["items"].as_array().expect("items");
+    let find = |kind: &str, action: &str| {
+        rows.iter()
+            .find(|r| r["kind"] == kind && r["action"] == action)
+            .unwrap_or_else(|| panic!("no {kind} {action} row in {rows:?}"))
+            .clone()
+    };
+    let created = find("admin", "server.create");
+    assert_eq!(
+        (created["server"].as_str(), created["outcome"].as_str()),
+        (Some("calc"), Some("ok"))
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r["action"] == "server.create" && r["outcome"] == "error")
+    );
+    let call = find("tool_call", "tools/call");
+    assert_eq!(call["server"], "calc");
+    assert_eq!(call["tool"], "plus");
+    assert_eq!(call["outcome"], "ok");
+    assert_eq!(call["actor"], "admin");
+    let detail: Value =
+        serde_json::from_str(call["detail"].as_str().expect("detail")).expect("json");
+    assert_eq!(detail["argumentsSha256"].as_str().map(str::len), Some(64));
+    let ran = find("run_tool_call", "tools/call");
+    assert_eq!(
+        (ran["server"].as_str(), ran["tool"].as_str()),
+        (Some("calc"), Some("plus"))
+    );
+    let refused = rows
+        .iter()
+        .find(|r| r["kind"] == "access")
+        .expect("an access row");
+    assert_eq!(refused["outcome"], "denied");
+    assert!(
+        !audit.to_string().contains("not-the-token-123"),
+        "a refused token was recorded"
+    );
+
+    // Filters and pages.
+    let (_, only_calls) = server
+        .send_json(
+            Method::GET,
+            "/api/audit?server=calc&tool=plus&outcome=ok&limit=1",
+            None,
+        )
+        .await
+        .expect("answers");
+    let first = &only_calls["items"][0];
+    assert_eq!(first["tool"], "plus");
+    let cursor = only_calls["nextCursor"].as_str().expect("a next page");
+    let (_, next) = server
+        .send_json(
+            Method::GET,
+            &format!("/api/audit?server=calc&tool=plus&outcome=ok&limit=1&cursor={cursor}"),
+            None,
+        )
+        .await
+        .expect("answers");
+    assert_ne!(next["items"][0]["id"], first["id"]);
+    for bad in ["limit=0", "outcome=maybe", "surprise=1", "since=yesterday"] {
+        let (status, answer) = server
+            .send_json(Method::GET, &format!("/api/audit?{bad}"), None)
+            .await
+            .expect("answers");
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (400, Some("invalid_request")),
+            "{bad}"
+        );
+    }
 }

@@ -33,6 +33,9 @@ pub struct Args {
     /// Milliseconds `/mcp` waits for each upstream's list before leaving it out.
     #[arg(long, default_value_t = 5000)]
     aggregate_deadline_ms: u64,
+    /// Days the audit log keeps a row.
+    #[arg(long, default_value_t = 30)]
+    audit_retention_days: u64,
     /// Seconds a local runtime may sit unused before it is stopped.
     #[arg(long, default_value_t = 600)]
     runtime_idle_timeout: u64,
@@ -111,6 +114,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
     );
     gateway.spawn_idle_reaper();
+    gateway.spawn_audit_pruner(Duration::from_secs(
+        args.audit_retention_days.max(1) * 86_400,
+    ));
     let state = AppState {
         admin,
         mcp: McpMounts::new(allowed_hosts, &gateway),

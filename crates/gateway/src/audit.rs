@@ -1,0 +1,97 @@
+//! The audit log's writer: entries go through a channel to one background task that appends them,
+//! so that a proxied call never waits on the database. `close` drains what is queued.
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use switchboard_store::{AuditRow, Store};
+use tokio::sync::{mpsc, oneshot};
+
+/// One thing to record.
+#[derive(Debug, Clone, Default)]
+pub struct AuditEntry {
+    pub actor: String,
+    pub client: String,
+    pub kind: &'static str,
+    pub action: String,
+    pub server: String,
+    pub tool: String,
+    /// `ok`, `error` or `denied`.
+    pub outcome: &'static str,
+    pub duration_ms: u64,
+    pub detail: Value,
+}
+
+/// The SHA-256 of a value's JSON: arguments are recorded this way, never as values.
+pub fn hash_json(value: &Value) -> String {
+    hex::encode(Sha256::digest(value.to_string().as_bytes()))
+}
+
+enum Message {
+    Row(Box<AuditRow>),
+    /// Answered once every row sent before it is written.
+    Flush(oneshot::Sender<()>),
+}
+
+/// The writer; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AuditLog {
+    sender: mpsc::UnboundedSender<Message>,
+}
+
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditMessage")
+    }
+}
+
+impl AuditLog {
+    /// Starts the writer task.
+    pub fn start(store: Store) -> Self {
+        let (sender, mut receiver) = mpsc::unbounded_channel::<Message>();
+        tokio::spawn(async move {
+            while let Some(message) = receiver.recv().await {
+                match message {
+                    Message::Row(row) => {
+                        if let Err(error) = store.append_audit(&row).await {
+                            tracing::error!(%error, action = %row.action, "an audit row was not written");
+                        }
+                    }
+                    Message::Flush(done) => {
+                        let _ = done.send(());
+                    }
+                }
+            }
+        });
+        Self { sender }
+    }
+
+    pub fn record(&self, entry: AuditEntry) {
+        let at = crate::now_ms();
+        let row = AuditRow {
+            id: format!("{at:013}-{}", uuid::Uuid::new_v4().simple()),
+            at,
+            actor: entry.actor,
+            client: entry.client,
+            kind: entry.kind.to_string(),
+            action: entry.action,
+            server: entry.server,
+            tool: entry.tool,
+            outcome: entry.outcome.to_string(),
+            duration_ms: i64::try_from(entry.duration_ms).unwrap_or(i64::MAX),
+            detail: entry.detail.to_string(),
+        };
+        // Only fails once the writer is gone, at the very end.
+        let _ = self.sender.send(Message::Row(Box::new(row)));
+    }
+
+    /// Waits until every entry recorded so far is written (at shutdown, and in tests).
+    pub async fn flush(&self) {
+        let (done, written) = oneshot::channel();
+        if self.sender.send(Message::Flush(done)).is_ok() {
+            let _ = tokio::time::timeout(FLUSH_LIMIT, written).await;
+        }
+    }
+}
+
+/// The longest a flush waits: a stuck database must not hold shutdown forever.
+const FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
