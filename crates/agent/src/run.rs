@@ -110,6 +110,9 @@ pub struct Step {
     pub llm_output: String,
     pub token_usage: TokenUsage,
     pub tool_results: Vec<ToolResult>,
+    /// How long the model took to answer.
+    #[serde(default)]
+    pub llm_duration_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -325,7 +328,7 @@ impl RunState {
     }
 
     /// Records a model answer as a step, and tells the listeners.
-    fn record_step(&mut self, completion: &Completion) -> usize {
+    fn record_step(&mut self, completion: &Completion, llm_duration: Duration) -> usize {
         let llm_output = self.redactor.redact(&completion.content);
         self.result.token_usage += completion.usage;
         self.result.steps.push(Step {
@@ -333,6 +336,7 @@ impl RunState {
             llm_output: llm_output.clone(),
             token_usage: completion.usage,
             tool_results: Vec::new(),
+            llm_duration_ms: llm_duration.as_millis() as u64,
         });
         let index = self.result.steps.len() - 1;
         self.events.send(RunEvent::Step {
@@ -433,6 +437,7 @@ async fn agent_loop(
         },
     ];
     for _ in 0..spec.max_steps {
+        let asked = Instant::now();
         let completion = match llm
             .complete(&spec.model, &messages, &tools, spec.temperature)
             .await
@@ -440,7 +445,7 @@ async fn agent_loop(
             Ok(completion) => completion,
             Err(error) => return Stop::Llm(error),
         };
-        let step = state.record_step(&completion);
+        let step = state.record_step(&completion, asked.elapsed());
         if completion.tool_calls.is_empty() {
             return Stop::FinalAnswer(state.redactor.redact(&completion.content));
         }
@@ -460,12 +465,13 @@ async fn agent_loop(
     messages.push(Message::User {
         content: FINAL_ANSWER_PROMPT.into(),
     });
+    let asked = Instant::now();
     match llm
         .complete(&spec.model, &messages, &[], spec.temperature)
         .await
     {
         Ok(completion) => {
-            state.record_step(&completion);
+            state.record_step(&completion, asked.elapsed());
             Stop::MaxSteps(state.redactor.redact(&completion.content))
         }
         Err(error) => Stop::Llm(error),

@@ -53,11 +53,13 @@ impl LegacySessions {
 struct SessionGuard {
     sessions: LegacySessions,
     id: String,
+    live: prometheus_client::metrics::gauge::Gauge,
 }
 
 impl Drop for SessionGuard {
     fn drop(&mut self) {
         self.sessions.lock().remove(&self.id);
+        self.live.dec();
     }
 }
 
@@ -92,9 +94,12 @@ pub async fn open(
             Err(error) => tracing::debug!(%error, "a legacy SSE session ended before initializing"),
         }
     });
+    let live = state.gateway.metrics().live_sessions.clone();
+    live.inc();
     let guard = SessionGuard {
         sessions: state.legacy.clone(),
         id: id.clone(),
+        live,
     };
     let endpoint = format!("/mcp/{server}/message?sessionId={id}");
     let first = futures::stream::once(async move {

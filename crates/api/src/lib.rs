@@ -16,12 +16,14 @@ use std::{
 
 use axum::{
     Json, Router,
-    extract::DefaultBodyLimit,
+    extract::{DefaultBodyLimit, State},
+    response::IntoResponse,
     routing::{any, delete, get, post},
     serve::ListenerExt,
 };
 use serde_json::json;
 use switchboard_agent::{RunnerSettings, RunningRuns};
+use switchboard_gateway::metrics::RequestLabels;
 use tokio::net::TcpListener;
 
 pub use auth::{AdminAuth, AdminTokenSource};
@@ -71,6 +73,8 @@ pub fn router(state: AppState) -> Router {
         .route("/mcp/{server}/sse", get(legacy_sse::open))
         .route("/mcp/{server}/message", post(legacy_sse::message))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -80,7 +84,64 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
         .with_state(state)
+}
+
+/// Counts every request by its route (never its raw path, which holds ids) and status.
+async fn count_requests(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let endpoint = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|path| path.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let response = next.run(request).await;
+    state
+        .gateway
+        .metrics()
+        .http_requests
+        .get_or_create(&RequestLabels {
+            endpoint,
+            status: response.status().as_u16(),
+        })
+        .inc();
+    response
+}
+
+/// Readiness: the store answers (migrations ran before the server started listening).
+async fn readyz(State(state): State<AppState>) -> axum::response::Response {
+    match state.gateway.store().ping().await {
+        Ok(()) => Json(json!({"status": "ready"})).into_response(),
+        Err(error) => {
+            tracing::warn!(%error, "not ready: the store does not answer");
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "not_ready",
+                "the store does not answer",
+            )
+            .into_response()
+        }
+    }
+}
+
+/// Prometheus metrics; they name servers and tools, so they need the admin token.
+async fn metrics(State(state): State<AppState>, _caller: auth::Caller) -> axum::response::Response {
+    state.gateway.refresh_state_metrics().await;
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.gateway.metrics().encode(),
+    )
+        .into_response()
 }
 
 /// Serves until `shutdown` resolves, then stops accepting and gives requests in flight up to

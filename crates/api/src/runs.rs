@@ -20,6 +20,8 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_util::sync::CancellationToken;
 
+use switchboard_gateway::metrics::{StopLabels, TokenLabels};
+
 use crate::{AppState, auth::Caller, error::ApiError};
 
 /// Starts a run. With `Accept: text/event-stream` its events stream as they happen; otherwise the
@@ -108,10 +110,39 @@ pub async fn start_run(
     Ok(result_response(result))
 }
 
-/// Every tool call of a run goes to the audit log: who, server, tool, outcome, duration.
+/// Every tool call of a run goes to the audit log (who, server, tool, outcome, duration), and the
+/// run to the metrics.
 fn audit_run(gateway: &switchboard_gateway::Gateway, caller: &Caller, result: &RunResult) {
+    let metrics = gateway.metrics();
+    let stop_reason = serde_json::to_value(result.stop_reason)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    metrics
+        .runs
+        .get_or_create(&StopLabels { stop_reason })
+        .inc();
+    for (kind, count) in [
+        ("prompt", result.token_usage.prompt_tokens),
+        ("completion", result.token_usage.completion_tokens),
+    ] {
+        metrics
+            .tokens
+            .get_or_create(&TokenLabels { kind: kind.into() })
+            .inc_by(count);
+    }
     for step in &result.steps {
+        metrics
+            .llm_call_seconds
+            .observe(step.llm_duration_ms as f64 / 1000.0);
         for tool in &step.tool_results {
+            metrics.tool_call(
+                "run",
+                &tool.server,
+                &tool.name,
+                !tool.is_error,
+                tool.duration_ms as f64 / 1000.0,
+            );
             gateway
                 .audit()
                 .record(switchboard_gateway::audit::AuditEntry {

@@ -6,6 +6,7 @@ pub mod admin_mcp;
 pub mod aggregate;
 pub mod audit;
 pub mod catalog;
+pub mod metrics;
 pub mod model;
 pub mod pool;
 pub mod proxy;
@@ -137,6 +138,8 @@ pub struct Gateway {
     definitions: Arc<Mutex<DefinitionCache>>,
     /// Where admin actions, access decisions and tool calls are recorded.
     audit: audit::AuditLog,
+    /// Prometheus metrics.
+    metrics: metrics::Metrics,
     settings: GatewaySettings,
 }
 
@@ -228,6 +231,7 @@ impl Gateway {
             served: Arc::default(),
             definitions: Arc::default(),
             audit,
+            metrics: metrics::Metrics::default(),
             settings,
         }
     }
@@ -238,6 +242,29 @@ impl Gateway {
 
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
+    }
+
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.metrics
+    }
+
+    /// Sets the upstream-state gauges from the servers' current status (at scrape time).
+    pub async fn refresh_state_metrics(&self) {
+        let Ok(servers) = self.list().await else {
+            return;
+        };
+        for server in servers {
+            for state in ["connected", "error", "idle"] {
+                let value = i64::from(server.status.state == state);
+                self.metrics
+                    .upstream_state
+                    .get_or_create(&metrics::StateLabels {
+                        server: server.alias.clone(),
+                        state: state.to_string(),
+                    })
+                    .set(value);
+            }
+        }
     }
 
     pub fn audit(&self) -> &audit::AuditLog {

@@ -338,6 +338,13 @@ pub async fn call_served(
         Ok(_) => ("ok", None),
         Err(error) => ("error", Some(error.message.to_string())),
     };
+    gateway.metrics().tool_call(
+        "proxy",
+        &served.alias,
+        name,
+        outcome == "ok",
+        started.elapsed().as_secs_f64(),
+    );
     gateway.audit().record(crate::audit::AuditEntry {
         actor: "admin".into(),
         client: context

@@ -1149,3 +1149,112 @@ async fn the_audit_log_records_calls_admin_actions_and_refusals() {
         );
     }
 }
+
+/// The value of one sample in a Prometheus text exposition, 0 when absent.
+fn sample(text: &str, name_and_labels: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name_and_labels)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn metrics_move_readiness_answers_and_logs_are_json_lines() {
+    let python = start_python("streamable-http")
+        .await
+        .expect("python fixture");
+    let server = serve(&["--log-format", "json"]).await;
+    let ready = switchboard_test_support::http_client()
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(ready.status(), 200);
+    let (status, _) = server
+        .send_json(
+            Method::POST,
+            "/api/mcp-servers",
+            Some(&remote_body("Calc", &python.url("/mcp"), Some("calc"))),
+        )
+        .await
+        .expect("answers");
+    assert_eq!(status, 201);
+    let scrape = || async {
+        let response = server
+            .request(Method::GET, "/metrics")
+            .send()
+            .await
+            .expect("answers");
+        assert_eq!(response.status(), 200);
+        response.text().await.expect("text")
+    };
+    let calls = r#"switchboard_tool_calls_total{server="calc",tool="add",outcome="ok"}"#;
+    let before = scrape().await;
+    assert_eq!(sample(&before, calls), 0.0);
+    let url = server.url("/mcp/calc");
+    let token = switchboard_test_support::ADMIN_TOKEN;
+    run_client(
+        &switchboard_test_support::python(),
+        "python_client.py",
+        &[&url, token, "add", r#"{"a": 1, "b": 2}"#],
+    )
+    .await;
+    let llm = ScriptedLlm::start(vec![
+        Reply::call("add", json!({"a": 1, "b": 1})),
+        Reply::text("2"),
+    ])
+    .await;
+    let run = json!({"task": "t", "model": "m", "base_url": llm.base_url(), "mcp_servers": [{"name": "calc"}]});
+    let (status, _) = server.post_run(&run).await.expect("answers");
+    assert_eq!(status, 200);
+
+    let after = scrape().await;
+    assert_eq!(
+        sample(&after, calls),
+        2.0,
+        "one proxied call and one run call:\n{after}"
+    );
+    assert!(
+        sample(
+            &after,
+            r#"switchboard_http_requests_total{endpoint="/mcp/{server}",status="200"}"#
+        ) >= 1.0
+    );
+    assert_eq!(
+        sample(
+            &after,
+            r#"switchboard_upstream_state{server="calc",state="connected"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &after,
+            r#"switchboard_runs_total{stop_reason="final_answer"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(&after, r#"switchboard_llm_tokens_total{kind="prompt"}"#),
+        30.0
+    );
+    assert!(sample(&after, "switchboard_llm_call_seconds_count") >= 2.0);
+    assert!(
+        sample(
+            &after,
+            r#"switchboard_tool_call_seconds_count{server="calc",source="proxy"}"#
+        ) >= 1.0
+    );
+    let anonymous = switchboard_test_support::http_client()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(anonymous.status(), 401);
+
+    let log = server.log();
+    assert!(!log.is_empty());
+    for line in log.lines() {
+        let parsed: Result<Value, _> = serde_json::from_str(line);
+        assert!(parsed.is_ok(), "not a JSON line: {line}");
+    }
+}

@@ -1,0 +1,166 @@
+//! Prometheus metrics, in the text exposition format at `/metrics`.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use prometheus_client::{
+    encoding::{EncodeLabelSet, text::encode},
+    metrics::{
+        counter::Counter,
+        family::Family,
+        gauge::Gauge,
+        histogram::{Histogram, exponential_buckets},
+    },
+    registry::Registry,
+};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// The route, not the path: `/mcp/{server}`, never an alias or id.
+    pub endpoint: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ToolLabels {
+    pub server: String,
+    pub tool: String,
+    /// `ok` or `error`.
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ServerLabels {
+    pub server: String,
+    /// `proxy` (a client through the gateway) or `run`.
+    pub source: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabels {
+    pub server: String,
+    /// `connected`, `error` or `idle`.
+    pub state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StopLabels {
+    pub stop_reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TokenLabels {
+    /// `prompt` or `completion`.
+    pub kind: String,
+}
+
+/// Every metric; cheap to clone.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Mutex<Registry>>,
+    pub http_requests: Family<RequestLabels, Counter>,
+    pub tool_calls: Family<ToolLabels, Counter>,
+    pub tool_call_seconds: Family<ServerLabels, Histogram>,
+    pub llm_call_seconds: Histogram,
+    pub upstream_state: Family<StateLabels, Gauge>,
+    pub live_sessions: Gauge,
+    pub runs: Family<StopLabels, Counter>,
+    pub tokens: Family<TokenLabels, Counter>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+/// Latency buckets from 1 ms to about 65 s.
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 17))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("switchboard");
+        let http_requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by endpoint and status",
+            http_requests.clone(),
+        );
+        let tool_calls = Family::<ToolLabels, Counter>::default();
+        registry.register(
+            "tool_calls",
+            "Tool calls by server, tool and outcome",
+            tool_calls.clone(),
+        );
+        let tool_call_seconds =
+            Family::<ServerLabels, Histogram>::new_with_constructor(latency_histogram);
+        registry.register(
+            "tool_call_seconds",
+            "Tool call latency",
+            tool_call_seconds.clone(),
+        );
+        let llm_call_seconds = latency_histogram();
+        registry.register(
+            "llm_call_seconds",
+            "LLM call latency in runs",
+            llm_call_seconds.clone(),
+        );
+        let upstream_state = Family::<StateLabels, Gauge>::default();
+        registry.register(
+            "upstream_state",
+            "1 for the state each registered upstream is in",
+            upstream_state.clone(),
+        );
+        let live_sessions = Gauge::default();
+        registry.register(
+            "live_sessions",
+            "Open legacy SSE downstream sessions",
+            live_sessions.clone(),
+        );
+        let runs = Family::<StopLabels, Counter>::default();
+        registry.register("runs", "Agent runs by stop reason", runs.clone());
+        let tokens = Family::<TokenLabels, Counter>::default();
+        registry.register("llm_tokens", "LLM tokens used by runs", tokens.clone());
+        Self {
+            registry: Arc::new(Mutex::new(registry)),
+            http_requests,
+            tool_calls,
+            tool_call_seconds,
+            llm_call_seconds,
+            upstream_state,
+            live_sessions,
+            runs,
+            tokens,
+        }
+    }
+}
+
+impl Metrics {
+    /// Records one tool call.
+    pub fn tool_call(&self, source: &str, server: &str, tool: &str, ok: bool, seconds: f64) {
+        self.tool_calls
+            .get_or_create(&ToolLabels {
+                server: server.to_string(),
+                tool: tool.to_string(),
+                outcome: if ok { "ok" } else { "error" }.to_string(),
+            })
+            .inc();
+        self.tool_call_seconds
+            .get_or_create(&ServerLabels {
+                server: server.to_string(),
+                source: source.to_string(),
+            })
+            .observe(seconds);
+    }
+
+    /// The text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        let registry = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
+        if encode(&mut text, &registry).is_err() {
+            tracing::error!("metrics could not be encoded");
+        }
+        text
+    }
+}
