@@ -47,6 +47,14 @@ pub struct GatewaySettings {
     pub request_timeout: Duration,
     /// How long `/mcp` waits for each upstream's list before leaving it out.
     pub aggregate_deadline: Duration,
+    /// The hard limit on a call that keeps reporting progress.
+    pub max_request_timeout: Duration,
+    /// Consecutive failures that open an upstream's circuit (0: never), and how long it stays open.
+    pub breaker_threshold: u32,
+    pub breaker_cooldown: Duration,
+    /// Calls running at once per upstream, and calls that may wait beyond them.
+    pub max_concurrent: usize,
+    pub max_queued: usize,
 }
 
 impl Default for GatewaySettings {
@@ -57,6 +65,11 @@ impl Default for GatewaySettings {
             idle_timeout: Duration::from_secs(600),
             request_timeout: switchboard_mcp::config::DEFAULT_REQUEST_TIMEOUT,
             aggregate_deadline: Duration::from_secs(5),
+            max_request_timeout: switchboard_mcp::config::DEFAULT_MAX_REQUEST_TIMEOUT,
+            breaker_threshold: switchboard_mcp::config::DEFAULT_BREAKER_THRESHOLD,
+            breaker_cooldown: switchboard_mcp::config::DEFAULT_BREAKER_COOLDOWN,
+            max_concurrent: switchboard_mcp::config::DEFAULT_MAX_CONCURRENT,
+            max_queued: switchboard_mcp::config::DEFAULT_MAX_QUEUED,
         }
     }
 }
@@ -254,6 +267,15 @@ impl Gateway {
             return;
         };
         for server in servers {
+            for breaker in ["closed", "open", "half_open"] {
+                self.metrics
+                    .upstream_breaker
+                    .get_or_create(&metrics::StateLabels {
+                        server: server.alias.clone(),
+                        state: breaker.to_string(),
+                    })
+                    .set(i64::from(server.status.breaker == breaker));
+            }
             for state in ["connected", "error", "idle"] {
                 let value = i64::from(server.status.state == state);
                 self.metrics
@@ -811,7 +833,13 @@ impl Gateway {
             _ => Endpoint::Http(HttpConfig::new(String::new())),
         };
         let mut upstream = UpstreamConfig::new(d.alias.clone(), endpoint);
-        upstream.request_timeout = self.settings.request_timeout;
+        let settings = &self.settings;
+        upstream.request_timeout = settings.request_timeout;
+        upstream.max_request_timeout = settings.max_request_timeout;
+        upstream.breaker_threshold = settings.breaker_threshold;
+        upstream.breaker_cooldown = settings.breaker_cooldown;
+        upstream.max_concurrent = settings.max_concurrent;
+        upstream.max_queued = settings.max_queued;
         let mut config = RemoteServerConfig::new(upstream);
         let g = &d.governance;
         config.tool_prefix = g.tool_prefix.clone();

@@ -62,6 +62,7 @@ pub struct Metrics {
     pub tool_call_seconds: Family<ServerLabels, Histogram>,
     pub llm_call_seconds: Histogram,
     pub upstream_state: Family<StateLabels, Gauge>,
+    pub upstream_breaker: Family<StateLabels, Gauge>,
     pub live_sessions: Gauge,
     pub runs: Family<StopLabels, Counter>,
     pub tokens: Family<TokenLabels, Counter>,
@@ -112,6 +113,12 @@ impl Default for Metrics {
             "1 for the state each registered upstream is in",
             upstream_state.clone(),
         );
+        let upstream_breaker = Family::<StateLabels, Gauge>::default();
+        registry.register(
+            "upstream_breaker",
+            "1 for the circuit-breaker state (closed, open, half_open) of each upstream",
+            upstream_breaker.clone(),
+        );
         let live_sessions = Gauge::default();
         registry.register(
             "live_sessions",
@@ -129,6 +136,7 @@ impl Default for Metrics {
             tool_call_seconds,
             llm_call_seconds,
             upstream_state,
+            upstream_breaker,
             live_sessions,
             runs,
             tokens,

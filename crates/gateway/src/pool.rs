@@ -20,6 +20,8 @@ pub struct Status {
     /// The last error, when `state` is `error`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The circuit breaker: `closed`, `open` (calls fail fast) or `half_open` (a probe may run).
+    pub breaker: &'static str,
 }
 
 impl Status {
@@ -27,6 +29,7 @@ impl Status {
         Self {
             state: "idle",
             message: None,
+            breaker: "closed",
         }
     }
 }
@@ -101,16 +104,22 @@ impl UpstreamPool {
         let Some(entry) = entries.get(id) else {
             return Status::idle();
         };
+        let breaker = entry.upstream.breaker_state().as_str();
         match (&entry.last_error, entry.upstream.transport()) {
             (Some(message), _) => Status {
                 state: "error",
                 message: Some(message.clone()),
+                breaker,
             },
             (None, Some(_)) => Status {
                 state: "connected",
                 message: None,
+                breaker,
             },
-            (None, None) => Status::idle(),
+            (None, None) => Status {
+                breaker,
+                ..Status::idle()
+            },
         }
     }
 

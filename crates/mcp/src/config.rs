@@ -8,6 +8,15 @@ use serde_json::{Map, Value};
 
 /// Default per-request timeout, as seed 003's `timeoutMs`.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest a request may run while progress keeps extending its timeout.
+pub const DEFAULT_MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
+/// Consecutive failures that open an upstream's circuit.
+pub const DEFAULT_BREAKER_THRESHOLD: u32 = 5;
+/// How long an open circuit fails fast before one probe may try.
+pub const DEFAULT_BREAKER_COOLDOWN: Duration = Duration::from_secs(30);
+/// Calls that may run at once on one upstream, and calls that may wait for one of those slots.
+pub const DEFAULT_MAX_CONCURRENT: usize = 256;
+pub const DEFAULT_MAX_QUEUED: usize = 1024;
 /// First retry delay; each further retry doubles it (500 ms, 1 s, 2 s, …).
 pub const DEFAULT_RETRY_BASE_DELAY: Duration = Duration::from_millis(500);
 
@@ -18,8 +27,18 @@ pub struct UpstreamConfig {
     pub name: String,
     /// Where the server lives.
     pub endpoint: Endpoint,
-    /// How long one request may wait for its answer.
+    /// How long one request may wait for its answer; each progress notification restarts it.
     pub request_timeout: Duration,
+    /// The hard limit on a request, however much progress it reports.
+    pub max_request_timeout: Duration,
+    /// Consecutive failures that open the circuit (0: never).
+    pub breaker_threshold: u32,
+    /// How long the open circuit fails fast before a probe.
+    pub breaker_cooldown: Duration,
+    /// Calls running at once; more wait in a queue.
+    pub max_concurrent: usize,
+    /// Calls that may wait; beyond that a call fails at once as busy.
+    pub max_queued: usize,
     /// How many times a transient network failure is retried (0 = never).
     pub retries: u32,
     /// The first retry delay; doubled on each further retry.
@@ -34,6 +53,11 @@ impl UpstreamConfig {
             name: name.into(),
             endpoint,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            max_request_timeout: DEFAULT_MAX_REQUEST_TIMEOUT,
+            breaker_threshold: DEFAULT_BREAKER_THRESHOLD,
+            breaker_cooldown: DEFAULT_BREAKER_COOLDOWN,
+            max_concurrent: DEFAULT_MAX_CONCURRENT,
+            max_queued: DEFAULT_MAX_QUEUED,
             retries: 0,
             retry_base_delay: DEFAULT_RETRY_BASE_DELAY,
             auth: UpstreamAuth::None,

@@ -87,6 +87,23 @@ pub enum UpstreamError {
     /// The upstream answered with something that is not the expected result.
     #[error("upstream `{upstream}` sent an unexpected answer to `{method}`")]
     UnexpectedResponse { upstream: String, method: String },
+
+    /// The upstream failed too often in a row; calls fail fast until a probe succeeds.
+    #[error("upstream `{upstream}` is failing (circuit open); the next try is in {}", humanize(*.retry_in))]
+    CircuitOpen {
+        upstream: String,
+        retry_in: Duration,
+    },
+
+    /// Too many calls are running and queued on this upstream.
+    #[error(
+        "upstream `{upstream}` is busy: {running} calls running and {queued} queued; try again later"
+    )]
+    Busy {
+        upstream: String,
+        running: usize,
+        queued: usize,
+    },
 }
 
 impl UpstreamError {
@@ -98,6 +115,20 @@ impl UpstreamError {
             Self::Closed { .. } => Some(Delivery::MaybeSent),
             _ => None,
         }
+    }
+
+    /// Whether the failure says the upstream is unwell (counted by the circuit breaker). An error
+    /// answer, a cancellation or our own refusal say nothing about its health.
+    pub fn is_upstream_failure(&self) -> bool {
+        matches!(
+            self,
+            Self::Spawn { .. }
+                | Self::Connect { .. }
+                | Self::Timeout { .. }
+                | Self::Closed { .. }
+                | Self::Transport { .. }
+                | Self::UnexpectedResponse { .. }
+        )
     }
 
     /// The JSON-RPC error code when the upstream answered with an error.

@@ -20,4 +20,4 @@ pub use config::{
 pub use error::{Delivery, UpstreamError};
 pub use handler::{Progress, UpstreamEvent};
 pub use rmcp::model;
-pub use upstream::{RequestOptions, TransportKind, Upstream, WeakUpstream};
+pub use upstream::{BreakerState, RequestOptions, TransportKind, Upstream, WeakUpstream};

@@ -92,6 +92,41 @@ struct Inner {
     /// `notifications/cancelled` still being sent, which `close` lets finish first: a cancel
     /// must reach the server before the session ends.
     cancels: TaskTracker,
+    /// Consecutive failures, and whether calls fail fast for now.
+    breaker: SyncMutex<Breaker>,
+    /// Slots for calls running at once.
+    slots: Arc<tokio::sync::Semaphore>,
+    /// Calls waiting for a slot.
+    queued: std::sync::atomic::AtomicUsize,
+}
+
+/// The circuit breaker's state.
+#[derive(Debug, Default)]
+struct Breaker {
+    consecutive_failures: u32,
+    /// While set and in the future, calls fail fast.
+    open_until: Option<Instant>,
+    /// A probe is running after the cooldown: other calls still fail fast.
+    probing: bool,
+}
+
+/// What the circuit breaker says of an upstream, for status and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BreakerState {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+impl BreakerState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::Open => "open",
+            Self::HalfOpen => "half_open",
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -144,6 +179,7 @@ impl Upstream {
             progress: ProgressRoutes::default(),
             events,
         };
+        let slots = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent.max(1)));
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -152,6 +188,9 @@ impl Upstream {
                 connecting: Mutex::new(()),
                 backoff: SyncMutex::new(Backoff::default()),
                 cancels: TaskTracker::new(),
+                breaker: SyncMutex::new(Breaker::default()),
+                slots,
+                queued: std::sync::atomic::AtomicUsize::new(0),
             }),
         }
     }
@@ -300,8 +339,114 @@ impl Upstream {
         }
     }
 
-    /// Sends any request, with the upstream's timeout and retry rules.
+    /// The circuit breaker's state.
+    pub fn breaker_state(&self) -> BreakerState {
+        let breaker = self
+            .inner
+            .breaker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match breaker.open_until {
+            None => BreakerState::Closed,
+            Some(until) if Instant::now() < until && !breaker.probing => BreakerState::Open,
+            Some(_) => BreakerState::HalfOpen,
+        }
+    }
+
+    /// Fails fast while the circuit is open; lets one probe through once the cooldown is over.
+    fn breaker_admits(&self) -> Result<bool, UpstreamError> {
+        let mut breaker = self
+            .inner
+            .breaker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let Some(until) = breaker.open_until else {
+            return Ok(false);
+        };
+        let now = Instant::now();
+        if now < until || breaker.probing {
+            return Err(UpstreamError::CircuitOpen {
+                upstream: self.name().into(),
+                retry_in: until.saturating_duration_since(now),
+            });
+        }
+        breaker.probing = true;
+        Ok(true)
+    }
+
+    /// Counts a result: an upstream failure toward opening the circuit, anything else closes it.
+    fn breaker_record(&self, probe: bool, outcome: Result<(), &UpstreamError>) {
+        let config = &self.inner.config;
+        if config.breaker_threshold == 0 {
+            return;
+        }
+        let mut breaker = self
+            .inner
+            .breaker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match outcome {
+            Err(error) if error.is_upstream_failure() => {
+                breaker.consecutive_failures += 1;
+                if probe || breaker.consecutive_failures >= config.breaker_threshold {
+                    if breaker.open_until.is_none() || probe {
+                        tracing::warn!(upstream = %self.name(), failures = breaker.consecutive_failures, "circuit opened");
+                    }
+                    breaker.open_until = Some(Instant::now() + config.breaker_cooldown);
+                }
+                breaker.probing = false;
+            }
+            // A cancellation says nothing either way: a probe cut short lets the next call probe.
+            Err(UpstreamError::Cancelled { .. }) => breaker.probing = false,
+            _ => {
+                if breaker.open_until.is_some() {
+                    tracing::info!(upstream = %self.name(), "circuit closed");
+                }
+                *breaker = Breaker::default();
+            }
+        }
+    }
+
+    /// Sends any request, with the upstream's timeout, retry, breaker and concurrency rules.
     pub async fn request(
+        &self,
+        request: ClientRequest,
+        options: &RequestOptions,
+    ) -> Result<ServerResult, UpstreamError> {
+        let probe = self.breaker_admits()?;
+        let _slot = self.slot_for_call().await?;
+        let result = self.request_with_retries(request, options).await;
+        self.breaker_record(probe, result.as_ref().map(|_| ()));
+        result
+    }
+
+    /// A slot to run in: at once when one is free, after a wait when the queue has room, else a
+    /// clear "busy" error.
+    async fn slot_for_call(&self) -> Result<tokio::sync::OwnedSemaphorePermit, UpstreamError> {
+        use std::sync::atomic::Ordering;
+        if let Ok(permit) = self.inner.slots.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        let config = &self.inner.config;
+        let queued = self.inner.queued.fetch_add(1, Ordering::AcqRel);
+        if queued >= config.max_queued {
+            self.inner.queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(UpstreamError::Busy {
+                upstream: self.name().into(),
+                running: config.max_concurrent,
+                queued,
+            });
+        }
+        let permit = self.inner.slots.clone().acquire_owned().await;
+        self.inner.queued.fetch_sub(1, Ordering::AcqRel);
+        permit.map_err(|_| UpstreamError::Busy {
+            upstream: self.name().into(),
+            running: config.max_concurrent,
+            queued,
+        })
+    }
+
+    async fn request_with_retries(
         &self,
         request: ClientRequest,
         options: &RequestOptions,
@@ -686,7 +831,9 @@ impl Upstream {
     ) -> Result<ServerResult, Attempt> {
         let method = request.method().to_string();
         let timeout = options.timeout.unwrap_or(self.inner.config.request_timeout);
-        let mut peer_options = PeerRequestOptions::with_timeout(timeout);
+        let hard_limit = self.inner.config.max_request_timeout.max(timeout);
+        // rmcp enforces only the hard limit; the silence timeout below restarts on each progress.
+        let mut peer_options = PeerRequestOptions::with_timeout(hard_limit);
         if matches!(self.inner.config.auth, UpstreamAuth::Bearer(_)) {
             let mut meta = rmcp::model::RequestMetaObject::default();
             meta.insert(
@@ -706,9 +853,9 @@ impl Upstream {
             }
         };
         let routes = &self.inner.handler.progress;
-        if let Some(progress) = &options.progress {
-            routes.add(handle.progress_token.clone(), progress.clone());
-        }
+        // Progress is always routed here, to restart the timeout, and passed on to the caller.
+        let (progress_sender, mut progress) = mpsc::unbounded_channel();
+        routes.add(handle.progress_token.clone(), progress_sender);
         let mut guard = InFlight {
             peer,
             id: Some(handle.id.clone()),
@@ -722,24 +869,45 @@ impl Upstream {
                 None => std::future::pending().await,
             }
         };
-        let result = tokio::select! {
-            response = handle.await_response() => {
-                guard.disarm();
-                match response {
-                    Ok(result) => Ok(result),
-                    Err(ServiceError::TransportSend(error)) if session_is_gone(&error) => Err(Attempt::Stale),
-                    Err(error) => Err(Attempt::Failed(self.map_service_error(&method, session, error))),
+        let started = Instant::now();
+        let mut deadline = started + timeout;
+        let response = handle.await_response();
+        tokio::pin!(response);
+        tokio::pin!(cancelled);
+        loop {
+            tokio::select! {
+                response = &mut response => {
+                    guard.disarm();
+                    return match response {
+                        Ok(result) => Ok(result),
+                        Err(ServiceError::TransportSend(error)) if session_is_gone(&error) => Err(Attempt::Stale),
+                        Err(error) => Err(Attempt::Failed(self.map_service_error(&method, session, error))),
+                    };
+                }
+                () = &mut cancelled => {
+                    // The armed guard sends `notifications/cancelled` as it drops.
+                    return Err(Attempt::Failed(UpstreamError::Cancelled {
+                        upstream: self.name().into(),
+                        method: method.clone(),
+                    }));
+                }
+                Some(report) = progress.recv() => {
+                    // Progress proves the call is alive: the silence timeout starts again.
+                    deadline = (Instant::now() + timeout).min(started + hard_limit);
+                    if let Some(caller) = &options.progress {
+                        let _ = caller.send(report);
+                    }
+                }
+                () = tokio::time::sleep_until(deadline) => {
+                    // The armed guard sends `notifications/cancelled` as it drops.
+                    return Err(Attempt::Failed(UpstreamError::Timeout {
+                        upstream: self.name().into(),
+                        method: method.clone(),
+                        timeout: deadline.duration_since(started),
+                    }));
                 }
             }
-            () = cancelled => {
-                // The armed guard sends `notifications/cancelled` as it drops.
-                Err(Attempt::Failed(UpstreamError::Cancelled {
-                    upstream: self.name().into(),
-                    method: method.clone(),
-                }))
-            }
-        };
-        result
+        }
     }
 
     fn map_service_error(

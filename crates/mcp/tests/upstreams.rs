@@ -741,3 +741,155 @@ async fn without_retries_a_refused_connection_fails_at_once_as_not_sent() {
         "credentials leaked: {error}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_keeps_a_long_call_alive_while_silence_times_out() {
+    let target = start_with(Peer::PythonHttp, |mut config| {
+        config.request_timeout = Duration::from_millis(800);
+        config
+    })
+    .await;
+    // Five progress reports over 2.5 s: never 800 ms of silence.
+    let result = target
+        .upstream
+        .call_tool(
+            "slow",
+            args(json!({"seconds": 2.5, "label": "talkative"})),
+            RequestOptions::default(),
+        )
+        .await
+        .expect("progress kept it alive");
+    assert_eq!(text_of(&result), "done talkative");
+    let error = target
+        .upstream
+        .call_tool(
+            "sleepy",
+            args(json!({"seconds": 5})),
+            RequestOptions::default(),
+        )
+        .await
+        .expect_err("silence times out");
+    assert!(matches!(error, UpstreamError::Timeout { .. }), "{error}");
+
+    // Progress extends only up to the hard limit.
+    let capped = start_with(Peer::PythonHttp, |mut config| {
+        config.request_timeout = Duration::from_millis(800);
+        config.max_request_timeout = Duration::from_millis(1500);
+        config
+    })
+    .await;
+    let error = capped
+        .upstream
+        .call_tool(
+            "slow",
+            args(json!({"seconds": 4, "label": "endless"})),
+            RequestOptions::default(),
+        )
+        .await
+        .expect_err("the hard limit holds");
+    assert!(matches!(error, UpstreamError::Timeout { .. }), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_breaker_opens_on_a_dead_upstream_and_closes_when_it_returns() {
+    let mut target = start_with(Peer::PythonHttp, |mut config| {
+        config.breaker_threshold = 2;
+        config.breaker_cooldown = Duration::from_millis(300);
+        config.retry_base_delay = Duration::from_millis(50);
+        config
+    })
+    .await;
+    call_sum(&target, Peer::PythonHttp).await;
+    let server = target.server.as_mut().expect("an HTTP peer");
+    server.kill().await;
+    for _ in 0..2 {
+        let error = target.upstream.list_tools().await.expect_err("down");
+        assert!(error.is_upstream_failure(), "{error}");
+    }
+    assert_eq!(
+        target.upstream.breaker_state(),
+        switchboard_mcp::BreakerState::Open
+    );
+    let error = target.upstream.list_tools().await.expect_err("fails fast");
+    assert!(
+        matches!(error, UpstreamError::CircuitOpen { .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("circuit open"), "{error}");
+
+    server.restart().await.expect("restarts");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match target.upstream.list_tools().await {
+            Ok(_) => break,
+            Err(error) if tokio::time::Instant::now() < deadline => {
+                // Open circuits answer at once; the next probe is allowed after the cooldown.
+                if let UpstreamError::CircuitOpen { retry_in, .. } = error {
+                    tokio::time::sleep(retry_in).await;
+                }
+            }
+            Err(error) => panic!("never recovered: {error}"),
+        }
+    }
+    assert_eq!(
+        target.upstream.breaker_state(),
+        switchboard_mcp::BreakerState::Closed
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_beyond_the_concurrency_cap_wait_in_the_queue_then_are_busy() {
+    for queue in [0, 1] {
+        let target = start_with(Peer::PythonHttp, |mut config| {
+            config.max_concurrent = 1;
+            config.max_queued = queue;
+            config
+        })
+        .await;
+        let label = format!("running-{queue}");
+        let running = {
+            let upstream = target.upstream.clone();
+            let label = label.clone();
+            tokio::spawn(async move {
+                upstream
+                    .call_tool(
+                        "slow",
+                        args(json!({"seconds": 1, "label": label})),
+                        RequestOptions::default(),
+                    )
+                    .await
+            })
+        };
+        wait_until_started(&target.upstream, &label).await;
+        let next = target.upstream.list_tools().await;
+        if queue == 0 {
+            let busy = next.expect_err("no room to wait");
+            assert!(matches!(busy, UpstreamError::Busy { .. }), "{busy}");
+            assert!(busy.to_string().contains("busy"), "{busy}");
+        } else {
+            next.expect("waited for the slot, then ran");
+        }
+        assert!(running.await.expect("joins").is_ok());
+    }
+}
+
+/// Waits until the Python fixture says a `slow` call with `label` started.
+async fn wait_until_started(upstream: &Upstream, label: &str) {
+    let checker = Upstream::new(upstream.config().clone());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let result = checker
+            .call_tool("started_calls", None, RequestOptions::default())
+            .await
+            .expect("asks");
+        if text_of(&result).contains(label) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{label} never started"
+        );
+        // The fixture has no event to await; it is asked again shortly.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

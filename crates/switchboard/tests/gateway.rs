@@ -1261,3 +1261,58 @@ async fn metrics_move_readiness_answers_and_logs_are_json_lines() {
         assert!(parsed.is_ok(), "not a JSON line: {line}");
     }
 }
+
+#[tokio::test]
+async fn an_open_circuit_shows_in_status_and_metrics() {
+    let mut python = start_python("streamable-http")
+        .await
+        .expect("python fixture");
+    let server = serve(&["--breaker-threshold", "1", "--breaker-cooldown-ms", "60000"]).await;
+    let (status, _) = server
+        .send_json(
+            Method::POST,
+            "/api/mcp-servers",
+            Some(&remote_body("Calc", &python.url("/mcp"), Some("calc"))),
+        )
+        .await
+        .expect("answers");
+    assert_eq!(status, 201);
+    python.kill().await;
+    let (status, failed) = server
+        .send_json(Method::GET, "/api/mcp-servers/calc/tools", None)
+        .await
+        .expect("answers");
+    assert_eq!(status, 502, "{failed}");
+    let (status, fast) = server
+        .send_json(Method::GET, "/api/mcp-servers/calc/tools", None)
+        .await
+        .expect("answers");
+    assert_eq!(status, 502);
+    assert!(
+        fast["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("circuit open"),
+        "{fast}"
+    );
+    let (_, record) = server
+        .send_json(Method::GET, "/api/mcp-servers/calc", None)
+        .await
+        .expect("answers");
+    assert_eq!(record["status"]["breaker"], "open", "{record}");
+    let metrics = server
+        .request(Method::GET, "/metrics")
+        .send()
+        .await
+        .expect("answers")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"switchboard_upstream_breaker{server="calc",state="open"}"#
+        ),
+        1.0
+    );
+}

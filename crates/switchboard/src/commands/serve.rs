@@ -51,9 +51,24 @@ pub struct Args {
     /// The cap on tool output sent to the model, in characters.
     #[arg(long, default_value_t = switchboard_agent::output::DEFAULT_OUTPUT_CAP)]
     tool_output_cap: usize,
-    /// Seconds one tool call may take.
+    /// Seconds a tool call may go without an answer or a progress report.
     #[arg(long, default_value_t = 30)]
     tool_timeout: u64,
+    /// Seconds a tool call may take at most, however much progress it reports.
+    #[arg(long, default_value_t = 600)]
+    tool_timeout_max: u64,
+    /// Consecutive failures that open an upstream's circuit (0: never).
+    #[arg(long, default_value_t = 5)]
+    breaker_threshold: u32,
+    /// Milliseconds an open circuit fails fast before a probe.
+    #[arg(long, default_value_t = 30_000)]
+    breaker_cooldown_ms: u64,
+    /// Calls running at once per upstream.
+    #[arg(long, default_value_t = 256)]
+    upstream_max_concurrent: usize,
+    /// Calls that may wait per upstream beyond those; more are refused as busy.
+    #[arg(long, default_value_t = 1024)]
+    upstream_max_queued: usize,
     /// Seconds requests in flight get to finish at shutdown.
     #[arg(long, default_value_t = 10)]
     shutdown_grace: u64,
@@ -111,6 +126,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             idle_timeout: Duration::from_secs(args.runtime_idle_timeout.max(1)),
             request_timeout: Duration::from_secs(args.tool_timeout.max(1)),
             aggregate_deadline: Duration::from_millis(args.aggregate_deadline_ms.max(1)),
+            max_request_timeout: Duration::from_secs(args.tool_timeout_max.max(args.tool_timeout)),
+            breaker_threshold: args.breaker_threshold,
+            breaker_cooldown: Duration::from_millis(args.breaker_cooldown_ms.max(1)),
+            max_concurrent: args.upstream_max_concurrent.max(1),
+            max_queued: args.upstream_max_queued,
         },
     );
     gateway.spawn_idle_reaper();
