@@ -51,12 +51,64 @@ pub struct AppState {
     pub runs: RunningRuns,
     /// The pooled HTTP client for LLM calls.
     pub http: reqwest::Client,
+    /// Requests per client address on the admin API.
+    pub admin_limit: AdminRateLimit,
+}
+
+/// A per-client token bucket for the admin API (governor's keyed limiter).
+#[derive(Clone)]
+pub struct AdminRateLimit(std::sync::Arc<governor::DefaultKeyedRateLimiter<std::net::IpAddr>>);
+
+impl std::fmt::Debug for AdminRateLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminRateLimit")
+    }
+}
+
+impl AdminRateLimit {
+    /// `per_second` requests a second for each client address, in bursts of twice that.
+    pub fn new(per_second: u32) -> Self {
+        let rate =
+            std::num::NonZeroU32::new(per_second.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
+        let burst =
+            rate.saturating_mul(std::num::NonZeroU32::new(2).unwrap_or(std::num::NonZeroU32::MIN));
+        let quota = governor::Quota::per_second(rate).allow_burst(burst);
+        Self(std::sync::Arc::new(governor::RateLimiter::keyed(quota)))
+    }
+}
+
+/// Refuses a client over its admin API rate with 429 and `Retry-After`.
+async fn limit_admin(
+    State(state): State<AppState>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    match state.admin_limit.0.check_key(&peer.ip()) {
+        Ok(()) => next.run(request).await,
+        Err(not_until) => {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ));
+            let mut response = ApiError::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many admin API requests from this address; slow down",
+            )
+            .into_response();
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            if let Ok(value) = seconds.max(1).to_string().parse() {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, value);
+            }
+            response
+        }
+    }
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/run", post(runs::start_run))
-        .route("/run/{run_id}", delete(runs::cancel_run))
+    let admin_api = Router::new()
         .route("/api/mcp-servers", get(servers::list).post(servers::create))
         .route(
             "/api/mcp-servers/{id}",
@@ -67,6 +119,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/mcp-servers/{id}/tools", get(servers::tools))
         .route("/api/catalog", get(servers::catalog))
         .route("/api/audit", get(servers::audit))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limit_admin,
+        ));
+    Router::new()
+        .route("/run", post(runs::start_run))
+        .route("/run/{run_id}", delete(runs::cancel_run))
+        .merge(admin_api)
         .route("/mcp", any(mcp::aggregate))
         .route("/mcp/admin", any(mcp::admin))
         .route("/mcp/{server}", any(mcp::proxy))
@@ -161,7 +221,9 @@ pub async fn serve(
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    let server = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
+    // Client addresses key the admin API's rate limit.
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown.await;
         let _ = stop_tx.send(true);
     });

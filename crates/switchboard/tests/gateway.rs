@@ -1316,3 +1316,31 @@ async fn an_open_circuit_shows_in_status_and_metrics() {
         1.0
     );
 }
+
+#[tokio::test]
+async fn the_admin_api_is_rate_limited_per_client() {
+    let server = serve(&["--admin-rate-limit", "1"]).await;
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let response = server
+            .request(Method::GET, "/api/mcp-servers")
+            .send()
+            .await
+            .expect("answers");
+        statuses.push(response.status().as_u16());
+        if response.status() == 429 {
+            assert!(response.headers().contains_key("retry-after"));
+            let body: Value = response.json().await.expect("json");
+            assert_eq!(body["error"]["code"], "rate_limited");
+        }
+    }
+    assert_eq!(&statuses[..2], [200, 200], "{statuses:?}");
+    assert!(statuses[2..].contains(&429), "{statuses:?}");
+    // Runs and MCP endpoints have limits of their own, not this one.
+    let health = server
+        .request(Method::GET, "/healthz")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(health.status(), 200);
+}

@@ -33,6 +33,9 @@ pub struct Args {
     /// Milliseconds `/mcp` waits for each upstream's list before leaving it out.
     #[arg(long, default_value_t = 5000)]
     aggregate_deadline_ms: u64,
+    /// Admin API requests a second per client address (bursts of twice that); more get 429.
+    #[arg(long, default_value_t = 20)]
+    admin_rate_limit: u32,
     /// Days the audit log keeps a row.
     #[arg(long, default_value_t = 30)]
     audit_retention_days: u64,
@@ -152,6 +155,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }),
         runs: RunningRuns::default(),
         legacy: Default::default(),
+        admin_limit: switchboard_api::AdminRateLimit::new(args.admin_rate_limit),
         http: switchboard_mcp::http::shared_http_client(),
     };
     let mut banner = format!(
