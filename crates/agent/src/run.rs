@@ -13,6 +13,7 @@ use switchboard_mcp::{CallContext, RequestOptions, Upstream, UpstreamError};
 use switchboard_tools::{RemoteServerConfig, SecretSource, ToolError, ToolRegistry, register_from};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::{
     llm::{ApiKey, Completion, LlmClient, LlmError, Message, TokenUsage, ToolCall, ToolSpec},
@@ -95,6 +96,9 @@ pub struct RunResult {
     /// Set when `stop_reason` is `error`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorBody>,
+    /// The run's trace, when traces are exported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -224,12 +228,64 @@ impl RunServers {
     }
 }
 
-/// Runs one task to its end. Never fails: every failure is in the result's `stop_reason`.
+/// The trace id of a span, when it belongs to an exported trace.
+fn trace_id_of(span: &tracing::Span) -> Option<String> {
+    use opentelemetry::trace::TraceContextExt as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let context = span.context();
+    let ids = context.span().span_context().clone();
+    ids.is_valid().then(|| ids.trace_id().to_string())
+}
+
+/// Runs one task to its end, in a `run` span. Never fails: every failure is in the result's
+/// `stop_reason`.
 pub async fn run(
     spec: RunSpec,
     http: reqwest::Client,
     events: EventSink,
     cancel: CancellationToken,
+) -> RunResult {
+    let span = tracing::info_span!(
+        "run",
+        "gen_ai.operation.name" = "invoke_agent",
+        "gen_ai.request.model" = %spec.model,
+        "switchboard.run_id" = %spec.run_id,
+        "switchboard.stop_reason" = tracing::field::Empty,
+        "gen_ai.usage.input_tokens" = tracing::field::Empty,
+        "gen_ai.usage.output_tokens" = tracing::field::Empty,
+        "otel.status_code" = tracing::field::Empty,
+    );
+    let trace_id = trace_id_of(&span);
+    let result = run_in_span(spec, http, events, cancel, trace_id)
+        .instrument(span.clone())
+        .await;
+    span.record(
+        "switchboard.stop_reason",
+        serde_json::to_value(result.stop_reason)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+    );
+    span.record(
+        "gen_ai.usage.input_tokens",
+        result.token_usage.prompt_tokens,
+    );
+    span.record(
+        "gen_ai.usage.output_tokens",
+        result.token_usage.completion_tokens,
+    );
+    if result.stop_reason == StopReason::Error {
+        span.record("otel.status_code", "ERROR");
+    }
+    result
+}
+
+async fn run_in_span(
+    spec: RunSpec,
+    http: reqwest::Client,
+    events: EventSink,
+    cancel: CancellationToken,
+    trace_id: Option<String>,
 ) -> RunResult {
     let started = Instant::now();
     let redactor = Redactor::default();
@@ -249,6 +305,7 @@ pub async fn run(
             duration_ms: 0,
             warnings: Vec::new(),
             error: None,
+            trace_id,
         },
         events,
         redactor,
@@ -438,10 +495,7 @@ async fn agent_loop(
     ];
     for _ in 0..spec.max_steps {
         let asked = Instant::now();
-        let completion = match llm
-            .complete(&spec.model, &messages, &tools, spec.temperature)
-            .await
-        {
+        let completion = match observed_completion(&llm, spec, &messages, &tools).await {
             Ok(completion) => completion,
             Err(error) => return Stop::Llm(error),
         };
@@ -466,16 +520,49 @@ async fn agent_loop(
         content: FINAL_ANSWER_PROMPT.into(),
     });
     let asked = Instant::now();
-    match llm
-        .complete(&spec.model, &messages, &[], spec.temperature)
-        .await
-    {
+    match observed_completion(&llm, spec, &messages, &[]).await {
         Ok(completion) => {
             state.record_step(&completion, asked.elapsed());
             Stop::MaxSteps(state.redactor.redact(&completion.content))
         }
         Err(error) => Stop::Llm(error),
     }
+}
+
+/// One completion in an `llm.call` span with the GenAI attributes.
+async fn observed_completion(
+    llm: &LlmClient,
+    spec: &RunSpec,
+    messages: &[Message],
+    tools: &[ToolSpec],
+) -> Result<Completion, LlmError> {
+    let span = tracing::info_span!(
+        "llm.call",
+        "gen_ai.operation.name" = "chat",
+        "gen_ai.request.model" = %spec.model,
+        "gen_ai.usage.input_tokens" = tracing::field::Empty,
+        "gen_ai.usage.output_tokens" = tracing::field::Empty,
+        "otel.status_code" = tracing::field::Empty,
+        "error.type" = tracing::field::Empty,
+    );
+    let outcome = llm
+        .complete(&spec.model, messages, tools, spec.temperature)
+        .instrument(span.clone())
+        .await;
+    match &outcome {
+        Ok(completion) => {
+            span.record("gen_ai.usage.input_tokens", completion.usage.prompt_tokens);
+            span.record(
+                "gen_ai.usage.output_tokens",
+                completion.usage.completion_tokens,
+            );
+        }
+        Err(error) => {
+            span.record("otel.status_code", "ERROR");
+            span.record("error.type", error.code());
+        }
+    }
+    outcome
 }
 
 /// Runs one message's tool calls concurrently; the results come back in the calls' order.
@@ -487,7 +574,23 @@ async fn execute_all(
     calls: &[ToolCall],
 ) -> Vec<ToolResult> {
     let runs = calls.iter().map(|call| async move {
-        let result = execute_one(spec, registry, &state.redactor, call).await;
+        let span = tracing::info_span!(
+            "tool.execute",
+            "gen_ai.operation.name" = "execute_tool",
+            "gen_ai.tool.name" = %call.function.name,
+            "gen_ai.tool.call.id" = %call.id,
+            "switchboard.server" = tracing::field::Empty,
+            "otel.status_code" = tracing::field::Empty,
+            "error.type" = tracing::field::Empty,
+        );
+        let result = execute_one(spec, registry, &state.redactor, call)
+            .instrument(span.clone())
+            .await;
+        span.record("switchboard.server", result.server.as_str());
+        if result.is_error {
+            span.record("otel.status_code", "ERROR");
+            span.record("error.type", "tool_error");
+        }
         state.events.send(RunEvent::ToolResult {
             step,
             result: result.clone(),

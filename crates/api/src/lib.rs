@@ -151,18 +151,32 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Counts every request by its route (never its raw path, which holds ids) and status.
+/// Counts every request by its route (never its raw path, which holds ids) and status, and runs
+/// it in an `http.request` span that continues the caller's `traceparent`.
 async fn count_requests(
     State(state): State<AppState>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    use tracing::Instrument as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
     let endpoint = request
         .extensions()
         .get::<axum::extract::MatchedPath>()
         .map(|path| path.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
-    let response = next.run(request).await;
+    let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.extract(&opentelemetry_http::HeaderExtractor(request.headers()))
+    });
+    let span = tracing::info_span!(
+        "http.request",
+        "http.request.method" = %request.method(),
+        "http.route" = %endpoint,
+        "http.response.status_code" = tracing::field::Empty,
+    );
+    let _ = span.set_parent(parent);
+    let response = next.run(request).instrument(span.clone()).await;
+    span.record("http.response.status_code", response.status().as_u16());
     state
         .gateway
         .metrics()

@@ -19,6 +19,7 @@ use switchboard_agent::{
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use switchboard_gateway::metrics::{StopLabels, TokenLabels};
 
@@ -69,11 +70,15 @@ pub async fn start_run(
     let gateway = state.gateway.clone();
     let auditor = caller.clone();
     let http = state.http.clone();
-    let task = tokio::spawn(async move {
-        let result = run(spec, http, events, cancel).await;
-        audit_run(&gateway, &auditor, &result);
-        result
-    });
+    // The run's span continues the request's trace.
+    let task = tokio::spawn(
+        async move {
+            let result = run(spec, http, events, cancel).await;
+            audit_run(&gateway, &auditor, &result);
+            result
+        }
+        .in_current_span(),
+    );
     tracing::info!(%run_id, streaming, "run started");
 
     if streaming {

@@ -326,11 +326,37 @@ pub async fn call_served(
     arguments: Option<serde_json::Map<String, Value>>,
     context: &RequestContext<RoleServer>,
 ) -> Result<CallToolResponse, McpError> {
+    use tracing::Instrument as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let span = tracing::info_span!(
+        "mcp.request",
+        "mcp.method.name" = "tools/call",
+        "switchboard.server" = %served.alias,
+        "gen_ai.tool.name" = %name,
+        "mcp.session.id" = tracing::field::Empty,
+        "otel.status_code" = tracing::field::Empty,
+    );
+    // rmcp serves the request from its session task: the HTTP request's headers carry the trace.
+    if let Some(parts) = context.extensions.get::<http::request::Parts>() {
+        let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+            propagator.extract(&opentelemetry_http::HeaderExtractor(&parts.headers))
+        });
+        let _ = span.set_parent(parent);
+        if let Some(session) = parts
+            .headers
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+        {
+            span.record("mcp.session.id", session);
+        }
+    }
     let started = std::time::Instant::now();
     let arguments_hash = arguments
         .as_ref()
         .map(|arguments| crate::audit::hash_json(&Value::Object(arguments.clone())));
-    let result = call_governed(gateway, served, name, arguments, context).await;
+    let result = call_governed(gateway, served, name, arguments, context)
+        .instrument(span.clone())
+        .await;
     let (outcome, error) = match &result {
         Ok(CallToolResponse::Complete(complete)) if complete.is_error == Some(true) => {
             ("error", None)
@@ -338,6 +364,9 @@ pub async fn call_served(
         Ok(_) => ("ok", None),
         Err(error) => ("error", Some(error.message.to_string())),
     };
+    if outcome == "error" {
+        span.record("otel.status_code", "ERROR");
+    }
     gateway.metrics().tool_call(
         "proxy",
         &served.alias,

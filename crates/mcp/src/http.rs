@@ -27,6 +27,37 @@ use crate::config::{CallContext, UpstreamAuth};
 /// The `_meta` key that carries a call's context from [`crate::Upstream`] to the HTTP layer. It is
 /// stripped before the request is sent, so the upstream never sees it.
 pub(crate) const CONTEXT_META_KEY: &str = "io.switchboard/call-context";
+/// The `_meta` key that carries the caller's W3C `traceparent` to the HTTP layer, which sends it
+/// as a header instead (the request leaves from rmcp's worker task, outside the caller's span).
+pub(crate) const TRACEPARENT_META_KEY: &str = "io.switchboard/traceparent";
+
+/// The `traceparent` of the current span, when it belongs to a sampled trace.
+pub fn current_traceparent() -> Option<String> {
+    use opentelemetry::trace::TraceContextExt as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let context = tracing::Span::current().context();
+    let span = context.span();
+    let ids = span.span_context();
+    ids.is_valid().then(|| {
+        format!(
+            "00-{}-{}-{:02x}",
+            ids.trace_id(),
+            ids.span_id(),
+            ids.trace_flags().to_u8()
+        )
+    })
+}
+
+/// Removes the private `traceparent` key from a message, returning its value.
+pub(crate) fn take_traceparent(message: &mut ClientJsonRpcMessage) -> Option<String> {
+    if let ClientJsonRpcMessage::Request(request) = message {
+        let meta = request.request.get_meta_mut();
+        if let Some(serde_json::Value::String(value)) = meta.remove(TRACEPARENT_META_KEY) {
+            return Some(value);
+        }
+    }
+    None
+}
 
 /// An error raised on our side of an HTTP exchange.
 #[derive(Debug, thiserror::Error)]
@@ -168,10 +199,15 @@ impl StreamableHttpClient for SessionAwareClient {
         mut message: ClientJsonRpcMessage,
         session_id: Option<Arc<str>>,
         auth_header: Option<String>,
-        custom_headers: HashMap<HeaderName, HeaderValue>,
+        mut custom_headers: HashMap<HeaderName, HeaderValue>,
         max_sse_event_size: usize,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
         let context = take_call_context(&mut message);
+        if let Some(traceparent) = take_traceparent(&mut message)
+            && let Ok(value) = HeaderValue::from_str(&traceparent)
+        {
+            custom_headers.insert(HeaderName::from_static("traceparent"), value);
+        }
         let token = bearer_token(&self.auth, &context)
             .await
             .map_err(token_error)?;

@@ -19,7 +19,7 @@ use url::Url;
 
 use crate::{
     config::UpstreamAuth,
-    http::{LocalHttpError, bearer_token, take_call_context},
+    http::{LocalHttpError, bearer_token, take_call_context, take_traceparent},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -173,7 +173,11 @@ fn resolve_endpoint(base: &Url, data: &str) -> Result<Url, SseError> {
 impl Poster {
     async fn post(&self, mut message: ClientJsonRpcMessage) -> Result<(), SseError> {
         let context = take_call_context(&mut message);
+        let traceparent = take_traceparent(&mut message);
         let mut request = self.client.post(self.endpoint.clone()).json(&message);
+        if let Some(traceparent) = traceparent {
+            request = request.header("traceparent", traceparent);
+        }
         for (name, value) in &self.headers {
             request = request.header(name, value);
         }

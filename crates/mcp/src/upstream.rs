@@ -691,7 +691,32 @@ impl Upstream {
         Ok(Some(at))
     }
 
+    /// Connects and initializes, in an `upstream.connect` span.
     async fn open(&self) -> Result<Session, UpstreamError> {
+        use tracing::Instrument as _;
+        let span = tracing::info_span!(
+            "upstream.connect",
+            "switchboard.server" = %self.name(),
+            "mcp.protocol.version" = tracing::field::Empty,
+            "otel.status_code" = tracing::field::Empty,
+            "error.type" = tracing::field::Empty,
+        );
+        let opened = self.open_session().instrument(span.clone()).await;
+        match &opened {
+            Ok(session) => {
+                if let Some(info) = session.service.peer().peer_info() {
+                    span.record("mcp.protocol.version", info.protocol_version.to_string());
+                }
+            }
+            Err(error) => {
+                span.record("otel.status_code", "ERROR");
+                span.record("error.type", error.to_string());
+            }
+        }
+        opened
+    }
+
+    async fn open_session(&self) -> Result<Session, UpstreamError> {
         let config = &self.inner.config;
         let http = match &config.endpoint {
             Endpoint::Stdio(stdio_config) => {
@@ -834,12 +859,23 @@ impl Upstream {
         let hard_limit = self.inner.config.max_request_timeout.max(timeout);
         // rmcp enforces only the hard limit; the silence timeout below restarts on each progress.
         let mut peer_options = PeerRequestOptions::with_timeout(hard_limit);
+        let mut meta = rmcp::model::RequestMetaObject::default();
         if matches!(self.inner.config.auth, UpstreamAuth::Bearer(_)) {
-            let mut meta = rmcp::model::RequestMetaObject::default();
             meta.insert(
                 CONTEXT_META_KEY.into(),
                 Value::Object(options.context.0.clone()),
             );
+        }
+        // Stdio has no headers to carry it; HTTP transports turn it into `traceparent`.
+        if session.transport != TransportKind::Stdio
+            && let Some(traceparent) = crate::http::current_traceparent()
+        {
+            meta.insert(
+                crate::http::TRACEPARENT_META_KEY.into(),
+                Value::String(traceparent),
+            );
+        }
+        if !meta.is_empty() {
             peer_options.meta = Some(meta);
         }
         let peer = session.service.peer().clone();

@@ -4,6 +4,9 @@
 
 mod commands;
 mod target;
+mod telemetry;
+
+use telemetry::LogFormat;
 
 use std::process::ExitCode;
 
@@ -19,14 +22,12 @@ struct Cli {
     /// Log lines as text for a terminal, or as JSON objects, one a line.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Export traces over OTLP HTTP/protobuf to this collector (`http://host:4318`); the standard
+    /// `OTEL_EXPORTER_OTLP_*` variables work too.
+    #[arg(long, global = true)]
+    otlp_endpoint: Option<String>,
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -43,8 +44,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
     switchboard_mcp::http::install_crypto_provider();
+    let _telemetry = telemetry::init(cli.log_format, cli.otlp_endpoint.as_deref());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -69,18 +70,5 @@ fn main() -> ExitCode {
             eprintln!("switchboard: {error:#}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// Logs go to stderr, so that stdout carries only the command's output. `RUST_LOG` sets the level.
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,switchboard_api=info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
     }
 }

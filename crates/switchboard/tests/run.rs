@@ -899,3 +899,105 @@ async fn shutdown_cancels_runs_after_the_grace_period_and_stops_their_children()
         "a run's child outlived the server"
     );
 }
+
+#[tokio::test]
+async fn a_run_is_traced_over_otlp_continuing_the_callers_trace() {
+    let receiver = switchboard_test_support::OtlpReceiver::start()
+        .await
+        .expect("receiver");
+    let llm = ScriptedLlm::start(vec![
+        Reply::calls(&[
+            ("get-sum", json!({"a": 2, "b": 3})),
+            ("no-such-tool", json!({})),
+        ]),
+        Reply::text("5"),
+    ])
+    .await;
+    let server = Switchboard::start(
+        binary(),
+        &["--otlp-endpoint", &receiver.endpoint],
+        &[("OTEL_BSP_SCHEDULE_DELAY", "50")],
+    )
+    .await
+    .expect("starts");
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let body = run_body(
+        &llm,
+        json!([everything_entry(
+            json!({"SECRET_FOR_CHILD": "child-secret-value-77"})
+        )]),
+    );
+    let response = server
+        .request(reqwest::Method::POST, "/run")
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .json(&body)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(response.status(), 200);
+    let result: Value = response.json().await.expect("json");
+    assert_eq!(result["trace_id"], trace_id, "{result}");
+    // The LLM was called within the same trace.
+    let traceparent = llm.requests()[0]
+        .traceparent
+        .clone()
+        .expect("traceparent to the LLM");
+    assert!(traceparent.contains(trace_id), "{traceparent}");
+
+    let spans = receiver
+        .wait_until(|spans| {
+            spans.iter().any(|s| s.name == "run")
+                && spans.iter().filter(|s| s.name == "tool.execute").count() >= 2
+                && spans.iter().filter(|s| s.name == "llm.call").count() >= 2
+        })
+        .await;
+    let run = spans.iter().find(|s| s.name == "run").expect("a run span");
+    assert_eq!(run.trace_id, trace_id);
+    assert_eq!(run.attribute("gen_ai.operation.name"), Some("invoke_agent"));
+    assert_eq!(
+        run.attribute("gen_ai.request.model"),
+        Some("scripted-model")
+    );
+    let children = |name: &str| -> Vec<&switchboard_test_support::ReceivedSpan> {
+        spans
+            .iter()
+            .filter(|s| s.name == name && s.parent_span_id == run.span_id)
+            .collect()
+    };
+    let llm_calls = children("llm.call");
+    assert_eq!(llm_calls.len(), 2, "{spans:#?}");
+    assert_eq!(
+        llm_calls[0].attribute("gen_ai.usage.input_tokens"),
+        Some("20")
+    );
+    let tools = children("tool.execute");
+    assert_eq!(tools.len(), 2);
+    let failed = tools
+        .iter()
+        .find(|s| s.attribute("gen_ai.tool.name") == Some("no-such-tool"))
+        .expect("the failing call");
+    assert_eq!(failed.status_code, 2, "status error: {failed:?}");
+    let ok = tools
+        .iter()
+        .find(|s| s.attribute("gen_ai.tool.name") == Some("get-sum"))
+        .expect("the good call");
+    assert_ne!(ok.status_code, 2);
+    assert_eq!(ok.attribute("switchboard.server"), Some("index"));
+    assert!(
+        spans
+            .iter()
+            .any(|s| s.name == "upstream.connect" && s.trace_id == trace_id)
+    );
+
+    for span in &spans {
+        for (key, value) in &span.attributes {
+            for secret in ["sk-test-run-key-123", "child-secret-value-77"] {
+                assert!(
+                    !value.contains(secret),
+                    "{} {key} holds a secret",
+                    span.name
+                );
+            }
+        }
+    }
+}

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod llm;
+pub mod otlp;
 mod proxy;
 mod rust_server;
 mod switchboard;
@@ -20,6 +21,7 @@ use nix::{
 use tokio::process::{Child, Command};
 
 pub use llm::{LlmRequest, Reply, ScriptedLlm};
+pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use proxy::{Fault, RecordedRequest, RecordingProxy};
 pub use rust_server::InProcessServer;
 pub use switchboard::{ADMIN_TOKEN, Switchboard, eventually, pids_with_env};

@@ -100,6 +100,8 @@ pub fn usage(prompt: u64, completion: u64) -> Value {
 pub struct LlmRequest {
     pub body: Value,
     pub authorization: Option<String>,
+    /// The W3C `traceparent` header, if one came.
+    pub traceparent: Option<String>,
     pub at: Instant,
 }
 
@@ -229,6 +231,10 @@ async fn complete(
         .push(LlmRequest {
             body,
             authorization,
+            traceparent: headers
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
             at: Instant::now(),
         });
     shared.received.notify_waiters();

@@ -1,0 +1,106 @@
+//! Logs (text or JSON lines on stderr) and, when an OTLP endpoint is configured, traces exported
+//! over OTLP HTTP/protobuf.
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::{Protocol, WithExportConfig as _};
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::{
+    Layer as _, filter::Targets, layer::SubscriberExt as _, util::SubscriberInitExt as _,
+};
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Holds the tracer provider; dropping it flushes the spans still queued.
+#[derive(Debug)]
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take()
+            && let Err(error) = provider.shutdown()
+        {
+            eprintln!("switchboard: flushing traces failed: {error}");
+        }
+    }
+}
+
+/// Where traces go: `--otlp-endpoint`, else the standard `OTEL_EXPORTER_OTLP_*` variables.
+fn otlp_enabled(endpoint: Option<&str>) -> bool {
+    endpoint.is_some()
+        || [
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+        ]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
+}
+
+/// Logs go to stderr, so that stdout carries only the command's output. `RUST_LOG` sets the level
+/// of logs; spans of Switchboard's own crates are traced at info whatever it says.
+pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Telemetry {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,switchboard_api=info"));
+    let text = matches!(format, LogFormat::Text).then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_filter(filter.clone())
+    });
+    let json = matches!(format, LogFormat::Json).then(|| {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .with_filter(filter)
+    });
+    let provider = otlp_enabled(otlp_endpoint)
+        .then(|| tracer_provider(otlp_endpoint))
+        .and_then(|built| match built {
+            Ok(provider) => Some(provider),
+            Err(error) => {
+                eprintln!("switchboard: traces are off: {error}");
+                None
+            }
+        });
+    let traces = provider.as_ref().map(|provider| {
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("switchboard"))
+            .with_filter(Targets::new().with_target("switchboard", tracing::Level::INFO))
+    });
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
+    tracing_subscriber::registry()
+        .with(text)
+        .with(json)
+        .with(traces)
+        .init();
+    Telemetry { provider }
+}
+
+fn tracer_provider(endpoint: Option<&str>) -> Result<SdkTracerProvider, String> {
+    let mut exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(Protocol::HttpBinary);
+    if let Some(endpoint) = endpoint {
+        let endpoint = endpoint.trim_end_matches('/');
+        let url = if endpoint.ends_with("/v1/traces") {
+            endpoint.to_string()
+        } else {
+            format!("{endpoint}/v1/traces")
+        };
+        exporter = exporter.with_endpoint(url);
+    }
+    let exporter = exporter.build().map_err(|error| error.to_string())?;
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name("switchboard")
+        .build();
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(resource)
+        .build())
+}
