@@ -44,6 +44,11 @@ struct Inbox {
 }
 
 impl LegacySessions {
+    /// Sessions open now.
+    pub fn count(&self) -> usize {
+        self.lock().len()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Inbox>> {
         self.inboxes.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -53,13 +58,11 @@ impl LegacySessions {
 struct SessionGuard {
     sessions: LegacySessions,
     id: String,
-    live: prometheus_client::metrics::gauge::Gauge,
 }
 
 impl Drop for SessionGuard {
     fn drop(&mut self) {
         self.sessions.lock().remove(&self.id);
-        self.live.dec();
     }
 }
 
@@ -94,12 +97,9 @@ pub async fn open(
             Err(error) => tracing::debug!(%error, "a legacy SSE session ended before initializing"),
         }
     });
-    let live = state.gateway.metrics().live_sessions.clone();
-    live.inc();
     let guard = SessionGuard {
         sessions: state.legacy.clone(),
         id: id.clone(),
-        live,
     };
     let endpoint = format!("/mcp/{server}/message?sessionId={id}");
     let first = futures::stream::once(async move {

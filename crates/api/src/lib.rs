@@ -208,6 +208,12 @@ async fn readyz(State(state): State<AppState>) -> axum::response::Response {
 /// Prometheus metrics; they name servers and tools, so they need the admin token.
 async fn metrics(State(state): State<AppState>, _caller: auth::Caller) -> axum::response::Response {
     state.gateway.refresh_state_metrics().await;
+    let live = state.mcp.live_sessions().await + state.legacy.count();
+    state
+        .gateway
+        .metrics()
+        .live_sessions
+        .set(i64::try_from(live).unwrap_or(i64::MAX));
     (
         [(
             axum::http::header::CONTENT_TYPE,

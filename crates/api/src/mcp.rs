@@ -30,6 +30,8 @@ type AggregateService = StreamableHttpService<AggregateHandler, LocalSessionMana
 #[derive(Clone)]
 pub struct McpMounts {
     services: Arc<Mutex<HashMap<String, (i64, ProxyService)>>>,
+    /// Every service's session manager, to count live sessions.
+    managers: Arc<Mutex<Vec<Arc<LocalSessionManager>>>>,
     /// The admin MCP server.
     admin: AdminService,
     /// Every enabled server as one.
@@ -51,26 +53,43 @@ impl std::fmt::Debug for McpMounts {
 impl McpMounts {
     pub fn new(allowed_hosts: Vec<String>, gateway: &Gateway) -> Self {
         let shutdown = CancellationToken::new();
+        let admin_sessions = Arc::new(LocalSessionManager::default());
+        let aggregate_sessions = Arc::new(LocalSessionManager::default());
         let for_admin = gateway.clone();
         let admin = StreamableHttpService::new(
             move || Ok(AdminMcp::new(for_admin.clone())),
-            Arc::new(LocalSessionManager::default()),
+            admin_sessions.clone(),
             config(&allowed_hosts, &shutdown),
         );
         let for_aggregate = gateway.clone();
         let deadline = gateway.settings().aggregate_deadline;
         let aggregate = StreamableHttpService::new(
             move || Ok(AggregateHandler::new(for_aggregate.clone(), deadline)),
-            Arc::new(LocalSessionManager::default()),
+            aggregate_sessions.clone(),
             config(&allowed_hosts, &shutdown),
         );
         Self {
             services: Arc::default(),
+            managers: Arc::new(Mutex::new(vec![admin_sessions, aggregate_sessions])),
             admin,
             aggregate,
             allowed_hosts,
             shutdown,
         }
+    }
+
+    /// Streamable HTTP sessions open now, over every endpoint.
+    pub async fn live_sessions(&self) -> usize {
+        let managers = self
+            .managers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let mut count = 0;
+        for manager in managers {
+            count += manager.sessions.read().await.len();
+        }
+        count
     }
 
     pub fn shutdown(&self) {
@@ -91,9 +110,14 @@ impl McpMounts {
         }
         let gateway = state.gateway.clone();
         let server = id.to_string();
+        let sessions = Arc::new(LocalSessionManager::default());
+        self.managers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(sessions.clone());
         let service = StreamableHttpService::new(
             move || Ok(ProxyHandler::new(gateway.clone(), server.clone())),
-            Arc::new(LocalSessionManager::default()),
+            sessions,
             config(&self.allowed_hosts, &self.shutdown),
         );
         services.insert(id.to_string(), (version, service.clone()));

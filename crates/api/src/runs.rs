@@ -159,7 +159,7 @@ fn audit_run(gateway: &switchboard_gateway::Gateway, caller: &Caller, result: &R
                     tool: tool.name.clone(),
                     outcome: if tool.is_error { "error" } else { "ok" },
                     duration_ms: tool.duration_ms,
-                    detail: json!({"runId": result.run_id, "callId": tool.id}),
+                    detail: json!({"runId": result.run_id, "callId": tool.id, "traceId": result.trace_id}),
                 });
         }
     }

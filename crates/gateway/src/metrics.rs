@@ -122,7 +122,7 @@ impl Default for Metrics {
         let live_sessions = Gauge::default();
         registry.register(
             "live_sessions",
-            "Open legacy SSE downstream sessions",
+            "Open downstream MCP sessions (Streamable HTTP and legacy SSE)",
             live_sessions.clone(),
         );
         let runs = Family::<StopLabels, Counter>::default();
