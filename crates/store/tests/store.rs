@@ -212,7 +212,8 @@ async fn postgres_store() {
     assert_eq!(store.backend(), Backend::Postgres);
     suite(&store).await;
     store.close().await;
-    sqlx::query(&format!("DROP DATABASE {database}"))
+    // FORCE: a pooled connection may still be saying goodbye.
+    sqlx::query(&format!("DROP DATABASE {database} WITH (FORCE)"))
         .execute(&admin)
         .await
         .expect("drop database");

@@ -115,7 +115,7 @@ async fn registry_crud_on_postgres() {
     let mut server = serve(&["--database", &url]).await;
     crud_suite(&server).await;
     server.terminate().await.expect("stops");
-    assert!(psql(format!("DROP DATABASE {database}")).success());
+    assert!(psql(format!("DROP DATABASE {database} WITH (FORCE)")).success());
 }
 
 #[tokio::test]
