@@ -10,7 +10,7 @@ import json
 import sys
 
 import httpx2 as httpx
-from mcp import ClientSession
+from mcp import ClientSession, types
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
@@ -21,7 +21,8 @@ async def use(read, write, tool: str, args: str) -> None:
         tools = []
         cursor = None
         while True:
-            page = await session.list_tools(cursor=cursor) if cursor else await session.list_tools()
+            params = types.PaginatedRequestParams(cursor=cursor) if cursor else None
+            page = await session.list_tools(params=params)
             tools.extend(t.name for t in page.tools)
             cursor = page.next_cursor
             if not cursor:

@@ -27,9 +27,7 @@ use switchboard_tools::transform::sanitize_name;
 
 use crate::{
     Gateway,
-    proxy::{
-        TOOLS_PAGE_SIZE, call_served, page, to_mcp, tool_from_metadata, unexpected, upstream_to_mcp,
-    },
+    proxy::{call_served, page, to_mcp, tool_from_metadata, unexpected, upstream_to_mcp},
 };
 
 /// Between a server's alias and its own tool or prompt name.
@@ -197,7 +195,7 @@ impl ServerHandler for AggregateHandler {
             }
         }
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
-        let (tools, next_cursor) = page(&tools, cursor, TOOLS_PAGE_SIZE)?;
+        let (tools, next_cursor) = page(&tools, cursor, self.gateway.settings().tools_page_size)?;
         Ok(ListToolsResult {
             tools,
             next_cursor,

@@ -47,6 +47,8 @@ pub struct GatewaySettings {
     pub request_timeout: Duration,
     /// How long `/mcp` waits for each upstream's list before leaving it out.
     pub aggregate_deadline: Duration,
+    /// Tools per `tools/list` page sent to clients.
+    pub tools_page_size: usize,
     /// The hard limit on a call that keeps reporting progress.
     pub max_request_timeout: Duration,
     /// Consecutive failures that open an upstream's circuit (0: never), and how long it stays open.
@@ -65,6 +67,7 @@ impl Default for GatewaySettings {
             idle_timeout: Duration::from_secs(600),
             request_timeout: switchboard_mcp::config::DEFAULT_REQUEST_TIMEOUT,
             aggregate_deadline: Duration::from_secs(5),
+            tools_page_size: proxy::DEFAULT_TOOLS_PAGE_SIZE,
             max_request_timeout: switchboard_mcp::config::DEFAULT_MAX_REQUEST_TIMEOUT,
             breaker_threshold: switchboard_mcp::config::DEFAULT_BREAKER_THRESHOLD,
             breaker_cooldown: switchboard_mcp::config::DEFAULT_BREAKER_COOLDOWN,

@@ -23,8 +23,8 @@ use tokio::sync::mpsc;
 
 use crate::{Gateway, GatewayError, Served};
 
-/// Tools per `tools/list` page sent downstream.
-pub const TOOLS_PAGE_SIZE: usize = 100;
+/// Tools per `tools/list` page sent downstream, unless configured.
+pub const DEFAULT_TOOLS_PAGE_SIZE: usize = 100;
 
 /// Serves one registered server (by id or alias) to one downstream session.
 #[derive(Debug, Clone)]
@@ -190,7 +190,7 @@ impl ServerHandler for ProxyHandler {
             .registry;
         let tools: Vec<Tool> = registry.list().iter().map(tool_from_metadata).collect();
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
-        let (tools, next_cursor) = page(&tools, cursor, TOOLS_PAGE_SIZE)?;
+        let (tools, next_cursor) = page(&tools, cursor, self.gateway.settings().tools_page_size)?;
         Ok(ListToolsResult {
             tools,
             next_cursor,

@@ -556,9 +556,15 @@ async fn clients_from_both_sdks_use_servers_through_the_proxy() {
     let everything_http = switchboard_test_support::start_everything("streamableHttp")
         .await
         .expect("server-everything");
-    let server = Switchboard::start_in(binary(), Some(&peers_dir()), &[], &[])
-        .await
-        .expect("starts");
+    // Small pages, so that every client must follow `nextCursor`.
+    let server = Switchboard::start_in(
+        binary(),
+        Some(&peers_dir()),
+        &["--tools-page-size", "4"],
+        &[],
+    )
+    .await
+    .expect("starts");
     let mut calc = remote_body("Calc", &python.url("/mcp"), Some("calc"));
     calc["tools"] = json!({"rename": {"add": "plus"}, "pinned": {"add": {"b": 40}}});
     let registrations = [
@@ -1343,4 +1349,59 @@ async fn the_admin_api_is_rate_limited_per_client() {
         .await
         .expect("answers");
     assert_eq!(health.status(), 200);
+}
+
+#[tokio::test]
+async fn a_client_cancel_reaches_the_upstream_through_the_proxy() {
+    let python = start_python("streamable-http")
+        .await
+        .expect("python fixture");
+    let server = serve(&[]).await;
+    let (status, _) = server
+        .send_json(
+            Method::POST,
+            "/api/mcp-servers",
+            Some(&remote_body("Calc", &python.url("/mcp"), Some("calc"))),
+        )
+        .await
+        .expect("answers");
+    assert_eq!(status, 201);
+    let url = server.url("/mcp/calc");
+    let token = switchboard_test_support::ADMIN_TOKEN;
+    let answer = run_client(
+        Path::new("node"),
+        "ts_cancel.mjs",
+        &[
+            &url,
+            token,
+            "slow",
+            r#"{"seconds": 30, "label": "cancel-through-gateway"}"#,
+        ],
+    )
+    .await;
+    assert_eq!(answer["cancelled"], true, "{answer}");
+    // The fixture records the cancellation once `notifications/cancelled` reaches it.
+    let checker = switchboard_mcp::Upstream::new(switchboard_mcp::UpstreamConfig::http(
+        "check",
+        python.url("/mcp"),
+    ));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let result = checker
+            .call_tool("cancelled_calls", None, Default::default())
+            .await
+            .expect("asks");
+        let text = switchboard_test_support::content_text(
+            &serde_json::to_value(&result.content).expect("json"),
+        );
+        if text.contains("cancel-through-gateway") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the cancel never reached the upstream: {text}"
+        );
+        // The fixture has no event to await; it is asked again shortly.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

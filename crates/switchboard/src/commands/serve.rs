@@ -30,6 +30,9 @@ pub struct Args {
     /// Let registered remote URLs resolve to link-local and cloud metadata addresses.
     #[arg(long)]
     allow_link_local_upstreams: bool,
+    /// Tools per `tools/list` page sent to MCP clients.
+    #[arg(long, default_value_t = 100)]
+    tools_page_size: usize,
     /// Milliseconds `/mcp` waits for each upstream's list before leaving it out.
     #[arg(long, default_value_t = 5000)]
     aggregate_deadline_ms: u64,
@@ -129,6 +132,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             idle_timeout: Duration::from_secs(args.runtime_idle_timeout.max(1)),
             request_timeout: Duration::from_secs(args.tool_timeout.max(1)),
             aggregate_deadline: Duration::from_millis(args.aggregate_deadline_ms.max(1)),
+            tools_page_size: args.tools_page_size.max(1),
             max_request_timeout: Duration::from_secs(args.tool_timeout_max.max(args.tool_timeout)),
             breaker_threshold: args.breaker_threshold,
             breaker_cooldown: Duration::from_millis(args.breaker_cooldown_ms.max(1)),
