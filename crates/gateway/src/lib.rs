@@ -516,6 +516,35 @@ impl Gateway {
         })
     }
 
+    /// A session of the server's own for one downstream client that can answer the upstream's
+    /// requests (sampling, elicitation, roots): they go back to that client through `relay`. It
+    /// ends, with any stdio child, when the returned value is dropped.
+    pub async fn dedicated(
+        &self,
+        id_or_alias: &str,
+        relay: Arc<dyn switchboard_mcp::ClientRelay>,
+    ) -> Result<Served, GatewayError> {
+        let connected = self.upstream(id_or_alias).await?;
+        let mut config = connected.config.clone();
+        config.upstream.relay = Some(relay);
+        let upstream = Upstream::new(config.upstream.clone());
+        let registry = ToolRegistry::with_secrets(BTreeMap::<String, String>::new());
+        let registered = register_from(&registry, &config, upstream.clone()).await?;
+        Ok(Served {
+            id: connected.id,
+            alias: connected.definition.alias,
+            registry,
+            remote_names: Arc::new(
+                registered
+                    .remote_tools
+                    .into_iter()
+                    .map(|t| t.name)
+                    .collect(),
+            ),
+            upstream,
+        })
+    }
+
     /// The tools as exposed after governance.
     pub async fn tools(&self, id_or_alias: &str) -> Result<Vec<ToolMetadata>, GatewayError> {
         Ok(self.served(id_or_alias).await?.registry.list())

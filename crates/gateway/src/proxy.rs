@@ -13,9 +13,10 @@ use rmcp::{
         ReadResourceRequest, ReadResourceRequestParams, ReadResourceResponse, ServerConfig,
         ServerResult, Tool,
     },
-    service::{NotificationContext, RequestContext},
+    service::{NotificationContext, Peer, RequestContext},
 };
 use serde_json::{Value, json};
+use std::sync::Arc;
 use switchboard_mcp::{CallContext, RequestOptions, UpstreamError, UpstreamEvent};
 use switchboard_tools::{ToolError, ToolMetadata, ToolOutput};
 use tokio::sync::broadcast::error::RecvError;
@@ -31,6 +32,9 @@ pub const DEFAULT_TOOLS_PAGE_SIZE: usize = 100;
 pub struct ProxyHandler {
     gateway: Gateway,
     server: String,
+    /// For a client that can answer sampling, elicitation or roots requests: an upstream session
+    /// of its own, whose requests are relayed to it. Other clients share the gateway's session.
+    dedicated: Arc<tokio::sync::OnceCell<Served>>,
 }
 
 impl ProxyHandler {
@@ -38,7 +42,31 @@ impl ProxyHandler {
         Self {
             gateway,
             server: server.into(),
+            dedicated: Arc::default(),
         }
+    }
+
+    /// The upstream session this client's calls go to.
+    async fn session_for(&self, peer: &Peer<RoleServer>) -> Result<Served, McpError> {
+        let capabilities = peer
+            .peer_info()
+            .map(|info| info.capabilities.clone())
+            .unwrap_or_default();
+        if capabilities.sampling.is_none()
+            && capabilities.elicitation.is_none()
+            && capabilities.roots.is_none()
+        {
+            return self.gateway.served(&self.server).await.map_err(to_mcp);
+        }
+        let relay = Arc::new(PeerRelay {
+            peer: peer.clone(),
+            capabilities,
+        });
+        self.dedicated
+            .get_or_try_init(|| self.gateway.dedicated(&self.server, relay))
+            .await
+            .cloned()
+            .map_err(to_mcp)
     }
 
     /// A single upstream request, answered as the upstream answered, in an `mcp.request` span.
@@ -180,14 +208,10 @@ impl ServerHandler for ProxyHandler {
     async fn list_tools(
         &self,
         request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        let registry = self
-            .gateway
-            .served(&self.server)
-            .await
-            .map_err(to_mcp)?
-            .registry;
+        // A client that can answer sampling or elicitation may see tools that need it.
+        let registry = self.session_for(&context.peer).await?.registry;
         let tools: Vec<Tool> = registry.list().iter().map(tool_from_metadata).collect();
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
         let (tools, next_cursor) = page(&tools, cursor, self.gateway.settings().tools_page_size)?;
@@ -203,7 +227,7 @@ impl ServerHandler for ProxyHandler {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let served = self.gateway.served(&self.server).await.map_err(to_mcp)?;
+        let served = self.session_for(&context.peer).await?;
         call_served(
             &self.gateway,
             &served,
@@ -470,6 +494,55 @@ async fn call_governed(
             Err(McpError::invalid_params(error.to_string(), None))
         }
         Err(other) => Err(McpError::internal_error(other.to_string(), None)),
+    }
+}
+
+/// Answers an upstream's requests by asking the downstream client of the session.
+struct PeerRelay {
+    peer: Peer<RoleServer>,
+    capabilities: rmcp::model::ClientCapabilities,
+}
+
+fn service_to_mcp(error: rmcp::ServiceError) -> McpError {
+    match error {
+        rmcp::ServiceError::McpError(error) => error,
+        other => McpError::internal_error(format!("the client did not answer: {other}"), None),
+    }
+}
+
+// Sampling and roots are deprecated from 2026-07-28 on; earlier clients still answer them.
+#[allow(deprecated)]
+impl switchboard_mcp::ClientRelay for PeerRelay {
+    fn capabilities(&self) -> rmcp::model::ClientCapabilities {
+        self.capabilities.clone()
+    }
+
+    fn create_message(
+        &self,
+        params: rmcp::model::CreateMessageRequestParams,
+    ) -> switchboard_mcp::RelayFuture<rmcp::model::CreateMessageResult> {
+        let peer = self.peer.clone();
+        Box::pin(async move { peer.create_message(params).await.map_err(service_to_mcp) })
+    }
+
+    fn list_roots(&self) -> switchboard_mcp::RelayFuture<rmcp::model::ListRootsResult> {
+        let peer = self.peer.clone();
+        Box::pin(async move { peer.list_roots().await.map_err(service_to_mcp) })
+    }
+
+    fn create_elicitation(
+        &self,
+        params: rmcp::model::ElicitRequestParams,
+    ) -> switchboard_mcp::RelayFuture<rmcp::model::ElicitResult> {
+        let peer = self.peer.clone();
+        Box::pin(async move {
+            let request =
+                rmcp::model::ServerRequest::ElicitRequest(rmcp::model::ElicitRequest::new(params));
+            match peer.send_request(request).await.map_err(service_to_mcp)? {
+                rmcp::model::ClientResult::ElicitResult(result) => Ok(result),
+                _ => Err(unexpected()),
+            }
+        })
     }
 }
 

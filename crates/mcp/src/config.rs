@@ -21,7 +21,7 @@ pub const DEFAULT_MAX_QUEUED: usize = 1024;
 pub const DEFAULT_RETRY_BASE_DELAY: Duration = Duration::from_millis(500);
 
 /// Everything needed to open and keep a session with one upstream.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct UpstreamConfig {
     /// Friendly name, used in logs, errors and the stdio child's log target.
     pub name: String,
@@ -45,6 +45,42 @@ pub struct UpstreamConfig {
     pub retry_base_delay: Duration,
     /// Credentials sent to an HTTP upstream.
     pub auth: UpstreamAuth,
+    /// Where the upstream's own requests (sampling, elicitation, roots) go: a downstream client
+    /// that can answer them. Without one, none of those capabilities is offered.
+    pub relay: Option<Arc<dyn ClientRelay>>,
+}
+
+pub type RelayFuture<T> = Pin<Box<dyn Future<Output = Result<T, rmcp::ErrorData>> + Send>>;
+
+/// A client that answers an upstream's requests on its behalf: the gateway passes them to the
+/// downstream session that the upstream session serves. Sampling and roots are deprecated from
+/// the 2026-07-28 revision on; servers and clients of the earlier revisions still use them.
+#[allow(deprecated)]
+pub trait ClientRelay: Send + Sync + 'static {
+    /// The capabilities offered to the upstream: the downstream client's own.
+    fn capabilities(&self) -> rmcp::model::ClientCapabilities;
+    fn create_message(
+        &self,
+        params: rmcp::model::CreateMessageRequestParams,
+    ) -> RelayFuture<rmcp::model::CreateMessageResult>;
+    fn list_roots(&self) -> RelayFuture<rmcp::model::ListRootsResult>;
+    fn create_elicitation(
+        &self,
+        params: rmcp::model::ElicitRequestParams,
+    ) -> RelayFuture<rmcp::model::ElicitResult>;
+}
+
+impl fmt::Debug for UpstreamConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpstreamConfig")
+            .field("name", &self.name)
+            .field("endpoint", &self.endpoint)
+            .field("request_timeout", &self.request_timeout)
+            .field("retries", &self.retries)
+            .field("auth", &self.auth)
+            .field("relay", &self.relay.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl UpstreamConfig {
@@ -61,6 +97,7 @@ impl UpstreamConfig {
             retries: 0,
             retry_base_delay: DEFAULT_RETRY_BASE_DELAY,
             auth: UpstreamAuth::None,
+            relay: None,
         }
     }
 

@@ -7,13 +7,16 @@ use std::{
 
 #[allow(deprecated)]
 use rmcp::{
-    ClientHandler,
+    ClientHandler, ErrorData as McpError,
     model::{
-        ClientCapabilities, ClientConfig, Implementation, LoggingMessageNotificationParam,
+        ClientConfig, CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams,
+        ElicitResult, Implementation, ListRootsResult, LoggingMessageNotificationParam,
         ProgressNotificationParam, ProgressToken,
     },
-    service::{NotificationContext, RoleClient},
+    service::{NotificationContext, RequestContext, RoleClient},
 };
+
+use crate::config::ClientRelay;
 use tokio::sync::{broadcast, mpsc};
 
 /// A progress report for one call.
@@ -71,12 +74,32 @@ impl ProgressRoutes {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct UpstreamHandler {
     /// The upstream's name, for logs.
     pub(crate) name: Arc<str>,
     pub(crate) progress: ProgressRoutes,
     pub(crate) events: broadcast::Sender<UpstreamEvent>,
+    /// Who answers the upstream's own requests, if anyone.
+    pub(crate) relay: Option<Arc<dyn ClientRelay>>,
+}
+
+impl std::fmt::Debug for UpstreamHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamHandler")
+            .field("name", &self.name)
+            .field("relay", &self.relay.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// An upstream asked for something no downstream client can answer here.
+fn no_relay(method: &str) -> McpError {
+    McpError::new(
+        rmcp::model::ErrorCode::METHOD_NOT_FOUND,
+        format!("{method}: no client is connected that can answer it"),
+        None,
+    )
 }
 
 impl UpstreamHandler {
@@ -127,9 +150,47 @@ impl ClientHandler for UpstreamHandler {
         self.emit(UpstreamEvent::PromptsChanged);
     }
 
+    #[allow(deprecated)]
+    async fn create_message(
+        &self,
+        params: CreateMessageRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<CreateMessageResult, McpError> {
+        match &self.relay {
+            Some(relay) => relay.create_message(params).await,
+            None => Err(no_relay("sampling/createMessage")),
+        }
+    }
+
+    #[allow(deprecated)]
+    async fn list_roots(
+        &self,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ListRootsResult, McpError> {
+        match &self.relay {
+            Some(relay) => relay.list_roots().await,
+            None => Err(no_relay("roots/list")),
+        }
+    }
+
+    async fn create_elicitation(
+        &self,
+        request: ElicitRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, McpError> {
+        match &self.relay {
+            Some(relay) => relay.create_elicitation(request).await,
+            None => Err(no_relay("elicitation/create")),
+        }
+    }
+
     fn get_info(&self) -> ClientConfig {
         let mut info = ClientConfig::default();
-        info.capabilities = ClientCapabilities::default();
+        info.capabilities = self
+            .relay
+            .as_ref()
+            .map(|relay| relay.capabilities())
+            .unwrap_or_default();
         info.client_info = Implementation::new("switchboard", env!("CARGO_PKG_VERSION"));
         info
     }

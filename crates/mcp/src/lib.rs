@@ -14,8 +14,8 @@ pub mod stdio;
 pub mod upstream;
 
 pub use config::{
-    CallContext, Endpoint, HttpConfig, HttpTransport, StdioConfig, TokenProvider, UpstreamAuth,
-    UpstreamConfig,
+    CallContext, ClientRelay, Endpoint, HttpConfig, HttpTransport, RelayFuture, StdioConfig,
+    TokenProvider, UpstreamAuth, UpstreamConfig,
 };
 pub use error::{Delivery, UpstreamError};
 pub use handler::{Progress, UpstreamEvent};

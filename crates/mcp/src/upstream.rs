@@ -178,6 +178,7 @@ impl Upstream {
             name: Arc::from(config.name.as_str()),
             progress: ProgressRoutes::default(),
             events,
+            relay: config.relay.clone(),
         };
         let slots = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent.max(1)));
         Self {

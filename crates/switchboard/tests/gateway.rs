@@ -1405,3 +1405,87 @@ async fn a_client_cancel_reaches_the_upstream_through_the_proxy() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn sampling_and_roots_requests_reach_the_right_client() {
+    let everything = switchboard_test_support::start_everything("streamableHttp")
+        .await
+        .expect("server-everything");
+    let server = serve(&[]).await;
+    let (status, _) = server
+        .send_json(
+            Method::POST,
+            "/api/mcp-servers",
+            Some(&remote_body(
+                "Everything",
+                &everything.url("/mcp"),
+                Some("everything"),
+            )),
+        )
+        .await
+        .expect("answers");
+    assert_eq!(status, 201);
+    let url = server.url("/mcp/everything");
+    let token = switchboard_test_support::ADMIN_TOKEN;
+    let node = Path::new("node");
+    let answer = run_client(
+        node,
+        "ts_relay.mjs",
+        &[
+            &url,
+            token,
+            "trigger-sampling-request",
+            r#"{"prompt": "hello", "maxTokens": 10}"#,
+        ],
+    )
+    .await;
+    let tools: Vec<&str> = answer["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        tools.contains(&"trigger-sampling-request"),
+        "offered to a client that can sample: {tools:?}"
+    );
+    assert_eq!(
+        answer["asked"],
+        json!(["sampling/createMessage"]),
+        "{answer}"
+    );
+    assert!(
+        answer["result"]
+            .to_string()
+            .contains("relayed sampling answer"),
+        "{answer}"
+    );
+
+    let answer = run_client(node, "ts_relay.mjs", &[&url, token, "get-roots-list", "{}"]).await;
+    assert!(
+        answer["asked"]
+            .as_array()
+            .expect("asked")
+            .contains(&json!("roots/list")),
+        "{answer}"
+    );
+    assert!(
+        answer["result"].to_string().contains("relayed-root"),
+        "{answer}"
+    );
+
+    // A client that cannot sample is not offered the tool.
+    let plain = run_client(
+        node,
+        "ts_client.mjs",
+        &[&url, token, "get-sum", r#"{"a": 1, "b": 1}"#],
+    )
+    .await;
+    let tools: Vec<&str> = plain["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(!tools.contains(&"trigger-sampling-request"), "{tools:?}");
+}

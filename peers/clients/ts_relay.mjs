@@ -1,0 +1,46 @@
+// With the official TypeScript SDK: a client that can answer sampling, elicitation and roots
+// requests calls one tool, answering whatever the server asks. For Switchboard's tests.
+// Usage: node ts_relay.mjs URL TOKEN TOOL 'JSON_ARGS'
+// Prints one JSON line: {tools, result, asked}.
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import {
+  CreateMessageRequestSchema,
+  ElicitRequestSchema,
+  ListRootsRequestSchema,
+} from "@modelcontextprotocol/sdk/types.js";
+
+const [url, token, tool, args] = process.argv.slice(2);
+const transport = new StreamableHTTPClientTransport(new URL(url), {
+  requestInit: { headers: { Authorization: `Bearer ${token}` } },
+});
+const client = new Client(
+  { name: "switchboard-test-relay", version: "1.0.0" },
+  { capabilities: { sampling: {}, elicitation: {}, roots: { listChanged: true } } },
+);
+const asked = [];
+client.setRequestHandler(CreateMessageRequestSchema, async () => {
+  asked.push("sampling/createMessage");
+  return {
+    role: "assistant",
+    content: { type: "text", text: "relayed sampling answer" },
+    model: "test-model",
+    stopReason: "endTurn",
+  };
+});
+client.setRequestHandler(ListRootsRequestSchema, async () => {
+  asked.push("roots/list");
+  return { roots: [{ uri: "file:///srv/relayed-root", name: "relayed-root" }] };
+});
+client.setRequestHandler(ElicitRequestSchema, async () => {
+  asked.push("elicitation/create");
+  return { action: "decline" };
+});
+await client.connect(transport);
+const tools = (await client.listTools()).tools.map((t) => t.name);
+const result = await client.callTool({ name: tool, arguments: JSON.parse(args) }, undefined, {
+  timeout: 60000,
+});
+console.log(JSON.stringify({ tools, result, asked }));
+await client.close();
+process.exit(0);
