@@ -1407,7 +1407,7 @@ async fn a_client_cancel_reaches_the_upstream_through_the_proxy() {
 }
 
 #[tokio::test]
-async fn sampling_and_roots_requests_reach_the_right_client() {
+async fn sampling_elicitation_and_roots_requests_reach_the_right_client() {
     let everything = switchboard_test_support::start_everything("streamableHttp")
         .await
         .expect("server-everything");
@@ -1471,6 +1471,20 @@ async fn sampling_and_roots_requests_reach_the_right_client() {
     );
     assert!(
         answer["result"].to_string().contains("relayed-root"),
+        "{answer}"
+    );
+
+    let answer = run_client(
+        node,
+        "ts_relay.mjs",
+        &[&url, token, "trigger-elicitation-request", "{}"],
+    )
+    .await;
+    assert!(
+        answer["asked"]
+            .as_array()
+            .expect("asked")
+            .contains(&json!("elicitation/create")),
         "{answer}"
     );
 
