@@ -27,7 +27,9 @@ use switchboard_tools::transform::sanitize_name;
 
 use crate::{
     Gateway,
-    proxy::{call_served, page, to_mcp, tool_from_metadata, unexpected, upstream_to_mcp},
+    proxy::{
+        ClientSessions, call_served, page, to_mcp, tool_from_metadata, unexpected, upstream_to_mcp,
+    },
 };
 
 /// Between a server's alias and its own tool or prompt name.
@@ -51,6 +53,8 @@ pub struct AggregateHandler {
     names: Arc<Mutex<HashMap<String, Target>>>,
     /// Resource URIs, by the server that listed them.
     resources: Arc<Mutex<HashMap<String, String>>>,
+    /// Which upstream session this client uses on each server.
+    sessions: ClientSessions,
 }
 
 impl AggregateHandler {
@@ -60,6 +64,7 @@ impl AggregateHandler {
             deadline,
             names: Arc::default(),
             resources: Arc::default(),
+            sessions: ClientSessions::default(),
         }
     }
 
@@ -171,12 +176,19 @@ impl ServerHandler for AggregateHandler {
     async fn list_tools(
         &self,
         request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let gathered = self
-            .gather("tools", |gateway, id| async move {
-                let served = gateway.served(&id).await.map_err(|e| e.to_string())?;
-                Ok(served.registry.list())
+            .gather("tools", |gateway, id| {
+                let sessions = self.sessions.clone();
+                let peer = context.peer.clone();
+                async move {
+                    let served = sessions
+                        .for_client(&gateway, &id, &peer)
+                        .await
+                        .map_err(|e| e.message.to_string())?;
+                    Ok(served.registry.list())
+                }
             })
             .await?;
         let mut tools: Vec<Tool> = Vec::new();
@@ -209,7 +221,10 @@ impl ServerHandler for AggregateHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let target = self.target(&request.name).await?;
-        let served = self.gateway.served(&target.server).await.map_err(to_mcp)?;
+        let served = self
+            .sessions
+            .for_client(&self.gateway, &target.server, &context.peer)
+            .await?;
         call_served(
             &self.gateway,
             &served,

@@ -32,22 +32,25 @@ pub const DEFAULT_TOOLS_PAGE_SIZE: usize = 100;
 pub struct ProxyHandler {
     gateway: Gateway,
     server: String,
-    /// For a client that can answer sampling, elicitation or roots requests: an upstream session
-    /// of its own, whose requests are relayed to it. Other clients share the gateway's session.
-    dedicated: Arc<tokio::sync::OnceCell<Served>>,
+    /// Which upstream session this client's calls use.
+    sessions: ClientSessions,
 }
 
-impl ProxyHandler {
-    pub fn new(gateway: Gateway, server: impl Into<String>) -> Self {
-        Self {
-            gateway,
-            server: server.into(),
-            dedicated: Arc::default(),
-        }
-    }
+/// Which upstream session a downstream client uses, per server: the gateway's shared one, or, for
+/// a client that can answer sampling, elicitation or roots requests, one of its own whose
+/// requests are relayed to it. One per downstream session; dropped with it.
+#[derive(Debug, Clone, Default)]
+pub struct ClientSessions {
+    dedicated: Arc<tokio::sync::Mutex<std::collections::HashMap<String, Served>>>,
+}
 
-    /// The upstream session this client's calls go to.
-    async fn session_for(&self, peer: &Peer<RoleServer>) -> Result<Served, McpError> {
+impl ClientSessions {
+    pub async fn for_client(
+        &self,
+        gateway: &Gateway,
+        server: &str,
+        peer: &Peer<RoleServer>,
+    ) -> Result<Served, McpError> {
         let capabilities = peer
             .peer_info()
             .map(|info| info.capabilities.clone())
@@ -56,17 +59,36 @@ impl ProxyHandler {
             && capabilities.elicitation.is_none()
             && capabilities.roots.is_none()
         {
-            return self.gateway.served(&self.server).await.map_err(to_mcp);
+            return gateway.served(server).await.map_err(to_mcp);
+        }
+        let mut dedicated = self.dedicated.lock().await;
+        if let Some(served) = dedicated.get(server) {
+            return Ok(served.clone());
         }
         let relay = Arc::new(PeerRelay {
             peer: peer.clone(),
             capabilities,
         });
-        self.dedicated
-            .get_or_try_init(|| self.gateway.dedicated(&self.server, relay))
+        let served = gateway.dedicated(server, relay).await.map_err(to_mcp)?;
+        dedicated.insert(server.to_string(), served.clone());
+        Ok(served)
+    }
+}
+
+impl ProxyHandler {
+    pub fn new(gateway: Gateway, server: impl Into<String>) -> Self {
+        Self {
+            gateway,
+            server: server.into(),
+            sessions: ClientSessions::default(),
+        }
+    }
+
+    /// The upstream session this client's calls go to.
+    async fn session_for(&self, peer: &Peer<RoleServer>) -> Result<Served, McpError> {
+        self.sessions
+            .for_client(&self.gateway, &self.server, peer)
             .await
-            .cloned()
-            .map_err(to_mcp)
     }
 
     /// A single upstream request, answered as the upstream answered, in an `mcp.request` span.

@@ -1488,6 +1488,31 @@ async fn sampling_elicitation_and_roots_requests_reach_the_right_client() {
         "{answer}"
     );
 
+    // Through the aggregate too.
+    let aggregate = server.url("/mcp");
+    let answer = run_client(
+        node,
+        "ts_relay.mjs",
+        &[
+            &aggregate,
+            token,
+            "everything__trigger-sampling-request",
+            r#"{"prompt": "hi", "maxTokens": 5}"#,
+        ],
+    )
+    .await;
+    assert_eq!(
+        answer["asked"],
+        json!(["sampling/createMessage"]),
+        "{answer}"
+    );
+    assert!(
+        answer["result"]
+            .to_string()
+            .contains("relayed sampling answer"),
+        "{answer}"
+    );
+
     // A client that cannot sample is not offered the tool.
     let plain = run_client(
         node,
