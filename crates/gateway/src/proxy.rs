@@ -17,7 +17,7 @@ use rmcp::{
 };
 use serde_json::{Value, json};
 use std::sync::Arc;
-use switchboard_mcp::{CallContext, RequestOptions, UpstreamError, UpstreamEvent};
+use switchboard_mcp::{CallContext, RequestOptions, Upstream, UpstreamError, UpstreamEvent};
 use switchboard_tools::{ToolError, ToolMetadata, ToolOutput};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
@@ -44,6 +44,46 @@ pub struct ClientSessions {
     dedicated: Arc<tokio::sync::Mutex<std::collections::HashMap<String, Served>>>,
 }
 
+/// Whether a client can answer sampling, elicitation or roots requests.
+fn needs_own_session(peer: &Peer<RoleServer>) -> bool {
+    peer.peer_info().is_some_and(|info| {
+        let capabilities = &info.capabilities;
+        capabilities.sampling.is_some()
+            || capabilities.elicitation.is_some()
+            || capabilities.roots.is_some()
+    })
+}
+
+/// Relays what an upstream says unasked to one downstream session: list changes (after dropping
+/// the cached tools, so that the client's re-list sees the new ones) and log messages. Ends with
+/// the session or the upstream.
+fn relay_events(gateway: Gateway, id: String, upstream: &Upstream, peer: Peer<RoleServer>) {
+    let mut events = upstream.events();
+    tokio::spawn(async move {
+        loop {
+            let sent = match events.recv().await {
+                Ok(UpstreamEvent::ToolsChanged) => {
+                    gateway.forget_tools(&id);
+                    peer.notify_tool_list_changed().await
+                }
+                Ok(UpstreamEvent::ResourcesChanged) => peer.notify_resource_list_changed().await,
+                Ok(UpstreamEvent::PromptsChanged) => peer.notify_prompt_list_changed().await,
+                Ok(UpstreamEvent::Log {
+                    level,
+                    logger,
+                    data,
+                }) => relay_log(&peer, level, logger, data).await,
+                Ok(_) | Err(RecvError::Lagged(_)) => Ok(()),
+                Err(RecvError::Closed) => return,
+            };
+            // The session is gone.
+            if sent.is_err() {
+                return;
+            }
+        }
+    });
+}
+
 impl ClientSessions {
     pub async fn for_client(
         &self,
@@ -51,16 +91,13 @@ impl ClientSessions {
         server: &str,
         peer: &Peer<RoleServer>,
     ) -> Result<Served, McpError> {
+        if !needs_own_session(peer) {
+            return gateway.served(server).await.map_err(to_mcp);
+        }
         let capabilities = peer
             .peer_info()
             .map(|info| info.capabilities.clone())
             .unwrap_or_default();
-        if capabilities.sampling.is_none()
-            && capabilities.elicitation.is_none()
-            && capabilities.roots.is_none()
-        {
-            return gateway.served(server).await.map_err(to_mcp);
-        }
         let mut dedicated = self.dedicated.lock().await;
         if let Some(served) = dedicated.get(server) {
             return Ok(served.clone());
@@ -70,6 +107,12 @@ impl ClientSessions {
             capabilities,
         });
         let served = gateway.dedicated(server, relay).await.map_err(to_mcp)?;
+        relay_events(
+            gateway.clone(),
+            served.id.clone(),
+            &served.upstream,
+            peer.clone(),
+        );
         dedicated.insert(server.to_string(), served.clone());
         Ok(served)
     }
@@ -194,37 +237,20 @@ impl ServerHandler for ProxyHandler {
     /// Relays what the upstream says unasked to this session: list changes (after dropping the
     /// cached tools, so that the client's re-list sees the new ones) and log messages.
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        // A client that answers server-to-client requests gets its own upstream session, whose
+        // messages are relayed when it is made.
+        if needs_own_session(&context.peer) {
+            return;
+        }
         let Ok(connected) = self.gateway.upstream(&self.server).await else {
             return;
         };
-        let mut events = connected.upstream.events();
-        let peer = context.peer;
-        let gateway = self.gateway.clone();
-        tokio::spawn(async move {
-            loop {
-                let sent = match events.recv().await {
-                    Ok(UpstreamEvent::ToolsChanged) => {
-                        gateway.forget_tools(&connected.id);
-                        peer.notify_tool_list_changed().await
-                    }
-                    Ok(UpstreamEvent::ResourcesChanged) => {
-                        peer.notify_resource_list_changed().await
-                    }
-                    Ok(UpstreamEvent::PromptsChanged) => peer.notify_prompt_list_changed().await,
-                    Ok(UpstreamEvent::Log {
-                        level,
-                        logger,
-                        data,
-                    }) => relay_log(&peer, level, logger, data).await,
-                    Ok(_) | Err(RecvError::Lagged(_)) => Ok(()),
-                    Err(RecvError::Closed) => return,
-                };
-                // The session is gone.
-                if sent.is_err() {
-                    return;
-                }
-            }
-        });
+        relay_events(
+            self.gateway.clone(),
+            connected.id,
+            &connected.upstream,
+            context.peer,
+        );
     }
 
     async fn list_tools(

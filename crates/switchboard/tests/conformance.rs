@@ -1,6 +1,7 @@
 //! Fidelity: the MCP conformance suite (`@modelcontextprotocol/conformance server --suite all`) run
-//! against server-everything directly, then through `/mcp/{alias}` fronting it. Every scenario
-//! that passes directly must pass through the gateway.
+//! against two upstreams, server-everything and the conformance fixture server, each directly and
+//! then through `/mcp/{alias}` fronting it. Every scenario that passes directly must pass through
+//! the gateway.
 //!
 //! The suite cannot send an Authorization header, so a recording proxy adds the admin token in
 //! front of the gateway.
@@ -47,19 +48,16 @@ async fn conformance(url: &str, out: &Path) -> Results {
     results
 }
 
-#[tokio::test]
-async fn every_scenario_passing_directly_passes_through_the_gateway() {
-    let everything = start_everything("streamableHttp")
-        .await
-        .expect("server-everything");
+/// Runs the suite against `upstream` directly and through the gateway; fails on any scenario lost.
+async fn fidelity(name: &str, upstream_url: &str) {
     let out = tempfile::tempdir().expect("dir");
-    let direct = conformance(&everything.url("/mcp"), &out.path().join("direct")).await;
+    let direct = conformance(upstream_url, &out.path().join("direct")).await;
 
     let server = Switchboard::start(Path::new(env!("CARGO_BIN_EXE_switchboard")), &[], &[])
         .await
         .expect("starts");
-    let body = json!({"manifest": {"name": "Everything", "runtime": "remote",
-        "remoteConfig": {"url": everything.url("/mcp")}}, "alias": "everything"});
+    let body = json!({"manifest": {"name": name, "runtime": "remote",
+        "remoteConfig": {"url": upstream_url}}, "alias": "upstream"});
     let (status, created) = server
         .send_json(Method::POST, "/api/mcp-servers", Some(&body))
         .await
@@ -72,14 +70,14 @@ async fn every_scenario_passing_directly_passes_through_the_gateway() {
     .await
     .expect("proxy");
     let through = conformance(
-        &authorizing.url("/mcp/everything"),
+        &authorizing.url("/mcp/upstream"),
         &out.path().join("gateway"),
     )
     .await;
 
     let count = |results: &Results| results.values().filter(|(_, failed)| *failed == 0).count();
     eprintln!(
-        "conformance: direct {} of {} scenarios pass; through the gateway {} of {}",
+        "conformance, {name}: directly {} of {} scenarios pass; through the gateway {} of {}",
         count(&direct),
         direct.len(),
         count(&through),
@@ -108,6 +106,22 @@ async fn every_scenario_passing_directly_passes_through_the_gateway() {
     }
     assert!(
         lost.is_empty(),
-        "pass directly but not through the gateway: {lost:?}{details}"
+        "{name}: pass directly but not through the gateway: {lost:?}{details}"
     );
+}
+
+#[tokio::test]
+async fn server_everything_loses_no_scenario_through_the_gateway() {
+    let everything = start_everything("streamableHttp")
+        .await
+        .expect("server-everything");
+    fidelity("server-everything", &everything.url("/mcp")).await;
+}
+
+#[tokio::test]
+async fn the_conformance_fixture_loses_no_scenario_through_the_gateway() {
+    let fixture = switchboard_test_support::start_conformance_fixture()
+        .await
+        .expect("fixture");
+    fidelity("conformance fixture", &fixture.url("/mcp")).await;
 }

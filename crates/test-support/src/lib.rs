@@ -136,6 +136,21 @@ fn everything_command(mode: &str, port: u16) -> Command {
     command
 }
 
+/// The conformance fixture server (the suite's `test_*` tools, resources and prompts) on the
+/// TypeScript SDK, serving Streamable HTTP at `/mcp`.
+pub async fn start_conformance_fixture() -> anyhow::Result<PeerServer> {
+    start_on_free_port(conformance_fixture_command).await
+}
+
+fn conformance_fixture_command(port: u16) -> Command {
+    let mut command = Command::new("node");
+    command
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/conformance_server.cjs"))
+        .arg(port.to_string())
+        .env("NODE_PATH", peers_dir().join("node_modules"));
+    command
+}
+
 /// The Python fixture in an HTTP mode (`streamable-http` serves `/mcp`, `sse` serves `/sse`).
 pub async fn start_python(mode: &str) -> anyhow::Result<PeerServer> {
     let relaunch: fn(u16) -> Command = match mode {
