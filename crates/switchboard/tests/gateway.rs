@@ -1528,3 +1528,53 @@ async fn sampling_elicitation_and_roots_requests_reach_the_right_client() {
         .collect();
     assert!(!tools.contains(&"trigger-sampling-request"), "{tools:?}");
 }
+
+#[tokio::test]
+async fn an_upstream_with_nagle_on_does_not_stall_calls() {
+    // rmcp's server on axum, which leaves Nagle's algorithm on for its sockets.
+    let upstream = switchboard_test_support::InProcessServer::start()
+        .await
+        .expect("upstream");
+    let server = serve(&[]).await;
+    let (status, _) = server
+        .send_json(
+            Method::POST,
+            "/api/mcp-servers",
+            Some(&remote_body("Echo", &upstream.url, Some("echo"))),
+        )
+        .await
+        .expect("answers");
+    assert_eq!(status, 201);
+    let mut http = switchboard_mcp::HttpConfig::new(server.url("/mcp/echo"));
+    http.headers.push((
+        "Authorization".into(),
+        format!("Bearer {}", switchboard_test_support::ADMIN_TOKEN),
+    ));
+    let client = switchboard_mcp::Upstream::connect(switchboard_mcp::UpstreamConfig::new(
+        "client",
+        switchboard_mcp::Endpoint::Http(http),
+    ))
+    .await
+    .expect("connects");
+    let mut latencies = Vec::new();
+    for _ in 0..21 {
+        let started = std::time::Instant::now();
+        client
+            .call_tool(
+                "echo",
+                json!({"message": "hi"}).as_object().cloned(),
+                Default::default(),
+            )
+            .await
+            .expect("calls");
+        latencies.push(started.elapsed());
+    }
+    latencies.sort();
+    // Nagle's algorithm against delayed ACKs stalls a call by about 40 ms; a healthy call on
+    // loopback takes a few. The margin is wide so that a busy machine cannot fail this.
+    let median = latencies[latencies.len() / 2];
+    assert!(
+        median < Duration::from_millis(25),
+        "median call took {median:?}"
+    );
+}
