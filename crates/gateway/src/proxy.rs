@@ -253,6 +253,45 @@ impl ServerHandler for ProxyHandler {
         );
     }
 
+    /// 2026-07-28 clients subscribe to list changes with `subscriptions/listen`.
+    fn accepted_subscription_filter(
+        &self,
+        requested: &rmcp::model::SubscriptionFilter,
+    ) -> Option<rmcp::model::SubscriptionFilter> {
+        // Non-exhaustive upstream type: built by assignment.
+        let mut accepted = rmcp::model::SubscriptionFilter::default();
+        accepted.tools_list_changed = requested.tools_list_changed;
+        accepted.prompts_list_changed = requested.prompts_list_changed;
+        accepted.resources_list_changed = requested.resources_list_changed;
+        Some(accepted)
+    }
+
+    /// Relays the upstream's list changes to a 2026-07-28 subscription until it ends.
+    async fn listen(&self, context: rmcp::service::SubscriptionContext) -> Result<(), McpError> {
+        let connected = self.gateway.upstream(&self.server).await.map_err(to_mcp)?;
+        let mut events = connected.upstream.events();
+        loop {
+            let event = tokio::select! {
+                () = context.cancelled() => return Ok(()),
+                event = events.recv() => event,
+            };
+            let sink = context.sink();
+            let sent = match event {
+                Ok(UpstreamEvent::ToolsChanged) => {
+                    self.gateway.forget_tools(&connected.id);
+                    sink.notify_tool_list_changed().await
+                }
+                Ok(UpstreamEvent::PromptsChanged) => sink.notify_prompt_list_changed().await,
+                Ok(UpstreamEvent::ResourcesChanged) => sink.notify_resource_list_changed().await,
+                Ok(_) | Err(RecvError::Lagged(_)) => Ok(()),
+                Err(RecvError::Closed) => return Ok(()),
+            };
+            if sent.is_err() {
+                return Ok(());
+            }
+        }
+    }
+
     async fn list_tools(
         &self,
         request: Option<PaginatedRequestParams>,

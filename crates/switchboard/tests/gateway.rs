@@ -1578,3 +1578,64 @@ async fn an_upstream_with_nagle_on_does_not_stall_calls() {
         "median call took {median:?}"
     );
 }
+
+#[tokio::test]
+async fn a_2026_client_hears_list_changes_through_subscriptions_listen() {
+    let python = start_python("streamable-http")
+        .await
+        .expect("python fixture");
+    let server = serve(&[]).await;
+    let (status, _) = server
+        .send_json(
+            Method::POST,
+            "/api/mcp-servers",
+            Some(&remote_body("Calc", &python.url("/mcp"), Some("calc"))),
+        )
+        .await
+        .expect("answers");
+    assert_eq!(status, 201);
+    let mut http = switchboard_mcp::HttpConfig::new(server.url("/mcp/calc"));
+    http.headers.push((
+        "Authorization".into(),
+        format!("Bearer {}", switchboard_test_support::ADMIN_TOKEN),
+    ));
+    let client = switchboard_mcp::Upstream::connect(switchboard_mcp::UpstreamConfig::new(
+        "client",
+        switchboard_mcp::Endpoint::Http(http),
+    ))
+    .await
+    .expect("connects");
+    assert_eq!(
+        client.protocol_version().map(|v| v.to_string()).as_deref(),
+        Some("2026-07-28")
+    );
+    let mut events = client.events();
+    client
+        .call_tool(
+            "add_greeter",
+            json!({"name": "zed"}).as_object().cloned(),
+            Default::default(),
+        )
+        .await
+        .expect("calls");
+    let heard = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Ok(switchboard_mcp::UpstreamEvent::ToolsChanged) = events.recv().await {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(
+        heard.is_ok(),
+        "no list change reached the 2026-07-28 client"
+    );
+    let names: Vec<String> = client
+        .list_tools()
+        .await
+        .expect("lists")
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert!(names.contains(&"greet_zed".to_string()), "{names:?}");
+}
