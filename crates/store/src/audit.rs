@@ -47,23 +47,32 @@ pub struct AuditQuery {
 
 impl Store {
     pub async fn append_audit(&self, row: &AuditRow) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO audit (id, at, actor, client, kind, action, server, tool, outcome, \
-             duration_ms, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(&row.id)
-        .bind(row.at)
-        .bind(&row.actor)
-        .bind(&row.client)
-        .bind(&row.kind)
-        .bind(&row.action)
-        .bind(&row.server)
-        .bind(&row.tool)
-        .bind(&row.outcome)
-        .bind(row.duration_ms)
-        .bind(&row.detail)
-        .execute(&self.pool)
-        .await?;
+        self.append_audit_batch(std::slice::from_ref(row)).await
+    }
+
+    /// Appends rows in one transaction: one commit, and one sync to disk, for the lot.
+    pub async fn append_audit_batch(&self, rows: &[AuditRow]) -> Result<(), StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        for row in rows {
+            sqlx::query(
+                "INSERT INTO audit (id, at, actor, client, kind, action, server, tool, outcome, \
+                 duration_ms, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(&row.id)
+            .bind(row.at)
+            .bind(&row.actor)
+            .bind(&row.client)
+            .bind(&row.kind)
+            .bind(&row.action)
+            .bind(&row.server)
+            .bind(&row.tool)
+            .bind(&row.outcome)
+            .bind(row.duration_ms)
+            .bind(&row.detail)
+            .execute(&mut *transaction)
+            .await?;
+        }
+        transaction.commit().await?;
         Ok(())
     }
 
