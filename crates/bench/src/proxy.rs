@@ -129,7 +129,8 @@ pub async fn run(binary: &Path, duration: Duration, idle_sessions: usize) -> any
     let upstream = InProcessServer::start().await?;
 
     let started = Instant::now();
-    let gateway = Switchboard::start(binary, &[], &[])
+    // The default log level, as in production: the test harness otherwise logs at info.
+    let gateway = Switchboard::start(binary, &[], &[("RUST_LOG", "warn,switchboard_api=info")])
         .await
         .context("starting switchboard serve")?;
     let client = switchboard_test_support::http_client();
