@@ -143,8 +143,8 @@ pub async fn message(
         .get(&session)
         .cloned()
         .ok_or_else(|| ApiError::not_found("no such SSE session; open a new one"))?;
-    let connected = state.gateway.upstream(&server).await?;
-    if connected.id != inbox.server {
+    let (id, _) = state.gateway.locate(&server).await?;
+    if id != inbox.server {
         return Err(ApiError::not_found("no such SSE session on this server"));
     }
     let message: ClientJsonRpcMessage = serde_json::from_slice(&body?).map_err(|error| {

@@ -164,8 +164,8 @@ pub async fn proxy(
     Path(server): Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let connected = state.gateway.upstream(&server).await?;
-    let service = state.mcp.service(&state, &connected.id, connected.version);
+    let (id, version) = state.gateway.locate(&server).await?;
+    let service = state.mcp.service(&state, &id, version);
     let response = service.handle(request).await;
     Ok(response.map(Body::new).into_response())
 }

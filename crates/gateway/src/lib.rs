@@ -396,6 +396,16 @@ impl Gateway {
         Ok(())
     }
 
+    /// An enabled server's id and definition version, without cloning its definition: what the
+    /// per-request routing needs.
+    pub async fn locate(&self, id_or_alias: &str) -> Result<(String, i64), GatewayError> {
+        let resolved = self.resolved(id_or_alias).await?;
+        if !resolved.definition.enabled {
+            return Err(GatewayError::Disabled(resolved.definition.alias.clone()));
+        }
+        Ok((resolved.id.clone(), resolved.version))
+    }
+
     /// The server's definition and its shared upstream, for the proxy and for runs.
     pub async fn upstream(&self, id_or_alias: &str) -> Result<Connected, GatewayError> {
         let resolved = self.resolved(id_or_alias).await?;
@@ -472,22 +482,28 @@ impl Gateway {
     /// The server's governed tools in a registry of their own over its shared upstream, kept
     /// (and re-listed when the upstream says its tools changed) until the definition changes.
     pub async fn served(&self, id_or_alias: &str) -> Result<Served, GatewayError> {
-        let connected = self.upstream(id_or_alias).await?;
+        // The hot path: the cached definition and tools, no clone of either.
+        let resolved = self.resolved(id_or_alias).await?;
+        if !resolved.definition.enabled {
+            return Err(GatewayError::Disabled(resolved.definition.alias.clone()));
+        }
+        let upstream = self.pool.get_or_build(&resolved.id, resolved.version, || {
+            Upstream::new(resolved.config.upstream.clone())
+        });
         let cached = {
             let served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
             served
-                .get(&connected.id)
-                .filter(|(version, _)| *version == connected.version)
+                .get(&resolved.id)
+                .filter(|(version, _)| *version == resolved.version)
                 .map(|(_, tools)| tools.clone())
         };
         let tools = match cached {
             Some(tools) => tools,
             None => {
                 let registry = ToolRegistry::with_secrets(BTreeMap::<String, String>::new());
-                let registered =
-                    register_from(&registry, &connected.config, connected.upstream.clone()).await;
+                let registered = register_from(&registry, &resolved.config, upstream.clone()).await;
                 self.pool.record(
-                    &connected.id,
+                    &resolved.id,
                     registered.as_ref().map(|_| ()).map_err(ToString::to_string),
                 );
                 let tools = ServedTools {
@@ -503,16 +519,16 @@ impl Gateway {
                 self.served
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .insert(connected.id.clone(), (connected.version, tools.clone()));
+                    .insert(resolved.id.clone(), (resolved.version, tools.clone()));
                 tools
             }
         };
         Ok(Served {
-            id: connected.id,
-            alias: connected.definition.alias,
+            id: resolved.id.clone(),
+            alias: resolved.definition.alias.clone(),
             registry: tools.registry,
             remote_names: tools.remote_names,
-            upstream: connected.upstream,
+            upstream,
         })
     }
 
