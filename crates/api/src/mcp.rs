@@ -128,6 +128,9 @@ impl McpMounts {
 fn config(allowed_hosts: &[String], shutdown: &CancellationToken) -> StreamableHttpServerConfig {
     StreamableHttpServerConfig::default()
         .with_allowed_hosts(allowed_hosts.to_vec())
+        // A stateless (2026-07-28) answer with nothing before it goes out as plain JSON rather
+        // than an event stream; one with progress or logs first still streams, so nothing is lost.
+        .with_json_response(true)
         .with_cancellation_token(shutdown.child_token())
 }
 
