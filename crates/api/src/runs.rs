@@ -37,6 +37,32 @@ pub async fn start_run(
         stdio: caller.admin,
     };
     let request = parse_request(&body?)?;
+    // The URLs a run will call must not reach link-local or cloud metadata addresses, as for
+    // registered servers.
+    if !state.gateway.settings().allow_link_local {
+        let urls = request.base_url.iter().chain(
+            request
+                .mcp_servers
+                .iter()
+                .filter_map(|entry| entry.url.as_ref()),
+        );
+        for url in urls {
+            // A URL that does not parse is reported by `resolve`, with the field it came from.
+            let parses = url::Url::parse(url).is_ok();
+            if parses
+                && switchboard_gateway::model::check_url_target(url)
+                    .await
+                    .is_err()
+            {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "a URL of the run (`base_url` or an `mcp_servers` url) resolves to a \
+                     link-local or cloud metadata address, which this server refuses",
+                ));
+            }
+        }
+    }
     let mut registered = Registered::new();
     for name in request.registered_names() {
         match state.gateway.upstream(&name).await {

@@ -602,6 +602,18 @@ async fn auth_and_bad_input_get_clear_errors() {
             "invalid_request",
             "http or https",
         ),
+        (
+            json!({"task": "t", "model": "m", "base_url": "http://169.254.169.254/v1"}),
+            400,
+            "invalid_request",
+            "link-local or cloud metadata",
+        ),
+        (
+            json!({"task": "t", "model": "m", "mcp_servers": [{"url": "http://[fe80::1]/mcp"}]}),
+            400,
+            "invalid_request",
+            "link-local",
+        ),
     ];
     for (body, status, code, message) in cases {
         let (got_status, answer) = server.post_run(&body).await.expect("answers");
