@@ -29,6 +29,8 @@ pub struct RunnerSettings {
     pub stdio_inherit_env: bool,
     /// The cap on tool output sent to the model, in characters.
     pub output_cap: usize,
+    /// Whether spans record tool arguments and output (masked, capped).
+    pub trace_tool_io: bool,
     /// How long one tool call may take.
     pub tool_timeout: Duration,
     /// How long one LLM call may take.
@@ -45,6 +47,7 @@ impl Default for RunnerSettings {
             allow_stdio: true,
             stdio_inherit_env: false,
             output_cap: DEFAULT_OUTPUT_CAP,
+            trace_tool_io: false,
             tool_timeout: switchboard_mcp::config::DEFAULT_REQUEST_TIMEOUT,
             llm_timeout: DEFAULT_LLM_TIMEOUT,
             rate_limit_retries: DEFAULT_RATE_LIMIT_RETRIES,
@@ -203,6 +206,7 @@ impl RunRequest {
             template_secrets: BTreeMap::new(),
             redact,
             output_cap: settings.output_cap,
+            trace_tool_io: settings.trace_tool_io,
             llm_timeout: settings.llm_timeout,
             rate_limit_retries: settings.rate_limit_retries,
             rate_limit_base_delay: settings.rate_limit_base_delay,

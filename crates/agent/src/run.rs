@@ -20,6 +20,9 @@ use crate::{
     output::{Redactor, cap_output, content_text, sanitize_error},
 };
 
+/// The most characters of tool arguments or output a span records, when configured to.
+const TRACED_IO_CAP: usize = 1_000;
+
 /// The default system prompt: short, because every token of it is paid on every step.
 const DEFAULT_SYSTEM_PROMPT: &str = "You are a helpful agent. Use the tools when they help to \
 complete the task, then answer the task directly.";
@@ -49,6 +52,9 @@ pub struct RunSpec {
     pub redact: Vec<String>,
     /// The cap on tool output sent to the model, in characters.
     pub output_cap: usize,
+    /// Whether `tool.execute` spans record the model's arguments and the tool's output (masked and
+    /// capped). Off by default: they may hold personal data.
+    pub trace_tool_io: bool,
     /// The LLM client's timeout and 429 retry settings.
     pub llm_timeout: Duration,
     pub rate_limit_retries: u32,
@@ -580,6 +586,8 @@ async fn execute_all(
             "gen_ai.tool.name" = %call.function.name,
             "gen_ai.tool.call.id" = %call.id,
             "switchboard.server" = tracing::field::Empty,
+            "gen_ai.tool.call.arguments" = tracing::field::Empty,
+            "gen_ai.tool.call.result" = tracing::field::Empty,
             "otel.status_code" = tracing::field::Empty,
             "error.type" = tracing::field::Empty,
         );
@@ -587,6 +595,17 @@ async fn execute_all(
             .instrument(span.clone())
             .await;
         span.record("switchboard.server", result.server.as_str());
+        if spec.trace_tool_io {
+            let arguments = state.redactor.redact(&call.function.arguments);
+            span.record(
+                "gen_ai.tool.call.arguments",
+                cap_output(arguments, TRACED_IO_CAP).0,
+            );
+            span.record(
+                "gen_ai.tool.call.result",
+                cap_output(result.output.clone(), TRACED_IO_CAP).0,
+            );
+        }
         if result.is_error {
             span.record("otel.status_code", "ERROR");
             span.record("error.type", "tool_error");

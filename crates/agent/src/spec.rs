@@ -134,6 +134,7 @@ impl AgentSpec {
             template_secrets: secrets,
             redact,
             output_cap: settings.output_cap,
+            trace_tool_io: settings.trace_tool_io,
             llm_timeout: settings.llm_timeout,
             rate_limit_retries: settings.rate_limit_retries,
             rate_limit_base_delay: settings.rate_limit_base_delay,

@@ -1013,3 +1013,45 @@ async fn a_run_is_traced_over_otlp_continuing_the_callers_trace() {
         }
     }
 }
+
+#[tokio::test]
+async fn tool_io_is_traced_only_when_configured_and_masked() {
+    let receiver = switchboard_test_support::OtlpReceiver::start()
+        .await
+        .expect("receiver");
+    let llm = ScriptedLlm::start(vec![
+        Reply::call("echo", json!({"message": "key sk-test-run-key-123 inside"})),
+        Reply::text("done"),
+    ])
+    .await;
+    let server = Switchboard::start(
+        binary(),
+        &["--otlp-endpoint", &receiver.endpoint, "--trace-tool-io"],
+        &[("OTEL_BSP_SCHEDULE_DELAY", "50")],
+    )
+    .await
+    .expect("starts");
+    let (status, _) = server
+        .post_run(&run_body(&llm, json!([everything_entry(json!({}))])))
+        .await
+        .expect("answers");
+    assert_eq!(status, 200);
+    let spans = receiver
+        .wait_until(|spans| spans.iter().any(|s| s.name == "tool.execute"))
+        .await;
+    let tool = spans
+        .iter()
+        .find(|s| s.name == "tool.execute")
+        .expect("a tool span");
+    let arguments = tool
+        .attribute("gen_ai.tool.call.arguments")
+        .expect("arguments recorded");
+    assert!(
+        arguments.contains("***") && !arguments.contains("sk-test-run-key-123"),
+        "{arguments}"
+    );
+    let result = tool
+        .attribute("gen_ai.tool.call.result")
+        .expect("result recorded");
+    assert!(result.starts_with("Echo: "), "{result}");
+}

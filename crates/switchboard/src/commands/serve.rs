@@ -57,6 +57,9 @@ pub struct Args {
     /// The cap on tool output sent to the model, in characters.
     #[arg(long, default_value_t = switchboard_agent::output::DEFAULT_OUTPUT_CAP)]
     tool_output_cap: usize,
+    /// Record tool arguments and output (masked, capped at 1000 characters) in trace spans.
+    #[arg(long)]
+    trace_tool_io: bool,
     /// Seconds a tool call may go without an answer or a progress report.
     #[arg(long, default_value_t = 30)]
     tool_timeout: u64,
@@ -154,6 +157,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             allow_stdio: !args.no_run_stdio,
             stdio_inherit_env: false,
             output_cap: args.tool_output_cap.max(100),
+            trace_tool_io: args.trace_tool_io,
             tool_timeout: Duration::from_secs(args.tool_timeout.max(1)),
             ..RunnerSettings::default()
         }),
