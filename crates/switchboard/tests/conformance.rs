@@ -6,13 +6,12 @@
 //! The suite cannot send an Authorization header, so a recording proxy adds the admin token in
 //! front of the gateway.
 
+mod common;
+
 use std::{collections::BTreeMap, path::Path};
 
-use reqwest::Method;
-use serde_json::json;
-use switchboard_test_support::{
-    ADMIN_TOKEN, RecordingProxy, Switchboard, peers_dir, start_everything,
-};
+use common::{register, remote_body, serve};
+use switchboard_test_support::{ADMIN_TOKEN, RecordingProxy, peers_dir, start_everything};
 
 /// Scenario → (checks passed, checks failed).
 type Results = BTreeMap<String, (u32, u32)>;
@@ -53,16 +52,8 @@ async fn fidelity(name: &str, upstream_url: &str) {
     let out = tempfile::tempdir().expect("dir");
     let direct = conformance(upstream_url, &out.path().join("direct")).await;
 
-    let server = Switchboard::start(Path::new(env!("CARGO_BIN_EXE_switchboard")), &[], &[])
-        .await
-        .expect("starts");
-    let body = json!({"manifest": {"name": name, "runtime": "remote",
-        "remoteConfig": {"url": upstream_url}}, "alias": "upstream"});
-    let (status, created) = server
-        .send_json(Method::POST, "/api/mcp-servers", Some(&body))
-        .await
-        .expect("answers");
-    assert_eq!(status, 201, "{created}");
+    let server = serve(&[]).await;
+    register(&server, &remote_body(name, upstream_url, Some("upstream"))).await;
     let authorizing = RecordingProxy::start_with_headers(
         &server.base_url,
         vec![("Authorization".into(), format!("Bearer {ADMIN_TOKEN}"))],

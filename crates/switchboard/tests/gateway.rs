@@ -2,48 +2,23 @@
 //! real upstreams (the Python SDK over HTTP, server-everything from the local npm folder as an
 //! `npx` runtime), on SQLite and on the local PostgreSQL.
 
+mod common;
+
 use std::{path::Path, time::Duration};
 
+use common::{binary, mcp_client, poll_tool_text, register, remote_body, run_client, serve};
 use reqwest::Method;
 use serde_json::{Value, json};
 use switchboard_test_support::{
     Reply, ScriptedLlm, Switchboard, eventually, peers_dir, pids_with_env, start_python,
 };
 
-fn binary() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_switchboard"))
-}
-
-async fn serve(args: &[&str]) -> Switchboard {
-    Switchboard::start(binary(), args, &[])
-        .await
-        .expect("switchboard serve starts")
-}
-
-/// Seed 004's `add_remote_mcp` body.
-fn remote_body(name: &str, url: &str, alias: Option<&str>) -> Value {
-    let mut body = json!({"manifest": {"name": name, "shortDescription": "", "runtime": "remote",
-        "remoteConfig": {"url": url}}});
-    if let Some(alias) = alias {
-        body["alias"] = json!(alias);
-    }
-    body
-}
-
 async fn crud_suite(server: &Switchboard) {
-    let (status, created) = server
-        .send_json(
-            Method::POST,
-            "/api/mcp-servers",
-            Some(&remote_body(
-                "Linear",
-                "https://mcp.linear.app/sse",
-                Some("linear"),
-            )),
-        )
-        .await
-        .expect("answers");
-    assert_eq!(status, 201, "{created}");
+    let created = register(
+        server,
+        &remote_body("Linear", "https://mcp.linear.app/sse", Some("linear")),
+    )
+    .await;
     let id = created["id"].as_str().expect("id").to_string();
     assert_eq!(
         created["connectURL"],
@@ -121,19 +96,11 @@ async fn registry_crud_on_postgres() {
 #[tokio::test]
 async fn every_validation_rule_has_a_clear_error() {
     let server = serve(&[]).await;
-    let (status, _) = server
-        .send_json(
-            Method::POST,
-            "/api/mcp-servers",
-            Some(&remote_body(
-                "Taken",
-                "https://example.com/mcp",
-                Some("taken"),
-            )),
-        )
-        .await
-        .expect("answers");
-    assert_eq!(status, 201);
+    register(
+        &server,
+        &remote_body("Taken", "https://example.com/mcp", Some("taken")),
+    )
+    .await;
     let npx = |package: &str| json!({"manifest": {"name": "N", "runtime": "npx", "npxConfig": {"package": package}}});
     let cases = [
         (
@@ -296,30 +263,22 @@ async fn every_validation_rule_has_a_clear_error() {
 #[tokio::test]
 async fn secrets_are_sealed_at_rest_and_masked_everywhere() {
     let server = serve(&[]).await;
-    let (status, created) = server
-        .send_json(
-            Method::POST,
-            "/api/mcp-servers",
-            Some(&json!({"manifest": {"name": "Brave", "runtime": "npx",
-                "npxConfig": {"package": "@modelcontextprotocol/server-brave-search"},
-                "env": [{"key": "BRAVE_API_KEY", "value": "brave-secret-value-1", "sensitive": true},
-                        {"key": "REGION", "value": "eu"}]}}
-            )),
-        )
-        .await
-        .expect("answers");
-    assert_eq!(status, 201, "{created}");
+    let created = register(
+        &server,
+        &json!({"manifest": {"name": "Brave", "runtime": "npx",
+            "npxConfig": {"package": "@modelcontextprotocol/server-brave-search"},
+            "env": [{"key": "BRAVE_API_KEY", "value": "brave-secret-value-1", "sensitive": true},
+                    {"key": "REGION", "value": "eu"}]}}
+        ),
+    )
+    .await;
     assert_eq!(created["env"]["BRAVE_API_KEY"], "********");
     assert_eq!(created["env"]["REGION"], "eu");
     assert_eq!(created["sensitiveKeys"], json!(["BRAVE_API_KEY"]));
     let mut remote = remote_body("Gh", "https://example.com/mcp", Some("gh"));
     remote["manifest"]["remoteConfig"]["headers"] =
         json!({"Authorization": "Bearer header-secret-value-2"});
-    let (status, created) = server
-        .send_json(Method::POST, "/api/mcp-servers", Some(&remote))
-        .await
-        .expect("answers");
-    assert_eq!(status, 201, "{created}");
+    let created = register(&server, &remote).await;
     assert_eq!(
         created["remoteConfig"]["headers"]["Authorization"],
         "********"
@@ -366,11 +325,7 @@ async fn governed_tools_of_a_python_server_and_its_use_in_a_run() {
     let mut body = remote_body("Calc", &python.url("/mcp"), Some("calc"));
     body["tools"] = json!({"denyTools": ["fail"], "rename": {"add": "plus"},
         "descriptions": {"add": "Adds a to forty."}, "pinned": {"add": {"b": 40}}});
-    let (status, created) = server
-        .send_json(Method::POST, "/api/mcp-servers", Some(&body))
-        .await
-        .expect("answers");
-    assert_eq!(status, 201, "{created}");
+    register(&server, &body).await;
 
     let (status, tools) = server
         .send_json(Method::GET, "/api/mcp-servers/calc/tools", None)
@@ -439,11 +394,7 @@ async fn npx_runtime_from_the_local_npm_folder_gets_only_its_env() {
     let body = json!({"manifest": {"name": "Everything", "runtime": "npx",
         "npxConfig": {"package": "@modelcontextprotocol/server-everything", "args": ["stdio"]},
         "env": {"RUNTIME_MARKER": marker}}});
-    let (status, created) = server
-        .send_json(Method::POST, "/api/mcp-servers", Some(&body))
-        .await
-        .expect("answers");
-    assert_eq!(status, 201, "{created}");
+    let created = register(&server, &body).await;
     assert_eq!(created["alias"], "everything");
     assert!(
         pids_with_env("RUNTIME_MARKER", &marker).is_empty(),
@@ -506,46 +457,17 @@ async fn catalog_search_and_add_from_an_entry() {
     let items = found["items"].as_array().expect("items");
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["requiredEnv"], json!(["BRAVE_API_KEY"]));
-    let (status, created) = server
-        .send_json(
-            Method::POST,
-            "/api/mcp-servers",
-            Some(
-                &json!({"catalogEntryId": "brave-search", "env": {"BRAVE_API_KEY": "brave-key-4"}}),
-            ),
-        )
-        .await
-        .expect("answers");
-    assert_eq!(status, 201, "{created}");
+    let created = register(
+        &server,
+        &json!({"catalogEntryId": "brave-search", "env": {"BRAVE_API_KEY": "brave-key-4"}}),
+    )
+    .await;
     assert_eq!(created["alias"], "brave-search");
     assert_eq!(
         created["npxConfig"]["package"],
         "@modelcontextprotocol/server-brave-search"
     );
     assert_eq!(created["env"]["BRAVE_API_KEY"], "********");
-}
-
-/// Runs a client script from `peers/clients` and parses the JSON line it prints.
-async fn run_client(program: &Path, script: &str, args: &[&str]) -> Value {
-    let output = tokio::process::Command::new(program)
-        .arg(peers_dir().join("clients").join(script))
-        .args(args)
-        .current_dir(peers_dir())
-        .output()
-        .await
-        .expect("the client runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{script} failed: {stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .expect("a JSON line");
-    serde_json::from_str(line).expect("JSON")
 }
 
 #[tokio::test]
@@ -578,11 +500,7 @@ async fn clients_from_both_sdks_use_servers_through_the_proxy() {
             "npxConfig": {"package": "@modelcontextprotocol/server-everything", "args": ["stdio"]}}}),
     ];
     for body in &registrations {
-        let (status, created) = server
-            .send_json(Method::POST, "/api/mcp-servers", Some(body))
-            .await
-            .expect("answers");
-        assert_eq!(status, 201, "{created}");
+        register(&server, body).await;
     }
     let token = switchboard_test_support::ADMIN_TOKEN;
     let node = Path::new("node");
@@ -827,11 +745,7 @@ async fn the_aggregate_serves_every_server_and_leaves_out_a_dead_one() {
         ),
         remote_body("Silent", &silent_url, Some("silent")),
     ] {
-        let (status, created) = server
-            .send_json(Method::POST, "/api/mcp-servers", Some(&body))
-            .await
-            .expect("answers");
-        assert_eq!(status, 201, "{created}");
+        register(&server, &body).await;
     }
     let url = server.url("/mcp");
     let token = switchboard_test_support::ADMIN_TOKEN;
@@ -879,11 +793,7 @@ async fn a_crashed_runtime_restarts_and_shutdown_stops_every_child() {
     let body = json!({"manifest": {"name": "Everything", "runtime": "npx",
         "npxConfig": {"package": "@modelcontextprotocol/server-everything", "args": ["stdio"]},
         "env": {"RUNTIME_MARKER": marker}}});
-    let (status, created) = server
-        .send_json(Method::POST, "/api/mcp-servers", Some(&body))
-        .await
-        .expect("answers");
-    assert_eq!(status, 201, "{created}");
+    register(&server, &body).await;
     let url = server.url("/mcp/everything");
     let token = switchboard_test_support::ADMIN_TOKEN;
     let sum = |url: String| async move {
@@ -952,15 +862,11 @@ async fn an_upstream_list_change_reaches_the_client() {
         .await
         .expect("python fixture");
     let server = serve(&[]).await;
-    let (status, created) = server
-        .send_json(
-            Method::POST,
-            "/api/mcp-servers",
-            Some(&remote_body("Calc", &python.url("/mcp"), Some("calc"))),
-        )
-        .await
-        .expect("answers");
-    assert_eq!(status, 201, "{created}");
+    register(
+        &server,
+        &remote_body("Calc", &python.url("/mcp"), Some("calc")),
+    )
+    .await;
     let url = server.url("/mcp/calc");
     let token = switchboard_test_support::ADMIN_TOKEN;
     let answer = run_client(
@@ -997,22 +903,8 @@ async fn governance_cannot_be_bypassed_through_the_proxy() {
     let mut calc = remote_body("Calc", &python.url("/mcp"), Some("calc"));
     calc["tools"] =
         json!({"denyTools": ["fail"], "rename": {"add": "plus"}, "pinned": {"add": {"b": 40}}});
-    let (status, created) = server
-        .send_json(Method::POST, "/api/mcp-servers", Some(&calc))
-        .await
-        .expect("answers");
-    assert_eq!(status, 201, "{created}");
-    let mut http = switchboard_mcp::HttpConfig::new(server.url("/mcp/calc"));
-    http.headers.push((
-        "Authorization".into(),
-        format!("Bearer {}", switchboard_test_support::ADMIN_TOKEN),
-    ));
-    let client = switchboard_mcp::Upstream::connect(switchboard_mcp::UpstreamConfig::new(
-        "client",
-        switchboard_mcp::Endpoint::Http(http),
-    ))
-    .await
-    .expect("connects");
+    register(&server, &calc).await;
+    let client = mcp_client(&server, "/mcp/calc").await;
     let call = |name: &'static str, arguments: Value| {
         let client = client.clone();
         async move {
@@ -1043,11 +935,7 @@ async fn the_audit_log_records_calls_admin_actions_and_refusals() {
     let server = serve(&[]).await;
     let mut calc = remote_body("Calc", &python.url("/mcp"), Some("calc"));
     calc["tools"] = json!({"rename": {"add": "plus"}, "pinned": {"add": {"b": 40}}});
-    let (status, _) = server
-        .send_json(Method::POST, "/api/mcp-servers", Some(&calc))
-        .await
-        .expect("answers");
-    assert_eq!(status, 201);
+    register(&server, &calc).await;
     let (status, _) = server
         .send_json(
             Method::POST,
@@ -1178,15 +1066,11 @@ async fn metrics_move_readiness_answers_and_logs_are_json_lines() {
         .await
         .expect("answers");
     assert_eq!(ready.status(), 200);
-    let (status, _) = server
-        .send_json(
-            Method::POST,
-            "/api/mcp-servers",
-            Some(&remote_body("Calc", &python.url("/mcp"), Some("calc"))),
-        )
-        .await
-        .expect("answers");
-    assert_eq!(status, 201);
+    register(
+        &server,
+        &remote_body("Calc", &python.url("/mcp"), Some("calc")),
+    )
+    .await;
     let scrape = || async {
         let response = server
             .request(Method::GET, "/metrics")
@@ -1274,15 +1158,11 @@ async fn an_open_circuit_shows_in_status_and_metrics() {
         .await
         .expect("python fixture");
     let server = serve(&["--breaker-threshold", "1", "--breaker-cooldown-ms", "60000"]).await;
-    let (status, _) = server
-        .send_json(
-            Method::POST,
-            "/api/mcp-servers",
-            Some(&remote_body("Calc", &python.url("/mcp"), Some("calc"))),
-        )
-        .await
-        .expect("answers");
-    assert_eq!(status, 201);
+    register(
+        &server,
+        &remote_body("Calc", &python.url("/mcp"), Some("calc")),
+    )
+    .await;
     python.kill().await;
     let (status, failed) = server
         .send_json(Method::GET, "/api/mcp-servers/calc/tools", None)
@@ -1357,15 +1237,11 @@ async fn a_client_cancel_reaches_the_upstream_through_the_proxy() {
         .await
         .expect("python fixture");
     let server = serve(&[]).await;
-    let (status, _) = server
-        .send_json(
-            Method::POST,
-            "/api/mcp-servers",
-            Some(&remote_body("Calc", &python.url("/mcp"), Some("calc"))),
-        )
-        .await
-        .expect("answers");
-    assert_eq!(status, 201);
+    register(
+        &server,
+        &remote_body("Calc", &python.url("/mcp"), Some("calc")),
+    )
+    .await;
     let url = server.url("/mcp/calc");
     let token = switchboard_test_support::ADMIN_TOKEN;
     let answer = run_client(
@@ -1385,25 +1261,10 @@ async fn a_client_cancel_reaches_the_upstream_through_the_proxy() {
         "check",
         python.url("/mcp"),
     ));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let result = checker
-            .call_tool("cancelled_calls", None, Default::default())
-            .await
-            .expect("asks");
-        let text = switchboard_test_support::content_text(
-            &serde_json::to_value(&result.content).expect("json"),
-        );
-        if text.contains("cancel-through-gateway") {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the cancel never reached the upstream: {text}"
-        );
-        // The fixture has no event to await; it is asked again shortly.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    assert!(
+        poll_tool_text(&checker, "cancelled_calls", "cancel-through-gateway").await,
+        "the cancel never reached the upstream"
+    );
 }
 
 #[tokio::test]
@@ -1412,19 +1273,11 @@ async fn sampling_elicitation_and_roots_requests_reach_the_right_client() {
         .await
         .expect("server-everything");
     let server = serve(&[]).await;
-    let (status, _) = server
-        .send_json(
-            Method::POST,
-            "/api/mcp-servers",
-            Some(&remote_body(
-                "Everything",
-                &everything.url("/mcp"),
-                Some("everything"),
-            )),
-        )
-        .await
-        .expect("answers");
-    assert_eq!(status, 201);
+    register(
+        &server,
+        &remote_body("Everything", &everything.url("/mcp"), Some("everything")),
+    )
+    .await;
     let url = server.url("/mcp/everything");
     let token = switchboard_test_support::ADMIN_TOKEN;
     let node = Path::new("node");
@@ -1536,26 +1389,8 @@ async fn an_upstream_with_nagle_on_does_not_stall_calls() {
         .await
         .expect("upstream");
     let server = serve(&[]).await;
-    let (status, _) = server
-        .send_json(
-            Method::POST,
-            "/api/mcp-servers",
-            Some(&remote_body("Echo", &upstream.url, Some("echo"))),
-        )
-        .await
-        .expect("answers");
-    assert_eq!(status, 201);
-    let mut http = switchboard_mcp::HttpConfig::new(server.url("/mcp/echo"));
-    http.headers.push((
-        "Authorization".into(),
-        format!("Bearer {}", switchboard_test_support::ADMIN_TOKEN),
-    ));
-    let client = switchboard_mcp::Upstream::connect(switchboard_mcp::UpstreamConfig::new(
-        "client",
-        switchboard_mcp::Endpoint::Http(http),
-    ))
-    .await
-    .expect("connects");
+    register(&server, &remote_body("Echo", &upstream.url, Some("echo"))).await;
+    let client = mcp_client(&server, "/mcp/echo").await;
     let mut latencies = Vec::new();
     for _ in 0..21 {
         let started = std::time::Instant::now();
@@ -1585,26 +1420,12 @@ async fn a_2026_client_hears_list_changes_through_subscriptions_listen() {
         .await
         .expect("python fixture");
     let server = serve(&[]).await;
-    let (status, _) = server
-        .send_json(
-            Method::POST,
-            "/api/mcp-servers",
-            Some(&remote_body("Calc", &python.url("/mcp"), Some("calc"))),
-        )
-        .await
-        .expect("answers");
-    assert_eq!(status, 201);
-    let mut http = switchboard_mcp::HttpConfig::new(server.url("/mcp/calc"));
-    http.headers.push((
-        "Authorization".into(),
-        format!("Bearer {}", switchboard_test_support::ADMIN_TOKEN),
-    ));
-    let client = switchboard_mcp::Upstream::connect(switchboard_mcp::UpstreamConfig::new(
-        "client",
-        switchboard_mcp::Endpoint::Http(http),
-    ))
-    .await
-    .expect("connects");
+    register(
+        &server,
+        &remote_body("Calc", &python.url("/mcp"), Some("calc")),
+    )
+    .await;
+    let client = mcp_client(&server, "/mcp/calc").await;
     assert_eq!(
         client.protocol_version().map(|v| v.to_string()).as_deref(),
         Some("2026-07-28")

@@ -2,24 +2,17 @@
 //! tools from real MCP servers (server-everything over stdio, the Python SDK over HTTP), and the
 //! scripted LLM, which records what the model was sent.
 
-use std::{path::Path, time::Duration};
+use std::time::Duration;
 
+mod common;
+
+use common::{binary, poll_tool_text, serve};
 use futures::StreamExt as _;
 use serde_json::{Value, json};
 use switchboard_test_support::{
     ADMIN_TOKEN, Reply, ScriptedLlm, Switchboard, eventually, everything_stdio_command, llm::usage,
     pids_with_env, start_python,
 };
-
-fn binary() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_switchboard"))
-}
-
-async fn serve(args: &[&str]) -> Switchboard {
-    Switchboard::start(binary(), args, &[])
-        .await
-        .expect("switchboard serve starts")
-}
 
 /// A `mcp_servers` entry running server-everything over stdio, with `env`.
 fn everything_entry(env: Value) -> Value {
@@ -446,28 +439,6 @@ async fn a_client_that_disconnects_cancels_the_run_and_its_children() {
             .await,
             "a child outlived the disconnected run (streaming: {streaming})"
         );
-    }
-}
-
-/// Calls a fixture tool until its text contains `wanted`, for at most 10 s.
-async fn poll_tool_text(upstream: &switchboard_mcp::Upstream, tool: &str, wanted: &str) -> bool {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let result = upstream
-            .call_tool(tool, None, Default::default())
-            .await
-            .expect("calls");
-        let text = switchboard_test_support::content_text(
-            &serde_json::to_value(&result.content).expect("json"),
-        );
-        if text.contains(wanted) {
-            return true;
-        }
-        if tokio::time::Instant::now() > deadline {
-            return false;
-        }
-        // The fixture has no event to await; it is asked again shortly.
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
