@@ -204,11 +204,12 @@ async fn progress(peer: Peer) {
 }
 
 /// The Python fixture records which `slow` calls were cancelled while running.
-async fn wait_until_cancel_recorded(upstream: &Upstream, label: &str) {
+/// Waits until the Python fixture's `list_tool` (`cancelled_calls`, `started_calls`) names `label`.
+async fn wait_until_listed(upstream: &Upstream, list_tool: &str, label: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let result = upstream
-            .call_tool("cancelled_calls", None, RequestOptions::default())
+            .call_tool(list_tool, None, RequestOptions::default())
             .await
             .expect("calls");
         if text_of(&result).split(',').any(|l| l == label) {
@@ -216,10 +217,15 @@ async fn wait_until_cancel_recorded(upstream: &Upstream, label: &str) {
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the server never saw the cancellation of {label}"
+            "`{list_tool}` never named {label}"
         );
+        // The fixture has no event to await; it is asked again shortly.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+async fn wait_until_cancel_recorded(upstream: &Upstream, label: &str) {
+    wait_until_listed(upstream, "cancelled_calls", label).await;
 }
 
 async fn cancellation(peer: Peer) {
@@ -873,23 +879,9 @@ async fn calls_beyond_the_concurrency_cap_wait_in_the_queue_then_are_busy() {
     }
 }
 
-/// Waits until the Python fixture says a `slow` call with `label` started.
+/// Waits until the Python fixture says a `slow` call with `label` started, asking on a session of
+/// its own so that the caps under test do not hold the question back.
 async fn wait_until_started(upstream: &Upstream, label: &str) {
     let checker = Upstream::new(upstream.config().clone());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let result = checker
-            .call_tool("started_calls", None, RequestOptions::default())
-            .await
-            .expect("asks");
-        if text_of(&result).contains(label) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{label} never started"
-        );
-        // The fixture has no event to await; it is asked again shortly.
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until_listed(&checker, "started_calls", label).await;
 }
