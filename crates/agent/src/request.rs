@@ -39,6 +39,47 @@ pub struct RunnerSettings {
     pub rate_limit_base_delay: Duration,
 }
 
+/// The LLM endpoint of a request or spec that names none.
+const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+
+impl RunnerSettings {
+    /// A spec under these settings, before the request's own choices (key, prompt, servers):
+    /// the step budget checked against the limit, and the endpoint resolved.
+    pub(crate) fn base_spec(
+        &self,
+        task: String,
+        model: String,
+        base_url: Option<&str>,
+        max_steps: Option<u32>,
+    ) -> Result<RunSpec, String> {
+        let max_steps = max_steps.unwrap_or(DEFAULT_MAX_STEPS.min(self.max_steps_limit));
+        if max_steps == 0 || max_steps > self.max_steps_limit {
+            return Err(format!(
+                "`max_steps` must be between 1 and {}, not {max_steps}",
+                self.max_steps_limit
+            ));
+        }
+        Ok(RunSpec {
+            run_id: new_run_id(),
+            task,
+            model,
+            completions_url: completions_url(base_url.unwrap_or(DEFAULT_BASE_URL))?,
+            api_key: None,
+            max_steps,
+            system_prompt: None,
+            temperature: None,
+            servers: Vec::new(),
+            template_secrets: BTreeMap::new(),
+            redact: Vec::new(),
+            output_cap: self.output_cap,
+            trace_tool_io: self.trace_tool_io,
+            llm_timeout: self.llm_timeout,
+            rate_limit_retries: self.rate_limit_retries,
+            rate_limit_base_delay: self.rate_limit_base_delay,
+        })
+    }
+}
+
 impl Default for RunnerSettings {
     fn default() -> Self {
         Self {
@@ -157,15 +198,6 @@ impl RunRequest {
         if self.model.trim().is_empty() {
             return Err(RequestError::invalid("`model` must not be empty"));
         }
-        let max_steps = self
-            .max_steps
-            .unwrap_or(DEFAULT_MAX_STEPS.min(settings.max_steps_limit));
-        if max_steps == 0 || max_steps > settings.max_steps_limit {
-            return Err(RequestError::invalid(format!(
-                "`max_steps` must be between 1 and {}, not {max_steps}",
-                settings.max_steps_limit
-            )));
-        }
         if let Some(temperature) = self.temperature
             && !(0.0..=2.0).contains(&temperature)
         {
@@ -173,11 +205,14 @@ impl RunRequest {
                 "`temperature` must be between 0 and 2",
             ));
         }
-        let base_url = self
-            .base_url
-            .as_deref()
-            .unwrap_or("https://api.openai.com/v1");
-        let completions_url = completions_url(base_url).map_err(RequestError::invalid)?;
+        let base = settings
+            .base_spec(
+                self.task,
+                self.model,
+                self.base_url.as_deref(),
+                self.max_steps,
+            )
+            .map_err(RequestError::invalid)?;
         let api_key = self
             .api_key
             .filter(|key| !key.is_empty())
@@ -194,22 +229,12 @@ impl RunRequest {
             redact.extend(secrets);
         }
         Ok(RunSpec {
-            run_id: new_run_id(),
-            task: self.task,
-            model: self.model,
-            completions_url,
             api_key,
-            max_steps,
             system_prompt: self.system_prompt,
             temperature: self.temperature,
             servers,
-            template_secrets: BTreeMap::new(),
             redact,
-            output_cap: settings.output_cap,
-            trace_tool_io: settings.trace_tool_io,
-            llm_timeout: settings.llm_timeout,
-            rate_limit_retries: settings.rate_limit_retries,
-            rate_limit_base_delay: settings.rate_limit_base_delay,
+            ..base
         })
     }
 }

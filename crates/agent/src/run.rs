@@ -89,6 +89,18 @@ pub enum StopReason {
     Cancelled,
 }
 
+impl StopReason {
+    /// The name in answers, spans and metrics (the serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FinalAnswer => "final_answer",
+            Self::MaxSteps => "max_steps",
+            Self::Error => "error",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
 /// Seed 000's response, with the added fields after the seed's.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RunResult {
@@ -265,13 +277,7 @@ pub async fn run(
     let result = run_in_span(spec, http, events, cancel, trace_id)
         .instrument(span.clone())
         .await;
-    span.record(
-        "switchboard.stop_reason",
-        serde_json::to_value(result.stop_reason)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default(),
-    );
+    span.record("switchboard.stop_reason", result.stop_reason.as_str());
     span.record(
         "gen_ai.usage.input_tokens",
         result.token_usage.prompt_tokens,
@@ -786,6 +792,18 @@ mod tests {
                 .expect_err("invalid")
                 .starts_with("the arguments are not valid JSON")
         );
+    }
+
+    #[test]
+    fn stop_reason_names_match_the_answers() {
+        for reason in [
+            StopReason::FinalAnswer,
+            StopReason::MaxSteps,
+            StopReason::Error,
+            StopReason::Cancelled,
+        ] {
+            assert_eq!(serde_json::to_value(reason).expect("json"), reason.as_str());
+        }
     }
 
     #[test]

@@ -8,12 +8,9 @@ use switchboard_mcp::Endpoint;
 use switchboard_tools::{RemoteServerConfig, ToolWrapper};
 
 use crate::{
-    llm::{ApiKey, completions_url},
-    request::{
-        DEFAULT_MAX_STEPS, RunnerSettings, http_endpoint, server_config, server_name,
-        stdio_endpoint,
-    },
-    run::{RunSpec, new_run_id},
+    llm::ApiKey,
+    request::{RunnerSettings, http_endpoint, server_config, server_name, stdio_endpoint},
+    run::RunSpec,
 };
 
 /// An agent spec as written. Unknown keys are refused, so that a typo is an error.
@@ -98,20 +95,7 @@ impl AgentSpec {
         if task.trim().is_empty() {
             return Err("the task must not be empty".into());
         }
-        let max_steps = self
-            .max_steps
-            .unwrap_or(DEFAULT_MAX_STEPS.min(settings.max_steps_limit));
-        if max_steps == 0 || max_steps > settings.max_steps_limit {
-            return Err(format!(
-                "`max_steps` must be between 1 and {}, not {max_steps}",
-                settings.max_steps_limit
-            ));
-        }
-        let completions_url = completions_url(
-            self.base_url
-                .as_deref()
-                .unwrap_or("https://api.openai.com/v1"),
-        )?;
+        let base = settings.base_spec(task, model, self.base_url.as_deref(), self.max_steps)?;
         let mut servers = Vec::new();
         let mut redact = Vec::new();
         for (index, ToolSource::Mcp(source)) in self.tools.into_iter().enumerate() {
@@ -122,22 +106,13 @@ impl AgentSpec {
             redact.extend(values);
         }
         Ok(RunSpec {
-            run_id: new_run_id(),
-            task,
-            model,
-            completions_url,
             api_key,
-            max_steps,
             system_prompt: self.system_prompt,
             temperature: self.temperature,
             servers,
             template_secrets: secrets,
             redact,
-            output_cap: settings.output_cap,
-            trace_tool_io: settings.trace_tool_io,
-            llm_timeout: settings.llm_timeout,
-            rate_limit_retries: settings.rate_limit_retries,
-            rate_limit_base_delay: settings.rate_limit_base_delay,
+            ..base
         })
     }
 }

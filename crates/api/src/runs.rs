@@ -145,13 +145,11 @@ pub async fn start_run(
 /// run to the metrics.
 fn audit_run(gateway: &switchboard_gateway::Gateway, caller: &Caller, result: &RunResult) {
     let metrics = gateway.metrics();
-    let stop_reason = serde_json::to_value(result.stop_reason)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
     metrics
         .runs
-        .get_or_create(&StopLabels { stop_reason })
+        .get_or_create(&StopLabels {
+            stop_reason: result.stop_reason.as_str().into(),
+        })
         .inc();
     for (kind, count) in [
         ("prompt", result.token_usage.prompt_tokens),

@@ -107,6 +107,29 @@ async fn direct_step(
     Ok(started.elapsed())
 }
 
+/// Runs one spec to its final answer: how long it took, and how long until its first LLM call.
+async fn timed_run(
+    llm: &ScriptedLlm,
+    spec: RunSpec,
+    http: &reqwest::Client,
+) -> anyhow::Result<(Duration, Duration)> {
+    let before = llm.requests().len();
+    let started = Instant::now();
+    let result = run(
+        spec,
+        http.clone(),
+        EventSink::default(),
+        CancellationToken::new(),
+    )
+    .await;
+    let total = started.elapsed();
+    anyhow::ensure!(
+        result.final_answer == "done",
+        "the run did not finish: {result:?}"
+    );
+    Ok((total, llm.requests()[before].at.duration_since(started)))
+}
+
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
     samples[samples.len() / 2]
@@ -130,22 +153,7 @@ async fn run_loop(steps: u32, runs: usize) -> anyhow::Result<()> {
     let mut per_step = Vec::new();
     let mut first_call = Vec::new();
     for index in 0..=runs {
-        let spec = spec_for(&llm, &server, steps)?;
-        let before = llm.requests().len();
-        let started = Instant::now();
-        let result = run(
-            spec,
-            http.clone(),
-            EventSink::default(),
-            CancellationToken::new(),
-        )
-        .await;
-        let total = started.elapsed();
-        anyhow::ensure!(
-            result.final_answer == "done",
-            "the run did not finish: {result:?}"
-        );
-        let first = llm.requests()[before].at.duration_since(started);
+        let (total, first) = timed_run(&llm, spec_for(&llm, &server, steps)?, &http).await?;
         if index > 0 {
             per_step.push(total / (steps + 1));
             first_call.push(first);
@@ -158,22 +166,9 @@ async fn run_loop(steps: u32, runs: usize) -> anyhow::Result<()> {
     for index in 0..=runs {
         let mut spec = spec_for(&llm_registered, &server, 0)?;
         spec.servers[0].shared = Some(shared.clone());
-        let before = llm_registered.requests().len();
-        let started = Instant::now();
-        let result = run(
-            spec,
-            http.clone(),
-            EventSink::default(),
-            CancellationToken::new(),
-        )
-        .await;
-        anyhow::ensure!(
-            result.final_answer == "done",
-            "the run did not finish: {result:?}"
-        );
+        let (_, first) = timed_run(&llm_registered, spec, &http).await?;
         if index > 0 {
-            first_call_registered
-                .push(llm_registered.requests()[before].at.duration_since(started));
+            first_call_registered.push(first);
         }
     }
 

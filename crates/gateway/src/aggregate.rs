@@ -22,14 +22,11 @@ use rmcp::{
     service::RequestContext,
 };
 use serde_json::json;
-use switchboard_mcp::RequestOptions;
 use switchboard_tools::transform::sanitize_name;
 
 use crate::{
     Gateway,
-    proxy::{
-        ClientSessions, call_served, page, to_mcp, tool_from_metadata, unexpected, upstream_to_mcp,
-    },
+    proxy::{ClientSessions, call_served, forward, page, to_mcp, tool_from_metadata, unexpected},
 };
 
 /// Between a server's alias and its own tool or prompt name.
@@ -108,11 +105,11 @@ impl AggregateHandler {
         F: Fn(Gateway, String) -> Fut,
         Fut: std::future::Future<Output = Result<Vec<T>, String>> + Send,
     {
-        let servers = self.gateway.list().await.map_err(to_mcp)?;
-        let enabled: Vec<_> = servers.into_iter().filter(|s| s.enabled).collect();
+        let enabled = self.gateway.enabled_servers().await.map_err(to_mcp)?;
         let list = &list;
         let lists = enabled.iter().map(|server| async move {
-            let listing = list(self.gateway.clone(), server.id.clone());
+            let (id, _) = server;
+            let listing = list(self.gateway.clone(), id.clone());
             let outcome = match tokio::time::timeout(self.deadline, listing).await {
                 Ok(outcome) => outcome,
                 Err(_) => Err(format!(
@@ -123,14 +120,14 @@ impl AggregateHandler {
             (server, outcome)
         });
         let mut gathered = Vec::new();
-        for (server, outcome) in join_all(lists).await {
+        for ((id, alias), outcome) in join_all(lists).await {
             match outcome {
-                Ok(items) => gathered.push((server.id.clone(), server.alias.clone(), items)),
+                Ok(items) => gathered.push((id.clone(), alias.clone(), items)),
                 Err(reason) => {
-                    tracing::warn!(server = %server.alias, "left out of /mcp: {reason}");
+                    tracing::warn!(server = %alias, "left out of /mcp: {reason}");
                     self.gateway
                         .pool()
-                        .record(&server.id, Err(format!("left out of /mcp: {reason}")));
+                        .record(id, Err(format!("left out of /mcp: {reason}")));
                 }
             }
         }
@@ -276,21 +273,9 @@ impl ServerHandler for AggregateHandler {
         _context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
         let target = self.target(&request.name).await?;
-        let connected = self
-            .gateway
-            .upstream(&target.server)
-            .await
-            .map_err(to_mcp)?;
         request.name = target.name;
-        let result = connected
-            .upstream
-            .request(
-                ClientRequest::GetPromptRequest(GetPromptRequest::new(request)),
-                &RequestOptions::retry_safe(),
-            )
-            .await
-            .map_err(|error| upstream_to_mcp(&error))?;
-        match result {
+        let request = ClientRequest::GetPromptRequest(GetPromptRequest::new(request));
+        match forward(&self.gateway, &target.server, request).await? {
             ServerResult::GetPromptResult(result) => Ok(result.into()),
             _ => Err(unexpected()),
         }
@@ -347,16 +332,8 @@ impl ServerHandler for AggregateHandler {
                     None,
                 )
             })?;
-        let connected = self.gateway.upstream(&owner).await.map_err(to_mcp)?;
-        let result = connected
-            .upstream
-            .request(
-                ClientRequest::ReadResourceRequest(ReadResourceRequest::new(request)),
-                &RequestOptions::retry_safe(),
-            )
-            .await
-            .map_err(|error| upstream_to_mcp(&error))?;
-        match result {
+        let request = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(request));
+        match forward(&self.gateway, &owner, request).await? {
             ServerResult::ReadResourceResult(result) => Ok(result.into()),
             _ => Err(unexpected()),
         }

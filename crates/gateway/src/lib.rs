@@ -191,7 +191,7 @@ pub const DEFINITION_TTL: Duration = Duration::from_secs(1);
 struct DefinitionCache {
     /// When the entries were read; `None` forces a reload.
     loaded: Option<std::time::Instant>,
-    entries: HashMap<String, CachedDefinition>,
+    entries: Arc<HashMap<String, CachedDefinition>>,
 }
 
 #[derive(Debug, Clone)]
@@ -266,28 +266,33 @@ impl Gateway {
 
     /// Sets the upstream-state gauges from the servers' current status (at scrape time).
     pub async fn refresh_state_metrics(&self) {
-        let Ok(servers) = self.list().await else {
+        let Ok(servers) = self.resolved_servers().await else {
             return;
         };
         for server in servers {
-            for breaker in ["closed", "open", "half_open"] {
-                self.metrics
-                    .upstream_breaker
-                    .get_or_create(&metrics::StateLabels {
-                        server: server.alias.clone(),
-                        state: breaker.to_string(),
-                    })
-                    .set(i64::from(server.status.breaker == breaker));
-            }
-            for state in ["connected", "error", "idle"] {
-                let value = i64::from(server.status.state == state);
-                self.metrics
-                    .upstream_state
-                    .get_or_create(&metrics::StateLabels {
-                        server: server.alias.clone(),
-                        state: state.to_string(),
-                    })
-                    .set(value);
+            let status = self.pool.status(&server.id);
+            let alias = &server.definition.alias;
+            let families = [
+                (
+                    &self.metrics.upstream_breaker,
+                    &["closed", "open", "half_open"][..],
+                    status.breaker,
+                ),
+                (
+                    &self.metrics.upstream_state,
+                    &["connected", "error", "idle"][..],
+                    status.state,
+                ),
+            ];
+            for (family, states, current) in families {
+                for state in states {
+                    family
+                        .get_or_create(&metrics::StateLabels {
+                            server: alias.clone(),
+                            state: (*state).to_string(),
+                        })
+                        .set(i64::from(current == *state));
+                }
             }
         }
     }
@@ -428,18 +433,47 @@ impl Gateway {
     /// [`DEFINITION_TTL`] or after a change made here. The hot path reads no database and opens
     /// no sealed value; a change made by another replica shows within the TTL.
     async fn resolved(&self, id_or_alias: &str) -> Result<Arc<Resolved>, GatewayError> {
-        let lookup = |cache: &DefinitionCache| match cache.entries.get(id_or_alias) {
+        match self.definitions().await?.get(id_or_alias) {
             Some(CachedDefinition::Ready(resolved)) => Ok(resolved.clone()),
             Some(CachedDefinition::Sealed(alias)) => Err(GatewayError::Sealed(alias.clone())),
             None => Err(GatewayError::NotFound(id_or_alias.to_string())),
-        };
+        }
+    }
+
+    /// Every server, once, from the cached definitions: enabled or not, ordered by alias.
+    async fn resolved_servers(&self) -> Result<Vec<Arc<Resolved>>, GatewayError> {
+        let definitions = self.definitions().await?;
+        let mut servers: Vec<Arc<Resolved>> = definitions
+            .iter()
+            .filter_map(|(key, entry)| match entry {
+                CachedDefinition::Ready(resolved) if *key == resolved.id => Some(resolved.clone()),
+                _ => None,
+            })
+            .collect();
+        servers.sort_by(|a, b| a.definition.alias.cmp(&b.definition.alias));
+        Ok(servers)
+    }
+
+    /// The id and alias of every enabled server, without reading the store within the TTL.
+    pub async fn enabled_servers(&self) -> Result<Vec<(String, String)>, GatewayError> {
+        Ok(self
+            .resolved_servers()
+            .await?
+            .into_iter()
+            .filter(|resolved| resolved.definition.enabled)
+            .map(|resolved| (resolved.id.clone(), resolved.definition.alias.clone()))
+            .collect())
+    }
+
+    /// The definitions by id and by alias, read again from the store when stale.
+    async fn definitions(&self) -> Result<Arc<HashMap<String, CachedDefinition>>, GatewayError> {
         {
             let cache = self
                 .definitions
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             if cache.loaded.is_some_and(|at| at.elapsed() < DEFINITION_TTL) {
-                return lookup(&cache);
+                return Ok(cache.entries.clone());
             }
         }
         let rows = self.store.servers().await?;
@@ -460,15 +494,15 @@ impl Gateway {
             entries.insert(row.alias.clone(), entry.clone());
             entries.insert(row.id, entry);
         }
-        let mut cache = self
+        let entries = Arc::new(entries);
+        *self
             .definitions
             .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        *cache = DefinitionCache {
+            .unwrap_or_else(PoisonError::into_inner) = DefinitionCache {
             loaded: Some(std::time::Instant::now()),
-            entries,
+            entries: entries.clone(),
         };
-        lookup(&cache)
+        Ok(entries)
     }
 
     /// Makes the next lookup read the store.

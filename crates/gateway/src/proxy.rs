@@ -134,27 +134,35 @@ impl ProxyHandler {
             .await
     }
 
-    /// A single upstream request, answered as the upstream answered, in an `mcp.request` span.
     async fn forward(&self, request: ClientRequest) -> Result<ServerResult, McpError> {
-        use tracing::Instrument as _;
-        let connected = self.gateway.upstream(&self.server).await.map_err(to_mcp)?;
-        let span = tracing::info_span!(
-            "mcp.request",
-            "mcp.method.name" = %request.method(),
-            "switchboard.server" = %connected.definition.alias,
-            "otel.status_code" = tracing::field::Empty,
-        );
-        let result = connected
-            .upstream
-            .request(request, &RequestOptions::retry_safe())
-            .instrument(span.clone())
-            .await;
-        if result.is_err() {
-            span.record("otel.status_code", "ERROR");
-        }
-        record(&self.gateway, &connected.id, result.as_ref().err());
-        result.map_err(|error| upstream_to_mcp(&error))
+        forward(&self.gateway, &self.server, request).await
     }
+}
+
+/// A single request to a server, answered as the upstream answered, in an `mcp.request` span.
+pub(crate) async fn forward(
+    gateway: &Gateway,
+    server: &str,
+    request: ClientRequest,
+) -> Result<ServerResult, McpError> {
+    use tracing::Instrument as _;
+    let connected = gateway.upstream(server).await.map_err(to_mcp)?;
+    let span = tracing::info_span!(
+        "mcp.request",
+        "mcp.method.name" = %request.method(),
+        "switchboard.server" = %connected.definition.alias,
+        "otel.status_code" = tracing::field::Empty,
+    );
+    let result = connected
+        .upstream
+        .request(request, &RequestOptions::retry_safe())
+        .instrument(span.clone())
+        .await;
+    if result.is_err() {
+        span.record("otel.status_code", "ERROR");
+    }
+    record(gateway, &connected.id, result.as_ref().err());
+    result.map_err(|error| upstream_to_mcp(&error))
 }
 
 /// A tool as MCP clients get it, from the registry's metadata.

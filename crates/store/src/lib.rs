@@ -151,22 +151,12 @@ impl Store {
 
     /// Replaces every column but `id` and `created_at`; false when there is no such server.
     pub async fn update_server(&self, row: &ServerRow) -> Result<bool, StoreError> {
+        // Every column is bound as for an insert; `created_at` never changes, so it only confirms
+        // that the row is the one the caller read.
         let sql = "UPDATE servers SET name = $2, alias = $3, short_description = $4, runtime = $5, \
                    config = $6, env = $7, sensitive_keys = $8, sealed = $9, governance = $10, \
-                   enabled = $11, updated_at = $12 WHERE id = $1";
-        let result = sqlx::query(sql)
-            .bind(&row.id)
-            .bind(&row.name)
-            .bind(&row.alias)
-            .bind(&row.short_description)
-            .bind(&row.runtime)
-            .bind(row.config.to_string())
-            .bind(row.env.to_string())
-            .bind(row.sensitive_keys.to_string())
-            .bind(row.sealed.as_deref())
-            .bind(row.governance.to_string())
-            .bind(i64::from(row.enabled))
-            .bind(row.updated_at)
+                   enabled = $11, updated_at = $13 WHERE id = $1 AND created_at = $12";
+        let result = bind_server(sqlx::query(sql), row)
             .execute(&self.pool)
             .await
             .map_err(conflict_on_alias)?;

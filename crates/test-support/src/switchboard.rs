@@ -132,17 +132,6 @@ impl Switchboard {
             .bearer_auth(ADMIN_TOKEN)
     }
 
-    /// `POST /run` with the admin token; the status and the JSON answer.
-    pub async fn post_run(&self, body: &Value) -> anyhow::Result<(u16, Value)> {
-        let response = self
-            .request(reqwest::Method::POST, "/run")
-            .json(body)
-            .send()
-            .await?;
-        let status = response.status().as_u16();
-        Ok((status, response.json().await?))
-    }
-
     /// A request with the admin token and a JSON body; the status and the JSON answer (`null` for
     /// an empty body).
     pub async fn send_json(
@@ -164,6 +153,12 @@ impl Switchboard {
             serde_json::from_slice(&bytes)?
         };
         Ok((status, value))
+    }
+
+    /// `POST /run` with the admin token; the status and the JSON answer.
+    pub async fn post_run(&self, body: &Value) -> anyhow::Result<(u16, Value)> {
+        self.send_json(reqwest::Method::POST, "/run", Some(body))
+            .await
     }
 
     /// Sends SIGTERM and waits for the exit.
