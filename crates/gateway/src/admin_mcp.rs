@@ -62,6 +62,16 @@ fn output(properties: Value) -> Value {
 const ERRORS: &str = "On failure the result has isError and `error{code, message}`: \
 invalid_request for bad input, not_found for an unknown id, conflict for a taken alias.";
 
+/// The input of a tool that takes only a server's id.
+fn id_input() -> Value {
+    json!({"type": "object", "properties": {"id": id_param()}, "required": ["id"], "additionalProperties": false})
+}
+
+/// The output of enable and disable.
+fn enabled_output() -> Value {
+    output(json!({"id": {"type": "string"}, "enabled": {"type": "boolean"}}))
+}
+
 fn id_param() -> Value {
     json!({"type": "string", "description": "The server's id (as `list_mcp_servers` returns it) or its alias."})
 }
@@ -112,7 +122,7 @@ pub fn admin_tools() -> Vec<Tool> {
             format!(
                 "Get one registered MCP server. Read-only. Returns `server`, the full record: its runtime config, env (sensitive values masked as ********), sensitive keys, tool governance, status, timestamps and connectURL. Use `list_mcp_servers` to find ids. {ERRORS}"
             ),
-            json!({"type": "object", "properties": {"id": id_param()}, "required": ["id"], "additionalProperties": false}),
+            id_input(),
             output(
                 json!({"server": {"type": "object", "description": "The full record, secrets masked."}}),
             ),
@@ -178,8 +188,8 @@ pub fn admin_tools() -> Vec<Tool> {
             format!(
                 "Enable a registered MCP server so that its endpoint and tools are served again. Idempotent: enabling an enabled server changes nothing. Returns its id and `enabled: true`. {ERRORS}"
             ),
-            json!({"type": "object", "properties": {"id": id_param()}, "required": ["id"], "additionalProperties": false}),
-            output(json!({"id": {"type": "string"}, "enabled": {"type": "boolean"}})),
+            id_input(),
+            enabled_output(),
             writes(true, false),
         ),
         tool(
@@ -187,8 +197,8 @@ pub fn admin_tools() -> Vec<Tool> {
             format!(
                 "Disable a registered MCP server without deleting it: its endpoint refuses requests, its session and any local process stop, and its config is kept. Idempotent. Returns its id and `enabled: false`. {ERRORS}"
             ),
-            json!({"type": "object", "properties": {"id": id_param()}, "required": ["id"], "additionalProperties": false}),
-            output(json!({"id": {"type": "string"}, "enabled": {"type": "boolean"}})),
+            id_input(),
+            enabled_output(),
             writes(true, false),
         ),
         tool(
@@ -196,7 +206,7 @@ pub fn admin_tools() -> Vec<Tool> {
             format!(
                 "Delete a registered MCP server and its stored secrets. Irreversible: its connectURL stops working and its local process, if any, is stopped. Repeating it leaves the same state, but the second call reports not_found. Returns the deleted id. {ERRORS}"
             ),
-            json!({"type": "object", "properties": {"id": id_param()}, "required": ["id"], "additionalProperties": false}),
+            id_input(),
             output(json!({"id": {"type": "string"}, "deleted": {"type": "boolean"}})),
             writes(true, true),
         ),

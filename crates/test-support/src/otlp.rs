@@ -111,9 +111,9 @@ async fn receive(State(received): State<Arc<Received>>, body: Bytes) -> StatusCo
             for span in scope.spans {
                 spans.push(ReceivedSpan {
                     name: span.name,
-                    trace_id: hex(&span.trace_id),
-                    span_id: hex(&span.span_id),
-                    parent_span_id: hex(&span.parent_span_id),
+                    trace_id: hex::encode(&span.trace_id),
+                    span_id: hex::encode(&span.span_id),
+                    parent_span_id: hex::encode(&span.parent_span_id),
                     attributes: span
                         .attributes
                         .into_iter()
@@ -141,8 +141,4 @@ async fn receive(State(received): State<Arc<Received>>, body: Bytes) -> StatusCo
         .extend(spans);
     received.arrived.notify_waiters();
     StatusCode::OK
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
