@@ -314,6 +314,12 @@ fn parse<T: serde::de::DeserializeOwned>(
         .map_err(|error| failure("invalid_request", format!("invalid arguments: {error}")))
 }
 
+/// Registers a server; answers its id, alias and connectURL.
+async fn register(gateway: &Gateway, body: CreateServer) -> Result<Value, CallToolResult> {
+    let server = gateway.create(body).await.map_err(gateway_failure)?;
+    Ok(json!({"id": server.id, "alias": server.alias, "connectURL": server.connect_url}))
+}
+
 impl AdminMcp {
     async fn run(
         &self,
@@ -350,10 +356,7 @@ impl AdminMcp {
                     alias: args.alias,
                     ..CreateServer::default()
                 };
-                let server = gateway.create(body).await.map_err(gateway_failure)?;
-                Ok(
-                    json!({"id": server.id, "alias": server.alias, "connectURL": server.connect_url}),
-                )
+                register(gateway, body).await
             }
             "add_remote_mcp" => {
                 let args: RemoteArgs = parse(arguments)?;
@@ -372,10 +375,7 @@ impl AdminMcp {
                     alias: args.alias,
                     ..CreateServer::default()
                 };
-                let server = gateway.create(body).await.map_err(gateway_failure)?;
-                Ok(
-                    json!({"id": server.id, "alias": server.alias, "connectURL": server.connect_url}),
-                )
+                register(gateway, body).await
             }
             "update_mcp_server" => {
                 let args: UpdateArgs = parse(arguments)?;
