@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod error;
+mod fast_lane;
 pub mod legacy_sse;
 pub mod mcp;
 pub mod runs;

@@ -29,13 +29,14 @@ type AggregateService = StreamableHttpService<AggregateHandler, LocalSessionMana
 /// The MCP services, by server id, each with the definition version it serves.
 #[derive(Clone)]
 pub struct McpMounts {
-    services: Arc<Mutex<HashMap<String, (i64, ProxyService)>>>,
+    services: Arc<Mutex<HashMap<String, Mounted>>>,
     /// Every service's session manager, to count live sessions.
     managers: Arc<Mutex<Vec<Arc<LocalSessionManager>>>>,
     /// The admin MCP server.
     admin: AdminService,
     /// Every enabled server as one.
     aggregate: AggregateService,
+    aggregate_sessions: Arc<LocalSessionManager>,
     /// Host names clients may use (rmcp refuses others: a DNS-rebinding guard).
     allowed_hosts: Vec<String>,
     /// Cancelled at shutdown: ends every downstream session.
@@ -70,9 +71,10 @@ impl McpMounts {
         );
         Self {
             services: Arc::default(),
-            managers: Arc::new(Mutex::new(vec![admin_sessions, aggregate_sessions])),
+            managers: Arc::new(Mutex::new(vec![admin_sessions, aggregate_sessions.clone()])),
             admin,
             aggregate,
+            aggregate_sessions,
             allowed_hosts,
             shutdown,
         }
@@ -101,12 +103,12 @@ impl McpMounts {
         self.shutdown.child_token()
     }
 
-    fn service(&self, state: &AppState, id: &str, version: i64) -> ProxyService {
+    fn service(&self, state: &AppState, id: &str, version: i64) -> Mounted {
         let mut services = self.services.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((served, service)) = services.get(id)
-            && *served == version
+        if let Some(mounted) = services.get(id)
+            && mounted.version == version
         {
-            return service.clone();
+            return mounted.clone();
         }
         let gateway = state.gateway.clone();
         let server = id.to_string();
@@ -117,12 +119,25 @@ impl McpMounts {
             .push(sessions.clone());
         let service = StreamableHttpService::new(
             move || Ok(ProxyHandler::new(gateway.clone(), server.clone())),
-            sessions,
+            sessions.clone(),
             config(&self.allowed_hosts, &self.shutdown),
         );
-        services.insert(id.to_string(), (version, service.clone()));
-        service
+        let mounted = Mounted {
+            version,
+            service,
+            sessions,
+        };
+        services.insert(id.to_string(), mounted.clone());
+        mounted
     }
+}
+
+/// One server's MCP service, with the definition version it serves.
+#[derive(Clone)]
+struct Mounted {
+    version: i64,
+    service: ProxyService,
+    sessions: Arc<LocalSessionManager>,
 }
 
 fn config(allowed_hosts: &[String], shutdown: &CancellationToken) -> StreamableHttpServerConfig {
@@ -151,6 +166,16 @@ pub async fn aggregate(
     _caller: Caller,
     request: Request,
 ) -> Response {
+    let lane = crate::fast_lane::Lane {
+        gateway: &state.gateway,
+        endpoint: None,
+        allowed_hosts: &state.mcp.allowed_hosts,
+        sessions: &state.mcp.aggregate_sessions,
+    };
+    let request = match crate::fast_lane::serve(lane, request).await {
+        Ok(response) => return response,
+        Err(request) => request,
+    };
     state
         .mcp
         .aggregate
@@ -168,7 +193,17 @@ pub async fn proxy(
     request: Request,
 ) -> Result<Response, ApiError> {
     let (id, version) = state.gateway.locate(&server).await?;
-    let service = state.mcp.service(&state, &id, version);
-    let response = service.handle(request).await;
+    let mounted = state.mcp.service(&state, &id, version);
+    let lane = crate::fast_lane::Lane {
+        gateway: &state.gateway,
+        endpoint: Some(&id),
+        allowed_hosts: &state.mcp.allowed_hosts,
+        sessions: &mounted.sessions,
+    };
+    let request = match crate::fast_lane::serve(lane, request).await {
+        Ok(response) => return Ok(response),
+        Err(request) => request,
+    };
+    let response = mounted.service.handle(request).await;
     Ok(response.map(Body::new).into_response())
 }

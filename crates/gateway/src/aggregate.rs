@@ -52,6 +52,8 @@ pub struct AggregateHandler {
     resources: Arc<Mutex<HashMap<String, String>>>,
     /// Which upstream session this client uses on each server.
     sessions: ClientSessions,
+    /// Keeps this session open to the fast path while the handler lives.
+    fast: Arc<std::sync::OnceLock<crate::passthrough::SessionTicket>>,
 }
 
 impl AggregateHandler {
@@ -62,6 +64,7 @@ impl AggregateHandler {
             names: Arc::default(),
             resources: Arc::default(),
             sessions: ClientSessions::default(),
+            fast: Arc::default(),
         }
     }
 
@@ -153,6 +156,10 @@ impl AggregateHandler {
 }
 
 impl ServerHandler for AggregateHandler {
+    async fn on_initialized(&self, context: rmcp::service::NotificationContext<RoleServer>) {
+        crate::passthrough::register_session(&self.gateway, None, &context, &self.fast);
+    }
+
     fn get_info(&self) -> ServerConfig {
         let capabilities = serde_json::from_value(json!({
             "tools": {"listChanged": true},

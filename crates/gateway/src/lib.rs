@@ -8,6 +8,7 @@ pub mod audit;
 pub mod catalog;
 pub mod metrics;
 pub mod model;
+pub mod passthrough;
 pub mod pool;
 pub mod proxy;
 
@@ -156,6 +157,8 @@ pub struct Gateway {
     audit: audit::AuditLog,
     /// Prometheus metrics.
     metrics: metrics::Metrics,
+    /// Downstream sessions whose tool calls may take the raw fast path.
+    fast_sessions: passthrough::FastSessions,
     settings: GatewaySettings,
 }
 
@@ -248,6 +251,7 @@ impl Gateway {
             definitions: Arc::default(),
             audit,
             metrics: metrics::Metrics::default(),
+            fast_sessions: passthrough::FastSessions::default(),
             settings,
         }
     }
@@ -295,6 +299,10 @@ impl Gateway {
                 }
             }
         }
+    }
+
+    pub fn fast_sessions(&self) -> &passthrough::FastSessions {
+        &self.fast_sessions
     }
 
     pub fn audit(&self) -> &audit::AuditLog {

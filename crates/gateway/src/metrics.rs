@@ -66,6 +66,8 @@ pub struct Metrics {
     pub live_sessions: Gauge,
     pub runs: Family<StopLabels, Counter>,
     pub tokens: Family<TokenLabels, Counter>,
+    /// Proxied tool calls that took the raw fast path, to show how much traffic it carries.
+    pub passthrough_calls: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -129,6 +131,12 @@ impl Default for Metrics {
         registry.register("runs", "Agent runs by stop reason", runs.clone());
         let tokens = Family::<TokenLabels, Counter>::default();
         registry.register("llm_tokens", "LLM tokens used by runs", tokens.clone());
+        let passthrough_calls = Counter::default();
+        registry.register(
+            "passthrough_calls",
+            "Proxied tool calls forwarded as raw JSON, without rmcp's typed model",
+            passthrough_calls.clone(),
+        );
         Self {
             registry: Arc::new(Mutex::new(registry)),
             http_requests,
@@ -140,6 +148,7 @@ impl Default for Metrics {
             live_sessions,
             runs,
             tokens,
+            passthrough_calls,
         }
     }
 }

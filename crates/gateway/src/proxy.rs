@@ -34,6 +34,8 @@ pub struct ProxyHandler {
     server: String,
     /// Which upstream session this client's calls use.
     sessions: ClientSessions,
+    /// Keeps this session open to the fast path while the handler lives.
+    fast: Arc<std::sync::OnceLock<crate::passthrough::SessionTicket>>,
 }
 
 /// Which upstream session a downstream client uses, per server: the gateway's shared one, or, for
@@ -45,7 +47,7 @@ pub struct ClientSessions {
 }
 
 /// Whether a client can answer sampling, elicitation or roots requests.
-fn needs_own_session(peer: &Peer<RoleServer>) -> bool {
+pub(crate) fn needs_own_session(peer: &Peer<RoleServer>) -> bool {
     peer.peer_info().is_some_and(|info| {
         let capabilities = &info.capabilities;
         capabilities.sampling.is_some()
@@ -124,6 +126,7 @@ impl ProxyHandler {
             gateway,
             server: server.into(),
             sessions: ClientSessions::default(),
+            fast: Arc::default(),
         }
     }
 
@@ -245,6 +248,13 @@ impl ServerHandler for ProxyHandler {
     /// Relays what the upstream says unasked to this session: list changes (after dropping the
     /// cached tools, so that the client's re-list sees the new ones) and log messages.
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        // `server` is the id the endpoint was mounted with.
+        crate::passthrough::register_session(
+            &self.gateway,
+            Some(self.server.clone()),
+            &context,
+            &self.fast,
+        );
         // A client that answers server-to-client requests gets its own upstream session, whose
         // messages are relayed when it is made.
         if needs_own_session(&context.peer) {
@@ -445,8 +455,6 @@ impl ServerHandler for ProxyHandler {
 }
 
 /// Calls one governed tool of a served server: pinned params injected, the client's progress token
-/// fed from upstream progress, the client's cancel sent upstream.
-/// Calls one governed tool of a served server: pinned params injected, the client's progress token
 /// fed from upstream progress, the client's cancel sent upstream. The call is audited: who,
 /// which client, server, tool, outcome and duration, with the arguments only as a hash.
 pub async fn call_served(
@@ -457,6 +465,46 @@ pub async fn call_served(
     context: &RequestContext<RoleServer>,
 ) -> Result<CallToolResponse, McpError> {
     use tracing::Instrument as _;
+    // rmcp serves the request from its session task: the HTTP request's headers carry the trace.
+    let headers = context
+        .extensions
+        .get::<http::request::Parts>()
+        .map(|parts| &parts.headers);
+    let span = call_span(served, name, headers.unwrap_or(&http::HeaderMap::new()));
+    let started = std::time::Instant::now();
+    let arguments_hash = arguments
+        .as_ref()
+        .map(|arguments| crate::audit::hash_json(&Value::Object(arguments.clone())));
+    let result = call_governed(gateway, served, name, arguments, context)
+        .instrument(span.clone())
+        .await;
+    let outcome = match &result {
+        Ok(CallToolResponse::Complete(complete)) if complete.is_error == Some(true) => {
+            CallOutcome::ToolError
+        }
+        Ok(_) => CallOutcome::Ok,
+        Err(error) => CallOutcome::Failed(error.message.to_string()),
+    };
+    let client = context
+        .peer
+        .peer_info()
+        .map(|info| info.client_info.name.clone())
+        .unwrap_or_default();
+    account_call(
+        gateway,
+        served,
+        name,
+        client,
+        started,
+        outcome,
+        arguments_hash,
+        &span,
+    );
+    result
+}
+
+/// The `mcp.request` span of one tool call, continuing the trace the client's headers carry.
+pub(crate) fn call_span(served: &Served, name: &str, headers: &http::HeaderMap) -> tracing::Span {
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
     let span = tracing::info_span!(
         "mcp.request",
@@ -466,60 +514,64 @@ pub async fn call_served(
         "mcp.session.id" = tracing::field::Empty,
         "otel.status_code" = tracing::field::Empty,
     );
-    // rmcp serves the request from its session task: the HTTP request's headers carry the trace.
-    if let Some(parts) = context.extensions.get::<http::request::Parts>() {
-        let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
-            propagator.extract(&opentelemetry_http::HeaderExtractor(&parts.headers))
-        });
-        let _ = span.set_parent(parent);
-        if let Some(session) = parts
-            .headers
-            .get("mcp-session-id")
-            .and_then(|v| v.to_str().ok())
-        {
-            span.record("mcp.session.id", session);
-        }
+    if span.is_disabled() {
+        return span;
     }
-    let started = std::time::Instant::now();
-    let arguments_hash = arguments
-        .as_ref()
-        .map(|arguments| crate::audit::hash_json(&Value::Object(arguments.clone())));
-    let result = call_governed(gateway, served, name, arguments, context)
-        .instrument(span.clone())
-        .await;
-    let (outcome, error) = match &result {
-        Ok(CallToolResponse::Complete(complete)) if complete.is_error == Some(true) => {
-            ("error", None)
-        }
-        Ok(_) => ("ok", None),
-        Err(error) => ("error", Some(error.message.to_string())),
+    let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.extract(&opentelemetry_http::HeaderExtractor(headers))
+    });
+    let _ = span.set_parent(parent);
+    if let Some(session) = headers.get("mcp-session-id").and_then(|v| v.to_str().ok()) {
+        span.record("mcp.session.id", session);
+    }
+    span
+}
+
+/// How a tool call ended, for the metrics and the audit.
+pub(crate) enum CallOutcome {
+    Ok,
+    /// The tool answered with `isError: true`.
+    ToolError,
+    /// The call failed, with the message the client got.
+    Failed(String),
+}
+
+/// Counts and audits one finished tool call, on the typed path and the fast path alike: who,
+/// which client, server, tool, outcome and duration, with the arguments only as a hash.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn account_call(
+    gateway: &Gateway,
+    served: &Served,
+    name: &str,
+    client: String,
+    started: std::time::Instant,
+    outcome: CallOutcome,
+    arguments_hash: Option<String>,
+    span: &tracing::Span,
+) {
+    let (ok, error) = match outcome {
+        CallOutcome::Ok => (true, None),
+        CallOutcome::ToolError => (false, None),
+        CallOutcome::Failed(message) => (false, Some(message)),
     };
-    if outcome == "error" {
+    if !ok {
         span.record("otel.status_code", "ERROR");
     }
-    gateway.metrics().tool_call(
-        "proxy",
-        &served.alias,
-        name,
-        outcome == "ok",
-        started.elapsed().as_secs_f64(),
-    );
+    let elapsed = started.elapsed();
+    gateway
+        .metrics()
+        .tool_call("proxy", &served.alias, name, ok, elapsed.as_secs_f64());
     gateway.audit().record(crate::audit::AuditEntry {
         actor: "admin".into(),
-        client: context
-            .peer
-            .peer_info()
-            .map(|info| info.client_info.name.clone())
-            .unwrap_or_default(),
+        client,
         kind: "tool_call",
         action: "tools/call".into(),
         server: served.alias.clone(),
         tool: name.to_string(),
-        outcome,
-        duration_ms: started.elapsed().as_millis() as u64,
+        outcome: if ok { "ok" } else { "error" },
+        duration_ms: elapsed.as_millis() as u64,
         detail: json!({"argumentsSha256": arguments_hash, "error": error}),
     });
-    result
 }
 
 async fn call_governed(
@@ -658,7 +710,7 @@ async fn relay_log(
 }
 
 /// Notes how a use of the server went, for its `status`.
-fn record(gateway: &Gateway, id: &str, error: Option<&UpstreamError>) {
+pub(crate) fn record(gateway: &Gateway, id: &str, error: Option<&UpstreamError>) {
     gateway
         .pool()
         .record(id, error.map_or(Ok(()), |e| Err(e.to_string())));

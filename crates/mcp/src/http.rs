@@ -156,13 +156,16 @@ pub(crate) fn says_session_is_gone(message: &str) -> bool {
 pub(crate) struct SessionAwareClient {
     inner: reqwest::Client,
     auth: UpstreamAuth,
+    /// Where raw calls learn how to reach the session rmcp opened.
+    route: Arc<crate::raw::RouteCell>,
 }
 
 impl SessionAwareClient {
-    pub(crate) fn new(auth: UpstreamAuth) -> Self {
+    pub(crate) fn new(auth: UpstreamAuth, route: Arc<crate::raw::RouteCell>) -> Self {
         Self {
             inner: shared_http_client(),
             auth,
+            route,
         }
     }
 }
@@ -203,6 +206,8 @@ impl StreamableHttpClient for SessionAwareClient {
         max_sse_event_size: usize,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
         let context = take_call_context(&mut message);
+        self.route
+            .learn(&uri, session_id.as_ref(), &custom_headers, &message);
         if let Some(traceparent) = take_traceparent(&mut message)
             && let Ok(value) = HeaderValue::from_str(&traceparent)
         {
@@ -230,11 +235,17 @@ impl StreamableHttpClient for SessionAwareClient {
             Ok(StreamableHttpPostResponse::Json(ServerJsonRpcMessage::Error(error), _))
                 if says_session_is_gone(&error.error.message) =>
             {
+                self.route.clear();
                 Err(StreamableHttpError::SessionExpired)
             }
             Err(StreamableHttpError::UnexpectedServerResponse(text))
                 if text.starts_with("HTTP 400") && says_session_is_gone(&text) =>
             {
+                self.route.clear();
+                Err(StreamableHttpError::SessionExpired)
+            }
+            Err(StreamableHttpError::SessionExpired) => {
+                self.route.clear();
                 Err(StreamableHttpError::SessionExpired)
             }
             other => other,

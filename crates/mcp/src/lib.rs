@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod handler;
 pub mod http;
+pub mod raw;
 pub mod sse;
 pub mod stdio;
 pub mod upstream;
@@ -19,5 +20,6 @@ pub use config::{
 };
 pub use error::{Delivery, UpstreamError};
 pub use handler::{Progress, UpstreamEvent};
+pub use raw::{RawCallError, RawReply};
 pub use rmcp::model;
 pub use upstream::{BreakerState, RequestOptions, TransportKind, Upstream, WeakUpstream};

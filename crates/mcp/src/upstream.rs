@@ -34,6 +34,7 @@ use crate::{
     error::{Delivery, UpstreamError, describe_transport_error, sanitize_message},
     handler::{Progress, ProgressRoutes, UpstreamEvent, UpstreamHandler},
     http::{CONTEXT_META_KEY, SessionAwareClient, header_map, shared_http_client},
+    raw::{RawCallError, RawReply, RawRoute, RouteCell},
     sse::LegacySseTransport,
     stdio::{self, ChildGuard},
 };
@@ -98,6 +99,8 @@ struct Inner {
     slots: Arc<tokio::sync::Semaphore>,
     /// Calls waiting for a slot.
     queued: std::sync::atomic::AtomicUsize,
+    /// The next raw call's id (added to `raw::RAW_ID_BASE`).
+    raw_ids: std::sync::atomic::AtomicU64,
 }
 
 /// The circuit breaker's state.
@@ -141,6 +144,8 @@ struct Session {
     child: SyncMutex<Option<ChildGuard>>,
     /// Which transport carries the session, for diagnostics.
     transport: TransportKind,
+    /// How raw calls reach a Streamable HTTP session.
+    raw_route: Option<Arc<RouteCell>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -192,6 +197,7 @@ impl Upstream {
                 breaker: SyncMutex::new(Breaker::default()),
                 slots,
                 queued: std::sync::atomic::AtomicUsize::new(0),
+                raw_ids: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }
@@ -419,6 +425,226 @@ impl Upstream {
         let result = self.request_with_retries(request, options).await;
         self.breaker_record(probe, result.as_ref().map(|_| ()));
         result
+    }
+
+    /// Calls a tool over the open Streamable HTTP session with raw JSON: `arguments` is the text
+    /// of a JSON object, and the answer's `result` comes back as the upstream wrote it. The
+    /// breaker, the concurrency gate and the timeout apply as to [`Self::request`]. Fails with
+    /// [`RawCallError::Unrouted`], having sent nothing, when there is no such session (not yet
+    /// opened, stdio, legacy SSE, or found gone): the typed path should take the call.
+    pub async fn call_tool_raw(
+        &self,
+        name: &str,
+        arguments: &str,
+        options: &RequestOptions,
+    ) -> Result<RawReply, RawCallError> {
+        let Some((cell, route)) = self.live_session().and_then(|session| {
+            let cell = session.raw_route.clone()?;
+            let route = cell.get()?;
+            Some((cell, route))
+        }) else {
+            return Err(RawCallError::Unrouted);
+        };
+        if route.standard_headers && !crate::raw::plain_header_value(name) {
+            return Err(RawCallError::Unrouted);
+        }
+        let probe = self.breaker_admits()?;
+        let _slot = self.slot_for_call().await?;
+        let result = self.send_raw(&route, name, arguments, options).await;
+        match &result {
+            Err(RawCallError::Unrouted) => {
+                cell.clear();
+                self.breaker_release(probe);
+            }
+            Err(RawCallError::Upstream(error)) => self.breaker_record(probe, Err(error)),
+            Ok(_) => self.breaker_record(probe, Ok(())),
+        }
+        result
+    }
+
+    /// Lets the next call probe, when a probe ended without saying anything of the upstream.
+    fn breaker_release(&self, probe: bool) {
+        if probe {
+            self.inner
+                .breaker
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .probing = false;
+        }
+    }
+
+    async fn send_raw(
+        &self,
+        route: &Arc<RawRoute>,
+        name: &str,
+        arguments: &str,
+        options: &RequestOptions,
+    ) -> Result<RawReply, RawCallError> {
+        use std::sync::atomic::Ordering;
+        let id = crate::raw::RAW_ID_BASE + self.inner.raw_ids.fetch_add(1, Ordering::Relaxed);
+        let method = "tools/call";
+        let headers = crate::raw::request_headers(
+            route,
+            &self.inner.config.auth,
+            &options.context,
+            method,
+            Some(name),
+        )
+        .await
+        .map_err(|error| self.config_error(error.to_string()))?;
+        let body = crate::raw::call_body(
+            id,
+            name,
+            arguments,
+            route.meta.as_deref(),
+            options.progress.is_some(),
+        );
+        let timeout = options.timeout.unwrap_or(self.inner.config.request_timeout);
+        let hard_limit = self.inner.config.max_request_timeout.max(timeout);
+        let mut guard = RawInFlight {
+            upstream: self.clone(),
+            route: route.clone(),
+            id: Some(id),
+        };
+        let started = Instant::now();
+        // When the call times out, in nanoseconds after `started`: progress proves the call is
+        // alive and pushes it back, up to the hard limit.
+        let deadline = std::sync::atomic::AtomicU64::new(timeout.as_nanos() as u64);
+        let on_progress = |report: crate::Progress| {
+            let next = (started.elapsed() + timeout).min(hard_limit);
+            deadline.store(next.as_nanos() as u64, Ordering::Relaxed);
+            if let Some(caller) = &options.progress {
+                let _ = caller.send(report);
+            }
+        };
+        let exchange = async {
+            let response = shared_http_client()
+                .post(&*route.uri)
+                .headers(headers)
+                .body(body)
+                .send()
+                .await
+                .map_err(|error| {
+                    let (reason, delivery) = describe_transport_error(&error);
+                    if delivery == Delivery::NotSent {
+                        return RawCallError::Unrouted;
+                    }
+                    self.raw_failure(reason, delivery)
+                })?;
+            self.read_raw_answer(route, response, id, on_progress).await
+        };
+        let cancelled = async {
+            match &options.cancel {
+                Some(cancel) => cancel.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
+        let timed_out = async {
+            loop {
+                let limit = Duration::from_nanos(deadline.load(Ordering::Relaxed));
+                tokio::time::sleep_until(started + limit).await;
+                if started.elapsed() >= Duration::from_nanos(deadline.load(Ordering::Relaxed)) {
+                    return limit;
+                }
+            }
+        };
+        let result = tokio::select! {
+            result = exchange => result,
+            () = cancelled => Err(RawCallError::Upstream(UpstreamError::Cancelled {
+                upstream: self.name().into(),
+                method: method.into(),
+            })),
+            timeout = timed_out => Err(RawCallError::Upstream(UpstreamError::Timeout {
+                upstream: self.name().into(),
+                method: method.into(),
+                timeout,
+            })),
+        };
+        // A call that may still run upstream (cancelled, timed out, cut off) stays armed: the
+        // guard sends `notifications/cancelled` as it drops.
+        let may_run = match &result {
+            Err(RawCallError::Upstream(error)) => {
+                matches!(
+                    error,
+                    UpstreamError::Cancelled { .. } | UpstreamError::Timeout { .. }
+                ) || error.delivery() == Some(Delivery::MaybeSent)
+            }
+            _ => false,
+        };
+        if !may_run {
+            guard.id = None;
+        }
+        result
+    }
+
+    async fn read_raw_answer(
+        &self,
+        route: &RawRoute,
+        response: reqwest::Response,
+        id: u64,
+        on_progress: impl FnMut(crate::Progress),
+    ) -> Result<RawReply, RawCallError> {
+        let status = response.status();
+        if route.session_id.is_some()
+            && (status == reqwest::StatusCode::NOT_FOUND
+                || status == reqwest::StatusCode::BAD_REQUEST)
+        {
+            // A session the server forgot: rmcp's client re-initializes on the typed path. The
+            // request did not run, so it may be sent again there.
+            let text = response.text().await.unwrap_or_default();
+            if status == reqwest::StatusCode::NOT_FOUND || crate::http::says_session_is_gone(&text)
+            {
+                return Err(RawCallError::Unrouted);
+            }
+            return Err(self.raw_failure(format!("HTTP {}", status.as_u16()), Delivery::Rejected));
+        }
+        if !status.is_success() {
+            return Err(self.raw_failure(format!("HTTP {}", status.as_u16()), Delivery::Rejected));
+        }
+        let is_stream = response
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("text/event-stream"));
+        let (answer, notifications) = if is_stream {
+            crate::raw::read_event_stream(response, id, on_progress)
+                .await
+                .map_err(|reason| self.raw_failure(reason, Delivery::MaybeSent))?
+        } else {
+            let bytes = response.bytes().await.map_err(|error| {
+                let (reason, delivery) = describe_transport_error(&error);
+                self.raw_failure(reason, delivery)
+            })?;
+            let text = std::str::from_utf8(&bytes).map_err(|_| {
+                self.raw_failure("the answer is not UTF-8".into(), Delivery::MaybeSent)
+            })?;
+            match crate::raw::classify(text, id) {
+                Ok(crate::raw::Message::Answer(answer)) => (answer, Vec::new()),
+                _ => return Err(RawCallError::Upstream(self.unexpected("tools/call"))),
+            }
+        };
+        match answer {
+            Ok((result, is_error)) => Ok(RawReply {
+                result,
+                is_error,
+                notifications,
+            }),
+            Err((code, message)) => Err(RawCallError::Upstream(UpstreamError::Rpc {
+                upstream: self.name().into(),
+                method: "tools/call".into(),
+                code,
+                message: sanitize_message(&message),
+            })),
+        }
+    }
+
+    fn raw_failure(&self, reason: String, delivery: Delivery) -> RawCallError {
+        RawCallError::Upstream(UpstreamError::Transport {
+            upstream: self.name().into(),
+            method: "tools/call".into(),
+            reason,
+            delivery,
+        })
     }
 
     /// A slot to run in: at once when one is free, after a wait when the queue has room, else a
@@ -734,6 +960,7 @@ impl Upstream {
                     service,
                     child: SyncMutex::new(Some(child)),
                     transport: TransportKind::Stdio,
+                    raw_route: None,
                 });
             }
             Endpoint::Http(http) => http,
@@ -764,8 +991,9 @@ impl Upstream {
         let mut transport_config = StreamableHttpClientTransportConfig::with_uri(http.url.as_str());
         transport_config.custom_headers = headers;
         transport_config.reinit_on_expired_session = true;
+        let route = Arc::new(RouteCell::default());
         let transport = StreamableHttpClientTransport::with_client(
-            SessionAwareClient::new(self.inner.config.auth.clone()),
+            SessionAwareClient::new(self.inner.config.auth.clone(), route.clone()),
             transport_config,
         );
         let service = self.handshake(transport, modern_first_lifecycle()).await?;
@@ -773,6 +1001,7 @@ impl Upstream {
             service,
             child: SyncMutex::new(None),
             transport: TransportKind::StreamableHttp,
+            raw_route: Some(route),
         })
     }
 
@@ -814,6 +1043,7 @@ impl Upstream {
             service,
             child: SyncMutex::new(None),
             transport: TransportKind::Sse,
+            raw_route: None,
         })
     }
 
@@ -1050,6 +1280,48 @@ struct InFlight {
     routes: ProgressRoutes,
     /// Where the cancel is sent from, so that `close` can wait for it.
     cancels: TaskTracker,
+}
+
+/// A raw call in flight: unless disarmed by an answer, dropping it sends
+/// `notifications/cancelled` for it on the same session.
+struct RawInFlight {
+    upstream: Upstream,
+    route: Arc<RawRoute>,
+    id: Option<u64>,
+}
+
+impl Drop for RawInFlight {
+    fn drop(&mut self) {
+        let Some(id) = self.id.take() else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let upstream = self.upstream.clone();
+        let route = self.route.clone();
+        let cancels = upstream.inner.cancels.clone();
+        cancels.spawn_on(
+            async move {
+                let Ok(headers) = crate::raw::request_headers(
+                    &route,
+                    &upstream.inner.config.auth,
+                    &CallContext::default(),
+                    "notifications/cancelled",
+                    None,
+                )
+                .await
+                else {
+                    return;
+                };
+                let _ = shared_http_client()
+                    .post(&*route.uri)
+                    .headers(headers)
+                    .body(crate::raw::cancel_body(id))
+                    .send()
+                    .await;
+            },
+            &runtime,
+        );
+    }
 }
 
 impl InFlight {

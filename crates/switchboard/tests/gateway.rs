@@ -538,6 +538,8 @@ async fn clients_from_both_sdks_use_servers_through_the_proxy() {
         answer["progress"].as_u64() >= Some(1),
         "progress relayed: {answer}"
     );
+    // A stdio upstream, and a call with a progress token, take rmcp's typed path.
+    assert_eq!(passthrough_calls(&server).await, 0.0);
 
     // The TypeScript SDK client, through a remote HTTP server.
     let url = server.url("/mcp/everything-http");
@@ -553,6 +555,8 @@ async fn clients_from_both_sdks_use_servers_through_the_proxy() {
             .expect("text")
             .contains('5')
     );
+    // A plain call to an HTTP upstream is forwarded as raw JSON.
+    assert_eq!(passthrough_calls(&server).await, 1.0);
 
     // The Python SDK client, through the Python SDK server, with governance applied.
     let url = server.url("/mcp/calc");
@@ -572,7 +576,9 @@ async fn clients_from_both_sdks_use_servers_through_the_proxy() {
         tools.contains(&"plus") && !tools.contains(&"add"),
         "{tools:?}"
     );
+    // The renamed tool with its pinned parameter, on the raw path too.
     assert_eq!(answer["result"]["structuredContent"]["result"], 42);
+    assert_eq!(passthrough_calls(&server).await, 2.0);
 
     // The Python SDK client over the legacy HTTP+SSE transport, at the sibling path.
     let url = server.url("/mcp/calc/sse");
@@ -765,6 +771,8 @@ async fn the_aggregate_serves_every_server_and_leaves_out_a_dead_one() {
     assert!(tools.contains(&"everything-http__get-sum"), "{tools:?}");
     assert!(!tools.iter().any(|t| t.starts_with("silent__")));
     assert_eq!(answer["result"]["structuredContent"]["result"], 42);
+    // `alias__name` resolved on the raw fast path.
+    assert_eq!(passthrough_calls(&server).await, 1.0);
 
     let (_, silent_server) = server
         .send_json(Method::GET, "/api/mcp-servers/silent", None)
@@ -1052,6 +1060,17 @@ fn sample(text: &str, name_and_labels: &str) -> f64 {
     text.lines()
         .find_map(|line| line.strip_prefix(name_and_labels)?.trim().parse().ok())
         .unwrap_or(0.0)
+}
+
+/// How many proxied calls took the raw fast path so far.
+async fn passthrough_calls(server: &Switchboard) -> f64 {
+    let response = server
+        .request(Method::GET, "/metrics")
+        .send()
+        .await
+        .expect("answers");
+    let text = response.text().await.expect("text");
+    sample(&text, "switchboard_passthrough_calls_total")
 }
 
 #[tokio::test]

@@ -36,9 +36,10 @@ use std::{
 };
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, value::RawValue};
 use switchboard_mcp::{
-    CallContext, RequestOptions, Upstream, UpstreamConfig, UpstreamError, UpstreamEvent,
+    CallContext, RawCallError, RawReply, RequestOptions, Upstream, UpstreamConfig, UpstreamError,
+    UpstreamEvent,
     model::{CallToolResult, ContentBlock, Tool, ToolAnnotations},
 };
 use tokio::sync::broadcast::error::RecvError;
@@ -183,6 +184,17 @@ impl From<CallToolResult> for ToolOutput {
             is_error: result.is_error == Some(true),
         }
     }
+}
+
+/// Why [`ToolRegistry::execute_raw`] gave no answer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RawExecuteError {
+    /// Nothing was sent; the typed path should take the call.
+    #[error("no raw route to the upstream")]
+    Unrouted,
+    #[error(transparent)]
+    Tool(#[from] ToolError),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -330,6 +342,47 @@ impl ToolRegistry {
             .call_tool(&tool.metadata.remote_name, Some(arguments), options)
             .await?;
         Ok(result.into())
+    }
+
+    /// [`Self::execute_with`] with raw JSON in and out, for a proxy that forwards a client's call
+    /// without decoding it: `arguments` is the client's JSON (an object, `null` or absent), and
+    /// the upstream's `result` comes back as it wrote it. Only a tool with pinned parameters has
+    /// its arguments parsed, to inject them. [`RawExecuteError::Unrouted`] means nothing was sent
+    /// and the typed path should take the call (see [`Upstream::call_tool_raw`]).
+    pub async fn execute_raw(
+        &self,
+        name: &str,
+        arguments: Option<&RawValue>,
+        context: &CallContext,
+        mut options: RequestOptions,
+    ) -> Result<RawReply, RawExecuteError> {
+        let tool = self
+            .get(name)
+            .ok_or_else(|| ToolError::UnknownTool(name.into()))?;
+        let text = arguments.map_or("{}", |raw| raw.get().trim());
+        let text = if text == "null" { "{}" } else { text };
+        if !text.starts_with('{') {
+            return Err(ToolError::ArgumentsNotAnObject(name.into()).into());
+        }
+        let injected;
+        let text = if tool.pinned.is_empty() {
+            text
+        } else {
+            let arguments: Map<String, Value> = serde_json::from_str(text)
+                .map_err(|_| ToolError::ArgumentsNotAnObject(name.into()))?;
+            let pinned = self.render_pinned(&tool, context)?;
+            injected = Value::Object(inject_pinned(arguments, pinned)).to_string();
+            injected.as_str()
+        };
+        options.context = context.clone();
+        options.retry_safe = tool.metadata.retry_safe();
+        tool.upstream
+            .call_tool_raw(&tool.metadata.remote_name, text, &options)
+            .await
+            .map_err(|error| match error {
+                RawCallError::Upstream(error) => ToolError::Upstream(error).into(),
+                _ => RawExecuteError::Unrouted,
+            })
     }
 
     /// Runs `render` with the scope templates see: this registry's secrets, the process

@@ -1,0 +1,437 @@
+//! The HTTP side of the proxy's fast path (see `switchboard_gateway::passthrough`).
+//!
+//! A `POST` on `/mcp/{server}` or `/mcp` that is a plain `tools/call` on a known session is
+//! answered here: the body is read only for `method`, `id`, the tool name and the arguments (kept
+//! as raw JSON), and the upstream's result is written back around the client's own id. Anything
+//! else, and anything unusual (other methods, `_meta`, headers rmcp must validate, a Host it would
+//! have to judge), goes on to rmcp's service untouched.
+
+use std::{borrow::Cow, sync::Arc};
+
+use axum::{
+    body::{Body, Bytes},
+    extract::Request,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use switchboard_gateway::{
+    Gateway,
+    passthrough::{self, FastSession},
+};
+
+/// The largest body read here; rmcp's own limit.
+const MAX_BODY: usize = 4 * 1024 * 1024;
+
+/// The protocol versions whose `tools/call` the fast path knows; others go to rmcp.
+const KNOWN_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
+
+/// A client's JSON-RPC message, read only as far as routing needs.
+#[derive(Deserialize)]
+struct Incoming<'a> {
+    #[serde(borrow)]
+    jsonrpc: Cow<'a, str>,
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    method: Cow<'a, str>,
+    #[serde(borrow, default)]
+    params: Option<&'a RawValue>,
+}
+
+/// `tools/call` params the fast path can forward; any other field (a task, say) sends the call
+/// to rmcp.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallParams<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(borrow, default)]
+    arguments: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "_meta")]
+    meta: Option<CallMeta<'a>>,
+}
+
+/// The `_meta` of a call the fast path can forward: a progress token at most.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallMeta<'a> {
+    #[serde(borrow, default, rename = "progressToken")]
+    progress_token: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct CancelParams<'a> {
+    #[serde(borrow, rename = "requestId")]
+    request_id: &'a RawValue,
+}
+
+/// Where the fast path may answer: the endpoint (a server id, or `None` for `/mcp`), the hosts
+/// rmcp allows, and the endpoint's session manager, kept told of clients the fast path serves.
+pub(crate) struct Lane<'a> {
+    pub gateway: &'a Gateway,
+    pub endpoint: Option<&'a str>,
+    pub allowed_hosts: &'a [String],
+    pub sessions: &'a Arc<LocalSessionManager>,
+}
+
+/// Answers `request` on the fast path, or hands it back for rmcp's service.
+pub(crate) async fn serve(lane: Lane<'_>, request: Request) -> Result<Response, Request> {
+    let Some(session) = eligible_session(&lane, request.headers()) else {
+        return Err(request);
+    };
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(bytes) => bytes,
+        Err(_) => return Ok(too_large()),
+    };
+    match answer(&lane, &session, &parts.headers, &bytes).await {
+        Some(response) => {
+            if session.needs_touch() {
+                touch(lane.sessions.clone(), parts.headers.clone());
+            }
+            Ok(response)
+        }
+        None => Err(Request::from_parts(parts, Body::from(bytes))),
+    }
+}
+
+/// The session, when the request's headers are the plain case rmcp would accept as they are.
+fn eligible_session(lane: &Lane<'_>, headers: &HeaderMap) -> Option<Arc<FastSession>> {
+    let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    let content_type = text(header::CONTENT_TYPE.as_str())?;
+    let accept = text(header::ACCEPT.as_str())?;
+    let plain = content_type
+        .split(';')
+        .next()
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+        && accept.contains("application/json")
+        && accept.contains("text/event-stream")
+        && headers.get(header::ORIGIN).is_none()
+        && headers.get("mcp-method").is_none()
+        && headers.get("mcp-name").is_none()
+        && text("mcp-protocol-version").is_some_and(|version| KNOWN_VERSIONS.contains(&version))
+        && host_allowed(text(header::HOST.as_str())?, lane.allowed_hosts);
+    if !plain {
+        return None;
+    }
+
+    lane.gateway
+        .fast_sessions()
+        .get(text("mcp-session-id")?, lane.endpoint)
+}
+
+/// Whether rmcp's DNS-rebinding guard would surely let this Host through.
+fn host_allowed(host: &str, allowed: &[String]) -> bool {
+    let Ok(authority) = host.parse::<axum::http::uri::Authority>() else {
+        return false;
+    };
+    allowed
+        .iter()
+        .any(|entry| entry == authority.host() || entry == authority.as_str())
+}
+
+/// The fast answer to one message, or `None` for rmcp.
+async fn answer(
+    lane: &Lane<'_>,
+    session: &Arc<FastSession>,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Option<Response> {
+    let text = std::str::from_utf8(body).ok()?;
+    let message: Incoming<'_> = serde_json::from_str(text).ok()?;
+    if message.jsonrpc != "2.0" {
+        return None;
+    }
+    match (message.method.as_ref(), message.id) {
+        ("tools/call", Some(id)) => {
+            let params: CallParams<'_> = serde_json::from_str(message.params?.get()).ok()?;
+            call(lane, session, headers, id, &params).await
+        }
+        ("notifications/cancelled", None) => {
+            let params: CancelParams<'_> = serde_json::from_str(message.params?.get()).ok()?;
+            // A cancel for a call rmcp serves goes to rmcp.
+            session
+                .cancel(params.request_id.get())
+                .then(|| StatusCode::ACCEPTED.into_response())
+        }
+        _ => None,
+    }
+}
+
+async fn call(
+    lane: &Lane<'_>,
+    session: &Arc<FastSession>,
+    headers: &HeaderMap,
+    id: &RawValue,
+    params: &CallParams<'_>,
+) -> Option<Response> {
+    let (served, tool) = passthrough::target(lane.gateway, lane.endpoint, &params.name).await?;
+    if let Some(token) = params.meta.as_ref().and_then(|meta| meta.progress_token) {
+        let call = OwnedCall {
+            gateway: lane.gateway.clone(),
+            served,
+            tool: tool.to_string(),
+            arguments: params.arguments.map(ToOwned::to_owned),
+            session: session.clone(),
+            headers: headers.clone(),
+            id: id.to_owned(),
+        };
+        return call_with_progress(call, token.to_owned()).await;
+    }
+    let tracked = session.track(id.get());
+    let reply = passthrough::call_raw(
+        lane.gateway,
+        &served,
+        tool,
+        params.arguments,
+        session,
+        headers,
+        tracked.token.clone(),
+        None,
+    )
+    .await?;
+    let (message, notifications) = answer_message(id, reply);
+    if notifications.is_empty() {
+        return Some(
+            (
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
+                message,
+            )
+                .into_response(),
+        );
+    }
+    // The upstream streamed notifications first: they go out in order, then the answer.
+    let events: Vec<_> = notifications
+        .iter()
+        .map(|n| n.get().to_string())
+        .chain([message])
+        .map(sse_event)
+        .collect();
+    Some(event_stream(futures::stream::iter(events)))
+}
+
+/// The JSON-RPC answer to the client's call, under its own id, and the notifications to send
+/// before it.
+fn answer_message(
+    id: &RawValue,
+    reply: Result<switchboard_mcp::RawReply, rmcp::ErrorData>,
+) -> (String, Vec<Box<RawValue>>) {
+    let mut message = String::with_capacity(64);
+    message.push_str(r#"{"jsonrpc":"2.0","id":"#);
+    message.push_str(id.get());
+    let notifications = match reply {
+        Ok(reply) => {
+            message.push_str(r#","result":"#);
+            message.push_str(reply.result.get());
+            reply.notifications
+        }
+        Err(error) => {
+            message.push_str(r#","error":"#);
+            message.push_str(&serde_json::to_string(&error).unwrap_or_else(|_| "{}".into()));
+            Vec::new()
+        }
+    };
+    message.push('}');
+    (message, notifications)
+}
+
+/// One server-sent event carrying a JSON-RPC message.
+fn sse_event(message: String) -> Result<Bytes, std::convert::Infallible> {
+    Ok(Bytes::from(format!("data: {message}\n\n")))
+}
+
+fn event_stream(
+    events: impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send + 'static,
+) -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        Body::from_stream(events),
+    )
+        .into_response()
+}
+
+/// A call that outlives the request handler: it streams progress.
+struct OwnedCall {
+    gateway: Gateway,
+    served: switchboard_gateway::Served,
+    tool: String,
+    arguments: Option<Box<RawValue>>,
+    session: Arc<FastSession>,
+    headers: HeaderMap,
+    id: Box<RawValue>,
+}
+
+/// What a streaming call's task says to the handler.
+enum Streamed {
+    /// The fast path declined; nothing was sent.
+    Declined,
+    /// A JSON-RPC message for the event stream.
+    Message(String),
+}
+
+/// A call whose client asked for progress: the answer is an event stream, progress first (under
+/// the client's token) and the answer last. The stream starts once the call was sent, so that a
+/// declined call can still go to rmcp. A client that goes away cancels the call.
+async fn call_with_progress(call: OwnedCall, client_token: Box<RawValue>) -> Option<Response> {
+    let (events, mut received) = tokio::sync::mpsc::unbounded_channel::<Streamed>();
+    tokio::spawn(async move {
+        let (progress, mut reports) = tokio::sync::mpsc::unbounded_channel();
+        let tracked = call.session.track(call.id.get());
+        let cancel = tracked.token.clone();
+        let running = passthrough::call_raw(
+            &call.gateway,
+            &call.served,
+            &call.tool,
+            call.arguments.as_deref(),
+            &call.session,
+            &call.headers,
+            tracked.token.clone(),
+            Some(progress),
+        );
+        tokio::pin!(running);
+        let reply = loop {
+            tokio::select! {
+                reply = &mut running => break reply,
+                Some(report) = reports.recv() => {
+                    let _ = events.send(Streamed::Message(progress_message(&client_token, &report)));
+                }
+                () = events.closed(), if !cancel.is_cancelled() => cancel.cancel(),
+            }
+        };
+        let Some(reply) = reply else {
+            let _ = events.send(Streamed::Declined);
+            return;
+        };
+        while let Ok(report) = reports.try_recv() {
+            let _ = events.send(Streamed::Message(progress_message(&client_token, &report)));
+        }
+        let (message, notifications) = answer_message(&call.id, reply);
+        for notification in notifications {
+            let _ = events.send(Streamed::Message(notification.get().to_string()));
+        }
+        let _ = events.send(Streamed::Message(message));
+    });
+    let first = match received.recv().await? {
+        Streamed::Declined => return None,
+        Streamed::Message(message) => message,
+    };
+    let rest = futures::stream::unfold(received, |mut received| async move {
+        match received.recv().await? {
+            Streamed::Message(message) => Some((message, received)),
+            Streamed::Declined => None,
+        }
+    });
+    let events = futures::StreamExt::map(
+        futures::StreamExt::chain(futures::stream::once(async { first }), rest),
+        sse_event,
+    );
+    Some(event_stream(events))
+}
+
+/// A progress notification for the client, under its own token.
+fn progress_message(token: &RawValue, report: &switchboard_mcp::Progress) -> String {
+    let mut params = serde_json::json!({"progress": report.progress});
+    if let Some(total) = report.total {
+        params["total"] = total.into();
+    }
+    if let Some(message) = &report.message {
+        params["message"] = message.clone().into();
+    }
+    let params = params.to_string();
+    // The client's token goes back exactly as it sent it.
+    format!(
+        r#"{{"jsonrpc":"2.0","method":"notifications/progress","params":{{"progressToken":{},{}}}"#,
+        token.get(),
+        &params[1..]
+    )
+}
+
+/// Tells rmcp's session that its client is active, so that it does not end the session as idle
+/// while only fast calls use it.
+fn touch(sessions: Arc<LocalSessionManager>, headers: HeaderMap) {
+    let Some(id) = headers
+        .get("mcp-session-id")
+        .and_then(|value| value.to_str().ok())
+        .map(Arc::<str>::from)
+    else {
+        return;
+    };
+    tokio::spawn(async move {
+        let handle = sessions.sessions.read().await.get(&id).cloned();
+        let keep_alive = serde_json::from_str(
+            r#"{"jsonrpc":"2.0","method":"notifications/io.switchboard/keep-alive"}"#,
+        );
+        if let (Some(handle), Ok(message)) = (handle, keep_alive) {
+            let _ = handle.push_message(message, None).await;
+        }
+    });
+}
+
+fn too_large() -> Response {
+    crate::error::ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!("the request body is larger than {MAX_BODY} bytes"),
+    )
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_matched_with_or_without_their_port() {
+        let allowed = vec!["127.0.0.1".to_string(), "gw.example:8443".to_string()];
+        assert!(host_allowed("127.0.0.1:7777", &allowed));
+        assert!(host_allowed("gw.example:8443", &allowed));
+        assert!(!host_allowed("gw.example:9000", &allowed));
+        assert!(!host_allowed("evil.example", &allowed));
+        assert!(!host_allowed("not a host", &allowed));
+    }
+
+    #[test]
+    fn only_a_progress_token_may_ride_in_meta() {
+        let plain: Result<CallParams<'_>, _> =
+            serde_json::from_str(r#"{"name":"echo","arguments":{"a":1}}"#);
+        assert!(plain.is_ok());
+        let progress: CallParams<'_> =
+            serde_json::from_str(r#"{"name":"echo","_meta":{"progressToken":"t-1"}}"#)
+                .expect("a progress token is forwarded");
+        let token = progress.meta.and_then(|meta| meta.progress_token);
+        assert_eq!(token.map(RawValue::get), Some(r#""t-1""#));
+        let other: Result<CallParams<'_>, _> =
+            serde_json::from_str(r#"{"name":"echo","_meta":{"io.example/x":1}}"#);
+        assert!(other.is_err());
+        let task: Result<CallParams<'_>, _> =
+            serde_json::from_str(r#"{"name":"echo","task":{"ttl":1}}"#);
+        assert!(task.is_err());
+    }
+
+    #[test]
+    fn progress_goes_back_under_the_clients_token() {
+        let token = RawValue::from_string(r#""abc""#.into()).expect("raw");
+        let report = switchboard_mcp::Progress {
+            progress: 1.0,
+            total: Some(2.0),
+            message: Some("half".into()),
+        };
+        let message: serde_json::Value =
+            serde_json::from_str(&progress_message(&token, &report)).expect("valid JSON");
+        assert_eq!(message["params"]["progressToken"], "abc");
+        assert_eq!(message["params"]["total"], 2.0);
+        assert_eq!(message["params"]["message"], "half");
+    }
+}

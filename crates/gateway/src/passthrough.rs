@@ -1,0 +1,286 @@
+//! The proxy's fast path: a downstream `tools/call` forwarded to an upstream's Streamable HTTP
+//! session as raw JSON, governed like every call (the registry's names, filters and pinned
+//! parameters; breaker, timeout, audit, metrics and the `mcp.request` span), but never decoded into
+//! rmcp's typed model. A call the fast path cannot take (the client answers server-to-client
+//! requests, the call carries `_meta`, the upstream is not on Streamable HTTP) is declined before
+//! anything is sent, and rmcp's typed path serves it.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex, PoisonError, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Instant,
+};
+
+use rmcp::ErrorData as McpError;
+use serde_json::value::RawValue;
+use switchboard_mcp::{CallContext, RawReply, RequestOptions};
+use switchboard_tools::{RawExecuteError, ToolError};
+use tokio_util::sync::CancellationToken;
+
+use crate::{Gateway, Served, proxy::upstream_to_mcp};
+
+/// Downstream sessions whose calls may take the fast path, by session id.
+#[derive(Debug, Clone, Default)]
+pub struct FastSessions(Arc<RwLock<HashMap<Arc<str>, Arc<FastSession>>>>);
+
+/// A downstream session that shares its server's upstream session.
+#[derive(Debug)]
+pub struct FastSession {
+    /// The endpoint it was opened on: a server id, or `None` for the aggregate. A session id is
+    /// only good on its own endpoint.
+    pub endpoint: Option<String>,
+    /// The client's name, for the audit.
+    pub client_name: String,
+    /// Fast calls in flight, by the client's request id (its JSON text), so that the client's
+    /// `notifications/cancelled` reaches them.
+    in_flight: Mutex<HashMap<String, CancellationToken>>,
+    /// When (seconds since the process's epoch) rmcp's session was last told the client is
+    /// active. Fast calls bypass it, and it would otherwise end the session as idle.
+    last_touch: AtomicU64,
+}
+
+/// Seconds since the first call, on a monotonic clock.
+fn now_secs() -> u64 {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed().as_secs()
+}
+
+/// How often a session's keep-alive is refreshed while fast calls use it.
+pub const TOUCH_EVERY_SECS: u64 = 60;
+
+impl FastSession {
+    /// Whether rmcp's session should hear of this client now; at most once a minute.
+    pub fn needs_touch(&self) -> bool {
+        let now = now_secs();
+        let last = self.last_touch.load(Ordering::Relaxed);
+        now.saturating_sub(last) >= TOUCH_EVERY_SECS
+            && self
+                .last_touch
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    /// Tracks a call until the returned guard drops; its token is cancelled by the client's
+    /// `notifications/cancelled` for `request_id`.
+    pub fn track(self: &Arc<Self>, request_id: &str) -> InFlightCall {
+        let token = CancellationToken::new();
+        self.in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(request_id.to_string(), token.clone());
+        InFlightCall {
+            session: self.clone(),
+            request_id: request_id.to_string(),
+            token,
+        }
+    }
+
+    /// Cancels the fast call with this request id; false when there is none.
+    pub fn cancel(&self, request_id: &str) -> bool {
+        let token = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(request_id)
+            .cloned();
+        token.map(|token| token.cancel()).is_some()
+    }
+}
+
+/// A fast call being tracked for cancellation.
+#[derive(Debug)]
+pub struct InFlightCall {
+    session: Arc<FastSession>,
+    request_id: String,
+    pub token: CancellationToken,
+}
+
+impl Drop for InFlightCall {
+    fn drop(&mut self) {
+        self.session
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.request_id);
+    }
+}
+
+impl FastSessions {
+    /// Registers a session; it stays until the returned ticket drops (with rmcp's handler of
+    /// the session).
+    pub fn register(
+        &self,
+        session_id: &str,
+        endpoint: Option<String>,
+        client_name: String,
+    ) -> SessionTicket {
+        let id: Arc<str> = Arc::from(session_id);
+        let session = Arc::new(FastSession {
+            endpoint,
+            client_name,
+            in_flight: Mutex::default(),
+            last_touch: AtomicU64::new(now_secs()),
+        });
+        self.0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id.clone(), session);
+        SessionTicket {
+            sessions: self.clone(),
+            id,
+        }
+    }
+
+    /// The session, if it may take the fast path on `endpoint`.
+    pub fn get(&self, session_id: &str, endpoint: Option<&str>) -> Option<Arc<FastSession>> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(session_id)
+            .filter(|session| session.endpoint.as_deref() == endpoint)
+            .cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.read().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Removes a session from [`FastSessions`] when dropped.
+#[derive(Debug)]
+pub struct SessionTicket {
+    sessions: FastSessions,
+    id: Arc<str>,
+}
+
+impl Drop for SessionTicket {
+    fn drop(&mut self) {
+        self.sessions
+            .0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.id);
+    }
+}
+
+/// Registers a downstream session for the fast path once it is initialized, unless its client
+/// answers server-to-client requests (it has an upstream session of its own). The entry lives as
+/// long as `ticket`, which the session's rmcp handler holds.
+pub(crate) fn register_session(
+    gateway: &Gateway,
+    endpoint: Option<String>,
+    context: &rmcp::service::NotificationContext<rmcp::RoleServer>,
+    ticket: &std::sync::OnceLock<SessionTicket>,
+) {
+    if crate::proxy::needs_own_session(&context.peer) {
+        return;
+    }
+    let Some(session_id) = context
+        .extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| parts.headers.get("mcp-session-id"))
+        .and_then(|value| value.to_str().ok())
+    else {
+        return;
+    };
+    let client_name = context
+        .peer
+        .peer_info()
+        .map(|info| info.client_info.name.clone())
+        .unwrap_or_default();
+    let _ = ticket.set(
+        gateway
+            .fast_sessions()
+            .register(session_id, endpoint, client_name),
+    );
+}
+
+/// Calls a governed tool with raw JSON. `None`: declined, nothing was sent, and the typed path
+/// should serve the call. Otherwise the call was made, counted and audited.
+pub async fn call_raw(
+    gateway: &Gateway,
+    served: &Served,
+    name: &str,
+    arguments: Option<&RawValue>,
+    session: &FastSession,
+    headers: &http::HeaderMap,
+    cancel: CancellationToken,
+    progress: Option<tokio::sync::mpsc::UnboundedSender<switchboard_mcp::Progress>>,
+) -> Option<Result<RawReply, McpError>> {
+    use tracing::Instrument as _;
+    let span = crate::proxy::call_span(served, name, headers);
+    let started = Instant::now();
+    let options = RequestOptions {
+        cancel: Some(cancel),
+        progress,
+        ..RequestOptions::default()
+    };
+    let result = served
+        .registry
+        .execute_raw(name, arguments, &CallContext::new(), options)
+        .instrument(span.clone())
+        .await;
+    let result = match result {
+        Ok(reply) => Ok(reply),
+        // A name outside the registry may still be the upstream's own (see `Served`), and an
+        // unrouted call was not sent: the typed path decides both.
+        Err(RawExecuteError::Unrouted | RawExecuteError::Tool(ToolError::UnknownTool(_))) => {
+            return None;
+        }
+        Err(RawExecuteError::Tool(ToolError::Upstream(error))) => {
+            crate::proxy::record(gateway, &served.id, Some(&error));
+            Err(upstream_to_mcp(&error))
+        }
+        Err(RawExecuteError::Tool(error @ ToolError::ArgumentsNotAnObject(_))) => {
+            Err(McpError::invalid_params(error.to_string(), None))
+        }
+        Err(error) => Err(McpError::internal_error(error.to_string(), None)),
+    };
+    gateway.metrics().passthrough_calls.inc();
+    if result.is_ok() {
+        crate::proxy::record(gateway, &served.id, None);
+    }
+    let outcome = match &result {
+        Ok(reply) if reply.is_error => crate::proxy::CallOutcome::ToolError,
+        Ok(_) => crate::proxy::CallOutcome::Ok,
+        Err(error) => crate::proxy::CallOutcome::Failed(error.message.to_string()),
+    };
+    let arguments_hash = arguments
+        .and_then(|raw| serde_json::from_str::<serde_json::Value>(raw.get()).ok())
+        .filter(serde_json::Value::is_object)
+        .map(|value| crate::audit::hash_json(&value));
+    crate::proxy::account_call(
+        gateway,
+        served,
+        name,
+        session.client_name.clone(),
+        started,
+        outcome,
+        arguments_hash,
+        &span,
+    );
+    Some(result)
+}
+
+/// The served server and tool name a fast call on `endpoint` goes to: the endpoint's server, or
+/// on the aggregate the server named before the separator. `None` when the aggregate's name does
+/// not split; the typed path then gives the error.
+pub async fn target<'n>(
+    gateway: &Gateway,
+    endpoint: Option<&str>,
+    name: &'n str,
+) -> Option<(Served, &'n str)> {
+    let (server, tool) = match endpoint {
+        Some(server) => (server, name),
+        None => name.split_once(crate::aggregate::SEPARATOR)?,
+    };
+    let served = gateway.served(server).await.ok()?;
+    Some((served, tool))
+}

@@ -1,0 +1,448 @@
+//! Raw forwarding of `tools/call` over an open Streamable HTTP session.
+//!
+//! The gateway's hot path: the request is written from borrowed JSON pieces and the answer's
+//! `result` comes back as raw JSON, so a proxied call is never decoded into rmcp's typed model and
+//! encoded again. Everything else (the handshake, listing, progress, server-to-client requests)
+//! stays on rmcp's client, which also tells this module how to reach the session: the
+//! [`RouteCell`] records the URL, session id, headers and per-request `_meta` of the requests rmcp
+//! sends, and raw calls reuse them.
+
+use std::{
+    fmt::Write as _,
+    sync::{Arc, Mutex as SyncMutex, PoisonError},
+};
+
+use futures::StreamExt as _;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use rmcp::model::{ClientJsonRpcMessage, GetMeta as _};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::config::UpstreamAuth;
+
+/// What a raw request needs to join an upstream session, as rmcp last sent it.
+#[derive(Debug)]
+pub(crate) struct RawRoute {
+    pub(crate) uri: Arc<str>,
+    /// `None` on a stateless (2026-07-28) connection.
+    pub(crate) session_id: Option<Arc<str>>,
+    /// The configured headers and the negotiated `MCP-Protocol-Version`, without the headers
+    /// that describe one request.
+    pub(crate) headers: HeaderMap,
+    /// Whether rmcp sends the SEP-2243 `Mcp-Method`/`Mcp-Name` headers on this connection.
+    pub(crate) standard_headers: bool,
+    /// The `_meta` that rmcp puts on every request (protocol version, client info and
+    /// capabilities on a stateless connection), serialized once.
+    pub(crate) meta: Option<String>,
+}
+
+/// The route of one session, replaced when rmcp moves to a new session and cleared when the
+/// upstream says the session is gone.
+#[derive(Debug, Default)]
+pub(crate) struct RouteCell(SyncMutex<Option<Arc<RawRoute>>>);
+
+/// Headers that describe one request and must not be copied to another.
+fn is_per_request_header(name: &HeaderName) -> bool {
+    let name = name.as_str();
+    name == "traceparent"
+        || name == "mcp-method"
+        || name == "mcp-name"
+        || name.starts_with("mcp-param-")
+}
+
+impl RouteCell {
+    pub(crate) fn get(&self) -> Option<Arc<RawRoute>> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn clear(&self) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    /// Learns the route from a request rmcp is about to send (after the handshake), unless it
+    /// is already known for this session.
+    pub(crate) fn learn(
+        &self,
+        uri: &Arc<str>,
+        session_id: Option<&Arc<str>>,
+        headers: &std::collections::HashMap<HeaderName, HeaderValue>,
+        message: &ClientJsonRpcMessage,
+    ) {
+        let ClientJsonRpcMessage::Request(request) = message else {
+            return;
+        };
+        let method = request.request.method();
+        if method == "initialize" || method == "server/discover" {
+            return;
+        }
+        if let Some(known) = self.get()
+            && known.session_id.as_deref() == session_id.map(|id| &**id)
+            && known.uri == *uri
+        {
+            return;
+        }
+        let mut meta = request.request.get_meta().clone();
+        meta.remove("progressToken");
+        let meta = (!meta.is_empty())
+            .then(|| serde_json::to_string(&meta).ok())
+            .flatten();
+        let standard_headers = headers.keys().any(|name| name.as_str() == "mcp-method");
+        let headers = headers
+            .iter()
+            .filter(|(name, _)| !is_per_request_header(name))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        let route = RawRoute {
+            uri: uri.clone(),
+            session_id: session_id.cloned(),
+            headers,
+            standard_headers,
+            meta,
+        };
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(route));
+    }
+}
+
+/// An upstream's answer to a raw `tools/call`.
+#[derive(Debug)]
+pub struct RawReply {
+    /// The `result` object exactly as the upstream wrote it.
+    pub result: Box<RawValue>,
+    /// Whether the result says `isError: true`.
+    pub is_error: bool,
+    /// Notifications the upstream streamed before its answer, as it wrote them.
+    pub notifications: Vec<Box<RawValue>>,
+}
+
+/// Why a raw call did not give an answer.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RawCallError {
+    /// Nothing was sent: there is no open HTTP session to forward to, or it turned out to be
+    /// gone. The typed path (which opens sessions and retries) should take the call.
+    Unrouted,
+    /// The call failed; it may have reached the upstream.
+    Upstream(crate::UpstreamError),
+}
+
+impl From<crate::UpstreamError> for RawCallError {
+    fn from(error: crate::UpstreamError) -> Self {
+        Self::Upstream(error)
+    }
+}
+
+/// Ids of raw requests: numbers far above rmcp's own counter, which shares the session.
+pub(crate) const RAW_ID_BASE: u64 = 1 << 40;
+
+/// A JSON string, escaped.
+fn json_string(value: &str) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "\"\"".into())
+}
+
+/// The body of a raw `tools/call`. With `progress`, the request asks for progress under its own
+/// id as the token: the upstream session is shared, so a client's own token could collide.
+pub(crate) fn call_body(
+    id: u64,
+    name: &str,
+    arguments: &str,
+    meta: Option<&str>,
+    progress: bool,
+) -> String {
+    let mut body = String::with_capacity(96 + name.len() + arguments.len());
+    let _ = write!(
+        body,
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":{},"arguments":{arguments}"#,
+        json_string(name)
+    );
+    match (meta, progress) {
+        (Some(meta), true) => {
+            // `meta` is a serialized non-empty object: the token goes in as its first key.
+            let _ = write!(body, r#","_meta":{{"progressToken":{id},{}"#, &meta[1..]);
+        }
+        (Some(meta), false) => {
+            body.push_str(r#","_meta":"#);
+            body.push_str(meta);
+        }
+        (None, true) => {
+            let _ = write!(body, r#","_meta":{{"progressToken":{id}}}"#);
+        }
+        (None, false) => {}
+    }
+    body.push_str("}}");
+    body
+}
+
+/// The headers of one raw request on a route.
+pub(crate) async fn request_headers(
+    route: &RawRoute,
+    auth: &UpstreamAuth,
+    context: &crate::CallContext,
+    method: &'static str,
+    name: Option<&str>,
+) -> Result<HeaderMap, crate::http::LocalHttpError> {
+    let mut headers = route.headers.clone();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(
+        http::header::ACCEPT,
+        HeaderValue::from_static("application/json, text/event-stream"),
+    );
+    if let Some(session) = &route.session_id
+        && let Ok(value) = HeaderValue::from_str(session)
+    {
+        headers.insert(HeaderName::from_static("mcp-session-id"), value);
+    }
+    if route.standard_headers {
+        headers.insert(
+            HeaderName::from_static("mcp-method"),
+            HeaderValue::from_static(method),
+        );
+        if let Some(name) = name.and_then(|name| HeaderValue::from_str(name).ok()) {
+            headers.insert(HeaderName::from_static("mcp-name"), name);
+        }
+    }
+    if let Some(traceparent) = crate::http::current_traceparent()
+        && let Ok(value) = HeaderValue::from_str(&traceparent)
+    {
+        headers.insert(HeaderName::from_static("traceparent"), value);
+    }
+    if let Some(token) = crate::http::bearer_token(auth, context).await? {
+        let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| crate::http::LocalHttpError::InvalidHeader("authorization".into()))?;
+        value.set_sensitive(true);
+        headers.insert(http::header::AUTHORIZATION, value);
+    }
+    Ok(headers)
+}
+
+/// Whether a tool name can travel in an `Mcp-Name` header as it is (rmcp encodes others).
+pub(crate) fn plain_header_value(name: &str) -> bool {
+    name.bytes()
+        .all(|byte| byte.is_ascii_graphic() || byte == b' ')
+}
+
+/// A JSON-RPC message from the upstream, read only as far as routing needs.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    method: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    result: Option<&'a RawValue>,
+    #[serde(default)]
+    error: Option<RpcError>,
+    #[serde(borrow, default)]
+    params: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct ProgressParams<'a> {
+    #[serde(borrow, rename = "progressToken")]
+    progress_token: &'a RawValue,
+    progress: f64,
+    #[serde(default)]
+    total: Option<f64>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RpcError {
+    code: i32,
+    #[serde(default)]
+    message: String,
+}
+
+/// Reads `isError` and skips the rest of a tool result.
+#[derive(Deserialize)]
+struct IsErrorProbe {
+    #[serde(rename = "isError", default)]
+    is_error: Option<bool>,
+}
+
+/// What one message of the upstream's answer stream is to a raw call.
+pub(crate) enum Message {
+    /// The answer to the call.
+    Answer(Result<(Box<RawValue>, bool), (i32, String)>),
+    /// Progress of the call.
+    Progress(crate::Progress),
+    /// A notification to pass on.
+    Notification(Box<RawValue>),
+    /// Something else: an answer to another request, or a request to the client, which a
+    /// shared session never receives as it declares no client capabilities.
+    Other,
+}
+
+/// Sorts one message from the upstream, given the raw call's id.
+pub(crate) fn classify(text: &str, id: u64) -> Result<Message, serde_json::Error> {
+    let envelope: Envelope<'_> = serde_json::from_str(text)?;
+    let ours = envelope
+        .id
+        .is_some_and(|raw| raw.get().trim().parse::<u64>() == Ok(id));
+    if ours {
+        if let Some(error) = envelope.error {
+            return Ok(Message::Answer(Err((error.code, error.message))));
+        }
+        if let Some(result) = envelope.result {
+            let probe: IsErrorProbe = serde_json::from_str(result.get())?;
+            return Ok(Message::Answer(Ok((
+                result.to_owned(),
+                probe.is_error == Some(true),
+            ))));
+        }
+    }
+    match (&envelope.id, envelope.method.as_deref()) {
+        (None, Some("notifications/progress")) => {
+            let Some(params) = envelope.params else {
+                return Ok(Message::Other);
+            };
+            let report: ProgressParams<'_> = serde_json::from_str(params.get())?;
+            if report.progress_token.get().trim().parse::<u64>() != Ok(id) {
+                return Ok(Message::Other);
+            }
+            return Ok(Message::Progress(crate::Progress {
+                progress: report.progress,
+                total: report.total,
+                message: report.message,
+            }));
+        }
+        (None, Some(_)) => {
+            return Ok(Message::Notification(RawValue::from_string(
+                text.to_owned(),
+            )?));
+        }
+        _ => {}
+    }
+    Ok(Message::Other)
+}
+
+/// Reads the answer to a raw call from an event stream, keeping the notifications before it.
+pub(crate) async fn read_event_stream(
+    response: reqwest::Response,
+    id: u64,
+    mut on_progress: impl FnMut(crate::Progress),
+) -> Result<
+    (
+        Result<(Box<RawValue>, bool), (i32, String)>,
+        Vec<Box<RawValue>>,
+    ),
+    String,
+> {
+    let mut events = sse_stream::SseStream::from_bytes_stream(response.bytes_stream());
+    let mut notifications = Vec::new();
+    while let Some(event) = events.next().await {
+        let event = event.map_err(|_| "the event stream broke".to_string())?;
+        let Some(data) = event.data.as_deref().filter(|data| !data.trim().is_empty()) else {
+            continue;
+        };
+        match classify(data, id).map_err(|_| "the upstream sent invalid JSON".to_string())? {
+            Message::Answer(answer) => return Ok((answer, notifications)),
+            Message::Progress(report) => on_progress(report),
+            Message::Notification(notification) => notifications.push(notification),
+            Message::Other => {}
+        }
+    }
+    Err("the event stream ended without an answer".into())
+}
+
+/// The body of `notifications/cancelled` for a raw call.
+pub(crate) fn cancel_body(id: u64) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","method":"notifications/cancelled","params":{{"requestId":{id},"reason":"the caller cancelled the request"}}}}"#
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_body_is_valid_json_with_escaped_name_and_meta() {
+        let body = call_body(
+            RAW_ID_BASE + 3,
+            "say \"hi\"",
+            r#"{"a":1}"#,
+            Some(r#"{"k":true}"#),
+            false,
+        );
+        let value: serde_json::Value = serde_json::from_str(&body).expect("valid JSON");
+        assert_eq!(value["id"], RAW_ID_BASE + 3);
+        assert_eq!(value["params"]["name"], "say \"hi\"");
+        assert_eq!(value["params"]["arguments"]["a"], 1);
+        assert_eq!(value["params"]["_meta"]["k"], true);
+        for meta in [Some(r#"{"k":true}"#), None] {
+            let body = call_body(9, "t", "{}", meta, true);
+            let value: serde_json::Value = serde_json::from_str(&body).expect("valid JSON");
+            assert_eq!(value["params"]["_meta"]["progressToken"], 9, "{body}");
+            assert_eq!(value["params"]["_meta"]["k"].as_bool(), meta.map(|_| true));
+        }
+        let cancel: serde_json::Value = serde_json::from_str(&cancel_body(7)).expect("valid JSON");
+        assert_eq!(cancel["params"]["requestId"], 7);
+    }
+
+    #[test]
+    fn messages_are_sorted_by_id_and_kind() {
+        let answer = classify(
+            r#"{"jsonrpc":"2.0","id":5,"result":{"content":[],"isError":true}}"#,
+            5,
+        )
+        .expect("parses");
+        match answer {
+            Message::Answer(Ok((result, is_error))) => {
+                assert!(is_error);
+                assert_eq!(result.get(), r#"{"content":[],"isError":true}"#);
+            }
+            _ => panic!("not the answer"),
+        }
+        let error = classify(
+            r#"{"jsonrpc":"2.0","id":5,"error":{"code":-32602,"message":"bad"}}"#,
+            5,
+        )
+        .expect("parses");
+        assert!(matches!(error, Message::Answer(Err((-32602, ref m))) if m == "bad"));
+        let other = classify(r#"{"jsonrpc":"2.0","id":6,"result":{}}"#, 5).expect("parses");
+        assert!(matches!(other, Message::Other));
+        let note = classify(
+            r#"{"jsonrpc":"2.0","method":"notifications/message","params":{}}"#,
+            5,
+        )
+        .expect("parses");
+        assert!(matches!(note, Message::Notification(_)));
+        let request =
+            classify(r#"{"jsonrpc":"2.0","id":1,"method":"roots/list"}"#, 5).expect("parses");
+        assert!(matches!(request, Message::Other));
+        let progress = classify(
+            r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":5,"progress":2,"total":4}}"#,
+            5,
+        )
+        .expect("parses");
+        assert!(
+            matches!(progress, Message::Progress(ref p) if p.progress == 2.0 && p.total == Some(4.0))
+        );
+        let foreign = classify(
+            r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":6,"progress":2}}"#,
+            5,
+        )
+        .expect("parses");
+        assert!(matches!(foreign, Message::Other));
+    }
+
+    #[test]
+    fn per_request_headers_are_not_kept() {
+        for name in ["mcp-method", "mcp-name", "mcp-param-region", "traceparent"] {
+            assert!(
+                is_per_request_header(&HeaderName::from_static(name)),
+                "{name}"
+            );
+        }
+        assert!(!is_per_request_header(&HeaderName::from_static(
+            "mcp-protocol-version"
+        )));
+    }
+}
