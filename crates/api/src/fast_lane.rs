@@ -25,8 +25,11 @@ use switchboard_gateway::{
 /// The largest body read here; rmcp's own limit.
 const MAX_BODY: usize = 4 * 1024 * 1024;
 
-/// The protocol versions whose `tools/call` the fast path knows; others go to rmcp.
-const KNOWN_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
+/// The session-era protocol versions whose `tools/call` the fast path knows; others go to rmcp.
+const SESSION_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
+/// The stateless protocol version the fast path knows: every request carries its client's
+/// context in `_meta` and names itself in `Mcp-Method`/`Mcp-Name` headers.
+const STATELESS_VERSION: &str = "2026-07-28";
 
 /// A client's JSON-RPC message, read only as far as routing needs.
 #[derive(Deserialize)]
@@ -60,6 +63,37 @@ struct CallParams<'a> {
 struct CallMeta<'a> {
     #[serde(borrow, default, rename = "progressToken")]
     progress_token: Option<&'a RawValue>,
+    /// The stateless era's per-request client context.
+    #[serde(borrow, default, rename = "io.modelcontextprotocol/protocolVersion")]
+    protocol_version: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "io.modelcontextprotocol/clientInfo")]
+    client_info: Option<ClientInfo<'a>>,
+    #[serde(borrow, default, rename = "io.modelcontextprotocol/clientCapabilities")]
+    client_capabilities: Option<ClientCapabilities<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ClientInfo<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+}
+
+/// What matters of a stateless client's capabilities: whether it answers server-to-client
+/// requests, which only rmcp's typed path relays.
+#[derive(Deserialize)]
+struct ClientCapabilities<'a> {
+    #[serde(borrow, default)]
+    sampling: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    elicitation: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    roots: Option<&'a RawValue>,
+}
+
+impl ClientCapabilities<'_> {
+    fn answers_requests(&self) -> bool {
+        self.sampling.is_some() || self.elicitation.is_some() || self.roots.is_some()
+    }
 }
 
 #[derive(Deserialize)]
@@ -77,9 +111,17 @@ pub(crate) struct Lane<'a> {
     pub sessions: &'a Arc<LocalSessionManager>,
 }
 
+/// How a request may take the fast path.
+enum Mode {
+    /// On a session opened at `initialize`, registered by its rmcp handler.
+    Session(Arc<FastSession>),
+    /// A stateless (2026-07-28) request: the client's context rides in each request.
+    Stateless,
+}
+
 /// Answers `request` on the fast path, or hands it back for rmcp's service.
 pub(crate) async fn serve(lane: Lane<'_>, request: Request) -> Result<Response, Request> {
-    let Some(session) = eligible_session(&lane, request.headers()) else {
+    let Some(mode) = eligible(&lane, request.headers()) else {
         return Err(request);
     };
     let (parts, body) = request.into_parts();
@@ -87,9 +129,11 @@ pub(crate) async fn serve(lane: Lane<'_>, request: Request) -> Result<Response, 
         Ok(bytes) => bytes,
         Err(_) => return Ok(too_large()),
     };
-    match answer(&lane, &session, &parts.headers, &bytes).await {
+    match answer(&lane, &mode, &parts.headers, &bytes).await {
         Some(response) => {
-            if session.needs_touch() {
+            if let Mode::Session(session) = &mode
+                && session.needs_touch()
+            {
                 touch(lane.sessions.clone(), parts.headers.clone());
             }
             Ok(response)
@@ -98,8 +142,9 @@ pub(crate) async fn serve(lane: Lane<'_>, request: Request) -> Result<Response, 
     }
 }
 
-/// The session, when the request's headers are the plain case rmcp would accept as they are.
-fn eligible_session(lane: &Lane<'_>, headers: &HeaderMap) -> Option<Arc<FastSession>> {
+/// The fast path's mode, when the request's headers are the plain case rmcp would accept as
+/// they are.
+fn eligible(lane: &Lane<'_>, headers: &HeaderMap) -> Option<Mode> {
     let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
     let content_type = text(header::CONTENT_TYPE.as_str())?;
     let accept = text(header::ACCEPT.as_str())?;
@@ -110,17 +155,30 @@ fn eligible_session(lane: &Lane<'_>, headers: &HeaderMap) -> Option<Arc<FastSess
         && accept.contains("application/json")
         && accept.contains("text/event-stream")
         && headers.get(header::ORIGIN).is_none()
-        && headers.get("mcp-method").is_none()
-        && headers.get("mcp-name").is_none()
-        && text("mcp-protocol-version").is_some_and(|version| KNOWN_VERSIONS.contains(&version))
         && host_allowed(text(header::HOST.as_str())?, lane.allowed_hosts);
     if !plain {
         return None;
     }
-
-    lane.gateway
-        .fast_sessions()
-        .get(text("mcp-session-id")?, lane.endpoint)
+    let version = text("mcp-protocol-version")?;
+    match text("mcp-session-id") {
+        Some(session)
+            if SESSION_VERSIONS.contains(&version)
+                && headers.get("mcp-method").is_none()
+                && headers.get("mcp-name").is_none() =>
+        {
+            let session = lane.gateway.fast_sessions().get(session, lane.endpoint)?;
+            Some(Mode::Session(session))
+        }
+        // Headers that mirror parameters are checked against the tool's schema by rmcp.
+        None if version == STATELESS_VERSION
+            && !headers
+                .keys()
+                .any(|name| name.as_str().starts_with("mcp-param-")) =>
+        {
+            Some(Mode::Stateless)
+        }
+        _ => None,
+    }
 }
 
 /// Whether rmcp's DNS-rebinding guard would surely let this Host through.
@@ -136,7 +194,7 @@ fn host_allowed(host: &str, allowed: &[String]) -> bool {
 /// The fast answer to one message, or `None` for rmcp.
 async fn answer(
     lane: &Lane<'_>,
-    session: &Arc<FastSession>,
+    mode: &Mode,
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Option<Response> {
@@ -145,12 +203,26 @@ async fn answer(
     if message.jsonrpc != "2.0" {
         return None;
     }
-    match (message.method.as_ref(), message.id) {
-        ("tools/call", Some(id)) => {
+    match (message.method.as_ref(), message.id, mode) {
+        ("tools/call", Some(id), Mode::Session(session)) => {
             let params: CallParams<'_> = serde_json::from_str(message.params?.get()).ok()?;
+            // The stateless era's context has no place on a session.
+            let meta = params.meta.as_ref();
+            if meta.is_some_and(|meta| {
+                meta.protocol_version.is_some()
+                    || meta.client_info.is_some()
+                    || meta.client_capabilities.is_some()
+            }) {
+                return None;
+            }
             call(lane, session, headers, id, &params).await
         }
-        ("notifications/cancelled", None) => {
+        ("tools/call", Some(id), Mode::Stateless) => {
+            let params: CallParams<'_> = serde_json::from_str(message.params?.get()).ok()?;
+            let session = stateless_session(lane, headers, &params)?;
+            call(lane, &session, headers, id, &params).await
+        }
+        ("notifications/cancelled", None, Mode::Session(session)) => {
             let params: CancelParams<'_> = serde_json::from_str(message.params?.get()).ok()?;
             // A cancel for a call rmcp serves goes to rmcp.
             session
@@ -159,6 +231,37 @@ async fn answer(
         }
         _ => None,
     }
+}
+
+/// A one-request session for a stateless call whose headers and `_meta` are as rmcp requires
+/// (the method and name headers match the body, the version is stated) and whose client does
+/// not answer server-to-client requests.
+fn stateless_session(
+    lane: &Lane<'_>,
+    headers: &HeaderMap,
+    params: &CallParams<'_>,
+) -> Option<Arc<FastSession>> {
+    let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    let meta = params.meta.as_ref()?;
+    let consistent = text("mcp-method") == Some("tools/call")
+        && text("mcp-name") == Some(params.name.as_ref())
+        && meta.protocol_version.as_deref() == Some(STATELESS_VERSION)
+        && !meta
+            .client_capabilities
+            .as_ref()
+            .is_some_and(ClientCapabilities::answers_requests);
+    if !consistent {
+        return None;
+    }
+    let client_name = meta
+        .client_info
+        .as_ref()
+        .map(|info| info.name.to_string())
+        .unwrap_or_default();
+    Some(FastSession::single_request(
+        lane.endpoint.map(str::to_owned),
+        client_name,
+    ))
 }
 
 async fn call(
@@ -194,26 +297,29 @@ async fn call(
     )
     .await?;
     let (message, notifications) = answer_message(id, reply);
+    Some(answer_response(message, notifications))
+}
+
+/// The answer as JSON, or as an event stream when the upstream sent notifications first: they go
+/// out in order, then the answer.
+fn answer_response(message: String, notifications: Vec<Box<RawValue>>) -> Response {
     if notifications.is_empty() {
-        return Some(
-            (
-                [(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                )],
-                message,
-            )
-                .into_response(),
-        );
+        return (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            message,
+        )
+            .into_response();
     }
-    // The upstream streamed notifications first: they go out in order, then the answer.
     let events: Vec<_> = notifications
         .iter()
         .map(|n| n.get().to_string())
         .chain([message])
         .map(sse_event)
         .collect();
-    Some(event_stream(futures::stream::iter(events)))
+    event_stream(futures::stream::iter(events))
 }
 
 /// The JSON-RPC answer to the client's call, under its own id, and the notifications to send
@@ -273,24 +379,16 @@ struct OwnedCall {
     id: Box<RawValue>,
 }
 
-/// What a streaming call's task says to the handler.
-enum Streamed {
-    /// The fast path declined; nothing was sent.
-    Declined,
-    /// A JSON-RPC message for the event stream.
-    Message(String),
-}
-
-/// A call whose client asked for progress: the answer is an event stream, progress first (under
-/// the client's token) and the answer last. The stream starts once the call was sent, so that a
-/// declined call can still go to rmcp. A client that goes away cancels the call.
+/// A call whose client asked for progress. Until the first report it runs in the handler: a
+/// call answered without progress is answered as JSON, and a declined one can still go to rmcp.
+/// At the first report the answer becomes an event stream (progress under the client's token,
+/// the answer last) and the call moves to a task of its own. A client that goes away cancels it.
 async fn call_with_progress(call: OwnedCall, client_token: Box<RawValue>) -> Option<Response> {
-    let (events, mut received) = tokio::sync::mpsc::unbounded_channel::<Streamed>();
-    tokio::spawn(async move {
-        let (progress, mut reports) = tokio::sync::mpsc::unbounded_channel();
-        let tracked = call.session.track(call.id.get());
-        let cancel = tracked.token.clone();
-        let running = passthrough::call_raw(
+    let (progress, mut reports) = tokio::sync::mpsc::unbounded_channel();
+    let tracked = call.session.track(call.id.get());
+    let cancel = tracked.token.clone();
+    let mut running = Box::pin(async move {
+        let reply = passthrough::call_raw(
             &call.gateway,
             &call.served,
             &call.tool,
@@ -299,44 +397,45 @@ async fn call_with_progress(call: OwnedCall, client_token: Box<RawValue>) -> Opt
             &call.headers,
             tracked.token.clone(),
             Some(progress),
-        );
-        tokio::pin!(running);
-        let reply = loop {
+        )
+        .await;
+        drop(tracked);
+        reply.map(|reply| answer_message(&call.id, reply))
+    });
+    let first = tokio::select! {
+        answered = &mut running => {
+            let (message, notifications) = answered?;
+            return Some(answer_response(message, notifications));
+        }
+        Some(report) = reports.recv() => report,
+    };
+    let (events, received) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let _ = events.send(progress_message(&client_token, &first));
+    tokio::spawn(async move {
+        let answered = loop {
             tokio::select! {
-                reply = &mut running => break reply,
+                answered = &mut running => break answered,
                 Some(report) = reports.recv() => {
-                    let _ = events.send(Streamed::Message(progress_message(&client_token, &report)));
+                    let _ = events.send(progress_message(&client_token, &report));
                 }
                 () = events.closed(), if !cancel.is_cancelled() => cancel.cancel(),
             }
         };
-        let Some(reply) = reply else {
-            let _ = events.send(Streamed::Declined);
-            return;
-        };
         while let Ok(report) = reports.try_recv() {
-            let _ = events.send(Streamed::Message(progress_message(&client_token, &report)));
+            let _ = events.send(progress_message(&client_token, &report));
         }
-        let (message, notifications) = answer_message(&call.id, reply);
-        for notification in notifications {
-            let _ = events.send(Streamed::Message(notification.get().to_string()));
-        }
-        let _ = events.send(Streamed::Message(message));
-    });
-    let first = match received.recv().await? {
-        Streamed::Declined => return None,
-        Streamed::Message(message) => message,
-    };
-    let rest = futures::stream::unfold(received, |mut received| async move {
-        match received.recv().await? {
-            Streamed::Message(message) => Some((message, received)),
-            Streamed::Declined => None,
+        // Sent, so never declined past the first report.
+        if let Some((message, notifications)) = answered {
+            for notification in notifications {
+                let _ = events.send(notification.get().to_string());
+            }
+            let _ = events.send(message);
         }
     });
-    let events = futures::StreamExt::map(
-        futures::StreamExt::chain(futures::stream::once(async { first }), rest),
-        sse_event,
-    );
+    let events = futures::stream::unfold(received, |mut received| async move {
+        let message = received.recv().await?;
+        Some((sse_event(message), received))
+    });
     Some(event_stream(events))
 }
 

@@ -52,6 +52,16 @@ fn now_secs() -> u64 {
 pub const TOUCH_EVERY_SECS: u64 = 60;
 
 impl FastSession {
+    /// A session for one stateless (2026-07-28) request, which has no session of its own.
+    pub fn single_request(endpoint: Option<String>, client_name: String) -> Arc<Self> {
+        Arc::new(Self {
+            endpoint,
+            client_name,
+            in_flight: Mutex::default(),
+            last_touch: AtomicU64::new(now_secs()),
+        })
+    }
+
     /// Whether rmcp's session should hear of this client now; at most once a minute.
     pub fn needs_touch(&self) -> bool {
         let now = now_secs();

@@ -259,17 +259,22 @@ struct RpcError {
     message: String,
 }
 
-/// Reads `isError` and skips the rest of a tool result.
+/// Reads `isError` and `resultType` and skips the rest of a tool result.
 #[derive(Deserialize)]
-struct IsErrorProbe {
+struct ResultProbe<'a> {
     #[serde(rename = "isError", default)]
     is_error: Option<bool>,
+    #[serde(borrow, rename = "resultType", default)]
+    result_type: Option<std::borrow::Cow<'a, str>>,
 }
 
 /// What one message of the upstream's answer stream is to a raw call.
 pub(crate) enum Message {
     /// The answer to the call.
     Answer(Result<(Box<RawValue>, bool), (i32, String)>),
+    /// An answer that does not complete the call (a 2026-07-28 `input_required`), which the
+    /// raw path does not carry.
+    Incomplete,
     /// Progress of the call.
     Progress(crate::Progress),
     /// A notification to pass on.
@@ -290,7 +295,10 @@ pub(crate) fn classify(text: &str, id: u64) -> Result<Message, serde_json::Error
             return Ok(Message::Answer(Err((error.code, error.message))));
         }
         if let Some(result) = envelope.result {
-            let probe: IsErrorProbe = serde_json::from_str(result.get())?;
+            let probe: ResultProbe<'_> = serde_json::from_str(result.get())?;
+            if probe.result_type.is_some_and(|kind| kind != "complete") {
+                return Ok(Message::Incomplete);
+            }
             return Ok(Message::Answer(Ok((
                 result.to_owned(),
                 probe.is_error == Some(true),
@@ -343,6 +351,7 @@ pub(crate) async fn read_event_stream(
         };
         match classify(data, id).map_err(|_| "the upstream sent invalid JSON".to_string())? {
             Message::Answer(answer) => return Ok((answer, notifications)),
+            Message::Incomplete => return Err(INCOMPLETE.into()),
             Message::Progress(report) => on_progress(report),
             Message::Notification(notification) => notifications.push(notification),
             Message::Other => {}
@@ -350,6 +359,10 @@ pub(crate) async fn read_event_stream(
     }
     Err("the event stream ended without an answer".into())
 }
+
+/// Why an answer that asks for more input fails the call.
+pub(crate) const INCOMPLETE: &str =
+    "the upstream asked for more input (input_required), which the gateway does not relay";
 
 /// The body of `notifications/cancelled` for a raw call.
 pub(crate) fn cancel_body(id: u64) -> String {
@@ -431,6 +444,18 @@ mod tests {
         )
         .expect("parses");
         assert!(matches!(foreign, Message::Other));
+        let incomplete = classify(
+            r#"{"jsonrpc":"2.0","id":5,"result":{"resultType":"input_required","inputRequests":{}}}"#,
+            5,
+        )
+        .expect("parses");
+        assert!(matches!(incomplete, Message::Incomplete));
+        let complete = classify(
+            r#"{"jsonrpc":"2.0","id":5,"result":{"resultType":"complete","content":[]}}"#,
+            5,
+        )
+        .expect("parses");
+        assert!(matches!(complete, Message::Answer(Ok(_))));
     }
 
     #[test]

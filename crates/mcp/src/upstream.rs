@@ -431,7 +431,9 @@ impl Upstream {
     /// of a JSON object, and the answer's `result` comes back as the upstream wrote it. The
     /// breaker, the concurrency gate and the timeout apply as to [`Self::request`]. Fails with
     /// [`RawCallError::Unrouted`], having sent nothing, when there is no such session (not yet
-    /// opened, stdio, legacy SSE, or found gone): the typed path should take the call.
+    /// opened, stdio, legacy SSE, or found gone): the typed path should take the call. An answer
+    /// that asks for more input (2026-07-28 `input_required`) fails the call, as on the typed
+    /// path.
     pub async fn call_tool_raw(
         &self,
         name: &str,
@@ -620,6 +622,9 @@ impl Upstream {
             })?;
             match crate::raw::classify(text, id) {
                 Ok(crate::raw::Message::Answer(answer)) => (answer, Vec::new()),
+                Ok(crate::raw::Message::Incomplete) => {
+                    return Err(self.raw_failure(crate::raw::INCOMPLETE.into(), Delivery::Rejected));
+                }
                 _ => return Err(RawCallError::Upstream(self.unexpected("tools/call"))),
             }
         };

@@ -1458,6 +1458,8 @@ async fn a_2026_client_hears_list_changes_through_subscriptions_listen() {
         )
         .await
         .expect("calls");
+    // A stateless call between two stateless ends takes the raw fast path.
+    assert_eq!(passthrough_calls(&server).await, 1.0);
     let heard = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             if let Ok(switchboard_mcp::UpstreamEvent::ToolsChanged) = events.recv().await {
