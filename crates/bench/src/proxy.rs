@@ -186,6 +186,17 @@ pub async fn run(binary: &Path, duration: Duration, idle_sessions: usize) -> any
         "gateway peak RSS under load: {} KiB",
         status_kib(pid, "VmHWM")
     );
+    let metrics = gateway
+        .request(reqwest::Method::GET, "/metrics")
+        .send()
+        .await?
+        .text()
+        .await?;
+    let fast = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("switchboard_passthrough_calls_total "))
+        .unwrap_or("0");
+    println!("calls forwarded on the raw fast path: {fast}");
 
     // Idle downstream sessions of the 2025-11-25 era (the stateless 2026-07-28 era keeps none):
     // initialized, then left alone.

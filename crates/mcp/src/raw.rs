@@ -350,7 +350,10 @@ pub(crate) async fn read_event_stream(
             continue;
         };
         match classify(data, id).map_err(|_| "the upstream sent invalid JSON".to_string())? {
-            Message::Answer(answer) => return Ok((answer, notifications)),
+            Message::Answer(answer) => {
+                drain(events);
+                return Ok((answer, notifications));
+            }
             Message::Incomplete => return Err(INCOMPLETE.into()),
             Message::Progress(report) => on_progress(report),
             Message::Notification(notification) => notifications.push(notification),
@@ -358,6 +361,42 @@ pub(crate) async fn read_event_stream(
         }
     }
     Err("the event stream ended without an answer".into())
+}
+
+/// Streams being read to their end after their answer, at most [`MAX_DRAINING`] at once.
+static DRAINING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// Beyond this many, an answered stream's connection is closed instead of kept: a server that
+/// leaves Nagle's algorithm on sends the stream's end a delayed-ACK period (40 ms) late, and
+/// under load the connections held meanwhile would pile up.
+const MAX_DRAINING: usize = 32;
+
+/// Reads what is left of an answered request's stream, so that its connection goes back to the
+/// pool instead of being closed: the server ends the stream right after the answer, and that end
+/// has usually arrived already. If not, a task waits for it, for a while.
+fn drain<S>(mut events: S)
+where
+    S: futures::Stream + Unpin + Send + 'static,
+{
+    use futures::FutureExt as _;
+    use std::sync::atomic::Ordering;
+    loop {
+        match events.next().now_or_never() {
+            Some(Some(_)) => {}
+            Some(None) => return,
+            None => break,
+        }
+    }
+    if DRAINING.fetch_add(1, Ordering::AcqRel) >= MAX_DRAINING {
+        DRAINING.fetch_sub(1, Ordering::AcqRel);
+        return;
+    }
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            while events.next().await.is_some() {}
+        })
+        .await;
+        DRAINING.fetch_sub(1, Ordering::AcqRel);
+    });
 }
 
 /// Why an answer that asks for more input fails the call.

@@ -45,32 +45,68 @@ pub struct AuditQuery {
     pub limit: u32,
 }
 
+/// Rows one `INSERT` carries: 11 parameters each stays far below SQLite's and PostgreSQL's
+/// limits on parameters per statement.
+const ROWS_PER_INSERT: usize = 64;
+/// Columns of an audit row.
+const AUDIT_COLUMNS: usize = 11;
+
+/// `INSERT INTO audit … VALUES (…), (…)` for `rows` rows, numbered placeholders throughout.
+fn insert_statement(rows: usize) -> String {
+    use std::fmt::Write as _;
+    let mut sql = String::from(
+        "INSERT INTO audit (id, at, actor, client, kind, action, server, tool, outcome, \
+         duration_ms, detail) VALUES ",
+    );
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..AUDIT_COLUMNS {
+            let separator = if column == 0 { "" } else { ", " };
+            let _ = write!(sql, "{separator}${}", row * AUDIT_COLUMNS + column + 1);
+        }
+        sql.push(')');
+    }
+    sql
+}
+
 impl Store {
     pub async fn append_audit(&self, row: &AuditRow) -> Result<(), StoreError> {
         self.append_audit_batch(std::slice::from_ref(row)).await
     }
 
-    /// Appends rows in one transaction: one commit, and one sync to disk, for the lot.
+    /// Appends rows in one transaction: one commit for the lot, with [`ROWS_PER_INSERT`] rows
+    /// per statement where there are that many (a statement costs more than a row). Only two
+    /// statement texts exist, so each connection caches two prepared statements, not one per
+    /// batch size.
     pub async fn append_audit_batch(&self, rows: &[AuditRow]) -> Result<(), StoreError> {
+        static MANY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        static ONE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let many = MANY.get_or_init(|| insert_statement(ROWS_PER_INSERT));
+        let one = ONE.get_or_init(|| insert_statement(1));
         let mut transaction = self.pool.begin().await?;
-        for row in rows {
-            sqlx::query(
-                "INSERT INTO audit (id, at, actor, client, kind, action, server, tool, outcome, \
-                 duration_ms, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .bind(&row.id)
-            .bind(row.at)
-            .bind(&row.actor)
-            .bind(&row.client)
-            .bind(&row.kind)
-            .bind(&row.action)
-            .bind(&row.server)
-            .bind(&row.tool)
-            .bind(&row.outcome)
-            .bind(row.duration_ms)
-            .bind(&row.detail)
-            .execute(&mut *transaction)
-            .await?;
+        let full = rows.len() / ROWS_PER_INSERT * ROWS_PER_INSERT;
+        let (chunked, rest) = rows.split_at(full);
+        let statements = chunked
+            .chunks(ROWS_PER_INSERT)
+            .map(|chunk| (many.as_str(), chunk))
+            .chain(rest.chunks(1).map(|row| (one.as_str(), row)));
+        for (sql, chunk) in statements {
+            let mut query = sqlx::query(sql);
+            for row in chunk {
+                query = query
+                    .bind(&row.id)
+                    .bind(row.at)
+                    .bind(&row.actor)
+                    .bind(&row.client)
+                    .bind(&row.kind)
+                    .bind(&row.action)
+                    .bind(&row.server)
+                    .bind(&row.tool)
+                    .bind(&row.outcome)
+                    .bind(row.duration_ms)
+                    .bind(&row.detail);
+            }
+            query.execute(&mut *transaction).await?;
         }
         transaction.commit().await?;
         Ok(())

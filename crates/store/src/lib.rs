@@ -111,6 +111,13 @@ impl Store {
                     sqlx::query(&format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"))
                         .execute(&mut *connection)
                         .await?;
+                    // In WAL mode NORMAL syncs at checkpoints, not at every commit: a crash of
+                    // the process loses nothing, and the database stays whole after a power
+                    // loss, which may undo the last commits. A sync per commit would cost every
+                    // audited call a disk flush.
+                    sqlx::query("PRAGMA synchronous = NORMAL")
+                        .execute(&mut *connection)
+                        .await?;
                     sqlx::query("PRAGMA foreign_keys = ON")
                         .execute(&mut *connection)
                         .await?;

@@ -180,6 +180,22 @@ async fn audit_suite(store: &Store) {
     assert_eq!(by(next).await, ["fetch"]);
     assert_eq!(store.prune_audit(2_500).await.expect("prune"), 2);
     assert_eq!(by(all).await, ["fetch"]);
+
+    // A batch larger than one statement carries: every row lands, in order, none twice.
+    let batch: Vec<AuditRow> = (0..150)
+        .map(|n| audit_row(10_000 + n, "bulk", &format!("t{n:03}"), "ok"))
+        .collect();
+    store.append_audit_batch(&batch).await.expect("batch");
+    let landed = store
+        .audit(&AuditQuery {
+            server: Some("bulk".into()),
+            limit: 500,
+            ..AuditQuery::default()
+        })
+        .await
+        .expect("query");
+    assert_eq!(landed, batch);
+    assert_eq!(store.prune_audit(i64::MAX).await.expect("prune"), 151);
 }
 
 #[tokio::test]
