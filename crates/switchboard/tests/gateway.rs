@@ -1275,6 +1275,8 @@ async fn a_client_cancel_reaches_the_upstream_through_the_proxy() {
     )
     .await;
     assert_eq!(answer["cancelled"], true, "{answer}");
+    // The call and its cancel took the raw fast path.
+    assert_eq!(passthrough_calls(&server).await, 1.0);
     // The fixture records the cancellation once `notifications/cancelled` reaches it.
     let checker = switchboard_mcp::Upstream::new(switchboard_mcp::UpstreamConfig::http(
         "check",
@@ -1283,6 +1285,43 @@ async fn a_client_cancel_reaches_the_upstream_through_the_proxy() {
     assert!(
         poll_tool_text(&checker, "cancelled_calls", "cancel-through-gateway").await,
         "the cancel never reached the upstream"
+    );
+}
+
+#[tokio::test]
+async fn a_fast_call_that_times_out_is_cancelled_upstream() {
+    let python = start_python("streamable-http")
+        .await
+        .expect("python fixture");
+    let server = serve(&["--tool-timeout", "1"]).await;
+    register(
+        &server,
+        &remote_body("Calc", &python.url("/mcp"), Some("calc")),
+    )
+    .await;
+    let client = mcp_client(&server, "/mcp/calc").await;
+    let error = client
+        .call_tool(
+            "slow",
+            json!({"seconds": 30, "label": "timed-out-fast"})
+                .as_object()
+                .cloned(),
+            switchboard_mcp::RequestOptions {
+                timeout: Some(Duration::from_secs(20)),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect_err("the gateway's timeout ends the call");
+    assert!(error.to_string().contains("did not answer"), "{error}");
+    assert_eq!(passthrough_calls(&server).await, 1.0);
+    let checker = switchboard_mcp::Upstream::new(switchboard_mcp::UpstreamConfig::http(
+        "check",
+        python.url("/mcp"),
+    ));
+    assert!(
+        poll_tool_text(&checker, "cancelled_calls", "timed-out-fast").await,
+        "the timed-out call was never cancelled upstream"
     );
 }
 
