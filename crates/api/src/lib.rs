@@ -35,14 +35,33 @@ const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// How long cancelled runs get to stop their children once the grace period is over.
 const CANCEL_GRACE: Duration = Duration::from_secs(5);
 
-/// What every handler shares. Cheap to clone.
+/// What every handler shares, behind one `Arc`: axum clones the state for every request, so a
+/// clone must be one reference count, not a copy of every field.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(std::sync::Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(std::sync::Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+#[derive(Debug)]
+pub struct Shared {
     /// Checks the admin token.
     pub admin: AdminAuth,
     /// The registry and its upstream sessions.
     pub gateway: switchboard_gateway::Gateway,
-    /// The operator's settings for runs; shared, as the state is cloned for every request.
+    /// The operator's settings for runs.
     pub runner: std::sync::Arc<RunnerSettings>,
     /// The downstream MCP services.
     pub mcp: mcp::McpMounts,

@@ -26,6 +26,9 @@ pub fn hash_json(value: &Value) -> String {
     hex::encode(Sha256::digest(value.to_string().as_bytes()))
 }
 
+/// How long the writer waits for more rows before it writes a batch.
+const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(20);
+
 enum Message {
     Row(Box<AuditRow>),
     /// Answered once every row sent before it is written.
@@ -65,6 +68,18 @@ impl AuditLog {
                     } else {
                         None
                     };
+                }
+                // Under load, rows keep coming: waiting a moment lets one transaction carry many
+                // more of them. A flush (shutdown, tests) does not wait.
+                if flushes.is_empty() && !batch.is_empty() && batch.len() < MAX_BATCH {
+                    tokio::time::sleep(BATCH_WINDOW).await;
+                    while batch.len() < MAX_BATCH {
+                        match receiver.try_recv() {
+                            Ok(Message::Row(row)) => batch.push(*row),
+                            Ok(Message::Flush(done)) => flushes.push(done),
+                            Err(_) => break,
+                        }
+                    }
                 }
                 if !batch.is_empty() {
                     if let Err(error) = store.append_audit_batch(&batch).await {

@@ -47,7 +47,7 @@ pub struct AuditQuery {
 
 /// Rows one `INSERT` carries: 11 parameters each stays far below SQLite's and PostgreSQL's
 /// limits on parameters per statement.
-const ROWS_PER_INSERT: usize = 64;
+const ROWS_PER_INSERT: usize = 16;
 /// Columns of an audit row.
 const AUDIT_COLUMNS: usize = 11;
 

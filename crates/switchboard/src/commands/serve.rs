@@ -147,7 +147,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     gateway.spawn_audit_pruner(Duration::from_secs(
         args.audit_retention_days.max(1) * 86_400,
     ));
-    let state = AppState {
+    let state = AppState::new(switchboard_api::Shared {
         admin,
         mcp: McpMounts::new(allowed_hosts, &gateway),
         gateway,
@@ -165,7 +165,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         legacy: Default::default(),
         admin_limit: switchboard_api::AdminRateLimit::new(args.admin_rate_limit),
         http: switchboard_mcp::http::shared_http_client(),
-    };
+    });
     let mut banner = format!(
         "switchboard listening on http://{address}\ndata directory: {}\nstore: {}\n",
         data_dir.display(),
