@@ -885,3 +885,93 @@ async fn wait_until_started(upstream: &Upstream, label: &str) {
     let checker = Upstream::new(upstream.config().clone());
     wait_until_listed(&checker, "started_calls", label).await;
 }
+
+/// A raw call on the session rmcp opened: the result's bytes as the server wrote them.
+async fn raw_sum(target: &Target, peer: Peer) -> Result<String, switchboard_mcp::RawCallError> {
+    let tool = if peer.is_python() { "add" } else { "get-sum" };
+    target
+        .upstream
+        .call_tool_raw(tool, r#"{"a": 2, "b": 3}"#, &RequestOptions::default())
+        .await
+        .map(|reply| reply.result.get().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_calls_ride_the_open_session_and_step_aside_when_it_is_gone() {
+    let peer = Peer::EverythingHttp;
+    let mut target = start(peer).await;
+    // The route is learned from a request rmcp sent on the session.
+    assert!(call_sum(&target, peer).await.contains('5'));
+    let answer = raw_sum(&target, peer).await.expect("a raw call");
+    let result: Value = serde_json::from_str(&answer).expect("the result is JSON");
+    assert!(
+        support::content_text(&result["content"]).contains('5'),
+        "{answer}"
+    );
+    // Redeployed: the session is gone, the raw call is refused before it runs and says so, and
+    // the typed path opens a new session that raw calls then use.
+    target
+        .server
+        .as_mut()
+        .expect("an HTTP peer")
+        .restart()
+        .await
+        .expect("restarts");
+    assert!(matches!(
+        raw_sum(&target, peer).await,
+        Err(switchboard_mcp::RawCallError::Unrouted)
+    ));
+    assert!(call_sum(&target, peer).await.contains('5'));
+    assert!(
+        raw_sum(&target, peer)
+            .await
+            .expect("raw again")
+            .contains('5')
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_calls_are_refused_where_there_is_no_http_session() {
+    for peer in [Peer::EverythingStdio, Peer::PythonSse] {
+        let target = start(peer).await;
+        assert!(call_sum(&target, peer).await.contains('5'));
+        assert!(
+            matches!(
+                raw_sum(&target, peer).await,
+                Err(switchboard_mcp::RawCallError::Unrouted)
+            ),
+            "{peer:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_raw_call_relays_progress_under_its_own_token() {
+    let peer = Peer::PythonHttp;
+    let target = start(peer).await;
+    assert!(call_sum(&target, peer).await.contains('5'));
+    let (progress, mut reports) = tokio::sync::mpsc::unbounded_channel();
+    let options = RequestOptions {
+        progress: Some(progress),
+        ..RequestOptions::default()
+    };
+    let reply = target
+        .upstream
+        .call_tool_raw(
+            "slow",
+            r#"{"seconds": 0.5, "label": "raw-progress"}"#,
+            &options,
+        )
+        .await
+        .expect("the call answers");
+    assert!(
+        reply.result.get().contains("done raw-progress"),
+        "{}",
+        reply.result.get()
+    );
+    let mut steps = Vec::new();
+    while let Ok(report) = reports.try_recv() {
+        steps.push(report.progress);
+    }
+    assert_eq!(steps, [1.0, 2.0, 3.0, 4.0, 5.0]);
+}
