@@ -1,10 +1,11 @@
 //! The HTTP side of the proxy's fast path (see `switchboard_gateway::passthrough`).
 //!
-//! A `POST` on `/mcp/{server}` or `/mcp` that is a plain `tools/call` on a known session is
-//! answered here: the body is read only for `method`, `id`, the tool name and the arguments (kept
-//! as raw JSON), and the upstream's result is written back around the client's own id. Anything
-//! else, and anything unusual (other methods, `_meta`, headers rmcp must validate, a Host it would
-//! have to judge), goes on to rmcp's service untouched.
+//! A `POST` on `/mcp/{server}` or `/mcp` that is a plain `tools/call` (on a known session, or
+//! stateless) is answered here: the body is read only for `method`, `id`, the tool name, the
+//! arguments (kept as raw JSON) and `_meta`, and the upstream's result is written back around the
+//! client's own id. Anything else, and anything unusual (other methods, other `_meta` keys,
+//! headers rmcp must check against a schema, a Host it would have to judge), goes on to rmcp's
+//! service untouched. A client's `notifications/cancelled` for a fast call is taken here too.
 
 use std::{borrow::Cow, sync::Arc};
 
@@ -55,9 +56,15 @@ struct CallParams<'a> {
     arguments: Option<&'a RawValue>,
     #[serde(borrow, default, rename = "_meta")]
     meta: Option<CallMeta<'a>>,
+    /// A stateless client's answers to an earlier `input_required`, and its echoed state.
+    #[serde(borrow, default, rename = "inputResponses")]
+    input_responses: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "requestState")]
+    request_state: Option<&'a RawValue>,
 }
 
-/// The `_meta` of a call the fast path can forward: a progress token at most.
+/// The `_meta` of a call the fast path can forward: a progress token, and on a stateless request
+/// the client's context.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CallMeta<'a> {
@@ -66,10 +73,11 @@ struct CallMeta<'a> {
     /// The stateless era's per-request client context.
     #[serde(borrow, default, rename = "io.modelcontextprotocol/protocolVersion")]
     protocol_version: Option<Cow<'a, str>>,
+    /// Kept as JSON: passed on to the upstream as the client wrote them.
     #[serde(borrow, default, rename = "io.modelcontextprotocol/clientInfo")]
-    client_info: Option<ClientInfo<'a>>,
+    client_info: Option<&'a RawValue>,
     #[serde(borrow, default, rename = "io.modelcontextprotocol/clientCapabilities")]
-    client_capabilities: Option<ClientCapabilities<'a>>,
+    client_capabilities: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -78,21 +86,21 @@ struct ClientInfo<'a> {
     name: Cow<'a, str>,
 }
 
-/// What matters of a stateless client's capabilities: whether it answers server-to-client
-/// requests, which only rmcp's typed path relays.
-#[derive(Deserialize)]
-struct ClientCapabilities<'a> {
-    #[serde(borrow, default)]
-    sampling: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    elicitation: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    roots: Option<&'a RawValue>,
+/// What a stateless call carries for the upstream besides its arguments, owned, so that a call
+/// that streams progress can take it along.
+struct StatelessParts {
+    client_meta: String,
+    input_responses: Option<Box<RawValue>>,
+    request_state: Option<Box<RawValue>>,
 }
 
-impl ClientCapabilities<'_> {
-    fn answers_requests(&self) -> bool {
-        self.sampling.is_some() || self.elicitation.is_some() || self.roots.is_some()
+impl StatelessParts {
+    fn call(&self) -> switchboard_mcp::StatelessCall<'_> {
+        switchboard_mcp::StatelessCall {
+            client_meta: &self.client_meta,
+            input_responses: self.input_responses.as_deref().map(RawValue::get),
+            request_state: self.request_state.as_deref().map(RawValue::get),
+        }
     }
 }
 
@@ -206,21 +214,23 @@ async fn answer(
     match (message.method.as_ref(), message.id, mode) {
         ("tools/call", Some(id), Mode::Session(session)) => {
             let params: CallParams<'_> = serde_json::from_str(message.params?.get()).ok()?;
-            // The stateless era's context has no place on a session.
+            // The stateless era's context and its multi-round trips have no place on a session.
             let meta = params.meta.as_ref();
             if meta.is_some_and(|meta| {
                 meta.protocol_version.is_some()
                     || meta.client_info.is_some()
                     || meta.client_capabilities.is_some()
-            }) {
+            }) || params.input_responses.is_some()
+                || params.request_state.is_some()
+            {
                 return None;
             }
-            call(lane, session, headers, id, &params).await
+            call(lane, session, headers, id, &params, None).await
         }
         ("tools/call", Some(id), Mode::Stateless) => {
             let params: CallParams<'_> = serde_json::from_str(message.params?.get()).ok()?;
-            let session = stateless_session(lane, headers, &params)?;
-            call(lane, &session, headers, id, &params).await
+            let (session, parts) = stateless_session(lane, headers, &params)?;
+            call(lane, &session, headers, id, &params, Some(parts)).await
         }
         ("notifications/cancelled", None, Mode::Session(session)) => {
             let params: CancelParams<'_> = serde_json::from_str(message.params?.get()).ok()?;
@@ -234,34 +244,45 @@ async fn answer(
 }
 
 /// A one-request session for a stateless call whose headers and `_meta` are as rmcp requires
-/// (the method and name headers match the body, the version is stated) and whose client does
-/// not answer server-to-client requests.
+/// (the method and name headers match the body, the version is stated), and what the call
+/// carries for the upstream: the client's context, so that the upstream sees what the client can
+/// answer, and its answers to an earlier `input_required`.
 fn stateless_session(
     lane: &Lane<'_>,
     headers: &HeaderMap,
     params: &CallParams<'_>,
-) -> Option<Arc<FastSession>> {
+) -> Option<(Arc<FastSession>, StatelessParts)> {
     let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
     let meta = params.meta.as_ref()?;
     let consistent = text("mcp-method") == Some("tools/call")
         && text("mcp-name") == Some(params.name.as_ref())
-        && meta.protocol_version.as_deref() == Some(STATELESS_VERSION)
-        && !meta
-            .client_capabilities
-            .as_ref()
-            .is_some_and(ClientCapabilities::answers_requests);
+        && meta.protocol_version.as_deref() == Some(STATELESS_VERSION);
     if !consistent {
         return None;
     }
     let client_name = meta
         .client_info
-        .as_ref()
+        .and_then(|raw| serde_json::from_str::<ClientInfo<'_>>(raw.get()).ok())
         .map(|info| info.name.to_string())
         .unwrap_or_default();
-    Some(FastSession::single_request(
-        lane.endpoint.map(str::to_owned),
-        client_name,
-    ))
+    let mut client_meta =
+        format!(r#"{{"io.modelcontextprotocol/protocolVersion":"{STATELESS_VERSION}""#);
+    if let Some(info) = meta.client_info {
+        client_meta.push_str(r#","io.modelcontextprotocol/clientInfo":"#);
+        client_meta.push_str(info.get());
+    }
+    if let Some(capabilities) = meta.client_capabilities {
+        client_meta.push_str(r#","io.modelcontextprotocol/clientCapabilities":"#);
+        client_meta.push_str(capabilities.get());
+    }
+    client_meta.push('}');
+    let parts = StatelessParts {
+        client_meta,
+        input_responses: params.input_responses.map(ToOwned::to_owned),
+        request_state: params.request_state.map(ToOwned::to_owned),
+    };
+    let session = FastSession::new(lane.endpoint.map(str::to_owned), client_name);
+    Some((session, parts))
 }
 
 async fn call(
@@ -270,6 +291,7 @@ async fn call(
     headers: &HeaderMap,
     id: &RawValue,
     params: &CallParams<'_>,
+    stateless: Option<StatelessParts>,
 ) -> Option<Response> {
     let (served, tool) = passthrough::target(lane.gateway, lane.endpoint, &params.name).await?;
     if let Some(token) = params.meta.as_ref().and_then(|meta| meta.progress_token) {
@@ -281,10 +303,12 @@ async fn call(
             session: session.clone(),
             headers: headers.clone(),
             id: id.to_owned(),
+            stateless,
         };
         return call_with_progress(call, token.to_owned()).await;
     }
     let tracked = session.track(id.get());
+    let stateless = stateless.as_ref().map(StatelessParts::call);
     let reply = passthrough::call_raw(
         lane.gateway,
         &served,
@@ -294,6 +318,7 @@ async fn call(
         headers,
         tracked.token.clone(),
         None,
+        stateless.as_ref(),
     )
     .await?;
     let (message, notifications) = answer_message(id, reply);
@@ -377,6 +402,7 @@ struct OwnedCall {
     session: Arc<FastSession>,
     headers: HeaderMap,
     id: Box<RawValue>,
+    stateless: Option<StatelessParts>,
 }
 
 /// A call whose client asked for progress. Until the first report it runs in the handler: a
@@ -388,6 +414,7 @@ async fn call_with_progress(call: OwnedCall, client_token: Box<RawValue>) -> Opt
     let tracked = call.session.track(call.id.get());
     let cancel = tracked.token.clone();
     let mut running = Box::pin(async move {
+        let stateless = call.stateless.as_ref().map(StatelessParts::call);
         let reply = passthrough::call_raw(
             &call.gateway,
             &call.served,
@@ -397,6 +424,7 @@ async fn call_with_progress(call: OwnedCall, client_token: Box<RawValue>) -> Opt
             &call.headers,
             tracked.token.clone(),
             Some(progress),
+            stateless.as_ref(),
         )
         .await;
         drop(tracked);

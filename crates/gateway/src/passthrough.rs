@@ -2,8 +2,8 @@
 //! session as raw JSON, governed like every call (the registry's names, filters and pinned
 //! parameters; breaker, timeout, audit, metrics and the `mcp.request` span), but never decoded into
 //! rmcp's typed model. A call the fast path cannot take (the client answers server-to-client
-//! requests, the call carries `_meta`, the upstream is not on Streamable HTTP) is declined before
-//! anything is sent, and rmcp's typed path serves it.
+//! requests, the call carries `_meta` beyond a progress token, the upstream is not on Streamable
+//! HTTP) is declined before anything is sent, and rmcp's typed path serves it.
 
 use std::{
     collections::HashMap,
@@ -52,8 +52,8 @@ fn now_secs() -> u64 {
 pub const TOUCH_EVERY_SECS: u64 = 60;
 
 impl FastSession {
-    /// A session for one stateless (2026-07-28) request, which has no session of its own.
-    pub fn single_request(endpoint: Option<String>, client_name: String) -> Arc<Self> {
+    /// A session's fast-path state; a stateless (2026-07-28) request gets one of its own.
+    pub fn new(endpoint: Option<String>, client_name: String) -> Arc<Self> {
         Arc::new(Self {
             endpoint,
             client_name,
@@ -128,12 +128,7 @@ impl FastSessions {
         client_name: String,
     ) -> SessionTicket {
         let id: Arc<str> = Arc::from(session_id);
-        let session = Arc::new(FastSession {
-            endpoint,
-            client_name,
-            in_flight: Mutex::default(),
-            last_touch: AtomicU64::new(now_secs()),
-        });
+        let session = FastSession::new(endpoint, client_name);
         self.0
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -223,6 +218,7 @@ pub async fn call_raw(
     headers: &http::HeaderMap,
     cancel: CancellationToken,
     progress: Option<tokio::sync::mpsc::UnboundedSender<switchboard_mcp::Progress>>,
+    stateless: Option<&switchboard_mcp::StatelessCall<'_>>,
 ) -> Option<Result<RawReply, McpError>> {
     use tracing::Instrument as _;
     let span = crate::proxy::call_span(served, name, headers);
@@ -234,7 +230,7 @@ pub async fn call_raw(
     };
     let result = served
         .registry
-        .execute_raw(name, arguments, &CallContext::new(), options)
+        .execute_raw(name, arguments, stateless, &CallContext::new(), options)
         .instrument(span.clone())
         .await;
     let result = match result {

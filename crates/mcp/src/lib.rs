@@ -20,6 +20,6 @@ pub use config::{
 };
 pub use error::{Delivery, UpstreamError};
 pub use handler::{Progress, UpstreamEvent};
-pub use raw::{RawCallError, RawReply};
+pub use raw::{RawCallError, RawReply, StatelessCall};
 pub use rmcp::model;
 pub use upstream::{BreakerState, RequestOptions, TransportKind, Upstream, WeakUpstream};

@@ -24,6 +24,8 @@ use crate::config::UpstreamAuth;
 #[derive(Debug)]
 pub(crate) struct RawRoute {
     pub(crate) uri: Arc<str>,
+    /// `uri` parsed once: parsing it (with its IDNA pass) for every call showed in profiles.
+    pub(crate) url: reqwest::Url,
     /// `None` on a stateless (2026-07-28) connection.
     pub(crate) session_id: Option<Arc<str>>,
     /// The configured headers and the negotiated `MCP-Protocol-Version`, without the headers
@@ -31,6 +33,9 @@ pub(crate) struct RawRoute {
     pub(crate) headers: HeaderMap,
     /// Whether rmcp sends the SEP-2243 `Mcp-Method`/`Mcp-Name` headers on this connection.
     pub(crate) standard_headers: bool,
+    /// Whether the connection is stateless (2026-07-28): each request carries its client's
+    /// context, and an answer may ask for more input instead of completing.
+    pub(crate) stateless: bool,
     /// The `_meta` that rmcp puts on every request (protocol version, client info and
     /// capabilities on a stateless connection), serialized once.
     pub(crate) meta: Option<String>,
@@ -84,12 +89,21 @@ impl RouteCell {
         {
             return;
         }
+        let Ok(url) = reqwest::Url::parse(uri) else {
+            return;
+        };
         let mut meta = request.request.get_meta().clone();
         meta.remove("progressToken");
         let meta = (!meta.is_empty())
             .then(|| serde_json::to_string(&meta).ok())
             .flatten();
         let standard_headers = headers.keys().any(|name| name.as_str() == "mcp-method");
+        // Found by name: `HeaderName` does not hash like the `str` it borrows as.
+        let stateless = headers
+            .iter()
+            .find(|(name, _)| name.as_str() == "mcp-protocol-version")
+            .and_then(|(_, value)| value.to_str().ok())
+            .is_some_and(|version| version >= STATELESS_ERA);
         let headers = headers
             .iter()
             .filter(|(name, _)| !is_per_request_header(name))
@@ -97,13 +111,33 @@ impl RouteCell {
             .collect();
         let route = RawRoute {
             uri: uri.clone(),
+            url,
             session_id: session_id.cloned(),
             headers,
             standard_headers,
+            stateless,
             meta,
         };
         *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(route));
     }
+}
+
+/// The first protocol version of the stateless era; versions are dates, so they compare as text.
+const STATELESS_ERA: &str = "2026-07-28";
+
+/// What a stateless (2026-07-28) client's call carries besides its arguments, passed on as it is to
+/// a stateless upstream: the client's own context, and the answers to an earlier `input_required`.
+/// With it, the upstream sees the client's capabilities (so it may ask it for input), and an
+/// `input_required` answer goes back to the client, which fulfils it and calls again.
+#[derive(Debug, Clone, Copy)]
+pub struct StatelessCall<'a> {
+    /// The client's `_meta` context, a JSON object (protocol version, client info and
+    /// capabilities), in place of the gateway's own.
+    pub client_meta: &'a str,
+    /// `inputResponses`, as JSON.
+    pub input_responses: Option<&'a str>,
+    /// `requestState`, as JSON.
+    pub request_state: Option<&'a str>,
 }
 
 /// An upstream's answer to a raw `tools/call`.
@@ -150,6 +184,7 @@ pub(crate) fn call_body(
     arguments: &str,
     meta: Option<&str>,
     progress: bool,
+    stateless: Option<&StatelessCall<'_>>,
 ) -> String {
     let mut body = String::with_capacity(96 + name.len() + arguments.len());
     let _ = write!(
@@ -157,6 +192,18 @@ pub(crate) fn call_body(
         r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":{},"arguments":{arguments}"#,
         json_string(name)
     );
+    let meta = match stateless {
+        Some(call) => {
+            if let Some(responses) = call.input_responses {
+                let _ = write!(body, r#","inputResponses":{responses}"#);
+            }
+            if let Some(state) = call.request_state {
+                let _ = write!(body, r#","requestState":{state}"#);
+            }
+            Some(call.client_meta)
+        }
+        None => meta,
+    };
     match (meta, progress) {
         (Some(meta), true) => {
             // `meta` is a serialized non-empty object: the token goes in as its first key.
@@ -284,8 +331,13 @@ pub(crate) enum Message {
     Other,
 }
 
-/// Sorts one message from the upstream, given the raw call's id.
-pub(crate) fn classify(text: &str, id: u64) -> Result<Message, serde_json::Error> {
+/// Sorts one message from the upstream, given the raw call's id. An `input_required` answer is
+/// the answer when `pass_incomplete` (a stateless client, which can carry on with it).
+pub(crate) fn classify(
+    text: &str,
+    id: u64,
+    pass_incomplete: bool,
+) -> Result<Message, serde_json::Error> {
     let envelope: Envelope<'_> = serde_json::from_str(text)?;
     let ours = envelope
         .id
@@ -296,7 +348,7 @@ pub(crate) fn classify(text: &str, id: u64) -> Result<Message, serde_json::Error
         }
         if let Some(result) = envelope.result {
             let probe: ResultProbe<'_> = serde_json::from_str(result.get())?;
-            if probe.result_type.is_some_and(|kind| kind != "complete") {
+            if !pass_incomplete && probe.result_type.is_some_and(|kind| kind != "complete") {
                 return Ok(Message::Incomplete);
             }
             return Ok(Message::Answer(Ok((
@@ -334,6 +386,7 @@ pub(crate) fn classify(text: &str, id: u64) -> Result<Message, serde_json::Error
 pub(crate) async fn read_event_stream(
     response: reqwest::Response,
     id: u64,
+    pass_incomplete: bool,
     mut on_progress: impl FnMut(crate::Progress),
 ) -> Result<
     (
@@ -349,7 +402,9 @@ pub(crate) async fn read_event_stream(
         let Some(data) = event.data.as_deref().filter(|data| !data.trim().is_empty()) else {
             continue;
         };
-        match classify(data, id).map_err(|_| "the upstream sent invalid JSON".to_string())? {
+        match classify(data, id, pass_incomplete)
+            .map_err(|_| "the upstream sent invalid JSON".to_string())?
+        {
             Message::Answer(answer) => {
                 drain(events);
                 return Ok((answer, notifications));
@@ -422,6 +477,7 @@ mod tests {
             r#"{"a":1}"#,
             Some(r#"{"k":true}"#),
             false,
+            None,
         );
         let value: serde_json::Value = serde_json::from_str(&body).expect("valid JSON");
         assert_eq!(value["id"], RAW_ID_BASE + 3);
@@ -429,11 +485,33 @@ mod tests {
         assert_eq!(value["params"]["arguments"]["a"], 1);
         assert_eq!(value["params"]["_meta"]["k"], true);
         for meta in [Some(r#"{"k":true}"#), None] {
-            let body = call_body(9, "t", "{}", meta, true);
+            let body = call_body(9, "t", "{}", meta, true, None);
             let value: serde_json::Value = serde_json::from_str(&body).expect("valid JSON");
             assert_eq!(value["params"]["_meta"]["progressToken"], 9, "{body}");
             assert_eq!(value["params"]["_meta"]["k"].as_bool(), meta.map(|_| true));
         }
+        // A stateless client's context replaces the gateway's, and its answers ride along.
+        let call = StatelessCall {
+            client_meta: r#"{"who":"client"}"#,
+            input_responses: Some(r#"{"confirm":{"action":"accept"}}"#),
+            request_state: Some(r#""s1""#),
+        };
+        let body = call_body(
+            4,
+            "t",
+            "{}",
+            Some(r#"{"who":"gateway"}"#),
+            true,
+            Some(&call),
+        );
+        let value: serde_json::Value = serde_json::from_str(&body).expect("valid JSON");
+        assert_eq!(value["params"]["_meta"]["who"], "client");
+        assert_eq!(value["params"]["_meta"]["progressToken"], 4);
+        assert_eq!(
+            value["params"]["inputResponses"]["confirm"]["action"],
+            "accept"
+        );
+        assert_eq!(value["params"]["requestState"], "s1");
         let cancel: serde_json::Value = serde_json::from_str(&cancel_body(7)).expect("valid JSON");
         assert_eq!(cancel["params"]["requestId"], 7);
     }
@@ -443,6 +521,7 @@ mod tests {
         let answer = classify(
             r#"{"jsonrpc":"2.0","id":5,"result":{"content":[],"isError":true}}"#,
             5,
+            false,
         )
         .expect("parses");
         match answer {
@@ -455,23 +534,30 @@ mod tests {
         let error = classify(
             r#"{"jsonrpc":"2.0","id":5,"error":{"code":-32602,"message":"bad"}}"#,
             5,
+            false,
         )
         .expect("parses");
         assert!(matches!(error, Message::Answer(Err((-32602, ref m))) if m == "bad"));
-        let other = classify(r#"{"jsonrpc":"2.0","id":6,"result":{}}"#, 5).expect("parses");
+        let other = classify(r#"{"jsonrpc":"2.0","id":6,"result":{}}"#, 5, false).expect("parses");
         assert!(matches!(other, Message::Other));
         let note = classify(
             r#"{"jsonrpc":"2.0","method":"notifications/message","params":{}}"#,
             5,
+            false,
         )
         .expect("parses");
         assert!(matches!(note, Message::Notification(_)));
-        let request =
-            classify(r#"{"jsonrpc":"2.0","id":1,"method":"roots/list"}"#, 5).expect("parses");
+        let request = classify(
+            r#"{"jsonrpc":"2.0","id":1,"method":"roots/list"}"#,
+            5,
+            false,
+        )
+        .expect("parses");
         assert!(matches!(request, Message::Other));
         let progress = classify(
             r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":5,"progress":2,"total":4}}"#,
             5,
+            false,
         )
         .expect("parses");
         assert!(
@@ -480,18 +566,28 @@ mod tests {
         let foreign = classify(
             r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":6,"progress":2}}"#,
             5,
+            false,
         )
         .expect("parses");
         assert!(matches!(foreign, Message::Other));
         let incomplete = classify(
             r#"{"jsonrpc":"2.0","id":5,"result":{"resultType":"input_required","inputRequests":{}}}"#,
             5,
+            false,
         )
         .expect("parses");
         assert!(matches!(incomplete, Message::Incomplete));
+        let passed = classify(
+            r#"{"jsonrpc":"2.0","id":5,"result":{"resultType":"input_required","inputRequests":{}}}"#,
+            5,
+            true,
+        )
+        .expect("parses");
+        assert!(matches!(passed, Message::Answer(Ok(_))));
         let complete = classify(
             r#"{"jsonrpc":"2.0","id":5,"result":{"resultType":"complete","content":[]}}"#,
             5,
+            false,
         )
         .expect("parses");
         assert!(matches!(complete, Message::Answer(Ok(_))));

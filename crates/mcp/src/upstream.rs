@@ -34,7 +34,7 @@ use crate::{
     error::{Delivery, UpstreamError, describe_transport_error, sanitize_message},
     handler::{Progress, ProgressRoutes, UpstreamEvent, UpstreamHandler},
     http::{CONTEXT_META_KEY, SessionAwareClient, header_map, shared_http_client},
-    raw::{RawCallError, RawReply, RawRoute, RouteCell},
+    raw::{RawCallError, RawReply, RawRoute, RouteCell, StatelessCall},
     sse::LegacySseTransport,
     stdio::{self, ChildGuard},
 };
@@ -431,13 +431,17 @@ impl Upstream {
     /// of a JSON object, and the answer's `result` comes back as the upstream wrote it. The
     /// breaker, the concurrency gate and the timeout apply as to [`Self::request`]. Fails with
     /// [`RawCallError::Unrouted`], having sent nothing, when there is no such session (not yet
-    /// opened, stdio, legacy SSE, or found gone): the typed path should take the call. An answer
-    /// that asks for more input (2026-07-28 `input_required`) fails the call, as on the typed
-    /// path.
+    /// opened, stdio, legacy SSE, or found gone): the typed path should take the call.
+    ///
+    /// A stateless client's call (`stateless`) goes only to a stateless session, with the
+    /// client's own context, and an answer that asks for more input (2026-07-28
+    /// `input_required`) comes back to it as it is. For any other client such an answer fails
+    /// the call, as it does on the typed path.
     pub async fn call_tool_raw(
         &self,
         name: &str,
         arguments: &str,
+        stateless: Option<&StatelessCall<'_>>,
         options: &RequestOptions,
     ) -> Result<RawReply, RawCallError> {
         let Some((cell, route)) = self.live_session().and_then(|session| {
@@ -447,12 +451,16 @@ impl Upstream {
         }) else {
             return Err(RawCallError::Unrouted);
         };
-        if route.standard_headers && !crate::raw::plain_header_value(name) {
+        if (route.standard_headers && !crate::raw::plain_header_value(name))
+            || (stateless.is_some() && !route.stateless)
+        {
             return Err(RawCallError::Unrouted);
         }
         let probe = self.breaker_admits()?;
         let _slot = self.slot_for_call().await?;
-        let result = self.send_raw(&route, name, arguments, options).await;
+        let result = self
+            .send_raw(&route, name, arguments, stateless, options)
+            .await;
         match &result {
             Err(RawCallError::Unrouted) => {
                 cell.clear();
@@ -480,6 +488,7 @@ impl Upstream {
         route: &Arc<RawRoute>,
         name: &str,
         arguments: &str,
+        stateless: Option<&StatelessCall<'_>>,
         options: &RequestOptions,
     ) -> Result<RawReply, RawCallError> {
         use std::sync::atomic::Ordering;
@@ -500,6 +509,7 @@ impl Upstream {
             arguments,
             route.meta.as_deref(),
             options.progress.is_some(),
+            stateless,
         );
         let timeout = options.timeout.unwrap_or(self.inner.config.request_timeout);
         let hard_limit = self.inner.config.max_request_timeout.max(timeout);
@@ -521,7 +531,7 @@ impl Upstream {
         };
         let exchange = async {
             let response = shared_http_client()
-                .post(&*route.uri)
+                .post(route.url.clone())
                 .headers(headers)
                 .body(body)
                 .send()
@@ -533,7 +543,8 @@ impl Upstream {
                     }
                     self.raw_failure(reason, delivery)
                 })?;
-            self.read_raw_answer(route, response, id, on_progress).await
+            self.read_raw_answer(route, response, id, stateless.is_some(), on_progress)
+                .await
         };
         let cancelled = async {
             match &options.cancel {
@@ -584,6 +595,7 @@ impl Upstream {
         route: &RawRoute,
         response: reqwest::Response,
         id: u64,
+        pass_incomplete: bool,
         on_progress: impl FnMut(crate::Progress),
     ) -> Result<RawReply, RawCallError> {
         let status = response.status();
@@ -609,7 +621,7 @@ impl Upstream {
             .and_then(|value| value.to_str().ok())
             .is_some_and(|value| value.starts_with("text/event-stream"));
         let (answer, notifications) = if is_stream {
-            crate::raw::read_event_stream(response, id, on_progress)
+            crate::raw::read_event_stream(response, id, pass_incomplete, on_progress)
                 .await
                 .map_err(|reason| self.raw_failure(reason, Delivery::MaybeSent))?
         } else {
@@ -620,7 +632,7 @@ impl Upstream {
             let text = std::str::from_utf8(&bytes).map_err(|_| {
                 self.raw_failure("the answer is not UTF-8".into(), Delivery::MaybeSent)
             })?;
-            match crate::raw::classify(text, id) {
+            match crate::raw::classify(text, id, pass_incomplete) {
                 Ok(crate::raw::Message::Answer(answer)) => (answer, Vec::new()),
                 Ok(crate::raw::Message::Incomplete) => {
                     return Err(self.raw_failure(crate::raw::INCOMPLETE.into(), Delivery::Rejected));
@@ -1318,7 +1330,7 @@ impl Drop for RawInFlight {
                     return;
                 };
                 let _ = shared_http_client()
-                    .post(&*route.uri)
+                    .post(route.url.clone())
                     .headers(headers)
                     .body(crate::raw::cancel_body(id))
                     .send()

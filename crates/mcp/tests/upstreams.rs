@@ -891,7 +891,12 @@ async fn raw_sum(target: &Target, peer: Peer) -> Result<String, switchboard_mcp:
     let tool = if peer.is_python() { "add" } else { "get-sum" };
     target
         .upstream
-        .call_tool_raw(tool, r#"{"a": 2, "b": 3}"#, &RequestOptions::default())
+        .call_tool_raw(
+            tool,
+            r#"{"a": 2, "b": 3}"#,
+            None,
+            &RequestOptions::default(),
+        )
         .await
         .map(|reply| reply.result.get().to_string())
 }
@@ -960,6 +965,7 @@ async fn a_raw_call_relays_progress_under_its_own_token() {
         .call_tool_raw(
             "slow",
             r#"{"seconds": 0.5, "label": "raw-progress"}"#,
+            None,
             &options,
         )
         .await

@@ -1277,14 +1277,18 @@ async fn a_client_cancel_reaches_the_upstream_through_the_proxy() {
     assert_eq!(answer["cancelled"], true, "{answer}");
     // The call and its cancel took the raw fast path.
     assert_eq!(passthrough_calls(&server).await, 1.0);
-    // The fixture records the cancellation once `notifications/cancelled` reaches it.
+    assert_cancel_reached(&python, "cancel-through-gateway").await;
+}
+
+/// The Python fixture records a cancellation once `notifications/cancelled` reaches it.
+async fn assert_cancel_reached(python: &switchboard_test_support::PeerServer, label: &str) {
     let checker = switchboard_mcp::Upstream::new(switchboard_mcp::UpstreamConfig::http(
         "check",
         python.url("/mcp"),
     ));
     assert!(
-        poll_tool_text(&checker, "cancelled_calls", "cancel-through-gateway").await,
-        "the cancel never reached the upstream"
+        poll_tool_text(&checker, "cancelled_calls", label).await,
+        "the cancel of `{label}` never reached the upstream"
     );
 }
 
@@ -1315,14 +1319,40 @@ async fn a_fast_call_that_times_out_is_cancelled_upstream() {
         .expect_err("the gateway's timeout ends the call");
     assert!(error.to_string().contains("did not answer"), "{error}");
     assert_eq!(passthrough_calls(&server).await, 1.0);
-    let checker = switchboard_mcp::Upstream::new(switchboard_mcp::UpstreamConfig::http(
-        "check",
-        python.url("/mcp"),
-    ));
-    assert!(
-        poll_tool_text(&checker, "cancelled_calls", "timed-out-fast").await,
-        "the timed-out call was never cancelled upstream"
-    );
+    assert_cancel_reached(&python, "timed-out-fast").await;
+}
+
+#[tokio::test]
+async fn a_2026_clients_input_requests_pass_through_the_gateway() {
+    let python = start_python("streamable-http")
+        .await
+        .expect("python fixture");
+    let server = serve(&[]).await;
+    register(
+        &server,
+        &remote_body("Calc", &python.url("/mcp"), Some("calc")),
+    )
+    .await;
+    let token = switchboard_test_support::ADMIN_TOKEN;
+    // The fixture's `confirm` answers `input_required` with an elicitation; the Python SDK's
+    // 2026-07-28 client fulfils it and calls again with its answer and the echoed state.
+    for (path, tool) in [("/mcp/calc", "confirm"), ("/mcp", "calc__confirm")] {
+        let answer = run_client(
+            &switchboard_test_support::python(),
+            "python_mrtr.py",
+            &[&server.url(path), token, tool, r#"{"action": "deploy"}"#],
+        )
+        .await;
+        assert_eq!(answer["protocolVersion"], "2026-07-28", "{answer}");
+        assert_eq!(answer["elicited"], json!(["Confirm deploy?"]), "{answer}");
+        assert_eq!(
+            answer["result"]["structuredContent"]["result"],
+            "deploy: accept ok=True state=pending deploy",
+            "{answer}"
+        );
+    }
+    // Both rounds of both calls took the raw fast path.
+    assert_eq!(passthrough_calls(&server).await, 4.0);
 }
 
 #[tokio::test]

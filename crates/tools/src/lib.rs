@@ -38,8 +38,8 @@ use std::{
 use serde::Serialize;
 use serde_json::{Map, Value, value::RawValue};
 use switchboard_mcp::{
-    CallContext, RawCallError, RawReply, RequestOptions, Upstream, UpstreamConfig, UpstreamError,
-    UpstreamEvent,
+    CallContext, RawCallError, RawReply, RequestOptions, StatelessCall, Upstream, UpstreamConfig,
+    UpstreamError, UpstreamEvent,
     model::{CallToolResult, ContentBlock, Tool, ToolAnnotations},
 };
 use tokio::sync::broadcast::error::RecvError;
@@ -297,6 +297,11 @@ impl ToolRegistry {
         tools.values().map(|tool| tool.metadata.clone()).collect()
     }
 
+    fn tool(&self, name: &str) -> Result<Arc<RegisteredTool>, ToolError> {
+        self.get(name)
+            .ok_or_else(|| ToolError::UnknownTool(name.into()))
+    }
+
     fn get(&self, name: &str) -> Option<Arc<RegisteredTool>> {
         self.tools
             .read()
@@ -325,9 +330,7 @@ impl ToolRegistry {
         context: &CallContext,
         mut options: RequestOptions,
     ) -> Result<ToolOutput, ToolError> {
-        let tool = self
-            .get(name)
-            .ok_or_else(|| ToolError::UnknownTool(name.into()))?;
+        let tool = self.tool(name)?;
         let arguments = match arguments {
             Value::Object(map) => map,
             Value::Null => Map::new(),
@@ -346,19 +349,19 @@ impl ToolRegistry {
 
     /// [`Self::execute_with`] with raw JSON in and out, for a proxy that forwards a client's call
     /// without decoding it: `arguments` is the client's JSON (an object, `null` or absent), and
-    /// the upstream's `result` comes back as it wrote it. Only a tool with pinned parameters has
+    /// the upstream's `result` comes back as it wrote it (`stateless`: see
+    /// [`Upstream::call_tool_raw`]). Only a tool with pinned parameters has
     /// its arguments parsed, to inject them. [`RawExecuteError::Unrouted`] means nothing was sent
     /// and the typed path should take the call (see [`Upstream::call_tool_raw`]).
     pub async fn execute_raw(
         &self,
         name: &str,
         arguments: Option<&RawValue>,
+        stateless: Option<&StatelessCall<'_>>,
         context: &CallContext,
         mut options: RequestOptions,
     ) -> Result<RawReply, RawExecuteError> {
-        let tool = self
-            .get(name)
-            .ok_or_else(|| ToolError::UnknownTool(name.into()))?;
+        let tool = self.tool(name)?;
         let text = arguments.map_or("{}", |raw| raw.get().trim());
         let text = if text == "null" { "{}" } else { text };
         if !text.starts_with('{') {
@@ -377,7 +380,7 @@ impl ToolRegistry {
         options.context = context.clone();
         options.retry_safe = tool.metadata.retry_safe();
         tool.upstream
-            .call_tool_raw(&tool.metadata.remote_name, text, &options)
+            .call_tool_raw(&tool.metadata.remote_name, text, stateless, &options)
             .await
             .map_err(|error| match error {
                 RawCallError::Upstream(error) => ToolError::Upstream(error).into(),
