@@ -86,12 +86,31 @@ struct ClientInfo<'a> {
     name: Cow<'a, str>,
 }
 
+/// What matters of a stateless client's capabilities: whether it answers server-to-client
+/// requests.
+#[derive(Deserialize)]
+struct ClientCapabilities<'a> {
+    #[serde(borrow, default)]
+    sampling: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    elicitation: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    roots: Option<&'a RawValue>,
+}
+
+impl ClientCapabilities<'_> {
+    fn answers_requests(&self) -> bool {
+        self.sampling.is_some() || self.elicitation.is_some() || self.roots.is_some()
+    }
+}
+
 /// What a stateless call carries for the upstream besides its arguments, owned, so that a call
 /// that streams progress can take it along.
 struct StatelessParts {
     client_meta: String,
     input_responses: Option<Box<RawValue>>,
     request_state: Option<Box<RawValue>>,
+    answers_requests: bool,
 }
 
 impl StatelessParts {
@@ -100,6 +119,7 @@ impl StatelessParts {
             client_meta: &self.client_meta,
             input_responses: self.input_responses.as_deref().map(RawValue::get),
             request_state: self.request_state.as_deref().map(RawValue::get),
+            answers_requests: self.answers_requests,
         }
     }
 }
@@ -276,10 +296,15 @@ fn stateless_session(
         client_meta.push_str(capabilities.get());
     }
     client_meta.push('}');
+    let answers_requests = meta
+        .client_capabilities
+        .and_then(|raw| serde_json::from_str::<ClientCapabilities<'_>>(raw.get()).ok())
+        .is_some_and(|capabilities| capabilities.answers_requests());
     let parts = StatelessParts {
         client_meta,
         input_responses: params.input_responses.map(ToOwned::to_owned),
         request_state: params.request_state.map(ToOwned::to_owned),
+        answers_requests,
     };
     let session = FastSession::new(lane.endpoint.map(str::to_owned), client_name);
     Some((session, parts))

@@ -138,6 +138,16 @@ pub struct StatelessCall<'a> {
     pub input_responses: Option<&'a str>,
     /// `requestState`, as JSON.
     pub request_state: Option<&'a str>,
+    /// Whether the client declares sampling, elicitation or roots: only a stateless upstream
+    /// can ask it through its answers; a session-era one would need the typed path's relay.
+    pub answers_requests: bool,
+}
+
+impl StatelessCall<'_> {
+    /// Whether the call only works on a stateless upstream.
+    pub(crate) fn needs_stateless_upstream(&self) -> bool {
+        self.answers_requests || self.input_responses.is_some() || self.request_state.is_some()
+    }
 }
 
 /// An upstream's answer to a raw `tools/call`.
@@ -495,6 +505,7 @@ mod tests {
             client_meta: r#"{"who":"client"}"#,
             input_responses: Some(r#"{"confirm":{"action":"accept"}}"#),
             request_state: Some(r#""s1""#),
+            answers_requests: true,
         };
         let body = call_body(
             4,

@@ -433,10 +433,11 @@ impl Upstream {
     /// [`RawCallError::Unrouted`], having sent nothing, when there is no such session (not yet
     /// opened, stdio, legacy SSE, or found gone): the typed path should take the call.
     ///
-    /// A stateless client's call (`stateless`) goes only to a stateless session, with the
-    /// client's own context, and an answer that asks for more input (2026-07-28
-    /// `input_required`) comes back to it as it is. For any other client such an answer fails
-    /// the call, as it does on the typed path.
+    /// A stateless client's call (`stateless`) goes to a stateless upstream with the client's own
+    /// context, and an answer that asks for more input (2026-07-28 `input_required`) comes back
+    /// to it as it is. To a session-era upstream it goes with the gateway's context, unless it
+    /// needs the client's own. For any other client such an answer fails the call, as it does
+    /// on the typed path.
     pub async fn call_tool_raw(
         &self,
         name: &str,
@@ -451,11 +452,20 @@ impl Upstream {
         }) else {
             return Err(RawCallError::Unrouted);
         };
-        if (route.standard_headers && !crate::raw::plain_header_value(name))
-            || (stateless.is_some() && !route.stateless)
-        {
+        if route.standard_headers && !crate::raw::plain_header_value(name) {
             return Err(RawCallError::Unrouted);
         }
+        // A session-era upstream gets the gateway's own context on its shared session; a call
+        // that needs the client's own (to be asked for input) goes to the typed path instead.
+        let stateless = match stateless {
+            Some(call) if !route.stateless => {
+                if call.needs_stateless_upstream() {
+                    return Err(RawCallError::Unrouted);
+                }
+                None
+            }
+            other => other,
+        };
         let probe = self.breaker_admits()?;
         let _slot = self.slot_for_call().await?;
         let result = self

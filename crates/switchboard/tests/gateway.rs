@@ -557,6 +557,23 @@ async fn clients_from_both_sdks_use_servers_through_the_proxy() {
     );
     // A plain call to an HTTP upstream is forwarded as raw JSON.
     assert_eq!(passthrough_calls(&server).await, 1.0);
+    // So is a stateless (2026-07-28) client's call to this session-era upstream.
+    let stateless = mcp_client(&server, "/mcp/everything-http").await;
+    let sum = stateless
+        .call_tool(
+            "get-sum",
+            json!({"a": 4, "b": 5}).as_object().cloned(),
+            Default::default(),
+        )
+        .await
+        .expect("calls");
+    assert!(
+        serde_json::to_string(&sum.content)
+            .expect("serializes")
+            .contains('9'),
+        "{sum:?}"
+    );
+    assert_eq!(passthrough_calls(&server).await, 2.0);
 
     // The Python SDK client, through the Python SDK server, with governance applied.
     let url = server.url("/mcp/calc");
@@ -578,7 +595,7 @@ async fn clients_from_both_sdks_use_servers_through_the_proxy() {
     );
     // The renamed tool with its pinned parameter, on the raw path too.
     assert_eq!(answer["result"]["structuredContent"]["result"], 42);
-    assert_eq!(passthrough_calls(&server).await, 2.0);
+    assert_eq!(passthrough_calls(&server).await, 3.0);
 
     // The Python SDK client over the legacy HTTP+SSE transport, at the sibling path.
     let url = server.url("/mcp/calc/sse");
