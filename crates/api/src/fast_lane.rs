@@ -333,19 +333,17 @@ async fn call(
         return call_with_progress(call, token.to_owned()).await;
     }
     let tracked = session.track(id.get());
-    let stateless = stateless.as_ref().map(StatelessParts::call);
-    let reply = passthrough::call_raw(
-        lane.gateway,
-        &served,
-        tool,
-        params.arguments,
+    let call = passthrough::RawCall {
+        served: &served,
+        name: tool,
+        arguments: params.arguments,
         session,
         headers,
-        tracked.token.clone(),
-        None,
-        stateless.as_ref(),
-    )
-    .await?;
+        cancel: tracked.token.clone(),
+        progress: None,
+        stateless: stateless.as_ref().map(StatelessParts::call),
+    };
+    let reply = passthrough::call_raw(lane.gateway, call).await?;
     let (message, notifications) = answer_message(id, reply);
     Some(answer_response(message, notifications))
 }
@@ -439,19 +437,17 @@ async fn call_with_progress(call: OwnedCall, client_token: Box<RawValue>) -> Opt
     let tracked = call.session.track(call.id.get());
     let cancel = tracked.token.clone();
     let mut running = Box::pin(async move {
-        let stateless = call.stateless.as_ref().map(StatelessParts::call);
-        let reply = passthrough::call_raw(
-            &call.gateway,
-            &call.served,
-            &call.tool,
-            call.arguments.as_deref(),
-            &call.session,
-            &call.headers,
-            tracked.token.clone(),
-            Some(progress),
-            stateless.as_ref(),
-        )
-        .await;
+        let raw = passthrough::RawCall {
+            served: &call.served,
+            name: &call.tool,
+            arguments: call.arguments.as_deref(),
+            session: &call.session,
+            headers: &call.headers,
+            cancel: tracked.token.clone(),
+            progress: Some(progress),
+            stateless: call.stateless.as_ref().map(StatelessParts::call),
+        };
+        let reply = passthrough::call_raw(&call.gateway, raw).await;
         drop(tracked);
         reply.map(|reply| answer_message(&call.id, reply))
     });

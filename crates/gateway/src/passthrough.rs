@@ -207,20 +207,38 @@ pub(crate) fn register_session(
     );
 }
 
+/// One call for the fast path.
+#[derive(Debug)]
+pub struct RawCall<'a> {
+    pub served: &'a Served,
+    /// The tool's name as the client sees it.
+    pub name: &'a str,
+    /// The client's arguments, as it wrote them.
+    pub arguments: Option<&'a RawValue>,
+    pub session: &'a FastSession,
+    /// The client's request headers: the trace and the session id for the span.
+    pub headers: &'a http::HeaderMap,
+    pub cancel: CancellationToken,
+    /// Where the upstream's progress goes, when the client asked for it.
+    pub progress: Option<tokio::sync::mpsc::UnboundedSender<switchboard_mcp::Progress>>,
+    /// What a stateless client's call carries besides its arguments.
+    pub stateless: Option<switchboard_mcp::StatelessCall<'a>>,
+}
+
 /// Calls a governed tool with raw JSON. `None`: declined, nothing was sent, and the typed path
 /// should serve the call. Otherwise the call was made, counted and audited.
-pub async fn call_raw(
-    gateway: &Gateway,
-    served: &Served,
-    name: &str,
-    arguments: Option<&RawValue>,
-    session: &FastSession,
-    headers: &http::HeaderMap,
-    cancel: CancellationToken,
-    progress: Option<tokio::sync::mpsc::UnboundedSender<switchboard_mcp::Progress>>,
-    stateless: Option<&switchboard_mcp::StatelessCall<'_>>,
-) -> Option<Result<RawReply, McpError>> {
+pub async fn call_raw(gateway: &Gateway, call: RawCall<'_>) -> Option<Result<RawReply, McpError>> {
     use tracing::Instrument as _;
+    let RawCall {
+        served,
+        name,
+        arguments,
+        session,
+        headers,
+        cancel,
+        progress,
+        stateless,
+    } = call;
     let span = crate::proxy::call_span(served, name, headers);
     let started = Instant::now();
     let options = RequestOptions {
@@ -230,7 +248,13 @@ pub async fn call_raw(
     };
     let result = served
         .registry
-        .execute_raw(name, arguments, stateless, &CallContext::new(), options)
+        .execute_raw(
+            name,
+            arguments,
+            stateless.as_ref(),
+            &CallContext::new(),
+            options,
+        )
         .instrument(span.clone())
         .await;
     let result = match result {

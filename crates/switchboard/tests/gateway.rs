@@ -883,15 +883,7 @@ async fn a_crashed_runtime_restarts_and_shutdown_stops_every_child() {
 
 #[tokio::test]
 async fn an_upstream_list_change_reaches_the_client() {
-    let python = start_python("streamable-http")
-        .await
-        .expect("python fixture");
-    let server = serve(&[]).await;
-    register(
-        &server,
-        &remote_body("Calc", &python.url("/mcp"), Some("calc")),
-    )
-    .await;
+    let (_python, server) = calc_behind_gateway(&[]).await;
     let url = server.url("/mcp/calc");
     let token = switchboard_test_support::ADMIN_TOKEN;
     let answer = run_client(
@@ -1077,6 +1069,20 @@ fn sample(text: &str, name_and_labels: &str) -> f64 {
     text.lines()
         .find_map(|line| line.strip_prefix(name_and_labels)?.trim().parse().ok())
         .unwrap_or(0.0)
+}
+
+/// The Python fixture, and `switchboard serve` (with `args`) serving it as `calc`.
+async fn calc_behind_gateway(args: &[&str]) -> (switchboard_test_support::PeerServer, Switchboard) {
+    let python = start_python("streamable-http")
+        .await
+        .expect("python fixture");
+    let server = serve(args).await;
+    register(
+        &server,
+        &remote_body("Calc", &python.url("/mcp"), Some("calc")),
+    )
+    .await;
+    (python, server)
 }
 
 /// How many proxied calls took the raw fast path so far.
@@ -1269,15 +1275,7 @@ async fn the_admin_api_is_rate_limited_per_client() {
 
 #[tokio::test]
 async fn a_client_cancel_reaches_the_upstream_through_the_proxy() {
-    let python = start_python("streamable-http")
-        .await
-        .expect("python fixture");
-    let server = serve(&[]).await;
-    register(
-        &server,
-        &remote_body("Calc", &python.url("/mcp"), Some("calc")),
-    )
-    .await;
+    let (python, server) = calc_behind_gateway(&[]).await;
     let url = server.url("/mcp/calc");
     let token = switchboard_test_support::ADMIN_TOKEN;
     let answer = run_client(
@@ -1311,15 +1309,7 @@ async fn assert_cancel_reached(python: &switchboard_test_support::PeerServer, la
 
 #[tokio::test]
 async fn a_fast_call_that_times_out_is_cancelled_upstream() {
-    let python = start_python("streamable-http")
-        .await
-        .expect("python fixture");
-    let server = serve(&["--tool-timeout", "1"]).await;
-    register(
-        &server,
-        &remote_body("Calc", &python.url("/mcp"), Some("calc")),
-    )
-    .await;
+    let (python, server) = calc_behind_gateway(&["--tool-timeout", "1"]).await;
     let client = mcp_client(&server, "/mcp/calc").await;
     let error = client
         .call_tool(
@@ -1341,15 +1331,7 @@ async fn a_fast_call_that_times_out_is_cancelled_upstream() {
 
 #[tokio::test]
 async fn a_2026_clients_input_requests_pass_through_the_gateway() {
-    let python = start_python("streamable-http")
-        .await
-        .expect("python fixture");
-    let server = serve(&[]).await;
-    register(
-        &server,
-        &remote_body("Calc", &python.url("/mcp"), Some("calc")),
-    )
-    .await;
+    let (_python, server) = calc_behind_gateway(&[]).await;
     let token = switchboard_test_support::ADMIN_TOKEN;
     // The fixture's `confirm` answers `input_required` with an elicitation; the Python SDK's
     // 2026-07-28 client fulfils it and calls again with its answer and the echoed state.
@@ -1521,15 +1503,7 @@ async fn an_upstream_with_nagle_on_does_not_stall_calls() {
 
 #[tokio::test]
 async fn a_2026_client_hears_list_changes_through_subscriptions_listen() {
-    let python = start_python("streamable-http")
-        .await
-        .expect("python fixture");
-    let server = serve(&[]).await;
-    register(
-        &server,
-        &remote_body("Calc", &python.url("/mcp"), Some("calc")),
-    )
-    .await;
+    let (_python, server) = calc_behind_gateway(&[]).await;
     let client = mcp_client(&server, "/mcp/calc").await;
     assert_eq!(
         client.protocol_version().map(|v| v.to_string()).as_deref(),
