@@ -103,6 +103,35 @@ fn no_relay(method: &str) -> McpError {
 }
 
 impl UpstreamHandler {
+    /// Answers one request embedded in a 2026-07-28 `input_required` answer, as the same request
+    /// sent on its own would be answered: through the relay to the downstream client.
+    #[allow(deprecated)]
+    pub(crate) async fn answer_input(
+        &self,
+        request: rmcp::model::InputRequest,
+    ) -> Result<serde_json::Value, McpError> {
+        use rmcp::model::InputRequest;
+        let Some(relay) = &self.relay else {
+            let method = match &request {
+                InputRequest::CreateMessage(_) => "sampling/createMessage",
+                InputRequest::ListRoots(_) => "roots/list",
+                _ => "elicitation/create",
+            };
+            return Err(no_relay(method));
+        };
+        let answer = match request {
+            InputRequest::CreateMessage(request) => {
+                serde_json::to_value(relay.create_message(request.params).await?)
+            }
+            InputRequest::Elicitation(request) => {
+                serde_json::to_value(relay.create_elicitation(request.params).await?)
+            }
+            InputRequest::ListRoots(_) => serde_json::to_value(relay.list_roots().await?),
+            _ => return Err(no_relay("an input request of an unknown kind")),
+        };
+        answer.map_err(|error| McpError::internal_error(error.to_string(), None))
+    }
+
     fn emit(&self, event: UpstreamEvent) {
         // No subscriber is fine: nobody is watching this upstream's lists.
         let _ = self.events.send(event);

@@ -464,9 +464,10 @@ where
     });
 }
 
-/// Why an answer that asks for more input fails the call.
-pub(crate) const INCOMPLETE: &str =
-    "the upstream asked for more input (input_required), which the gateway does not relay";
+/// Why an answer that asks for more input fails a raw call: the fast path carries session-era
+/// calls only of clients that declare no sampling, elicitation or roots.
+pub(crate) const INCOMPLETE: &str = "the upstream asked for more input (input_required), and the \
+     client declared no capability to answer it";
 
 /// The body of `notifications/cancelled` for a raw call.
 pub(crate) fn cancel_body(id: u64) -> String {

@@ -39,6 +39,8 @@ use crate::{
     stdio::{self, ChildGuard},
 };
 
+/// Rounds of `input_required` a call may go through before it fails (the SDKs' default).
+const MAX_INPUT_ROUNDS: usize = 10;
 /// How long `close` waits for cancels still being sent.
 const CANCEL_FLUSH: Duration = Duration::from_secs(2);
 /// The longest a caller waits between failed connection attempts.
@@ -339,11 +341,39 @@ impl Upstream {
     ) -> Result<CallToolResult, UpstreamError> {
         let mut params = CallToolRequestParams::new(name.to_string());
         params.arguments = arguments;
-        let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
-        match self.request(request, &options).await? {
-            ServerResult::CallToolResult(result) => Ok(result),
-            _ => Err(self.unexpected("tools/call")),
+        // A 2026-07-28 server may answer `input_required`: its embedded requests are answered
+        // through the relay (the downstream client), and the call is made again with the
+        // answers and the echoed state, until it completes.
+        for _round in 0..MAX_INPUT_ROUNDS {
+            let request = ClientRequest::CallToolRequest(CallToolRequest::new(params.clone()));
+            match self.request(request, &options).await? {
+                ServerResult::CallToolResult(result) => return Ok(result),
+                ServerResult::InputRequiredResult(pending) => {
+                    let mut answers = std::collections::BTreeMap::new();
+                    for (key, input) in pending.input_requests.unwrap_or_default() {
+                        let answer =
+                            self.inner
+                                .handler
+                                .answer_input(input)
+                                .await
+                                .map_err(|error| UpstreamError::Rpc {
+                                    upstream: self.name().into(),
+                                    method: "tools/call".into(),
+                                    code: error.code.0,
+                                    message: sanitize_message(&error.message),
+                                })?;
+                        answers.insert(key, answer);
+                    }
+                    params.input_responses = (!answers.is_empty()).then_some(answers);
+                    params.request_state = pending.request_state;
+                }
+                _ => return Err(self.unexpected("tools/call")),
+            }
         }
+        Err(UpstreamError::UnexpectedResponse {
+            upstream: self.name().into(),
+            method: format!("tools/call (still asking for input after {MAX_INPUT_ROUNDS} rounds)"),
+        })
     }
 
     /// The circuit breaker's state.

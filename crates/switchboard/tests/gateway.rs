@@ -1330,7 +1330,7 @@ async fn a_fast_call_that_times_out_is_cancelled_upstream() {
 }
 
 #[tokio::test]
-async fn a_2026_clients_input_requests_pass_through_the_gateway() {
+async fn input_requests_of_a_2026_upstream_reach_clients_of_both_eras() {
     let (_python, server) = calc_behind_gateway(&[]).await;
     let token = switchboard_test_support::ADMIN_TOKEN;
     // The fixture's `confirm` answers `input_required` with an elicitation; the Python SDK's
@@ -1352,6 +1352,22 @@ async fn a_2026_clients_input_requests_pass_through_the_gateway() {
     }
     // Both rounds of both calls took the raw fast path.
     assert_eq!(passthrough_calls(&server).await, 4.0);
+    // A 2025-era client that can answer elicitation: the gateway asks it with an initialize-era
+    // `elicitation/create` and calls again with its answer (the TypeScript client declines).
+    for (path, tool) in [("/mcp/calc", "confirm"), ("/mcp", "calc__confirm")] {
+        let answer = run_client(
+            Path::new("node"),
+            "ts_relay.mjs",
+            &[&server.url(path), token, tool, r#"{"action": "deploy"}"#],
+        )
+        .await;
+        assert_eq!(answer["asked"], json!(["elicitation/create"]), "{answer}");
+        assert_eq!(
+            answer["result"]["structuredContent"]["result"],
+            "deploy: decline ok=None state=pending deploy",
+            "{answer}"
+        );
+    }
 }
 
 #[tokio::test]
