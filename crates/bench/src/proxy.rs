@@ -125,9 +125,12 @@ fn status_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-pub async fn run(binary: &Path, duration: Duration, idle_sessions: usize) -> anyhow::Result<()> {
-    let upstream = InProcessServer::start().await?;
-
+/// A `switchboard serve` process with the upstream registered as `echo`, its pid, and how long
+/// it took to answer `healthz` after spawn.
+async fn start_gateway(
+    binary: &Path,
+    upstream_url: &str,
+) -> anyhow::Result<(Switchboard, u32, Duration)> {
     let started = Instant::now();
     // The default log level, as in production: the test harness otherwise logs at info.
     let gateway = Switchboard::start(binary, &[], &[("RUST_LOG", "warn,switchboard_api=info")])
@@ -146,11 +149,16 @@ pub async fn run(binary: &Path, duration: Duration, idle_sessions: usize) -> any
         .send_json(
             reqwest::Method::POST,
             "/api/mcp-servers",
-            Some(&json!({"manifest": {"name": "Echo", "remoteConfig": {"url": upstream.url}}, "alias": "echo"})),
+            Some(&json!({"manifest": {"name": "Echo", "remoteConfig": {"url": upstream_url}}, "alias": "echo"})),
         )
         .await?;
     anyhow::ensure!(status == 201, "registering failed: {created}");
+    Ok((gateway, pid, ready))
+}
 
+pub async fn run(binary: &Path, duration: Duration, idle_sessions: usize) -> anyhow::Result<()> {
+    let upstream = InProcessServer::start().await?;
+    let (gateway, pid, ready) = start_gateway(binary, &upstream.url).await?;
     println!(
         "machine: {} cores; each load runs {duration:?}",
         std::thread::available_parallelism()?.get()
@@ -198,11 +206,36 @@ pub async fn run(binary: &Path, duration: Duration, idle_sessions: usize) -> any
         .unwrap_or("0");
     println!("calls forwarded on the raw fast path: {fast}");
 
-    // Idle downstream sessions of the 2025-11-25 era (the stateless 2026-07-28 era keeps none):
-    // initialized, then left alone.
+    // Idle sessions in the heap the load has left, whose freed memory they partly reuse; then on
+    // a fresh gateway, where they are the only thing that grows: the cost of a session alone.
+    let mut sessions = Vec::new();
+    let (before, after, each) =
+        idle_session_cost(&gateway, pid, idle_sessions, &mut sessions).await?;
+    println!(
+        "{idle_sessions} idle sessions (2025-11-25) after the load: RSS {before} → {after} KiB, {each:.1} KiB each"
+    );
+    drop(gateway);
+    let (fresh, fresh_pid, _) = start_gateway(binary, &upstream.url).await?;
+    let (before, after, each) =
+        idle_session_cost(&fresh, fresh_pid, idle_sessions, &mut sessions).await?;
+    println!(
+        "{idle_sessions} idle sessions (2025-11-25) on a fresh gateway: RSS {before} → {after} KiB, {each:.1} KiB each"
+    );
+    Ok(())
+}
+
+/// Opens `count` downstream sessions of the 2025-11-25 era (the stateless 2026-07-28 era keeps
+/// none), initialized and then left alone, and returns what they added to the gateway's RSS, in
+/// KiB per session. They stay open while the gateway lives.
+async fn idle_session_cost(
+    gateway: &Switchboard,
+    pid: u32,
+    count: usize,
+    sessions: &mut Vec<String>,
+) -> anyhow::Result<(u64, u64, f64)> {
+    let client = switchboard_test_support::http_client();
     let before = status_kib(pid, "VmRSS");
-    let mut session_ids = Vec::new();
-    for _ in 0..idle_sessions {
+    for _ in 0..count {
         let response = client
             .post(gateway.url("/mcp/echo"))
             .bearer_auth(TOKEN)
@@ -230,12 +263,9 @@ pub async fn run(binary: &Path, duration: Duration, idle_sessions: usize) -> any
             .json(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
             .send()
             .await?;
-        session_ids.push(session);
+        sessions.push(session);
     }
     let after = status_kib(pid, "VmRSS");
-    println!(
-        "{idle_sessions} idle sessions (2025-11-25): RSS {before} → {after} KiB, {:.1} KiB each",
-        (after.saturating_sub(before)) as f64 / idle_sessions as f64
-    );
-    Ok(())
+    let each = after.saturating_sub(before) as f64 / count.max(1) as f64;
+    Ok((before, after, each))
 }
