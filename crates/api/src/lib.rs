@@ -211,18 +211,27 @@ async fn count_requests(
 
 /// Readiness: the store answers (migrations ran before the server started listening).
 async fn readyz(State(state): State<AppState>) -> axum::response::Response {
-    match state.gateway.store().ping().await {
-        Ok(()) => Json(json!({"status": "ready"})).into_response(),
-        Err(error) => {
-            tracing::warn!(%error, "not ready: the store does not answer");
-            ApiError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "not_ready",
-                "the store does not answer",
-            )
-            .into_response()
-        }
+    // A probe must answer promptly even when the database does not (the pool would wait for a
+    // connection for longer than probes wait).
+    let ping = tokio::time::timeout(READY_PING_LIMIT, state.gateway.store().ping()).await;
+    match ping {
+        Ok(Ok(())) => Json(json!({"status": "ready"})).into_response(),
+        Ok(Err(error)) => not_ready(&error),
+        Err(elapsed) => not_ready(&elapsed),
     }
+}
+
+/// How long `/readyz` waits for the store.
+const READY_PING_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn not_ready(error: &dyn std::fmt::Display) -> axum::response::Response {
+    tracing::warn!(%error, "not ready: the store does not answer");
+    ApiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "not_ready",
+        "the store does not answer",
+    )
+    .into_response()
 }
 
 /// Prometheus metrics; they name servers and tools, so they need the admin token.

@@ -89,8 +89,24 @@ async fn registry_crud_on_postgres() {
     let url = format!("postgres://postgres@127.0.0.1:5432/{database}");
     let mut server = serve(&["--database", &url]).await;
     crud_suite(&server).await;
-    server.terminate().await.expect("stops");
+    // Readiness follows the store: once its database is gone, /readyz answers 503.
+    let (status, _) = server
+        .send_json(Method::GET, "/readyz", None)
+        .await
+        .expect("answers");
+    assert_eq!(status, 200);
     assert!(psql(format!("DROP DATABASE {database} WITH (FORCE)")).success());
+    let (status, body) = server
+        .send_json(Method::GET, "/readyz", None)
+        .await
+        .expect("answers");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (503, Some("not_ready")),
+        "{body}"
+    );
+    assert!(!body.to_string().contains("postgres://"), "{body}");
+    server.terminate().await.expect("stops");
 }
 
 #[tokio::test]
