@@ -518,13 +518,17 @@ fn touch(sessions: Arc<LocalSessionManager>, headers: HeaderMap) {
     };
     tokio::spawn(async move {
         let handle = sessions.sessions.read().await.get(&id).cloned();
-        let keep_alive = serde_json::from_str(
-            r#"{"jsonrpc":"2.0","method":"notifications/io.switchboard/keep-alive"}"#,
-        );
-        if let (Some(handle), Ok(message)) = (handle, keep_alive) {
+        if let (Some(handle), Some(message)) = (handle, keep_alive_message()) {
             let _ = handle.push_message(message, None).await;
         }
     });
+}
+
+/// A notification of our own: rmcp's handler ignores it, but it counts as activity for the
+/// session's idle timer.
+fn keep_alive_message() -> Option<rmcp::model::ClientJsonRpcMessage> {
+    serde_json::from_str(r#"{"jsonrpc":"2.0","method":"notifications/io.switchboard/keep-alive"}"#)
+        .ok()
 }
 
 fn too_large() -> Response {
@@ -566,6 +570,15 @@ mod tests {
         let task: Result<CallParams<'_>, _> =
             serde_json::from_str(r#"{"name":"echo","task":{"ttl":1}}"#);
         assert!(task.is_err());
+    }
+
+    #[test]
+    fn the_keep_alive_is_a_notification_rmcp_accepts() {
+        let message = keep_alive_message().expect("parses as a client message");
+        assert!(matches!(
+            message,
+            rmcp::model::ClientJsonRpcMessage::Notification(_)
+        ));
     }
 
     #[test]
