@@ -1324,6 +1324,53 @@ async fn assert_cancel_reached(python: &switchboard_test_support::PeerServer, la
 }
 
 #[tokio::test]
+async fn a_clients_token_never_reaches_the_upstream_but_the_configured_one_does() {
+    let python = start_python("streamable-http")
+        .await
+        .expect("python fixture");
+    let recorder = switchboard_test_support::RecordingProxy::start(&python.url(""))
+        .await
+        .expect("proxy");
+    let server = serve(&[]).await;
+    let mut body = remote_body("Calc", &recorder.url("/mcp"), Some("calc"));
+    body["manifest"]["remoteConfig"]["headers"] =
+        json!({"Authorization": "Bearer upstream-secret"});
+    register(&server, &body).await;
+    // A typed request (listing) and calls on the fast path, from both SDK clients.
+    let answer = run_client(
+        Path::new("node"),
+        "ts_client.mjs",
+        &[
+            &server.url("/mcp/calc"),
+            switchboard_test_support::ADMIN_TOKEN,
+            "add",
+            r#"{"a": 1, "b": 2}"#,
+        ],
+    )
+    .await;
+    assert_eq!(answer["result"]["structuredContent"]["result"], 3);
+    let client = mcp_client(&server, "/mcp/calc").await;
+    client
+        .call_tool(
+            "add",
+            json!({"a": 2, "b": 2}).as_object().cloned(),
+            Default::default(),
+        )
+        .await
+        .expect("calls");
+    assert_eq!(passthrough_calls(&server).await, 2.0);
+    let requests = recorder.requests();
+    assert!(recorder.count("tools/call") >= 2, "{requests:?}");
+    for request in &requests {
+        assert_eq!(
+            request.authorization.as_deref(),
+            Some("Bearer upstream-secret"),
+            "{request:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_fast_call_that_times_out_is_cancelled_upstream() {
     let (python, server) = calc_behind_gateway(&["--tool-timeout", "1"]).await;
     let client = mcp_client(&server, "/mcp/calc").await;

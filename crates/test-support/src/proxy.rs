@@ -28,6 +28,8 @@ pub struct RecordedRequest {
     /// The JSON-RPC method, if the body was a JSON-RPC message with one.
     pub rpc_method: Option<String>,
     pub session_id: Option<String>,
+    /// The `Authorization` header, to check whose token reached the server.
+    pub authorization: Option<String>,
 }
 
 #[derive(Debug)]
@@ -135,6 +137,11 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
         .get("method")
         .and_then(|m| m.as_str())
         .map(str::to_owned);
+    let authorization = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let fault = if rpc_method.as_deref() == Some("tools/call") {
         state.faults.lock().expect("not poisoned").pop_front()
     } else {
@@ -147,6 +154,7 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
         .push(RecordedRequest {
             rpc_method,
             session_id,
+            authorization,
         });
 
     if let Some(Fault::Status(status)) = fault {
