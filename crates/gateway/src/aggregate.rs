@@ -32,6 +32,25 @@ use crate::{
 /// Between a server's alias and its own tool or prompt name.
 pub const SEPARATOR: &str = "__";
 
+/// The alias and the server's own name in an aggregated name; aliases hold no `_`, so the first
+/// separator ends the alias.
+pub(crate) fn split(aggregated: &str) -> Option<(&str, &str)> {
+    aggregated.split_once(SEPARATOR)
+}
+
+/// Runs `list` on a server's shared upstream, with failures as the text `gather` reports.
+async fn on_upstream<T, Fut>(
+    gateway: Gateway,
+    id: String,
+    list: impl FnOnce(switchboard_mcp::Upstream) -> Fut,
+) -> Result<Vec<T>, String>
+where
+    Fut: std::future::Future<Output = Result<Vec<T>, switchboard_mcp::UpstreamError>>,
+{
+    let connected = gateway.upstream(&id).await.map_err(|e| e.to_string())?;
+    list(connected.upstream).await.map_err(|e| e.to_string())
+}
+
 /// Where an aggregated name leads.
 #[derive(Debug, Clone)]
 struct Target {
@@ -84,7 +103,7 @@ impl AggregateHandler {
         if let Some(target) = known {
             return Ok(target);
         }
-        let (alias, name) = aggregated.split_once(SEPARATOR).ok_or_else(|| {
+        let (alias, name) = split(aggregated).ok_or_else(|| {
             McpError::invalid_params(
                 format!("`{aggregated}` is not `<server>{SEPARATOR}<name>`"),
                 None,
@@ -245,13 +264,10 @@ impl ServerHandler for AggregateHandler {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
         let gathered = self
-            .gather("prompts", |gateway, id| async move {
-                let connected = gateway.upstream(&id).await.map_err(|e| e.to_string())?;
-                connected
-                    .upstream
-                    .list_prompts()
-                    .await
-                    .map_err(|e| e.to_string())
+            .gather("prompts", |gateway, id| {
+                on_upstream(gateway, id, |upstream| async move {
+                    upstream.list_prompts().await
+                })
             })
             .await?;
         let mut prompts: Vec<Prompt> = Vec::new();
@@ -294,13 +310,10 @@ impl ServerHandler for AggregateHandler {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
         let gathered = self
-            .gather("resources", |gateway, id| async move {
-                let connected = gateway.upstream(&id).await.map_err(|e| e.to_string())?;
-                connected
-                    .upstream
-                    .list_resources()
-                    .await
-                    .map_err(|e| e.to_string())
+            .gather("resources", |gateway, id| {
+                on_upstream(gateway, id, |upstream| async move {
+                    upstream.list_resources().await
+                })
             })
             .await?;
         let mut resources: Vec<Resource> = Vec::new();

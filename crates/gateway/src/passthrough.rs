@@ -20,7 +20,7 @@ use switchboard_mcp::{CallContext, RawReply, RequestOptions};
 use switchboard_tools::{RawExecuteError, ToolError};
 use tokio_util::sync::CancellationToken;
 
-use crate::{Gateway, Served, proxy::upstream_to_mcp};
+use crate::{Gateway, Served};
 
 /// Downstream sessions whose calls may take the fast path, by session id.
 #[derive(Debug, Clone, Default)]
@@ -148,14 +148,6 @@ impl FastSessions {
             .filter(|session| session.endpoint.as_deref() == endpoint)
             .cloned()
     }
-
-    pub fn len(&self) -> usize {
-        self.0.read().unwrap_or_else(PoisonError::into_inner).len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// Removes a session from [`FastSessions`] when dropped.
@@ -264,12 +256,8 @@ pub async fn call_raw(gateway: &Gateway, call: RawCall<'_>) -> Option<Result<Raw
         Err(RawExecuteError::Unrouted | RawExecuteError::Tool(ToolError::UnknownTool(_))) => {
             return None;
         }
-        Err(RawExecuteError::Tool(ToolError::Upstream(error))) => {
-            crate::proxy::record(gateway, &served.id, Some(&error));
-            Err(upstream_to_mcp(&error))
-        }
-        Err(RawExecuteError::Tool(error @ ToolError::ArgumentsNotAnObject(_))) => {
-            Err(McpError::invalid_params(error.to_string(), None))
+        Err(RawExecuteError::Tool(error)) => {
+            Err(crate::proxy::tool_error_to_mcp(gateway, &served.id, error))
         }
         Err(error) => Err(McpError::internal_error(error.to_string(), None)),
     };
@@ -309,7 +297,7 @@ pub async fn target<'n>(
 ) -> Option<(Served, &'n str)> {
     let (server, tool) = match endpoint {
         Some(server) => (server, name),
-        None => name.split_once(crate::aggregate::SEPARATOR)?,
+        None => crate::aggregate::split(name)?,
     };
     let served = gateway.served(server).await.ok()?;
     Some((served, tool))

@@ -472,9 +472,7 @@ pub async fn call_served(
         .map(|parts| &parts.headers);
     let span = call_span(served, name, headers.unwrap_or(&http::HeaderMap::new()));
     let started = std::time::Instant::now();
-    let arguments_hash = arguments
-        .as_ref()
-        .map(|arguments| crate::audit::hash_json(&Value::Object(arguments.clone())));
+    let arguments_hash = arguments.as_ref().map(crate::audit::hash_json);
     let result = call_governed(gateway, served, name, arguments, context)
         .instrument(span.clone())
         .await;
@@ -633,14 +631,22 @@ async fn call_governed(
             };
             Ok(result.into())
         }
-        Err(ToolError::Upstream(error)) => {
-            record(gateway, &served.id, Some(&error));
-            Err(upstream_to_mcp(&error))
+        Err(error) => Err(tool_error_to_mcp(gateway, &served.id, error)),
+    }
+}
+
+/// A failed governed call as the client gets it, on the typed path and the fast path alike; an
+/// upstream failure also goes into the server's status.
+pub(crate) fn tool_error_to_mcp(gateway: &Gateway, id: &str, error: ToolError) -> McpError {
+    match error {
+        ToolError::Upstream(error) => {
+            record(gateway, id, Some(&error));
+            upstream_to_mcp(&error)
         }
-        Err(error @ (ToolError::UnknownTool(_) | ToolError::ArgumentsNotAnObject(_))) => {
-            Err(McpError::invalid_params(error.to_string(), None))
+        error @ (ToolError::UnknownTool(_) | ToolError::ArgumentsNotAnObject(_)) => {
+            McpError::invalid_params(error.to_string(), None)
         }
-        Err(other) => Err(McpError::internal_error(other.to_string(), None)),
+        other => McpError::internal_error(other.to_string(), None),
     }
 }
 

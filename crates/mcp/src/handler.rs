@@ -103,6 +103,11 @@ fn no_relay(method: &str) -> McpError {
 }
 
 impl UpstreamHandler {
+    /// The relay that answers `method`, or the error an upstream gets when there is none.
+    fn relay(&self, method: &str) -> Result<&Arc<dyn ClientRelay>, McpError> {
+        self.relay.as_ref().ok_or_else(|| no_relay(method))
+    }
+
     /// Answers one request embedded in a 2026-07-28 `input_required` answer, as the same request
     /// sent on its own would be answered: through the relay to the downstream client.
     #[allow(deprecated)]
@@ -111,22 +116,20 @@ impl UpstreamHandler {
         request: rmcp::model::InputRequest,
     ) -> Result<serde_json::Value, McpError> {
         use rmcp::model::InputRequest;
-        let Some(relay) = &self.relay else {
-            let method = match &request {
-                InputRequest::CreateMessage(_) => "sampling/createMessage",
-                InputRequest::ListRoots(_) => "roots/list",
-                _ => "elicitation/create",
-            };
-            return Err(no_relay(method));
-        };
         let answer = match request {
-            InputRequest::CreateMessage(request) => {
-                serde_json::to_value(relay.create_message(request.params).await?)
+            InputRequest::CreateMessage(request) => serde_json::to_value(
+                self.relay("sampling/createMessage")?
+                    .create_message(request.params)
+                    .await?,
+            ),
+            InputRequest::Elicitation(request) => serde_json::to_value(
+                self.relay("elicitation/create")?
+                    .create_elicitation(request.params)
+                    .await?,
+            ),
+            InputRequest::ListRoots(_) => {
+                serde_json::to_value(self.relay("roots/list")?.list_roots().await?)
             }
-            InputRequest::Elicitation(request) => {
-                serde_json::to_value(relay.create_elicitation(request.params).await?)
-            }
-            InputRequest::ListRoots(_) => serde_json::to_value(relay.list_roots().await?),
             _ => return Err(no_relay("an input request of an unknown kind")),
         };
         answer.map_err(|error| McpError::internal_error(error.to_string(), None))
@@ -185,10 +188,9 @@ impl ClientHandler for UpstreamHandler {
         params: CreateMessageRequestParams,
         _context: RequestContext<RoleClient>,
     ) -> Result<CreateMessageResult, McpError> {
-        match &self.relay {
-            Some(relay) => relay.create_message(params).await,
-            None => Err(no_relay("sampling/createMessage")),
-        }
+        self.relay("sampling/createMessage")?
+            .create_message(params)
+            .await
     }
 
     #[allow(deprecated)]
@@ -196,10 +198,7 @@ impl ClientHandler for UpstreamHandler {
         &self,
         _context: RequestContext<RoleClient>,
     ) -> Result<ListRootsResult, McpError> {
-        match &self.relay {
-            Some(relay) => relay.list_roots().await,
-            None => Err(no_relay("roots/list")),
-        }
+        self.relay("roots/list")?.list_roots().await
     }
 
     async fn create_elicitation(
@@ -207,10 +206,9 @@ impl ClientHandler for UpstreamHandler {
         request: ElicitRequestParams,
         _context: RequestContext<RoleClient>,
     ) -> Result<ElicitResult, McpError> {
-        match &self.relay {
-            Some(relay) => relay.create_elicitation(request).await,
-            None => Err(no_relay("elicitation/create")),
-        }
+        self.relay("elicitation/create")?
+            .create_elicitation(request)
+            .await
     }
 
     fn get_info(&self) -> ClientConfig {
