@@ -302,3 +302,28 @@ pub async fn target<'n>(
     let served = gateway.served(server).await.ok()?;
     Some((served, tool))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clients_cancel_reaches_its_tracked_call_only_while_it_runs() {
+        let sessions = FastSessions::default();
+        let ticket = sessions.register("s1", Some("ms1".into()), "client".into());
+        let session = sessions.get("s1", Some("ms1")).expect("registered");
+        // A session id is good only on the endpoint it was opened on.
+        assert!(sessions.get("s1", None).is_none());
+        let call = session.track("7");
+        assert!(!session.cancel("8"), "no call has that id");
+        assert!(session.cancel("7"));
+        assert!(call.token.is_cancelled());
+        drop(call);
+        assert!(!session.cancel("7"), "a finished call is no longer tracked");
+        drop(ticket);
+        assert!(
+            sessions.get("s1", Some("ms1")).is_none(),
+            "the ticket removes it"
+        );
+    }
+}
