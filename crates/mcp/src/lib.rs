@@ -10,6 +10,7 @@ pub mod error;
 pub mod handler;
 pub mod http;
 pub mod raw;
+pub mod raw_client;
 pub mod sse;
 pub mod stdio;
 pub mod upstream;

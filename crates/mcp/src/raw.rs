@@ -25,7 +25,7 @@ use crate::config::UpstreamAuth;
 pub(crate) struct RawRoute {
     pub(crate) uri: Arc<str>,
     /// `uri` parsed once: parsing it (with its IDNA pass) for every call showed in profiles.
-    pub(crate) url: reqwest::Url,
+    pub(crate) url: http::Uri,
     /// `None` on a stateless (2026-07-28) connection.
     pub(crate) session_id: Option<Arc<str>>,
     /// The configured headers and the negotiated `MCP-Protocol-Version`, without the headers
@@ -89,7 +89,7 @@ impl RouteCell {
         {
             return;
         }
-        let Ok(url) = reqwest::Url::parse(uri) else {
+        let Ok(url) = http::Uri::try_from(&**uri) else {
             return;
         };
         let mut meta = request.request.get_meta().clone();
@@ -394,7 +394,7 @@ pub(crate) fn classify(
 
 /// Reads the answer to a raw call from an event stream, keeping the notifications before it.
 pub(crate) async fn read_event_stream(
-    response: reqwest::Response,
+    body: hyper::body::Incoming,
     id: u64,
     pass_incomplete: bool,
     mut on_progress: impl FnMut(crate::Progress),
@@ -405,7 +405,7 @@ pub(crate) async fn read_event_stream(
     ),
     String,
 > {
-    let mut events = sse_stream::SseStream::from_bytes_stream(response.bytes_stream());
+    let mut events = Box::pin(sse_stream::SseStream::new(body));
     let mut notifications = Vec::new();
     while let Some(event) = events.next().await {
         let event = event.map_err(|_| "the event stream broke".to_string())?;

@@ -570,11 +570,7 @@ impl Upstream {
             }
         };
         let exchange = async {
-            let response = shared_http_client()
-                .post(route.url.clone())
-                .headers(headers)
-                .body(body)
-                .send()
+            let response = crate::raw_client::post(&route.url, headers, body)
                 .await
                 .map_err(|error| {
                     let (reason, delivery) = describe_transport_error(&error);
@@ -633,7 +629,7 @@ impl Upstream {
     async fn read_raw_answer(
         &self,
         route: &RawRoute,
-        response: reqwest::Response,
+        response: http::Response<hyper::body::Incoming>,
         id: u64,
         pass_incomplete: bool,
         on_progress: impl FnMut(crate::Progress),
@@ -645,7 +641,10 @@ impl Upstream {
         {
             // A session the server forgot: rmcp's client re-initializes on the typed path. The
             // request did not run, so it may be sent again there.
-            let text = response.text().await.unwrap_or_default();
+            let text = read_body(response.into_body())
+                .await
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+                .unwrap_or_default();
             if status == reqwest::StatusCode::NOT_FOUND || crate::http::says_session_is_gone(&text)
             {
                 return Err(RawCallError::Unrouted);
@@ -660,12 +659,13 @@ impl Upstream {
             .get(http::header::CONTENT_TYPE)
             .and_then(|value| value.to_str().ok())
             .is_some_and(|value| value.starts_with("text/event-stream"));
+        let body = response.into_body();
         let (answer, notifications) = if is_stream {
-            crate::raw::read_event_stream(response, id, pass_incomplete, on_progress)
+            crate::raw::read_event_stream(body, id, pass_incomplete, on_progress)
                 .await
                 .map_err(|reason| self.raw_failure(reason, Delivery::MaybeSent))?
         } else {
-            let bytes = response.bytes().await.map_err(|error| {
+            let bytes = read_body(body).await.map_err(|error| {
                 let (reason, delivery) = describe_transport_error(&error);
                 self.raw_failure(reason, delivery)
             })?;
@@ -759,7 +759,19 @@ impl Upstream {
                     }
                     Ok(result) => Ok(result),
                 },
-                Err(error) => Err(error),
+                Err(error) => {
+                    // The session did not open, so the request never left, whatever became of
+                    // the handshake (a server still starting may take a connection and drop it).
+                    // A handshake that hung is not tried again: it would hang as long again.
+                    let cut_off = matches!(&error, UpstreamError::Connect { reason, delivery: Delivery::MaybeSent, .. }
+                        if !reason.starts_with(NO_HANDSHAKE));
+                    if cut_off && attempt < self.inner.config.retries {
+                        tracing::debug!(upstream = %self.name(), attempt, %error, "retrying");
+                        attempt += 1;
+                        continue;
+                    }
+                    Err(error)
+                }
             };
             let error = match result {
                 Ok(result) => return Ok(result),
@@ -874,7 +886,7 @@ impl Upstream {
             Ok(result) => result,
             Err(_) => Err(UpstreamError::Connect {
                 upstream: self.name().into(),
-                reason: format!("no handshake within {}", crate::error::humanize(timeout)),
+                reason: format!("{NO_HANDSHAKE} {}", crate::error::humanize(timeout)),
                 delivery: Delivery::MaybeSent,
             }),
         };
@@ -1341,6 +1353,15 @@ struct InFlight {
 
 /// A raw call in flight: unless disarmed by an answer, dropping it sends
 /// `notifications/cancelled` for it on the same session.
+/// The whole of a response body.
+async fn read_body(body: hyper::body::Incoming) -> Result<bytes::Bytes, hyper::Error> {
+    use http_body_util::BodyExt as _;
+    Ok(body.collect().await?.to_bytes())
+}
+
+/// How a handshake that took too long is reported.
+const NO_HANDSHAKE: &str = "no handshake within";
+
 struct RawInFlight {
     upstream: Upstream,
     route: Arc<RawRoute>,
@@ -1369,12 +1390,8 @@ impl Drop for RawInFlight {
                 else {
                     return;
                 };
-                let _ = shared_http_client()
-                    .post(route.url.clone())
-                    .headers(headers)
-                    .body(crate::raw::cancel_body(id))
-                    .send()
-                    .await;
+                let _ =
+                    crate::raw_client::post(&route.url, headers, crate::raw::cancel_body(id)).await;
             },
             &runtime,
         );

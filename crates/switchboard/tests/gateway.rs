@@ -1549,8 +1549,10 @@ async fn sampling_elicitation_and_roots_requests_reach_the_right_client() {
 }
 
 #[tokio::test]
-async fn an_upstream_with_nagle_on_does_not_stall_calls() {
-    // rmcp's server on axum, which leaves Nagle's algorithm on for its sockets.
+async fn an_upstream_with_nagle_on_neither_stalls_calls_nor_costs_a_connection_each() {
+    // rmcp's server on axum, which leaves Nagle's algorithm on for its sockets. It answers with an
+    // event stream, whose end it holds until the answer is acknowledged: if the gateway delayed
+    // that acknowledgement, the connection would be busy for 40 ms after each call.
     let upstream = switchboard_test_support::InProcessServer::start()
         .await
         .expect("upstream");
@@ -1577,6 +1579,14 @@ async fn an_upstream_with_nagle_on_does_not_stall_calls() {
     assert!(
         median < Duration::from_millis(25),
         "median call took {median:?}"
+    );
+    assert_eq!(passthrough_calls(&server).await, 21.0);
+    // The calls went one after another, each on a connection the last one gave back: besides
+    // them, only the typed path's session (its handshake and listing) connects.
+    let accepted = upstream.connections_accepted();
+    assert!(
+        accepted <= 6,
+        "21 calls opened {accepted} connections to the upstream"
     );
 }
 

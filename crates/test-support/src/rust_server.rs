@@ -9,6 +9,12 @@ use rmcp::{
         StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
     },
 };
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
+
+use axum::serve::ListenerExt as _;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
@@ -38,6 +44,8 @@ pub struct InProcessServer {
     /// `http://127.0.0.1:PORT/mcp`.
     pub url: String,
     stop: CancellationToken,
+    /// TCP connections accepted so far: a client that reuses its connections opens few.
+    accepted: Arc<AtomicUsize>,
 }
 
 impl InProcessServer {
@@ -52,13 +60,27 @@ impl InProcessServer {
         let router = axum::Router::new().nest_service("/mcp", service);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}/mcp", listener.local_addr()?);
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        let listener = listener.tap_io(move |_| {
+            counter.fetch_add(1, Ordering::Relaxed);
+        });
         let shutdown = stop.clone();
         tokio::spawn(async move {
             let _ = axum::serve(listener, router)
                 .with_graceful_shutdown(async move { shutdown.cancelled().await })
                 .await;
         });
-        Ok(Self { url, stop })
+        Ok(Self {
+            url,
+            stop,
+            accepted,
+        })
+    }
+
+    /// How many TCP connections the server has accepted.
+    pub fn connections_accepted(&self) -> usize {
+        self.accepted.load(Ordering::Relaxed)
     }
 }
 
