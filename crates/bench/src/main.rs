@@ -4,6 +4,7 @@
 //! in-process rmcp upstream, and the time from a run's start to its first LLM call.
 #![forbid(unsafe_code)]
 
+mod forwarder;
 mod proxy;
 
 use std::time::{Duration, Instant};
@@ -35,6 +36,12 @@ enum Bench {
         #[arg(long, default_value_t = 200)]
         idle_sessions: usize,
     },
+    /// A bare forwarder to `upstream` (the proxy bench's floor), run by `proxy` as a process of
+    /// its own; prints its URL, then serves until killed.
+    Forward {
+        #[arg(long)]
+        upstream: String,
+    },
     /// The agent loop's own cost per step.
     RunLoop {
         /// Tool-calling steps per run.
@@ -51,6 +58,7 @@ async fn main() -> anyhow::Result<()> {
     switchboard_mcp::http::install_crypto_provider();
     match Cli::parse().bench {
         Bench::RunLoop { steps, runs } => run_loop(steps, runs).await,
+        Bench::Forward { upstream } => forwarder::serve(&upstream).await,
         Bench::Proxy {
             binary,
             seconds,

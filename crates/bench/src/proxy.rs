@@ -1,5 +1,6 @@
-//! `tools/call` directly against an in-process rmcp upstream, then through `/mcp/{alias}` and
-//! `/mcp` of a real `switchboard serve` process, at concurrency 1 and 64. The gateway's own CPU
+//! `tools/call` directly against an in-process rmcp upstream, then through a bare forwarder (the
+//! floor of any proxy on this stack), and through `/mcp/{alias}` and `/mcp` of a real
+//! `switchboard serve` process, at concurrency 1 and 64. The gateway's own CPU
 //! time and peak RSS are read from /proc, so that they are the gateway's alone.
 
 use std::{
@@ -156,16 +157,39 @@ async fn start_gateway(
     Ok((gateway, pid, ready))
 }
 
+/// The bare forwarder (see `crate::forwarder`) in a process of its own: the child, its pid and
+/// its URL. It dies with the child handle.
+async fn start_forwarder(
+    upstream_url: &str,
+) -> anyhow::Result<(tokio::process::Child, u32, String)> {
+    use tokio::io::AsyncBufReadExt as _;
+    let mut child = tokio::process::Command::new(std::env::current_exe()?)
+        .args(["forward", "--upstream", upstream_url])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting the forwarder")?;
+    let pid = child.id().context("forwarder pid")?;
+    let stdout = child.stdout.take().context("forwarder stdout")?;
+    let url = tokio::io::BufReader::new(stdout)
+        .lines()
+        .next_line()
+        .await?
+        .context("the forwarder printed no URL")?;
+    Ok((child, pid, url))
+}
+
 pub async fn run(binary: &Path, duration: Duration, idle_sessions: usize) -> anyhow::Result<()> {
     let upstream = InProcessServer::start().await?;
     let (gateway, pid, ready) = start_gateway(binary, &upstream.url).await?;
+    let (_forwarder, forwarder_pid, forwarder_url) = start_forwarder(&upstream.url).await?;
     println!(
         "machine: {} cores; each load runs {duration:?}",
         std::thread::available_parallelism()?.get()
     );
     println!("switchboard serve ready (healthz answers) {ready:?} after spawn");
     println!();
-    println!("| path | concurrency | calls/s | ratio | p50 | p99 | gateway CPU/call |");
+    println!("| path | concurrency | calls/s | ratio | p50 | p99 | proxy CPU/call |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
     for concurrency in [1, 64] {
         let direct = load(&upstream.url, "echo", concurrency, duration).await?;
@@ -175,9 +199,19 @@ pub async fn run(binary: &Path, duration: Duration, idle_sessions: usize) -> any
             direct.percentile(0.5),
             direct.percentile(0.99)
         );
-        for (path, tool) in [("/mcp/echo", "echo"), ("/mcp", "echo__echo")] {
+        let paths = [
+            (
+                "bare forwarder",
+                forwarder_url.clone(),
+                "echo",
+                forwarder_pid,
+            ),
+            ("/mcp/echo", gateway.url("/mcp/echo"), "echo", pid),
+            ("/mcp", gateway.url("/mcp"), "echo__echo", pid),
+        ];
+        for (path, url, tool, pid) in paths {
             let before = cpu_time(pid);
-            let through = load(&gateway.url(path), tool, concurrency, duration).await?;
+            let through = load(&url, tool, concurrency, duration).await?;
             let cpu = cpu_time(pid).saturating_sub(before);
             println!(
                 "| {path} | {concurrency} | {:.0} | {:.2} | {:?} | {:?} | {:?} |",
