@@ -101,6 +101,9 @@ impl Store {
         };
         let mut options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
         if backend == Backend::Sqlite {
+            // A file the process opened itself cannot drop the link a ping would check; the ping
+            // cost a round trip to SQLite's worker thread before every transaction.
+            options = options.test_before_acquire(false);
             options = options.after_connect(|connection, _| {
                 Box::pin(async move {
                     // WAL lets readers go on while one writer writes; the busy timeout makes a
