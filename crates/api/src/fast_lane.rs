@@ -160,7 +160,12 @@ pub(crate) async fn serve(lane: Lane<'_>, request: Request) -> Result<Response, 
     match answer(&lane, &mode, &parts.headers, &bytes).await {
         Some(response) => {
             if let Mode::Session(session) = &mode
-                && session.needs_touch()
+                && session.needs_touch(passthrough::touch_interval(
+                    lane.sessions
+                        .session_config
+                        .keep_alive
+                        .unwrap_or(std::time::Duration::MAX),
+                ))
             {
                 touch(lane.sessions.clone(), parts.headers.clone());
             }

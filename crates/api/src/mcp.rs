@@ -39,6 +39,8 @@ pub struct McpMounts {
     aggregate_sessions: Arc<LocalSessionManager>,
     /// Host names clients may use (rmcp refuses others: a DNS-rebinding guard).
     allowed_hosts: Vec<String>,
+    /// How long a downstream session may stay idle before rmcp ends it.
+    session_idle_timeout: std::time::Duration,
     /// Cancelled at shutdown: ends every downstream session.
     shutdown: CancellationToken,
 }
@@ -52,10 +54,14 @@ impl std::fmt::Debug for McpMounts {
 }
 
 impl McpMounts {
-    pub fn new(allowed_hosts: Vec<String>, gateway: &Gateway) -> Self {
+    pub fn new(
+        allowed_hosts: Vec<String>,
+        session_idle_timeout: std::time::Duration,
+        gateway: &Gateway,
+    ) -> Self {
         let shutdown = CancellationToken::new();
-        let admin_sessions = Arc::new(LocalSessionManager::default());
-        let aggregate_sessions = Arc::new(LocalSessionManager::default());
+        let admin_sessions = session_manager(session_idle_timeout);
+        let aggregate_sessions = session_manager(session_idle_timeout);
         let for_admin = gateway.clone();
         let admin = StreamableHttpService::new(
             move || Ok(AdminMcp::new(for_admin.clone())),
@@ -76,6 +82,7 @@ impl McpMounts {
             aggregate,
             aggregate_sessions,
             allowed_hosts,
+            session_idle_timeout,
             shutdown,
         }
     }
@@ -112,7 +119,7 @@ impl McpMounts {
         }
         let gateway = state.gateway.clone();
         let server = id.to_string();
-        let sessions = Arc::new(LocalSessionManager::default());
+        let sessions = session_manager(self.session_idle_timeout);
         self.managers
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -130,6 +137,13 @@ impl McpMounts {
         services.insert(id.to_string(), mounted.clone());
         mounted
     }
+}
+
+/// A session manager whose sessions end after `idle_timeout` without a request.
+fn session_manager(idle_timeout: std::time::Duration) -> Arc<LocalSessionManager> {
+    let mut manager = LocalSessionManager::default();
+    manager.session_config.keep_alive = Some(idle_timeout);
+    Arc::new(manager)
 }
 
 /// One server's MCP service, with the definition version it serves.

@@ -153,6 +153,8 @@ pub struct Gateway {
     served: Arc<Mutex<HashMap<String, (i64, ServedTools)>>>,
     /// Definitions by id and alias, for the hot path.
     definitions: Arc<Mutex<DefinitionCache>>,
+    /// Held while the definitions are read from the store.
+    definitions_reload: Arc<tokio::sync::Mutex<()>>,
     /// Where admin actions, access decisions and tool calls are recorded.
     audit: audit::AuditLog,
     /// Prometheus metrics.
@@ -195,6 +197,17 @@ struct DefinitionCache {
     /// When the entries were read; `None` forces a reload.
     loaded: Option<std::time::Instant>,
     entries: Arc<HashMap<String, CachedDefinition>>,
+    /// Bumped by every invalidation, so that a reload that began before one cannot pass off
+    /// what it read as fresh.
+    invalidations: u64,
+}
+
+impl DefinitionCache {
+    fn fresh(&self) -> Option<Arc<HashMap<String, CachedDefinition>>> {
+        self.loaded
+            .is_some_and(|at| at.elapsed() < DEFINITION_TTL)
+            .then(|| self.entries.clone())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -249,6 +262,7 @@ impl Gateway {
             pool: UpstreamPool::default(),
             served: Arc::default(),
             definitions: Arc::default(),
+            definitions_reload: Arc::default(),
             audit,
             metrics: metrics::Metrics::default(),
             fast_sessions: passthrough::FastSessions::default(),
@@ -475,15 +489,24 @@ impl Gateway {
 
     /// The definitions by id and by alias, read again from the store when stale.
     async fn definitions(&self) -> Result<Arc<HashMap<String, CachedDefinition>>, GatewayError> {
-        {
-            let cache = self
-                .definitions
+        let cache = || {
+            self.definitions
                 .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if cache.loaded.is_some_and(|at| at.elapsed() < DEFINITION_TTL) {
-                return Ok(cache.entries.clone());
-            }
+                .unwrap_or_else(PoisonError::into_inner)
+        };
+        if let Some(fresh) = cache().fresh() {
+            return Ok(fresh);
         }
+        // One reload at a time: under load, every request that found the cache stale read the
+        // store at once, and opened as many database connections.
+        let _reloading = self.definitions_reload.lock().await;
+        let began_after = {
+            let cache = cache();
+            if let Some(fresh) = cache.fresh() {
+                return Ok(fresh);
+            }
+            cache.invalidations
+        };
         let rows = self.store.servers().await?;
         let mut entries = HashMap::new();
         for row in rows {
@@ -503,22 +526,22 @@ impl Gateway {
             entries.insert(row.id, entry);
         }
         let entries = Arc::new(entries);
-        *self
-            .definitions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = DefinitionCache {
-            loaded: Some(std::time::Instant::now()),
-            entries: entries.clone(),
-        };
+        let mut cache = cache();
+        if cache.invalidations == began_after {
+            cache.loaded = Some(std::time::Instant::now());
+            cache.entries = entries.clone();
+        }
         Ok(entries)
     }
 
     /// Makes the next lookup read the store.
     fn invalidate_definitions(&self) {
-        self.definitions
+        let mut cache = self
+            .definitions
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .loaded = None;
+            .unwrap_or_else(PoisonError::into_inner);
+        cache.loaded = None;
+        cache.invalidations += 1;
     }
 
     /// The server's governed tools in a registry of their own over its shared upstream, kept

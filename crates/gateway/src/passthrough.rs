@@ -37,19 +37,22 @@ pub struct FastSession {
     /// Fast calls in flight, by the client's request id (its JSON text), so that the client's
     /// `notifications/cancelled` reaches them.
     in_flight: Mutex<HashMap<String, CancellationToken>>,
-    /// When (seconds since the process's epoch) rmcp's session was last told the client is
-    /// active. Fast calls bypass it, and it would otherwise end the session as idle.
+    /// When (milliseconds since the process's epoch) rmcp's session was last told the client
+    /// is active. Fast calls bypass it, and it would otherwise end the session as idle.
     last_touch: AtomicU64,
 }
 
-/// Seconds since the first call, on a monotonic clock.
-fn now_secs() -> u64 {
+/// Milliseconds since the first call, on a monotonic clock.
+fn now_ms() -> u64 {
     static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    EPOCH.get_or_init(Instant::now).elapsed().as_secs()
+    u64::try_from(EPOCH.get_or_init(Instant::now).elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
-/// How often a session's keep-alive is refreshed while fast calls use it.
-pub const TOUCH_EVERY_SECS: u64 = 60;
+/// How often a session's keep-alive is refreshed while fast calls use it: five times per idle
+/// timeout, so that a late refresh still comes in time.
+pub fn touch_interval(idle_timeout: std::time::Duration) -> std::time::Duration {
+    idle_timeout / 5
+}
 
 impl FastSession {
     /// A session's fast-path state; a stateless (2026-07-28) request gets one of its own.
@@ -58,15 +61,15 @@ impl FastSession {
             endpoint,
             client_name,
             in_flight: Mutex::default(),
-            last_touch: AtomicU64::new(now_secs()),
+            last_touch: AtomicU64::new(now_ms()),
         })
     }
 
-    /// Whether rmcp's session should hear of this client now; at most once a minute.
-    pub fn needs_touch(&self) -> bool {
-        let now = now_secs();
+    /// Whether rmcp's session should hear of this client now; at most once per `interval`.
+    pub fn needs_touch(&self, interval: std::time::Duration) -> bool {
+        let now = now_ms();
         let last = self.last_touch.load(Ordering::Relaxed);
-        now.saturating_sub(last) >= TOUCH_EVERY_SECS
+        u128::from(now.saturating_sub(last)) >= interval.as_millis()
             && self
                 .last_touch
                 .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)

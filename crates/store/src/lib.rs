@@ -104,6 +104,9 @@ impl Store {
             // A file the process opened itself cannot drop the link a ping would check; the ping
             // cost a round trip to SQLite's worker thread before every transaction.
             options = options.test_before_acquire(false);
+            // SQLite writes one transaction at a time, and each connection is a thread with its
+            // own page cache: a few serve the readers and the audit writer.
+            options = options.max_connections(4);
             options = options.after_connect(|connection, _| {
                 Box::pin(async move {
                     // WAL lets readers go on while one writer writes; the busy timeout makes a

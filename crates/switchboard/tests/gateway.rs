@@ -1630,3 +1630,79 @@ async fn a_2026_client_hears_list_changes_through_subscriptions_listen() {
         .collect();
     assert!(names.contains(&"greet_zed".to_string()), "{names:?}");
 }
+
+#[tokio::test]
+async fn a_session_used_only_by_fast_calls_outlives_the_idle_timeout() {
+    let upstream = switchboard_test_support::InProcessServer::start()
+        .await
+        .expect("upstream");
+    // rmcp ends a session after a second without a request; fast calls never reach it.
+    let server = serve(&["--session-idle-timeout", "1"]).await;
+    register(&server, &remote_body("Echo", &upstream.url, Some("echo"))).await;
+    let post = |session: Option<&str>, body: Value| {
+        let mut request = server
+            .request(Method::POST, "/mcp/echo")
+            .header("accept", "application/json, text/event-stream")
+            .json(&body);
+        if let Some(session) = session {
+            request = request
+                .header("mcp-session-id", session)
+                .header("mcp-protocol-version", "2025-11-25");
+        }
+        request.send()
+    };
+    let opened = post(
+        None,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "keep-alive-test", "version": "1"}}}),
+    )
+    .await
+    .expect("initializes");
+    let session = opened
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|value| value.to_str().ok())
+        .expect("a session id")
+        .to_string();
+    opened.bytes().await.expect("reads");
+    let initialized = post(
+        Some(&session),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    )
+    .await
+    .expect("sends");
+    assert_eq!(initialized.status(), 202);
+    // A client calling a tool five times a second, for three idle timeouts.
+    let mut pace = tokio::time::interval(Duration::from_millis(200));
+    let until = std::time::Instant::now() + Duration::from_secs(3);
+    let mut calls = 0;
+    while std::time::Instant::now() < until {
+        pace.tick().await;
+        calls += 1;
+        let answered = post(
+            Some(&session),
+            json!({"jsonrpc": "2.0", "id": 100 + calls, "method": "tools/call",
+                "params": {"name": "echo", "arguments": {"message": "hi"}}}),
+        )
+        .await
+        .expect("calls");
+        let status = answered.status();
+        let text = answered.text().await.expect("reads");
+        assert_eq!(status, 200, "call {calls}: {text}");
+        let answer: Value = serde_json::from_str(&text).expect("a JSON answer");
+        assert_eq!(answer["result"]["content"][0]["text"], "hi", "{answer}");
+    }
+    assert_eq!(passthrough_calls(&server).await, f64::from(calls));
+    // rmcp still knows the session: a request it serves itself works on it.
+    let listed = post(
+        Some(&session),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+    )
+    .await
+    .expect("lists");
+    let status = listed.status();
+    let text = listed.text().await.expect("reads");
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("\"echo\""), "{text}");
+}

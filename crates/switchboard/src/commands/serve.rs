@@ -78,6 +78,9 @@ pub struct Args {
     /// Calls that may wait per upstream beyond those; more are refused as busy.
     #[arg(long, default_value_t = 1024)]
     upstream_max_queued: usize,
+    /// Seconds a downstream MCP session may go without a request before it ends.
+    #[arg(long, default_value_t = 300)]
+    session_idle_timeout: u64,
     /// Seconds requests in flight get to finish at shutdown.
     #[arg(long, default_value_t = 10)]
     shutdown_grace: u64,
@@ -149,7 +152,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     ));
     let state = AppState::new(switchboard_api::Shared {
         admin,
-        mcp: McpMounts::new(allowed_hosts, &gateway),
+        mcp: McpMounts::new(
+            allowed_hosts,
+            Duration::from_secs(args.session_idle_timeout.max(1)),
+            &gateway,
+        ),
         gateway,
         runner: std::sync::Arc::new(RunnerSettings {
             max_steps_limit: args.max_run_steps.max(1),
