@@ -1,6 +1,8 @@
 // With the official TypeScript SDK: a client that can answer sampling, elicitation and roots
 // requests calls one tool, answering whatever the server asks. For Switchboard's tests.
-// Usage: node ts_relay.mjs URL TOKEN TOOL 'JSON_ARGS'
+// Usage: node ts_relay.mjs URL TOKEN TARGET 'JSON_ARGS'
+// TARGET is a tool name, `prompt:NAME` (gets that prompt with the arguments) or `resource:URI`
+// (reads that resource; the arguments are ignored).
 // Prints one JSON line: {tools, result, asked}.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
@@ -38,9 +40,15 @@ client.setRequestHandler(ElicitRequestSchema, async () => {
 });
 await client.connect(transport);
 const tools = (await client.listTools()).tools.map((t) => t.name);
-const result = await client.callTool({ name: tool, arguments: JSON.parse(args) }, undefined, {
-  timeout: 60000,
-});
+const options = { timeout: 60000 };
+let result;
+if (tool.startsWith("prompt:")) {
+  result = await client.getPrompt({ name: tool.slice(7), arguments: JSON.parse(args) }, options);
+} else if (tool.startsWith("resource:")) {
+  result = await client.readResource({ uri: tool.slice(9) }, options);
+} else {
+  result = await client.callTool({ name: tool, arguments: JSON.parse(args) }, undefined, options);
+}
 console.log(JSON.stringify({ tools, result, asked }));
 await client.close();
 process.exit(0);

@@ -26,7 +26,10 @@ use switchboard_tools::transform::sanitize_name;
 
 use crate::{
     Gateway,
-    proxy::{ClientSessions, call_served, forward, page, to_mcp, tool_from_metadata, unexpected},
+    proxy::{
+        ClientSessions, call_served, forward_for_client, page, to_mcp, tool_from_metadata,
+        unexpected,
+    },
 };
 
 /// Between a server's alias and its own tool or prompt name.
@@ -293,12 +296,20 @@ impl ServerHandler for AggregateHandler {
     async fn get_prompt(
         &self,
         mut request: GetPromptRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
         let target = self.target(&request.name).await?;
         request.name = target.name;
         let request = ClientRequest::GetPromptRequest(GetPromptRequest::new(request));
-        match forward(&self.gateway, &target.server, request).await? {
+        match forward_for_client(
+            &self.gateway,
+            &self.sessions,
+            &target.server,
+            &context.peer,
+            request,
+        )
+        .await?
+        {
             ServerResult::GetPromptResult(result) => Ok(result.into()),
             _ => Err(unexpected()),
         }
@@ -338,7 +349,7 @@ impl ServerHandler for AggregateHandler {
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
         let owner = self
             .resources
@@ -353,7 +364,15 @@ impl ServerHandler for AggregateHandler {
                 )
             })?;
         let request = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(request));
-        match forward(&self.gateway, &owner, request).await? {
+        match forward_for_client(
+            &self.gateway,
+            &self.sessions,
+            &owner,
+            &context.peer,
+            request,
+        )
+        .await?
+        {
             ServerResult::ReadResourceResult(result) => Ok(result.into()),
             _ => Err(unexpected()),
         }

@@ -140,6 +140,14 @@ impl ProxyHandler {
     async fn forward(&self, request: ClientRequest) -> Result<ServerResult, McpError> {
         forward(&self.gateway, &self.server, request).await
     }
+
+    async fn forward_for(
+        &self,
+        peer: &Peer<RoleServer>,
+        request: ClientRequest,
+    ) -> Result<ServerResult, McpError> {
+        forward_for_client(&self.gateway, &self.sessions, &self.server, peer, request).await
+    }
 }
 
 /// A single request to a server, answered as the upstream answered, in an `mcp.request` span.
@@ -148,23 +156,57 @@ pub(crate) async fn forward(
     server: &str,
     request: ClientRequest,
 ) -> Result<ServerResult, McpError> {
-    use tracing::Instrument as _;
     let connected = gateway.upstream(server).await.map_err(to_mcp)?;
+    let alias = &connected.definition.alias;
+    forward_on(gateway, &connected.id, alias, &connected.upstream, request).await
+}
+
+/// A request that may draw server-to-client requests (a 2026-07-28 `input_required` on
+/// `prompts/get` or `resources/read`): a client that can answer them sends it on its own upstream
+/// session, whose relay reaches it; any other on the server's shared one.
+pub(crate) async fn forward_for_client(
+    gateway: &Gateway,
+    sessions: &ClientSessions,
+    server: &str,
+    peer: &Peer<RoleServer>,
+    request: ClientRequest,
+) -> Result<ServerResult, McpError> {
+    if !needs_own_session(peer) {
+        return forward(gateway, server, request).await;
+    }
+    let served = sessions.for_client(gateway, server, peer).await?;
+    forward_on(
+        gateway,
+        &served.id,
+        &served.alias,
+        &served.upstream,
+        request,
+    )
+    .await
+}
+
+async fn forward_on(
+    gateway: &Gateway,
+    id: &str,
+    alias: &str,
+    upstream: &Upstream,
+    request: ClientRequest,
+) -> Result<ServerResult, McpError> {
+    use tracing::Instrument as _;
     let span = tracing::info_span!(
         "mcp.request",
         "mcp.method.name" = %request.method(),
-        "switchboard.server" = %connected.definition.alias,
+        "switchboard.server" = %alias,
         "otel.status_code" = tracing::field::Empty,
     );
-    let result = connected
-        .upstream
+    let result = upstream
         .request(request, &RequestOptions::retry_safe())
         .instrument(span.clone())
         .await;
     if result.is_err() {
         span.record("otel.status_code", "ERROR");
     }
-    record(gateway, &connected.id, result.as_ref().err());
+    record(gateway, id, result.as_ref().err());
     result.map_err(|error| upstream_to_mcp(&error))
 }
 
@@ -374,10 +416,10 @@ impl ServerHandler for ProxyHandler {
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
         let request = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(request));
-        match self.forward(request).await? {
+        match self.forward_for(&context.peer, request).await? {
             ServerResult::ReadResourceResult(result) => Ok(result.into()),
             _ => Err(unexpected()),
         }
@@ -399,10 +441,10 @@ impl ServerHandler for ProxyHandler {
     async fn get_prompt(
         &self,
         request: GetPromptRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
         let request = ClientRequest::GetPromptRequest(GetPromptRequest::new(request));
-        match self.forward(request).await? {
+        match self.forward_for(&context.peer, request).await? {
             ServerResult::GetPromptResult(result) => Ok(result.into()),
             _ => Err(unexpected()),
         }

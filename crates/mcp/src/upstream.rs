@@ -341,42 +341,14 @@ impl Upstream {
     ) -> Result<CallToolResult, UpstreamError> {
         let mut params = CallToolRequestParams::new(name.to_string());
         params.arguments = arguments;
-        // A 2026-07-28 server may answer `input_required`: its embedded requests are answered
-        // through the relay (the downstream client), and the call is made again with the
-        // answers and the echoed state, until it completes.
-        for _round in 0..MAX_INPUT_ROUNDS {
-            let request = ClientRequest::CallToolRequest(CallToolRequest::new(params.clone()));
-            match self.request(request, &options).await? {
-                ServerResult::CallToolResult(result) => return Ok(result),
-                ServerResult::InputRequiredResult(pending) => {
-                    let mut answers = std::collections::BTreeMap::new();
-                    for (key, input) in pending.input_requests.unwrap_or_default() {
-                        let answer =
-                            self.inner
-                                .handler
-                                .answer_input(input)
-                                .await
-                                .map_err(|error| UpstreamError::Rpc {
-                                    upstream: self.name().into(),
-                                    method: "tools/call".into(),
-                                    code: error.code.0,
-                                    message: sanitize_message(&error.message),
-                                })?;
-                        answers.insert(key, answer);
-                    }
-                    params.input_responses = (!answers.is_empty()).then_some(answers);
-                    params.request_state = pending.request_state;
-                }
-                _ => return Err(self.unexpected("tools/call")),
-            }
+        let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+        match self.request(request, &options).await? {
+            ServerResult::CallToolResult(result) => Ok(result),
+            _ => Err(self.unexpected("tools/call")),
         }
-        Err(UpstreamError::UnexpectedResponse {
-            upstream: self.name().into(),
-            method: format!("tools/call (still asking for input after {MAX_INPUT_ROUNDS} rounds)"),
-        })
     }
 
-    /// The circuit breaker's state.
+    /// The circuit breaker's state.    /// The circuit breaker's state.
     pub fn breaker_state(&self) -> BreakerState {
         let breaker = self
             .inner
@@ -445,7 +417,53 @@ impl Upstream {
     }
 
     /// Sends any request, with the upstream's timeout, retry, breaker and concurrency rules.
+    ///
+    /// A 2026-07-28 server may answer `tools/call`, `prompts/get` or `resources/read` with
+    /// `input_required`: its embedded requests are answered through the relay (the downstream
+    /// client), and the request is made again with the answers and the echoed state, until it
+    /// completes.
     pub async fn request(
+        &self,
+        mut request: ClientRequest,
+        options: &RequestOptions,
+    ) -> Result<ServerResult, UpstreamError> {
+        for _round in 0..MAX_INPUT_ROUNDS {
+            let pending = match self.request_once(request.clone(), options).await? {
+                ServerResult::InputRequiredResult(pending) => pending,
+                done => return Ok(done),
+            };
+            let method = request.method().to_string();
+            let mut answers = std::collections::BTreeMap::new();
+            for (key, input) in pending.input_requests.unwrap_or_default() {
+                let answer = self
+                    .inner
+                    .handler
+                    .answer_input(input)
+                    .await
+                    .map_err(|error| UpstreamError::Rpc {
+                        upstream: self.name().into(),
+                        method: method.clone(),
+                        code: error.code.0,
+                        message: sanitize_message(&error.message),
+                    })?;
+                answers.insert(key, answer);
+            }
+            let answers = (!answers.is_empty()).then_some(answers);
+            if !carry_input(&mut request, answers, pending.request_state) {
+                return Err(self.unexpected(&method));
+            }
+        }
+        Err(UpstreamError::UnexpectedResponse {
+            upstream: self.name().into(),
+            method: format!(
+                "{} (still asking for input after {MAX_INPUT_ROUNDS} rounds)",
+                request.method()
+            ),
+        })
+    }
+
+    /// One request, without answering `input_required`.
+    async fn request_once(
         &self,
         request: ClientRequest,
         options: &RequestOptions,
@@ -1357,6 +1375,31 @@ struct InFlight {
 async fn read_body(body: hyper::body::Incoming) -> Result<bytes::Bytes, hyper::Error> {
     use http_body_util::BodyExt as _;
     Ok(body.collect().await?.to_bytes())
+}
+
+/// Puts the answers to an `input_required` and its echoed state on the request that got it;
+/// false for a request that cannot carry them.
+fn carry_input(
+    request: &mut ClientRequest,
+    responses: Option<rmcp::model::InputResponses>,
+    state: Option<String>,
+) -> bool {
+    match request {
+        ClientRequest::CallToolRequest(call) => {
+            call.params.input_responses = responses;
+            call.params.request_state = state;
+        }
+        ClientRequest::GetPromptRequest(get) => {
+            get.params.input_responses = responses;
+            get.params.request_state = state;
+        }
+        ClientRequest::ReadResourceRequest(read) => {
+            read.params.input_responses = responses;
+            read.params.request_state = state;
+        }
+        _ => return false,
+    }
+    true
 }
 
 /// How a handshake that took too long is reported.

@@ -1431,6 +1431,40 @@ async fn input_requests_of_a_2026_upstream_reach_clients_of_both_eras() {
             "{answer}"
         );
     }
+    // Prompts and resources may ask for input too; the gateway drives them the same way.
+    let expected = "ship: decline ok=None state=pending ship";
+    for (path, prompt) in [
+        ("/mcp/calc", "prompt:confirm_prompt"),
+        ("/mcp", "prompt:calc__confirm_prompt"),
+    ] {
+        let answer = run_client(
+            Path::new("node"),
+            "ts_relay.mjs",
+            &[&server.url(path), token, prompt, r#"{"action": "ship"}"#],
+        )
+        .await;
+        assert_eq!(answer["asked"], json!(["elicitation/create"]), "{answer}");
+        assert_eq!(
+            answer["result"]["messages"][0]["content"]["text"], expected,
+            "{answer}"
+        );
+    }
+    let answer = run_client(
+        Path::new("node"),
+        "ts_relay.mjs",
+        &[
+            &server.url("/mcp/calc"),
+            token,
+            "resource:confirm://ship",
+            "{}",
+        ],
+    )
+    .await;
+    assert_eq!(answer["asked"], json!(["elicitation/create"]), "{answer}");
+    assert_eq!(
+        answer["result"]["contents"][0]["text"], expected,
+        "{answer}"
+    );
 }
 
 #[tokio::test]
