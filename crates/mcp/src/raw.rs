@@ -26,6 +26,9 @@ pub(crate) struct RawRoute {
     pub(crate) uri: Arc<str>,
     /// `uri` parsed once: parsing it (with its IDNA pass) for every call showed in profiles.
     pub(crate) url: http::Uri,
+    /// Whether requests to `url` go straight to it rather than through a configured HTTP proxy,
+    /// which only the typed path's client supports.
+    pub(crate) direct: bool,
     /// `None` on a stateless (2026-07-28) connection.
     pub(crate) session_id: Option<Arc<str>>,
     /// The configured headers and the negotiated `MCP-Protocol-Version`, without the headers
@@ -111,6 +114,7 @@ impl RouteCell {
             .collect();
         let route = RawRoute {
             uri: uri.clone(),
+            direct: crate::raw_client::goes_direct(&url),
             url,
             session_id: session_id.cloned(),
             headers,

@@ -160,6 +160,23 @@ impl Connection for QuickAckStream {
     }
 }
 
+/// Whether a request to `uri` would go straight to it, as the typed path's reqwest client would
+/// send it: this client has no HTTP proxy support, so a URL that the proxy settings (`HTTP_PROXY`,
+/// `HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`, read as reqwest reads them) send through a proxy stays
+/// on the typed path.
+pub(crate) fn goes_direct(uri: &http::Uri) -> bool {
+    use hyper_util::client::proxy::matcher::Matcher;
+    static SYSTEM: OnceLock<Matcher> = OnceLock::new();
+    goes_direct_with(SYSTEM.get_or_init(Matcher::from_system), uri)
+}
+
+fn goes_direct_with(
+    proxies: &hyper_util::client::proxy::matcher::Matcher,
+    uri: &http::Uri,
+) -> bool {
+    proxies.intercept(uri).is_none()
+}
+
 /// Sends one raw request: a POST of `body` to `uri` with `headers`.
 pub(crate) async fn post(
     uri: &http::Uri,
@@ -171,4 +188,24 @@ pub(crate) async fn post(
     *request.uri_mut() = uri.clone();
     *request.headers_mut() = headers;
     raw_client().request(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper_util::client::proxy::matcher::Matcher;
+
+    #[test]
+    fn a_url_the_proxy_settings_send_through_a_proxy_does_not_go_direct() {
+        let uri: http::Uri = "http://upstream.example:8080/mcp".parse().expect("a URI");
+        let none = Matcher::builder().build();
+        assert!(goes_direct_with(&none, &uri));
+        let proxied = Matcher::builder().http("http://proxy.example:3128").build();
+        assert!(!goes_direct_with(&proxied, &uri));
+        let excepted = Matcher::builder()
+            .http("http://proxy.example:3128")
+            .no("upstream.example")
+            .build();
+        assert!(goes_direct_with(&excepted, &uri));
+    }
 }

@@ -500,7 +500,7 @@ impl Upstream {
         }) else {
             return Err(RawCallError::Unrouted);
         };
-        if route.standard_headers && !crate::raw::plain_header_value(name) {
+        if !route.direct || (route.standard_headers && !crate::raw::plain_header_value(name)) {
             return Err(RawCallError::Unrouted);
         }
         // A session-era upstream gets the gateway's own context on its shared session; a call
