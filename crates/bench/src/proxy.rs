@@ -225,8 +225,16 @@ pub async fn run(binary: &Path, duration: Duration, idle_sessions: usize) -> any
     }
     println!();
     println!(
-        "gateway peak RSS under load: {} KiB",
-        status_kib(pid, "VmHWM")
+        "gateway peak RSS under load: {} KiB (now {} KiB of heap and {} KiB of mapped files)",
+        status_kib(pid, "VmHWM"),
+        status_kib(pid, "RssAnon"),
+        status_kib(pid, "RssFile")
+    );
+    println!(
+        "bare forwarder peak RSS under load: {} KiB (now {} KiB of heap and {} KiB of mapped files)",
+        status_kib(forwarder_pid, "VmHWM"),
+        status_kib(forwarder_pid, "RssAnon"),
+        status_kib(forwarder_pid, "RssFile")
     );
     let metrics = gateway
         .request(reqwest::Method::GET, "/metrics")
