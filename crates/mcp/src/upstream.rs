@@ -348,7 +348,7 @@ impl Upstream {
         }
     }
 
-    /// The circuit breaker's state.    /// The circuit breaker's state.
+    /// The circuit breaker's state.
     pub fn breaker_state(&self) -> BreakerState {
         let breaker = self
             .inner
@@ -428,7 +428,7 @@ impl Upstream {
         options: &RequestOptions,
     ) -> Result<ServerResult, UpstreamError> {
         for _round in 0..MAX_INPUT_ROUNDS {
-            let pending = match self.request_once(request.clone(), options).await? {
+            let pending = match self.request_once(&request, options).await? {
                 ServerResult::InputRequiredResult(pending) => pending,
                 done => return Ok(done),
             };
@@ -465,7 +465,7 @@ impl Upstream {
     /// One request, without answering `input_required`.
     async fn request_once(
         &self,
-        request: ClientRequest,
+        request: &ClientRequest,
         options: &RequestOptions,
     ) -> Result<ServerResult, UpstreamError> {
         let probe = self.breaker_admits()?;
@@ -654,8 +654,7 @@ impl Upstream {
     ) -> Result<RawReply, RawCallError> {
         let status = response.status();
         if route.session_id.is_some()
-            && (status == reqwest::StatusCode::NOT_FOUND
-                || status == reqwest::StatusCode::BAD_REQUEST)
+            && (status == http::StatusCode::NOT_FOUND || status == http::StatusCode::BAD_REQUEST)
         {
             // A session the server forgot: rmcp's client re-initializes on the typed path. The
             // request did not run, so it may be sent again there.
@@ -663,8 +662,7 @@ impl Upstream {
                 .await
                 .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
                 .unwrap_or_default();
-            if status == reqwest::StatusCode::NOT_FOUND || crate::http::says_session_is_gone(&text)
-            {
+            if status == http::StatusCode::NOT_FOUND || crate::http::says_session_is_gone(&text) {
                 return Err(RawCallError::Unrouted);
             }
             return Err(self.raw_failure(format!("HTTP {}", status.as_u16()), Delivery::Rejected));
@@ -750,12 +748,14 @@ impl Upstream {
 
     async fn request_with_retries(
         &self,
-        request: ClientRequest,
+        request: &ClientRequest,
         options: &RequestOptions,
     ) -> Result<ServerResult, UpstreamError> {
         let mut attempt = 0;
         let mut reopened_stale = false;
         loop {
+            // Whether the request may have left: not when the session did not open.
+            let mut sent = true;
             let result = match self.session().await {
                 Ok(session) => match self.send_once(&session, request.clone(), options).await {
                     Err(Attempt::Stale) => {
@@ -763,7 +763,7 @@ impl Upstream {
                         // sent. Once only, so a server that dies at every start cannot loop us.
                         self.forget(&session);
                         if reopened_stale {
-                            Err(self.closed(&request, &session))
+                            Err(self.closed(request, &session))
                         } else {
                             reopened_stale = true;
                             continue;
@@ -778,16 +778,7 @@ impl Upstream {
                     Ok(result) => Ok(result),
                 },
                 Err(error) => {
-                    // The session did not open, so the request never left, whatever became of
-                    // the handshake (a server still starting may take a connection and drop it).
-                    // A handshake that hung is not tried again: it would hang as long again.
-                    let cut_off = matches!(&error, UpstreamError::Connect { reason, delivery: Delivery::MaybeSent, .. }
-                        if !reason.starts_with(NO_HANDSHAKE));
-                    if cut_off && attempt < self.inner.config.retries {
-                        tracing::debug!(upstream = %self.name(), attempt, %error, "retrying");
-                        attempt += 1;
-                        continue;
-                    }
+                    sent = false;
                     Err(error)
                 }
             };
@@ -797,7 +788,14 @@ impl Upstream {
             };
             let retryable = match error.delivery() {
                 Some(Delivery::NotSent) => true,
-                Some(Delivery::MaybeSent) => options.retry_safe,
+                // A handshake cut off (a server still starting may take a connection and drop
+                // it) never carried the request; one that hung would hang as long again.
+                Some(Delivery::MaybeSent) => {
+                    options.retry_safe
+                        || (!sent
+                            && !matches!(&error, UpstreamError::Connect { reason, .. }
+                                if reason.starts_with(NO_HANDSHAKE)))
+                }
                 _ => false,
             };
             if !retryable || attempt >= self.inner.config.retries {
@@ -1369,8 +1367,6 @@ struct InFlight {
     cancels: TaskTracker,
 }
 
-/// A raw call in flight: unless disarmed by an answer, dropping it sends
-/// `notifications/cancelled` for it on the same session.
 /// The whole of a response body.
 async fn read_body(body: hyper::body::Incoming) -> Result<bytes::Bytes, hyper::Error> {
     use http_body_util::BodyExt as _;
@@ -1405,6 +1401,8 @@ fn carry_input(
 /// How a handshake that took too long is reported.
 const NO_HANDSHAKE: &str = "no handshake within";
 
+/// A raw call in flight: unless disarmed by an answer, dropping it sends
+/// `notifications/cancelled` for it on the same session.
 struct RawInFlight {
     upstream: Upstream,
     route: Arc<RawRoute>,

@@ -101,40 +101,41 @@ impl Store {
         };
         let mut options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
         if backend == Backend::Sqlite {
-            // A file the process opened itself cannot drop the link a ping would check; the ping
-            // cost a round trip to SQLite's worker thread before every transaction.
-            options = options.test_before_acquire(false);
-            // SQLite writes one transaction at a time, and each connection is a thread with its
-            // own page cache: a few serve the readers and the audit writer.
-            options = options.max_connections(4);
-            options = options.after_connect(|connection, _| {
-                Box::pin(async move {
-                    // WAL lets readers go on while one writer writes; the busy timeout makes a
-                    // writer wait for the lock instead of failing at once.
-                    sqlx::query("PRAGMA journal_mode = WAL")
-                        .execute(&mut *connection)
-                        .await?;
-                    sqlx::query(&format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"))
-                        .execute(&mut *connection)
-                        .await?;
-                    // In WAL mode NORMAL syncs at checkpoints, not at every commit: a crash of
-                    // the process loses nothing, and the database stays whole after a power
-                    // loss, which may undo the last commits. A sync per commit would cost every
-                    // audited call a disk flush.
-                    sqlx::query("PRAGMA synchronous = NORMAL")
-                        .execute(&mut *connection)
-                        .await?;
-                    sqlx::query("PRAGMA foreign_keys = ON")
-                        .execute(&mut *connection)
-                        .await?;
-                    // The audit appends touch only the right edge of its B-trees, and the other
-                    // tables are small: 512 KiB of page cache per connection, not SQLite's 2 MiB.
-                    sqlx::query("PRAGMA cache_size = -512")
-                        .execute(&mut *connection)
-                        .await?;
-                    Ok(())
-                })
-            });
+            options = options
+                // A file the process opened itself cannot drop the link a ping would check; the
+                // ping cost a round trip to SQLite's worker thread before every transaction.
+                .test_before_acquire(false)
+                // SQLite writes one transaction at a time, and each connection is a thread with
+                // its own page cache: a few serve the readers and the audit writer.
+                .max_connections(4)
+                .after_connect(|connection, _| {
+                    Box::pin(async move {
+                        // WAL lets readers go on while one writer writes; the busy timeout makes a
+                        // writer wait for the lock instead of failing at once.
+                        sqlx::query("PRAGMA journal_mode = WAL")
+                            .execute(&mut *connection)
+                            .await?;
+                        sqlx::query(&format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"))
+                            .execute(&mut *connection)
+                            .await?;
+                        // In WAL mode NORMAL syncs at checkpoints, not at every commit: a crash of
+                        // the process loses nothing, and the database stays whole after a power
+                        // loss, which may undo the last commits. A sync per commit would cost every
+                        // audited call a disk flush.
+                        sqlx::query("PRAGMA synchronous = NORMAL")
+                            .execute(&mut *connection)
+                            .await?;
+                        sqlx::query("PRAGMA foreign_keys = ON")
+                            .execute(&mut *connection)
+                            .await?;
+                        // The audit appends touch only the right edge of its B-trees, and the other
+                        // tables are small: 512 KiB of page cache per connection, not SQLite's 2 MiB.
+                        sqlx::query("PRAGMA cache_size = -512")
+                            .execute(&mut *connection)
+                            .await?;
+                        Ok(())
+                    })
+                });
         }
         let pool = options.connect(&url).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
