@@ -154,6 +154,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn row_ids_are_unique_and_sort_by_time() {
+        let first = row_id(1_000);
+        let second = row_id(1_000);
+        assert_ne!(first, second);
+        assert!(row_id(999) < first && first < row_id(1_001));
+        // The same length as the UUID-based ids before them, so old and new rows sort together.
+        assert_eq!(first.len(), 13 + 1 + 32);
+    }
+
+    #[test]
     fn a_map_hashes_like_the_same_map_in_a_value() {
         // The typed path hashes the arguments map; the fast path hashes the parsed `Value`.
         let value = serde_json::json!({"b": [1, 2], "a": "x"});

@@ -1740,3 +1740,34 @@ async fn a_session_used_only_by_fast_calls_outlives_the_idle_timeout() {
     assert_eq!(status, 200, "{text}");
     assert!(text.contains("\"echo\""), "{text}");
 }
+
+#[tokio::test]
+async fn an_upstream_the_proxy_settings_route_through_a_proxy_stays_on_the_typed_path() {
+    let upstream = switchboard_test_support::InProcessServer::start()
+        .await
+        .expect("upstream");
+    // The upstream also answers requests in a forward proxy's absolute form, so it can stand as
+    // the proxy in front of itself.
+    let proxy = upstream.url.trim_end_matches("/mcp").to_string();
+    let server = Switchboard::start(binary(), &[], &[("HTTP_PROXY", &proxy)])
+        .await
+        .expect("switchboard serve starts");
+    register(&server, &remote_body("Echo", &upstream.url, Some("echo"))).await;
+    let client = mcp_client(&server, "/mcp/echo").await;
+    for _ in 0..3 {
+        let result = client
+            .call_tool(
+                "echo",
+                json!({"message": "hi"}).as_object().cloned(),
+                Default::default(),
+            )
+            .await
+            .expect("calls");
+        assert_eq!(
+            result.content[0].as_text().map(|t| t.text.as_str()),
+            Some("hi")
+        );
+    }
+    // The fast path's client has no proxy support: every call went the typed way.
+    assert_eq!(passthrough_calls(&server).await, 0.0);
+}
