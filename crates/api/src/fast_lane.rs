@@ -15,7 +15,6 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use switchboard_gateway::{
@@ -136,7 +135,7 @@ pub(crate) struct Lane<'a> {
     pub gateway: &'a Gateway,
     pub endpoint: Option<&'a str>,
     pub allowed_hosts: &'a [String],
-    pub sessions: &'a Arc<LocalSessionManager>,
+    pub sessions: &'a Arc<crate::sessions::HibernatingSessions>,
 }
 
 /// How a request may take the fast path.
@@ -160,14 +159,13 @@ pub(crate) async fn serve(lane: Lane<'_>, request: Request) -> Result<Response, 
     match answer(&lane, &mode, &parts.headers, &bytes).await {
         Some(response) => {
             if let Mode::Session(session) = &mode
-                && session.needs_touch(passthrough::touch_interval(
-                    lane.sessions
-                        .session_config
-                        .keep_alive
-                        .unwrap_or(std::time::Duration::MAX),
-                ))
+                && session.needs_touch(passthrough::touch_interval(lane.sessions.idle_timeout()))
+                && let Some(id) = parts
+                    .headers
+                    .get("mcp-session-id")
+                    .and_then(|value| value.to_str().ok())
             {
-                touch(lane.sessions.clone(), parts.headers.clone());
+                lane.sessions.touch(id);
             }
             Ok(response)
         }
@@ -516,31 +514,6 @@ fn progress_message(token: &RawValue, report: &switchboard_mcp::Progress) -> Str
     )
 }
 
-/// Tells rmcp's session that its client is active, so that it does not end the session as idle
-/// while only fast calls use it.
-fn touch(sessions: Arc<LocalSessionManager>, headers: HeaderMap) {
-    let Some(id) = headers
-        .get("mcp-session-id")
-        .and_then(|value| value.to_str().ok())
-        .map(Arc::<str>::from)
-    else {
-        return;
-    };
-    tokio::spawn(async move {
-        let handle = sessions.sessions.read().await.get(&id).cloned();
-        if let (Some(handle), Some(message)) = (handle, keep_alive_message()) {
-            let _ = handle.push_message(message, None).await;
-        }
-    });
-}
-
-/// A notification of our own: rmcp's handler ignores it, but it counts as activity for the
-/// session's idle timer.
-fn keep_alive_message() -> Option<rmcp::model::ClientJsonRpcMessage> {
-    serde_json::from_str(r#"{"jsonrpc":"2.0","method":"notifications/io.switchboard/keep-alive"}"#)
-        .ok()
-}
-
 fn too_large() -> Response {
     crate::error::ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
@@ -580,15 +553,6 @@ mod tests {
         let task: Result<CallParams<'_>, _> =
             serde_json::from_str(r#"{"name":"echo","task":{"ttl":1}}"#);
         assert!(task.is_err());
-    }
-
-    #[test]
-    fn the_keep_alive_is_a_notification_rmcp_accepts() {
-        let message = keep_alive_message().expect("parses as a client message");
-        assert!(matches!(
-            message,
-            rmcp::model::ClientJsonRpcMessage::Notification(_)
-        ));
     }
 
     #[test]

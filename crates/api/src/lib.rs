@@ -9,6 +9,7 @@ pub mod legacy_sse;
 pub mod mcp;
 pub mod runs;
 pub mod servers;
+mod sessions;
 
 use std::{
     future::{Future, IntoFuture},
@@ -249,6 +250,11 @@ async fn metrics(State(state): State<AppState>, _caller: auth::Caller) -> axum::
         .metrics()
         .live_sessions
         .set(i64::try_from(live).unwrap_or(i64::MAX));
+    state
+        .gateway
+        .metrics()
+        .hibernated_sessions
+        .set(i64::try_from(state.mcp.hibernated_sessions()).unwrap_or(i64::MAX));
     (
         [(
             axum::http::header::CONTENT_TYPE,

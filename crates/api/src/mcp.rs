@@ -20,23 +20,25 @@ use switchboard_gateway::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::{AppState, auth::Caller, error::ApiError};
+use crate::{AppState, auth::Caller, error::ApiError, sessions::HibernatingSessions};
 
-type ProxyService = StreamableHttpService<ProxyHandler, LocalSessionManager>;
+type ProxyService = StreamableHttpService<ProxyHandler, HibernatingSessions>;
 type AdminService = StreamableHttpService<AdminMcp, LocalSessionManager>;
-type AggregateService = StreamableHttpService<AggregateHandler, LocalSessionManager>;
+type AggregateService = StreamableHttpService<AggregateHandler, HibernatingSessions>;
 
 /// The MCP services, by server id, each with the definition version it serves.
 #[derive(Clone)]
 pub struct McpMounts {
     services: Arc<Mutex<HashMap<String, Mounted>>>,
-    /// Every service's session manager, to count live sessions.
-    managers: Arc<Mutex<Vec<Arc<LocalSessionManager>>>>,
+    /// The session managers of the proxy endpoints, to count live sessions and end idle
+    /// hibernated ones.
+    managers: Arc<Mutex<Vec<Arc<HibernatingSessions>>>>,
     /// The admin MCP server.
     admin: AdminService,
+    admin_sessions: Arc<LocalSessionManager>,
     /// Every enabled server as one.
     aggregate: AggregateService,
-    aggregate_sessions: Arc<LocalSessionManager>,
+    aggregate_sessions: Arc<HibernatingSessions>,
     /// Host names clients may use (rmcp refuses others: a DNS-rebinding guard).
     allowed_hosts: Vec<String>,
     /// How long a downstream session may stay idle before rmcp ends it.
@@ -60,25 +62,35 @@ impl McpMounts {
         gateway: &Gateway,
     ) -> Self {
         let shutdown = CancellationToken::new();
-        let admin_sessions = session_manager(session_idle_timeout);
-        let aggregate_sessions = session_manager(session_idle_timeout);
+        let mut admin_sessions = LocalSessionManager::default();
+        admin_sessions.session_config.keep_alive = Some(session_idle_timeout);
+        let admin_sessions = Arc::new(admin_sessions);
+        let aggregate_sessions =
+            HibernatingSessions::new(None, gateway.fast_sessions().clone(), session_idle_timeout);
         let for_admin = gateway.clone();
         let admin = StreamableHttpService::new(
             move || Ok(AdminMcp::new(for_admin.clone())),
             admin_sessions.clone(),
-            config(&allowed_hosts, &shutdown),
+            config(&allowed_hosts, &shutdown, None),
         );
         let for_aggregate = gateway.clone();
         let deadline = gateway.settings().aggregate_deadline;
         let aggregate = StreamableHttpService::new(
             move || Ok(AggregateHandler::new(for_aggregate.clone(), deadline)),
             aggregate_sessions.clone(),
-            config(&allowed_hosts, &shutdown),
+            config(&allowed_hosts, &shutdown, Some(&aggregate_sessions)),
+        );
+        let managers = Arc::new(Mutex::new(vec![aggregate_sessions.clone()]));
+        crate::sessions::spawn_expiry(
+            Arc::downgrade(&managers),
+            switchboard_gateway::passthrough::touch_interval(session_idle_timeout),
+            shutdown.clone(),
         );
         Self {
             services: Arc::default(),
-            managers: Arc::new(Mutex::new(vec![admin_sessions, aggregate_sessions.clone()])),
+            managers,
             admin,
+            admin_sessions,
             aggregate,
             aggregate_sessions,
             allowed_hosts,
@@ -87,18 +99,26 @@ impl McpMounts {
         }
     }
 
-    /// Streamable HTTP sessions open now, over every endpoint.
+    /// Streamable HTTP sessions open now, over every endpoint, awake or hibernated.
     pub async fn live_sessions(&self) -> usize {
-        let managers = self
+        let proxied: usize = self
             .managers
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let mut count = 0;
-        for manager in managers {
-            count += manager.sessions.read().await.len();
-        }
-        count
+            .iter()
+            .map(|manager| manager.count())
+            .sum();
+        proxied + self.admin_sessions.sessions.read().await.len()
+    }
+
+    /// Proxy sessions hibernated now (see [`crate::sessions`]).
+    pub fn hibernated_sessions(&self) -> usize {
+        self.managers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|manager| manager.hibernated())
+            .sum()
     }
 
     pub fn shutdown(&self) {
@@ -119,7 +139,11 @@ impl McpMounts {
         }
         let gateway = state.gateway.clone();
         let server = id.to_string();
-        let sessions = session_manager(self.session_idle_timeout);
+        let sessions = HibernatingSessions::new(
+            Some(id.to_string()),
+            gateway.fast_sessions().clone(),
+            self.session_idle_timeout,
+        );
         self.managers
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -127,7 +151,7 @@ impl McpMounts {
         let service = StreamableHttpService::new(
             move || Ok(ProxyHandler::new(gateway.clone(), server.clone())),
             sessions.clone(),
-            config(&self.allowed_hosts, &self.shutdown),
+            config(&self.allowed_hosts, &self.shutdown, Some(&sessions)),
         );
         let mounted = Mounted {
             version,
@@ -139,28 +163,52 @@ impl McpMounts {
     }
 }
 
-/// A session manager whose sessions end after `idle_timeout` without a request.
-fn session_manager(idle_timeout: std::time::Duration) -> Arc<LocalSessionManager> {
-    let mut manager = LocalSessionManager::default();
-    manager.session_config.keep_alive = Some(idle_timeout);
-    Arc::new(manager)
-}
-
 /// One server's MCP service, with the definition version it serves.
 #[derive(Clone)]
 struct Mounted {
     version: i64,
     service: ProxyService,
-    sessions: Arc<LocalSessionManager>,
+    sessions: Arc<HibernatingSessions>,
 }
 
-fn config(allowed_hosts: &[String], shutdown: &CancellationToken) -> StreamableHttpServerConfig {
-    StreamableHttpServerConfig::default()
+/// A service's config; `hibernating` is where its sessions sleep, and what wakes them.
+fn config(
+    allowed_hosts: &[String],
+    shutdown: &CancellationToken,
+    hibernating: Option<&Arc<HibernatingSessions>>,
+) -> StreamableHttpServerConfig {
+    let mut config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(allowed_hosts.to_vec())
         // A stateless (2026-07-28) answer with nothing before it goes out as plain JSON rather
         // than an event stream; one with progress or logs first still streams, so nothing is lost.
         .with_json_response(true)
-        .with_cancellation_token(shutdown.child_token())
+        .with_cancellation_token(shutdown.child_token());
+    config.session_store = hibernating.map(|sessions| {
+        sessions.clone() as Arc<dyn rmcp::transport::streamable_http_server::session::SessionStore>
+    });
+    config
+}
+
+/// Has `service` answer `request`, counting it as a visit to its session while rmcp serves it
+/// (the answer's body included), so that the session does not hibernate meanwhile.
+async fn handle_visiting<S>(
+    service: &StreamableHttpService<S, HibernatingSessions>,
+    sessions: &Arc<HibernatingSessions>,
+    request: Request,
+) -> Response
+where
+    S: rmcp::ServerHandler + Send + 'static,
+{
+    let visit = request
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|id| sessions.visit(id));
+    let response = service.handle(request).await.map(Body::new);
+    match visit {
+        Some(visit) => response.map(|body| visit.hold(body)),
+        None => response,
+    }
 }
 
 /// `/mcp/admin`: the admin MCP server.
@@ -190,13 +238,7 @@ pub async fn aggregate(
         Ok(response) => return response,
         Err(request) => request,
     };
-    state
-        .mcp
-        .aggregate
-        .handle(request)
-        .await
-        .map(Body::new)
-        .into_response()
+    handle_visiting(&state.mcp.aggregate, &state.mcp.aggregate_sessions, request).await
 }
 
 /// `/mcp/{id-or-alias}`: one server's governed tools, resources and prompts.
@@ -218,6 +260,5 @@ pub async fn proxy(
         Ok(response) => return Ok(response),
         Err(request) => request,
     };
-    let response = mounted.service.handle(request).await;
-    Ok(response.map(Body::new).into_response())
+    Ok(handle_visiting(&mounted.service, &mounted.sessions, request).await)
 }

@@ -236,44 +236,71 @@ pub async fn run(binary: &Path, duration: Duration, idle_sessions: usize) -> any
         status_kib(forwarder_pid, "RssAnon"),
         status_kib(forwarder_pid, "RssFile")
     );
-    let metrics = gateway
-        .request(reqwest::Method::GET, "/metrics")
-        .send()
-        .await?
-        .text()
-        .await?;
-    let fast = metrics
-        .lines()
-        .find_map(|line| line.strip_prefix("switchboard_passthrough_calls_total "))
-        .unwrap_or("0");
-    println!("calls forwarded on the raw fast path: {fast}");
+    println!(
+        "calls forwarded on the raw fast path: {}",
+        metric(&gateway, "switchboard_passthrough_calls_total").await?
+    );
 
     // Idle sessions in the heap the load has left, whose freed memory they partly reuse; then on
     // a fresh gateway, where they are the only thing that grows: the cost of a session alone.
+    // Sessions that hold their GET stream open stay awake: measured apart.
     let mut sessions = Vec::new();
     let (before, after, each) =
-        idle_session_cost(&gateway, pid, idle_sessions, &mut sessions).await?;
+        idle_session_cost(&gateway, pid, idle_sessions, &mut sessions, None).await?;
     println!(
         "{idle_sessions} idle sessions (2025-11-25) after the load: RSS {before} → {after} KiB, {each:.1} KiB each"
     );
     drop(gateway);
     let (fresh, fresh_pid, _) = start_gateway(binary, &upstream.url).await?;
     let (before, after, each) =
-        idle_session_cost(&fresh, fresh_pid, idle_sessions, &mut sessions).await?;
+        idle_session_cost(&fresh, fresh_pid, idle_sessions, &mut sessions, None).await?;
     println!(
-        "{idle_sessions} idle sessions (2025-11-25) on a fresh gateway: RSS {before} → {after} KiB, {each:.1} KiB each"
+        "{idle_sessions} idle sessions (2025-11-25) on a fresh gateway: RSS {before} → {after} KiB, {each:.1} KiB each ({} hibernated)",
+        metric(&fresh, "switchboard_hibernated_sessions").await?
+    );
+    drop(fresh);
+    let (fresh, fresh_pid, _) = start_gateway(binary, &upstream.url).await?;
+    let mut streams = Vec::new();
+    let (before, after, each) = idle_session_cost(
+        &fresh,
+        fresh_pid,
+        idle_sessions,
+        &mut sessions,
+        Some(&mut streams),
+    )
+    .await?;
+    println!(
+        "{idle_sessions} idle sessions (2025-11-25) with their GET stream open, on a fresh gateway: RSS {before} → {after} KiB, {each:.1} KiB each ({} hibernated)",
+        metric(&fresh, "switchboard_hibernated_sessions").await?
     );
     Ok(())
 }
 
+/// A metric's value as the gateway shows it.
+async fn metric(gateway: &Switchboard, name: &str) -> anyhow::Result<String> {
+    let metrics = gateway
+        .request(reqwest::Method::GET, "/metrics")
+        .send()
+        .await?
+        .text()
+        .await?;
+    Ok(metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or("0")
+        .to_string())
+}
+
 /// Opens `count` downstream sessions of the 2025-11-25 era (the stateless 2026-07-28 era keeps
-/// none), initialized and then left alone, and returns what they added to the gateway's RSS, in
-/// KiB per session. They stay open while the gateway lives.
+/// none), initialized and then left alone (each with its GET stream open, kept in `streams`, when
+/// given), and returns what they added to the gateway's RSS, in KiB per session, once every
+/// session without a stream has gone to sleep. They stay open while the gateway lives.
 async fn idle_session_cost(
     gateway: &Switchboard,
     pid: u32,
     count: usize,
     sessions: &mut Vec<String>,
+    mut streams: Option<&mut Vec<reqwest::Response>>,
 ) -> anyhow::Result<(u64, u64, f64)> {
     let client = switchboard_test_support::http_client();
     let before = status_kib(pid, "VmRSS");
@@ -305,7 +332,33 @@ async fn idle_session_cost(
             .json(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
             .send()
             .await?;
+        if let Some(streams) = streams.as_deref_mut() {
+            let stream = client
+                .get(gateway.url("/mcp/echo"))
+                .bearer_auth(TOKEN)
+                .header("accept", "text/event-stream")
+                .header("mcp-session-id", &session)
+                .header("mcp-protocol-version", "2025-11-25")
+                .send()
+                .await?;
+            anyhow::ensure!(
+                stream.status().is_success(),
+                "GET stream: {}",
+                stream.status()
+            );
+            streams.push(stream);
+        }
         sessions.push(session);
+    }
+    if streams.is_none() {
+        // The last sessions go to sleep a moment after their `initialized` is answered.
+        for _ in 0..500 {
+            let hibernated = metric(gateway, "switchboard_hibernated_sessions").await?;
+            if hibernated.parse::<usize>().unwrap_or(0) >= count {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
     let after = status_kib(pid, "VmRSS");
     let each = after.saturating_sub(before) as f64 / count.max(1) as f64;

@@ -74,8 +74,6 @@ pub struct AggregateHandler {
     resources: Arc<Mutex<HashMap<String, String>>>,
     /// Which upstream session this client uses on each server.
     sessions: ClientSessions,
-    /// Keeps this session open to the fast path while the handler lives.
-    fast: Arc<std::sync::OnceLock<crate::passthrough::SessionTicket>>,
 }
 
 impl AggregateHandler {
@@ -86,7 +84,6 @@ impl AggregateHandler {
             names: Arc::default(),
             resources: Arc::default(),
             sessions: ClientSessions::default(),
-            fast: Arc::default(),
         }
     }
 
@@ -95,15 +92,19 @@ impl AggregateHandler {
         sanitize_name(&format!("{alias}{SEPARATOR}{name}"))
     }
 
-    /// Where an aggregated name leads: from the last listing, else by splitting at the separator.
-    async fn target(&self, aggregated: &str) -> Result<Target, McpError> {
-        let known = self
-            .names
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(aggregated)
-            .cloned();
-        if let Some(target) = known {
+    /// Where an aggregated name leads: from this session's listings; else from a fresh one made
+    /// by `relist` (a client may call a name it learned in an earlier session, and a hibernated
+    /// session wakes without its listings); else by splitting at the separator.
+    async fn target(
+        &self,
+        aggregated: &str,
+        relist: impl std::future::Future<Output = ()>,
+    ) -> Result<Target, McpError> {
+        if let Some(target) = self.known(aggregated) {
+            return Ok(target);
+        }
+        relist.await;
+        if let Some(target) = self.known(aggregated) {
             return Ok(target);
         }
         let (alias, name) = split(aggregated).ok_or_else(|| {
@@ -117,6 +118,14 @@ impl AggregateHandler {
             server: connected.id,
             name: name.to_string(),
         })
+    }
+
+    fn known(&self, aggregated: &str) -> Option<Target> {
+        self.names
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(aggregated)
+            .cloned()
     }
 
     /// Runs `list` on every enabled server at once, each within the deadline. A server that fails
@@ -178,10 +187,6 @@ impl AggregateHandler {
 }
 
 impl ServerHandler for AggregateHandler {
-    async fn on_initialized(&self, context: rmcp::service::NotificationContext<RoleServer>) {
-        crate::passthrough::register_session(&self.gateway, None, &context, &self.fast);
-    }
-
     fn get_info(&self) -> ServerConfig {
         let capabilities = serde_json::from_value(json!({
             "tools": {"listChanged": true},
@@ -204,10 +209,130 @@ impl ServerHandler for AggregateHandler {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
+        let tools = self.listed_tools(&context.peer).await?;
+        let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
+        let (tools, next_cursor) = page(&tools, cursor, self.gateway.settings().tools_page_size)?;
+        Ok(ListToolsResult {
+            tools,
+            next_cursor,
+            ..ListToolsResult::default()
+        })
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let relist = async {
+            let _ = self.listed_tools(&context.peer).await;
+        };
+        let target = self.target(&request.name, relist).await?;
+        let served = self
+            .sessions
+            .for_client(&self.gateway, &target.server, &context.peer)
+            .await?;
+        call_served(
+            &self.gateway,
+            &served,
+            &target.name,
+            request.arguments,
+            &context,
+        )
+        .await
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        Ok(ListPromptsResult {
+            prompts: self.listed_prompts().await?,
+            ..ListPromptsResult::default()
+        })
+    }
+
+    async fn get_prompt(
+        &self,
+        mut request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let relist = async {
+            let _ = self.listed_prompts().await;
+        };
+        let target = self.target(&request.name, relist).await?;
+        request.name = target.name;
+        let request = ClientRequest::GetPromptRequest(GetPromptRequest::new(request));
+        match forward_for_client(
+            &self.gateway,
+            &self.sessions,
+            &target.server,
+            &context.peer,
+            request,
+        )
+        .await?
+        {
+            ServerResult::GetPromptResult(result) => Ok(result.into()),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        Ok(ListResourcesResult {
+            resources: self.listed_resources().await?,
+            ..ListResourcesResult::default()
+        })
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        if self.owner(request.uri.as_str()).is_none() {
+            // Not listed in this session (see `target`).
+            let _ = self.listed_resources().await;
+        }
+        let owner = self.owner(request.uri.as_str()).ok_or_else(|| {
+            McpError::invalid_params("unknown resource: no server lists it", None)
+        })?;
+        let request = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(request));
+        match forward_for_client(
+            &self.gateway,
+            &self.sessions,
+            &owner,
+            &context.peer,
+            request,
+        )
+        .await?
+        {
+            ServerResult::ReadResourceResult(result) => Ok(result.into()),
+            _ => Err(unexpected()),
+        }
+    }
+}
+
+impl AggregateHandler {
+    /// The server that listed a resource.
+    fn owner(&self, uri: &str) -> Option<String> {
+        self.resources
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(uri)
+            .cloned()
+    }
+
+    /// Every enabled server's tools under their aggregated names, which are claimed for calls.
+    async fn listed_tools(&self, peer: &rmcp::Peer<RoleServer>) -> Result<Vec<Tool>, McpError> {
         let gathered = self
             .gather("tools", |gateway, id| {
                 let sessions = self.sessions.clone();
-                let peer = context.peer.clone();
+                let peer = peer.clone();
                 async move {
                     let served = sessions
                         .for_client(&gateway, &id, &peer)
@@ -232,40 +357,11 @@ impl ServerHandler for AggregateHandler {
                 }
             }
         }
-        let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
-        let (tools, next_cursor) = page(&tools, cursor, self.gateway.settings().tools_page_size)?;
-        Ok(ListToolsResult {
-            tools,
-            next_cursor,
-            ..ListToolsResult::default()
-        })
+        Ok(tools)
     }
 
-    async fn call_tool(
-        &self,
-        request: CallToolRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> Result<CallToolResponse, McpError> {
-        let target = self.target(&request.name).await?;
-        let served = self
-            .sessions
-            .for_client(&self.gateway, &target.server, &context.peer)
-            .await?;
-        call_served(
-            &self.gateway,
-            &served,
-            &target.name,
-            request.arguments,
-            &context,
-        )
-        .await
-    }
-
-    async fn list_prompts(
-        &self,
-        _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
-    ) -> Result<ListPromptsResult, McpError> {
+    /// Every enabled server's prompts under their aggregated names, which are claimed for gets.
+    async fn listed_prompts(&self) -> Result<Vec<Prompt>, McpError> {
         let gathered = self
             .gather("prompts", |gateway, id| {
                 on_upstream(gateway, id, |upstream| async move {
@@ -287,39 +383,11 @@ impl ServerHandler for AggregateHandler {
                 }
             }
         }
-        Ok(ListPromptsResult {
-            prompts,
-            ..ListPromptsResult::default()
-        })
+        Ok(prompts)
     }
 
-    async fn get_prompt(
-        &self,
-        mut request: GetPromptRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> Result<GetPromptResponse, McpError> {
-        let target = self.target(&request.name).await?;
-        request.name = target.name;
-        let request = ClientRequest::GetPromptRequest(GetPromptRequest::new(request));
-        match forward_for_client(
-            &self.gateway,
-            &self.sessions,
-            &target.server,
-            &context.peer,
-            request,
-        )
-        .await?
-        {
-            ServerResult::GetPromptResult(result) => Ok(result.into()),
-            _ => Err(unexpected()),
-        }
-    }
-
-    async fn list_resources(
-        &self,
-        _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
-    ) -> Result<ListResourcesResult, McpError> {
+    /// Every enabled server's resources, each remembered with the first server that lists it.
+    async fn listed_resources(&self) -> Result<Vec<Resource>, McpError> {
         let gathered = self
             .gather("resources", |gateway, id| {
                 on_upstream(gateway, id, |upstream| async move {
@@ -340,41 +408,6 @@ impl ServerHandler for AggregateHandler {
                 resources.push(resource);
             }
         }
-        Ok(ListResourcesResult {
-            resources,
-            ..ListResourcesResult::default()
-        })
-    }
-
-    async fn read_resource(
-        &self,
-        request: ReadResourceRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> Result<ReadResourceResponse, McpError> {
-        let owner = self
-            .resources
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(request.uri.as_str())
-            .cloned()
-            .ok_or_else(|| {
-                McpError::invalid_params(
-                    "unknown resource: list the resources first to learn their servers",
-                    None,
-                )
-            })?;
-        let request = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(request));
-        match forward_for_client(
-            &self.gateway,
-            &self.sessions,
-            &owner,
-            &context.peer,
-            request,
-        )
-        .await?
-        {
-            ServerResult::ReadResourceResult(result) => Ok(result.into()),
-            _ => Err(unexpected()),
-        }
+        Ok(resources)
     }
 }

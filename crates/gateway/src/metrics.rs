@@ -64,6 +64,8 @@ pub struct Metrics {
     pub upstream_state: Family<StateLabels, Gauge>,
     pub upstream_breaker: Family<StateLabels, Gauge>,
     pub live_sessions: Gauge,
+    /// Of those, the proxy sessions hibernated while idle: what shows that idle sessions sleep.
+    pub hibernated_sessions: Gauge,
     pub runs: Family<StopLabels, Counter>,
     pub tokens: Family<TokenLabels, Counter>,
     /// Proxied tool calls that took the raw fast path, to show how much traffic it carries.
@@ -127,6 +129,12 @@ impl Default for Metrics {
             "Open downstream MCP sessions (Streamable HTTP and legacy SSE)",
             live_sessions.clone(),
         );
+        let hibernated_sessions = Gauge::default();
+        registry.register(
+            "hibernated_sessions",
+            "Open downstream MCP sessions kept without their rmcp session while idle",
+            hibernated_sessions.clone(),
+        );
         let runs = Family::<StopLabels, Counter>::default();
         registry.register("runs", "Agent runs by stop reason", runs.clone());
         let tokens = Family::<TokenLabels, Counter>::default();
@@ -146,6 +154,7 @@ impl Default for Metrics {
             upstream_state,
             upstream_breaker,
             live_sessions,
+            hibernated_sessions,
             runs,
             tokens,
             passthrough_calls,

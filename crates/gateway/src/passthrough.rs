@@ -37,8 +37,9 @@ pub struct FastSession {
     /// Fast calls in flight, by the client's request id (its JSON text), so that the client's
     /// `notifications/cancelled` reaches them.
     in_flight: Mutex<HashMap<String, CancellationToken>>,
-    /// When (milliseconds since the process's epoch) rmcp's session was last told the client
-    /// is active. Fast calls bypass it, and it would otherwise end the session as idle.
+    /// When (milliseconds since the process's epoch) the client was last known active: rmcp's
+    /// session is told of fast calls from it at most once per interval (they bypass it, and it
+    /// would otherwise end the session as idle), and a hibernated session ends by this clock.
     last_touch: AtomicU64,
 }
 
@@ -74,6 +75,18 @@ impl FastSession {
                 .last_touch
                 .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
+    }
+
+    /// Notes that the client is active now.
+    pub fn mark_active(&self) {
+        self.last_touch.store(now_ms(), Ordering::Relaxed);
+    }
+
+    /// How long since the client was last known active.
+    pub fn idle_for(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(
+            now_ms().saturating_sub(self.last_touch.load(Ordering::Relaxed)),
+        )
     }
 
     /// Tracks a call until the returned guard drops; its token is cancelled by the client's
@@ -122,8 +135,8 @@ impl Drop for InFlightCall {
 }
 
 impl FastSessions {
-    /// Registers a session; it stays until the returned ticket drops (with rmcp's handler of
-    /// the session).
+    /// Registers a session; it stays until the returned ticket drops (when the downstream
+    /// session ends).
     pub fn register(
         &self,
         session_id: &str,
@@ -135,10 +148,11 @@ impl FastSessions {
         self.0
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(id.clone(), session);
+            .insert(id.clone(), session.clone());
         SessionTicket {
             sessions: self.clone(),
             id,
+            session,
         }
     }
 
@@ -158,6 +172,14 @@ impl FastSessions {
 pub struct SessionTicket {
     sessions: FastSessions,
     id: Arc<str>,
+    session: Arc<FastSession>,
+}
+
+impl SessionTicket {
+    /// The registered session.
+    pub fn session(&self) -> &Arc<FastSession> {
+        &self.session
+    }
 }
 
 impl Drop for SessionTicket {
@@ -168,38 +190,6 @@ impl Drop for SessionTicket {
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&self.id);
     }
-}
-
-/// Registers a downstream session for the fast path once it is initialized, unless its client
-/// answers server-to-client requests (it has an upstream session of its own). The entry lives as
-/// long as `ticket`, which the session's rmcp handler holds.
-pub(crate) fn register_session(
-    gateway: &Gateway,
-    endpoint: Option<String>,
-    context: &rmcp::service::NotificationContext<rmcp::RoleServer>,
-    ticket: &std::sync::OnceLock<SessionTicket>,
-) {
-    if crate::proxy::needs_own_session(&context.peer) {
-        return;
-    }
-    let Some(session_id) = context
-        .extensions
-        .get::<http::request::Parts>()
-        .and_then(|parts| parts.headers.get("mcp-session-id"))
-        .and_then(|value| value.to_str().ok())
-    else {
-        return;
-    };
-    let client_name = context
-        .peer
-        .peer_info()
-        .map(|info| info.client_info.name.clone())
-        .unwrap_or_default();
-    let _ = ticket.set(
-        gateway
-            .fast_sessions()
-            .register(session_id, endpoint, client_name),
-    );
 }
 
 /// One call for the fast path.

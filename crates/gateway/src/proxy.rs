@@ -21,6 +21,7 @@ use switchboard_mcp::{CallContext, RequestOptions, Upstream, UpstreamError, Upst
 use switchboard_tools::{ToolError, ToolMetadata, ToolOutput};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::{Gateway, GatewayError, Served};
 
@@ -34,8 +35,6 @@ pub struct ProxyHandler {
     server: String,
     /// Which upstream session this client's calls use.
     sessions: ClientSessions,
-    /// Keeps this session open to the fast path while the handler lives.
-    fast: Arc<std::sync::OnceLock<crate::passthrough::SessionTicket>>,
 }
 
 /// Which upstream session a downstream client uses, per server: the gateway's shared one, or, for
@@ -44,6 +43,19 @@ pub struct ProxyHandler {
 #[derive(Debug, Clone, Default)]
 pub struct ClientSessions {
     dedicated: Arc<tokio::sync::Mutex<std::collections::HashMap<String, Served>>>,
+    /// Cancelled when the downstream session's handler is dropped (the last clone of this goes
+    /// with it): ends the tasks that relay upstream events to the session.
+    ended: Arc<SessionEnd>,
+}
+
+/// Cancels its token when dropped.
+#[derive(Debug, Default)]
+struct SessionEnd(CancellationToken);
+
+impl Drop for SessionEnd {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
 }
 
 /// Whether a client can answer sampling, elicitation or roots requests.
@@ -58,12 +70,22 @@ pub(crate) fn needs_own_session(peer: &Peer<RoleServer>) -> bool {
 
 /// Relays what an upstream says unasked to one downstream session: list changes (after dropping
 /// the cached tools, so that the client's re-list sees the new ones) and log messages. Ends with
-/// the session or the upstream.
-fn relay_events(gateway: Gateway, id: String, upstream: &Upstream, peer: Peer<RoleServer>) {
+/// the session (`ended`) or the upstream.
+fn relay_events(
+    gateway: Gateway,
+    id: String,
+    upstream: &Upstream,
+    peer: Peer<RoleServer>,
+    ended: CancellationToken,
+) {
     let mut events = upstream.events();
     tokio::spawn(async move {
         loop {
-            let sent = match events.recv().await {
+            let event = tokio::select! {
+                event = events.recv() => event,
+                () = ended.cancelled() => return,
+            };
+            let sent = match event {
                 Ok(UpstreamEvent::ToolsChanged) => {
                     gateway.forget_tools(&id);
                     peer.notify_tool_list_changed().await
@@ -114,6 +136,7 @@ impl ClientSessions {
             served.id.clone(),
             &served.upstream,
             peer.clone(),
+            self.ended.0.clone(),
         );
         dedicated.insert(server.to_string(), served.clone());
         Ok(served)
@@ -126,7 +149,6 @@ impl ProxyHandler {
             gateway,
             server: server.into(),
             sessions: ClientSessions::default(),
-            fast: Arc::default(),
         }
     }
 
@@ -290,13 +312,6 @@ impl ServerHandler for ProxyHandler {
     /// Relays what the upstream says unasked to this session: list changes (after dropping the
     /// cached tools, so that the client's re-list sees the new ones) and log messages.
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        // `server` is the id the endpoint was mounted with.
-        crate::passthrough::register_session(
-            &self.gateway,
-            Some(self.server.clone()),
-            &context,
-            &self.fast,
-        );
         // A client that answers server-to-client requests gets its own upstream session, whose
         // messages are relayed when it is made.
         if needs_own_session(&context.peer) {
@@ -310,6 +325,7 @@ impl ServerHandler for ProxyHandler {
             connected.id,
             &connected.upstream,
             context.peer,
+            self.sessions.ended.0.clone(),
         );
     }
 

@@ -1665,34 +1665,53 @@ async fn a_2026_client_hears_list_changes_through_subscriptions_listen() {
     assert!(names.contains(&"greet_zed".to_string()), "{names:?}");
 }
 
-#[tokio::test]
-async fn a_session_used_only_by_fast_calls_outlives_the_idle_timeout() {
-    let upstream = switchboard_test_support::InProcessServer::start()
-        .await
-        .expect("upstream");
-    // rmcp ends a session after a second without a request; fast calls never reach it.
-    let server = serve(&["--session-idle-timeout", "1"]).await;
-    register(&server, &remote_body("Echo", &upstream.url, Some("echo"))).await;
-    let post = |session: Option<&str>, body: Value| {
-        let mut request = server
-            .request(Method::POST, "/mcp/echo")
-            .header("accept", "application/json, text/event-stream")
-            .json(&body);
-        if let Some(session) = session {
-            request = request
-                .header("mcp-session-id", session)
-                .header("mcp-protocol-version", "2025-11-25");
-        }
-        request.send()
-    };
-    let opened = post(
+/// Posts one JSON-RPC message to `path`, on `session` when given, as a client of 2025-11-25.
+async fn post_raw(
+    server: &Switchboard,
+    path: &str,
+    session: Option<&str>,
+    body: Value,
+) -> reqwest::Response {
+    let mut request = server
+        .request(Method::POST, path)
+        .header("accept", "application/json, text/event-stream")
+        .json(&body);
+    if let Some(session) = session {
+        request = request
+            .header("mcp-session-id", session)
+            .header("mcp-protocol-version", "2025-11-25");
+    }
+    request.send().await.expect("the gateway answers")
+}
+
+/// Posts a request on `session` and returns its JSON-RPC answer, sent as JSON or as the last
+/// event of a stream, checking that it is a 200.
+async fn request_raw(server: &Switchboard, path: &str, session: &str, body: Value) -> Value {
+    let answered = post_raw(server, path, Some(session), body).await;
+    let status = answered.status();
+    let text = answered.text().await.expect("reads");
+    assert_eq!(status, 200, "{text}");
+    let json = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .map(str::trim)
+        .rfind(|data| !data.is_empty())
+        .unwrap_or(&text);
+    serde_json::from_str(json).unwrap_or_else(|_| panic!("a JSON-RPC answer: {text}"))
+}
+
+/// Opens a session on `path` by hand, as a client that answers no server-to-client requests,
+/// and returns its id.
+async fn open_raw_session(server: &Switchboard, path: &str) -> String {
+    let opened = post_raw(
+        server,
+        path,
         None,
         json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
             "protocolVersion": "2025-11-25", "capabilities": {},
-            "clientInfo": {"name": "keep-alive-test", "version": "1"}}}),
+            "clientInfo": {"name": "raw-test", "version": "1"}}}),
     )
-    .await
-    .expect("initializes");
+    .await;
     let session = opened
         .headers()
         .get("mcp-session-id")
@@ -1700,13 +1719,51 @@ async fn a_session_used_only_by_fast_calls_outlives_the_idle_timeout() {
         .expect("a session id")
         .to_string();
     opened.bytes().await.expect("reads");
-    let initialized = post(
+    let initialized = post_raw(
+        server,
+        path,
         Some(&session),
         json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
     )
-    .await
-    .expect("sends");
+    .await;
     assert_eq!(initialized.status(), 202);
+    session
+}
+
+/// Waits until the gateway's metrics show `count` hibernated sessions.
+async fn await_hibernated(server: &Switchboard, count: f64) {
+    await_metric(server, "switchboard_hibernated_sessions", count).await;
+}
+
+/// Waits until the gateway's metric `name` reads `value`.
+async fn await_metric(server: &Switchboard, name: &str, value: f64) {
+    let reached = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let response = server
+                .request(Method::GET, "/metrics")
+                .send()
+                .await
+                .expect("answers");
+            let text = response.text().await.expect("text");
+            if sample(&text, name) == value {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(reached.is_ok(), "{name} never read {value}");
+}
+
+#[tokio::test]
+async fn a_session_used_only_by_fast_calls_outlives_the_idle_timeout() {
+    let upstream = switchboard_test_support::InProcessServer::start()
+        .await
+        .expect("upstream");
+    // A session ends after a second without a request; fast calls never reach rmcp.
+    let server = serve(&["--session-idle-timeout", "1"]).await;
+    register(&server, &remote_body("Echo", &upstream.url, Some("echo"))).await;
+    let session = open_raw_session(&server, "/mcp/echo").await;
     // A client calling a tool five times a second, for three idle timeouts.
     let mut pace = tokio::time::interval(Duration::from_millis(200));
     let until = std::time::Instant::now() + Duration::from_secs(3);
@@ -1714,31 +1771,126 @@ async fn a_session_used_only_by_fast_calls_outlives_the_idle_timeout() {
     while std::time::Instant::now() < until {
         pace.tick().await;
         calls += 1;
-        let answered = post(
-            Some(&session),
+        let answer = request_raw(
+            &server,
+            "/mcp/echo",
+            &session,
             json!({"jsonrpc": "2.0", "id": 100 + calls, "method": "tools/call",
                 "params": {"name": "echo", "arguments": {"message": "hi"}}}),
         )
-        .await
-        .expect("calls");
-        let status = answered.status();
-        let text = answered.text().await.expect("reads");
-        assert_eq!(status, 200, "call {calls}: {text}");
-        let answer: Value = serde_json::from_str(&text).expect("a JSON answer");
+        .await;
         assert_eq!(answer["result"]["content"][0]["text"], "hi", "{answer}");
     }
     assert_eq!(passthrough_calls(&server).await, f64::from(calls));
-    // rmcp still knows the session: a request it serves itself works on it.
-    let listed = post(
-        Some(&session),
+    // The session still lives: a request rmcp serves itself works on it.
+    let listed = request_raw(
+        &server,
+        "/mcp/echo",
+        &session,
         json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
     )
-    .await
-    .expect("lists");
-    let status = listed.status();
-    let text = listed.text().await.expect("reads");
-    assert_eq!(status, 200, "{text}");
-    assert!(text.contains("\"echo\""), "{text}");
+    .await;
+    assert_eq!(listed["result"]["tools"][0]["name"], "echo", "{listed}");
+    // Left alone, it sleeps, and ends after the idle timeout (watched without touching it).
+    await_hibernated(&server, 1.0).await;
+    await_metric(&server, "switchboard_live_sessions", 0.0).await;
+    let gone = post_raw(
+        &server,
+        "/mcp/echo",
+        Some(&session),
+        json!({"jsonrpc": "2.0", "id": 3, "method": "ping"}),
+    )
+    .await;
+    assert_eq!(gone.status(), 404);
+}
+
+#[tokio::test]
+async fn an_idle_session_hibernates_and_wakes_for_the_next_request_rmcp_serves() {
+    let upstream = switchboard_test_support::InProcessServer::start()
+        .await
+        .expect("upstream");
+    let server = serve(&[]).await;
+    register(&server, &remote_body("Echo", &upstream.url, Some("echo"))).await;
+    let session = open_raw_session(&server, "/mcp/echo").await;
+    await_hibernated(&server, 1.0).await;
+    // A fast call is served without waking it.
+    let called = request_raw(
+        &server,
+        "/mcp/echo",
+        &session,
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "echo", "arguments": {"message": "asleep"}}}),
+    )
+    .await;
+    assert_eq!(called["result"]["content"][0]["text"], "asleep", "{called}");
+    assert_eq!(passthrough_calls(&server).await, 1.0);
+    await_hibernated(&server, 1.0).await;
+    // Requests rmcp serves, all at once: the first wakes the session, the others wait for it.
+    let lists = (0..8).map(|n| {
+        request_raw(
+            &server,
+            "/mcp/echo",
+            &session,
+            json!({"jsonrpc": "2.0", "id": 10 + n, "method": "tools/list"}),
+        )
+    });
+    for listed in futures::future::join_all(lists).await {
+        assert_eq!(listed["result"]["tools"][0]["name"], "echo", "{listed}");
+    }
+    // Unused again, it sleeps again; the client's DELETE ends it, asleep as it is.
+    await_hibernated(&server, 1.0).await;
+    let deleted = server
+        .request(Method::DELETE, "/mcp/echo")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(deleted.status(), 202);
+    await_hibernated(&server, 0.0).await;
+    let gone = post_raw(
+        &server,
+        "/mcp/echo",
+        Some(&session),
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"}),
+    )
+    .await;
+    assert_eq!(gone.status(), 404);
+}
+
+#[tokio::test]
+async fn a_woken_aggregate_session_still_finds_what_it_listed() {
+    let everything = switchboard_test_support::start_everything("streamableHttp")
+        .await
+        .expect("server-everything");
+    let server = serve(&[]).await;
+    register(
+        &server,
+        &remote_body("Everything", &everything.url("/mcp"), Some("every")),
+    )
+    .await;
+    let session = open_raw_session(&server, "/mcp").await;
+    let listed = request_raw(
+        &server,
+        "/mcp",
+        &session,
+        json!({"jsonrpc": "2.0", "id": 2, "method": "resources/list"}),
+    )
+    .await;
+    let uri = listed["result"]["resources"][0]["uri"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a resource: {listed}"))
+        .to_string();
+    // The session sleeps, and its handler, which learned the resource's server, is gone.
+    await_hibernated(&server, 1.0).await;
+    let read = request_raw(
+        &server,
+        "/mcp",
+        &session,
+        json!({"jsonrpc": "2.0", "id": 3, "method": "resources/read", "params": {"uri": uri}}),
+    )
+    .await;
+    assert_eq!(read["result"]["contents"][0]["uri"], uri.as_str(), "{read}");
 }
 
 #[tokio::test]

@@ -1,0 +1,477 @@
+//! Downstream Streamable HTTP sessions that sleep while nothing uses them.
+//!
+//! rmcp keeps every session it serves awake: a service task, its worker and some seven channels,
+//! about 75 KiB each. Most sessions on the proxy are idle between fast calls, which never touch
+//! rmcp. So a session whose client answers no server-to-client requests is *hibernated* as soon
+//! as rmcp serves nothing for it (no request in flight, no stream open): its rmcp session is
+//! closed and only the client's `initialize` parameters and its fast-path registration stay. The
+//! next request rmcp must serve wakes it: rmcp's own restore (`SessionStore`) replays the
+//! `initialize` handshake into a new worker under the same session id, and the client never
+//! notices. A hibernated session ends after the idle timeout like an awake one.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError, Weak},
+    time::Duration,
+};
+
+use axum::body::Body;
+use futures::{Stream, StreamExt as _};
+use rmcp::{
+    model::{
+        ClientJsonRpcMessage, ClientNotification, GetExtensions as _, InitializeRequestParams,
+    },
+    transport::{
+        WorkerTransport,
+        streamable_http_server::session::{
+            RestoreOutcome, ServerSseMessage, SessionId, SessionManager, SessionRestoreMarker,
+            SessionState, SessionStore, SessionStoreError,
+            local::{LocalSessionManager, LocalSessionManagerError, LocalSessionWorker},
+        },
+    },
+};
+use switchboard_gateway::passthrough::{FastSessions, SessionTicket};
+use tokio::sync::Notify;
+
+/// How long a request waits for another to finish waking or hibernating its session before it
+/// lets rmcp decide on its own (which answers it, or fails it clearly, but never hangs).
+const STATE_WAIT: Duration = Duration::from_secs(10);
+
+/// rmcp's in-memory sessions, with idle ones hibernated. One per endpoint: a session id is only
+/// good on the endpoint that opened it.
+pub struct HibernatingSessions {
+    /// The awake sessions, as rmcp keeps them.
+    inner: LocalSessionManager,
+    /// The endpoint's server id, or `None` for `/mcp`: where its fast-path sessions belong.
+    endpoint: Option<String>,
+    /// The fast path's sessions, which a hibernated session stays registered with.
+    fast: FastSessions,
+    /// Every session of the endpoint, awake or not.
+    records: Mutex<HashMap<SessionId, Record>>,
+    /// Told of every change of state, for requests waiting on one.
+    changed: Notify,
+    /// How long a hibernated session may go unused before it ends.
+    idle_timeout: Duration,
+}
+
+struct Record {
+    /// The client's `initialize` parameters: replayed to wake the session.
+    params: Option<InitializeRequestParams>,
+    /// Requests and streams of this session that rmcp is serving now.
+    open: usize,
+    state: State,
+    /// Ends of hibernated workers still to come. rmcp's task for a session closes the session's
+    /// id once its worker ends, and that must not close the worker that woke after it.
+    stale_exits: usize,
+    /// The fast path's registration, made once the client is initialized, when it answers no
+    /// server-to-client requests. Only such a session hibernates: a client that does answer them
+    /// has an upstream session of its own, tied to its rmcp session.
+    ticket: Option<SessionTicket>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Awake,
+    /// Its rmcp session is being taken out; requests wait.
+    Hibernating,
+    Hibernated,
+    /// One request is waking it through rmcp's restore; the others wait.
+    Waking,
+}
+
+impl HibernatingSessions {
+    pub fn new(endpoint: Option<String>, fast: FastSessions, idle_timeout: Duration) -> Arc<Self> {
+        let mut inner = LocalSessionManager::default();
+        inner.session_config.keep_alive = Some(idle_timeout);
+        Arc::new(Self {
+            inner,
+            endpoint,
+            fast,
+            records: Mutex::default(),
+            changed: Notify::new(),
+            idle_timeout,
+        })
+    }
+
+    fn records(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, Record>> {
+        self.records.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How long a session may go unused before it ends.
+    pub fn idle_timeout(&self) -> Duration {
+        self.idle_timeout
+    }
+
+    /// Sessions open now, awake or hibernated.
+    pub fn count(&self) -> usize {
+        self.records().len()
+    }
+
+    /// Hibernated sessions now.
+    pub fn hibernated(&self) -> usize {
+        self.records()
+            .values()
+            .filter(|record| record.state == State::Hibernated)
+            .count()
+    }
+
+    /// Counts a request for rmcp on the session it names until the returned visit drops; no
+    /// session hibernates while rmcp serves it.
+    pub fn visit(self: &Arc<Self>, session_id: &str) -> Option<Visit> {
+        let mut records = self.records();
+        let id = records.get_key_value(session_id)?.0.clone();
+        let record = records.get_mut(&id)?;
+        record.open += 1;
+        if let Some(ticket) = &record.ticket {
+            ticket.session().mark_active();
+        }
+        Some(Visit {
+            sessions: self.clone(),
+            id,
+        })
+    }
+
+    fn leave(self: &Arc<Self>, id: &SessionId) {
+        let idle = {
+            let mut records = self.records();
+            let Some(record) = records.get_mut(id) else {
+                return;
+            };
+            record.open = record.open.saturating_sub(1);
+            if let Some(ticket) = &record.ticket {
+                ticket.session().mark_active();
+            }
+            record.open == 0 && record.ticket.is_some() && record.state == State::Awake
+        };
+        if idle {
+            let sessions = self.clone();
+            let id = id.clone();
+            tokio::spawn(async move { sessions.hibernate(&id).await });
+        }
+    }
+
+    /// Takes an unused session's rmcp session out, keeping what wakes it.
+    async fn hibernate(&self, id: &SessionId) {
+        {
+            let mut records = self.records();
+            let Some(record) = records.get_mut(id) else {
+                return;
+            };
+            if record.open > 0 || record.ticket.is_none() || record.state != State::Awake {
+                return;
+            }
+            record.state = State::Hibernating;
+            record.stale_exits += 1;
+        }
+        let handle = self.inner.sessions.write().await.remove(id);
+        if let Some(record) = self.records().get_mut(id) {
+            record.state = State::Hibernated;
+        }
+        self.changed.notify_waiters();
+        if let Some(handle) = handle {
+            // Ends the worker; its task then closes the id, which `close_session` expects.
+            let _ = handle.close().await;
+        }
+    }
+
+    /// Tells an awake session's rmcp worker that its client is active (fast calls bypass it), so
+    /// that it does not end the session as idle; a hibernated one keeps its own clock.
+    pub fn touch(self: &Arc<Self>, session_id: &str) {
+        let awake = self
+            .records()
+            .get(session_id)
+            .is_some_and(|record| record.state == State::Awake);
+        if !awake {
+            return;
+        }
+        let sessions = self.clone();
+        let id: SessionId = Arc::from(session_id);
+        tokio::spawn(async move {
+            let handle = sessions.inner.sessions.read().await.get(&id).cloned();
+            if let (Some(handle), Some(message)) = (handle, keep_alive_message()) {
+                let _ = handle.push_message(message, None).await;
+            }
+        });
+    }
+
+    /// Ends the hibernated sessions unused for longer than the idle timeout.
+    pub fn expire_idle(&self) {
+        self.records().retain(|_, record| {
+            record.state != State::Hibernated
+                || record
+                    .ticket
+                    .as_ref()
+                    .is_some_and(|ticket| ticket.session().idle_for() < self.idle_timeout)
+        });
+    }
+}
+
+/// A request rmcp is serving for a session; see [`HibernatingSessions::visit`].
+pub struct Visit {
+    sessions: Arc<HibernatingSessions>,
+    id: SessionId,
+}
+
+impl Drop for Visit {
+    fn drop(&mut self) {
+        self.sessions.leave(&self.id);
+    }
+}
+
+impl Visit {
+    /// The response's body, holding the visit until it is sent or dropped.
+    pub fn hold(self, body: Body) -> Body {
+        Body::from_stream(body.into_data_stream().map(move |chunk| {
+            let _visit = &self;
+            chunk
+        }))
+    }
+}
+
+/// A notification of our own: rmcp's handler ignores it, but it counts as activity for the
+/// session's idle timer.
+fn keep_alive_message() -> Option<ClientJsonRpcMessage> {
+    serde_json::from_str(r#"{"jsonrpc":"2.0","method":"notifications/io.switchboard/keep-alive"}"#)
+        .ok()
+}
+
+/// Whether a client can answer sampling, elicitation or roots requests.
+fn answers_requests(params: &InitializeRequestParams) -> bool {
+    let capabilities = &params.capabilities;
+    capabilities.sampling.is_some()
+        || capabilities.elicitation.is_some()
+        || capabilities.roots.is_some()
+}
+
+impl SessionManager for HibernatingSessions {
+    type Error = LocalSessionManagerError;
+    type Transport = WorkerTransport<LocalSessionWorker>;
+
+    async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
+        let (id, transport) = self.inner.create_session().await?;
+        self.records().insert(
+            id.clone(),
+            Record {
+                params: None,
+                open: 0,
+                state: State::Awake,
+                stale_exits: 0,
+                ticket: None,
+            },
+        );
+        Ok((id, transport))
+    }
+
+    async fn initialize_session(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<rmcp::model::ServerJsonRpcMessage, Self::Error> {
+        let answer = self.inner.initialize_session(id, message).await;
+        if answer.is_err()
+            && let Some(record) = self.records().get_mut(id)
+            && record.state == State::Waking
+        {
+            // The next request tries again.
+            record.state = State::Hibernated;
+            self.changed.notify_waiters();
+        }
+        answer
+    }
+
+    /// True for an awake session. The first request to find one hibernated gets `false`, and
+    /// rmcp wakes it from the store; the others wait for that.
+    async fn has_session(&self, id: &SessionId) -> Result<bool, Self::Error> {
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut records = self.records();
+                let Some(record) = records.get_mut(id) else {
+                    return Ok(false);
+                };
+                match record.state {
+                    State::Awake => return Ok(true),
+                    State::Hibernated => {
+                        record.state = State::Waking;
+                        return Ok(false);
+                    }
+                    State::Hibernating | State::Waking => {}
+                }
+            }
+            // Another request is waking or hibernating it.
+            if tokio::time::timeout(STATE_WAIT, notified).await.is_err() {
+                return Ok(false);
+            }
+        }
+    }
+
+    async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
+        {
+            let mut records = self.records();
+            if let Some(record) = records.get_mut(id) {
+                if record.stale_exits > 0 {
+                    record.stale_exits -= 1;
+                    return Ok(());
+                }
+                records.remove(id);
+            }
+        }
+        self.changed.notify_waiters();
+        self.inner.close_session(id).await
+    }
+
+    async fn create_stream(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        self.inner.create_stream(id, message).await
+    }
+
+    async fn accept_message(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<(), Self::Error> {
+        let initialized = match &message {
+            ClientJsonRpcMessage::Notification(notification) => matches!(
+                notification.notification,
+                ClientNotification::InitializedNotification(_)
+            )
+            .then(|| {
+                notification
+                    .notification
+                    .extensions()
+                    .get::<SessionRestoreMarker>()
+                    .is_some()
+            }),
+            _ => None,
+        };
+        self.inner.accept_message(id, message).await?;
+        match initialized {
+            // rmcp's replay of the handshake: the session is awake again.
+            Some(true) => {
+                if let Some(record) = self.records().get_mut(id) {
+                    record.state = State::Awake;
+                }
+                self.changed.notify_waiters();
+            }
+            Some(false) => self.register_fast(id),
+            None => {}
+        }
+        Ok(())
+    }
+
+    async fn create_standalone_stream(
+        &self,
+        id: &SessionId,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        self.inner.create_standalone_stream(id).await
+    }
+
+    async fn resume(
+        &self,
+        id: &SessionId,
+        last_event_id: String,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        self.inner.resume(id, last_event_id).await
+    }
+
+    async fn restore_session(
+        &self,
+        id: SessionId,
+    ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
+        self.inner.restore_session(id).await
+    }
+}
+
+impl HibernatingSessions {
+    /// Registers an initialized session with the fast path, unless its client answers
+    /// server-to-client requests.
+    fn register_fast(&self, id: &SessionId) {
+        let mut records = self.records();
+        let Some(record) = records.get_mut(id) else {
+            return;
+        };
+        let Some(params) = &record.params else {
+            return;
+        };
+        if record.ticket.is_some() || answers_requests(params) {
+            return;
+        }
+        record.ticket = Some(self.fast.register(
+            id,
+            self.endpoint.clone(),
+            params.client_info.name.clone(),
+        ));
+    }
+}
+
+/// The store rmcp wakes sessions from: the `initialize` parameters it saves for each session.
+#[async_trait::async_trait]
+impl SessionStore for HibernatingSessions {
+    async fn load(&self, session_id: &str) -> Result<Option<SessionState>, SessionStoreError> {
+        Ok(self
+            .records()
+            .get(session_id)
+            .and_then(|record| record.params.clone())
+            .map(SessionState::new))
+    }
+
+    async fn store(&self, session_id: &str, state: &SessionState) -> Result<(), SessionStoreError> {
+        if let Some(record) = self.records().get_mut(session_id) {
+            record.params = Some(state.initialize_params.clone());
+        }
+        Ok(())
+    }
+
+    /// A client's `DELETE`: the session ends, asleep or awake.
+    async fn delete(&self, session_id: &str) -> Result<(), SessionStoreError> {
+        self.records().remove(session_id);
+        self.changed.notify_waiters();
+        let id: SessionId = Arc::from(session_id);
+        let _ = self.inner.close_session(&id).await;
+        Ok(())
+    }
+}
+
+/// Ends idle hibernated sessions of every endpoint, `interval` apart, while `sessions` lives.
+pub fn spawn_expiry(
+    sessions: Weak<Mutex<Vec<Arc<HibernatingSessions>>>>,
+    interval: Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                () = shutdown.cancelled() => return,
+            }
+            let Some(sessions) = sessions.upgrade() else {
+                return;
+            };
+            let all = sessions
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            for endpoint in all {
+                endpoint.expire_idle();
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_keep_alive_is_a_notification_rmcp_accepts() {
+        let message = keep_alive_message().expect("parses as a client message");
+        assert!(matches!(message, ClientJsonRpcMessage::Notification(_)));
+    }
+}
