@@ -140,7 +140,7 @@ pub(crate) struct Lane<'a> {
 
 /// How a request may take the fast path.
 enum Mode {
-    /// On a session opened at `initialize`, registered by its rmcp handler.
+    /// On a session opened at `initialize`, registered once initialized (`crate::sessions`).
     Session(Arc<FastSession>),
     /// A stateless (2026-07-28) request: the client's context rides in each request.
     Stateless,

@@ -35,6 +35,10 @@ enum Bench {
         /// Idle downstream sessions opened to measure their memory.
         #[arg(long, default_value_t = 200)]
         idle_sessions: usize,
+        /// Worker threads of the gateway's and the forwarder's runtimes (passed as tokio's
+        /// `TOKIO_WORKER_THREADS`); one per core when unset.
+        #[arg(long)]
+        worker_threads: Option<usize>,
     },
     /// A bare forwarder to `upstream` (the proxy bench's floor), run by `proxy` as a process of
     /// its own; prints its URL, then serves until killed.
@@ -63,7 +67,15 @@ async fn main() -> anyhow::Result<()> {
             binary,
             seconds,
             idle_sessions,
-        } => proxy::run(&binary, Duration::from_secs(seconds), idle_sessions).await,
+            worker_threads,
+        } => {
+            let plan = proxy::Plan {
+                duration: Duration::from_secs(seconds),
+                idle_sessions,
+                worker_threads,
+            };
+            proxy::run(&binary, &plan).await
+        }
     }
 }
 

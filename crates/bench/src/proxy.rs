@@ -131,10 +131,13 @@ fn status_kib(pid: u32, field: &str) -> u64 {
 async fn start_gateway(
     binary: &Path,
     upstream_url: &str,
+    worker_threads: Option<&str>,
 ) -> anyhow::Result<(Switchboard, u32, Duration)> {
     let started = Instant::now();
     // The default log level, as in production: the test harness otherwise logs at info.
-    let gateway = Switchboard::start(binary, &[], &[("RUST_LOG", "warn,switchboard_api=info")])
+    let mut env = vec![("RUST_LOG", "warn,switchboard_api=info")];
+    env.extend(worker_threads.map(|n| ("TOKIO_WORKER_THREADS", n)));
+    let gateway = Switchboard::start(binary, &[], &env)
         .await
         .context("starting switchboard serve")?;
     let client = switchboard_test_support::http_client();
@@ -161,9 +164,15 @@ async fn start_gateway(
 /// its URL. It dies with the child handle.
 async fn start_forwarder(
     upstream_url: &str,
+    worker_threads: Option<&str>,
 ) -> anyhow::Result<(tokio::process::Child, u32, String)> {
     use tokio::io::AsyncBufReadExt as _;
-    let mut child = tokio::process::Command::new(std::env::current_exe()?)
+    let mut command = tokio::process::Command::new(std::env::current_exe()?);
+    command.env_remove("TOKIO_WORKER_THREADS");
+    if let Some(n) = worker_threads {
+        command.env("TOKIO_WORKER_THREADS", n);
+    }
+    let mut child = command
         .args(["forward", "--upstream", upstream_url])
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -179,13 +188,32 @@ async fn start_forwarder(
     Ok((child, pid, url))
 }
 
-pub async fn run(binary: &Path, duration: Duration, idle_sessions: usize) -> anyhow::Result<()> {
+/// What the proxy bench runs.
+pub struct Plan {
+    /// Of each measurement.
+    pub duration: Duration,
+    /// Opened to measure their memory.
+    pub idle_sessions: usize,
+    /// Of the gateway's and the forwarder's runtimes; tokio's default when `None`.
+    pub worker_threads: Option<usize>,
+}
+
+pub async fn run(binary: &Path, plan: &Plan) -> anyhow::Result<()> {
+    let Plan {
+        duration,
+        idle_sessions,
+        worker_threads,
+    } = *plan;
+    let workers = worker_threads.map(|n| n.to_string());
+    let workers = workers.as_deref();
     let upstream = InProcessServer::start().await?;
-    let (gateway, pid, ready) = start_gateway(binary, &upstream.url).await?;
-    let (_forwarder, forwarder_pid, forwarder_url) = start_forwarder(&upstream.url).await?;
+    let (gateway, pid, ready) = start_gateway(binary, &upstream.url, workers).await?;
+    let (_forwarder, forwarder_pid, forwarder_url) =
+        start_forwarder(&upstream.url, workers).await?;
     println!(
-        "machine: {} cores; each load runs {duration:?}",
-        std::thread::available_parallelism()?.get()
+        "machine: {} cores; each load runs {duration:?}; proxy worker threads: {}",
+        std::thread::available_parallelism()?.get(),
+        workers.unwrap_or("one per core")
     );
     println!("switchboard serve ready (healthz answers) {ready:?} after spawn");
     println!();
@@ -243,6 +271,9 @@ pub async fn run(binary: &Path, duration: Duration, idle_sessions: usize) -> any
 
     // Idle sessions in the heap the load has left, whose freed memory they partly reuse; then on
     // a fresh gateway, where they are the only thing that grows: the cost of a session alone.
+    if idle_sessions == 0 {
+        return Ok(());
+    }
     // Sessions that hold their GET stream open stay awake: measured apart.
     let mut sessions = Vec::new();
     let (before, after, each) =
@@ -251,7 +282,7 @@ pub async fn run(binary: &Path, duration: Duration, idle_sessions: usize) -> any
         "{idle_sessions} idle sessions (2025-11-25) after the load: RSS {before} → {after} KiB, {each:.1} KiB each"
     );
     drop(gateway);
-    let (fresh, fresh_pid, _) = start_gateway(binary, &upstream.url).await?;
+    let (fresh, fresh_pid, _) = start_gateway(binary, &upstream.url, workers).await?;
     let (before, after, each) =
         idle_session_cost(&fresh, fresh_pid, idle_sessions, &mut sessions, None).await?;
     println!(
@@ -259,7 +290,7 @@ pub async fn run(binary: &Path, duration: Duration, idle_sessions: usize) -> any
         metric(&fresh, "switchboard_hibernated_sessions").await?
     );
     drop(fresh);
-    let (fresh, fresh_pid, _) = start_gateway(binary, &upstream.url).await?;
+    let (fresh, fresh_pid, _) = start_gateway(binary, &upstream.url, workers).await?;
     let mut streams = Vec::new();
     let (before, after, each) = idle_session_cost(
         &fresh,
