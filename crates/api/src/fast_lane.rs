@@ -26,7 +26,7 @@ use switchboard_gateway::{
 const MAX_BODY: usize = 4 * 1024 * 1024;
 
 /// The session-era protocol versions whose `tools/call` the fast path knows; others go to rmcp.
-const SESSION_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
+pub(crate) const SESSION_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
 /// The stateless protocol version the fast path knows: every request carries its client's
 /// context in `_meta` and names itself in `Mcp-Method`/`Mcp-Name` headers.
 const STATELESS_VERSION: &str = "2026-07-28";
@@ -213,7 +213,7 @@ fn eligible(lane: &Lane<'_>, headers: &HeaderMap) -> Option<Mode> {
 }
 
 /// Whether rmcp's DNS-rebinding guard would surely let this Host through.
-fn host_allowed(host: &str, allowed: &[String]) -> bool {
+pub(crate) fn host_allowed(host: &str, allowed: &[String]) -> bool {
     let Ok(authority) = host.parse::<axum::http::uri::Authority>() else {
         return false;
     };

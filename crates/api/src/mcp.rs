@@ -228,6 +228,11 @@ pub async fn aggregate(
     _caller: Caller,
     request: Request,
 ) -> Response {
+    if let Some(ended) = standalone_stream_of(&state, &state.mcp.aggregate_sessions, &request)
+        && let Some(response) = standalone_stream(&state, None, ended).await
+    {
+        return response;
+    }
     let lane = crate::fast_lane::Lane {
         gateway: &state.gateway,
         endpoint: None,
@@ -250,6 +255,11 @@ pub async fn proxy(
 ) -> Result<Response, ApiError> {
     let (id, version) = state.gateway.locate(&server).await?;
     let mounted = state.mcp.service(&state, &id, version);
+    if let Some(ended) = standalone_stream_of(&state, &mounted.sessions, &request)
+        && let Some(response) = standalone_stream(&state, Some(&id), ended).await
+    {
+        return Ok(response);
+    }
     let lane = crate::fast_lane::Lane {
         gateway: &state.gateway,
         endpoint: Some(&id),
@@ -261,4 +271,65 @@ pub async fn proxy(
         Err(request) => request,
     };
     Ok(handle_visiting(&mounted.service, &mounted.sessions, request).await)
+}
+
+/// How often an idle GET stream carries a keep-alive comment: rmcp's default.
+const STREAM_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Whether `request` opens the GET stream of a session that may hibernate, which is served here
+/// (see [`standalone_stream`]); if so, what ends with the session. `None` leaves the request to
+/// rmcp: another session, a resumption, or headers rmcp must judge.
+fn standalone_stream_of(
+    state: &AppState,
+    sessions: &HibernatingSessions,
+    request: &Request,
+) -> Option<CancellationToken> {
+    if request.method() != axum::http::Method::GET {
+        return None;
+    }
+    let headers = request.headers();
+    let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    let ended = sessions.sleeper(text("mcp-session-id")?)?;
+    let plain = headers.get("last-event-id").is_none()
+        && text("accept").is_some_and(|accept| accept.contains("text/event-stream"))
+        && text("host")
+            .is_some_and(|host| crate::fast_lane::host_allowed(host, &state.mcp.allowed_hosts))
+        && text("mcp-protocol-version")
+            .is_none_or(|version| crate::fast_lane::SESSION_VERSIONS.contains(&version));
+    plain.then_some(ended)
+}
+
+/// The GET stream of a session that may hibernate, served here rather than by rmcp, so that the
+/// session can sleep with it open. It carries what the upstream of `server` says unasked (on
+/// `/mcp`, nothing) until the session ends (`ended`). `None` when the upstream is not there: rmcp
+/// serves the stream then.
+async fn standalone_stream(
+    state: &AppState,
+    server: Option<&str>,
+    ended: CancellationToken,
+) -> Option<Response> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use futures::StreamExt as _;
+    let notifications = match server {
+        Some(server) => switchboard_gateway::proxy::notifications(&state.gateway, server)
+            .await
+            .ok()?
+            .boxed(),
+        None => futures::stream::pending().boxed(),
+    };
+    let shutdown = state.mcp.shutdown_token();
+    let until = async move {
+        tokio::select! {
+            () = ended.cancelled() => {}
+            () = shutdown.cancelled() => {}
+        }
+    };
+    let events = notifications
+        .map(|message| Ok::<_, std::convert::Infallible>(Event::default().data(message)))
+        .take_until(until);
+    Some(
+        Sse::new(events)
+            .keep_alive(KeepAlive::new().interval(STREAM_KEEP_ALIVE))
+            .into_response(),
+    )
 }

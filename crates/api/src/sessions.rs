@@ -8,6 +8,10 @@
 //! next request rmcp must serve wakes it: rmcp's own restore (`SessionStore`) replays the
 //! `initialize` handshake into a new worker under the same session id, and the client never
 //! notices. A hibernated session ends after the idle timeout like an awake one.
+//!
+//! Such a client's GET stream is served outside rmcp (`mcp::standalone_stream`), so that the
+//! session sleeps with it open: it carries what the upstream says unasked, which is all rmcp's
+//! would carry for a client that answers no requests.
 
 use std::{
     collections::HashMap,
@@ -32,6 +36,7 @@ use rmcp::{
 };
 use switchboard_gateway::passthrough::{FastSessions, SessionTicket};
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 /// How long a request waits for another to finish waking or hibernating its session before it
 /// lets rmcp decide on its own (which answers it, or fails it clearly, but never hangs).
@@ -67,6 +72,14 @@ struct Record {
     /// server-to-client requests. Only such a session hibernates: a client that does answer them
     /// has an upstream session of its own, tied to its rmcp session.
     ticket: Option<SessionTicket>,
+    /// Cancelled when the session ends: ends the GET stream served outside rmcp.
+    ended: CancellationToken,
+}
+
+impl Drop for Record {
+    fn drop(&mut self) {
+        self.ended.cancel();
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,6 +187,15 @@ impl HibernatingSessions {
         }
     }
 
+    /// For a session that may hibernate, what ends with it; `None` for others, whose GET stream
+    /// rmcp serves.
+    pub fn sleeper(&self, session_id: &str) -> Option<CancellationToken> {
+        self.records()
+            .get(session_id)
+            .filter(|record| record.ticket.is_some())
+            .map(|record| record.ended.clone())
+    }
+
     /// Tells an awake session's rmcp worker that its client is active (fast calls bypass it), so
     /// that it does not end the session as idle; a hibernated one keeps its own clock.
     pub fn touch(self: &Arc<Self>, session_id: &str) {
@@ -257,6 +279,7 @@ impl SessionManager for HibernatingSessions {
                 state: State::Awake,
                 stale_exits: 0,
                 ticket: None,
+                ended: CancellationToken::new(),
             },
         );
         Ok((id, transport))

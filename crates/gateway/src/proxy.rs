@@ -13,7 +13,7 @@ use rmcp::{
         ReadResourceRequest, ReadResourceRequestParams, ReadResourceResponse, ServerConfig,
         ServerResult, Tool,
     },
-    service::{NotificationContext, Peer, RequestContext},
+    service::{Peer, RequestContext},
 };
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -106,6 +106,74 @@ fn relay_events(
             }
         }
     });
+}
+
+/// The log levels of MCP's `notifications/message`.
+const LOG_LEVELS: [&str; 8] = [
+    "debug",
+    "info",
+    "notice",
+    "warning",
+    "error",
+    "critical",
+    "alert",
+    "emergency",
+];
+
+/// What the upstream of server `server` says unasked, as the JSON-RPC notifications its
+/// downstream clients should hear (list changes, after dropping the cached tools; log messages),
+/// for a stream the HTTP layer serves itself: the GET stream of a session that hibernates. It
+/// ends with the upstream.
+pub async fn notifications(
+    gateway: &Gateway,
+    server: &str,
+) -> Result<impl futures::Stream<Item = String> + Send + 'static, GatewayError> {
+    let connected = gateway.upstream(server).await?;
+    let events = connected.upstream.events();
+    let state = (events, gateway.clone(), connected.id);
+    Ok(futures::stream::unfold(
+        state,
+        |(mut events, gateway, id)| async move {
+            loop {
+                let (method, params) = match events.recv().await {
+                    Ok(UpstreamEvent::ToolsChanged) => {
+                        gateway.forget_tools(&id);
+                        ("notifications/tools/list_changed", None)
+                    }
+                    Ok(UpstreamEvent::ResourcesChanged) => {
+                        ("notifications/resources/list_changed", None)
+                    }
+                    Ok(UpstreamEvent::PromptsChanged) => {
+                        ("notifications/prompts/list_changed", None)
+                    }
+                    Ok(UpstreamEvent::Log {
+                        level,
+                        logger,
+                        data,
+                    }) => {
+                        // As `relay_log` sends it: an unknown level is `info`.
+                        let level = if LOG_LEVELS.contains(&level.as_str()) {
+                            level
+                        } else {
+                            "info".to_string()
+                        };
+                        let mut params = json!({"level": level, "data": data});
+                        if let Some(logger) = logger {
+                            params["logger"] = logger.into();
+                        }
+                        ("notifications/message", Some(params))
+                    }
+                    Ok(_) | Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return None,
+                };
+                let mut message = json!({"jsonrpc": "2.0", "method": method});
+                if let Some(params) = params {
+                    message["params"] = params;
+                }
+                return Some((message.to_string(), (events, gateway, id)));
+            }
+        },
+    ))
 }
 
 impl ClientSessions {
@@ -307,26 +375,6 @@ impl ServerHandler for ProxyHandler {
             format!("switchboard/{}", self.server),
             env!("CARGO_PKG_VERSION"),
         ))
-    }
-
-    /// Relays what the upstream says unasked to this session: list changes (after dropping the
-    /// cached tools, so that the client's re-list sees the new ones) and log messages.
-    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        // A client that answers server-to-client requests gets its own upstream session, whose
-        // messages are relayed when it is made.
-        if needs_own_session(&context.peer) {
-            return;
-        }
-        let Ok(connected) = self.gateway.upstream(&self.server).await else {
-            return;
-        };
-        relay_events(
-            self.gateway.clone(),
-            connected.id,
-            &connected.upstream,
-            context.peer,
-            self.sessions.ended.0.clone(),
-        );
     }
 
     /// 2026-07-28 clients subscribe to list changes with `subscriptions/listen`.

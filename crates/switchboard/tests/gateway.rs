@@ -1859,6 +1859,69 @@ async fn an_idle_session_hibernates_and_wakes_for_the_next_request_rmcp_serves()
 }
 
 #[tokio::test]
+async fn a_session_sleeps_with_its_get_stream_open_and_the_stream_hears_list_changes() {
+    let (_python, server) = calc_behind_gateway(&[]).await;
+    let session = open_raw_session(&server, "/mcp/calc").await;
+    let mut stream = server
+        .request(Method::GET, "/mcp/calc")
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .expect("opens the stream");
+    assert_eq!(stream.status(), 200);
+    await_hibernated(&server, 1.0).await;
+    // A call that makes the upstream change its tools; it takes the fast path and wakes nothing.
+    let added = request_raw(
+        &server,
+        "/mcp/calc",
+        &session,
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "add_greeter", "arguments": {"name": "ada"}}}),
+    )
+    .await;
+    assert!(added["result"].is_object(), "{added}");
+    let heard = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut seen = String::new();
+        while let Some(chunk) = stream.chunk().await.expect("reads the stream") {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.contains("notifications/tools/list_changed") {
+                return seen;
+            }
+        }
+        panic!("the stream ended: {seen}");
+    })
+    .await
+    .expect("the list change reached the stream");
+    assert!(heard.contains(r#""jsonrpc":"2.0""#), "{heard}");
+    await_hibernated(&server, 1.0).await;
+    // The cached tools were dropped: the next listing, which wakes the session, has the new one.
+    let listed = request_raw(
+        &server,
+        "/mcp/calc",
+        &session,
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"}),
+    )
+    .await;
+    assert!(listed.to_string().contains("greet_ada"), "{listed}");
+    // The session's end ends the stream.
+    let deleted = server
+        .request(Method::DELETE, "/mcp/calc")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(deleted.status(), 202);
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while stream.chunk().await.ok().flatten().is_some() {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream outlived its session");
+}
+
+#[tokio::test]
 async fn a_woken_aggregate_session_still_finds_what_it_listed() {
     let everything = switchboard_test_support::start_everything("streamableHttp")
         .await
