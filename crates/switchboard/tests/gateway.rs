@@ -1730,6 +1730,30 @@ async fn open_raw_session(server: &Switchboard, path: &str) -> String {
     session
 }
 
+/// Ends `session` with the client's DELETE.
+async fn delete_session(server: &Switchboard, path: &str, session: &str) {
+    let deleted = server
+        .request(Method::DELETE, path)
+        .header("mcp-session-id", session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(deleted.status(), 202);
+}
+
+/// Checks that `session` is unknown now.
+async fn assert_session_gone(server: &Switchboard, path: &str, session: &str) {
+    let gone = post_raw(
+        server,
+        path,
+        Some(session),
+        json!({"jsonrpc": "2.0", "id": 99, "method": "ping"}),
+    )
+    .await;
+    assert_eq!(gone.status(), 404);
+}
+
 /// Waits until the gateway's metrics show `count` hibernated sessions.
 async fn await_hibernated(server: &Switchboard, count: f64) {
     await_metric(server, "switchboard_hibernated_sessions", count).await;
@@ -1794,14 +1818,7 @@ async fn a_session_used_only_by_fast_calls_outlives_the_idle_timeout() {
     // Left alone, it sleeps, and ends after the idle timeout (watched without touching it).
     await_hibernated(&server, 1.0).await;
     await_metric(&server, "switchboard_live_sessions", 0.0).await;
-    let gone = post_raw(
-        &server,
-        "/mcp/echo",
-        Some(&session),
-        json!({"jsonrpc": "2.0", "id": 3, "method": "ping"}),
-    )
-    .await;
-    assert_eq!(gone.status(), 404);
+    assert_session_gone(&server, "/mcp/echo", &session).await;
 }
 
 #[tokio::test]
@@ -1839,23 +1856,9 @@ async fn an_idle_session_hibernates_and_wakes_for_the_next_request_rmcp_serves()
     }
     // Unused again, it sleeps again; the client's DELETE ends it, asleep as it is.
     await_hibernated(&server, 1.0).await;
-    let deleted = server
-        .request(Method::DELETE, "/mcp/echo")
-        .header("mcp-session-id", &session)
-        .header("mcp-protocol-version", "2025-11-25")
-        .send()
-        .await
-        .expect("answers");
-    assert_eq!(deleted.status(), 202);
+    delete_session(&server, "/mcp/echo", &session).await;
     await_hibernated(&server, 0.0).await;
-    let gone = post_raw(
-        &server,
-        "/mcp/echo",
-        Some(&session),
-        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"}),
-    )
-    .await;
-    assert_eq!(gone.status(), 404);
+    assert_session_gone(&server, "/mcp/echo", &session).await;
 }
 
 #[tokio::test]
@@ -1906,14 +1909,7 @@ async fn a_session_sleeps_with_its_get_stream_open_and_the_stream_hears_list_cha
     .await;
     assert!(listed.to_string().contains("greet_ada"), "{listed}");
     // The session's end ends the stream.
-    let deleted = server
-        .request(Method::DELETE, "/mcp/calc")
-        .header("mcp-session-id", &session)
-        .header("mcp-protocol-version", "2025-11-25")
-        .send()
-        .await
-        .expect("answers");
-    assert_eq!(deleted.status(), 202);
+    delete_session(&server, "/mcp/calc", &session).await;
     let ended = tokio::time::timeout(Duration::from_secs(10), async {
         while stream.chunk().await.ok().flatten().is_some() {}
     })
