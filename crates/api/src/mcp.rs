@@ -35,6 +35,7 @@ pub struct McpMounts {
     managers: Arc<Mutex<Vec<Arc<HibernatingSessions>>>>,
     /// The admin MCP server.
     admin: AdminService,
+    /// The admin server's sessions: rmcp's own, as they have no fast path to sleep behind.
     admin_sessions: Arc<LocalSessionManager>,
     /// Every enabled server as one.
     aggregate: AggregateService,
