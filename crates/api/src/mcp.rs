@@ -302,7 +302,7 @@ fn standalone_stream_of(
 
 /// The GET stream of a session that may hibernate, served here rather than by rmcp, so that the
 /// session can sleep with it open. It carries what the upstream of `server` says unasked (on
-/// `/mcp`, nothing) until the session ends (`ended`). `None` when the upstream is not there: rmcp
+/// `/mcp`, every enabled upstream's tool list changes) until the session ends (`ended`). `None` when the upstream is not there: rmcp
 /// serves the stream then.
 async fn standalone_stream(
     state: &AppState,
@@ -312,11 +312,18 @@ async fn standalone_stream(
     use axum::response::sse::{Event, KeepAlive, Sse};
     use futures::StreamExt as _;
     let notifications = match server {
-        Some(server) => switchboard_gateway::proxy::notifications(&state.gateway, server)
+        Some(server) => switchboard_gateway::proxy::notifications(
+            &state.gateway,
+            server,
+            switchboard_gateway::proxy::Relayed::Everything,
+        )
+        .await
+        .ok()?
+        .boxed(),
+        None => switchboard_gateway::aggregate::notifications(&state.gateway)
             .await
             .ok()?
             .boxed(),
-        None => futures::stream::pending().boxed(),
     };
     let shutdown = state.mcp.shutdown_token();
     let until = async move {

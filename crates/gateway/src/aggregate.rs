@@ -41,6 +41,29 @@ pub(crate) fn split(aggregated: &str) -> Option<(&str, &str)> {
     aggregated.split_once(SEPARATOR)
 }
 
+/// What the enabled servers' upstreams say unasked that a `/mcp` client should hear, for the
+/// GET stream the HTTP layer serves itself: their tool list changes, as changes of the aggregate's
+/// own list. A server that cannot be reached now is left out of it. The stream stays open when
+/// every upstream's ends (as it does when there are none), so that a client does not reconnect
+/// in a loop.
+pub async fn notifications(
+    gateway: &Gateway,
+) -> Result<impl futures::Stream<Item = String> + Send + 'static, crate::GatewayError> {
+    use futures::StreamExt as _;
+    let mut streams = Vec::new();
+    for (id, alias) in gateway.enabled_servers().await? {
+        match crate::proxy::notifications(gateway, &id, crate::proxy::Relayed::ToolListChanges)
+            .await
+        {
+            Ok(stream) => streams.push(stream.boxed()),
+            Err(reason) => {
+                tracing::warn!(server = %alias, "list changes of /mcp leave it out: {reason}");
+            }
+        }
+    }
+    Ok(futures::stream::select_all(streams).chain(futures::stream::pending()))
+}
+
 /// Runs `list` on a server's shared upstream, with failures as the text `gather` reports.
 async fn on_upstream<T, Fut>(
     gateway: Gateway,

@@ -120,6 +120,15 @@ const LOG_LEVELS: [&str; 8] = [
     "emergency",
 ];
 
+/// Which of an upstream's unasked messages a downstream endpoint relays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relayed {
+    /// List changes and log messages: one server's endpoint.
+    Everything,
+    /// Tool list changes only: `/mcp`, whose tools are the only list it says may change.
+    ToolListChanges,
+}
+
 /// What the upstream of server `server` says unasked, as the JSON-RPC notifications its
 /// downstream clients should hear (list changes, after dropping the cached tools; log messages),
 /// for a stream the HTTP layer serves itself: the GET stream of a session that hibernates. It
@@ -127,15 +136,25 @@ const LOG_LEVELS: [&str; 8] = [
 pub async fn notifications(
     gateway: &Gateway,
     server: &str,
+    relayed: Relayed,
 ) -> Result<impl futures::Stream<Item = String> + Send + 'static, GatewayError> {
     let connected = gateway.upstream(server).await?;
     let events = connected.upstream.events();
     let state = (events, gateway.clone(), connected.id);
     Ok(futures::stream::unfold(
         state,
-        |(mut events, gateway, id)| async move {
+        move |(mut events, gateway, id)| async move {
             loop {
-                let (method, params) = match events.recv().await {
+                let event = events.recv().await;
+                if relayed == Relayed::ToolListChanges
+                    && !matches!(
+                        event,
+                        Ok(UpstreamEvent::ToolsChanged) | Err(RecvError::Closed)
+                    )
+                {
+                    continue;
+                }
+                let (method, params) = match event {
                     Ok(UpstreamEvent::ToolsChanged) => {
                         gateway.forget_tools(&id);
                         ("notifications/tools/list_changed", None)

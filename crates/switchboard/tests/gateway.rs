@@ -1861,19 +1861,41 @@ async fn an_idle_session_hibernates_and_wakes_for_the_next_request_rmcp_serves()
     assert_session_gone(&server, "/mcp/echo", &session).await;
 }
 
-#[tokio::test]
-async fn a_session_sleeps_with_its_get_stream_open_and_the_stream_hears_list_changes() {
-    let (_python, server) = calc_behind_gateway(&[]).await;
-    let session = open_raw_session(&server, "/mcp/calc").await;
-    let mut stream = server
-        .request(Method::GET, "/mcp/calc")
+/// Opens `session`'s GET stream.
+async fn open_stream(server: &Switchboard, path: &str, session: &str) -> reqwest::Response {
+    let stream = server
+        .request(Method::GET, path)
         .header("accept", "text/event-stream")
-        .header("mcp-session-id", &session)
+        .header("mcp-session-id", session)
         .header("mcp-protocol-version", "2025-11-25")
         .send()
         .await
         .expect("opens the stream");
     assert_eq!(stream.status(), 200);
+    stream
+}
+
+/// Reads `stream` until it has carried `wanted`, and returns what it carried.
+async fn await_on_stream(stream: &mut reqwest::Response, wanted: &str) -> String {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        let mut seen = String::new();
+        while let Some(chunk) = stream.chunk().await.expect("reads the stream") {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.contains(wanted) {
+                return seen;
+            }
+        }
+        panic!("the stream ended: {seen}");
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{wanted} never reached the stream"))
+}
+
+#[tokio::test]
+async fn a_session_sleeps_with_its_get_stream_open_and_the_stream_hears_list_changes() {
+    let (_python, server) = calc_behind_gateway(&[]).await;
+    let session = open_raw_session(&server, "/mcp/calc").await;
+    let mut stream = open_stream(&server, "/mcp/calc", &session).await;
     await_hibernated(&server, 1.0).await;
     // A call that makes the upstream change its tools; it takes the fast path and wakes nothing.
     let added = request_raw(
@@ -1885,18 +1907,7 @@ async fn a_session_sleeps_with_its_get_stream_open_and_the_stream_hears_list_cha
     )
     .await;
     assert!(added["result"].is_object(), "{added}");
-    let heard = tokio::time::timeout(Duration::from_secs(10), async {
-        let mut seen = String::new();
-        while let Some(chunk) = stream.chunk().await.expect("reads the stream") {
-            seen.push_str(&String::from_utf8_lossy(&chunk));
-            if seen.contains("notifications/tools/list_changed") {
-                return seen;
-            }
-        }
-        panic!("the stream ended: {seen}");
-    })
-    .await
-    .expect("the list change reached the stream");
+    let heard = await_on_stream(&mut stream, "notifications/tools/list_changed").await;
     assert!(heard.contains(r#""jsonrpc":"2.0""#), "{heard}");
     await_hibernated(&server, 1.0).await;
     // The cached tools were dropped: the next listing, which wakes the session, has the new one.
@@ -1915,6 +1926,32 @@ async fn a_session_sleeps_with_its_get_stream_open_and_the_stream_hears_list_cha
     })
     .await;
     assert!(ended.is_ok(), "the stream outlived its session");
+}
+
+#[tokio::test]
+async fn the_aggregate_stream_relays_a_servers_tool_list_change() {
+    let (_python, server) = calc_behind_gateway(&[]).await;
+    let session = open_raw_session(&server, "/mcp").await;
+    let mut stream = open_stream(&server, "/mcp", &session).await;
+    await_hibernated(&server, 1.0).await;
+    let added = request_raw(
+        &server,
+        "/mcp",
+        &session,
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "calc__add_greeter", "arguments": {"name": "ada"}}}),
+    )
+    .await;
+    assert!(added["result"].is_object(), "{added}");
+    await_on_stream(&mut stream, "notifications/tools/list_changed").await;
+    let listed = request_raw(
+        &server,
+        "/mcp",
+        &session,
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"}),
+    )
+    .await;
+    assert!(listed.to_string().contains("calc__greet_ada"), "{listed}");
 }
 
 #[tokio::test]
