@@ -179,6 +179,10 @@ impl HibernatingSessions {
         let handle = self.inner.sessions.write().await.remove(id);
         if let Some(record) = self.records().get_mut(id) {
             record.state = State::Hibernated;
+            if handle.is_none() {
+                // No worker was left to end, so no end of one is to come.
+                record.stale_exits = record.stale_exits.saturating_sub(1);
+            }
         }
         self.changed.notify_waiters();
         if let Some(handle) = handle {
