@@ -31,8 +31,8 @@ type AggregateService = StreamableHttpService<AggregateHandler, HibernatingSessi
 pub struct McpMounts {
     services: Arc<Mutex<HashMap<String, Mounted>>>,
     /// The session managers of the proxy endpoints, to count live sessions and end idle
-    /// hibernated ones.
-    managers: Arc<Mutex<Vec<Arc<HibernatingSessions>>>>,
+    /// hibernated ones; a replaced mount's goes with its last session.
+    managers: Arc<crate::sessions::Endpoints>,
     /// The admin MCP server.
     admin: AdminService,
     /// The admin server's sessions: rmcp's own, as they have no fast path to sleep behind.
@@ -81,7 +81,8 @@ impl McpMounts {
             aggregate_sessions.clone(),
             config(&allowed_hosts, &shutdown, Some(&aggregate_sessions)),
         );
-        let managers = Arc::new(Mutex::new(vec![aggregate_sessions.clone()]));
+        let managers = Arc::new(crate::sessions::Endpoints::default());
+        managers.add(&aggregate_sessions);
         crate::sessions::spawn_expiry(
             Arc::downgrade(&managers),
             switchboard_gateway::passthrough::touch_interval(session_idle_timeout),
@@ -102,24 +103,13 @@ impl McpMounts {
 
     /// Streamable HTTP sessions open now, over every endpoint, awake or hibernated.
     pub async fn live_sessions(&self) -> usize {
-        let proxied: usize = self
-            .managers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .map(|manager| manager.count())
-            .sum();
+        let proxied: usize = self.managers.live().iter().map(|m| m.count()).sum();
         proxied + self.admin_sessions.sessions.read().await.len()
     }
 
     /// Proxy sessions hibernated now (see [`crate::sessions`]).
     pub fn hibernated_sessions(&self) -> usize {
-        self.managers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .map(|manager| manager.hibernated())
-            .sum()
+        self.managers.live().iter().map(|m| m.hibernated()).sum()
     }
 
     pub fn shutdown(&self) {
@@ -145,10 +135,7 @@ impl McpMounts {
             gateway.fast_sessions().clone(),
             self.session_idle_timeout,
         );
-        self.managers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(sessions.clone());
+        self.managers.add(&sessions);
         let service = StreamableHttpService::new(
             move || Ok(ProxyHandler::new(gateway.clone(), server.clone())),
             sessions.clone(),

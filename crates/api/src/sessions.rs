@@ -464,12 +464,29 @@ impl SessionStore for HibernatingSessions {
     }
 }
 
-/// Ends idle hibernated sessions of every endpoint, `interval` apart, while `sessions` lives.
-pub fn spawn_expiry(
-    sessions: Weak<Mutex<Vec<Arc<HibernatingSessions>>>>,
-    interval: Duration,
-    shutdown: tokio_util::sync::CancellationToken,
-) {
+/// The proxy endpoints' session managers. A replaced mount's manager is not kept here: it goes
+/// once its last awake session has (rmcp's session tasks hold it until then).
+#[derive(Default)]
+pub struct Endpoints(Mutex<Vec<Weak<HibernatingSessions>>>);
+
+impl Endpoints {
+    pub fn add(&self, sessions: &Arc<HibernatingSessions>) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Arc::downgrade(sessions));
+    }
+
+    /// The managers still in use.
+    pub fn live(&self) -> Vec<Arc<HibernatingSessions>> {
+        let mut managers = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        managers.retain(|manager| manager.strong_count() > 0);
+        managers.iter().filter_map(Weak::upgrade).collect()
+    }
+}
+
+/// Ends idle hibernated sessions of every endpoint, `interval` apart, while `endpoints` lives.
+pub fn spawn_expiry(endpoints: Weak<Endpoints>, interval: Duration, shutdown: CancellationToken) {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -478,14 +495,10 @@ pub fn spawn_expiry(
                 _ = ticks.tick() => {}
                 () = shutdown.cancelled() => return,
             }
-            let Some(sessions) = sessions.upgrade() else {
+            let Some(endpoints) = endpoints.upgrade() else {
                 return;
             };
-            let all = sessions
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone();
-            for endpoint in all {
+            for endpoint in endpoints.live() {
                 endpoint.expire_idle();
             }
         }

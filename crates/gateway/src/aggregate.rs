@@ -350,6 +350,30 @@ impl AggregateHandler {
             .cloned()
     }
 
+    /// Each listed item under its aggregated name (`rename`), for the names this session could
+    /// claim; an item whose name another server took is left out (and logged by `claim`).
+    fn claim_all<T, U>(
+        &self,
+        gathered: Vec<(String, String, Vec<T>)>,
+        name: impl Fn(&T) -> &String,
+        rename: impl Fn(T, String) -> U,
+    ) -> Vec<U> {
+        let mut claimed = Vec::new();
+        for (id, alias, listed) in gathered {
+            for item in listed {
+                let aggregated = Self::aggregated_name(&alias, name(&item));
+                let target = Target {
+                    server: id.clone(),
+                    name: name(&item).clone(),
+                };
+                if self.claim(&aggregated, target, &alias) {
+                    claimed.push(rename(item, aggregated));
+                }
+            }
+        }
+        claimed
+    }
+
     /// Every enabled server's tools under their aggregated names, which are claimed for calls.
     async fn listed_tools(&self, peer: &rmcp::Peer<RoleServer>) -> Result<Vec<Tool>, McpError> {
         let gathered = self
@@ -365,22 +389,15 @@ impl AggregateHandler {
                 }
             })
             .await?;
-        let mut tools: Vec<Tool> = Vec::new();
-        for (id, alias, listed) in gathered {
-            for metadata in listed {
-                let aggregated = Self::aggregated_name(&alias, &metadata.name);
-                let target = Target {
-                    server: id.clone(),
-                    name: metadata.name.clone(),
-                };
-                if self.claim(&aggregated, target, &alias) {
-                    let mut tool = tool_from_metadata(&metadata);
-                    tool.name = aggregated.into();
-                    tools.push(tool);
-                }
-            }
-        }
-        Ok(tools)
+        Ok(self.claim_all(
+            gathered,
+            |metadata| &metadata.name,
+            |metadata, aggregated| {
+                let mut tool = tool_from_metadata(&metadata);
+                tool.name = aggregated.into();
+                tool
+            },
+        ))
     }
 
     /// Every enabled server's prompts under their aggregated names, which are claimed for gets.
@@ -392,21 +409,14 @@ impl AggregateHandler {
                 })
             })
             .await?;
-        let mut prompts: Vec<Prompt> = Vec::new();
-        for (id, alias, listed) in gathered {
-            for mut prompt in listed {
-                let aggregated = Self::aggregated_name(&alias, &prompt.name);
-                let target = Target {
-                    server: id.clone(),
-                    name: prompt.name.to_string(),
-                };
-                if self.claim(&aggregated, target, &alias) {
-                    prompt.name = aggregated;
-                    prompts.push(prompt);
-                }
-            }
-        }
-        Ok(prompts)
+        Ok(self.claim_all(
+            gathered,
+            |prompt| &prompt.name,
+            |mut prompt, aggregated| {
+                prompt.name = aggregated;
+                prompt
+            },
+        ))
     }
 
     /// Every enabled server's resources, each remembered with the first server that lists it.

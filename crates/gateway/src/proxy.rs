@@ -78,30 +78,18 @@ fn relay_events(
     peer: Peer<RoleServer>,
     ended: CancellationToken,
 ) {
-    let mut events = upstream.events();
+    let mut relay = Relay::new(gateway, id, upstream, Relayed::Everything);
     tokio::spawn(async move {
         loop {
-            let event = tokio::select! {
-                event = events.recv() => event,
+            let notification = tokio::select! {
+                notification = relay.next_typed() => notification,
                 () = ended.cancelled() => return,
             };
-            let sent = match event {
-                Ok(UpstreamEvent::ToolsChanged) => {
-                    gateway.forget_tools(&id);
-                    peer.notify_tool_list_changed().await
-                }
-                Ok(UpstreamEvent::ResourcesChanged) => peer.notify_resource_list_changed().await,
-                Ok(UpstreamEvent::PromptsChanged) => peer.notify_prompt_list_changed().await,
-                Ok(UpstreamEvent::Log {
-                    level,
-                    logger,
-                    data,
-                }) => relay_log(&peer, level, logger, data).await,
-                Ok(_) | Err(RecvError::Lagged(_)) => Ok(()),
-                Err(RecvError::Closed) => return,
+            let Some(notification) = notification else {
+                return;
             };
             // The session is gone.
-            if sent.is_err() {
+            if peer.send_notification(notification).await.is_err() {
                 return;
             }
         }
@@ -125,74 +113,122 @@ const LOG_LEVELS: [&str; 8] = [
 pub enum Relayed {
     /// List changes and log messages: one server's endpoint.
     Everything,
+    /// List changes only: a 2026-07-28 subscription, which has no place for logs.
+    ListChanges,
     /// Tool list changes only: `/mcp`, whose tools are the only list it says may change.
     ToolListChanges,
 }
 
+impl Relayed {
+    fn relays(self, event: &UpstreamEvent) -> bool {
+        match event {
+            UpstreamEvent::ToolsChanged => true,
+            UpstreamEvent::ResourcesChanged | UpstreamEvent::PromptsChanged => {
+                self != Self::ToolListChanges
+            }
+            UpstreamEvent::Log { .. } => self == Self::Everything,
+            _ => false,
+        }
+    }
+}
+
+/// One server's upstream events, as the notifications its downstream clients hear: the one
+/// mapping behind the typed relays (a session's peer, a 2026-07-28 subscription) and the raw GET
+/// stream the HTTP layer serves itself.
+struct Relay {
+    events: tokio::sync::broadcast::Receiver<UpstreamEvent>,
+    gateway: Gateway,
+    /// The server's id, whose cached tools a tools change drops.
+    id: String,
+    relayed: Relayed,
+}
+
+impl Relay {
+    fn new(gateway: Gateway, id: String, upstream: &Upstream, relayed: Relayed) -> Self {
+        Self {
+            events: upstream.events(),
+            gateway,
+            id,
+            relayed,
+        }
+    }
+
+    /// The next notification, as JSON-RPC; `None` once the upstream is gone. A tools change
+    /// first drops the cached tools, so that the client's re-list sees the new ones.
+    async fn next(&mut self) -> Option<Value> {
+        loop {
+            let event = match self.events.recv().await {
+                Ok(event) if self.relayed.relays(&event) => event,
+                Ok(_) | Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return None,
+            };
+            if matches!(event, UpstreamEvent::ToolsChanged) {
+                self.gateway.forget_tools(&self.id);
+            }
+            if let Some(message) = notification_message(event) {
+                return Some(message);
+            }
+        }
+    }
+
+    /// [`Self::next`] in rmcp's model, for its peers and subscription sinks.
+    async fn next_typed(&mut self) -> Option<rmcp::model::ServerNotification> {
+        loop {
+            let message = self.next().await?;
+            match serde_json::from_value(message) {
+                Ok(notification) => return Some(notification),
+                Err(error) => tracing::warn!(%error, "a relayed notification rmcp cannot carry"),
+            }
+        }
+    }
+}
+
+/// The JSON-RPC notification a downstream client hears for an upstream event.
+fn notification_message(event: UpstreamEvent) -> Option<Value> {
+    let (method, params) = match event {
+        UpstreamEvent::ToolsChanged => ("notifications/tools/list_changed", None),
+        UpstreamEvent::ResourcesChanged => ("notifications/resources/list_changed", None),
+        UpstreamEvent::PromptsChanged => ("notifications/prompts/list_changed", None),
+        UpstreamEvent::Log {
+            level,
+            logger,
+            data,
+        } => {
+            // An unknown level is `info`.
+            let level = if LOG_LEVELS.contains(&level.as_str()) {
+                level
+            } else {
+                "info".to_string()
+            };
+            let mut params = json!({"level": level, "data": data});
+            if let Some(logger) = logger {
+                params["logger"] = logger.into();
+            }
+            ("notifications/message", Some(params))
+        }
+        _ => return None,
+    };
+    let mut message = json!({"jsonrpc": "2.0", "method": method});
+    if let Some(params) = params {
+        message["params"] = params;
+    }
+    Some(message)
+}
+
 /// What the upstream of server `server` says unasked, as the JSON-RPC notifications its
-/// downstream clients should hear (list changes, after dropping the cached tools; log messages),
-/// for a stream the HTTP layer serves itself: the GET stream of a session that hibernates. It
-/// ends with the upstream.
+/// downstream clients should hear (see [`Relay`]), for a stream the HTTP layer serves itself:
+/// the GET stream of a session that hibernates. It ends with the upstream.
 pub async fn notifications(
     gateway: &Gateway,
     server: &str,
     relayed: Relayed,
 ) -> Result<impl futures::Stream<Item = String> + Send + 'static, GatewayError> {
     let connected = gateway.upstream(server).await?;
-    let events = connected.upstream.events();
-    let state = (events, gateway.clone(), connected.id);
-    Ok(futures::stream::unfold(
-        state,
-        move |(mut events, gateway, id)| async move {
-            loop {
-                let event = events.recv().await;
-                if relayed == Relayed::ToolListChanges
-                    && !matches!(
-                        event,
-                        Ok(UpstreamEvent::ToolsChanged) | Err(RecvError::Closed)
-                    )
-                {
-                    continue;
-                }
-                let (method, params) = match event {
-                    Ok(UpstreamEvent::ToolsChanged) => {
-                        gateway.forget_tools(&id);
-                        ("notifications/tools/list_changed", None)
-                    }
-                    Ok(UpstreamEvent::ResourcesChanged) => {
-                        ("notifications/resources/list_changed", None)
-                    }
-                    Ok(UpstreamEvent::PromptsChanged) => {
-                        ("notifications/prompts/list_changed", None)
-                    }
-                    Ok(UpstreamEvent::Log {
-                        level,
-                        logger,
-                        data,
-                    }) => {
-                        // As `relay_log` sends it: an unknown level is `info`.
-                        let level = if LOG_LEVELS.contains(&level.as_str()) {
-                            level
-                        } else {
-                            "info".to_string()
-                        };
-                        let mut params = json!({"level": level, "data": data});
-                        if let Some(logger) = logger {
-                            params["logger"] = logger.into();
-                        }
-                        ("notifications/message", Some(params))
-                    }
-                    Ok(_) | Err(RecvError::Lagged(_)) => continue,
-                    Err(RecvError::Closed) => return None,
-                };
-                let mut message = json!({"jsonrpc": "2.0", "method": method});
-                if let Some(params) = params {
-                    message["params"] = params;
-                }
-                return Some((message.to_string(), (events, gateway, id)));
-            }
-        },
-    ))
+    let relay = Relay::new(gateway.clone(), connected.id, &connected.upstream, relayed);
+    Ok(futures::stream::unfold(relay, |mut relay| async move {
+        let message = relay.next().await?;
+        Some((message.to_string(), relay))
+    }))
 }
 
 impl ClientSessions {
@@ -412,25 +448,24 @@ impl ServerHandler for ProxyHandler {
     /// Relays the upstream's list changes to a 2026-07-28 subscription until it ends.
     async fn listen(&self, context: rmcp::service::SubscriptionContext) -> Result<(), McpError> {
         let connected = self.gateway.upstream(&self.server).await.map_err(to_mcp)?;
-        let mut events = connected.upstream.events();
+        let mut relay = Relay::new(
+            self.gateway.clone(),
+            connected.id,
+            &connected.upstream,
+            Relayed::ListChanges,
+        );
         loop {
-            let event = tokio::select! {
+            let notification = tokio::select! {
                 () = context.cancelled() => return Ok(()),
-                event = events.recv() => event,
+                notification = relay.next_typed() => notification,
             };
-            let sink = context.sink();
-            let sent = match event {
-                Ok(UpstreamEvent::ToolsChanged) => {
-                    self.gateway.forget_tools(&connected.id);
-                    sink.notify_tool_list_changed().await
-                }
-                Ok(UpstreamEvent::PromptsChanged) => sink.notify_prompt_list_changed().await,
-                Ok(UpstreamEvent::ResourcesChanged) => sink.notify_resource_list_changed().await,
-                Ok(_) | Err(RecvError::Lagged(_)) => Ok(()),
-                Err(RecvError::Closed) => return Ok(()),
-            };
-            if sent.is_err() {
+            let Some(notification) = notification else {
                 return Ok(());
+            };
+            match context.sink().send(notification).await {
+                // A list the client did not subscribe to: the subscription goes on.
+                Ok(()) | Err(rmcp::service::SubscriptionSendError::NotificationNotAccepted(_)) => {}
+                Err(_) => return Ok(()),
             }
         }
     }
@@ -824,22 +859,6 @@ impl switchboard_mcp::ClientRelay for PeerRelay {
     }
 }
 
-/// Relays an upstream log message. Logging is deprecated from the 2026-07-28 revision on, but
-/// clients of the older revisions still expect it, so it is relayed while rmcp carries it.
-#[allow(deprecated)]
-async fn relay_log(
-    peer: &rmcp::Peer<RoleServer>,
-    level: String,
-    logger: Option<String>,
-    data: Value,
-) -> Result<(), rmcp::ServiceError> {
-    use rmcp::model::{LoggingLevel, LoggingMessageNotificationParam};
-    let level = serde_json::from_value(Value::String(level)).unwrap_or(LoggingLevel::Info);
-    let mut param = LoggingMessageNotificationParam::new(level, data);
-    param.logger = logger;
-    peer.notify_logging_message(param).await
-}
-
 /// Notes how a use of the server went, for its `status`.
 pub(crate) fn record(gateway: &Gateway, id: &str, error: Option<&UpstreamError>) {
     gateway
@@ -854,6 +873,38 @@ pub(crate) fn unexpected() -> McpError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_relayed_notification_is_one_rmcp_carries_and_each_endpoint_relays_its_kinds() {
+        use rmcp::model::ServerNotification;
+        let events = [
+            UpstreamEvent::ToolsChanged,
+            UpstreamEvent::ResourcesChanged,
+            UpstreamEvent::PromptsChanged,
+            UpstreamEvent::Log {
+                level: "shouting".into(),
+                logger: Some("db".into()),
+                data: json!("slow query"),
+            },
+        ];
+        for event in events.clone() {
+            let message = notification_message(event).expect("a notification");
+            let typed: ServerNotification =
+                serde_json::from_value(message.clone()).expect("rmcp's model carries it");
+            assert_eq!(
+                serde_json::to_value(&typed).expect("serializes")["method"],
+                message["method"]
+            );
+        }
+        let log = notification_message(events[3].clone()).expect("a log message");
+        assert_eq!(log["params"]["level"], "info", "an unknown level is info");
+        assert_eq!(log["params"]["logger"], "db");
+        let relayed =
+            |relayed: Relayed| events.iter().filter(|event| relayed.relays(event)).count();
+        assert_eq!(relayed(Relayed::Everything), 4);
+        assert_eq!(relayed(Relayed::ListChanges), 3);
+        assert_eq!(relayed(Relayed::ToolListChanges), 1);
+    }
 
     #[test]
     fn pages_follow_their_cursor() {

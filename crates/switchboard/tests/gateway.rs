@@ -1101,6 +1101,20 @@ async fn calc_behind_gateway(args: &[&str]) -> (switchboard_test_support::PeerSe
     (python, server)
 }
 
+/// server-everything over HTTP, and `switchboard serve` serving it as `everything`.
+async fn everything_behind_gateway() -> (switchboard_test_support::PeerServer, Switchboard) {
+    let everything = switchboard_test_support::start_everything("streamableHttp")
+        .await
+        .expect("server-everything");
+    let server = serve(&[]).await;
+    register(
+        &server,
+        &remote_body("Everything", &everything.url("/mcp"), Some("everything")),
+    )
+    .await;
+    (everything, server)
+}
+
 /// How many proxied calls took the raw fast path so far.
 async fn passthrough_calls(server: &Switchboard) -> f64 {
     let response = server
@@ -1469,15 +1483,7 @@ async fn input_requests_of_a_2026_upstream_reach_clients_of_both_eras() {
 
 #[tokio::test]
 async fn sampling_elicitation_and_roots_requests_reach_the_right_client() {
-    let everything = switchboard_test_support::start_everything("streamableHttp")
-        .await
-        .expect("server-everything");
-    let server = serve(&[]).await;
-    register(
-        &server,
-        &remote_body("Everything", &everything.url("/mcp"), Some("everything")),
-    )
-    .await;
+    let (_everything, server) = everything_behind_gateway().await;
     let url = server.url("/mcp/everything");
     let token = switchboard_test_support::ADMIN_TOKEN;
     let node = Path::new("node");
@@ -1891,34 +1897,51 @@ async fn await_on_stream(stream: &mut reqwest::Response, wanted: &str) -> String
     .unwrap_or_else(|_| panic!("{wanted} never reached the stream"))
 }
 
-#[tokio::test]
-async fn a_session_sleeps_with_its_get_stream_open_and_the_stream_hears_list_changes() {
-    let (_python, server) = calc_behind_gateway(&[]).await;
-    let session = open_raw_session(&server, "/mcp/calc").await;
-    let mut stream = open_stream(&server, "/mcp/calc", &session).await;
-    await_hibernated(&server, 1.0).await;
-    // A call that makes the upstream change its tools; it takes the fast path and wakes nothing.
+/// Opens a session on `path` with its GET stream, sees it sleep with the stream open, has the
+/// calculator fixture add a tool (a fast call, which wakes nothing), and checks that the stream
+/// hears the list change and that the next listing, which wakes the session, has the new tool
+/// (the cached tools were dropped). `prefix` is what the endpoint puts before a tool's name.
+/// Returns the session and its stream.
+async fn a_list_change_reaches_a_sleeping_stream(
+    server: &Switchboard,
+    path: &str,
+    prefix: &str,
+) -> (String, reqwest::Response) {
+    let session = open_raw_session(server, path).await;
+    let mut stream = open_stream(server, path, &session).await;
+    await_hibernated(server, 1.0).await;
     let added = request_raw(
-        &server,
-        "/mcp/calc",
+        server,
+        path,
         &session,
         json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
-            "params": {"name": "add_greeter", "arguments": {"name": "ada"}}}),
+            "params": {"name": format!("{prefix}add_greeter"), "arguments": {"name": "ada"}}}),
     )
     .await;
     assert!(added["result"].is_object(), "{added}");
+    assert_eq!(passthrough_calls(server).await, 1.0);
     let heard = await_on_stream(&mut stream, "notifications/tools/list_changed").await;
     assert!(heard.contains(r#""jsonrpc":"2.0""#), "{heard}");
-    await_hibernated(&server, 1.0).await;
-    // The cached tools were dropped: the next listing, which wakes the session, has the new one.
+    await_hibernated(server, 1.0).await;
     let listed = request_raw(
-        &server,
-        "/mcp/calc",
+        server,
+        path,
         &session,
         json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"}),
     )
     .await;
-    assert!(listed.to_string().contains("greet_ada"), "{listed}");
+    assert!(
+        listed.to_string().contains(&format!("{prefix}greet_ada")),
+        "{listed}"
+    );
+    (session, stream)
+}
+
+#[tokio::test]
+async fn a_session_sleeps_with_its_get_stream_open_and_the_stream_hears_list_changes() {
+    let (_python, server) = calc_behind_gateway(&[]).await;
+    let (session, mut stream) =
+        a_list_change_reaches_a_sleeping_stream(&server, "/mcp/calc", "").await;
     // The session's end ends the stream.
     delete_session(&server, "/mcp/calc", &session).await;
     let ended = tokio::time::timeout(Duration::from_secs(10), async {
@@ -1931,40 +1954,12 @@ async fn a_session_sleeps_with_its_get_stream_open_and_the_stream_hears_list_cha
 #[tokio::test]
 async fn the_aggregate_stream_relays_a_servers_tool_list_change() {
     let (_python, server) = calc_behind_gateway(&[]).await;
-    let session = open_raw_session(&server, "/mcp").await;
-    let mut stream = open_stream(&server, "/mcp", &session).await;
-    await_hibernated(&server, 1.0).await;
-    let added = request_raw(
-        &server,
-        "/mcp",
-        &session,
-        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
-            "params": {"name": "calc__add_greeter", "arguments": {"name": "ada"}}}),
-    )
-    .await;
-    assert!(added["result"].is_object(), "{added}");
-    await_on_stream(&mut stream, "notifications/tools/list_changed").await;
-    let listed = request_raw(
-        &server,
-        "/mcp",
-        &session,
-        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"}),
-    )
-    .await;
-    assert!(listed.to_string().contains("calc__greet_ada"), "{listed}");
+    a_list_change_reaches_a_sleeping_stream(&server, "/mcp", "calc__").await;
 }
 
 #[tokio::test]
 async fn a_woken_aggregate_session_still_finds_what_it_listed() {
-    let everything = switchboard_test_support::start_everything("streamableHttp")
-        .await
-        .expect("server-everything");
-    let server = serve(&[]).await;
-    register(
-        &server,
-        &remote_body("Everything", &everything.url("/mcp"), Some("every")),
-    )
-    .await;
+    let (_everything, server) = everything_behind_gateway().await;
     let session = open_raw_session(&server, "/mcp").await;
     let listed = request_raw(
         &server,
