@@ -19,7 +19,7 @@ use rmcp::{
         ReadResourceRequestParams, ReadResourceResponse, Resource, ServerConfig, ServerResult,
         Tool,
     },
-    service::RequestContext,
+    service::{NotificationContext, RequestContext},
 };
 use serde_json::json;
 use switchboard_tools::transform::sanitize_name;
@@ -27,8 +27,8 @@ use switchboard_tools::transform::sanitize_name;
 use crate::{
     Gateway,
     proxy::{
-        ClientSessions, call_served, forward_for_client, page, to_mcp, tool_from_metadata,
-        unexpected,
+        ClientSessions, call_served, forward_for_client, needs_own_session, page, to_mcp,
+        tool_from_metadata, unexpected,
     },
 };
 
@@ -41,27 +41,119 @@ pub(crate) fn split(aggregated: &str) -> Option<(&str, &str)> {
     aggregated.split_once(SEPARATOR)
 }
 
-/// What the enabled servers' upstreams say unasked that a `/mcp` client should hear, for the
-/// GET stream the HTTP layer serves itself: their tool list changes, as changes of the aggregate's
-/// own list. A server that cannot be reached now is left out of it. The stream stays open when
-/// every upstream's ends (as it does when there are none), so that a client does not reconnect
-/// in a loop.
+/// What a `/mcp` client should hear unasked, for the GET stream the HTTP layer serves itself:
+/// each enabled server's tool list changes, and every change to which servers are enabled or to
+/// their definitions (added, removed, enabled, disabled, governance changed), each as a change of
+/// the aggregate's own tool list. A server that cannot be reached now is left out of it. The
+/// stream stays open while no server is enabled, so that a client does not reconnect in a loop.
 pub async fn notifications(
     gateway: &Gateway,
 ) -> Result<impl futures::Stream<Item = String> + Send + 'static, crate::GatewayError> {
     use futures::StreamExt as _;
-    let mut streams = Vec::new();
-    for (id, alias) in gateway.enabled_servers().await? {
-        match crate::proxy::notifications(gateway, &id, crate::proxy::Relayed::ToolListChanges)
-            .await
+    let registry = RegistryWatch::new(gateway.clone()).await?;
+    let relays = server_relays(gateway, &registry.servers).await;
+    let tools_changed = crate::proxy::tools_list_changed().to_string();
+    Ok(futures::stream::unfold(
+        (registry, relays),
+        move |(mut registry, mut relays)| {
+            let tools_changed = tools_changed.clone();
+            async move {
+                tokio::select! {
+                    Some(message) = relays.next() => Some((message, (registry, relays))),
+                    () = registry.changed() => {
+                        // The relays follow the servers now enabled; an event between the old
+                        // relays' end and the new ones' start is covered by this notification.
+                        relays = server_relays(&registry.gateway, &registry.servers).await;
+                        Some((tools_changed, (registry, relays)))
+                    }
+                }
+            }
+        },
+    ))
+}
+
+/// The tool list changes of each of `servers`, as one stream.
+async fn server_relays(
+    gateway: &Gateway,
+    servers: &[crate::EnabledServer],
+) -> futures::stream::SelectAll<futures::stream::BoxStream<'static, String>> {
+    use futures::StreamExt as _;
+    let mut relays = futures::stream::SelectAll::new();
+    for server in servers {
+        match crate::proxy::notifications(
+            gateway,
+            &server.id,
+            crate::proxy::Relayed::ToolListChanges,
+        )
+        .await
         {
-            Ok(stream) => streams.push(stream.boxed()),
+            Ok(stream) => relays.push(stream.boxed()),
             Err(reason) => {
-                tracing::warn!(server = %alias, "list changes of /mcp leave it out: {reason}");
+                tracing::warn!(server = %server.alias, "list changes of /mcp leave it out: {reason}");
             }
         }
     }
-    Ok(futures::stream::select_all(streams).chain(futures::stream::pending()))
+    relays
+}
+
+/// How often a `/mcp` listener looks for registry changes made by another replica sharing the
+/// store; changes made through this gateway reach it at once.
+const REGISTRY_POLL: Duration = Duration::from_secs(2);
+
+/// Which servers `/mcp` is made of, and when that changes.
+struct RegistryWatch {
+    gateway: Gateway,
+    /// The enabled servers with their definition versions, as last seen.
+    servers: Vec<crate::EnabledServer>,
+    /// Changes made through this gateway.
+    local: tokio::sync::watch::Receiver<u64>,
+    /// A change was signalled but not yet compared: `changed` may be dropped mid-way by a
+    /// `select!`, and must not lose it.
+    unchecked: bool,
+    /// Looks at the store for changes made elsewhere.
+    poll: tokio::time::Interval,
+}
+
+impl RegistryWatch {
+    async fn new(gateway: Gateway) -> Result<Self, crate::GatewayError> {
+        let local = gateway.registry_changes();
+        let servers = gateway.enabled_servers().await?;
+        let mut poll =
+            tokio::time::interval_at(tokio::time::Instant::now() + REGISTRY_POLL, REGISTRY_POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Ok(Self {
+            gateway,
+            servers,
+            local,
+            unchecked: false,
+            poll,
+        })
+    }
+
+    /// Returns once the enabled servers or one of their definitions differ from `servers`,
+    /// which then holds the new ones.
+    async fn changed(&mut self) {
+        loop {
+            if !self.unchecked {
+                tokio::select! {
+                    // The gateway holds the sender for as long as this holds the gateway.
+                    _ = self.local.changed() => {}
+                    _ = self.poll.tick() => {}
+                }
+                self.unchecked = true;
+            }
+            let servers = self.gateway.enabled_servers().await;
+            self.unchecked = false;
+            match servers {
+                Ok(servers) if servers != self.servers => {
+                    self.servers = servers;
+                    return;
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "/mcp cannot read the registry"),
+            }
+        }
+    }
 }
 
 /// Runs `list` on a server's shared upstream, with failures as the text `gather` reports.
@@ -165,8 +257,7 @@ impl AggregateHandler {
         let enabled = self.gateway.enabled_servers().await.map_err(to_mcp)?;
         let list = &list;
         let lists = enabled.iter().map(|server| async move {
-            let (id, _) = server;
-            let listing = list(self.gateway.clone(), id.clone());
+            let listing = list(self.gateway.clone(), server.id.clone());
             let outcome = match tokio::time::timeout(self.deadline, listing).await {
                 Ok(outcome) => outcome,
                 Err(_) => Err(format!(
@@ -177,14 +268,14 @@ impl AggregateHandler {
             (server, outcome)
         });
         let mut gathered = Vec::new();
-        for ((id, alias), outcome) in join_all(lists).await {
+        for (server, outcome) in join_all(lists).await {
             match outcome {
-                Ok(items) => gathered.push((id.clone(), alias.clone(), items)),
+                Ok(items) => gathered.push((server.id.clone(), server.alias.clone(), items)),
                 Err(reason) => {
-                    tracing::warn!(server = %alias, "left out of /mcp: {reason}");
+                    tracing::warn!(server = %server.alias, "left out of /mcp: {reason}");
                     self.gateway
                         .pool()
-                        .record(id, Err(format!("left out of /mcp: {reason}")));
+                        .record(&server.id, Err(format!("left out of /mcp: {reason}")));
                 }
             }
         }
@@ -210,6 +301,33 @@ impl AggregateHandler {
 }
 
 impl ServerHandler for AggregateHandler {
+    /// A session that keeps its rmcp session awake (its client answers server-to-client
+    /// requests) hears of registry changes from here; the GET stream of any other is served
+    /// outside rmcp, by [`notifications`].
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        if !needs_own_session(&context.peer) {
+            return;
+        }
+        let Ok(mut registry) = RegistryWatch::new(self.gateway.clone()).await else {
+            tracing::warn!("a /mcp session will not hear of registry changes");
+            return;
+        };
+        let ended = self.sessions.ended();
+        let peer = context.peer;
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = registry.changed() => {}
+                    () = ended.cancelled() => return,
+                }
+                // The session is gone.
+                if peer.notify_tool_list_changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+
     fn get_info(&self) -> ServerConfig {
         let capabilities = serde_json::from_value(json!({
             "tools": {"listChanged": true},

@@ -155,6 +155,9 @@ pub struct Gateway {
     definitions: Arc<Mutex<DefinitionCache>>,
     /// Held while the definitions are read from the store.
     definitions_reload: Arc<tokio::sync::Mutex<()>>,
+    /// Bumped by every change made here to the registry, so that `/mcp`'s streams tell their
+    /// clients at once instead of at their next look at the store.
+    registry_changes: Arc<tokio::sync::watch::Sender<u64>>,
     /// Where admin actions, access decisions and tool calls are recorded.
     audit: audit::AuditLog,
     /// Prometheus metrics.
@@ -187,6 +190,15 @@ pub struct Served {
     /// to the upstream for its own answer, as no governance rule can be bypassed that way.
     pub remote_names: Arc<std::collections::HashSet<String>>,
     pub upstream: Upstream,
+}
+
+/// An enabled server, as `/mcp` gathers them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnabledServer {
+    pub id: String,
+    pub alias: String,
+    /// The definition's `updated_at`: a governance change shows as a new version.
+    pub version: i64,
 }
 
 /// How long cached definitions are trusted before the store is read again.
@@ -263,6 +275,7 @@ impl Gateway {
             served: Arc::default(),
             definitions: Arc::default(),
             definitions_reload: Arc::default(),
+            registry_changes: Arc::new(tokio::sync::watch::Sender::new(0)),
             audit,
             metrics: metrics::Metrics::default(),
             fast_sessions: passthrough::FastSessions::default(),
@@ -476,15 +489,25 @@ impl Gateway {
         Ok(servers)
     }
 
-    /// The id and alias of every enabled server, without reading the store within the TTL.
-    pub async fn enabled_servers(&self) -> Result<Vec<(String, String)>, GatewayError> {
+    /// Every enabled server, ordered by alias, without reading the store within the TTL.
+    pub async fn enabled_servers(&self) -> Result<Vec<EnabledServer>, GatewayError> {
         Ok(self
             .resolved_servers()
             .await?
             .into_iter()
             .filter(|resolved| resolved.definition.enabled)
-            .map(|resolved| (resolved.id.clone(), resolved.definition.alias.clone()))
+            .map(|resolved| EnabledServer {
+                id: resolved.id.clone(),
+                alias: resolved.definition.alias.clone(),
+                version: resolved.version,
+            })
             .collect())
+    }
+
+    /// Changes as each change to the registry made through this gateway is stored; changes made
+    /// by another replica show only in the store.
+    pub(crate) fn registry_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.registry_changes.subscribe()
     }
 
     /// The definitions by id and by alias, read again from the store when stale.
@@ -542,6 +565,9 @@ impl Gateway {
             .unwrap_or_else(PoisonError::into_inner);
         cache.loaded = None;
         cache.invalidations += 1;
+        drop(cache);
+        self.registry_changes
+            .send_modify(|changes| *changes = changes.wrapping_add(1));
     }
 
     /// The server's governed tools in a registry of their own over its shared upstream, kept

@@ -184,6 +184,11 @@ impl Relay {
 }
 
 /// The JSON-RPC notification a downstream client hears for an upstream event.
+/// `notifications/tools/list_changed`, for a change of the tools a gateway serves itself.
+pub(crate) fn tools_list_changed() -> Value {
+    notification_message(UpstreamEvent::ToolsChanged).unwrap_or_default()
+}
+
 fn notification_message(event: UpstreamEvent) -> Option<Value> {
     let (method, params) = match event {
         UpstreamEvent::ToolsChanged => ("notifications/tools/list_changed", None),
@@ -232,6 +237,11 @@ pub async fn notifications(
 }
 
 impl ClientSessions {
+    /// Cancelled when the downstream session ends.
+    pub(crate) fn ended(&self) -> CancellationToken {
+        self.ended.0.clone()
+    }
+
     pub async fn for_client(
         &self,
         gateway: &Gateway,

@@ -73,20 +73,31 @@ async fn registry_crud_on_sqlite() {
     assert!(server.data_dir().join("switchboard.db").exists());
 }
 
+/// Runs `sql` on the local PostgreSQL as its superuser.
+fn psql(sql: &str) -> std::process::ExitStatus {
+    std::process::Command::new("psql")
+        .args([
+            "postgres://postgres@127.0.0.1:5432/postgres",
+            "-q",
+            "-c",
+            sql,
+        ])
+        .env("PGOPTIONS", "-c client_min_messages=warning")
+        .status()
+        .expect("psql runs")
+}
+
+/// Creates the local PostgreSQL database `name` afresh, and returns its URL.
+fn fresh_database(name: &str) -> String {
+    psql(&format!("DROP DATABASE IF EXISTS {name}"));
+    assert!(psql(&format!("CREATE DATABASE {name}")).success());
+    format!("postgres://postgres@127.0.0.1:5432/{name}")
+}
+
 #[tokio::test]
 async fn registry_crud_on_postgres() {
     let database = format!("switchboard_gw_{}", std::process::id());
-    let admin = "postgres://postgres@127.0.0.1:5432/postgres";
-    let psql = |sql: String| {
-        std::process::Command::new("psql")
-            .args([admin, "-q", "-c", &sql])
-            .env("PGOPTIONS", "-c client_min_messages=warning")
-            .status()
-            .expect("psql runs")
-    };
-    psql(format!("DROP DATABASE IF EXISTS {database}"));
-    assert!(psql(format!("CREATE DATABASE {database}")).success());
-    let url = format!("postgres://postgres@127.0.0.1:5432/{database}");
+    let url = fresh_database(&database);
     let mut server = serve(&["--database", &url]).await;
     crud_suite(&server).await;
     // Readiness follows the store: once its database is gone, /readyz answers 503.
@@ -95,7 +106,7 @@ async fn registry_crud_on_postgres() {
         .await
         .expect("answers");
     assert_eq!(status, 200);
-    assert!(psql(format!("DROP DATABASE {database} WITH (FORCE)")).success());
+    assert!(psql(&format!("DROP DATABASE {database} WITH (FORCE)")).success());
     let (status, body) = server
         .send_json(Method::GET, "/readyz", None)
         .await
@@ -1709,12 +1720,17 @@ async fn request_raw(server: &Switchboard, path: &str, session: &str, body: Valu
 /// Opens a session on `path` by hand, as a client that answers no server-to-client requests,
 /// and returns its id.
 async fn open_raw_session(server: &Switchboard, path: &str) -> String {
+    open_raw_session_with(server, path, json!({})).await
+}
+
+/// Opens a session on `path` by hand, as a client with `capabilities`, and returns its id.
+async fn open_raw_session_with(server: &Switchboard, path: &str, capabilities: Value) -> String {
     let opened = post_raw(
         server,
         path,
         None,
         json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-11-25", "capabilities": {},
+            "protocolVersion": "2025-11-25", "capabilities": capabilities,
             "clientInfo": {"name": "raw-test", "version": "1"}}}),
     )
     .await;
@@ -1955,6 +1971,97 @@ async fn a_session_sleeps_with_its_get_stream_open_and_the_stream_hears_list_cha
 async fn the_aggregate_stream_relays_a_servers_tool_list_change() {
     let (_python, server) = calc_behind_gateway(&[]).await;
     a_list_change_reaches_a_sleeping_stream(&server, "/mcp", "calc__").await;
+}
+
+/// The tool names `session` lists on `/mcp`.
+async fn aggregate_tool_names(server: &Switchboard, session: &str) -> Vec<String> {
+    let listed = request_raw(
+        server,
+        "/mcp",
+        session,
+        json!({"jsonrpc": "2.0", "id": 10, "method": "tools/list"}),
+    )
+    .await;
+    listed["result"]["tools"]
+        .as_array()
+        .unwrap_or_else(|| panic!("tools: {listed}"))
+        .iter()
+        .filter_map(|tool| tool["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test]
+async fn registry_changes_reach_aggregate_clients_as_tool_list_changes() {
+    let (python, server) = calc_behind_gateway(&[]).await;
+    // One session sleeps, with its stream served outside rmcp; one stays awake (its client can
+    // answer sampling requests), with rmcp's stream.
+    let sleeping = open_raw_session(&server, "/mcp").await;
+    let mut sleeping_stream = open_stream(&server, "/mcp", &sleeping).await;
+    let awake = open_raw_session_with(&server, "/mcp", json!({"sampling": {}})).await;
+    let mut awake_stream = open_stream(&server, "/mcp", &awake).await;
+    await_hibernated(&server, 1.0).await;
+    let before = aggregate_tool_names(&server, &sleeping).await;
+    assert!(!before.iter().any(|name| name.starts_with("calctwo__")));
+
+    let added = register(
+        &server,
+        &remote_body("Calc two", &python.url("/mcp"), Some("calctwo")),
+    )
+    .await;
+    for stream in [&mut sleeping_stream, &mut awake_stream] {
+        await_on_stream(stream, "notifications/tools/list_changed").await;
+    }
+    for session in [&sleeping, &awake] {
+        let names = aggregate_tool_names(&server, session).await;
+        assert!(names.contains(&"calctwo__add".to_string()), "{names:?}");
+    }
+
+    let id = added["id"].as_str().expect("id");
+    let (status, _) = server
+        .send_json(
+            Method::PATCH,
+            &format!("/api/mcp-servers/{id}"),
+            Some(&json!({"enabled": false})),
+        )
+        .await
+        .expect("answers");
+    assert_eq!(status, 200);
+    for stream in [&mut sleeping_stream, &mut awake_stream] {
+        await_on_stream(stream, "notifications/tools/list_changed").await;
+    }
+    let after = aggregate_tool_names(&server, &sleeping).await;
+    assert_eq!(after, before);
+}
+
+#[tokio::test]
+async fn a_registry_change_made_by_another_replica_reaches_aggregate_streams() {
+    let database = format!("switchboard_replicas_{}", std::process::id());
+    let url = fresh_database(&database);
+    let key = "5b".repeat(32);
+    let env = [("SWITCHBOARD_SECRET_KEY", key.as_str())];
+    let listening = Switchboard::start(binary(), &["--database", &url], &env)
+        .await
+        .expect("a replica starts");
+    let changing = Switchboard::start(binary(), &["--database", &url], &env)
+        .await
+        .expect("a second replica starts");
+    let python = start_python("streamable-http")
+        .await
+        .expect("python fixture");
+
+    let session = open_raw_session(&listening, "/mcp").await;
+    let mut stream = open_stream(&listening, "/mcp", &session).await;
+    register(
+        &changing,
+        &remote_body("Calc", &python.url("/mcp"), Some("calc")),
+    )
+    .await;
+    await_on_stream(&mut stream, "notifications/tools/list_changed").await;
+    let names = aggregate_tool_names(&listening, &session).await;
+    assert!(names.contains(&"calc__add".to_string()), "{names:?}");
+
+    drop((listening, changing));
+    psql(&format!("DROP DATABASE {database} WITH (FORCE)"));
 }
 
 #[tokio::test]
