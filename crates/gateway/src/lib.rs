@@ -182,6 +182,9 @@ pub struct Connected {
 #[derive(Debug, Clone)]
 pub struct Served {
     pub id: String,
+    /// The definition version it was built from: a session's own upstream session is rebuilt
+    /// when the definition changes, so that new governance applies to it.
+    pub version: i64,
     /// The alias, for logs and the audit.
     pub alias: String,
     /// The governed tools.
@@ -616,6 +619,7 @@ impl Gateway {
         };
         Ok(Served {
             id: resolved.id.clone(),
+            version: resolved.version,
             alias: resolved.definition.alias.clone(),
             registry: tools.registry,
             remote_names: tools.remote_names,
@@ -639,6 +643,7 @@ impl Gateway {
         let registered = register_from(&registry, &config, upstream.clone()).await?;
         Ok(Served {
             id: connected.id,
+            version: connected.version,
             alias: connected.definition.alias,
             registry,
             remote_names: Arc::new(

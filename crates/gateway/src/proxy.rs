@@ -255,10 +255,17 @@ impl ClientSessions {
             .peer_info()
             .map(|info| info.capabilities.clone())
             .unwrap_or_default();
+        // The current version, and a refusal if the server was disabled or removed.
+        let (_, version) = gateway.locate(server).await.map_err(to_mcp)?;
         let mut dedicated = self.dedicated.lock().await;
-        if let Some(served) = dedicated.get(server) {
+        if let Some(served) = dedicated.get(server)
+            && served.version == version
+        {
             return Ok(served.clone());
         }
+        // A definition change replaces the session's own upstream session (the old one ends as
+        // it is dropped here), so that the new governance and config apply to it.
+        dedicated.remove(server);
         let relay = Arc::new(PeerRelay {
             peer: peer.clone(),
             capabilities,

@@ -972,6 +972,39 @@ async fn governance_cannot_be_bypassed_through_the_proxy() {
 }
 
 #[tokio::test]
+async fn a_governance_change_applies_to_open_aggregate_sessions() {
+    let (_python, server) = calc_behind_gateway(&[]).await;
+    // A client that answers no requests, and one that answers sampling requests (it gets an
+    // upstream session of its own).
+    let sessions = [
+        open_raw_session(&server, "/mcp").await,
+        open_raw_session_with(&server, "/mcp", json!({"sampling": {}})).await,
+    ];
+    let add = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "calc__add", "arguments": {"a": 1, "b": 2}}});
+    for session in &sessions {
+        let answered = request_raw(&server, "/mcp", session, add.clone()).await;
+        assert_eq!(
+            answered["result"]["structuredContent"]["result"], 3,
+            "{answered}"
+        );
+    }
+    let (status, _) = server
+        .send_json(
+            Method::PATCH,
+            "/api/mcp-servers/calc",
+            Some(&json!({"tools": {"denyTools": ["add"]}})),
+        )
+        .await
+        .expect("answers");
+    assert_eq!(status, 200);
+    for session in &sessions {
+        let answered = request_raw(&server, "/mcp", session, add.clone()).await;
+        assert_eq!(answered["error"]["code"], -32602, "{answered}");
+    }
+}
+
+#[tokio::test]
 async fn the_audit_log_records_calls_admin_actions_and_refusals() {
     let python = start_python("streamable-http")
         .await
