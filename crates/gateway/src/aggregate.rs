@@ -16,8 +16,8 @@ use rmcp::{
         CallToolRequestParams, CallToolResponse, ClientRequest, GetPromptRequest,
         GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
         ListResourcesResult, ListToolsResult, PaginatedRequestParams, Prompt, ReadResourceRequest,
-        ReadResourceRequestParams, ReadResourceResponse, Resource, ServerConfig, ServerResult,
-        Tool,
+        ReadResourceRequestParams, ReadResourceResponse, Resource, ServerConfig,
+        ServerNotification, ServerResult, Tool,
     },
     service::{NotificationContext, RequestContext},
 };
@@ -42,37 +42,38 @@ pub(crate) fn split(aggregated: &str) -> Option<(&str, &str)> {
 }
 
 /// What a `/mcp` client should hear unasked, for the GET stream the HTTP layer serves itself:
-/// each enabled server's tool list changes, and every change to which servers are enabled or to
-/// their definitions (added, removed, enabled, disabled, governance changed), each as a change of
-/// the aggregate's own tool list. A server that cannot be reached now is left out of it. The
-/// stream stays open while no server is enabled, so that a client does not reconnect in a loop.
+/// each enabled server's list changes, and every change to which servers are enabled or to their
+/// definitions (added, removed, enabled, disabled, governance changed), each as changes of the
+/// aggregate's own lists. A server that cannot be reached now is left out of it. The stream stays
+/// open while no server is enabled, so that a client does not reconnect in a loop.
 pub async fn notifications(
     gateway: &Gateway,
 ) -> Result<impl futures::Stream<Item = String> + Send + 'static, crate::GatewayError> {
     use futures::StreamExt as _;
     let registry = RegistryWatch::new(gateway.clone()).await?;
     let relays = server_relays(gateway, &registry.servers).await;
-    let tools_changed = crate::proxy::tools_list_changed().to_string();
+    let state = (registry, relays, std::collections::VecDeque::new());
     Ok(futures::stream::unfold(
-        (registry, relays),
-        move |(mut registry, mut relays)| {
-            let tools_changed = tools_changed.clone();
-            async move {
+        state,
+        |(mut registry, mut relays, mut pending)| async move {
+            if pending.is_empty() {
                 tokio::select! {
-                    Some(message) = relays.next() => Some((message, (registry, relays))),
+                    Some(message) = relays.next() => pending.push_back(message),
                     () = registry.changed() => {
                         // The relays follow the servers now enabled; an event between the old
-                        // relays' end and the new ones' start is covered by this notification.
+                        // relays' end and the new ones' start is covered by these notifications.
                         relays = server_relays(&registry.gateway, &registry.servers).await;
-                        Some((tools_changed, (registry, relays)))
+                        pending.extend(crate::proxy::list_changes().map(|change| change.to_string()));
                     }
                 }
             }
+            let message = pending.pop_front()?;
+            Some((message, (registry, relays, pending)))
         },
     ))
 }
 
-/// The tool list changes of each of `servers`, as one stream.
+/// The list changes of each of `servers`, as one stream.
 async fn server_relays(
     gateway: &Gateway,
     servers: &[crate::EnabledServer],
@@ -80,12 +81,8 @@ async fn server_relays(
     use futures::StreamExt as _;
     let mut relays = futures::stream::SelectAll::new();
     for server in servers {
-        match crate::proxy::notifications(
-            gateway,
-            &server.id,
-            crate::proxy::Relayed::ToolListChanges,
-        )
-        .await
+        match crate::proxy::notifications(gateway, &server.id, crate::proxy::Relayed::ListChanges)
+            .await
         {
             Ok(stream) => relays.push(stream.boxed()),
             Err(reason) => {
@@ -320,9 +317,14 @@ impl ServerHandler for AggregateHandler {
                     () = registry.changed() => {}
                     () = ended.cancelled() => return,
                 }
-                // The session is gone.
-                if peer.notify_tool_list_changed().await.is_err() {
-                    return;
+                for change in crate::proxy::list_changes() {
+                    let Ok(change) = serde_json::from_value::<ServerNotification>(change) else {
+                        continue;
+                    };
+                    // The session is gone.
+                    if peer.send_notification(change).await.is_err() {
+                        return;
+                    }
                 }
             }
         });
@@ -331,8 +333,8 @@ impl ServerHandler for AggregateHandler {
     fn get_info(&self) -> ServerConfig {
         let capabilities = serde_json::from_value(json!({
             "tools": {"listChanged": true},
-            "resources": {},
-            "prompts": {},
+            "resources": {"listChanged": true},
+            "prompts": {"listChanged": true},
         }))
         .unwrap_or_default();
         ServerConfig::new(capabilities)

@@ -113,19 +113,17 @@ const LOG_LEVELS: [&str; 8] = [
 pub enum Relayed {
     /// List changes and log messages: one server's endpoint.
     Everything,
-    /// List changes only: a 2026-07-28 subscription, which has no place for logs.
+    /// List changes only: a 2026-07-28 subscription, which has no place for logs, and `/mcp`,
+    /// which serves no upstream's logs.
     ListChanges,
-    /// Tool list changes only: `/mcp`, whose tools are the only list it says may change.
-    ToolListChanges,
 }
 
 impl Relayed {
     fn relays(self, event: &UpstreamEvent) -> bool {
         match event {
-            UpstreamEvent::ToolsChanged => true,
-            UpstreamEvent::ResourcesChanged | UpstreamEvent::PromptsChanged => {
-                self != Self::ToolListChanges
-            }
+            UpstreamEvent::ToolsChanged
+            | UpstreamEvent::ResourcesChanged
+            | UpstreamEvent::PromptsChanged => true,
             UpstreamEvent::Log { .. } => self == Self::Everything,
             _ => false,
         }
@@ -184,9 +182,15 @@ impl Relay {
 }
 
 /// The JSON-RPC notification a downstream client hears for an upstream event.
-/// `notifications/tools/list_changed`, for a change of the tools a gateway serves itself.
-pub(crate) fn tools_list_changed() -> Value {
-    notification_message(UpstreamEvent::ToolsChanged).unwrap_or_default()
+/// The three list change notifications, for a change of what the gateway itself serves.
+pub(crate) fn list_changes() -> impl Iterator<Item = Value> {
+    [
+        UpstreamEvent::ToolsChanged,
+        UpstreamEvent::PromptsChanged,
+        UpstreamEvent::ResourcesChanged,
+    ]
+    .into_iter()
+    .filter_map(notification_message)
 }
 
 fn notification_message(event: UpstreamEvent) -> Option<Value> {
@@ -920,7 +924,16 @@ mod tests {
             |relayed: Relayed| events.iter().filter(|event| relayed.relays(event)).count();
         assert_eq!(relayed(Relayed::Everything), 4);
         assert_eq!(relayed(Relayed::ListChanges), 3);
-        assert_eq!(relayed(Relayed::ToolListChanges), 1);
+        for message in list_changes() {
+            let typed: ServerNotification =
+                serde_json::from_value(message).expect("rmcp's model carries it");
+            assert!(matches!(
+                typed,
+                ServerNotification::ToolListChangedNotification(_)
+                    | ServerNotification::PromptListChangedNotification(_)
+                    | ServerNotification::ResourceListChangedNotification(_)
+            ));
+        }
     }
 
     #[test]

@@ -2023,8 +2023,20 @@ async fn aggregate_tool_names(server: &Switchboard, session: &str) -> Vec<String
         .collect()
 }
 
+/// Reads `stream` until it has said that all three of `/mcp`'s lists changed.
+async fn await_list_changes(stream: &mut reqwest::Response) {
+    // They are sent in this order.
+    let heard = await_on_stream(stream, "notifications/resources/list_changed").await;
+    for list in ["tools", "prompts"] {
+        assert!(
+            heard.contains(&format!("notifications/{list}/list_changed")),
+            "{heard}"
+        );
+    }
+}
+
 #[tokio::test]
-async fn registry_changes_reach_aggregate_clients_as_tool_list_changes() {
+async fn registry_changes_reach_aggregate_clients_as_list_changes() {
     let (python, server) = calc_behind_gateway(&[]).await;
     // One session sleeps, with its stream served outside rmcp; one stays awake (its client can
     // answer sampling requests), with rmcp's stream.
@@ -2042,7 +2054,7 @@ async fn registry_changes_reach_aggregate_clients_as_tool_list_changes() {
     )
     .await;
     for stream in [&mut sleeping_stream, &mut awake_stream] {
-        await_on_stream(stream, "notifications/tools/list_changed").await;
+        await_list_changes(stream).await;
     }
     for session in [&sleeping, &awake] {
         let names = aggregate_tool_names(&server, session).await;
@@ -2060,7 +2072,7 @@ async fn registry_changes_reach_aggregate_clients_as_tool_list_changes() {
         .expect("answers");
     assert_eq!(status, 200);
     for stream in [&mut sleeping_stream, &mut awake_stream] {
-        await_on_stream(stream, "notifications/tools/list_changed").await;
+        await_list_changes(stream).await;
     }
     let after = aggregate_tool_names(&server, &sleeping).await;
     assert_eq!(after, before);
