@@ -111,6 +111,12 @@ struct RegistryWatch {
     poll: tokio::time::Interval,
 }
 
+impl Drop for RegistryWatch {
+    fn drop(&mut self) {
+        self.gateway.metrics().aggregate_listeners.dec();
+    }
+}
+
 impl RegistryWatch {
     async fn new(gateway: Gateway) -> Result<Self, crate::GatewayError> {
         let local = gateway.registry_changes();
@@ -118,6 +124,8 @@ impl RegistryWatch {
         let mut poll =
             tokio::time::interval_at(tokio::time::Instant::now() + REGISTRY_POLL, REGISTRY_POLL);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Counted once the baseline is read: a change after this reaches the listener.
+        gateway.metrics().aggregate_listeners.inc();
         Ok(Self {
             gateway,
             servers,
@@ -328,6 +336,21 @@ impl ServerHandler for AggregateHandler {
                 }
             }
         });
+    }
+
+    /// 2026-07-28 clients subscribe to list changes with `subscriptions/listen`.
+    fn accepted_subscription_filter(
+        &self,
+        requested: &rmcp::model::SubscriptionFilter,
+    ) -> Option<rmcp::model::SubscriptionFilter> {
+        Some(crate::proxy::list_change_filter(requested))
+    }
+
+    /// Relays what [`notifications`] carries to a 2026-07-28 subscription until it ends.
+    async fn listen(&self, context: rmcp::service::SubscriptionContext) -> Result<(), McpError> {
+        let changes = notifications(&self.gateway).await.map_err(to_mcp)?;
+        crate::proxy::serve_subscription(&context, changes).await;
+        Ok(())
     }
 
     fn get_info(&self) -> ServerConfig {

@@ -181,7 +181,6 @@ impl Relay {
     }
 }
 
-/// The JSON-RPC notification a downstream client hears for an upstream event.
 /// The three list change notifications, for a change of what the gateway itself serves.
 pub(crate) fn list_changes() -> impl Iterator<Item = Value> {
     [
@@ -193,6 +192,7 @@ pub(crate) fn list_changes() -> impl Iterator<Item = Value> {
     .filter_map(notification_message)
 }
 
+/// The JSON-RPC notification a downstream client hears for an upstream event.
 fn notification_message(event: UpstreamEvent) -> Option<Value> {
     let (method, params) = match event {
         UpstreamEvent::ToolsChanged => ("notifications/tools/list_changed", None),
@@ -238,6 +238,48 @@ pub async fn notifications(
         let message = relay.next().await?;
         Some((message.to_string(), relay))
     }))
+}
+
+/// The list changes a 2026-07-28 subscription asked for, all of which the gateway relays.
+pub(crate) fn list_change_filter(
+    requested: &rmcp::model::SubscriptionFilter,
+) -> rmcp::model::SubscriptionFilter {
+    // Non-exhaustive upstream type: built by assignment.
+    let mut accepted = rmcp::model::SubscriptionFilter::default();
+    accepted.tools_list_changed = requested.tools_list_changed;
+    accepted.prompts_list_changed = requested.prompts_list_changed;
+    accepted.resources_list_changed = requested.resources_list_changed;
+    accepted
+}
+
+/// Sends `notifications` (JSON-RPC texts) to a 2026-07-28 subscription until either ends. A
+/// list the client did not subscribe to is skipped, and the subscription goes on.
+pub(crate) async fn serve_subscription(
+    context: &rmcp::service::SubscriptionContext,
+    notifications: impl futures::Stream<Item = String>,
+) {
+    use futures::StreamExt as _;
+    let mut notifications = std::pin::pin!(notifications);
+    loop {
+        let message = tokio::select! {
+            () = context.cancelled() => return,
+            message = notifications.next() => message,
+        };
+        let Some(message) = message else {
+            return;
+        };
+        let notification = match serde_json::from_str(&message) {
+            Ok(notification) => notification,
+            Err(error) => {
+                tracing::warn!(%error, "a relayed notification rmcp cannot carry");
+                continue;
+            }
+        };
+        match context.sink().send(notification).await {
+            Ok(()) | Err(rmcp::service::SubscriptionSendError::NotificationNotAccepted(_)) => {}
+            Err(_) => return,
+        }
+    }
 }
 
 impl ClientSessions {
@@ -458,37 +500,16 @@ impl ServerHandler for ProxyHandler {
         &self,
         requested: &rmcp::model::SubscriptionFilter,
     ) -> Option<rmcp::model::SubscriptionFilter> {
-        // Non-exhaustive upstream type: built by assignment.
-        let mut accepted = rmcp::model::SubscriptionFilter::default();
-        accepted.tools_list_changed = requested.tools_list_changed;
-        accepted.prompts_list_changed = requested.prompts_list_changed;
-        accepted.resources_list_changed = requested.resources_list_changed;
-        Some(accepted)
+        Some(list_change_filter(requested))
     }
 
     /// Relays the upstream's list changes to a 2026-07-28 subscription until it ends.
     async fn listen(&self, context: rmcp::service::SubscriptionContext) -> Result<(), McpError> {
-        let connected = self.gateway.upstream(&self.server).await.map_err(to_mcp)?;
-        let mut relay = Relay::new(
-            self.gateway.clone(),
-            connected.id,
-            &connected.upstream,
-            Relayed::ListChanges,
-        );
-        loop {
-            let notification = tokio::select! {
-                () = context.cancelled() => return Ok(()),
-                notification = relay.next_typed() => notification,
-            };
-            let Some(notification) = notification else {
-                return Ok(());
-            };
-            match context.sink().send(notification).await {
-                // A list the client did not subscribe to: the subscription goes on.
-                Ok(()) | Err(rmcp::service::SubscriptionSendError::NotificationNotAccepted(_)) => {}
-                Err(_) => return Ok(()),
-            }
-        }
+        let changes = notifications(&self.gateway, &self.server, Relayed::ListChanges)
+            .await
+            .map_err(to_mcp)?;
+        serve_subscription(&context, changes).await;
+        Ok(())
     }
 
     async fn list_tools(

@@ -1674,6 +1674,24 @@ async fn an_upstream_with_nagle_on_neither_stalls_calls_nor_costs_a_connection_e
     );
 }
 
+/// Waits until a client of ours hears that the tools changed.
+async fn await_tools_changed(
+    events: &mut tokio::sync::broadcast::Receiver<switchboard_mcp::UpstreamEvent>,
+) {
+    let heard = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Ok(switchboard_mcp::UpstreamEvent::ToolsChanged) = events.recv().await {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(
+        heard.is_ok(),
+        "no list change reached the 2026-07-28 client"
+    );
+}
+
 #[tokio::test]
 async fn a_2026_client_hears_list_changes_through_subscriptions_listen() {
     let (_python, server) = calc_behind_gateway(&[]).await;
@@ -1693,18 +1711,7 @@ async fn a_2026_client_hears_list_changes_through_subscriptions_listen() {
         .expect("calls");
     // A stateless call between two stateless ends takes the raw fast path.
     assert_eq!(passthrough_calls(&server).await, 1.0);
-    let heard = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            if let Ok(switchboard_mcp::UpstreamEvent::ToolsChanged) = events.recv().await {
-                return;
-            }
-        }
-    })
-    .await;
-    assert!(
-        heard.is_ok(),
-        "no list change reached the 2026-07-28 client"
-    );
+    await_tools_changed(&mut events).await;
     let names: Vec<String> = client
         .list_tools()
         .await
@@ -2045,6 +2052,8 @@ async fn registry_changes_reach_aggregate_clients_as_list_changes() {
     let awake = open_raw_session_with(&server, "/mcp", json!({"sampling": {}})).await;
     let mut awake_stream = open_stream(&server, "/mcp", &awake).await;
     await_hibernated(&server, 1.0).await;
+    // Both streams listen: the awake session's begins after its handshake.
+    await_metric(&server, "switchboard_aggregate_listeners", 2.0).await;
     let before = aggregate_tool_names(&server, &sleeping).await;
     assert!(!before.iter().any(|name| name.starts_with("calctwo__")));
 
@@ -2076,6 +2085,33 @@ async fn registry_changes_reach_aggregate_clients_as_list_changes() {
     }
     let after = aggregate_tool_names(&server, &sleeping).await;
     assert_eq!(after, before);
+}
+
+#[tokio::test]
+async fn a_2026_client_of_the_aggregate_hears_registry_changes_through_subscriptions_listen() {
+    let (python, server) = calc_behind_gateway(&[]).await;
+    let client = mcp_client(&server, "/mcp").await;
+    assert_eq!(
+        client.protocol_version().map(|v| v.to_string()).as_deref(),
+        Some("2026-07-28")
+    );
+    let mut events = client.events();
+    // The client's subscription has begun on the gateway.
+    await_metric(&server, "switchboard_aggregate_listeners", 1.0).await;
+    register(
+        &server,
+        &remote_body("Calc two", &python.url("/mcp"), Some("calctwo")),
+    )
+    .await;
+    await_tools_changed(&mut events).await;
+    let names: Vec<String> = client
+        .list_tools()
+        .await
+        .expect("lists")
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert!(names.contains(&"calctwo__add".to_string()), "{names:?}");
 }
 
 #[tokio::test]
