@@ -1674,6 +1674,34 @@ async fn an_upstream_with_nagle_on_neither_stalls_calls_nor_costs_a_connection_e
     );
 }
 
+/// A client of ours on `path`, which speaks 2026-07-28, and what it hears unasked.
+async fn modern_client(
+    server: &Switchboard,
+    path: &str,
+) -> (
+    switchboard_mcp::Upstream,
+    tokio::sync::broadcast::Receiver<switchboard_mcp::UpstreamEvent>,
+) {
+    let client = mcp_client(server, path).await;
+    assert_eq!(
+        client.protocol_version().map(|v| v.to_string()).as_deref(),
+        Some("2026-07-28")
+    );
+    let events = client.events();
+    (client, events)
+}
+
+/// The tool names `client` lists.
+async fn tool_names(client: &switchboard_mcp::Upstream) -> Vec<String> {
+    client
+        .list_tools()
+        .await
+        .expect("lists")
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect()
+}
+
 /// Waits until a client of ours hears that the tools changed.
 async fn await_tools_changed(
     events: &mut tokio::sync::broadcast::Receiver<switchboard_mcp::UpstreamEvent>,
@@ -1695,12 +1723,7 @@ async fn await_tools_changed(
 #[tokio::test]
 async fn a_2026_client_hears_list_changes_through_subscriptions_listen() {
     let (_python, server) = calc_behind_gateway(&[]).await;
-    let client = mcp_client(&server, "/mcp/calc").await;
-    assert_eq!(
-        client.protocol_version().map(|v| v.to_string()).as_deref(),
-        Some("2026-07-28")
-    );
-    let mut events = client.events();
+    let (client, mut events) = modern_client(&server, "/mcp/calc").await;
     client
         .call_tool(
             "add_greeter",
@@ -1712,13 +1735,7 @@ async fn a_2026_client_hears_list_changes_through_subscriptions_listen() {
     // A stateless call between two stateless ends takes the raw fast path.
     assert_eq!(passthrough_calls(&server).await, 1.0);
     await_tools_changed(&mut events).await;
-    let names: Vec<String> = client
-        .list_tools()
-        .await
-        .expect("lists")
-        .into_iter()
-        .map(|t| t.name.to_string())
-        .collect();
+    let names = tool_names(&client).await;
     assert!(names.contains(&"greet_zed".to_string()), "{names:?}");
 }
 
@@ -2090,12 +2107,7 @@ async fn registry_changes_reach_aggregate_clients_as_list_changes() {
 #[tokio::test]
 async fn a_2026_client_of_the_aggregate_hears_registry_changes_through_subscriptions_listen() {
     let (python, server) = calc_behind_gateway(&[]).await;
-    let client = mcp_client(&server, "/mcp").await;
-    assert_eq!(
-        client.protocol_version().map(|v| v.to_string()).as_deref(),
-        Some("2026-07-28")
-    );
-    let mut events = client.events();
+    let (client, mut events) = modern_client(&server, "/mcp").await;
     // The client's subscription has begun on the gateway.
     await_metric(&server, "switchboard_aggregate_listeners", 1.0).await;
     register(
@@ -2104,13 +2116,7 @@ async fn a_2026_client_of_the_aggregate_hears_registry_changes_through_subscript
     )
     .await;
     await_tools_changed(&mut events).await;
-    let names: Vec<String> = client
-        .list_tools()
-        .await
-        .expect("lists")
-        .into_iter()
-        .map(|t| t.name.to_string())
-        .collect();
+    let names = tool_names(&client).await;
     assert!(names.contains(&"calctwo__add".to_string()), "{names:?}");
 }
 
