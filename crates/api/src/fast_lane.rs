@@ -160,10 +160,7 @@ pub(crate) async fn serve(lane: Lane<'_>, request: Request) -> Result<Response, 
         Some(response) => {
             if let Mode::Session(session) = &mode
                 && session.needs_touch(passthrough::touch_interval(lane.sessions.idle_timeout()))
-                && let Some(id) = parts
-                    .headers
-                    .get("mcp-session-id")
-                    .and_then(|value| value.to_str().ok())
+                && let Some(id) = crate::sessions::session_id(&parts.headers)
             {
                 lane.sessions.touch(id);
             }

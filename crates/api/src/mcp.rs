@@ -187,11 +187,7 @@ async fn handle_visiting<S>(
 where
     S: rmcp::ServerHandler + Send + 'static,
 {
-    let visit = request
-        .headers()
-        .get("mcp-session-id")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|id| sessions.visit(id));
+    let visit = crate::sessions::session_id(request.headers()).and_then(|id| sessions.visit(id));
     let response = service.handle(request).await.map(Body::new);
     match visit {
         Some(visit) => response.map(|body| visit.hold(body)),
@@ -277,7 +273,7 @@ fn standalone_stream_of(
     }
     let headers = request.headers();
     let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
-    let ended = sessions.sleeper(text("mcp-session-id")?)?;
+    let ended = sessions.sleeper(crate::sessions::session_id(headers)?)?;
     let plain = headers.get("last-event-id").is_none()
         && text("accept").is_some_and(|accept| accept.contains("text/event-stream"))
         && text("host")
@@ -289,8 +285,8 @@ fn standalone_stream_of(
 
 /// The GET stream of a session that may hibernate, served here rather than by rmcp, so that the
 /// session can sleep with it open. It carries what the upstream of `server` says unasked (on
-/// `/mcp`, every enabled upstream's tool list changes) until the session ends (`ended`). `None` when the upstream is not there: rmcp
-/// serves the stream then.
+/// `/mcp`, what `aggregate::notifications` carries) until the session ends (`ended`). `None`
+/// when the upstream is not there: rmcp serves the stream then.
 async fn standalone_stream(
     state: &AppState,
     server: Option<&str>,

@@ -261,12 +261,11 @@ fn keep_alive_message() -> Option<ClientJsonRpcMessage> {
         .ok()
 }
 
-/// Whether a client can answer sampling, elicitation or roots requests.
-fn answers_requests(params: &InitializeRequestParams) -> bool {
-    let capabilities = &params.capabilities;
-    capabilities.sampling.is_some()
-        || capabilities.elicitation.is_some()
-        || capabilities.roots.is_some()
+/// The session a request names, if any.
+pub(crate) fn session_id(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get("mcp-session-id")
+        .and_then(|value| value.to_str().ok())
 }
 
 impl SessionManager for HibernatingSessions {
@@ -425,7 +424,9 @@ impl HibernatingSessions {
         let Some(params) = &record.params else {
             return;
         };
-        if record.ticket.is_some() || answers_requests(params) {
+        if record.ticket.is_some()
+            || switchboard_gateway::proxy::answers_requests(&params.capabilities)
+        {
             return;
         }
         record.ticket = Some(self.fast.register(

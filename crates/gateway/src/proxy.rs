@@ -58,14 +58,18 @@ impl Drop for SessionEnd {
     }
 }
 
-/// Whether a client can answer sampling, elicitation or roots requests.
+/// Whether a client with `capabilities` can answer sampling, elicitation or roots requests: such
+/// a client gets an upstream session of its own, and its downstream session never hibernates.
+pub fn answers_requests(capabilities: &rmcp::model::ClientCapabilities) -> bool {
+    capabilities.sampling.is_some()
+        || capabilities.elicitation.is_some()
+        || capabilities.roots.is_some()
+}
+
+/// Whether the client of `peer` answers server-to-client requests (see [`answers_requests`]).
 pub(crate) fn needs_own_session(peer: &Peer<RoleServer>) -> bool {
-    peer.peer_info().is_some_and(|info| {
-        let capabilities = &info.capabilities;
-        capabilities.sampling.is_some()
-            || capabilities.elicitation.is_some()
-            || capabilities.roots.is_some()
-    })
+    peer.peer_info()
+        .is_some_and(|info| answers_requests(&info.capabilities))
 }
 
 /// Relays what an upstream says unasked to one downstream session: list changes (after dropping

@@ -1002,6 +1002,26 @@ async fn a_governance_change_applies_to_open_aggregate_sessions() {
         let answered = request_raw(&server, "/mcp", session, add.clone()).await;
         assert_eq!(answered["error"]["code"], -32602, "{answered}");
     }
+    // A disabled server is refused to both, though each reached it before.
+    let weather = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+        "params": {"name": "calc__weather", "arguments": {"city": "Oslo"}}});
+    for session in &sessions {
+        let answered = request_raw(&server, "/mcp", session, weather.clone()).await;
+        assert!(answered["result"].is_object(), "{answered}");
+    }
+    let (status, _) = server
+        .send_json(
+            Method::PATCH,
+            "/api/mcp-servers/calc",
+            Some(&json!({"enabled": false})),
+        )
+        .await
+        .expect("answers");
+    assert_eq!(status, 200);
+    for session in &sessions {
+        let answered = request_raw(&server, "/mcp", session, weather.clone()).await;
+        assert!(answered["error"].is_object(), "{answered}");
+    }
 }
 
 #[tokio::test]
@@ -1450,6 +1470,30 @@ async fn a_fast_call_that_times_out_is_cancelled_upstream() {
     assert_cancel_reached(&python, "timed-out-fast").await;
 }
 
+/// Has the TypeScript SDK client, which declines elicitations, use `target` (a tool, or
+/// `prompt:`/`resource:` and its name) on `path` with `arguments`; checks that the gateway asked
+/// it once, with an initialize-era `elicitation/create`, and returns what the client printed.
+async fn elicited_through_ts_relay(
+    server: &Switchboard,
+    path: &str,
+    target: &str,
+    arguments: &str,
+) -> Value {
+    let answer = run_client(
+        Path::new("node"),
+        "ts_relay.mjs",
+        &[
+            &server.url(path),
+            switchboard_test_support::ADMIN_TOKEN,
+            target,
+            arguments,
+        ],
+    )
+    .await;
+    assert_eq!(answer["asked"], json!(["elicitation/create"]), "{answer}");
+    answer
+}
+
 #[tokio::test]
 async fn input_requests_of_a_2026_upstream_reach_clients_of_both_eras() {
     let (_python, server) = calc_behind_gateway(&[]).await;
@@ -1476,13 +1520,8 @@ async fn input_requests_of_a_2026_upstream_reach_clients_of_both_eras() {
     // A 2025-era client that can answer elicitation: the gateway asks it with an initialize-era
     // `elicitation/create` and calls again with its answer (the TypeScript client declines).
     for (path, tool) in [("/mcp/calc", "confirm"), ("/mcp", "calc__confirm")] {
-        let answer = run_client(
-            Path::new("node"),
-            "ts_relay.mjs",
-            &[&server.url(path), token, tool, r#"{"action": "deploy"}"#],
-        )
-        .await;
-        assert_eq!(answer["asked"], json!(["elicitation/create"]), "{answer}");
+        let answer =
+            elicited_through_ts_relay(&server, path, tool, r#"{"action": "deploy"}"#).await;
         assert_eq!(
             answer["result"]["structuredContent"]["result"],
             "deploy: decline ok=None state=pending deploy",
@@ -1495,30 +1534,15 @@ async fn input_requests_of_a_2026_upstream_reach_clients_of_both_eras() {
         ("/mcp/calc", "prompt:confirm_prompt"),
         ("/mcp", "prompt:calc__confirm_prompt"),
     ] {
-        let answer = run_client(
-            Path::new("node"),
-            "ts_relay.mjs",
-            &[&server.url(path), token, prompt, r#"{"action": "ship"}"#],
-        )
-        .await;
-        assert_eq!(answer["asked"], json!(["elicitation/create"]), "{answer}");
+        let answer =
+            elicited_through_ts_relay(&server, path, prompt, r#"{"action": "ship"}"#).await;
         assert_eq!(
             answer["result"]["messages"][0]["content"]["text"], expected,
             "{answer}"
         );
     }
-    let answer = run_client(
-        Path::new("node"),
-        "ts_relay.mjs",
-        &[
-            &server.url("/mcp/calc"),
-            token,
-            "resource:confirm://ship",
-            "{}",
-        ],
-    )
-    .await;
-    assert_eq!(answer["asked"], json!(["elicitation/create"]), "{answer}");
+    let answer =
+        elicited_through_ts_relay(&server, "/mcp/calc", "resource:confirm://ship", "{}").await;
     assert_eq!(
         answer["result"]["contents"][0]["text"], expected,
         "{answer}"
