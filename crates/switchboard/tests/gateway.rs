@@ -13,6 +13,20 @@ use switchboard_test_support::{
     Reply, ScriptedLlm, Switchboard, eventually, peers_dir, pids_with_env, start_python,
 };
 
+/// Changes the server `id_or_alias`, which must succeed; returns its record.
+async fn update(server: &Switchboard, id_or_alias: &str, body: Value) -> Value {
+    let (status, patched) = server
+        .send_json(
+            Method::PATCH,
+            &format!("/api/mcp-servers/{id_or_alias}"),
+            Some(&body),
+        )
+        .await
+        .expect("answers");
+    assert_eq!(status, 200, "{patched}");
+    patched
+}
+
 async fn crud_suite(server: &Switchboard) {
     let created = register(
         server,
@@ -40,15 +54,12 @@ async fn crud_suite(server: &Switchboard) {
     assert_eq!(status, 200);
     assert_eq!(by_alias["id"], id);
 
-    let (status, patched) = server
-        .send_json(
-            Method::PATCH,
-            &format!("/api/mcp-servers/{id}"),
-            Some(&json!({"shortDescription": "issues", "enabled": false})),
-        )
-        .await
-        .expect("answers");
-    assert_eq!(status, 200, "{patched}");
+    let patched = update(
+        server,
+        &id,
+        json!({"shortDescription": "issues", "enabled": false}),
+    )
+    .await;
     assert_eq!(patched["shortDescription"], "issues");
     assert_eq!(patched["enabled"], false);
     assert!(patched["updatedAt"].as_i64() > created["updatedAt"].as_i64());
@@ -989,15 +1000,7 @@ async fn a_governance_change_applies_to_open_aggregate_sessions() {
             "{answered}"
         );
     }
-    let (status, _) = server
-        .send_json(
-            Method::PATCH,
-            "/api/mcp-servers/calc",
-            Some(&json!({"tools": {"denyTools": ["add"]}})),
-        )
-        .await
-        .expect("answers");
-    assert_eq!(status, 200);
+    update(&server, "calc", json!({"tools": {"denyTools": ["add"]}})).await;
     for session in &sessions {
         let answered = request_raw(&server, "/mcp", session, add.clone()).await;
         assert_eq!(answered["error"]["code"], -32602, "{answered}");
@@ -1009,15 +1012,7 @@ async fn a_governance_change_applies_to_open_aggregate_sessions() {
         let answered = request_raw(&server, "/mcp", session, weather.clone()).await;
         assert!(answered["result"].is_object(), "{answered}");
     }
-    let (status, _) = server
-        .send_json(
-            Method::PATCH,
-            "/api/mcp-servers/calc",
-            Some(&json!({"enabled": false})),
-        )
-        .await
-        .expect("answers");
-    assert_eq!(status, 200);
+    update(&server, "calc", json!({"enabled": false})).await;
     for session in &sessions {
         let answered = request_raw(&server, "/mcp", session, weather.clone()).await;
         assert!(answered["error"].is_object(), "{answered}");
@@ -1163,6 +1158,19 @@ async fn calc_behind_gateway(args: &[&str]) -> (switchboard_test_support::PeerSe
     )
     .await;
     (python, server)
+}
+
+/// An in-process rmcp server with one `echo` tool (Nagle left on), and `switchboard serve` run
+/// with `args` serving it as `echo`.
+async fn echo_behind_gateway(
+    args: &[&str],
+) -> (switchboard_test_support::InProcessServer, Switchboard) {
+    let upstream = switchboard_test_support::InProcessServer::start()
+        .await
+        .expect("upstream");
+    let server = serve(args).await;
+    register(&server, &remote_body("Echo", &upstream.url, Some("echo"))).await;
+    (upstream, server)
 }
 
 /// server-everything over HTTP, and `switchboard serve` serving it as `everything`.
@@ -1661,11 +1669,7 @@ async fn an_upstream_with_nagle_on_neither_stalls_calls_nor_costs_a_connection_e
     // rmcp's server on axum, which leaves Nagle's algorithm on for its sockets. It answers with an
     // event stream, whose end it holds until the answer is acknowledged: if the gateway delayed
     // that acknowledgement, the connection would be busy for 40 ms after each call.
-    let upstream = switchboard_test_support::InProcessServer::start()
-        .await
-        .expect("upstream");
-    let server = serve(&[]).await;
-    register(&server, &remote_body("Echo", &upstream.url, Some("echo"))).await;
+    let (upstream, server) = echo_behind_gateway(&[]).await;
     let client = mcp_client(&server, "/mcp/echo").await;
     let mut latencies = Vec::new();
     for _ in 0..21 {
@@ -1884,12 +1888,8 @@ async fn await_metric(server: &Switchboard, name: &str, value: f64) {
 
 #[tokio::test]
 async fn a_session_used_only_by_fast_calls_outlives_the_idle_timeout() {
-    let upstream = switchboard_test_support::InProcessServer::start()
-        .await
-        .expect("upstream");
     // A session ends after a second without a request; fast calls never reach rmcp.
-    let server = serve(&["--session-idle-timeout", "1"]).await;
-    register(&server, &remote_body("Echo", &upstream.url, Some("echo"))).await;
+    let (_upstream, server) = echo_behind_gateway(&["--session-idle-timeout", "1"]).await;
     let session = open_raw_session(&server, "/mcp/echo").await;
     // A client calling a tool five times a second, for three idle timeouts.
     let mut pace = tokio::time::interval(Duration::from_millis(200));
@@ -1926,11 +1926,7 @@ async fn a_session_used_only_by_fast_calls_outlives_the_idle_timeout() {
 
 #[tokio::test]
 async fn an_idle_session_hibernates_and_wakes_for_the_next_request_rmcp_serves() {
-    let upstream = switchboard_test_support::InProcessServer::start()
-        .await
-        .expect("upstream");
-    let server = serve(&[]).await;
-    register(&server, &remote_body("Echo", &upstream.url, Some("echo"))).await;
+    let (_upstream, server) = echo_behind_gateway(&[]).await;
     let session = open_raw_session(&server, "/mcp/echo").await;
     await_hibernated(&server, 1.0).await;
     // A fast call is served without waking it.
@@ -2112,15 +2108,7 @@ async fn registry_changes_reach_aggregate_clients_as_list_changes() {
     }
 
     let id = added["id"].as_str().expect("id");
-    let (status, _) = server
-        .send_json(
-            Method::PATCH,
-            &format!("/api/mcp-servers/{id}"),
-            Some(&json!({"enabled": false})),
-        )
-        .await
-        .expect("answers");
-    assert_eq!(status, 200);
+    update(&server, id, json!({"enabled": false})).await;
     for stream in [&mut sleeping_stream, &mut awake_stream] {
         await_list_changes(stream).await;
     }
