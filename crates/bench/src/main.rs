@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod forwarder;
+mod minimal_forwarder;
 mod proxy;
 
 use std::time::{Duration, Instant};
@@ -45,6 +46,9 @@ enum Bench {
     Forward {
         #[arg(long)]
         upstream: String,
+        /// The hand-written relay (`minimal_forwarder`) instead of axum and hyper.
+        #[arg(long)]
+        minimal: bool,
     },
     /// The agent loop's own cost per step.
     RunLoop {
@@ -62,7 +66,10 @@ async fn main() -> anyhow::Result<()> {
     switchboard_mcp::http::install_crypto_provider();
     match Cli::parse().bench {
         Bench::RunLoop { steps, runs } => run_loop(steps, runs).await,
-        Bench::Forward { upstream } => forwarder::serve(&upstream).await,
+        Bench::Forward { upstream, minimal } if minimal => {
+            minimal_forwarder::serve(&upstream).await
+        }
+        Bench::Forward { upstream, .. } => forwarder::serve(&upstream).await,
         Bench::Proxy {
             binary,
             seconds,

@@ -96,17 +96,43 @@ async fn call(client: &Upstream, tool: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// User plus system CPU of a process, from /proc/PID/stat.
-fn cpu_time(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks: u64 = fields.get(11).and_then(|u| u.parse().ok()).unwrap_or(0)
-        + fields.get(12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    // The kernel's USER_HZ is 100 on Linux.
-    Duration::from_millis(ticks * 10)
+/// CPU time of a process, from /proc/PID/stat.
+#[derive(Debug, Clone, Copy)]
+struct CpuTime {
+    user: Duration,
+    system: Duration,
+}
+
+impl CpuTime {
+    fn of(pid: u32) -> Self {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        // The kernel's USER_HZ is 100 on Linux.
+        let field = |index: usize| {
+            Duration::from_millis(
+                fields
+                    .get(index)
+                    .and_then(|ticks| ticks.parse::<u64>().ok())
+                    .unwrap_or(0)
+                    * 10,
+            )
+        };
+        CpuTime {
+            user: field(11),
+            system: field(12),
+        }
+    }
+
+    /// What was spent since `before`, per call.
+    fn per_call_since(self, before: CpuTime, calls: usize) -> (Duration, Duration) {
+        let calls = calls.max(1) as u32;
+        let user = self.user.saturating_sub(before.user) / calls;
+        let system = self.system.saturating_sub(before.system) / calls;
+        (user + system, system)
+    }
 }
 
 /// A /proc/PID/status field in KiB (VmRSS, VmHWM).
@@ -165,6 +191,7 @@ async fn start_gateway(
 async fn start_forwarder(
     upstream_url: &str,
     worker_threads: Option<&str>,
+    minimal: bool,
 ) -> anyhow::Result<(tokio::process::Child, u32, String)> {
     use tokio::io::AsyncBufReadExt as _;
     let mut command = tokio::process::Command::new(std::env::current_exe()?);
@@ -174,6 +201,7 @@ async fn start_forwarder(
     }
     let mut child = command
         .args(["forward", "--upstream", upstream_url])
+        .args(minimal.then_some("--minimal"))
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -209,7 +237,9 @@ pub async fn run(binary: &Path, plan: &Plan) -> anyhow::Result<()> {
     let upstream = InProcessServer::start().await?;
     let (gateway, pid, ready) = start_gateway(binary, &upstream.url, workers).await?;
     let (_forwarder, forwarder_pid, forwarder_url) =
-        start_forwarder(&upstream.url, workers).await?;
+        start_forwarder(&upstream.url, workers, false).await?;
+    let (_minimal, minimal_pid, minimal_url) =
+        start_forwarder(&upstream.url, workers, true).await?;
     println!(
         "machine: {} cores; each load runs {duration:?}; proxy worker threads: {}",
         std::thread::available_parallelism()?.get(),
@@ -217,17 +247,25 @@ pub async fn run(binary: &Path, plan: &Plan) -> anyhow::Result<()> {
     );
     println!("switchboard serve ready (healthz answers) {ready:?} after spawn");
     println!();
-    println!("| path | concurrency | calls/s | ratio | p50 | p99 | proxy CPU/call |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| path | concurrency | calls/s | ratio | p50 | p99 | proxy CPU/call | of it in the kernel |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for concurrency in [1, 64] {
         let direct = load(&upstream.url, "echo", concurrency, duration).await?;
         println!(
-            "| direct | {concurrency} | {:.0} | 1.00 | {:?} | {:?} | — |",
+            "| direct | {concurrency} | {:.0} | 1.00 | {:?} | {:?} | — | — |",
             direct.rate(),
             direct.percentile(0.5),
             direct.percentile(0.99)
         );
         let paths = [
+            (
+                "minimal forwarder",
+                minimal_url.clone(),
+                "echo",
+                minimal_pid,
+            ),
             (
                 "bare forwarder",
                 forwarder_url.clone(),
@@ -238,16 +276,15 @@ pub async fn run(binary: &Path, plan: &Plan) -> anyhow::Result<()> {
             ("/mcp", gateway.url("/mcp"), "echo__echo", pid),
         ];
         for (path, url, tool, pid) in paths {
-            let before = cpu_time(pid);
+            let before = CpuTime::of(pid);
             let through = load(&url, tool, concurrency, duration).await?;
-            let cpu = cpu_time(pid).saturating_sub(before);
+            let (cpu, kernel) = CpuTime::of(pid).per_call_since(before, through.calls);
             println!(
-                "| {path} | {concurrency} | {:.0} | {:.2} | {:?} | {:?} | {:?} |",
+                "| {path} | {concurrency} | {:.0} | {:.2} | {:?} | {:?} | {cpu:?} | {kernel:?} |",
                 through.rate(),
                 through.rate() / direct.rate(),
                 through.percentile(0.5),
                 through.percentile(0.99),
-                cpu / through.calls.max(1) as u32
             );
         }
     }
