@@ -1,15 +1,17 @@
 // With the official TypeScript SDK: calls a tool that adds a tool upstream, waits for
 // notifications/tools/list_changed, and lists again. For Switchboard's tests.
-// Usage: node ts_list_changed.mjs URL TOKEN TOOL 'JSON_ARGS'
-// Prints one JSON line: {before, after, notified}.
+// Usage: node ts_list_changed.mjs URL TOKEN TOOL 'JSON_ARGS' [sse]
+// With `sse`, URL is a legacy HTTP+SSE endpoint. Prints one JSON line: {before, after, notified}.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 
-const [url, token, tool, args] = process.argv.slice(2);
-const transport = new StreamableHTTPClientTransport(new URL(url), {
-  requestInit: { headers: { Authorization: `Bearer ${token}` } },
-});
+const [url, token, tool, args, kind] = process.argv.slice(2);
+const options = { requestInit: { headers: { Authorization: `Bearer ${token}` } } };
+const transport = kind === "sse"
+  ? new SSEClientTransport(new URL(url), options)
+  : new StreamableHTTPClientTransport(new URL(url), options);
 const client = new Client({ name: "switchboard-test-list-changed", version: "1.0.0" });
 let notify;
 const notified = new Promise((resolve) => { notify = resolve; });

@@ -83,7 +83,7 @@ pub async fn open(
             sender: inbox,
         },
     );
-    let handler = ProxyHandler::new(state.gateway.clone(), connected.id);
+    let handler = ProxyHandler::new(state.gateway.clone(), connected.id).notifying_through_peer();
     let shutdown = state.mcp.shutdown_token();
     tokio::spawn(async move {
         let transport = SinkStreamTransport::new(outgoing, incoming);

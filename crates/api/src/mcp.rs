@@ -1,6 +1,7 @@
 //! The downstream MCP endpoints: `/mcp/{id-or-alias}` serves one registered server over
 //! Streamable HTTP (rmcp's server, both protocol eras). Each server gets its own service, kept
-//! until its definition changes.
+//! for as long as the process runs: its handler reads the server's definition at every request,
+//! so its sessions outlive a definition change and hear of it as list changes.
 
 use std::{
     collections::HashMap,
@@ -26,12 +27,12 @@ type ProxyService = StreamableHttpService<ProxyHandler, HibernatingSessions>;
 type AdminService = StreamableHttpService<AdminMcp, LocalSessionManager>;
 type AggregateService = StreamableHttpService<AggregateHandler, HibernatingSessions>;
 
-/// The MCP services, by server id, each with the definition version it serves.
+/// The MCP services, by server id.
 #[derive(Clone)]
 pub struct McpMounts {
     services: Arc<Mutex<HashMap<String, Mounted>>>,
     /// The session managers of the proxy endpoints, to count live sessions and end idle
-    /// hibernated ones; a replaced mount's goes with its last session.
+    /// hibernated ones.
     managers: Arc<crate::sessions::Endpoints>,
     /// The admin MCP server.
     admin: AdminService,
@@ -121,11 +122,9 @@ impl McpMounts {
         self.shutdown.child_token()
     }
 
-    fn service(&self, state: &AppState, id: &str, version: i64) -> Mounted {
+    fn service(&self, state: &AppState, id: &str) -> Mounted {
         let mut services = self.services.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(mounted) = services.get(id)
-            && mounted.version == version
-        {
+        if let Some(mounted) = services.get(id) {
             return mounted.clone();
         }
         let gateway = state.gateway.clone();
@@ -141,20 +140,15 @@ impl McpMounts {
             sessions.clone(),
             config(&self.allowed_hosts, &self.shutdown, Some(&sessions)),
         );
-        let mounted = Mounted {
-            version,
-            service,
-            sessions,
-        };
+        let mounted = Mounted { service, sessions };
         services.insert(id.to_string(), mounted.clone());
         mounted
     }
 }
 
-/// One server's MCP service, with the definition version it serves.
+/// One server's MCP service.
 #[derive(Clone)]
 struct Mounted {
-    version: i64,
     service: ProxyService,
     sessions: Arc<HibernatingSessions>,
 }
@@ -237,8 +231,8 @@ pub async fn proxy(
     Path(server): Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let (id, version) = state.gateway.locate(&server).await?;
-    let mounted = state.mcp.service(&state, &id, version);
+    let (id, _) = state.gateway.locate(&server).await?;
+    let mounted = state.mcp.service(&state, &id);
     if let Some(ended) = standalone_stream_of(&state, &mounted.sessions, &request)
         && let Some(response) = standalone_stream(&state, Some(&id), ended).await
     {
@@ -284,9 +278,9 @@ fn standalone_stream_of(
 }
 
 /// The GET stream of a session that may hibernate, served here rather than by rmcp, so that the
-/// session can sleep with it open. It carries what the upstream of `server` says unasked (on
-/// `/mcp`, what `aggregate::notifications` carries) until the session ends (`ended`). `None`
-/// when the upstream is not there: rmcp serves the stream then.
+/// session can sleep with it open. It carries what `proxy::followed_notifications` carries for
+/// `server` (on `/mcp`, what `aggregate::notifications` carries) until the session ends
+/// (`ended`). `None` when the server cannot be served now: rmcp serves the stream then.
 async fn standalone_stream(
     state: &AppState,
     server: Option<&str>,
@@ -295,7 +289,7 @@ async fn standalone_stream(
     use axum::response::sse::{Event, KeepAlive, Sse};
     use futures::StreamExt as _;
     let notifications = match server {
-        Some(server) => switchboard_gateway::proxy::notifications(
+        Some(server) => switchboard_gateway::proxy::followed_notifications(
             &state.gateway,
             server,
             switchboard_gateway::proxy::Relayed::Everything,

@@ -20,7 +20,7 @@ use std::{
 };
 
 use axum::body::Body;
-use futures::{Stream, StreamExt as _};
+use futures::Stream;
 use rmcp::{
     model::{
         ClientJsonRpcMessage, ClientNotification, GetExtensions as _, InitializeRequestParams,
@@ -245,11 +245,13 @@ impl Drop for Visit {
 }
 
 impl Visit {
-    /// The response's body, holding the visit until it is sent or dropped.
+    /// The response's body, holding the visit until it is sent or dropped. The body keeps its
+    /// length, so that an answer of known size is not sent chunked.
     pub fn hold(self, body: Body) -> Body {
-        Body::from_stream(body.into_data_stream().map(move |chunk| {
+        use http_body_util::BodyExt as _;
+        Body::new(body.map_err(move |error| {
             let _visit = &self;
-            chunk
+            error
         }))
     }
 }

@@ -16,8 +16,8 @@ use rmcp::{
         CallToolRequestParams, CallToolResponse, ClientRequest, GetPromptRequest,
         GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
         ListResourcesResult, ListToolsResult, PaginatedRequestParams, Prompt, ReadResourceRequest,
-        ReadResourceRequestParams, ReadResourceResponse, Resource, ServerConfig,
-        ServerNotification, ServerResult, Tool,
+        ReadResourceRequestParams, ReadResourceResponse, Resource, ServerConfig, ServerResult,
+        Tool,
     },
     service::{NotificationContext, RequestContext},
 };
@@ -30,6 +30,7 @@ use crate::{
         ClientSessions, call_served, forward_for_client, needs_own_session, page, to_mcp,
         tool_from_metadata, unexpected,
     },
+    registry_watch::{RegistryWatch, Scope, announce_changes},
 };
 
 /// Between a server's alias and its own tool or prompt name.
@@ -50,7 +51,7 @@ pub async fn notifications(
     gateway: &Gateway,
 ) -> Result<impl futures::Stream<Item = String> + Send + 'static, crate::GatewayError> {
     use futures::StreamExt as _;
-    let registry = RegistryWatch::new(gateway.clone()).await?;
+    let registry = RegistryWatch::new(gateway.clone(), Scope::Enabled).await?;
     let relays = server_relays(gateway, &registry.servers).await;
     let state = (registry, relays, std::collections::VecDeque::new());
     Ok(futures::stream::unfold(
@@ -63,7 +64,7 @@ pub async fn notifications(
                         // The relays follow the servers now enabled; an event between the old
                         // relays' end and the new ones' start is covered by these notifications.
                         relays = server_relays(&registry.gateway, &registry.servers).await;
-                        pending.extend(crate::proxy::list_changes().map(|change| change.to_string()));
+                        pending.extend(crate::proxy::list_changes());
                     }
                 }
             }
@@ -76,7 +77,7 @@ pub async fn notifications(
 /// The list changes of each of `servers`, as one stream.
 async fn server_relays(
     gateway: &Gateway,
-    servers: &[crate::EnabledServer],
+    servers: &[crate::RegisteredServer],
 ) -> futures::stream::SelectAll<futures::stream::BoxStream<'static, String>> {
     use futures::StreamExt as _;
     let mut relays = futures::stream::SelectAll::new();
@@ -91,74 +92,6 @@ async fn server_relays(
         }
     }
     relays
-}
-
-/// How often a `/mcp` listener looks for registry changes made by another replica sharing the
-/// store; changes made through this gateway reach it at once.
-const REGISTRY_POLL: Duration = Duration::from_secs(2);
-
-/// Which servers `/mcp` is made of, and when that changes.
-struct RegistryWatch {
-    gateway: Gateway,
-    /// The enabled servers with their definition versions, as last seen.
-    servers: Vec<crate::EnabledServer>,
-    /// Changes made through this gateway.
-    local: tokio::sync::watch::Receiver<u64>,
-    /// A change was signalled but not yet compared: `changed` may be dropped mid-way by a
-    /// `select!`, and must not lose it.
-    unchecked: bool,
-    /// Looks at the store for changes made elsewhere.
-    poll: tokio::time::Interval,
-}
-
-impl Drop for RegistryWatch {
-    fn drop(&mut self) {
-        self.gateway.metrics().aggregate_listeners.dec();
-    }
-}
-
-impl RegistryWatch {
-    async fn new(gateway: Gateway) -> Result<Self, crate::GatewayError> {
-        let local = gateway.registry_changes();
-        let servers = gateway.enabled_servers().await?;
-        let mut poll =
-            tokio::time::interval_at(tokio::time::Instant::now() + REGISTRY_POLL, REGISTRY_POLL);
-        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // Counted once the baseline is read: a change after this reaches the listener.
-        gateway.metrics().aggregate_listeners.inc();
-        Ok(Self {
-            gateway,
-            servers,
-            local,
-            unchecked: false,
-            poll,
-        })
-    }
-
-    /// Returns once the enabled servers or one of their definitions differ from `servers`,
-    /// which then holds the new ones.
-    async fn changed(&mut self) {
-        loop {
-            if !self.unchecked {
-                tokio::select! {
-                    // The gateway holds the sender for as long as this holds the gateway.
-                    _ = self.local.changed() => {}
-                    _ = self.poll.tick() => {}
-                }
-                self.unchecked = true;
-            }
-            let servers = self.gateway.enabled_servers().await;
-            self.unchecked = false;
-            match servers {
-                Ok(servers) if servers != self.servers => {
-                    self.servers = servers;
-                    return;
-                }
-                Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "/mcp cannot read the registry"),
-            }
-        }
-    }
 }
 
 /// Runs `list` on a server's shared upstream, with failures as the text `gather` reports.
@@ -313,29 +246,13 @@ impl ServerHandler for AggregateHandler {
         if !needs_own_session(&context.peer) {
             return;
         }
-        let Ok(mut registry) = RegistryWatch::new(self.gateway.clone()).await else {
-            tracing::warn!("a /mcp session will not hear of registry changes");
-            return;
-        };
-        let ended = self.sessions.ended();
-        let peer = context.peer;
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    () = registry.changed() => {}
-                    () = ended.cancelled() => return,
-                }
-                for change in crate::proxy::list_changes() {
-                    let Ok(change) = serde_json::from_value::<ServerNotification>(change) else {
-                        continue;
-                    };
-                    // The session is gone.
-                    if peer.send_notification(change).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        });
+        announce_changes(
+            &self.gateway,
+            Scope::Enabled,
+            context.peer,
+            self.sessions.ended(),
+        )
+        .await;
     }
 
     /// 2026-07-28 clients subscribe to list changes with `subscriptions/listen`.

@@ -11,6 +11,7 @@ pub mod model;
 pub mod passthrough;
 pub mod pool;
 pub mod proxy;
+mod registry_watch;
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -155,9 +156,12 @@ pub struct Gateway {
     definitions: Arc<Mutex<DefinitionCache>>,
     /// Held while the definitions are read from the store.
     definitions_reload: Arc<tokio::sync::Mutex<()>>,
-    /// Bumped by every change made here to the registry, so that `/mcp`'s streams tell their
-    /// clients at once instead of at their next look at the store.
+    /// Bumped by every change made here to the registry, so that list-change listeners tell
+    /// their clients at once, and by the store poll when another replica changed it.
     registry_changes: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Whether the store poll for other replicas' changes runs: one poll serves every listener
+    /// (see `registry_watch`), and only while there are listeners.
+    registry_poll: Arc<std::sync::atomic::AtomicBool>,
     /// Where admin actions, access decisions and tool calls are recorded.
     audit: audit::AuditLog,
     /// Prometheus metrics.
@@ -195,13 +199,14 @@ pub struct Served {
     pub upstream: Upstream,
 }
 
-/// An enabled server, as `/mcp` gathers them.
+/// A registered server, as `/mcp` gathers them and list-change listeners follow them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EnabledServer {
+pub struct RegisteredServer {
     pub id: String,
     pub alias: String,
     /// The definition's `updated_at`: a governance change shows as a new version.
     pub version: i64,
+    pub enabled: bool,
 }
 
 /// How long cached definitions are trusted before the store is read again.
@@ -279,6 +284,7 @@ impl Gateway {
             definitions: Arc::default(),
             definitions_reload: Arc::default(),
             registry_changes: Arc::new(tokio::sync::watch::Sender::new(0)),
+            registry_poll: Arc::default(),
             audit,
             metrics: metrics::Metrics::default(),
             fast_sessions: passthrough::FastSessions::default(),
@@ -492,25 +498,27 @@ impl Gateway {
         Ok(servers)
     }
 
-    /// Every enabled server, ordered by alias, without reading the store within the TTL.
-    pub async fn enabled_servers(&self) -> Result<Vec<EnabledServer>, GatewayError> {
+    /// Every server whose definition can be opened, ordered by alias, without reading the store
+    /// within the TTL.
+    pub async fn registered_servers(&self) -> Result<Vec<RegisteredServer>, GatewayError> {
         Ok(self
             .resolved_servers()
             .await?
             .into_iter()
-            .filter(|resolved| resolved.definition.enabled)
-            .map(|resolved| EnabledServer {
+            .map(|resolved| RegisteredServer {
                 id: resolved.id.clone(),
                 alias: resolved.definition.alias.clone(),
                 version: resolved.version,
+                enabled: resolved.definition.enabled,
             })
             .collect())
     }
 
-    /// Changes as each change to the registry made through this gateway is stored; changes made
-    /// by another replica show only in the store.
-    pub(crate) fn registry_changes(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.registry_changes.subscribe()
+    /// Every enabled server, ordered by alias, without reading the store within the TTL.
+    pub async fn enabled_servers(&self) -> Result<Vec<RegisteredServer>, GatewayError> {
+        let mut servers = self.registered_servers().await?;
+        servers.retain(|server| server.enabled);
+        Ok(servers)
     }
 
     /// The definitions by id and by alias, read again from the store when stale.

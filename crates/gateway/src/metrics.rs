@@ -66,9 +66,10 @@ pub struct Metrics {
     pub live_sessions: Gauge,
     /// Of those, the proxy sessions hibernated while idle: what shows that idle sessions sleep.
     pub hibernated_sessions: Gauge,
-    /// `/mcp` clients that hear of registry changes (GET streams, 2026-07-28 subscriptions and
-    /// awake sessions): what each of them costs the store is a look every two seconds.
-    pub aggregate_listeners: Gauge,
+    /// Clients of `/mcp` and `/mcp/{server}` that hear of registry changes (GET streams,
+    /// 2026-07-28 subscriptions and awake sessions); while there is one, the store is looked at
+    /// every two seconds, once for all of them.
+    pub registry_listeners: Gauge,
     pub runs: Family<StopLabels, Counter>,
     pub tokens: Family<TokenLabels, Counter>,
     /// Proxied tool calls that took the raw fast path, to show how much traffic it carries.
@@ -138,11 +139,11 @@ impl Default for Metrics {
             "Open downstream MCP sessions kept without their rmcp session while idle",
             hibernated_sessions.clone(),
         );
-        let aggregate_listeners = Gauge::default();
+        let registry_listeners = Gauge::default();
         registry.register(
-            "aggregate_listeners",
-            "Clients of /mcp listening for list changes, registry changes included",
-            aggregate_listeners.clone(),
+            "registry_listeners",
+            "Clients of /mcp and /mcp/{server} listening for list changes, registry changes included",
+            registry_listeners.clone(),
         );
         let runs = Family::<StopLabels, Counter>::default();
         registry.register("runs", "Agent runs by stop reason", runs.clone());
@@ -164,7 +165,7 @@ impl Default for Metrics {
             upstream_breaker,
             live_sessions,
             hibernated_sessions,
-            aggregate_listeners,
+            registry_listeners,
             runs,
             tokens,
             passthrough_calls,

@@ -13,7 +13,7 @@ use rmcp::{
         ReadResourceRequest, ReadResourceRequestParams, ReadResourceResponse, ServerConfig,
         ServerResult, Tool,
     },
-    service::{Peer, RequestContext},
+    service::{NotificationContext, Peer, RequestContext},
 };
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -23,7 +23,10 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Gateway, GatewayError, Served};
+use crate::{
+    Gateway, GatewayError, Served,
+    registry_watch::{RegistryWatch, Scope, announce_changes},
+};
 
 /// Tools per `tools/list` page sent downstream, unless configured.
 pub const DEFAULT_TOOLS_PAGE_SIZE: usize = 100;
@@ -35,6 +38,10 @@ pub struct ProxyHandler {
     server: String,
     /// Which upstream session this client's calls use.
     sessions: ClientSessions,
+    /// Whether the session's every notification goes through rmcp's peer (legacy SSE), rather
+    /// than, for a client with no upstream session of its own, through the GET stream served
+    /// outside rmcp.
+    notifies_through_peer: bool,
 }
 
 /// Which upstream session a downstream client uses, per server: the gateway's shared one, or, for
@@ -82,15 +89,23 @@ fn relay_events(
     peer: Peer<RoleServer>,
     ended: CancellationToken,
 ) {
-    let mut relay = Relay::new(gateway, id, upstream, Relayed::Everything);
+    let relay = Relay::new(gateway, id, upstream, Relayed::Everything);
+    relay_to_peer(relay.into_messages(), peer, ended);
+}
+
+/// Sends `notifications` (JSON-RPC texts) to the client of `peer` until they end, the client is
+/// gone or the session ends (`ended`): the one loop behind every relay into an rmcp session.
+pub(crate) fn relay_to_peer(
+    notifications: impl futures::Stream<Item = String> + Send + 'static,
+    peer: Peer<RoleServer>,
+    ended: CancellationToken,
+) {
+    use futures::StreamExt as _;
     tokio::spawn(async move {
-        loop {
-            let notification = tokio::select! {
-                notification = relay.next_typed() => notification,
-                () = ended.cancelled() => return,
-            };
-            let Some(notification) = notification else {
-                return;
+        let mut notifications = std::pin::pin!(notifications.take_until(ended.cancelled_owned()));
+        while let Some(message) = notifications.next().await {
+            let Some(notification) = typed_notification(&message) else {
+                continue;
             };
             // The session is gone.
             if peer.send_notification(notification).await.is_err() {
@@ -98,6 +113,14 @@ fn relay_events(
             }
         }
     });
+}
+
+/// A relayed notification in rmcp's model, for its peers and subscription sinks; `None`, with a
+/// warning, for one rmcp cannot carry.
+fn typed_notification(message: &str) -> Option<rmcp::model::ServerNotification> {
+    serde_json::from_str(message)
+        .inspect_err(|error| tracing::warn!(%error, "a relayed notification rmcp cannot carry"))
+        .ok()
 }
 
 /// The log levels of MCP's `notifications/message`.
@@ -155,9 +178,9 @@ impl Relay {
         }
     }
 
-    /// The next notification, as JSON-RPC; `None` once the upstream is gone. A tools change
-    /// first drops the cached tools, so that the client's re-list sees the new ones.
-    async fn next(&mut self) -> Option<Value> {
+    /// The next notification, as JSON-RPC text; `None` once the upstream is gone. A tools
+    /// change first drops the cached tools, so that the client's re-list sees the new ones.
+    async fn next(&mut self) -> Option<String> {
         loop {
             let event = match self.events.recv().await {
                 Ok(event) if self.relayed.relays(&event) => event,
@@ -168,25 +191,23 @@ impl Relay {
                 self.gateway.forget_tools(&self.id);
             }
             if let Some(message) = notification_message(event) {
-                return Some(message);
+                return Some(message.to_string());
             }
         }
     }
 
-    /// [`Self::next`] in rmcp's model, for its peers and subscription sinks.
-    async fn next_typed(&mut self) -> Option<rmcp::model::ServerNotification> {
-        loop {
-            let message = self.next().await?;
-            match serde_json::from_value(message) {
-                Ok(notification) => return Some(notification),
-                Err(error) => tracing::warn!(%error, "a relayed notification rmcp cannot carry"),
-            }
-        }
+    /// Every notification, until the upstream is gone.
+    fn into_messages(self) -> impl futures::Stream<Item = String> + Send + 'static {
+        futures::stream::unfold(self, |mut relay| async move {
+            let message = relay.next().await?;
+            Some((message, relay))
+        })
     }
 }
 
-/// The three list change notifications, for a change of what the gateway itself serves.
-pub(crate) fn list_changes() -> impl Iterator<Item = Value> {
+/// The three list change notifications, as JSON-RPC texts, for a change of what the gateway
+/// itself serves.
+pub(crate) fn list_changes() -> impl Iterator<Item = String> {
     [
         UpstreamEvent::ToolsChanged,
         UpstreamEvent::PromptsChanged,
@@ -194,6 +215,7 @@ pub(crate) fn list_changes() -> impl Iterator<Item = Value> {
     ]
     .into_iter()
     .filter_map(notification_message)
+    .map(|message| message.to_string())
 }
 
 /// The JSON-RPC notification a downstream client hears for an upstream event.
@@ -229,19 +251,87 @@ fn notification_message(event: UpstreamEvent) -> Option<Value> {
 }
 
 /// What the upstream of server `server` says unasked, as the JSON-RPC notifications its
-/// downstream clients should hear (see [`Relay`]), for a stream the HTTP layer serves itself:
-/// the GET stream of a session that hibernates. It ends with the upstream.
-pub async fn notifications(
+/// downstream clients should hear (see [`Relay`]). It ends with the upstream: `/mcp` follows the
+/// registry itself; one server's endpoint uses [`followed_notifications`].
+pub(crate) async fn notifications(
     gateway: &Gateway,
     server: &str,
     relayed: Relayed,
 ) -> Result<impl futures::Stream<Item = String> + Send + 'static, GatewayError> {
     let connected = gateway.upstream(server).await?;
-    let relay = Relay::new(gateway.clone(), connected.id, &connected.upstream, relayed);
-    Ok(futures::stream::unfold(relay, |mut relay| async move {
-        let message = relay.next().await?;
-        Some((message.to_string(), relay))
-    }))
+    Ok(Relay::new(gateway.clone(), connected.id, &connected.upstream, relayed).into_messages())
+}
+
+/// What a client of one server's endpoint should hear unasked, following the server's
+/// definition: its upstream's notifications (see [`Relay`]), and on every change to its
+/// definition (re-governed, reconfigured, disabled or enabled again) all three lists changed,
+/// after which the relay follows the upstream the new definition uses. It ends when the server is
+/// removed, or when its upstream stops with no change to its definition (stopped while idle, or
+/// closed): the client's next stream starts it again.
+pub async fn followed_notifications(
+    gateway: &Gateway,
+    server: &str,
+    relayed: Relayed,
+) -> Result<impl futures::Stream<Item = String> + Send + 'static, GatewayError> {
+    // The watch's baseline is read before the upstream is: a change in between is announced
+    // rather than missed.
+    let (id, _) = gateway.locate(server).await?;
+    let watch = RegistryWatch::new(gateway.clone(), Scope::Server(id.clone())).await?;
+    let relay = follow(gateway, &id, relayed).await;
+    let state = (watch, relay, std::collections::VecDeque::new());
+    Ok(futures::stream::unfold(
+        state,
+        move |(mut watch, mut relay, mut pending)| async move {
+            while pending.is_empty() {
+                let next = async {
+                    match relay.as_mut() {
+                        Some(relay) => relay.next().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                let changed = tokio::select! {
+                    message = next => match message {
+                        Some(message) => {
+                            pending.push_back(message);
+                            false
+                        }
+                        // That upstream is gone, replaced for a new definition or stopped.
+                        None => watch.changed_now().await,
+                    },
+                    () = watch.changed() => true,
+                };
+                if !changed && pending.is_empty() {
+                    return None;
+                }
+                if changed {
+                    let server = watch.servers.first()?;
+                    relay = match server.enabled {
+                        true => follow(&watch.gateway, &server.id, relayed).await,
+                        false => None,
+                    };
+                    pending.extend(list_changes());
+                }
+            }
+            let message = pending.pop_front()?;
+            Some((message, (watch, relay, pending)))
+        },
+    ))
+}
+
+/// A relay from the upstream server `id` uses now; `None` while it cannot be had.
+async fn follow(gateway: &Gateway, id: &str, relayed: Relayed) -> Option<Relay> {
+    match gateway.upstream(id).await {
+        Ok(connected) => Some(Relay::new(
+            gateway.clone(),
+            connected.id,
+            &connected.upstream,
+            relayed,
+        )),
+        Err(reason) => {
+            tracing::warn!(server = %id, "list changes cannot follow the upstream: {reason}");
+            None
+        }
+    }
 }
 
 /// The list changes a 2026-07-28 subscription asked for, all of which the gateway relays.
@@ -272,12 +362,8 @@ pub(crate) async fn serve_subscription(
         let Some(message) = message else {
             return;
         };
-        let notification = match serde_json::from_str(&message) {
-            Ok(notification) => notification,
-            Err(error) => {
-                tracing::warn!(%error, "a relayed notification rmcp cannot carry");
-                continue;
-            }
+        let Some(notification) = typed_notification(&message) else {
+            continue;
         };
         match context.sink().send(notification).await {
             Ok(()) | Err(rmcp::service::SubscriptionSendError::NotificationNotAccepted(_)) => {}
@@ -339,6 +425,24 @@ impl ProxyHandler {
             gateway,
             server: server.into(),
             sessions: ClientSessions::default(),
+            notifies_through_peer: false,
+        }
+    }
+
+    /// For a session whose every notification goes through rmcp's peer: one of legacy SSE,
+    /// whose only stream is the one rmcp writes to.
+    pub fn notifying_through_peer(mut self) -> Self {
+        self.notifies_through_peer = true;
+        self
+    }
+
+    /// Sends the client of `peer` what [`followed_notifications`] carries until its session ends.
+    async fn relay_followed(&self, peer: Peer<RoleServer>) {
+        match followed_notifications(&self.gateway, &self.server, Relayed::Everything).await {
+            Ok(notifications) => relay_to_peer(notifications, peer, self.sessions.ended()),
+            Err(reason) => {
+                tracing::warn!(server = %self.server, "a session will hear no notifications: {reason}");
+            }
         }
     }
 
@@ -499,6 +603,22 @@ impl ServerHandler for ProxyHandler {
         ))
     }
 
+    /// A session that keeps its rmcp session awake (its client answers server-to-client
+    /// requests) hears of the server's definition changes from here, and of its upstream's events
+    /// from its own upstream session's relay. A legacy SSE session on the shared upstream hears
+    /// both from here. The GET stream of any other is served outside rmcp, by
+    /// [`followed_notifications`].
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        if !needs_own_session(&context.peer) {
+            if self.notifies_through_peer {
+                self.relay_followed(context.peer).await;
+            }
+            return;
+        }
+        let scope = Scope::Server(self.server.clone());
+        announce_changes(&self.gateway, scope, context.peer, self.sessions.ended()).await;
+    }
+
     /// 2026-07-28 clients subscribe to list changes with `subscriptions/listen`.
     fn accepted_subscription_filter(
         &self,
@@ -507,9 +627,10 @@ impl ServerHandler for ProxyHandler {
         Some(list_change_filter(requested))
     }
 
-    /// Relays the upstream's list changes to a 2026-07-28 subscription until it ends.
+    /// Relays the upstream's list changes, and the server's definition changes as list changes,
+    /// to a 2026-07-28 subscription until it ends.
     async fn listen(&self, context: rmcp::service::SubscriptionContext) -> Result<(), McpError> {
-        let changes = notifications(&self.gateway, &self.server, Relayed::ListChanges)
+        let changes = followed_notifications(&self.gateway, &self.server, Relayed::ListChanges)
             .await
             .map_err(to_mcp)?;
         serve_subscription(&context, changes).await;
@@ -950,8 +1071,7 @@ mod tests {
         assert_eq!(relayed(Relayed::Everything), 4);
         assert_eq!(relayed(Relayed::ListChanges), 3);
         for message in list_changes() {
-            let typed: ServerNotification =
-                serde_json::from_value(message).expect("rmcp's model carries it");
+            let typed = typed_notification(&message).expect("rmcp's model carries it");
             assert!(matches!(
                 typed,
                 ServerNotification::ToolListChangedNotification(_)

@@ -922,31 +922,31 @@ async fn a_crashed_runtime_restarts_and_shutdown_stops_every_child() {
 #[tokio::test]
 async fn an_upstream_list_change_reaches_the_client() {
     let (_python, server) = calc_behind_gateway(&[]).await;
-    let url = server.url("/mcp/calc");
-    let token = switchboard_test_support::ADMIN_TOKEN;
-    let answer = run_client(
-        Path::new("node"),
-        "ts_list_changed.mjs",
-        &[&url, token, "add_greeter", r#"{"name": "ada"}"#],
-    )
-    .await;
-    assert_eq!(answer["notified"], true, "{answer}");
-    let before: Vec<&str> = answer["before"]
-        .as_array()
-        .expect("before")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    let after: Vec<&str> = answer["after"]
-        .as_array()
-        .expect("after")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    assert!(
-        !before.contains(&"greet_ada") && after.contains(&"greet_ada"),
-        "{answer}"
-    );
+    // Over Streamable HTTP, then over legacy HTTP+SSE, whose one stream is rmcp's; each run
+    // adds a greeter of its own.
+    for (path, transport, name) in [
+        ("/mcp/calc", None, "ada"),
+        ("/mcp/calc/sse", Some("sse"), "bob"),
+    ] {
+        let url = server.url(path);
+        let token = switchboard_test_support::ADMIN_TOKEN;
+        let greeter_args = json!({"name": name}).to_string();
+        let mut args = vec![url.as_str(), token, "add_greeter", greeter_args.as_str()];
+        args.extend(transport);
+        let answer = run_client(Path::new("node"), "ts_list_changed.mjs", &args).await;
+        assert_eq!(answer["notified"], true, "{path}: {answer}");
+        let names = |list: &str| -> Vec<String> {
+            answer[list]
+                .as_array()
+                .unwrap_or_else(|| panic!("{list}: {answer}"))
+                .iter()
+                .filter_map(|name| name.as_str().map(str::to_string))
+                .collect()
+        };
+        let greeter = format!("greet_{name}");
+        assert!(!names("before").contains(&greeter), "{path}: {answer}");
+        assert!(names("after").contains(&greeter), "{path}: {answer}");
+    }
 }
 
 #[tokio::test]
@@ -1016,6 +1016,86 @@ async fn a_governance_change_applies_to_open_aggregate_sessions() {
     for session in &sessions {
         let answered = request_raw(&server, "/mcp", session, weather.clone()).await;
         assert!(answered["error"].is_object(), "{answered}");
+    }
+}
+
+/// The tool names `session` lists on `path`.
+async fn session_tool_names(server: &Switchboard, path: &str, session: &str) -> Vec<String> {
+    let listed = request_raw(
+        server,
+        path,
+        session,
+        json!({"jsonrpc": "2.0", "id": 10, "method": "tools/list"}),
+    )
+    .await;
+    listed["result"]["tools"]
+        .as_array()
+        .unwrap_or_else(|| panic!("tools: {listed}"))
+        .iter()
+        .filter_map(|tool| tool["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Two sessions on `path`, each with its GET stream, once both listen for registry changes: one
+/// that sleeps, with its stream served outside rmcp, and one that stays awake (its client can
+/// answer sampling requests, so it has an upstream session of its own), with rmcp's stream.
+async fn listening_sessions(
+    server: &Switchboard,
+    path: &str,
+) -> ((String, reqwest::Response), (String, reqwest::Response)) {
+    let sleeping = open_raw_session(server, path).await;
+    let sleeping_stream = open_stream(server, path, &sleeping).await;
+    let awake = open_raw_session_with(server, path, json!({"sampling": {}})).await;
+    let awake_stream = open_stream(server, path, &awake).await;
+    await_hibernated(server, 1.0).await;
+    // The awake session's watch begins after its handshake.
+    await_metric(server, "switchboard_registry_listeners", 2.0).await;
+    ((sleeping, sleeping_stream), (awake, awake_stream))
+}
+
+#[tokio::test]
+async fn open_server_sessions_outlive_a_definition_change_and_hear_of_it() {
+    let (_python, server) = calc_behind_gateway(&[]).await;
+    let ((sleeping, mut sleeping_stream), (awake, mut awake_stream)) =
+        listening_sessions(&server, "/mcp/calc").await;
+    let sessions = [&sleeping, &awake];
+    for session in sessions {
+        let names = session_tool_names(&server, "/mcp/calc", session).await;
+        assert!(names.contains(&"add".to_string()), "{names:?}");
+    }
+
+    update(&server, "calc", json!({"tools": {"denyTools": ["add"]}})).await;
+    for stream in [&mut sleeping_stream, &mut awake_stream] {
+        await_list_changes(stream).await;
+    }
+    let add = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "add", "arguments": {"a": 1, "b": 2}}});
+    for session in sessions {
+        let names = session_tool_names(&server, "/mcp/calc", session).await;
+        assert!(!names.contains(&"add".to_string()), "{names:?}");
+        assert!(names.contains(&"weather".to_string()), "{names:?}");
+        let refused = request_raw(&server, "/mcp/calc", session, add.clone()).await;
+        assert_eq!(refused["error"]["code"], -32602, "{refused}");
+    }
+
+    // Disabled, the server refuses them; enabled again, it serves the same sessions.
+    update(&server, "calc", json!({"enabled": false})).await;
+    for stream in [&mut sleeping_stream, &mut awake_stream] {
+        await_list_changes(stream).await;
+    }
+    let weather = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+        "params": {"name": "weather", "arguments": {"city": "Oslo"}}});
+    for session in sessions {
+        let refused = post_raw(&server, "/mcp/calc", Some(session), weather.clone()).await;
+        assert_eq!(refused.status(), 409);
+    }
+    update(&server, "calc", json!({"enabled": true})).await;
+    for stream in [&mut sleeping_stream, &mut awake_stream] {
+        await_list_changes(stream).await;
+    }
+    for session in sessions {
+        let answered = request_raw(&server, "/mcp/calc", session, weather.clone()).await;
+        assert!(answered["result"].is_object(), "{answered}");
     }
 }
 
@@ -1158,6 +1238,22 @@ async fn calc_behind_gateway(args: &[&str]) -> (switchboard_test_support::PeerSe
     )
     .await;
     (python, server)
+}
+
+/// Calls the echo upstream's `echo` with "hi" through `client`, and checks the answer.
+async fn echo_hi(client: &switchboard_mcp::Upstream) {
+    let result = client
+        .call_tool(
+            "echo",
+            json!({"message": "hi"}).as_object().cloned(),
+            Default::default(),
+        )
+        .await
+        .expect("calls");
+    assert_eq!(
+        result.content[0].as_text().map(|t| t.text.as_str()),
+        Some("hi")
+    );
 }
 
 /// An in-process rmcp server with one `echo` tool (Nagle left on), and `switchboard serve` run
@@ -1674,14 +1770,7 @@ async fn an_upstream_with_nagle_on_neither_stalls_calls_nor_costs_a_connection_e
     let mut latencies = Vec::new();
     for _ in 0..21 {
         let started = std::time::Instant::now();
-        client
-            .call_tool(
-                "echo",
-                json!({"message": "hi"}).as_object().cloned(),
-                Default::default(),
-            )
-            .await
-            .expect("calls");
+        echo_hi(&client).await;
         latencies.push(started.elapsed());
     }
     latencies.sort();
@@ -1910,14 +1999,10 @@ async fn a_session_used_only_by_fast_calls_outlives_the_idle_timeout() {
     }
     assert_eq!(passthrough_calls(&server).await, f64::from(calls));
     // The session still lives: a request rmcp serves itself works on it.
-    let listed = request_raw(
-        &server,
-        "/mcp/echo",
-        &session,
-        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
-    )
-    .await;
-    assert_eq!(listed["result"]["tools"][0]["name"], "echo", "{listed}");
+    assert_eq!(
+        session_tool_names(&server, "/mcp/echo", &session).await,
+        ["echo"]
+    );
     // Left alone, it sleeps, and ends after the idle timeout (watched without touching it).
     await_hibernated(&server, 1.0).await;
     await_metric(&server, "switchboard_live_sessions", 0.0).await;
@@ -2016,17 +2101,8 @@ async fn a_list_change_reaches_a_sleeping_stream(
     let heard = await_on_stream(&mut stream, "notifications/tools/list_changed").await;
     assert!(heard.contains(r#""jsonrpc":"2.0""#), "{heard}");
     await_hibernated(server, 1.0).await;
-    let listed = request_raw(
-        server,
-        path,
-        &session,
-        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"}),
-    )
-    .await;
-    assert!(
-        listed.to_string().contains(&format!("{prefix}greet_ada")),
-        "{listed}"
-    );
+    let names = session_tool_names(server, path, &session).await;
+    assert!(names.contains(&format!("{prefix}greet_ada")), "{names:?}");
     (session, stream)
 }
 
@@ -2050,24 +2126,7 @@ async fn the_aggregate_stream_relays_a_servers_tool_list_change() {
     a_list_change_reaches_a_sleeping_stream(&server, "/mcp", "calc__").await;
 }
 
-/// The tool names `session` lists on `/mcp`.
-async fn aggregate_tool_names(server: &Switchboard, session: &str) -> Vec<String> {
-    let listed = request_raw(
-        server,
-        "/mcp",
-        session,
-        json!({"jsonrpc": "2.0", "id": 10, "method": "tools/list"}),
-    )
-    .await;
-    listed["result"]["tools"]
-        .as_array()
-        .unwrap_or_else(|| panic!("tools: {listed}"))
-        .iter()
-        .filter_map(|tool| tool["name"].as_str().map(str::to_string))
-        .collect()
-}
-
-/// Reads `stream` until it has said that all three of `/mcp`'s lists changed.
+/// Reads `stream` until it has said that all three of an endpoint's lists changed.
 async fn await_list_changes(stream: &mut reqwest::Response) {
     // They are sent in this order.
     let heard = await_on_stream(stream, "notifications/resources/list_changed").await;
@@ -2082,16 +2141,9 @@ async fn await_list_changes(stream: &mut reqwest::Response) {
 #[tokio::test]
 async fn registry_changes_reach_aggregate_clients_as_list_changes() {
     let (python, server) = calc_behind_gateway(&[]).await;
-    // One session sleeps, with its stream served outside rmcp; one stays awake (its client can
-    // answer sampling requests), with rmcp's stream.
-    let sleeping = open_raw_session(&server, "/mcp").await;
-    let mut sleeping_stream = open_stream(&server, "/mcp", &sleeping).await;
-    let awake = open_raw_session_with(&server, "/mcp", json!({"sampling": {}})).await;
-    let mut awake_stream = open_stream(&server, "/mcp", &awake).await;
-    await_hibernated(&server, 1.0).await;
-    // Both streams listen: the awake session's begins after its handshake.
-    await_metric(&server, "switchboard_aggregate_listeners", 2.0).await;
-    let before = aggregate_tool_names(&server, &sleeping).await;
+    let ((sleeping, mut sleeping_stream), (awake, mut awake_stream)) =
+        listening_sessions(&server, "/mcp").await;
+    let before = session_tool_names(&server, "/mcp", &sleeping).await;
     assert!(!before.iter().any(|name| name.starts_with("calctwo__")));
 
     let added = register(
@@ -2103,7 +2155,7 @@ async fn registry_changes_reach_aggregate_clients_as_list_changes() {
         await_list_changes(stream).await;
     }
     for session in [&sleeping, &awake] {
-        let names = aggregate_tool_names(&server, session).await;
+        let names = session_tool_names(&server, "/mcp", session).await;
         assert!(names.contains(&"calctwo__add".to_string()), "{names:?}");
     }
 
@@ -2112,7 +2164,7 @@ async fn registry_changes_reach_aggregate_clients_as_list_changes() {
     for stream in [&mut sleeping_stream, &mut awake_stream] {
         await_list_changes(stream).await;
     }
-    let after = aggregate_tool_names(&server, &sleeping).await;
+    let after = session_tool_names(&server, "/mcp", &sleeping).await;
     assert_eq!(after, before);
 }
 
@@ -2121,7 +2173,7 @@ async fn a_2026_client_of_the_aggregate_hears_registry_changes_through_subscript
     let (python, server) = calc_behind_gateway(&[]).await;
     let (client, mut events) = modern_client(&server, "/mcp").await;
     // The client's subscription has begun on the gateway.
-    await_metric(&server, "switchboard_aggregate_listeners", 1.0).await;
+    await_metric(&server, "switchboard_registry_listeners", 1.0).await;
     register(
         &server,
         &remote_body("Calc two", &python.url("/mcp"), Some("calctwo")),
@@ -2130,6 +2182,20 @@ async fn a_2026_client_of_the_aggregate_hears_registry_changes_through_subscript
     await_tools_changed(&mut events).await;
     let names = tool_names(&client).await;
     assert!(names.contains(&"calctwo__add".to_string()), "{names:?}");
+}
+
+#[tokio::test]
+async fn a_2026_client_of_a_server_hears_its_definition_change_through_subscriptions_listen() {
+    let (_python, server) = calc_behind_gateway(&[]).await;
+    let (client, mut events) = modern_client(&server, "/mcp/calc").await;
+    // The client's subscription has begun on the gateway.
+    await_metric(&server, "switchboard_registry_listeners", 1.0).await;
+    assert!(tool_names(&client).await.contains(&"add".to_string()));
+    update(&server, "calc", json!({"tools": {"denyTools": ["add"]}})).await;
+    await_tools_changed(&mut events).await;
+    let names = tool_names(&client).await;
+    assert!(!names.contains(&"add".to_string()), "{names:?}");
+    assert!(names.contains(&"weather".to_string()), "{names:?}");
 }
 
 #[tokio::test]
@@ -2156,7 +2222,7 @@ async fn a_registry_change_made_by_another_replica_reaches_aggregate_streams() {
     )
     .await;
     await_on_stream(&mut stream, "notifications/tools/list_changed").await;
-    let names = aggregate_tool_names(&listening, &session).await;
+    let names = session_tool_names(&listening, "/mcp", &session).await;
     assert!(names.contains(&"calc__add".to_string()), "{names:?}");
 
     drop((listening, changing));
@@ -2204,18 +2270,7 @@ async fn an_upstream_the_proxy_settings_route_through_a_proxy_stays_on_the_typed
     register(&server, &remote_body("Echo", &upstream.url, Some("echo"))).await;
     let client = mcp_client(&server, "/mcp/echo").await;
     for _ in 0..3 {
-        let result = client
-            .call_tool(
-                "echo",
-                json!({"message": "hi"}).as_object().cloned(),
-                Default::default(),
-            )
-            .await
-            .expect("calls");
-        assert_eq!(
-            result.content[0].as_text().map(|t| t.text.as_str()),
-            Some("hi")
-        );
+        echo_hi(&client).await;
     }
     // The fast path's client has no proxy support: every call went the typed way.
     assert_eq!(passthrough_calls(&server).await, 0.0);
