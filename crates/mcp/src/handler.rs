@@ -10,10 +10,12 @@ use rmcp::{
     ClientHandler, ErrorData as McpError,
     model::{
         ClientConfig, CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams,
-        ElicitResult, Implementation, ListRootsResult, LoggingMessageNotificationParam,
-        ProgressNotificationParam, ProgressToken,
+        ElicitResult, GetMeta, Implementation, JsonRpcMessage, ListRootsResult,
+        LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken,
+        ServerNotification,
     },
-    service::{NotificationContext, RequestContext, RoleClient},
+    service::{RequestContext, RoleClient, RxJsonRpcMessage, TxJsonRpcMessage},
+    transport::Transport,
 };
 
 use crate::config::ClientRelay;
@@ -62,13 +64,13 @@ impl ProgressRoutes {
             .remove(token);
     }
 
-    fn route(&self, params: ProgressNotificationParam) {
+    fn route(&self, params: &ProgressNotificationParam) {
         let routes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(sender) = routes.get(&params.progress_token) {
             let _ = sender.send(Progress {
                 progress: params.progress,
                 total: params.total,
-                message: params.message,
+                message: params.message.clone(),
             });
         }
     }
@@ -139,25 +141,37 @@ impl UpstreamHandler {
         // No subscriber is fine: nobody is watching this upstream's lists.
         let _ = self.events.send(event);
     }
-}
 
-impl ClientHandler for UpstreamHandler {
-    async fn on_progress(
-        &self,
-        params: ProgressNotificationParam,
-        _context: NotificationContext<RoleClient>,
-    ) {
-        self.progress.route(params);
-    }
-
+    /// Delivers one of the upstream's notifications, in the order the upstream sent them (see
+    /// [`InOrder`]). List changes that answer a 2026-07-28 `subscriptions/listen` are left to
+    /// that subscription.
     // Logging is deprecated by SEP-2577, but the servers we proxy still send it and their clients
     // still want it.
     #[allow(deprecated)]
-    async fn on_logging_message(
-        &self,
-        params: LoggingMessageNotificationParam,
-        _context: NotificationContext<RoleClient>,
-    ) {
+    fn deliver(&self, notification: &ServerNotification) {
+        if notification.get_meta().subscription_id().is_some() {
+            return;
+        }
+        match notification {
+            ServerNotification::ProgressNotification(progress) => {
+                self.progress.route(&progress.params);
+            }
+            ServerNotification::LoggingMessageNotification(log) => self.log(&log.params),
+            ServerNotification::ToolListChangedNotification(_) => {
+                self.emit(UpstreamEvent::ToolsChanged);
+            }
+            ServerNotification::ResourceListChangedNotification(_) => {
+                self.emit(UpstreamEvent::ResourcesChanged);
+            }
+            ServerNotification::PromptListChangedNotification(_) => {
+                self.emit(UpstreamEvent::PromptsChanged);
+            }
+            _ => {}
+        }
+    }
+
+    #[allow(deprecated)]
+    fn log(&self, params: &LoggingMessageNotificationParam) {
         let level = serde_json::to_value(params.level)
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
@@ -165,22 +179,14 @@ impl ClientHandler for UpstreamHandler {
         tracing::debug!(target: "switchboard::upstream::log", upstream = %self.name, %level, "{}", params.data);
         self.emit(UpstreamEvent::Log {
             level,
-            logger: params.logger,
-            data: params.data,
+            logger: params.logger.clone(),
+            data: params.data.clone(),
         });
     }
+}
 
-    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
-        self.emit(UpstreamEvent::ToolsChanged);
-    }
-
-    async fn on_resource_list_changed(&self, _context: NotificationContext<RoleClient>) {
-        self.emit(UpstreamEvent::ResourcesChanged);
-    }
-
-    async fn on_prompt_list_changed(&self, _context: NotificationContext<RoleClient>) {
-        self.emit(UpstreamEvent::PromptsChanged);
-    }
+impl ClientHandler for UpstreamHandler {
+    // Progress, logs and list changes are delivered by `InOrder`, not here.
 
     #[allow(deprecated)]
     async fn create_message(
@@ -220,5 +226,47 @@ impl ClientHandler for UpstreamHandler {
             .unwrap_or_default();
         info.client_info = Implementation::new("switchboard", env!("CARGO_PKG_VERSION"));
         info
+    }
+}
+
+/// Delivers an upstream's progress, logs and list changes in the order the upstream sent them.
+///
+/// rmcp hands each notification to the handler on a task of its own, so two reports could be
+/// delivered swapped, and a call's answer could overtake its last progress report. This wrapper
+/// sees each message as the transport yields it, one at a time and before the next one, and
+/// delivers the notifications there; the handler then leaves them alone.
+pub(crate) struct InOrder<T> {
+    /// The transport the messages come from.
+    inner: T,
+    /// Where the notifications go.
+    handler: UpstreamHandler,
+}
+
+impl<T> InOrder<T> {
+    pub(crate) fn new(inner: T, handler: UpstreamHandler) -> Self {
+        Self { inner, handler }
+    }
+}
+
+impl<T: Transport<RoleClient>> Transport<RoleClient> for InOrder<T> {
+    type Error = T::Error;
+
+    fn send(
+        &mut self,
+        item: TxJsonRpcMessage<RoleClient>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        self.inner.send(item)
+    }
+
+    async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
+        let message = self.inner.receive().await?;
+        if let JsonRpcMessage::Notification(notification) = &message {
+            self.handler.deliver(&notification.notification);
+        }
+        Some(message)
+    }
+
+    async fn close(&mut self) -> Result<(), Self::Error> {
+        self.inner.close().await
     }
 }

@@ -32,7 +32,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use crate::{
     config::{CallContext, Endpoint, HttpConfig, HttpTransport, UpstreamAuth, UpstreamConfig},
     error::{Delivery, UpstreamError, describe_transport_error, sanitize_message},
-    handler::{Progress, ProgressRoutes, UpstreamEvent, UpstreamHandler},
+    handler::{InOrder, Progress, ProgressRoutes, UpstreamEvent, UpstreamHandler},
     http::{CONTEXT_META_KEY, SessionAwareClient, header_map, shared_http_client},
     raw::{RawCallError, RawReply, RawRoute, RouteCell, StatelessCall},
     sse::LegacySseTransport,
@@ -1132,18 +1132,17 @@ impl Upstream {
         })
     }
 
-    async fn handshake<T, E, A>(
+    async fn handshake<T>(
         &self,
         transport: T,
         lifecycle: ClientLifecycleMode,
     ) -> Result<RunningService<RoleClient, UpstreamHandler>, UpstreamError>
     where
-        T: rmcp::transport::IntoTransport<RoleClient, E, A>,
-        E: std::error::Error + Send + Sync + 'static,
+        T: rmcp::transport::Transport<RoleClient> + 'static,
     {
-        self.inner
-            .handler
-            .clone()
+        let handler = self.inner.handler.clone();
+        let transport = InOrder::new(transport, handler.clone());
+        handler
             .serve_with_lifecycle(transport, lifecycle)
             .await
             .map_err(|error| {
@@ -1223,6 +1222,11 @@ impl Upstream {
         };
         let started = Instant::now();
         let mut deadline = started + timeout;
+        let pass_on = |report: Progress| {
+            if let Some(caller) = &options.progress {
+                let _ = caller.send(report);
+            }
+        };
         let response = handle.await_response();
         tokio::pin!(response);
         tokio::pin!(cancelled);
@@ -1230,6 +1234,11 @@ impl Upstream {
             tokio::select! {
                 response = &mut response => {
                     guard.disarm();
+                    // Every report the upstream sent before its answer was routed before the
+                    // answer arrived (see `InOrder`), so it is here to pass on.
+                    while let Ok(report) = progress.try_recv() {
+                        pass_on(report);
+                    }
                     return match response {
                         Ok(result) => Ok(result),
                         Err(ServiceError::TransportSend(error)) if session_is_gone(&error) => Err(Attempt::Stale),
@@ -1246,9 +1255,7 @@ impl Upstream {
                 Some(report) = progress.recv() => {
                     // Progress proves the call is alive: the silence timeout starts again.
                     deadline = (Instant::now() + timeout).min(started + hard_limit);
-                    if let Some(caller) = &options.progress {
-                        let _ = caller.send(report);
-                    }
+                    pass_on(report);
                 }
                 () = tokio::time::sleep_until(deadline) => {
                     // The armed guard sends `notifications/cancelled` as it drops.
