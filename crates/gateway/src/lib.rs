@@ -150,8 +150,8 @@ pub struct Gateway {
     sealer: SecretBox,
     catalog: Catalog,
     pool: UpstreamPool,
-    /// Each served server's governed tools, by id, with the definition version they came from.
-    served: Arc<Mutex<HashMap<String, (i64, ServedTools)>>>,
+    /// Each served server's governed tools, by id, with the upstream they came from.
+    served: Arc<Mutex<HashMap<String, ServedTools>>>,
     /// Definitions by id and alias, for the hot path.
     definitions: Arc<Mutex<DefinitionCache>>,
     /// Held while the definitions are read from the store.
@@ -249,6 +249,10 @@ struct Resolved {
 struct ServedTools {
     registry: ToolRegistry,
     remote_names: Arc<std::collections::HashSet<String>>,
+    /// The upstream the tools were listed from, which their calls use. When the pool has another
+    /// (a new definition, or a start after an idle stop) the tools are listed again from that one,
+    /// so that calls never revive an upstream the pool no longer stops or shows.
+    upstream: Upstream,
 }
 
 /// The secret values of one server, sealed together.
@@ -461,9 +465,7 @@ impl Gateway {
         if !resolved.definition.enabled {
             return Err(GatewayError::Disabled(resolved.definition.alias.clone()));
         }
-        let upstream = self.pool.get_or_build(&resolved.id, resolved.version, || {
-            Upstream::new(resolved.config.upstream.clone())
-        });
+        let upstream = self.pooled_upstream(&resolved);
         Ok(Connected {
             id: resolved.id.clone(),
             version: resolved.version,
@@ -471,6 +473,14 @@ impl Gateway {
             config: resolved.config.clone(),
             upstream,
         })
+    }
+
+    /// The shared upstream of a resolved definition, built when there is none for its version.
+    fn pooled_upstream(&self, resolved: &Resolved) -> Upstream {
+        self.pool
+            .get_or_build(&resolved.id, resolved.version, |events| {
+                Upstream::with_events(resolved.config.upstream.clone(), events)
+            })
     }
 
     /// A definition from the in-memory cache, reloaded from the store when older than
@@ -582,22 +592,21 @@ impl Gateway {
     }
 
     /// The server's governed tools in a registry of their own over its shared upstream, kept
-    /// (and re-listed when the upstream says its tools changed) until the definition changes.
+    /// (and re-listed when the upstream says its tools changed) while the pool keeps that upstream:
+    /// until the definition changes or the upstream is stopped while idle.
     pub async fn served(&self, id_or_alias: &str) -> Result<Served, GatewayError> {
         // The hot path: the cached definition and tools, no clone of either.
         let resolved = self.resolved(id_or_alias).await?;
         if !resolved.definition.enabled {
             return Err(GatewayError::Disabled(resolved.definition.alias.clone()));
         }
-        let upstream = self.pool.get_or_build(&resolved.id, resolved.version, || {
-            Upstream::new(resolved.config.upstream.clone())
-        });
+        let upstream = self.pooled_upstream(&resolved);
         let cached = {
             let served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
             served
                 .get(&resolved.id)
-                .filter(|(version, _)| *version == resolved.version)
-                .map(|(_, tools)| tools.clone())
+                .filter(|tools| tools.upstream.same(&upstream))
+                .cloned()
         };
         let tools = match cached {
             Some(tools) => tools,
@@ -617,11 +626,12 @@ impl Gateway {
                             .map(|t| t.name)
                             .collect(),
                     ),
+                    upstream: upstream.clone(),
                 };
                 self.served
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .insert(resolved.id.clone(), (resolved.version, tools.clone()));
+                    .insert(resolved.id.clone(), tools.clone());
                 tools
             }
         };

@@ -9,7 +9,8 @@ use std::{
 };
 
 use serde::Serialize;
-use switchboard_mcp::Upstream;
+use switchboard_mcp::{Upstream, UpstreamEvent};
+use tokio::sync::broadcast;
 
 /// A server's live state, as `status` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -43,41 +44,58 @@ struct Entry {
     last_error: Option<String>,
 }
 
+#[derive(Default)]
+struct Entries {
+    /// The running upstream of each server.
+    upstreams: HashMap<String, Entry>,
+    /// Each server's event channel, which every upstream built for it sends to. It outlives an
+    /// upstream stopped while idle, so that the clients listening to the server hear it again
+    /// once the next call starts it. Dropped when the server is removed, which ends their
+    /// listening.
+    events: HashMap<String, broadcast::Sender<UpstreamEvent>>,
+}
+
 /// The pool; cheap to clone.
 #[derive(Clone, Default)]
 pub struct UpstreamPool {
-    entries: Arc<Mutex<HashMap<String, Entry>>>,
+    entries: Arc<Mutex<Entries>>,
 }
 
 impl std::fmt::Debug for UpstreamPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UpstreamPool")
-            .field("servers", &self.lock().len())
+            .field("servers", &self.lock().upstreams.len())
             .finish()
     }
 }
 
 impl UpstreamPool {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The server's upstream, built by `build` when there is none or its definition changed.
+    /// The server's upstream, built by `build` when there is none or its definition changed;
+    /// `build` gets the server's event channel.
     pub fn get_or_build(
         &self,
         id: &str,
         version: i64,
-        build: impl FnOnce() -> Upstream,
+        build: impl FnOnce(broadcast::Sender<UpstreamEvent>) -> Upstream,
     ) -> Upstream {
         let mut entries = self.lock();
-        if let Some(entry) = entries.get_mut(id)
+        if let Some(entry) = entries.upstreams.get_mut(id)
             && entry.version == version
         {
             entry.last_used = Instant::now();
             return entry.upstream.clone();
         }
-        let upstream = build();
-        if let Some(old) = entries.insert(
+        let events = entries
+            .events
+            .entry(id.to_string())
+            .or_insert_with(Upstream::event_channel)
+            .clone();
+        let upstream = build(events);
+        if let Some(old) = entries.upstreams.insert(
             id.to_string(),
             Entry {
                 upstream: upstream.clone(),
@@ -93,7 +111,7 @@ impl UpstreamPool {
 
     /// Notes how a use of the server went, for `status`.
     pub fn record(&self, id: &str, outcome: Result<(), String>) {
-        if let Some(entry) = self.lock().get_mut(id) {
+        if let Some(entry) = self.lock().upstreams.get_mut(id) {
             entry.last_used = Instant::now();
             entry.last_error = outcome.err();
         }
@@ -101,7 +119,7 @@ impl UpstreamPool {
 
     pub fn status(&self, id: &str) -> Status {
         let entries = self.lock();
-        let Some(entry) = entries.get(id) else {
+        let Some(entry) = entries.upstreams.get(id) else {
             return Status::idle();
         };
         let breaker = entry.upstream.breaker_state().as_str();
@@ -123,9 +141,13 @@ impl UpstreamPool {
         }
     }
 
-    /// Stops a server's upstream (deleted, disabled or changed).
+    /// Stops a server's upstream and ends its listeners (deleted, disabled or changed).
     pub async fn remove(&self, id: &str) {
-        let entry = self.lock().remove(id);
+        let entry = {
+            let mut entries = self.lock();
+            entries.events.remove(id);
+            entries.upstreams.remove(id)
+        };
         if let Some(entry) = entry {
             entry.upstream.close().await;
         }
@@ -134,7 +156,7 @@ impl UpstreamPool {
     /// Stops every upstream idle for longer than `idle`; returns how many.
     pub async fn stop_idle(&self, idle: Duration) -> usize {
         let stale: Vec<Upstream> = {
-            let mut entries = self.lock();
+            let entries = &mut self.lock().upstreams;
             let now = Instant::now();
             let ids: Vec<String> = entries
                 .iter()
@@ -155,7 +177,11 @@ impl UpstreamPool {
 
     /// Stops everything (shutdown).
     pub async fn close_all(&self) {
-        let all: Vec<Upstream> = self.lock().drain().map(|(_, e)| e.upstream).collect();
+        let all: Vec<Upstream> = {
+            let mut entries = self.lock();
+            entries.events.clear();
+            entries.upstreams.drain().map(|(_, e)| e.upstream).collect()
+        };
         for upstream in all {
             upstream.close().await;
         }

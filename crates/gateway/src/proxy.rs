@@ -178,7 +178,7 @@ impl Relay {
         }
     }
 
-    /// The next notification, as JSON-RPC text; `None` once the upstream is gone. A tools
+    /// The next notification, as JSON-RPC text; `None` once the server's event channel is gone (see `pool`). A tools
     /// change first drops the cached tools, so that the client's re-list sees the new ones.
     async fn next(&mut self) -> Option<String> {
         loop {
@@ -196,7 +196,7 @@ impl Relay {
         }
     }
 
-    /// Every notification, until the upstream is gone.
+    /// Every notification, until the server's event channel is gone.
     fn into_messages(self) -> impl futures::Stream<Item = String> + Send + 'static {
         futures::stream::unfold(self, |mut relay| async move {
             let message = relay.next().await?;
@@ -251,8 +251,9 @@ fn notification_message(event: UpstreamEvent) -> Option<Value> {
 }
 
 /// What the upstream of server `server` says unasked, as the JSON-RPC notifications its
-/// downstream clients should hear (see [`Relay`]). It ends with the upstream: `/mcp` follows the
-/// registry itself; one server's endpoint uses [`followed_notifications`].
+/// downstream clients should hear (see [`Relay`]). It goes on across the upstream's stops while
+/// idle and ends when the server is changed, disabled or removed: `/mcp` follows the registry
+/// itself; one server's endpoint uses [`followed_notifications`].
 pub(crate) async fn notifications(
     gateway: &Gateway,
     server: &str,
@@ -265,9 +266,9 @@ pub(crate) async fn notifications(
 /// What a client of one server's endpoint should hear unasked, following the server's
 /// definition: its upstream's notifications (see [`Relay`]), and on every change to its
 /// definition (re-governed, reconfigured, disabled or enabled again) all three lists changed,
-/// after which the relay follows the upstream the new definition uses. It ends when the server is
-/// removed, or when its upstream stops with no change to its definition (stopped while idle, or
-/// closed): the client's next stream starts it again.
+/// after which the relay follows the upstream the new definition uses. An upstream stopped while
+/// idle is heard again once the next call starts it. It ends when the server is removed, or when
+/// the gateway shuts down.
 pub async fn followed_notifications(
     gateway: &Gateway,
     server: &str,
@@ -295,7 +296,7 @@ pub async fn followed_notifications(
                             pending.push_back(message);
                             false
                         }
-                        // That upstream is gone, replaced for a new definition or stopped.
+                        // The server's event channel is gone: changed, or the gateway stops.
                         None => watch.changed_now().await,
                     },
                     () = watch.changed() => true,

@@ -180,7 +180,17 @@ pub enum TransportKind {
 impl Upstream {
     /// A handle that connects on first use.
     pub fn new(config: UpstreamConfig) -> Self {
-        let (events, _) = broadcast::channel(64);
+        Self::with_events(config, Self::event_channel())
+    }
+
+    /// A channel for [`Upstream::with_events`].
+    pub fn event_channel() -> broadcast::Sender<UpstreamEvent> {
+        broadcast::channel(64).0
+    }
+
+    /// A handle that connects on first use and sends what the upstream says unasked to `events`,
+    /// which may outlive it: whoever listens there hears the upstream that replaces this one.
+    pub fn with_events(config: UpstreamConfig, events: broadcast::Sender<UpstreamEvent>) -> Self {
         let handler = UpstreamHandler {
             name: Arc::from(config.name.as_str()),
             progress: ProgressRoutes::default(),
@@ -213,6 +223,11 @@ impl Upstream {
 
     pub fn name(&self) -> &str {
         &self.inner.config.name
+    }
+
+    /// Whether `other` is a handle to this same upstream.
+    pub fn same(&self, other: &Upstream) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     pub fn downgrade(&self) -> WeakUpstream {

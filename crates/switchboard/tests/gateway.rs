@@ -2120,6 +2120,65 @@ async fn a_session_sleeps_with_its_get_stream_open_and_the_stream_hears_list_cha
     assert!(ended.is_ok(), "the stream outlived its session");
 }
 
+/// Waits until the server `alias` shows `state` in its `status`.
+async fn await_status(server: &Switchboard, alias: &str, state: &str) {
+    let reached = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let (_, record) = server
+                .send_json(Method::GET, &format!("/api/mcp-servers/{alias}"), None)
+                .await
+                .expect("answers");
+            if record["status"]["state"] == state {
+                return;
+            }
+            // The status has no event to await; it is asked again shortly.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(reached.is_ok(), "{alias} never became {state}");
+}
+
+#[tokio::test]
+async fn streams_opened_before_an_upstream_stopped_while_idle_hear_it_once_it_starts_again() {
+    let (_python, server) = calc_behind_gateway(&["--runtime-idle-timeout", "1"]).await;
+    let mut streams = Vec::new();
+    for path in ["/mcp/calc", "/mcp"] {
+        let session = open_raw_session(&server, path).await;
+        let stream = open_stream(&server, path, &session).await;
+        streams.push((path, session, stream));
+    }
+    let call = |session: String, name: &'static str, arguments: Value| {
+        let server = &server;
+        async move {
+            let answer = request_raw(
+                server,
+                "/mcp/calc",
+                &session,
+                json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                    "params": {"name": name, "arguments": arguments}}),
+            )
+            .await;
+            assert!(answer["result"].is_object(), "{answer}");
+        }
+    };
+    let calc_session = streams[0].1.clone();
+    call(calc_session.clone(), "add", json!({"a": 1, "b": 2})).await;
+    await_status(&server, "calc", "connected").await;
+    // Nothing is called for longer than the idle timeout: the upstream is stopped.
+    await_status(&server, "calc", "idle").await;
+    // The next call starts it again, and has it change its tool list.
+    call(calc_session, "add_greeter", json!({"name": "ada"})).await;
+    for (path, _, stream) in &mut streams {
+        let heard = await_on_stream(stream, "notifications/tools/list_changed").await;
+        assert!(heard.contains(r#""jsonrpc":"2.0""#), "{path}: {heard}");
+    }
+    // The call went to the upstream the pool shows and stops: connected now, stopped again
+    // when idle.
+    await_status(&server, "calc", "connected").await;
+    await_status(&server, "calc", "idle").await;
+}
+
 #[tokio::test]
 async fn the_aggregate_stream_relays_a_servers_tool_list_change() {
     let (_python, server) = calc_behind_gateway(&[]).await;
