@@ -4,8 +4,26 @@
 # callgrind records them (every function that ran, not a sample). Release builds place them
 # together (see crates/switchboard/build.rs). Run it after changes to the proxy's path or to
 # dependencies; it takes a few minutes. Needs valgrind and python3.
+#
+# `scripts/hot-symbols.sh --check` only tells how much of the list the last release build still
+# has: a list gone stale (a dependency or the unified features changed) leaves the hot code
+# scattered again, which shows as peak RSS, never as an error.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--check" ]; then
+  binary=target/release/switchboard
+  list=crates/switchboard/hot-symbols.txt
+  listed=$(wc -l < "$list")
+  found=$(nm --defined-only "$binary" | awk '{print $3}' | sort -u | comm -12 - <(sort -u "$list") | wc -l)
+  echo "$found of $listed listed functions are in $binary"
+  # Under fat LTO some listed functions are inlined everywhere in a new build; far fewer means
+  # the list no longer matches.
+  if [ $((found * 10)) -lt $((listed * 9)) ]; then
+    echo "the list is stale: run scripts/hot-symbols.sh" >&2
+    exit 1
+  fi
+  exit 0
+fi
 work=$(mktemp -d)
 trap 'pkill -TERM -f "callgrind-out-file=$work" || true; rm -rf "$work"' EXIT
 
