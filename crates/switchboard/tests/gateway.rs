@@ -1285,13 +1285,18 @@ async fn everything_behind_gateway() -> (switchboard_test_support::PeerServer, S
 
 /// How many proxied calls took the raw fast path so far.
 async fn passthrough_calls(server: &Switchboard) -> f64 {
+    metric(server, "switchboard_passthrough_calls_total").await
+}
+
+/// The gateway's metric `name` now.
+async fn metric(server: &Switchboard, name: &str) -> f64 {
     let response = server
         .request(Method::GET, "/metrics")
         .send()
         .await
         .expect("answers");
     let text = response.text().await.expect("text");
-    sample(&text, "switchboard_passthrough_calls_total")
+    sample(&text, name)
 }
 
 #[tokio::test]
@@ -1958,13 +1963,7 @@ async fn await_hibernated(server: &Switchboard, count: f64) {
 /// Waits until the gateway's metric `name` reads `value`.
 async fn await_metric(server: &Switchboard, name: &str, value: f64) {
     await_answer(&format!("{name} to read {value}"), || async {
-        let response = server
-            .request(Method::GET, "/metrics")
-            .send()
-            .await
-            .expect("answers");
-        let text = response.text().await.expect("text");
-        sample(&text, name) == value
+        metric(server, name).await == value
     })
     .await;
 }
