@@ -251,24 +251,37 @@ fn notification_message(event: UpstreamEvent) -> Option<Value> {
 }
 
 /// What the upstream of server `server` says unasked, as the JSON-RPC notifications its
-/// downstream clients should hear (see [`Relay`]). It goes on across the upstream's stops while
-/// idle and ends when the server is changed, disabled or removed: `/mcp` follows the registry
-/// itself; one server's endpoint uses [`followed_notifications`].
+/// downstream clients should hear (see [`Relay`]). It follows the pool's upstream for the server
+/// across idle stops and definition changes, and ends once the server is disabled or removed:
+/// `/mcp` follows the registry itself; one server's endpoint uses [`followed_notifications`].
 pub(crate) async fn notifications(
     gateway: &Gateway,
     server: &str,
     relayed: Relayed,
 ) -> Result<impl futures::Stream<Item = String> + Send + 'static, GatewayError> {
     let connected = gateway.upstream(server).await?;
-    Ok(Relay::new(gateway.clone(), connected.id, &connected.upstream, relayed).into_messages())
+    let relay = Relay::new(gateway.clone(), connected.id, &connected.upstream, relayed);
+    Ok(futures::stream::unfold(
+        relay,
+        move |mut relay| async move {
+            loop {
+                if let Some(message) = relay.next().await {
+                    return Some((message, relay));
+                }
+                // The server's event channel was dropped. When the server was changed, another
+                // upstream may already use a new channel: follow the pool's upstream now, unless the
+                // server is gone or disabled.
+                relay = follow(&relay.gateway, &relay.id, relayed).await?;
+            }
+        },
+    ))
 }
 
 /// What a client of one server's endpoint should hear unasked, following the server's
 /// definition: its upstream's notifications (see [`Relay`]), and on every change to its
 /// definition (re-governed, reconfigured, disabled or enabled again) all three lists changed,
 /// after which the relay follows the upstream the new definition uses. An upstream stopped while
-/// idle is heard again once the next call starts it. It ends when the server is removed, or when
-/// the gateway shuts down.
+/// idle is heard again once the next call starts it. It ends when the server is removed.
 pub async fn followed_notifications(
     gateway: &Gateway,
     server: &str,
@@ -296,20 +309,25 @@ pub async fn followed_notifications(
                             pending.push_back(message);
                             false
                         }
-                        // The server's event channel is gone: changed, or the gateway stops.
-                        None => watch.changed_now().await,
+                        // The server's event channel is gone: it changed. The watch may have
+                        // seen the change already, and followed an upstream that the change
+                        // then removed: follow the pool's upstream now.
+                        None => {
+                            let changed = watch.changed_now().await;
+                            if !changed {
+                                relay = follow_watched(&watch, relayed).await;
+                            }
+                            changed
+                        }
                     },
                     () = watch.changed() => true,
                 };
-                if !changed && pending.is_empty() {
-                    return None;
-                }
                 if changed {
-                    let server = watch.servers.first()?;
-                    relay = match server.enabled {
-                        true => follow(&watch.gateway, &server.id, relayed).await,
-                        false => None,
-                    };
+                    if watch.servers.is_empty() {
+                        // Removed.
+                        return None;
+                    }
+                    relay = follow_watched(&watch, relayed).await;
                     pending.extend(list_changes());
                 }
             }
@@ -317,6 +335,13 @@ pub async fn followed_notifications(
             Some((message, (watch, relay, pending)))
         },
     ))
+}
+
+/// A relay from the upstream of the server `watch` follows; `None` while it is disabled or its
+/// upstream cannot be had.
+async fn follow_watched(watch: &RegistryWatch, relayed: Relayed) -> Option<Relay> {
+    let server = watch.servers.first().filter(|server| server.enabled)?;
+    follow(&watch.gateway, &server.id, relayed).await
 }
 
 /// A relay from the upstream server `id` uses now; `None` while it cannot be had.
