@@ -184,7 +184,23 @@ impl Poster {
         if let Some(token) = bearer_token(&self.auth, &context).await? {
             request = request.bearer_auth(token);
         }
-        let response = request.send().await?;
+        // A notification or an answer may go twice without harm, a request may not: when sending
+        // fails (seen once in CI: the POST of `notifications/initialized` to the Python SDK's
+        // server, on a kept-alive connection), only the former is tried once more.
+        let retry = match &message {
+            ClientJsonRpcMessage::Request(_) => None,
+            _ => request.try_clone(),
+        };
+        let response = match (request.send().await, retry) {
+            (Ok(response), _) => response,
+            (Err(error), Some(retry)) => {
+                // The URL may carry credentials: it stays out of the log.
+                let error = error.without_url();
+                tracing::debug!(%error, "posting to a legacy SSE endpoint failed; trying once more");
+                retry.send().await?
+            }
+            (Err(error), None) => return Err(error.into()),
+        };
         let status = response.status();
         if status.is_success() {
             return Ok(());
