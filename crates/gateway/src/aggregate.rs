@@ -45,14 +45,14 @@ pub(crate) fn split(aggregated: &str) -> Option<(&str, &str)> {
 /// What a `/mcp` client should hear unasked, for the GET stream the HTTP layer serves itself:
 /// each enabled server's list changes, and every change to which servers are enabled or to their
 /// definitions (added, removed, enabled, disabled, governance changed), each as changes of the
-/// aggregate's own lists. A server that cannot be reached now is left out of it. The stream stays
-/// open while no server is enabled, so that a client does not reconnect in a loop.
+/// aggregate's own lists. The stream stays open while no server is enabled, so that a client
+/// does not reconnect in a loop.
 pub async fn notifications(
     gateway: &Gateway,
 ) -> Result<impl futures::Stream<Item = String> + Send + 'static, crate::GatewayError> {
     use futures::StreamExt as _;
     let registry = RegistryWatch::new(gateway.clone(), Scope::Enabled).await?;
-    let relays = server_relays(gateway, &registry.servers).await;
+    let relays = server_relays(gateway, &registry.servers);
     let state = (registry, relays, std::collections::VecDeque::new());
     Ok(futures::stream::unfold(
         state,
@@ -63,7 +63,7 @@ pub async fn notifications(
                     () = registry.changed() => {
                         // The relays follow the servers now enabled; an event between the old
                         // relays' end and the new ones' start is covered by these notifications.
-                        relays = server_relays(&registry.gateway, &registry.servers).await;
+                        relays = server_relays(&registry.gateway, &registry.servers);
                         pending.extend(crate::proxy::list_changes());
                     }
                 }
@@ -75,23 +75,14 @@ pub async fn notifications(
 }
 
 /// The list changes of each of `servers`, as one stream.
-async fn server_relays(
+fn server_relays(
     gateway: &Gateway,
     servers: &[crate::RegisteredServer],
 ) -> futures::stream::SelectAll<futures::stream::BoxStream<'static, String>> {
     use futures::StreamExt as _;
-    let mut relays = futures::stream::SelectAll::new();
-    for server in servers {
-        match crate::proxy::notifications(gateway, &server.id, crate::proxy::Relayed::ListChanges)
-            .await
-        {
-            Ok(stream) => relays.push(stream.boxed()),
-            Err(reason) => {
-                tracing::warn!(server = %server.alias, "list changes of /mcp leave it out: {reason}");
-            }
-        }
-    }
-    relays
+    futures::stream::select_all(servers.iter().map(|server| {
+        crate::proxy::notifications(gateway, &server.id, crate::proxy::Relayed::ListChanges).boxed()
+    }))
 }
 
 /// Runs `list` on a server's shared upstream, with failures as the text `gather` reports.

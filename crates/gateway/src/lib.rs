@@ -445,6 +445,7 @@ impl Gateway {
             return Err(GatewayError::NotFound(id.to_string()));
         }
         self.forget(&row.id).await;
+        self.pool.deleted(&row.id);
         tracing::info!(server = %row.id, "server deleted");
         Ok(())
     }

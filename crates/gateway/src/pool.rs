@@ -48,11 +48,19 @@ struct Entry {
 struct Entries {
     /// The running upstream of each server.
     upstreams: HashMap<String, Entry>,
-    /// Each server's event channel, which every upstream built for it sends to. It outlives an
-    /// upstream stopped while idle, so that the clients listening to the server hear it again
-    /// once the next call starts it. Dropped when the server is removed, which ends their
-    /// listening.
+    /// Each server's event channel, which every upstream built for it sends to and its
+    /// listeners subscribe to. It outlives the upstreams (stopped while idle, replaced for a new
+    /// definition), so that listeners never need to find the current one; it is dropped only
+    /// when the server is deleted, which ends them.
     events: HashMap<String, broadcast::Sender<UpstreamEvent>>,
+}
+
+impl Entries {
+    fn events(&mut self, id: &str) -> &broadcast::Sender<UpstreamEvent> {
+        self.events
+            .entry(id.to_string())
+            .or_insert_with(Upstream::event_channel)
+    }
 }
 
 /// The pool; cheap to clone.
@@ -89,12 +97,7 @@ impl UpstreamPool {
             entry.last_used = Instant::now();
             return entry.upstream.clone();
         }
-        let events = entries
-            .events
-            .entry(id.to_string())
-            .or_insert_with(Upstream::event_channel)
-            .clone();
-        let upstream = build(events);
+        let upstream = build(entries.events(id).clone());
         if let Some(old) = entries.upstreams.insert(
             id.to_string(),
             Entry {
@@ -107,6 +110,12 @@ impl UpstreamPool {
             close_in_background(old.upstream);
         }
         upstream
+    }
+
+    /// What the server's upstreams say unasked, whichever upstream serves it, until the server
+    /// is deleted (see [`UpstreamPool::deleted`]).
+    pub fn events(&self, id: &str) -> broadcast::Receiver<UpstreamEvent> {
+        self.lock().events(id).subscribe()
     }
 
     /// Notes how a use of the server went, for `status`.
@@ -141,16 +150,17 @@ impl UpstreamPool {
         }
     }
 
-    /// Stops a server's upstream and ends its listeners (deleted, disabled or changed).
+    /// Stops a server's upstream (deleted, disabled or changed).
     pub async fn remove(&self, id: &str) {
-        let entry = {
-            let mut entries = self.lock();
-            entries.events.remove(id);
-            entries.upstreams.remove(id)
-        };
+        let entry = self.lock().upstreams.remove(id);
         if let Some(entry) = entry {
             entry.upstream.close().await;
         }
+    }
+
+    /// Forgets a deleted server's event channel, which ends its listeners.
+    pub fn deleted(&self, id: &str) {
+        self.lock().events.remove(id);
     }
 
     /// Stops every upstream idle for longer than `idle`; returns how many.

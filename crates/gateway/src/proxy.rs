@@ -89,7 +89,7 @@ fn relay_events(
     peer: Peer<RoleServer>,
     ended: CancellationToken,
 ) {
-    let relay = Relay::new(gateway, id, upstream, Relayed::Everything);
+    let relay = Relay::new(gateway, id, upstream.events(), Relayed::Everything);
     relay_to_peer(relay.into_messages(), peer, ended);
 }
 
@@ -169,17 +169,30 @@ struct Relay {
 }
 
 impl Relay {
-    fn new(gateway: Gateway, id: String, upstream: &Upstream, relayed: Relayed) -> Self {
+    fn new(
+        gateway: Gateway,
+        id: String,
+        events: tokio::sync::broadcast::Receiver<UpstreamEvent>,
+        relayed: Relayed,
+    ) -> Self {
         Self {
-            events: upstream.events(),
+            events,
             gateway,
             id,
             relayed,
         }
     }
 
-    /// The next notification, as JSON-RPC text; `None` once the server's event channel is gone (see `pool`). A tools
-    /// change first drops the cached tools, so that the client's re-list sees the new ones.
+    /// The relay of what the shared upstreams of server `id` say, whichever serves it now (see
+    /// [`crate::pool::UpstreamPool::events`]).
+    fn of_server(gateway: &Gateway, id: &str, relayed: Relayed) -> Self {
+        let events = gateway.pool().events(id);
+        Self::new(gateway.clone(), id.to_string(), events, relayed)
+    }
+
+    /// The next notification, as JSON-RPC text; `None` once the events end (the server was
+    /// deleted, or the session's own upstream is gone). A tools change first drops the cached
+    /// tools, so that the client's re-list sees the new ones.
     async fn next(&mut self) -> Option<String> {
         loop {
             let event = match self.events.recv().await {
@@ -250,114 +263,50 @@ fn notification_message(event: UpstreamEvent) -> Option<Value> {
     Some(message)
 }
 
-/// What the upstream of server `server` says unasked, as the JSON-RPC notifications its
-/// downstream clients should hear (see [`Relay`]). It follows the pool's upstream for the server
-/// across idle stops and definition changes, and ends once the server is disabled or removed:
-/// `/mcp` follows the registry itself; one server's endpoint uses [`followed_notifications`].
-pub(crate) async fn notifications(
+/// What the shared upstreams of server `id` say unasked, as the JSON-RPC notifications its
+/// downstream clients should hear (see [`Relay`]), across idle stops and definition changes,
+/// until the server is deleted: `/mcp` follows the registry itself; one server's endpoint uses
+/// [`followed_notifications`].
+pub(crate) fn notifications(
     gateway: &Gateway,
-    server: &str,
+    id: &str,
     relayed: Relayed,
-) -> Result<impl futures::Stream<Item = String> + Send + 'static, GatewayError> {
-    let connected = gateway.upstream(server).await?;
-    let relay = Relay::new(gateway.clone(), connected.id, &connected.upstream, relayed);
-    Ok(futures::stream::unfold(
-        relay,
-        move |mut relay| async move {
-            loop {
-                if let Some(message) = relay.next().await {
-                    return Some((message, relay));
-                }
-                // The server's event channel was dropped. When the server was changed, another
-                // upstream may already use a new channel: follow the pool's upstream now, unless the
-                // server is gone or disabled.
-                relay = follow(&relay.gateway, &relay.id, relayed).await?;
-            }
-        },
-    ))
+) -> impl futures::Stream<Item = String> + Send + 'static {
+    Relay::of_server(gateway, id, relayed).into_messages()
 }
 
-/// What a client of one server's endpoint should hear unasked, following the server's
-/// definition: its upstream's notifications (see [`Relay`]), and on every change to its
-/// definition (re-governed, reconfigured, disabled or enabled again) all three lists changed,
-/// after which the relay follows the upstream the new definition uses. An upstream stopped while
-/// idle is heard again once the next call starts it. It ends when the server is removed.
+/// What a client of one server's endpoint should hear unasked: its upstreams' notifications (see
+/// [`notifications`]), and on every change to its definition (re-governed, reconfigured,
+/// disabled or enabled again) all three lists changed. It ends when the server is removed.
 pub async fn followed_notifications(
     gateway: &Gateway,
     server: &str,
     relayed: Relayed,
 ) -> Result<impl futures::Stream<Item = String> + Send + 'static, GatewayError> {
-    // The watch's baseline is read before the upstream is: a change in between is announced
-    // rather than missed.
     let (id, _) = gateway.locate(server).await?;
     let watch = RegistryWatch::new(gateway.clone(), Scope::Server(id.clone())).await?;
-    let relay = follow(gateway, &id, relayed).await;
+    let relay = Relay::of_server(gateway, &id, relayed);
     let state = (watch, relay, std::collections::VecDeque::new());
     Ok(futures::stream::unfold(
         state,
-        move |(mut watch, mut relay, mut pending)| async move {
+        |(mut watch, mut relay, mut pending)| async move {
             while pending.is_empty() {
-                let next = async {
-                    match relay.as_mut() {
-                        Some(relay) => relay.next().await,
-                        None => std::future::pending().await,
-                    }
-                };
-                let changed = tokio::select! {
-                    message = next => match message {
-                        Some(message) => {
-                            pending.push_back(message);
-                            false
+                tokio::select! {
+                    // `None`: deleted.
+                    message = relay.next() => pending.push_back(message?),
+                    () = watch.changed() => {
+                        if watch.servers.is_empty() {
+                            // Removed (by another replica: this one's channel stays).
+                            return None;
                         }
-                        // The server's event channel is gone: it changed. The watch may have
-                        // seen the change already, and followed an upstream that the change
-                        // then removed: follow the pool's upstream now.
-                        None => {
-                            let changed = watch.changed_now().await;
-                            if !changed {
-                                relay = follow_watched(&watch, relayed).await;
-                            }
-                            changed
-                        }
-                    },
-                    () = watch.changed() => true,
-                };
-                if changed {
-                    if watch.servers.is_empty() {
-                        // Removed.
-                        return None;
+                        pending.extend(list_changes());
                     }
-                    relay = follow_watched(&watch, relayed).await;
-                    pending.extend(list_changes());
                 }
             }
             let message = pending.pop_front()?;
             Some((message, (watch, relay, pending)))
         },
     ))
-}
-
-/// A relay from the upstream of the server `watch` follows; `None` while it is disabled or its
-/// upstream cannot be had.
-async fn follow_watched(watch: &RegistryWatch, relayed: Relayed) -> Option<Relay> {
-    let server = watch.servers.first().filter(|server| server.enabled)?;
-    follow(&watch.gateway, &server.id, relayed).await
-}
-
-/// A relay from the upstream server `id` uses now; `None` while it cannot be had.
-async fn follow(gateway: &Gateway, id: &str, relayed: Relayed) -> Option<Relay> {
-    match gateway.upstream(id).await {
-        Ok(connected) => Some(Relay::new(
-            gateway.clone(),
-            connected.id,
-            &connected.upstream,
-            relayed,
-        )),
-        Err(reason) => {
-            tracing::warn!(server = %id, "list changes cannot follow the upstream: {reason}");
-            None
-        }
-    }
 }
 
 /// The list changes a 2026-07-28 subscription asked for, all of which the gateway relays.

@@ -43,6 +43,19 @@ pub enum UpstreamEvent {
     },
 }
 
+/// The event for a list-change notification, however it arrived (on its own, or on a
+/// 2026-07-28 subscription); `None` for any other notification.
+pub(crate) fn list_change(notification: &ServerNotification) -> Option<UpstreamEvent> {
+    match notification {
+        ServerNotification::ToolListChangedNotification(_) => Some(UpstreamEvent::ToolsChanged),
+        ServerNotification::ResourceListChangedNotification(_) => {
+            Some(UpstreamEvent::ResourcesChanged)
+        }
+        ServerNotification::PromptListChangedNotification(_) => Some(UpstreamEvent::PromptsChanged),
+        _ => None,
+    }
+}
+
 /// Routes progress notifications to the call that asked for them.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ProgressRoutes(
@@ -157,16 +170,11 @@ impl UpstreamHandler {
                 self.progress.route(&progress.params);
             }
             ServerNotification::LoggingMessageNotification(log) => self.log(&log.params),
-            ServerNotification::ToolListChangedNotification(_) => {
-                self.emit(UpstreamEvent::ToolsChanged);
+            other => {
+                if let Some(event) = list_change(other) {
+                    self.emit(event);
+                }
             }
-            ServerNotification::ResourceListChangedNotification(_) => {
-                self.emit(UpstreamEvent::ResourcesChanged);
-            }
-            ServerNotification::PromptListChangedNotification(_) => {
-                self.emit(UpstreamEvent::PromptsChanged);
-            }
-            _ => {}
         }
     }
 

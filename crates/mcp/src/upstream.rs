@@ -11,8 +11,8 @@ use rmcp::{
     model::{
         CallToolRequest, CallToolRequestParams, CallToolResult, ClientRequest, JsonObject,
         ListPromptsRequest, ListResourceTemplatesRequest, ListResourcesRequest, ListToolsRequest,
-        PaginatedRequestParams, Prompt, ProtocolVersion, Resource, ResourceTemplate,
-        ServerNotification, ServerResult, Tool,
+        PaginatedRequestParams, Prompt, ProtocolVersion, Resource, ResourceTemplate, ServerResult,
+        Tool,
     },
     service::{
         ClientLifecycleMode, ClientServiceExt, Peer, PeerRequestOptions, RunningService,
@@ -32,7 +32,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use crate::{
     config::{CallContext, Endpoint, HttpConfig, HttpTransport, UpstreamAuth, UpstreamConfig},
     error::{Delivery, UpstreamError, describe_transport_error, sanitize_message},
-    handler::{InOrder, Progress, ProgressRoutes, UpstreamEvent, UpstreamHandler},
+    handler::{InOrder, Progress, ProgressRoutes, UpstreamEvent, UpstreamHandler, list_change},
     http::{CONTEXT_META_KEY, SessionAwareClient, header_map, shared_http_client},
     raw::{RawCallError, RawReply, RawRoute, RouteCell, StatelessCall},
     sse::LegacySseTransport,
@@ -975,19 +975,9 @@ impl Upstream {
                 }
             };
             while let Ok(Some(notification)) = subscription.next().await {
-                let event = match notification {
-                    ServerNotification::ToolListChangedNotification(_) => {
-                        UpstreamEvent::ToolsChanged
-                    }
-                    ServerNotification::PromptListChangedNotification(_) => {
-                        UpstreamEvent::PromptsChanged
-                    }
-                    ServerNotification::ResourceListChangedNotification(_) => {
-                        UpstreamEvent::ResourcesChanged
-                    }
-                    _ => continue,
-                };
-                let _ = events.send(event);
+                if let Some(event) = list_change(&notification) {
+                    let _ = events.send(event);
+                }
             }
         });
     }
