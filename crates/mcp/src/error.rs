@@ -174,8 +174,8 @@ pub fn describe_transport_error(error: &(dyn std::error::Error + 'static)) -> (S
             }
             connect_failed |= reqwest_error.is_connect();
         }
-        if let Some(client_error) = err.downcast_ref::<hyper_util::client::legacy::Error>() {
-            connect_failed |= client_error.is_connect();
+        if let Some(raw) = err.downcast_ref::<crate::raw_client::RawHttpError>() {
+            connect_failed |= raw.not_sent();
         }
         if let Some(io) = err.downcast_ref::<std::io::Error>() {
             return describe_io_error(io, connect_failed);

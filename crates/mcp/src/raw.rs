@@ -398,7 +398,7 @@ pub(crate) fn classify(
 
 /// Reads the answer to a raw call from an event stream, keeping the notifications before it.
 pub(crate) async fn read_event_stream(
-    body: hyper::body::Incoming,
+    body: crate::raw_client::AnswerBody,
     id: u64,
     pass_incomplete: bool,
     mut on_progress: impl FnMut(crate::Progress),

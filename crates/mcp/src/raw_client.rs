@@ -1,5 +1,5 @@
-//! The HTTP client of the raw path: hyper-util's pooled client (the one reqwest wraps) over
-//! sockets that acknowledge what they read at once.
+//! The HTTP client of the raw path: HTTP/1 connections that the calling task drives itself,
+//! over sockets that acknowledge what they read at once.
 //!
 //! Why not reqwest here: its connector hides the socket, and this one needs `TCP_QUICKACK`. An
 //! upstream that leaves Nagle's algorithm on holds the end of an answered event stream until the
@@ -7,47 +7,48 @@
 //! request-response connection. Until the end arrives the connection cannot go back to the pool,
 //! so under load nearly every call opened a new one (connecting took a tenth of the gateway's
 //! CPU), and at concurrency 1 every call waited for a connect.
+//!
+//! Why not hyper-util's pooled client either: it runs each connection on a task of its own, so
+//! every call hands its request to that task and every part of the answer back, waking a thread
+//! each way (a futex call and a context switch, tens of µs on a VM). Here the call's own task
+//! polls the connection (hyper's `client::conn` API) while it waits for the answer and reads its
+//! body, and the pool holds connections that nobody polls until the next call takes one.
 
 use std::{
+    collections::HashMap,
     future::Future,
     io,
     pin::Pin,
-    sync::OnceLock,
+    sync::{Mutex, OnceLock, PoisonError},
     task::{Context, Poll},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use bytes::Bytes;
 use http_body_util::Full;
+use hyper::client::conn::http1;
 use hyper_util::{
-    client::legacy::{
-        Client,
-        connect::{Connected, Connection, HttpConnector},
-    },
-    rt::{TokioExecutor, TokioIo, TokioTimer},
+    client::legacy::connect::{Connected, Connection, HttpConnector},
+    rt::TokioIo,
 };
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     net::TcpStream,
 };
 
-/// The pooled client of raw calls, for `http` and `https` upstreams.
-pub(crate) type RawClient = Client<hyper_rustls::HttpsConnector<QuickAckConnector>, Full<Bytes>>;
+type Connector = hyper_rustls::HttpsConnector<QuickAckConnector>;
+type Io = hyper_rustls::MaybeHttpsStream<TokioIo<QuickAckStream>>;
 
-/// One client for every upstream of the process, so that its pool is shared.
-pub(crate) fn raw_client() -> &'static RawClient {
-    static CLIENT: OnceLock<RawClient> = OnceLock::new();
-    CLIENT.get_or_init(|| {
+/// The connector of raw calls, for `http` and `https` upstreams; cloned for each connect.
+fn connector() -> &'static Connector {
+    static CONNECTOR: OnceLock<Connector> = OnceLock::new();
+    CONNECTOR.get_or_init(|| {
         crate::http::install_crypto_provider();
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls_config())
             .https_or_http()
             .enable_http1()
-            .wrap_connector(QuickAckConnector::new());
-        Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_timer(TokioTimer::new())
-            .build(connector)
+            .wrap_connector(QuickAckConnector::new())
     })
 }
 
@@ -177,23 +178,381 @@ fn goes_direct_with(
     proxies.intercept(uri).is_none()
 }
 
-/// Sends one raw request: a POST of `body` to `uri` with `headers`.
+/// Why a raw request got no answer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RawHttpError {
+    /// No connection could be opened: nothing was sent.
+    #[error("connecting to the upstream failed")]
+    Connect(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A new connection closed before the request could be sent on it.
+    #[error("the connection closed before the request was sent")]
+    ClosedBeforeSending,
+    /// The connection closed before the answer was complete; the request may have run.
+    #[error("the connection closed before the answer was complete")]
+    ClosedEarly,
+    /// The exchange failed on an open connection; the request may have been sent.
+    #[error("the HTTP exchange failed")]
+    Exchange(#[source] hyper::Error),
+}
+
+impl RawHttpError {
+    pub(crate) fn not_sent(&self) -> bool {
+        matches!(self, Self::Connect(_) | Self::ClosedBeforeSending)
+    }
+}
+
+/// How long a connection may wait in the pool: the legacy client's default.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Idle connections kept per upstream; a burst's extra connections are closed as they come back.
+const POOL_IDLE_PER_UPSTREAM: usize = 128;
+
+/// An upstream, as connections to it are pooled.
+type PoolKey = (http::uri::Scheme, http::uri::Authority);
+
+/// An open HTTP/1 connection: the handle that sends on it and the state machine that does the
+/// I/O, which whoever uses the connection polls.
+struct PooledConnection {
+    key: PoolKey,
+    sender: http1::SendRequest<Full<Bytes>>,
+    driver: http1::Connection<Io, Full<Bytes>>,
+    /// The driver finished (the connection closed or failed); it must not be polled again.
+    finished: bool,
+    /// When the connection went back to the pool.
+    idle_since: Instant,
+}
+
+impl PooledConnection {
+    /// Does the connection's pending I/O.
+    fn drive(&mut self, cx: &mut Context<'_>) {
+        if !self.finished && self.driver.poll_without_shutdown(cx).is_ready() {
+            self.finished = true;
+        }
+    }
+}
+
+/// Idle connections by upstream, newest last.
+#[derive(Default)]
+struct Pool {
+    idle: HashMap<PoolKey, Vec<PooledConnection>>,
+    /// When connections that waited too long were last closed, for every upstream: nothing polls
+    /// an idle connection, so without this one to an upstream no longer called would stay open.
+    swept: Option<Instant>,
+}
+
+/// How often the pool closes the connections that waited too long.
+const POOL_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
+
+fn pool() -> std::sync::MutexGuard<'static, Pool> {
+    static POOL: OnceLock<Mutex<Pool>> = OnceLock::new();
+    POOL.get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
+fn fresh(connection: &PooledConnection) -> bool {
+    connection.idle_since.elapsed() < POOL_IDLE_TIMEOUT && !connection.sender.is_closed()
+}
+
+/// The newest idle connection to `key` that has not waited too long.
+fn checkout(key: &PoolKey) -> Option<PooledConnection> {
+    let mut pool = pool();
+    let idle = pool.idle.get_mut(key)?;
+    while let Some(connection) = idle.pop() {
+        if fresh(&connection) {
+            return Some(connection);
+        }
+    }
+    None
+}
+
+/// Puts a connection whose exchange is complete back in the pool.
+fn check_in(mut connection: PooledConnection) {
+    if connection.finished || connection.sender.is_closed() {
+        return;
+    }
+    connection.idle_since = Instant::now();
+    let mut pool = pool();
+    if pool
+        .swept
+        .is_none_or(|swept| swept.elapsed() >= POOL_SWEEP_INTERVAL)
+    {
+        pool.swept = Some(Instant::now());
+        pool.idle.retain(|_, idle| {
+            idle.retain(fresh);
+            !idle.is_empty()
+        });
+    }
+    let idle = pool.idle.entry(connection.key.clone()).or_default();
+    if idle.len() < POOL_IDLE_PER_UPSTREAM {
+        idle.push(connection);
+    }
+}
+
+async fn connect(uri: &http::Uri, key: PoolKey) -> Result<PooledConnection, RawHttpError> {
+    use tower_service::Service as _;
+    let io = connector()
+        .clone()
+        .call(uri.clone())
+        .await
+        .map_err(RawHttpError::Connect)?;
+    let (sender, driver) = http1::handshake(io).await.map_err(RawHttpError::Exchange)?;
+    Ok(PooledConnection {
+        key,
+        sender,
+        driver,
+        finished: false,
+        idle_since: Instant::now(),
+    })
+}
+
+/// The body of a raw answer. Reading it drives its connection, which goes back to the pool once
+/// the body has been read to its end; dropped before that, it closes the connection.
+pub(crate) struct AnswerBody {
+    body: hyper::body::Incoming,
+    connection: Option<PooledConnection>,
+}
+
+impl std::fmt::Debug for AnswerBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AnswerBody").finish_non_exhaustive()
+    }
+}
+
+impl hyper::body::Body for AnswerBody {
+    type Data = Bytes;
+    type Error = RawHttpError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, RawHttpError>>> {
+        let this = &mut *self;
+        if let Some(connection) = &mut this.connection {
+            connection.drive(cx);
+        }
+        match Pin::new(&mut this.body).poll_frame(cx) {
+            Poll::Ready(None) => {
+                if let Some(connection) = this.connection.take() {
+                    check_in(connection);
+                }
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(frame)) => Poll::Ready(Some(frame.map_err(RawHttpError::Exchange))),
+            // Nothing more can arrive once the connection's I/O has finished, and nothing would
+            // wake this task.
+            Poll::Pending if this.connection.as_ref().is_some_and(|c| c.finished) => {
+                this.connection = None;
+                Poll::Ready(Some(Err(RawHttpError::ClosedEarly)))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// Sends one raw request, a POST of `body` to `uri` with `headers`, on a pooled connection or a
+/// new one. A pooled connection found closed before the request went out is replaced.
 pub(crate) async fn post(
     uri: &http::Uri,
-    headers: http::HeaderMap,
+    mut headers: http::HeaderMap,
     body: String,
-) -> Result<http::Response<hyper::body::Incoming>, hyper_util::client::legacy::Error> {
+) -> Result<http::Response<AnswerBody>, RawHttpError> {
+    let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
+        return Err(RawHttpError::Connect("the URL has no host".into()));
+    };
+    let key: PoolKey = (scheme.clone(), authority.clone());
+    if let Ok(host) = http::HeaderValue::from_str(authority.as_str()) {
+        headers.insert(http::header::HOST, host);
+    }
     let mut request = http::Request::new(Full::new(Bytes::from(body)));
     *request.method_mut() = http::Method::POST;
-    *request.uri_mut() = uri.clone();
+    // The origin form: the connection is to the upstream itself, never to a proxy.
+    *request.uri_mut() = uri
+        .path_and_query()
+        .and_then(|path| http::Uri::try_from(path.as_str()).ok())
+        .unwrap_or_else(|| http::Uri::from_static("/"));
     *request.headers_mut() = headers;
-    raw_client().request(request).await
+    loop {
+        let (mut connection, pooled) = match checkout(&key) {
+            Some(connection) => (connection, true),
+            None => (connect(uri, key.clone()).await?, false),
+        };
+        match exchange(&mut connection, request).await {
+            Ok(response) => {
+                return Ok(response.map(|body| AnswerBody {
+                    body,
+                    connection: Some(connection),
+                }));
+            }
+            Err(Failed::Unsent(unsent)) if pooled => request = unsent,
+            Err(Failed::Unsent(_)) => return Err(RawHttpError::ClosedBeforeSending),
+            Err(Failed::Sent(error)) => return Err(error),
+        }
+    }
+}
+
+/// How an exchange failed.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "returned once per exchange, and boxing the request would allocate on the rare path only to save a move"
+)]
+enum Failed {
+    /// The request never went out, and comes back.
+    Unsent(http::Request<Full<Bytes>>),
+    Sent(RawHttpError),
+}
+
+/// Sends `request` on `connection` and waits for the answer's head, driving the connection.
+async fn exchange(
+    connection: &mut PooledConnection,
+    request: http::Request<Full<Bytes>>,
+) -> Result<http::Response<hyper::body::Incoming>, Failed> {
+    let ready = std::future::poll_fn(|cx| {
+        connection.drive(cx);
+        if connection.finished {
+            return Poll::Ready(false);
+        }
+        connection.sender.poll_ready(cx).map(|ready| ready.is_ok())
+    })
+    .await;
+    if !ready {
+        return Err(Failed::Unsent(request));
+    }
+    let mut sent = std::pin::pin!(connection.sender.try_send_request(request));
+    std::future::poll_fn(|cx| {
+        connection.drive(cx);
+        match sent.as_mut().poll(cx) {
+            Poll::Ready(Ok(response)) => Poll::Ready(Ok(response)),
+            Poll::Ready(Err(mut failed)) => Poll::Ready(Err(match failed.take_message() {
+                Some(unsent) => Failed::Unsent(unsent),
+                None => Failed::Sent(RawHttpError::Exchange(failed.into_error())),
+            })),
+            // The connection is gone and took no answer with it that could still wake this.
+            Poll::Pending if connection.finished => {
+                Poll::Ready(Err(Failed::Sent(RawHttpError::ClosedEarly)))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use hyper_util::client::proxy::matcher::Matcher;
+
+    /// A peer that answers each request it reads with `answer` and closes the connection after
+    /// `per_connection` answers, saying so on the channel; it counts the connections it accepts.
+    async fn http_peer(
+        answer: &'static str,
+        per_connection: usize,
+    ) -> (
+        http::Uri,
+        std::sync::Arc<std::sync::atomic::AtomicUsize>,
+        tokio::sync::mpsc::UnboundedReceiver<()>,
+    ) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let uri = format!("http://{}/mcp", listener.local_addr().expect("an address"))
+            .parse()
+            .expect("a URI");
+        let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        let (closed, closes) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let closed = closed.clone();
+                tokio::spawn(async move {
+                    let mut read = Vec::new();
+                    for _ in 0..per_connection {
+                        // Each request here is one small POST whose body ends in `}`.
+                        loop {
+                            let mut chunk = [0u8; 1024];
+                            let n = socket.read(&mut chunk).await.unwrap_or(0);
+                            if n == 0 {
+                                return;
+                            }
+                            read.extend_from_slice(&chunk[..n]);
+                            if read.ends_with(b"}") {
+                                read.clear();
+                                break;
+                            }
+                        }
+                        let response = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
+                            answer.len()
+                        );
+                        if socket.write_all(response.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                    drop(socket);
+                    let _ = closed.send(());
+                });
+            }
+        });
+        (uri, accepted, closes)
+    }
+
+    async fn post_and_read(uri: &http::Uri) -> String {
+        use http_body_util::BodyExt as _;
+        let answer = post(uri, http::HeaderMap::new(), "{}".into())
+            .await
+            .expect("an answer");
+        let bytes = answer
+            .into_body()
+            .collect()
+            .await
+            .expect("a body")
+            .to_bytes();
+        String::from_utf8(bytes.to_vec()).expect("text")
+    }
+
+    #[tokio::test]
+    async fn a_connection_read_to_its_end_serves_the_next_request() {
+        let (uri, accepted, _) = http_peer(r#"{"ok":1}"#, 3).await;
+        for _ in 0..3 {
+            assert_eq!(post_and_read(&uri).await, r#"{"ok":1}"#);
+        }
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_pooled_connection_the_upstream_closed_is_replaced_without_losing_the_request() {
+        let (uri, accepted, mut closes) = http_peer(r#"{"ok":2}"#, 1).await;
+        assert_eq!(post_and_read(&uri).await, r#"{"ok":2}"#);
+        // The peer closes that connection after its answer, while the pool keeps it.
+        closes.recv().await.expect("the peer closed the connection");
+        assert_eq!(post_and_read(&uri).await, r#"{"ok":2}"#);
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn nothing_is_sent_when_no_connection_opens() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+        let uri: http::Uri = format!("http://{}/mcp", listener.local_addr().expect("an address"))
+            .parse()
+            .expect("a URI");
+        drop(listener);
+        let error = post(&uri, http::HeaderMap::new(), "{}".into())
+            .await
+            .expect_err("refused");
+        let (reason, delivery) = crate::error::describe_transport_error(&error);
+        assert_eq!(delivery, crate::Delivery::NotSent, "{reason}");
+    }
 
     #[test]
     fn a_url_the_proxy_settings_send_through_a_proxy_does_not_go_direct() {

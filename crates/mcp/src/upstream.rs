@@ -662,7 +662,7 @@ impl Upstream {
     async fn read_raw_answer(
         &self,
         route: &RawRoute,
-        response: http::Response<hyper::body::Incoming>,
+        response: http::Response<crate::raw_client::AnswerBody>,
         id: u64,
         pass_incomplete: bool,
         on_progress: impl FnMut(crate::Progress),
@@ -1380,7 +1380,9 @@ struct InFlight {
 }
 
 /// The whole of a response body.
-async fn read_body(body: hyper::body::Incoming) -> Result<bytes::Bytes, hyper::Error> {
+async fn read_body(
+    body: crate::raw_client::AnswerBody,
+) -> Result<bytes::Bytes, crate::raw_client::RawHttpError> {
     use http_body_util::BodyExt as _;
     Ok(body.collect().await?.to_bytes())
 }
@@ -1443,8 +1445,12 @@ impl Drop for RawInFlight {
                 else {
                     return;
                 };
-                let _ =
-                    crate::raw_client::post(&route.url, headers, crate::raw::cancel_body(id)).await;
+                // Read to its end, so that the connection goes back to the pool.
+                if let Ok(answer) =
+                    crate::raw_client::post(&route.url, headers, crate::raw::cancel_body(id)).await
+                {
+                    let _ = read_body(answer.into_body()).await;
+                }
             },
             &runtime,
         );
