@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use crate::{Store, StoreError};
+use crate::{Backend, Store, StoreError};
 
 /// One audit row. Empty strings stand for "not applicable" (an admin action has no tool).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -51,8 +51,10 @@ const ROWS_PER_INSERT: usize = 16;
 /// Columns of an audit row.
 const AUDIT_COLUMNS: usize = 11;
 
-/// `INSERT INTO audit … VALUES (…), (…)` for `rows` rows, numbered placeholders throughout.
-fn insert_statement(rows: usize) -> String {
+/// `INSERT INTO audit … VALUES (…), (…)` for `rows` rows. PostgreSQL needs numbered
+/// placeholders; SQLite gets anonymous ones, because binding a numbered one looks its name up in a
+/// list of every name (so a batch cost time in the square of its parameters).
+fn insert_statement(rows: usize, backend: Backend) -> String {
     use std::fmt::Write as _;
     let mut sql = String::from(
         "INSERT INTO audit (id, at, actor, client, kind, action, server, tool, outcome, \
@@ -62,7 +64,14 @@ fn insert_statement(rows: usize) -> String {
         sql.push_str(if row == 0 { "(" } else { ", (" });
         for column in 0..AUDIT_COLUMNS {
             let separator = if column == 0 { "" } else { ", " };
-            let _ = write!(sql, "{separator}${}", row * AUDIT_COLUMNS + column + 1);
+            match backend {
+                Backend::Sqlite => {
+                    let _ = write!(sql, "{separator}?");
+                }
+                Backend::Postgres => {
+                    let _ = write!(sql, "{separator}${}", row * AUDIT_COLUMNS + column + 1);
+                }
+            }
         }
         sql.push(')');
     }
@@ -79,10 +88,19 @@ impl Store {
     /// statement texts exist, so each connection caches two prepared statements, not one per
     /// batch size.
     pub async fn append_audit_batch(&self, rows: &[AuditRow]) -> Result<(), StoreError> {
-        static MANY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-        static ONE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-        let many = MANY.get_or_init(|| insert_statement(ROWS_PER_INSERT));
-        let one = ONE.get_or_init(|| insert_statement(1));
+        type Statements = std::sync::OnceLock<(String, String)>;
+        static SQLITE: Statements = std::sync::OnceLock::new();
+        static POSTGRES: Statements = std::sync::OnceLock::new();
+        let statements = match self.backend {
+            Backend::Sqlite => &SQLITE,
+            Backend::Postgres => &POSTGRES,
+        };
+        let (many, one) = statements.get_or_init(|| {
+            (
+                insert_statement(ROWS_PER_INSERT, self.backend),
+                insert_statement(1, self.backend),
+            )
+        });
         let mut transaction = self.pool.begin().await?;
         let full = rows.len() / ROWS_PER_INSERT * ROWS_PER_INSERT;
         let (chunked, rest) = rows.split_at(full);
