@@ -53,25 +53,22 @@ pub async fn notifications(
     use futures::StreamExt as _;
     let registry = RegistryWatch::new(gateway.clone(), Scope::Enabled).await?;
     let relays = server_relays(gateway, &registry.servers);
-    let state = (registry, relays, std::collections::VecDeque::new());
-    Ok(futures::stream::unfold(
-        state,
-        |(mut registry, mut relays, mut pending)| async move {
-            if pending.is_empty() {
-                tokio::select! {
-                    Some(message) = relays.next() => pending.push_back(message),
-                    () = registry.changed() => {
-                        // The relays follow the servers now enabled; an event between the old
-                        // relays' end and the new ones' start is covered by these notifications.
-                        relays = server_relays(&registry.gateway, &registry.servers);
-                        pending.extend(crate::proxy::list_changes());
-                    }
+    let batches = futures::stream::unfold(
+        (registry, relays),
+        |(mut registry, mut relays)| async move {
+            let batch: Vec<String> = tokio::select! {
+                Some(message) = relays.next() => vec![message],
+                () = registry.changed() => {
+                    // The relays follow the servers now enabled; an event between the old
+                    // relays' end and the new ones' start is covered by these notifications.
+                    relays = server_relays(&registry.gateway, &registry.servers);
+                    crate::proxy::list_changes().collect()
                 }
-            }
-            let message = pending.pop_front()?;
-            Some((message, (registry, relays, pending)))
+            };
+            Some((batch, (registry, relays)))
         },
-    ))
+    );
+    Ok(batches.flat_map(futures::stream::iter))
 }
 
 /// The list changes of each of `servers`, as one stream.

@@ -286,27 +286,21 @@ pub async fn followed_notifications(
     let (id, _) = gateway.locate(server).await?;
     let watch = RegistryWatch::new(gateway.clone(), Scope::Server(id.clone())).await?;
     let relay = Relay::of_server(gateway, &id, relayed);
-    let state = (watch, relay, std::collections::VecDeque::new());
-    Ok(futures::stream::unfold(
-        state,
-        |(mut watch, mut relay, mut pending)| async move {
-            while pending.is_empty() {
-                tokio::select! {
-                    // `None`: deleted.
-                    message = relay.next() => pending.push_back(message?),
-                    () = watch.changed() => {
-                        if watch.servers.is_empty() {
-                            // Removed (by another replica: this one's channel stays).
-                            return None;
-                        }
-                        pending.extend(list_changes());
-                    }
+    let batches = futures::stream::unfold((watch, relay), |(mut watch, mut relay)| async move {
+        let batch: Vec<String> = tokio::select! {
+            // `None`: deleted.
+            message = relay.next() => vec![message?],
+            () = watch.changed() => {
+                if watch.servers.is_empty() {
+                    // Removed (by another replica: this one's channel stays).
+                    return None;
                 }
+                list_changes().collect()
             }
-            let message = pending.pop_front()?;
-            Some((message, (watch, relay, pending)))
-        },
-    ))
+        };
+        Some((batch, (watch, relay)))
+    });
+    Ok(futures::StreamExt::flat_map(batches, futures::stream::iter))
 }
 
 /// The list changes a 2026-07-28 subscription asked for, all of which the gateway relays.

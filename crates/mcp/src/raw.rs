@@ -24,8 +24,9 @@ use crate::config::UpstreamAuth;
 #[derive(Debug)]
 pub(crate) struct RawRoute {
     pub(crate) uri: Arc<str>,
-    /// `uri` parsed once: parsing it (with its IDNA pass) for every call showed in profiles.
-    pub(crate) url: http::Uri,
+    /// Where raw requests go, worked out from `uri` once: parsing it (with its IDNA pass) for
+    /// every call showed in profiles.
+    pub(crate) target: crate::raw_client::Target,
     /// Whether requests to `url` go straight to it rather than through a configured HTTP proxy,
     /// which only the typed path's client supports.
     pub(crate) direct: bool,
@@ -95,6 +96,9 @@ impl RouteCell {
         let Ok(url) = http::Uri::try_from(&**uri) else {
             return;
         };
+        let Some(target) = crate::raw_client::Target::new(&url) else {
+            return;
+        };
         let mut meta = request.request.get_meta().clone();
         meta.remove("progressToken");
         let meta = (!meta.is_empty())
@@ -115,7 +119,7 @@ impl RouteCell {
         let route = RawRoute {
             uri: uri.clone(),
             direct: crate::raw_client::goes_direct(&url),
-            url,
+            target,
             session_id: session_id.cloned(),
             headers,
             standard_headers,

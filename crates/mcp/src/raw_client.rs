@@ -358,32 +358,52 @@ impl hyper::body::Body for AnswerBody {
     }
 }
 
-/// Sends one raw request, a POST of `body` to `uri` with `headers`, on a pooled connection or a
-/// new one. A pooled connection found closed before the request went out is replaced.
+/// Where raw requests to one upstream URL go: what each request needs of the URL, worked out
+/// once per route rather than per call.
+#[derive(Debug)]
+pub(crate) struct Target {
+    /// The URL, to connect to.
+    url: http::Uri,
+    /// The connections that may carry requests to it.
+    key: PoolKey,
+    /// The request target in origin form: the connection is to the upstream itself, never to a
+    /// proxy.
+    origin: http::Uri,
+    host: http::HeaderValue,
+}
+
+impl Target {
+    /// `None` for a URL without a scheme or host.
+    pub(crate) fn new(url: &http::Uri) -> Option<Self> {
+        let (scheme, authority) = (url.scheme()?, url.authority()?);
+        Some(Self {
+            url: url.clone(),
+            key: (scheme.clone(), authority.clone()),
+            origin: url
+                .path_and_query()
+                .and_then(|path| http::Uri::try_from(path.as_str()).ok())
+                .unwrap_or_else(|| http::Uri::from_static("/")),
+            host: http::HeaderValue::from_str(authority.as_str()).ok()?,
+        })
+    }
+}
+
+/// Sends one raw request, a POST of `body` to `target` with `headers`, on a pooled connection or
+/// a new one. A pooled connection found closed before the request went out is replaced.
 pub(crate) async fn post(
-    uri: &http::Uri,
+    target: &Target,
     mut headers: http::HeaderMap,
     body: String,
 ) -> Result<http::Response<AnswerBody>, RawHttpError> {
-    let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
-        return Err(RawHttpError::Connect("the URL has no host".into()));
-    };
-    let key: PoolKey = (scheme.clone(), authority.clone());
-    if let Ok(host) = http::HeaderValue::from_str(authority.as_str()) {
-        headers.insert(http::header::HOST, host);
-    }
+    headers.insert(http::header::HOST, target.host.clone());
     let mut request = http::Request::new(Full::new(Bytes::from(body)));
     *request.method_mut() = http::Method::POST;
-    // The origin form: the connection is to the upstream itself, never to a proxy.
-    *request.uri_mut() = uri
-        .path_and_query()
-        .and_then(|path| http::Uri::try_from(path.as_str()).ok())
-        .unwrap_or_else(|| http::Uri::from_static("/"));
+    *request.uri_mut() = target.origin.clone();
     *request.headers_mut() = headers;
     loop {
-        let (mut connection, pooled) = match checkout(&key) {
+        let (mut connection, pooled) = match checkout(&target.key) {
             Some(connection) => (connection, true),
-            None => (connect(uri, key.clone()).await?, false),
+            None => (connect(&target.url, target.key.clone()).await?, false),
         };
         match exchange(&mut connection, request).await {
             Ok(response) => {
@@ -509,7 +529,8 @@ mod tests {
 
     async fn post_and_read(uri: &http::Uri) -> String {
         use http_body_util::BodyExt as _;
-        let answer = post(uri, http::HeaderMap::new(), "{}".into())
+        let target = Target::new(uri).expect("a target");
+        let answer = post(&target, http::HeaderMap::new(), "{}".into())
             .await
             .expect("an answer");
         let bytes = answer
@@ -547,7 +568,8 @@ mod tests {
             .parse()
             .expect("a URI");
         drop(listener);
-        let error = post(&uri, http::HeaderMap::new(), "{}".into())
+        let target = Target::new(&uri).expect("a target");
+        let error = post(&target, http::HeaderMap::new(), "{}".into())
             .await
             .expect_err("refused");
         let (reason, delivery) = crate::error::describe_transport_error(&error);

@@ -603,7 +603,7 @@ impl Upstream {
             }
         };
         let exchange = async {
-            let response = crate::raw_client::post(&route.url, headers, body)
+            let response = crate::raw_client::post(&route.target, headers, body)
                 .await
                 .map_err(|error| {
                     let (reason, delivery) = describe_transport_error(&error);
@@ -1447,7 +1447,8 @@ impl Drop for RawInFlight {
                 };
                 // Read to its end, so that the connection goes back to the pool.
                 if let Ok(answer) =
-                    crate::raw_client::post(&route.url, headers, crate::raw::cancel_body(id)).await
+                    crate::raw_client::post(&route.target, headers, crate::raw::cancel_body(id))
+                        .await
                 {
                     let _ = read_body(answer.into_body()).await;
                 }
