@@ -366,13 +366,14 @@ pub(crate) fn classify(
         }
         if let Some(result) = envelope.result {
             let probe: ResultProbe<'_> = serde_json::from_str(result.get())?;
-            if !pass_incomplete && probe.result_type.is_some_and(|kind| kind != "complete") {
-                return Ok(Message::Incomplete);
-            }
-            return Ok(Message::Answer(Ok((
-                result.to_owned(),
-                probe.is_error == Some(true),
-            ))));
+            let result = match probe.result_type.as_deref() {
+                // A stateless client knows the 2026-07-28 result as it is.
+                Some(_) if pass_incomplete => result.to_owned(),
+                Some("complete") => without_result_type(result)?,
+                Some(_) => return Ok(Message::Incomplete),
+                None => result.to_owned(),
+            };
+            return Ok(Message::Answer(Ok((result, probe.is_error == Some(true)))));
         }
     }
     match (&envelope.id, envelope.method.as_deref()) {
@@ -398,6 +399,15 @@ pub(crate) fn classify(
         _ => {}
     }
     Ok(Message::Other)
+}
+
+/// A complete result without its `resultType`, which a session-era client does not know: what
+/// rmcp's server sends such a client on the typed path.
+fn without_result_type(result: &RawValue) -> Result<Box<RawValue>, serde_json::Error> {
+    let mut fields: std::collections::BTreeMap<std::borrow::Cow<'_, str>, &RawValue> =
+        serde_json::from_str(result.get())?;
+    fields.remove("resultType");
+    serde_json::value::to_raw_value(&fields)
 }
 
 /// Reads the answer to a raw call from an event stream, keeping the notifications before it.
@@ -610,7 +620,22 @@ mod tests {
             false,
         )
         .expect("parses");
-        assert!(matches!(complete, Message::Answer(Ok(_))));
+        // A session-era client gets a complete result as rmcp's server would send it to one:
+        // without `resultType`. A stateless client gets it whole.
+        let Message::Answer(Ok((result, false))) = complete else {
+            panic!("a complete answer");
+        };
+        assert_eq!(result.get(), r#"{"content":[]}"#);
+        let whole = classify(
+            r#"{"jsonrpc":"2.0","id":5,"result":{"resultType":"complete","content":[]}}"#,
+            5,
+            true,
+        )
+        .expect("parses");
+        let Message::Answer(Ok((result, false))) = whole else {
+            panic!("a complete answer");
+        };
+        assert_eq!(result.get(), r#"{"resultType":"complete","content":[]}"#);
     }
 
     #[test]
