@@ -1,7 +1,7 @@
 //! The downstream MCP endpoints: `/mcp/{id-or-alias}` serves one registered server over
 //! Streamable HTTP (rmcp's server, both protocol eras). Each server gets its own service, kept
-//! for as long as the process runs: its handler reads the server's definition at every request,
-//! so its sessions outlive a definition change and hear of it as list changes.
+//! until the server is deleted: its handler reads the server's definition at every request, so
+//! its sessions outlive a definition change and hear of it as list changes.
 
 use std::{
     collections::HashMap,
@@ -84,13 +84,16 @@ impl McpMounts {
         );
         let managers = Arc::new(crate::sessions::Endpoints::default());
         managers.add(&aggregate_sessions);
-        crate::sessions::spawn_expiry(
+        let services = Arc::default();
+        spawn_housekeeping(
+            gateway.clone(),
+            Arc::downgrade(&services),
             Arc::downgrade(&managers),
             switchboard_gateway::passthrough::touch_interval(session_idle_timeout),
             shutdown.clone(),
         );
         Self {
-            services: Arc::default(),
+            services,
             managers,
             admin,
             admin_sessions,
@@ -143,6 +146,76 @@ impl McpMounts {
         let mounted = Mounted { service, sessions };
         services.insert(id.to_string(), mounted.clone());
         mounted
+    }
+}
+
+/// How soon a server deleted through this gateway has its endpoint taken down.
+const DELETION_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Ends idle hibernated sessions of every endpoint, every `expiry` interval, and takes down the
+/// endpoints of deleted servers, ending their sessions: at once (within a second) for a deletion
+/// made here, and with the expiry for one made by another replica. Runs until shutdown.
+fn spawn_housekeeping(
+    gateway: Gateway,
+    services: std::sync::Weak<Mutex<HashMap<String, Mounted>>>,
+    endpoints: std::sync::Weak<crate::sessions::Endpoints>,
+    expiry: std::time::Duration,
+    shutdown: CancellationToken,
+) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(expiry.min(DELETION_CHECK));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut seen_version = gateway.registry_version();
+        let mut expired_at = tokio::time::Instant::now();
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                () = shutdown.cancelled() => return,
+            }
+            let (Some(services), Some(endpoints)) = (services.upgrade(), endpoints.upgrade())
+            else {
+                return;
+            };
+            let version = gateway.registry_version();
+            let due = expired_at.elapsed() >= expiry;
+            if due {
+                expired_at = tokio::time::Instant::now();
+                for endpoint in endpoints.live() {
+                    endpoint.expire_idle();
+                }
+            }
+            if due || version != seen_version {
+                seen_version = version;
+                take_down_deleted(&gateway, &services).await;
+            }
+        }
+    });
+}
+
+/// Removes the endpoints of servers no longer registered, and ends their sessions.
+async fn take_down_deleted(gateway: &Gateway, services: &Mutex<HashMap<String, Mounted>>) {
+    let lock = || services.lock().unwrap_or_else(PoisonError::into_inner);
+    if lock().is_empty() {
+        return;
+    }
+    let registered = match gateway.registered_servers().await {
+        Ok(registered) => registered,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the registry to take down deleted servers' endpoints");
+            return;
+        }
+    };
+    let deleted: Vec<Mounted> = {
+        let mut services = lock();
+        let ids: Vec<String> = services
+            .keys()
+            .filter(|id| !registered.iter().any(|server| &server.id == *id))
+            .cloned()
+            .collect();
+        ids.iter().filter_map(|id| services.remove(id)).collect()
+    };
+    for mounted in deleted {
+        mounted.sessions.end_all().await;
     }
 }
 

@@ -220,6 +220,16 @@ impl HibernatingSessions {
         });
     }
 
+    /// Ends every session of the endpoint, awake or not: its server was deleted.
+    pub async fn end_all(&self) {
+        let ended: Vec<SessionId> = self.records().drain().map(|(id, _)| id).collect();
+        self.changed.notify_waiters();
+        for id in ended {
+            // A session whose worker already stopped has nothing left to close.
+            let _ = self.inner.close_session(&id).await;
+        }
+    }
+
     /// Ends the hibernated sessions unused for longer than the idle timeout.
     pub fn expire_idle(&self) {
         self.records().retain(|_, record| {
@@ -486,26 +496,6 @@ impl Endpoints {
         managers.retain(|manager| manager.strong_count() > 0);
         managers.iter().filter_map(Weak::upgrade).collect()
     }
-}
-
-/// Ends idle hibernated sessions of every endpoint, `interval` apart, while `endpoints` lives.
-pub fn spawn_expiry(endpoints: Weak<Endpoints>, interval: Duration, shutdown: CancellationToken) {
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(interval);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = ticks.tick() => {}
-                () = shutdown.cancelled() => return,
-            }
-            let Some(endpoints) = endpoints.upgrade() else {
-                return;
-            };
-            for endpoint in endpoints.live() {
-                endpoint.expire_idle();
-            }
-        }
-    });
 }
 
 #[cfg(test)]

@@ -357,7 +357,8 @@ impl Gateway {
         &self.pool
     }
 
-    /// Stops stdio runtimes idle past the timeout, every so often, until the gateway is dropped.
+    /// Stops stdio runtimes idle past the timeout, and closes the raw path's upstream connections
+    /// that waited too long, every so often, until the runtime stops.
     pub fn spawn_idle_reaper(&self) {
         let pool = self.pool.clone();
         let idle = self.settings.idle_timeout;
@@ -367,6 +368,7 @@ impl Gateway {
             loop {
                 ticks.tick().await;
                 pool.stop_idle(idle).await;
+                switchboard_mcp::raw_client::close_stale_connections();
             }
         });
     }
@@ -577,6 +579,13 @@ impl Gateway {
             cache.entries = entries.clone();
         }
         Ok(entries)
+    }
+
+    /// A number that changes with every registry change made here, and with those of other
+    /// replicas while a listener has the store polled; read without subscribing, so that reading
+    /// it keeps no poll going.
+    pub fn registry_version(&self) -> u64 {
+        *self.registry_changes.borrow()
     }
 
     /// Makes the next lookup read the store.

@@ -240,7 +240,24 @@ struct Pool {
     swept: Option<Instant>,
 }
 
-/// How often the pool closes the connections that waited too long.
+impl Pool {
+    /// Closes the connections that, at `now`, have waited too long or that the upstream closed.
+    fn close_stale(&mut self, now: Instant) {
+        self.swept = Some(now);
+        self.idle.retain(|_, idle| {
+            idle.retain(|connection| fresh(connection, now));
+            !idle.is_empty()
+        });
+    }
+
+    /// Idle connections, over every upstream.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.idle.values().map(Vec::len).sum()
+    }
+}
+
+/// How often the pool closes the connections that waited too long, when calls come back.
 const POOL_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 
 fn pool() -> std::sync::MutexGuard<'static, Pool> {
@@ -250,16 +267,25 @@ fn pool() -> std::sync::MutexGuard<'static, Pool> {
         .unwrap_or_else(PoisonError::into_inner)
 }
 
-fn fresh(connection: &PooledConnection) -> bool {
-    connection.idle_since.elapsed() < POOL_IDLE_TIMEOUT && !connection.sender.is_closed()
+/// Closes the raw path's idle connections that waited too long. Calls that end do this too, at
+/// most every 30 s; a timer calls this so that connections to upstreams no longer called close
+/// as well.
+pub fn close_stale_connections() {
+    pool().close_stale(Instant::now());
+}
+
+fn fresh(connection: &PooledConnection, now: Instant) -> bool {
+    now.saturating_duration_since(connection.idle_since) < POOL_IDLE_TIMEOUT
+        && !connection.sender.is_closed()
 }
 
 /// The newest idle connection to `key` that has not waited too long.
 fn checkout(key: &PoolKey) -> Option<PooledConnection> {
     let mut pool = pool();
     let idle = pool.idle.get_mut(key)?;
+    let now = Instant::now();
     while let Some(connection) = idle.pop() {
-        if fresh(&connection) {
+        if fresh(&connection, now) {
             return Some(connection);
         }
     }
@@ -267,21 +293,20 @@ fn checkout(key: &PoolKey) -> Option<PooledConnection> {
 }
 
 /// Puts a connection whose exchange is complete back in the pool.
-fn check_in(mut connection: PooledConnection) {
+fn check_in(connection: PooledConnection) {
+    check_in_to(&mut pool(), connection, Instant::now());
+}
+
+fn check_in_to(pool: &mut Pool, mut connection: PooledConnection, now: Instant) {
     if connection.finished || connection.sender.is_closed() {
         return;
     }
-    connection.idle_since = Instant::now();
-    let mut pool = pool();
+    connection.idle_since = now;
     if pool
         .swept
-        .is_none_or(|swept| swept.elapsed() >= POOL_SWEEP_INTERVAL)
+        .is_none_or(|swept| now.saturating_duration_since(swept) >= POOL_SWEEP_INTERVAL)
     {
-        pool.swept = Some(Instant::now());
-        pool.idle.retain(|_, idle| {
-            idle.retain(fresh);
-            !idle.is_empty()
-        });
+        pool.close_stale(now);
     }
     let idle = pool.idle.entry(connection.key.clone()).or_default();
     if idle.len() < POOL_IDLE_PER_UPSTREAM {
@@ -559,6 +584,35 @@ mod tests {
         closes.recv().await.expect("the peer closed the connection");
         assert_eq!(post_and_read(&uri).await, r#"{"ok":2}"#);
         assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_that_waited_too_long_is_closed_by_the_sweep() {
+        use tokio::io::AsyncReadExt as _;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let uri: http::Uri = format!("http://{}/mcp", listener.local_addr().expect("an address"))
+            .parse()
+            .expect("a URI");
+        let target = Target::new(&uri).expect("a target");
+        let (connection, accepted) =
+            tokio::join!(connect(&target.url, target.key.clone()), listener.accept());
+        let (mut socket, _) = accepted.expect("accepted");
+        // A pool of the test's own, so that sweeping it leaves other tests' connections alone.
+        let mut pool = Pool::default();
+        let now = Instant::now();
+        check_in_to(&mut pool, connection.expect("connected"), now);
+        pool.close_stale(now + POOL_IDLE_TIMEOUT / 2);
+        assert_eq!(pool.len(), 1, "a connection that has not waited long stays");
+        pool.close_stale(now + POOL_IDLE_TIMEOUT);
+        assert_eq!(pool.len(), 0);
+        let mut rest = Vec::new();
+        let read = socket.read_to_end(&mut rest).await.expect("reads");
+        assert_eq!(
+            read, 0,
+            "the peer sees the connection close, with nothing sent"
+        );
     }
 
     #[tokio::test]

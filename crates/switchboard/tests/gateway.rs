@@ -1626,6 +1626,18 @@ async fn input_requests_of_a_2026_upstream_reach_clients_of_both_eras() {
     }
     // Both rounds of both calls took the raw fast path.
     assert_eq!(passthrough_calls(&server).await, 4.0);
+    // A session-era client's plain call takes it too, and gets the result as rmcp's server
+    // sends it to such a client: without the 2026-07-28 `resultType`.
+    let session = open_raw_session(&server, "/mcp/calc").await;
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "add", "arguments": {"a": 2, "b": 3}}});
+    let answer = request_raw(&server, "/mcp/calc", &session, call).await;
+    assert_eq!(
+        answer["result"]["structuredContent"]["result"], 5,
+        "{answer}"
+    );
+    assert!(answer["result"].get("resultType").is_none(), "{answer}");
+    assert_eq!(passthrough_calls(&server).await, 5.0);
     // A 2025-era client that can answer elicitation: the gateway asks it with an initialize-era
     // `elicitation/create` and calls again with its answer (the TypeScript client declines).
     for (path, tool) in [("/mcp/calc", "confirm"), ("/mcp", "calc__confirm")] {
@@ -2017,6 +2029,27 @@ async fn a_session_used_only_by_fast_calls_outlives_the_idle_timeout() {
     await_hibernated(&server, 1.0).await;
     await_metric(&server, "switchboard_live_sessions", 0.0).await;
     assert_session_gone(&server, "/mcp/echo", &session).await;
+}
+
+#[tokio::test]
+async fn deleting_a_server_ends_its_sessions_at_once() {
+    let (upstream, server) = echo_behind_gateway(&[]).await;
+    // One session that hibernates, and one that stays awake: its client answers sampling.
+    let sleeper = open_raw_session(&server, "/mcp/echo").await;
+    open_raw_session_with(&server, "/mcp/echo", json!({"sampling": {}})).await;
+    await_metric(&server, "switchboard_live_sessions", 2.0).await;
+    await_hibernated(&server, 1.0).await;
+    let (status, _) = server
+        .send_json(Method::DELETE, "/api/mcp-servers/echo", None)
+        .await
+        .expect("answers");
+    assert_eq!(status, 204);
+    // Both end now, not after the idle timeout (five minutes here).
+    await_metric(&server, "switchboard_live_sessions", 0.0).await;
+    await_hibernated(&server, 0.0).await;
+    // A server registered again under the alias is a new endpoint, which knows no old session.
+    register(&server, &remote_body("Echo", &upstream.url, Some("echo"))).await;
+    assert_session_gone(&server, "/mcp/echo", &sleeper).await;
 }
 
 #[tokio::test]
