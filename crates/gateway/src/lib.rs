@@ -554,6 +554,7 @@ impl Gateway {
             }
             cache.invalidations
         };
+        self.metrics.registry_reads.inc();
         let rows = self.store.servers().await?;
         let mut entries = HashMap::new();
         for row in rows {
@@ -1119,4 +1120,32 @@ fn apply_update(d: &mut ServerDefinition, body: UpdateServer) -> Result<(), Gate
         d.enabled = enabled;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn requests_that_find_the_definitions_stale_read_the_store_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("db").display());
+        let store = Store::open(&url).await.expect("store");
+        let sealer = SecretBox::from_hex(&"ab".repeat(32)).expect("a key");
+        let catalog = Catalog::load(&[] as &[&str]).expect("the default catalog");
+        let gateway = Gateway::new(store, sealer, catalog, GatewaySettings::default());
+        let body = serde_json::from_value(serde_json::json!({
+            "manifest": {"name": "Echo", "runtime": "remote",
+                "remoteConfig": {"url": "http://127.0.0.1:9/mcp"}},
+            "alias": "echo"
+        }))
+        .expect("a create body");
+        gateway.create(body).await.expect("created");
+        gateway.invalidate_definitions();
+        let before = gateway.metrics().registry_reads.get();
+        // Every request finds the cache stale at once; one of them reads the store.
+        let located = futures::future::join_all((0..32).map(|_| gateway.locate("echo"))).await;
+        assert!(located.iter().all(Result::is_ok), "{located:?}");
+        assert_eq!(gateway.metrics().registry_reads.get() - before, 1);
+    }
 }

@@ -74,6 +74,9 @@ pub struct Metrics {
     pub tokens: Family<TokenLabels, Counter>,
     /// Proxied tool calls that took the raw fast path, to show how much traffic it carries.
     pub passthrough_calls: Counter,
+    /// Reads of every server definition from the store: shows that the definition cache and its
+    /// one-at-a-time reload keep load off the database.
+    pub registry_reads: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -155,6 +158,12 @@ impl Default for Metrics {
             "Proxied tool calls forwarded as raw JSON, without rmcp's typed model",
             passthrough_calls.clone(),
         );
+        let registry_reads = Counter::default();
+        registry.register(
+            "registry_reads",
+            "Reads of the server definitions from the store",
+            registry_reads.clone(),
+        );
         Self {
             registry: Arc::new(Mutex::new(registry)),
             http_requests,
@@ -169,6 +178,7 @@ impl Default for Metrics {
             runs,
             tokens,
             passthrough_calls,
+            registry_reads,
         }
     }
 }
