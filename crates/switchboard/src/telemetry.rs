@@ -44,19 +44,6 @@ fn otlp_enabled(endpoint: Option<&str>) -> bool {
 /// Logs go to stderr, so that stdout carries only the command's output. `RUST_LOG` sets the level
 /// of logs; spans of Switchboard's own crates are traced at info whatever it says.
 pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Telemetry {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,switchboard_api=info"));
-    let text = matches!(format, LogFormat::Text).then(|| {
-        tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            .with_filter(filter.clone())
-    });
-    let json = matches!(format, LogFormat::Json).then(|| {
-        tracing_subscriber::fmt::layer()
-            .json()
-            .with_writer(std::io::stderr)
-            .with_filter(filter)
-    });
     let provider = otlp_enabled(otlp_endpoint)
         .then(|| tracer_provider(otlp_endpoint))
         .and_then(|built| match built {
@@ -66,20 +53,39 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Telemetry {
                 None
             }
         });
-    let traces = provider.as_ref().map(|provider| {
-        tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer("switchboard"))
-            .with_filter(Targets::new().with_target("switchboard", tracing::Level::INFO))
-    });
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
-    tracing_subscriber::registry()
-        .with(text)
-        .with(json)
-        .with(traces)
-        .init();
+    subscriber(format, provider.as_ref()).init();
     Telemetry { provider }
+}
+
+type BoxedLayer = Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync>;
+
+/// The registry with the layers in use, each behind its own filter. A layer not in use is left
+/// out rather than passed as `None`: tracing-subscriber's absent layer declares an interest in
+/// every span, so the registry built every span on the hot path (two per proxied call, entered
+/// and left at each poll) even with no exporter and the default log filter.
+fn subscriber(
+    format: LogFormat,
+    provider: Option<&SdkTracerProvider>,
+) -> tracing_subscriber::layer::Layered<Vec<BoxedLayer>, tracing_subscriber::Registry> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,switchboard_api=info"));
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let mut layers: Vec<BoxedLayer> = vec![match format {
+        LogFormat::Text => logs.with_filter(filter).boxed(),
+        LogFormat::Json => logs.json().with_filter(filter).boxed(),
+    }];
+    if let Some(provider) = provider {
+        layers.push(
+            tracing_opentelemetry::layer()
+                .with_tracer(provider.tracer("switchboard"))
+                .with_filter(Targets::new().with_target("switchboard", tracing::Level::INFO))
+                .boxed(),
+        );
+    }
+    tracing_subscriber::registry().with(layers)
 }
 
 fn tracer_provider(endpoint: Option<&str>) -> Result<SdkTracerProvider, String> {
@@ -103,4 +109,22 @@ fn tracer_provider(endpoint: Option<&str>) -> Result<SdkTracerProvider, String> 
         .with_batch_exporter(exporter)
         .with_resource(resource)
         .build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn with_default_logs_and_no_exporter_the_hot_paths_spans_are_not_built() {
+        let subscriber = subscriber(LogFormat::Json, None);
+        tracing::subscriber::with_default(subscriber, || {
+            let request = tracing::info_span!(target: "switchboard::http", "http.request");
+            let call = tracing::info_span!(target: "switchboard_gateway::proxy", "mcp.request");
+            assert!(request.is_disabled());
+            assert!(call.is_disabled());
+            // What the default filter logs still is.
+            assert!(tracing::enabled!(target: "switchboard_api", tracing::Level::INFO));
+        });
+    }
 }
