@@ -116,10 +116,10 @@ impl Caller {
             Err(error) => ("error", serde_json::json!({"code": error.code})),
         };
         state.gateway.audit().record(AuditEntry {
-            actor: self.actor.clone(),
+            actor: self.actor.clone().into(),
             client: self.client.clone(),
             kind: "admin",
-            action: action.to_string(),
+            action: action.to_string().into(),
             server: server.to_string(),
             outcome,
             duration_ms: started.elapsed().as_millis() as u64,
@@ -148,10 +148,10 @@ impl FromRequestParts<AppState> for Caller {
         if let Err(error) = &verdict {
             // Access decisions are audited; a refused token is never recorded, only that it was.
             state.gateway.audit().record(AuditEntry {
-                actor: String::new(),
+                actor: "".into(),
                 client: user_agent(parts),
                 kind: "access",
-                action: format!("{} {}", parts.method, parts.uri.path()),
+                action: format!("{} {}", parts.method, parts.uri.path()).into(),
                 outcome: "denied",
                 detail: serde_json::json!({"reason": error.message}),
                 ..AuditEntry::default()

@@ -280,7 +280,7 @@ pub async fn aggregate(
     request: Request,
 ) -> Response {
     if let Some(ended) = standalone_stream_of(&state, &state.mcp.aggregate_sessions, &request)
-        && let Some(response) = standalone_stream(&state, None, ended).await
+        && let Some(response) = Box::pin(standalone_stream(&state, None, ended)).await
     {
         return response;
     }
@@ -294,7 +294,14 @@ pub async fn aggregate(
         Ok(response) => return response,
         Err(request) => request,
     };
-    handle_visiting(&state.mcp.aggregate, &state.mcp.aggregate_sessions, request).await
+    // Boxed: rmcp's request future is kilobytes, and inline it would make every request's
+    // future (which axum boxes and moves) as large, fast calls included.
+    Box::pin(handle_visiting(
+        &state.mcp.aggregate,
+        &state.mcp.aggregate_sessions,
+        request,
+    ))
+    .await
 }
 
 /// `/mcp/{id-or-alias}`: one server's governed tools, resources and prompts.
@@ -307,7 +314,7 @@ pub async fn proxy(
     let (id, _) = state.gateway.locate(&server).await?;
     let mounted = state.mcp.service(&state, &id);
     if let Some(ended) = standalone_stream_of(&state, &mounted.sessions, &request)
-        && let Some(response) = standalone_stream(&state, Some(&id), ended).await
+        && let Some(response) = Box::pin(standalone_stream(&state, Some(&id), ended)).await
     {
         return Ok(response);
     }
@@ -321,7 +328,13 @@ pub async fn proxy(
         Ok(response) => return Ok(response),
         Err(request) => request,
     };
-    Ok(handle_visiting(&mounted.service, &mounted.sessions, request).await)
+    // Boxed, as on `/mcp`.
+    Ok(Box::pin(handle_visiting(
+        &mounted.service,
+        &mounted.sessions,
+        request,
+    ))
+    .await)
 }
 
 /// How often an idle GET stream carries a keep-alive comment: rmcp's default.

@@ -175,7 +175,7 @@ fn audit_run(gateway: &switchboard_gateway::Gateway, caller: &Caller, result: &R
             gateway
                 .audit()
                 .record(switchboard_gateway::audit::AuditEntry {
-                    actor: caller.actor.clone(),
+                    actor: caller.actor.clone().into(),
                     client: caller.client.clone(),
                     kind: "run_tool_call",
                     action: "tools/call".into(),

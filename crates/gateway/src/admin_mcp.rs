@@ -503,7 +503,7 @@ impl ServerHandler for AdminMcp {
                 .map(|info| info.client_info.name.clone())
                 .unwrap_or_default(),
             kind: "admin",
-            action: format!("admin_mcp.{}", request.name),
+            action: format!("admin_mcp.{}", request.name).into(),
             server: target,
             outcome,
             duration_ms: started.elapsed().as_millis() as u64,

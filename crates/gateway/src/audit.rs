@@ -1,6 +1,8 @@
 //! The audit log's writer: entries go through a channel to one background task that appends them,
 //! so that a proxied call never waits on the database. `close` drains what is queued.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use switchboard_store::{AuditRow, Store};
@@ -9,10 +11,10 @@ use tokio::sync::{mpsc, oneshot};
 /// One thing to record.
 #[derive(Debug, Clone, Default)]
 pub struct AuditEntry {
-    pub actor: String,
+    pub actor: Cow<'static, str>,
     pub client: String,
     pub kind: &'static str,
-    pub action: String,
+    pub action: Cow<'static, str>,
     pub server: String,
     pub tool: String,
     /// `ok`, `error` or `denied`.
@@ -122,11 +124,11 @@ impl AuditLog {
             at,
             actor: entry.actor,
             client: entry.client,
-            kind: entry.kind.to_string(),
+            kind: entry.kind.into(),
             action: entry.action,
             server: entry.server,
             tool: entry.tool,
-            outcome: entry.outcome.to_string(),
+            outcome: entry.outcome.into(),
             duration_ms: i64::try_from(entry.duration_ms).unwrap_or(i64::MAX),
             detail: entry.detail.to_string(),
         };

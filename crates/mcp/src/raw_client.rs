@@ -231,10 +231,12 @@ impl PooledConnection {
     }
 }
 
-/// Idle connections by upstream, newest last.
+/// Idle connections by upstream, newest last. Boxed, like the one an answer's body holds: the
+/// connection's state (its socket, TLS session and buffers) is nearly 2 KiB, which every move of
+/// a response or a future holding it would copy.
 #[derive(Default)]
 struct Pool {
-    idle: HashMap<PoolKey, Vec<PooledConnection>>,
+    idle: HashMap<PoolKey, Vec<Box<PooledConnection>>>,
     /// When connections that waited too long were last closed, for every upstream: nothing polls
     /// an idle connection, so without this one to an upstream no longer called would stay open.
     swept: Option<Instant>,
@@ -280,7 +282,7 @@ fn fresh(connection: &PooledConnection, now: Instant) -> bool {
 }
 
 /// The newest idle connection to `key` that has not waited too long.
-fn checkout(key: &PoolKey) -> Option<PooledConnection> {
+fn checkout(key: &PoolKey) -> Option<Box<PooledConnection>> {
     let mut pool = pool();
     let idle = pool.idle.get_mut(key)?;
     let now = Instant::now();
@@ -293,11 +295,11 @@ fn checkout(key: &PoolKey) -> Option<PooledConnection> {
 }
 
 /// Puts a connection whose exchange is complete back in the pool.
-fn check_in(connection: PooledConnection) {
+fn check_in(connection: Box<PooledConnection>) {
     check_in_to(&mut pool(), connection, Instant::now());
 }
 
-fn check_in_to(pool: &mut Pool, mut connection: PooledConnection, now: Instant) {
+fn check_in_to(pool: &mut Pool, mut connection: Box<PooledConnection>, now: Instant) {
     if connection.finished || connection.sender.is_closed() {
         return;
     }
@@ -314,7 +316,7 @@ fn check_in_to(pool: &mut Pool, mut connection: PooledConnection, now: Instant) 
     }
 }
 
-async fn connect(uri: &http::Uri, key: PoolKey) -> Result<PooledConnection, RawHttpError> {
+async fn connect(uri: &http::Uri, key: PoolKey) -> Result<Box<PooledConnection>, RawHttpError> {
     use tower_service::Service as _;
     let io = connector()
         .clone()
@@ -322,20 +324,20 @@ async fn connect(uri: &http::Uri, key: PoolKey) -> Result<PooledConnection, RawH
         .await
         .map_err(RawHttpError::Connect)?;
     let (sender, driver) = http1::handshake(io).await.map_err(RawHttpError::Exchange)?;
-    Ok(PooledConnection {
+    Ok(Box::new(PooledConnection {
         key,
         sender,
         driver,
         finished: false,
         idle_since: Instant::now(),
-    })
+    }))
 }
 
 /// The body of a raw answer. Reading it drives its connection, which goes back to the pool once
 /// the body has been read to its end; dropped before that, it closes the connection.
 pub(crate) struct AnswerBody {
     body: hyper::body::Incoming,
-    connection: Option<PooledConnection>,
+    connection: Option<Box<PooledConnection>>,
 }
 
 impl std::fmt::Debug for AnswerBody {
@@ -428,7 +430,11 @@ pub(crate) async fn post(
     loop {
         let (mut connection, pooled) = match checkout(&target.key) {
             Some(connection) => (connection, true),
-            None => (connect(&target.url, target.key.clone()).await?, false),
+            // Boxed: rare, and its future holds a socket and a TLS session by value.
+            None => (
+                Box::pin(connect(&target.url, target.key.clone())).await?,
+                false,
+            ),
         };
         match exchange(&mut connection, request).await {
             Ok(response) => {
@@ -613,6 +619,13 @@ mod tests {
             read, 0,
             "the peer sees the connection close, with nothing sent"
         );
+    }
+
+    #[test]
+    fn an_answer_body_is_cheap_to_move() {
+        // Responses and the futures that hold them move on every call; the connection they
+        // carry back to the pool stays behind a box.
+        assert!(std::mem::size_of::<AnswerBody>() <= 64);
     }
 
     #[tokio::test]

@@ -1,10 +1,13 @@
 //! The audit log's SQL: append, query with filters and a cursor, prune.
 
+use std::borrow::Cow;
+
 use sqlx::Row;
 
 use crate::{Backend, Store, StoreError};
 
-/// One audit row. Empty strings stand for "not applicable" (an admin action has no tool).
+/// One audit row. Empty strings stand for "not applicable" (an admin action has no tool). The
+/// fields that mostly hold fixed words borrow them, so recording a call copies fewer strings.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditRow {
@@ -13,17 +16,17 @@ pub struct AuditRow {
     /// Unix milliseconds.
     pub at: i64,
     /// Who: `admin` until sign-in lands.
-    pub actor: String,
+    pub actor: Cow<'static, str>,
     /// Which client: its MCP `clientInfo` name, or the HTTP user agent.
     pub client: String,
     /// `admin`, `tool_call` (proxied) or `run_tool_call`.
-    pub kind: String,
+    pub kind: Cow<'static, str>,
     /// What: `server.create`, `tools/call`…
-    pub action: String,
+    pub action: Cow<'static, str>,
     pub server: String,
     pub tool: String,
     /// `ok`, `error` or `denied`.
-    pub outcome: String,
+    pub outcome: Cow<'static, str>,
     pub duration_ms: i64,
     /// JSON: the arguments' hash (never their values, unless configured), a run id, an error.
     pub detail: String,
@@ -111,18 +114,19 @@ impl Store {
         for (sql, chunk) in statements {
             let mut query = sqlx::query(sql);
             for row in chunk {
+                // Bound as `&str`, which sqlx's `Any` driver borrows; a `&String` it copies.
                 query = query
-                    .bind(&row.id)
+                    .bind(row.id.as_str())
                     .bind(row.at)
-                    .bind(&row.actor)
-                    .bind(&row.client)
-                    .bind(&row.kind)
-                    .bind(&row.action)
-                    .bind(&row.server)
-                    .bind(&row.tool)
-                    .bind(&row.outcome)
+                    .bind(row.actor.as_ref())
+                    .bind(row.client.as_str())
+                    .bind(row.kind.as_ref())
+                    .bind(row.action.as_ref())
+                    .bind(row.server.as_str())
+                    .bind(row.tool.as_str())
+                    .bind(row.outcome.as_ref())
                     .bind(row.duration_ms)
-                    .bind(&row.detail);
+                    .bind(row.detail.as_str());
             }
             query.execute(&mut *transaction).await?;
         }
@@ -153,13 +157,13 @@ impl Store {
                 Ok(AuditRow {
                     id: row.try_get("id")?,
                     at: row.try_get("at")?,
-                    actor: row.try_get("actor")?,
+                    actor: row.try_get::<String, _>("actor")?.into(),
                     client: row.try_get("client")?,
-                    kind: row.try_get("kind")?,
-                    action: row.try_get("action")?,
+                    kind: row.try_get::<String, _>("kind")?.into(),
+                    action: row.try_get::<String, _>("action")?.into(),
                     server: row.try_get("server")?,
                     tool: row.try_get("tool")?,
-                    outcome: row.try_get("outcome")?,
+                    outcome: row.try_get::<String, _>("outcome")?.into(),
                     duration_ms: row.try_get("duration_ms")?,
                     detail: row.try_get("detail")?,
                 })

@@ -110,7 +110,7 @@ fn audit_row(at: i64, server: &str, tool: &str, outcome: &str) -> AuditRow {
         action: "tools/call".into(),
         server: server.into(),
         tool: tool.into(),
-        outcome: outcome.into(),
+        outcome: outcome.to_string().into(),
         duration_ms: 5,
         detail: "{}".into(),
     }
