@@ -544,6 +544,18 @@ impl Gateway {
         if let Some(fresh) = cache().fresh() {
             return Ok(fresh);
         }
+        Box::pin(self.reload_definitions()).await
+    }
+
+    /// Reads the definitions from the store, once for every request that found them stale.
+    async fn reload_definitions(
+        &self,
+    ) -> Result<Arc<HashMap<String, CachedDefinition>>, GatewayError> {
+        let cache = || {
+            self.definitions
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+        };
         // One reload at a time: under load, every request that found the cache stale read the
         // store at once, and opened as many database connections.
         let _reloading = self.definitions_reload.lock().await;
@@ -623,7 +635,10 @@ impl Gateway {
             Some(tools) => tools,
             None => {
                 let registry = ToolRegistry::with_secrets(BTreeMap::<String, String>::new());
-                let registered = register_from(&registry, &resolved.config, upstream.clone()).await;
+                // Boxed, as the store reload below: listing an upstream's tools is a future of
+                // kilobytes, which inline would swell every call's future, moved at each await.
+                let registered =
+                    Box::pin(register_from(&registry, &resolved.config, upstream.clone())).await;
                 self.pool.record(
                     &resolved.id,
                     registered.as_ref().map(|_| ()).map_err(ToString::to_string),
