@@ -614,28 +614,25 @@ mod tests {
         )
         .expect("parses");
         assert!(matches!(passed, Message::Answer(Ok(_))));
-        let complete = classify(
-            r#"{"jsonrpc":"2.0","id":5,"result":{"resultType":"complete","content":[]}}"#,
-            5,
-            false,
-        )
-        .expect("parses");
         // A session-era client gets a complete result as rmcp's server would send it to one:
         // without `resultType`. A stateless client gets it whole.
-        let Message::Answer(Ok((result, false))) = complete else {
-            panic!("a complete answer");
+        let complete_result = |pass_incomplete| {
+            let answer = classify(
+                r#"{"jsonrpc":"2.0","id":5,"result":{"resultType":"complete","content":[]}}"#,
+                5,
+                pass_incomplete,
+            )
+            .expect("parses");
+            let Message::Answer(Ok((result, false))) = answer else {
+                panic!("a complete answer");
+            };
+            result.get().to_string()
         };
-        assert_eq!(result.get(), r#"{"content":[]}"#);
-        let whole = classify(
-            r#"{"jsonrpc":"2.0","id":5,"result":{"resultType":"complete","content":[]}}"#,
-            5,
-            true,
-        )
-        .expect("parses");
-        let Message::Answer(Ok((result, false))) = whole else {
-            panic!("a complete answer");
-        };
-        assert_eq!(result.get(), r#"{"resultType":"complete","content":[]}"#);
+        assert_eq!(complete_result(false), r#"{"content":[]}"#);
+        assert_eq!(
+            complete_result(true),
+            r#"{"resultType":"complete","content":[]}"#
+        );
     }
 
     #[test]
