@@ -534,14 +534,15 @@ impl Gateway {
         Ok(servers)
     }
 
+    fn definition_cache(&self) -> std::sync::MutexGuard<'_, DefinitionCache> {
+        self.definitions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The definitions by id and by alias, read again from the store when stale.
     async fn definitions(&self) -> Result<Arc<HashMap<String, CachedDefinition>>, GatewayError> {
-        let cache = || {
-            self.definitions
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-        };
-        if let Some(fresh) = cache().fresh() {
+        if let Some(fresh) = self.definition_cache().fresh() {
             return Ok(fresh);
         }
         Box::pin(self.reload_definitions()).await
@@ -551,16 +552,11 @@ impl Gateway {
     async fn reload_definitions(
         &self,
     ) -> Result<Arc<HashMap<String, CachedDefinition>>, GatewayError> {
-        let cache = || {
-            self.definitions
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-        };
         // One reload at a time: under load, every request that found the cache stale read the
         // store at once, and opened as many database connections.
         let _reloading = self.definitions_reload.lock().await;
         let began_after = {
-            let cache = cache();
+            let cache = self.definition_cache();
             if let Some(fresh) = cache.fresh() {
                 return Ok(fresh);
             }
@@ -586,7 +582,7 @@ impl Gateway {
             entries.insert(row.id, entry);
         }
         let entries = Arc::new(entries);
-        let mut cache = cache();
+        let mut cache = self.definition_cache();
         if cache.invalidations == began_after {
             cache.loaded = Some(std::time::Instant::now());
             cache.entries = entries.clone();
@@ -603,10 +599,7 @@ impl Gateway {
 
     /// Makes the next lookup read the store.
     fn invalidate_definitions(&self) {
-        let mut cache = self
-            .definitions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut cache = self.definition_cache();
         cache.loaded = None;
         cache.invalidations += 1;
         drop(cache);

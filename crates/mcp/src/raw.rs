@@ -402,7 +402,8 @@ pub(crate) fn classify(
 }
 
 /// A complete result without its `resultType`, which a session-era client does not know: what
-/// rmcp's server sends such a client on the typed path.
+/// rmcp's server sends such a client on the typed path. Its keys come out sorted, which JSON
+/// allows; only the mixed-era case pays for the re-encoding.
 fn without_result_type(result: &RawValue) -> Result<Box<RawValue>, serde_json::Error> {
     let mut fields: std::collections::BTreeMap<std::borrow::Cow<'_, str>, &RawValue> =
         serde_json::from_str(result.get())?;
