@@ -161,12 +161,17 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
-    let header = parts
-        .headers
+/// Whether a request with these headers holds the admin token; the front door's check, before
+/// any extractor runs.
+pub(crate) fn holds_admin_token(headers: &axum::http::HeaderMap, state: &AppState) -> bool {
+    bearer_token(headers).is_ok_and(|token| state.admin.verify(token))
+}
+
+fn bearer_token(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
+    let header = headers
         .get(axum::http::header::AUTHORIZATION)
         .ok_or_else(|| ApiError::unauthorized("a bearer token is required"))?;
-    let token = header
+    header
         .to_str()
         .ok()
         .and_then(|value| {
@@ -175,9 +180,11 @@ fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
                 .eq_ignore_ascii_case("bearer")
                 .then_some(token.trim())
         })
-        .ok_or_else(|| {
-            ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
-        })?;
+        .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))
+}
+
+fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+    let token = bearer_token(&parts.headers)?;
     if state.admin.verify(token) {
         Ok(Caller {
             admin: true,

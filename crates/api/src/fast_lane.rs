@@ -146,14 +146,24 @@ enum Mode {
     Stateless,
 }
 
-/// Answers `request` on the fast path, or hands it back for rmcp's service.
-pub(crate) async fn serve(lane: Lane<'_>, request: Request) -> Result<Response, Request> {
+/// Answers `request` on the fast path, or hands it back for rmcp's service. Any body will do:
+/// the front door passes hyper's own, which spares a box per call.
+pub(crate) async fn serve<B>(
+    lane: Lane<'_>,
+    request: axum::http::Request<B>,
+) -> Result<Response, Request>
+where
+    B: axum::body::HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
     let Some(mode) = eligible(&lane, request.headers()) else {
-        return Err(request);
+        return Err(request.map(Body::new));
     };
     let (parts, body) = request.into_parts();
-    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
-        Ok(bytes) => bytes,
+    let bytes = match http_body_util::BodyExt::collect(http_body_util::Limited::new(body, MAX_BODY))
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
         Err(_) => return Ok(too_large()),
     };
     match answer(&lane, &mode, &parts.headers, &bytes).await {

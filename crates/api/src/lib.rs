@@ -5,23 +5,20 @@
 pub mod auth;
 pub mod error;
 mod fast_lane;
+mod front_door;
 pub mod legacy_sse;
 pub mod mcp;
 pub mod runs;
 pub mod servers;
 mod sessions;
 
-use std::{
-    future::{Future, IntoFuture},
-    time::Duration,
-};
+use std::{future::Future, time::Duration};
 
 use axum::{
     Json, Router,
     extract::{DefaultBodyLimit, State},
     response::IntoResponse,
     routing::{any, delete, get, post},
-    serve::ListenerExt,
 };
 use serde_json::json;
 use switchboard_agent::{RunnerSettings, RunningRuns};
@@ -173,47 +170,71 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Counts every request by its route (never its raw path, which holds ids) and status, and runs
-/// it in an `http.request` span that continues the caller's `traceparent`.
+/// it in an `http.request` span that continues the caller's `traceparent`; unless the front door
+/// has done so already.
 async fn count_requests(
     State(state): State<AppState>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use tracing::Instrument as _;
-    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    if request.extensions().get::<front_door::Observed>().is_some() {
+        return next.run(request).await;
+    }
     let endpoint = request
         .extensions()
         .get::<axum::extract::MatchedPath>()
         .map(|path| path.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
+    let span = request_span(request.method(), &endpoint, request.headers());
+    let response = next.run(request).instrument(span.clone()).await;
+    record_request(&state, &span, &endpoint, response.status());
+    response
+}
+
+/// The `http.request` span of one request, under the caller's `traceparent`.
+fn request_span(
+    method: &axum::http::Method,
+    route: &str,
+    headers: &axum::http::HeaderMap,
+) -> tracing::Span {
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
     // A target of its own, outside the default log filter (`switchboard_api=info`): the span is
     // for traces, and the log layer formatting its fields on every request showed in profiles.
     // With no exporter and default logs it is disabled and costs nothing.
     let span = tracing::info_span!(
         target: "switchboard::http",
         "http.request",
-        "http.request.method" = %request.method(),
-        "http.route" = %endpoint,
+        "http.request.method" = %method,
+        "http.route" = %route,
         "http.response.status_code" = tracing::field::Empty,
     );
     if !span.is_disabled() {
         let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
-            propagator.extract(&opentelemetry_http::HeaderExtractor(request.headers()))
+            propagator.extract(&opentelemetry_http::HeaderExtractor(headers))
         });
         let _ = span.set_parent(parent);
     }
-    let response = next.run(request).instrument(span.clone()).await;
-    span.record("http.response.status_code", response.status().as_u16());
+    span
+}
+
+/// Records how a request ended, in its span and in the request count.
+fn record_request(
+    state: &AppState,
+    span: &tracing::Span,
+    route: &str,
+    status: axum::http::StatusCode,
+) {
+    span.record("http.response.status_code", status.as_u16());
     state
         .gateway
         .metrics()
         .http_requests
         .get_or_create(&RequestLabels {
-            endpoint,
-            status: response.status().as_u16(),
+            endpoint: route.to_string(),
+            status: status.as_u16(),
         })
         .inc();
-    response
 }
 
 /// Readiness: the store answers (migrations ran before the server started listening).
@@ -278,17 +299,12 @@ pub async fn serve(
     let mounts = state.mcp.clone();
     let audit = state.gateway.audit().clone();
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    // Small answers must not wait on Nagle's algorithm.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    // Client addresses key the admin API's rate limit.
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let app = router(state.clone());
+    let server = front_door::run(listener, state, app, async move {
         shutdown.await;
         let _ = stop_tx.send(true);
     });
-    let mut server = tokio::spawn(server.into_future());
+    let mut server = tokio::spawn(server);
     let joined = tokio::select! {
         joined = &mut server => joined,
         _ = stop_rx.wait_for(|stopped| *stopped) => {
@@ -301,7 +317,7 @@ pub async fn serve(
                     // Cancelled runs stop their children and answer at once.
                     match tokio::time::timeout(CANCEL_GRACE, server).await {
                         Ok(joined) => joined,
-                        Err(_) => Ok(Ok(())),
+                        Err(_) => Ok(()),
                     }
                 }
             }
@@ -311,5 +327,5 @@ pub async fn serve(
     mounts.shutdown();
     pool.close_all().await;
     audit.flush().await;
-    joined.unwrap_or_else(|error| Err(std::io::Error::other(error)))
+    joined.map_err(std::io::Error::other)
 }

@@ -2031,6 +2031,57 @@ async fn a_session_used_only_by_fast_calls_outlives_the_idle_timeout() {
     assert_session_gone(&server, "/mcp/echo", &session).await;
 }
 
+/// Every request on a proxy endpoint is counted once under its route, whether the fast lane
+/// answers it, declines it to rmcp after reading it, or the router refuses it.
+#[tokio::test]
+async fn every_proxy_request_is_counted_once_whoever_serves_it() {
+    let (_upstream, server) = echo_behind_gateway(&[]).await;
+    // `initialize` (200) and `notifications/initialized` (202), which rmcp serves.
+    let session = open_raw_session(&server, "/mcp/echo").await;
+    for id in 0..3 {
+        let answer = request_raw(
+            &server,
+            "/mcp/echo",
+            &session,
+            json!({"jsonrpc": "2.0", "id": 10 + id, "method": "tools/call",
+                "params": {"name": "echo", "arguments": {"message": "hi"}}}),
+        )
+        .await;
+        assert_eq!(answer["result"]["content"][0]["text"], "hi", "{answer}");
+    }
+    assert_eq!(passthrough_calls(&server).await, 3.0);
+    // Read by the fast lane, then served by rmcp.
+    assert_eq!(
+        session_tool_names(&server, "/mcp/echo", &session).await,
+        ["echo"]
+    );
+    let refused = switchboard_test_support::http_client()
+        .post(server.url("/mcp/echo"))
+        .bearer_auth("not-the-token")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(refused.status(), 401);
+    let unknown = post_raw(
+        &server,
+        "/mcp/nowhere",
+        Some(&session),
+        json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
+    )
+    .await;
+    assert_eq!(unknown.status(), 404);
+    let counted = |status: u16| {
+        format!(
+            r#"switchboard_http_requests_total{{endpoint="/mcp/{{server}}",status="{status}"}}"#
+        )
+    };
+    assert_eq!(metric(&server, &counted(200)).await, 5.0);
+    assert_eq!(metric(&server, &counted(202)).await, 1.0);
+    assert_eq!(metric(&server, &counted(401)).await, 1.0);
+    assert_eq!(metric(&server, &counted(404)).await, 1.0);
+}
+
 #[tokio::test]
 async fn deleting_a_server_ends_its_sessions_at_once() {
     let (upstream, server) = echo_behind_gateway(&[]).await;
