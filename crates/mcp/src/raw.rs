@@ -32,8 +32,9 @@ pub(crate) struct RawRoute {
     pub(crate) direct: bool,
     /// `None` on a stateless (2026-07-28) connection.
     pub(crate) session_id: Option<Arc<str>>,
-    /// The configured headers and the negotiated `MCP-Protocol-Version`, without the headers
-    /// that describe one request.
+    /// The headers every raw request on this route carries: the configured ones, the negotiated
+    /// `MCP-Protocol-Version`, the session's id and the content type and accepted types, made
+    /// once here rather than for every call.
     pub(crate) headers: HeaderMap,
     /// Whether rmcp sends the SEP-2243 `Mcp-Method`/`Mcp-Name` headers on this connection.
     pub(crate) standard_headers: bool,
@@ -111,11 +112,24 @@ impl RouteCell {
             .find(|(name, _)| name.as_str() == "mcp-protocol-version")
             .and_then(|(_, value)| value.to_str().ok())
             .is_some_and(|version| version >= STATELESS_ERA);
-        let headers = headers
+        let mut headers: HeaderMap = headers
             .iter()
             .filter(|(name, _)| !is_per_request_header(name))
             .map(|(name, value)| (name.clone(), value.clone()))
             .collect();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.insert(
+            http::header::ACCEPT,
+            HeaderValue::from_static("application/json, text/event-stream"),
+        );
+        if let Some(session) = session_id
+            && let Ok(value) = HeaderValue::from_str(session)
+        {
+            headers.insert(HeaderName::from_static("mcp-session-id"), value);
+        }
         let route = RawRoute {
             uri: uri.clone(),
             direct: crate::raw_client::goes_direct(&url),
@@ -248,19 +262,10 @@ pub(crate) async fn request_headers(
     method: &'static str,
     name: Option<&str>,
 ) -> Result<HeaderMap, crate::http::LocalHttpError> {
-    let mut headers = route.headers.clone();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(
-        http::header::ACCEPT,
-        HeaderValue::from_static("application/json, text/event-stream"),
-    );
-    if let Some(session) = &route.session_id
-        && let Ok(value) = HeaderValue::from_str(session)
-    {
-        headers.insert(HeaderName::from_static("mcp-session-id"), value);
+    // Room for the route's headers and the four a call may add, so that none of them grows it.
+    let mut headers = HeaderMap::with_capacity(route.headers.len() + PER_CALL_HEADERS);
+    for (name, value) in &route.headers {
+        headers.append(name.clone(), value.clone());
     }
     if route.standard_headers {
         headers.insert(
@@ -284,6 +289,10 @@ pub(crate) async fn request_headers(
     }
     Ok(headers)
 }
+
+/// How many headers a call adds to its route's: `Mcp-Method`, `Mcp-Name`, `traceparent` and
+/// `Authorization`.
+const PER_CALL_HEADERS: usize = 4;
 
 /// Whether a tool name can travel in an `Mcp-Name` header as it is (rmcp encodes others).
 pub(crate) fn plain_header_value(name: &str) -> bool {
