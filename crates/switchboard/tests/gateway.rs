@@ -2009,15 +2009,7 @@ async fn a_session_used_only_by_fast_calls_outlives_the_idle_timeout() {
     while std::time::Instant::now() < until {
         pace.tick().await;
         calls += 1;
-        let answer = request_raw(
-            &server,
-            "/mcp/echo",
-            &session,
-            json!({"jsonrpc": "2.0", "id": 100 + calls, "method": "tools/call",
-                "params": {"name": "echo", "arguments": {"message": "hi"}}}),
-        )
-        .await;
-        assert_eq!(answer["result"]["content"][0]["text"], "hi", "{answer}");
+        echo_hi_raw(&server, &session, 100 + calls).await;
     }
     assert_eq!(passthrough_calls(&server).await, f64::from(calls));
     // The session still lives: a request rmcp serves itself works on it.
@@ -2031,6 +2023,20 @@ async fn a_session_used_only_by_fast_calls_outlives_the_idle_timeout() {
     assert_session_gone(&server, "/mcp/echo", &session).await;
 }
 
+/// Calls `echo` with "hi" on `/mcp/echo` in the raw `session`, as request `id`, and checks the
+/// answer.
+async fn echo_hi_raw(server: &Switchboard, session: &str, id: u32) {
+    let answer = request_raw(
+        server,
+        "/mcp/echo",
+        session,
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": "echo", "arguments": {"message": "hi"}}}),
+    )
+    .await;
+    assert_eq!(answer["result"]["content"][0]["text"], "hi", "{answer}");
+}
+
 /// Every request on a proxy endpoint is counted once under its route, whether the fast lane
 /// answers it, declines it to rmcp after reading it, or the router refuses it.
 #[tokio::test]
@@ -2039,15 +2045,7 @@ async fn every_proxy_request_is_counted_once_whoever_serves_it() {
     // `initialize` (200) and `notifications/initialized` (202), which rmcp serves.
     let session = open_raw_session(&server, "/mcp/echo").await;
     for id in 0..3 {
-        let answer = request_raw(
-            &server,
-            "/mcp/echo",
-            &session,
-            json!({"jsonrpc": "2.0", "id": 10 + id, "method": "tools/call",
-                "params": {"name": "echo", "arguments": {"message": "hi"}}}),
-        )
-        .await;
-        assert_eq!(answer["result"]["content"][0]["text"], "hi", "{answer}");
+        echo_hi_raw(&server, &session, 10 + id).await;
     }
     assert_eq!(passthrough_calls(&server).await, 3.0);
     // Read by the fast lane, then served by rmcp.
