@@ -1,6 +1,6 @@
 //! The accept loop, and the first split of every request.
 //!
-//! Connections are served by hyper's HTTP/1 server, as `axum::serve` serves them, but a request
+//! Connections are served by hyper's server, as `axum::serve` serves them, but a request
 //! meets axum's router only when it needs it. A `POST` on `/mcp` or `/mcp/{server}` that holds
 //! the admin token goes straight to the fast lane, and on to the router (marked, so that the fast
 //! lane is not tried twice) only when the fast lane declines it. A fast call so skips axum's
@@ -19,7 +19,7 @@ use axum::{
     http::{Method, Request, Response, Uri},
 };
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::{net::TcpListener, sync::watch};
 use tower_service::Service as _;
 
@@ -79,10 +79,10 @@ pub(crate) async fn run(
                 let door = door.clone();
                 async move { Ok::<_, Infallible>(door.handle(peer, request).await) }
             });
-            let mut connection = pin!(
-                hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tcp), service)
-            );
+            // HTTP/1, and HTTP/2 for a client that speaks it from the first byte, as with
+            // `axum::serve`.
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let mut connection = pin!(builder.serve_connection(TokioIo::new(tcp), service));
             tokio::select! {
                 _ = connection.as_mut() => {}
                 _ = stop.changed() => {

@@ -2037,6 +2037,34 @@ async fn echo_hi_raw(server: &Switchboard, session: &str, id: u32) {
     assert_eq!(answer["result"]["content"][0]["text"], "hi", "{answer}");
 }
 
+/// A client that speaks HTTP/2 from its first byte (cleartext, with prior knowledge) is served,
+/// as `axum::serve` served it.
+#[tokio::test]
+async fn a_client_speaking_http2_from_the_first_byte_is_served() {
+    let (_upstream, server) = echo_behind_gateway(&[]).await;
+    let session = open_raw_session(&server, "/mcp/echo").await;
+    let client = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .expect("client");
+    let answered = client
+        .post(server.url("/mcp/echo"))
+        .bearer_auth(switchboard_test_support::ADMIN_TOKEN)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .json(&json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+            "params": {"name": "echo", "arguments": {"message": "hi"}}}))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(answered.version(), reqwest::Version::HTTP_2);
+    let status = answered.status();
+    let text = answered.text().await.expect("reads");
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains(r#""text":"hi""#), "{text}");
+}
+
 /// Every request on a proxy endpoint is counted once under its route, whether the fast lane
 /// answers it, declines it to rmcp after reading it, or the router refuses it.
 #[tokio::test]
