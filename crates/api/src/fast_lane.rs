@@ -146,16 +146,12 @@ enum Mode {
     Stateless,
 }
 
-/// Answers `request` on the fast path, or hands it back for rmcp's service. Any body will do:
-/// the front door passes hyper's own, which spares a box per call.
-pub(crate) async fn serve<B>(
+/// Answers `request` on the fast path, or hands it back for rmcp's service. The body is
+/// hyper's own, as the front door has it, which spares a box per call.
+pub(crate) async fn serve(
     lane: Lane<'_>,
-    request: axum::http::Request<B>,
-) -> Result<Response, Request>
-where
-    B: axum::body::HttpBody<Data = Bytes> + Send + 'static,
-    B::Error: Into<axum::BoxError>,
-{
+    request: axum::http::Request<hyper::body::Incoming>,
+) -> Result<Response, Request> {
     let Some(mode) = eligible(&lane, request.headers()) else {
         return Err(request.map(Body::new));
     };

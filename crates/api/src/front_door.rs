@@ -2,8 +2,8 @@
 //!
 //! Connections are served by hyper's server, as `axum::serve` serves them, but a request
 //! meets axum's router only when it needs it. A `POST` on `/mcp` or `/mcp/{server}` that holds
-//! the admin token goes straight to the fast lane, and on to the router (marked, so that the fast
-//! lane is not tried twice) only when the fast lane declines it. A fast call so skips axum's
+//! the admin token goes straight to the fast lane (this is the only place it is offered), and on
+//! to the router only when the fast lane declines it. A fast call so skips axum's
 //! routing, its middleware and the futures each of them boxes per request, and hyper's body is
 //! read as it is, without a box around it. Written here rather than taken from `axum::serve`,
 //! which has no hook before its router.
@@ -36,8 +36,8 @@ struct FrontDoor {
     router: Router,
 }
 
-/// Marks a request the front door has already observed (its span, its count) and offered to the
-/// fast lane, so that the router's middleware and the MCP handlers do neither again.
+/// Marks a request the front door has already observed (its span, its count), so that the
+/// router's middleware does not do it again.
 #[derive(Clone, Copy)]
 pub(crate) struct Observed;
 
@@ -124,7 +124,7 @@ impl FrontDoor {
         let response =
             tracing::Instrument::instrument(self.offer(peer, endpoint, request), span.clone())
                 .await;
-        crate::record_request(&self.state, &span, route, response.status());
+        crate::record_request(&self.state, &span, route.into(), response.status());
         response
     }
 
@@ -136,23 +136,16 @@ impl FrontDoor {
         endpoint: Option<&str>,
         request: Request<Incoming>,
     ) -> Response<Body> {
-        let mut request = match self.fast_lane(endpoint, request).await {
-            Ok(response) => return response,
-            Err(request) => request,
+        let mut request = if crate::auth::holds_admin_token(request.headers(), &self.state) {
+            match crate::mcp::offer_fast_lane(&self.state, endpoint, request).await {
+                Ok(response) => return response,
+                Err(declined) => declined,
+            }
+        } else {
+            request.map(Body::new)
         };
         request.extensions_mut().insert(Observed);
         self.route(peer, request).await
-    }
-
-    async fn fast_lane(
-        &self,
-        endpoint: Option<&str>,
-        request: Request<Incoming>,
-    ) -> Result<Response<Body>, Request<Body>> {
-        if !crate::auth::holds_admin_token(request.headers(), &self.state) {
-            return Err(request.map(Body::new));
-        }
-        crate::mcp::offer_fast_lane(&self.state, endpoint, request).await
     }
 
     /// Hands `request` to the router, as `axum::serve` would (the caller's address included,

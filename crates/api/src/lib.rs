@@ -181,14 +181,13 @@ async fn count_requests(
     if request.extensions().get::<front_door::Observed>().is_some() {
         return next.run(request).await;
     }
-    let endpoint = request
+    let endpoint: std::borrow::Cow<'static, str> = request
         .extensions()
         .get::<axum::extract::MatchedPath>()
-        .map(|path| path.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
+        .map_or("unmatched".into(), |path| path.as_str().to_string().into());
     let span = request_span(request.method(), &endpoint, request.headers());
     let response = next.run(request).instrument(span.clone()).await;
-    record_request(&state, &span, &endpoint, response.status());
+    record_request(&state, &span, endpoint, response.status());
     response
 }
 
@@ -222,7 +221,7 @@ fn request_span(
 fn record_request(
     state: &AppState,
     span: &tracing::Span,
-    route: &str,
+    route: std::borrow::Cow<'static, str>,
     status: axum::http::StatusCode,
 ) {
     span.record("http.response.status_code", status.as_u16());
@@ -231,7 +230,7 @@ fn record_request(
         .metrics()
         .http_requests
         .get_or_create(&RequestLabels {
-            endpoint: route.to_string(),
+            endpoint: route,
             status: status.as_u16(),
         })
         .inc();

@@ -284,12 +284,8 @@ pub async fn aggregate(
     {
         return response;
     }
-    let request = match fast_lane(&state, None, &state.mcp.aggregate_sessions, request).await {
-        Ok(response) => return response,
-        Err(request) => request,
-    };
-    // Boxed: rmcp's request future is kilobytes, and inline it would make every request's
-    // future (which axum boxes and moves) as large, fast calls included.
+    // Boxed: rmcp's request future is kilobytes, and axum boxes and moves every request's
+    // future.
     Box::pin(handle_visiting(
         &state.mcp.aggregate,
         &state.mcp.aggregate_sessions,
@@ -298,49 +294,29 @@ pub async fn aggregate(
     .await
 }
 
-/// Offers `request` to the fast lane of `/mcp` (`server: None`) or of one server's endpoint,
-/// unless the front door has offered it already.
-async fn fast_lane<B>(
-    state: &AppState,
-    server: Option<&str>,
-    sessions: &Arc<HibernatingSessions>,
-    request: axum::http::Request<B>,
-) -> Result<Response, Request>
-where
-    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
-    B::Error: Into<axum::BoxError>,
-{
-    if request
-        .extensions()
-        .get::<crate::front_door::Observed>()
-        .is_some()
-    {
-        return Err(request.map(Body::new));
-    }
-    let lane = crate::fast_lane::Lane {
-        gateway: &state.gateway,
-        endpoint: server,
-        allowed_hosts: &state.mcp.allowed_hosts,
-        sessions,
-    };
-    crate::fast_lane::serve(lane, request).await
-}
-
-/// The front door's offer to the fast lane: the aggregate's (`server: None`) or one server's,
-/// when the server is known and enabled (the router answers for any other).
+/// The front door's offer to the fast lane, the one place it is offered: the aggregate's
+/// (`server: None`) or one server's, when the server is known and enabled (the router answers
+/// for any other).
 pub(crate) async fn offer_fast_lane(
     state: &AppState,
     server: Option<&str>,
     request: axum::http::Request<hyper::body::Incoming>,
 ) -> Result<Response, Request> {
+    let lane = |endpoint, sessions| crate::fast_lane::Lane {
+        gateway: &state.gateway,
+        endpoint,
+        allowed_hosts: &state.mcp.allowed_hosts,
+        sessions,
+    };
     let Some(server) = server else {
-        return fast_lane(state, None, &state.mcp.aggregate_sessions, request).await;
+        let aggregate = lane(None, &state.mcp.aggregate_sessions);
+        return crate::fast_lane::serve(aggregate, request).await;
     };
     let Ok((id, _)) = state.gateway.locate(server).await else {
         return Err(request.map(Body::new));
     };
     let mounted = state.mcp.service(state, &id);
-    fast_lane(state, Some(&id), &mounted.sessions, request).await
+    crate::fast_lane::serve(lane(Some(&id), &mounted.sessions), request).await
 }
 
 /// `/mcp/{id-or-alias}`: one server's governed tools, resources and prompts.
@@ -357,10 +333,6 @@ pub async fn proxy(
     {
         return Ok(response);
     }
-    let request = match fast_lane(&state, Some(&id), &mounted.sessions, request).await {
-        Ok(response) => return Ok(response),
-        Err(request) => request,
-    };
     // Boxed, as on `/mcp`.
     Ok(Box::pin(handle_visiting(
         &mounted.service,
