@@ -14,22 +14,25 @@ use std::{
 
 use axum::{
     Router,
-    body::Body,
+    body::{Body, Bytes, HttpBody},
     extract::ConnectInfo,
     http::{Method, Request, Response, Uri},
 };
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::{net::TcpListener, sync::watch};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::watch,
+};
 use tower_service::Service as _;
 
-use crate::AppState;
+use crate::{AppState, http1};
 
 /// How long to wait after the listener fails for want of file descriptors or memory.
 const ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
 /// What every connection's requests need.
-struct FrontDoor {
+pub(crate) struct FrontDoor {
     /// The fast lane's way to the registry, the sessions and the upstreams.
     state: AppState,
     /// Everything else: the whole API, the MCP endpoints' rmcp services included.
@@ -75,20 +78,10 @@ pub(crate) async fn run(
         let mut stop = stop_rx.clone();
         let open = open_rx.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| {
-                let door = door.clone();
-                async move { Ok::<_, Infallible>(door.handle(peer, request).await) }
-            });
-            // HTTP/1, and HTTP/2 for a client that speaks it from the first byte, as with
-            // `axum::serve`.
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            let mut connection = pin!(builder.serve_connection(TokioIo::new(tcp), service));
-            tokio::select! {
-                _ = connection.as_mut() => {}
-                _ = stop.changed() => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
-                }
+            if let http1::Outcome::HandOff { io, read } =
+                http1::serve(tcp, &door, peer, &mut stop).await
+            {
+                serve_with_hyper(http1::Rewind::new(read, io), door, peer, stop).await;
             }
             drop(open);
         });
@@ -97,6 +90,30 @@ pub(crate) async fn run(
     drop(stop_tx);
     drop(open_rx);
     open_tx.closed().await;
+}
+
+/// Serves a connection with hyper until it closes, or until shutdown and its last request.
+async fn serve_with_hyper(
+    io: http1::Rewind<TcpStream>,
+    door: Arc<FrontDoor>,
+    peer: SocketAddr,
+    mut stop: watch::Receiver<()>,
+) {
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        let door = door.clone();
+        async move { Ok::<_, Infallible>(door.handle(peer, request).await) }
+    });
+    // HTTP/1, and HTTP/2 for a client that speaks it from the first byte, as with
+    // `axum::serve`.
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let mut connection = pin!(builder.serve_connection(TokioIo::new(io), service));
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        _ = stop.changed() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
 }
 
 /// Errors of one connection, which leave the listener fine.
@@ -110,7 +127,12 @@ fn is_connection_error(error: &std::io::Error) -> bool {
 }
 
 impl FrontDoor {
-    async fn handle(&self, peer: SocketAddr, request: Request<Incoming>) -> Response<Body> {
+    /// Answers one request, from hyper or from the hand-written loop (`crate::http1`).
+    pub(crate) async fn handle<B>(&self, peer: SocketAddr, request: Request<B>) -> Response<Body>
+    where
+        B: HttpBody<Data = Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
         // A clone of the URI shares its bytes; the endpoint borrows it while the request moves.
         let uri = request.uri().clone();
         let Some(endpoint) = fast_candidate(request.method(), &uri) else {
@@ -130,12 +152,16 @@ impl FrontDoor {
 
     /// Offers `request` to the fast lane, and routes it when the lane declines it. Only a caller
     /// with the admin token is offered: refusing anyone else, and auditing it, is the router's.
-    async fn offer(
+    async fn offer<B>(
         &self,
         peer: SocketAddr,
         endpoint: Option<&str>,
-        request: Request<Incoming>,
-    ) -> Response<Body> {
+        request: Request<B>,
+    ) -> Response<Body>
+    where
+        B: HttpBody<Data = Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
         let mut request = if crate::auth::holds_admin_token(request.headers(), &self.state) {
             match crate::mcp::offer_fast_lane(&self.state, endpoint, request).await {
                 Ok(response) => return response,
@@ -153,7 +179,7 @@ impl FrontDoor {
     /// fast lane takes should be small.
     async fn route<B>(&self, peer: SocketAddr, mut request: Request<B>) -> Response<Body>
     where
-        B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+        B: HttpBody<Data = Bytes> + Send + 'static,
         B::Error: Into<axum::BoxError>,
     {
         request.extensions_mut().insert(ConnectInfo(peer));
@@ -172,7 +198,11 @@ fn fast_candidate<'a>(method: &Method, uri: &'a Uri) -> Option<Option<&'a str>> 
     if method != Method::POST {
         return None;
     }
-    let path = uri.path();
+    fast_path(uri.path())
+}
+
+/// [`fast_candidate`]'s judgement of a `POST`'s path.
+pub(crate) fn fast_path(path: &str) -> Option<Option<&str>> {
     if path == "/mcp" {
         return Some(None);
     }

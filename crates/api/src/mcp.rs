@@ -297,11 +297,15 @@ pub async fn aggregate(
 /// The front door's offer to the fast lane, the one place it is offered: the aggregate's
 /// (`server: None`) or one server's, when the server is known and enabled (the router answers
 /// for any other).
-pub(crate) async fn offer_fast_lane(
+pub(crate) async fn offer_fast_lane<B>(
     state: &AppState,
     server: Option<&str>,
-    request: axum::http::Request<hyper::body::Incoming>,
-) -> Result<Response, Request> {
+    request: axum::http::Request<B>,
+) -> Result<Response, Request>
+where
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
     let lane = |endpoint, sessions| crate::fast_lane::Lane {
         gateway: &state.gateway,
         endpoint,

@@ -2449,3 +2449,154 @@ async fn an_upstream_the_proxy_settings_route_through_a_proxy_stays_on_the_typed
     // The fast path's client has no proxy support: every call went the typed way.
     assert_eq!(passthrough_calls(&server).await, 0.0);
 }
+
+/// One `tools/call` of echo on `session`, as the bytes of a plain HTTP/1.1 request, its body
+/// framed by `framing`.
+fn raw_echo_request(server: &Switchboard, session: &str, id: u32, framing: Framing) -> Vec<u8> {
+    let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {"name": "echo", "arguments": {"message": "hi"}}})
+    .to_string();
+    let host = server.url("/");
+    let host = host.trim_start_matches("http://").trim_end_matches('/');
+    let head = format!(
+        "POST /mcp/echo HTTP/1.1\r\nhost: {host}\r\nauthorization: Bearer {}\r\n\
+         content-type: application/json\r\naccept: application/json, text/event-stream\r\n\
+         mcp-session-id: {session}\r\nmcp-protocol-version: 2025-11-25\r\n",
+        switchboard_test_support::ADMIN_TOKEN
+    );
+    let message = match framing {
+        Framing::Length => format!("{head}content-length: {}\r\n\r\n{body}", body.len()),
+        Framing::Chunked => format!(
+            "{head}transfer-encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+            body.len()
+        ),
+    };
+    message.into_bytes()
+}
+
+#[derive(Clone, Copy)]
+enum Framing {
+    Length,
+    Chunked,
+}
+
+/// Reads one answer (framed by its length) from `socket`, keeping what follows it in `read`,
+/// and checks that it is echo's "hi" under `id`.
+async fn read_echo_answer(socket: &mut tokio::net::TcpStream, read: &mut Vec<u8>, id: u32) {
+    use tokio::io::AsyncReadExt as _;
+    let (head_end, length) = loop {
+        let text = String::from_utf8_lossy(read);
+        if let Some(head_end) = text.find("\r\n\r\n") {
+            let length = text[..head_end]
+                .lines()
+                .find_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or_else(|| panic!("an answer framed by length: {text}"));
+            break (head_end + 4, length);
+        }
+        let mut more = [0u8; 4096];
+        let n = socket.read(&mut more).await.expect("reads");
+        assert!(n > 0, "the connection closed before an answer");
+        read.extend_from_slice(&more[..n]);
+    };
+    while read.len() < head_end + length {
+        let mut more = [0u8; 4096];
+        let n = socket.read(&mut more).await.expect("reads");
+        assert!(n > 0, "the connection closed within an answer");
+        read.extend_from_slice(&more[..n]);
+    }
+    let answer: Vec<u8> = read.drain(..head_end + length).collect();
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    let body: Value = serde_json::from_slice(&answer[head_end..]).expect("a JSON answer");
+    assert_eq!(body["id"], id, "{text}");
+    assert_eq!(body["result"]["content"][0]["text"], "hi", "{text}");
+}
+
+/// The hand-written HTTP/1 loop serves requests sent back to back in one write, and a request
+/// that arrives in pieces. A request of another shape (a chunked body) hands the connection to
+/// hyper, with the bytes already read, and the connection goes on serving.
+#[tokio::test]
+async fn one_connection_serves_pipelined_split_and_chunked_requests_in_order() {
+    use tokio::io::AsyncWriteExt as _;
+    let (_upstream, server) = echo_behind_gateway(&[]).await;
+    let session = open_raw_session(&server, "/mcp/echo").await;
+    let before = passthrough_calls(&server).await;
+    let address = server.url("/");
+    let address = address.trim_start_matches("http://").trim_end_matches('/');
+    let mut socket = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connects");
+    socket.set_nodelay(true).expect("nodelay");
+    let mut read = Vec::new();
+
+    let mut pipelined = raw_echo_request(&server, &session, 1, Framing::Length);
+    pipelined.extend(raw_echo_request(&server, &session, 2, Framing::Length));
+    socket.write_all(&pipelined).await.expect("writes");
+    read_echo_answer(&mut socket, &mut read, 1).await;
+    read_echo_answer(&mut socket, &mut read, 2).await;
+
+    let split = raw_echo_request(&server, &session, 3, Framing::Length);
+    for piece in [
+        &split[..10],
+        &split[10..split.len() - 5],
+        &split[split.len() - 5..],
+    ] {
+        socket.write_all(piece).await.expect("writes");
+        socket.flush().await.expect("flushes");
+    }
+    read_echo_answer(&mut socket, &mut read, 3).await;
+
+    // A chunked request, with a plain one right behind it: both reach hyper.
+    let mut handed_over = raw_echo_request(&server, &session, 4, Framing::Chunked);
+    handed_over.extend(raw_echo_request(&server, &session, 5, Framing::Length));
+    socket.write_all(&handed_over).await.expect("writes");
+    read_echo_answer(&mut socket, &mut read, 4).await;
+    read_echo_answer(&mut socket, &mut read, 5).await;
+    socket
+        .write_all(&raw_echo_request(&server, &session, 6, Framing::Length))
+        .await
+        .expect("writes");
+    read_echo_answer(&mut socket, &mut read, 6).await;
+    assert!(read.is_empty(), "{}", String::from_utf8_lossy(&read));
+    assert_eq!(passthrough_calls(&server).await - before, 6.0);
+}
+
+/// A client that closes its connection while its fast call runs has the call cancelled
+/// upstream.
+#[tokio::test]
+async fn a_client_that_goes_away_has_its_call_cancelled_upstream() {
+    use tokio::io::AsyncWriteExt as _;
+    let (python, server) = calc_behind_gateway(&[]).await;
+    let session = open_raw_session(&server, "/mcp/calc").await;
+    let body = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+        "params": {"name": "slow", "arguments": {"seconds": 30, "label": "client-gone"}}})
+    .to_string();
+    let address = server.url("/");
+    let address = address.trim_start_matches("http://").trim_end_matches('/');
+    let request = format!(
+        "POST /mcp/calc HTTP/1.1\r\nhost: {address}\r\nauthorization: Bearer {}\r\n\
+         content-type: application/json\r\naccept: application/json, text/event-stream\r\n\
+         mcp-session-id: {session}\r\nmcp-protocol-version: 2025-11-25\r\n\
+         content-length: {}\r\n\r\n{body}",
+        switchboard_test_support::ADMIN_TOKEN,
+        body.len()
+    );
+    let mut socket = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connects");
+    socket.write_all(request.as_bytes()).await.expect("writes");
+    let checker = switchboard_mcp::Upstream::new(switchboard_mcp::UpstreamConfig::http(
+        "check",
+        python.url("/mcp"),
+    ));
+    assert!(
+        poll_tool_text(&checker, "started_calls", "client-gone").await,
+        "the call never reached the upstream"
+    );
+    drop(socket);
+    assert_cancel_reached(&python, "client-gone").await;
+}
