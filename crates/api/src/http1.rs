@@ -39,6 +39,10 @@ const MAX_HEADERS: usize = 32;
 const MAX_HEAD: usize = 16 * 1024;
 /// What each read asks room for; a plain call fits in one.
 const READ_CHUNK: usize = 8 * 1024;
+/// Room for an answer's head and a small body, kept for each connection's answers.
+const OUT_CHUNK: usize = 1024;
+/// A part of an answer this large is written as it is, not copied behind the head.
+const LARGE_PART: usize = 16 * 1024;
 
 /// How the loop left a connection.
 pub(crate) enum Outcome<IO> {
@@ -61,7 +65,7 @@ where
 {
     let mut read = BytesMut::with_capacity(READ_CHUNK);
     // Reused for every answer's bytes, so that writing one allocates nothing.
-    let mut out = Vec::with_capacity(1024);
+    let mut out = Vec::with_capacity(OUT_CHUNK);
     loop {
         let (head_len, body_len) = loop {
             if !read.is_empty() {
@@ -98,6 +102,10 @@ where
             }
         }
         let message = read.split_to(total).freeze();
+        if read.is_empty() && total > READ_CHUNK {
+            // A large request's buffer is not kept for the connection's life.
+            read = BytesMut::with_capacity(READ_CHUNK);
+        }
         let Some(request) = request(message, head_len) else {
             // `inspect` accepted what this rejects only for bytes neither hyper nor `http`
             // would take; the request is consumed, so it is answered here.
@@ -299,11 +307,18 @@ where
             continue;
         }
         written += data.len() as u64;
-        if length.is_some() {
+        if length.is_none() {
+            let _ = write!(out, "{:x}\r\n", data.len());
+        }
+        if data.len() < LARGE_PART {
             out.extend_from_slice(&data);
         } else {
-            let _ = write!(out, "{:x}\r\n", data.len());
-            out.extend_from_slice(&data);
+            // Sent as it is rather than copied.
+            io.write_all(out).await?;
+            out.clear();
+            io.write_all(&data).await?;
+        }
+        if length.is_none() {
             out.extend_from_slice(b"\r\n");
         }
     }
@@ -311,6 +326,9 @@ where
         out.extend_from_slice(b"0\r\n\r\n");
     }
     io.write_all(out).await?;
+    if out.capacity() > LARGE_PART {
+        *out = Vec::with_capacity(OUT_CHUNK);
+    }
     if length.is_some_and(|length| length != written) {
         return Err(io::Error::other("the answer's body broke its length"));
     }
@@ -520,6 +538,13 @@ mod tests {
         assert!(
             text.ends_with("\r\n\r\n9\r\ndata: 1\n\n\r\na\r\ndata: 22\n\n\r\n0\r\n\r\n"),
             "{text}"
+        );
+
+        let large = "x".repeat(LARGE_PART * 2);
+        let (text, _) = written(Response::new(Body::from(large.clone())), false).await;
+        assert!(
+            text.ends_with(&format!("content-length: {}\r\n\r\n{large}", large.len())),
+            "a large answer is written whole"
         );
 
         let mut accepted = Response::new(Body::empty());
