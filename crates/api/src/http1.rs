@@ -8,7 +8,8 @@
 //! byte it has read and not answered, to hyper, which serves it from then on.
 //!
 //! As hyper's server does with half-closes off, a client that closes its side while its
-//! request is served has the request dropped, which cancels the call upstream.
+//! request is served has the request dropped, which cancels the call upstream. As in hyper,
+//! the end is watched for only while no further bytes wait unread.
 
 use std::{
     io::{self, Write as _},
@@ -118,7 +119,7 @@ where
                 tokio::select! {
                     biased;
                     response = &mut handling => break response,
-                    more = fill(&mut io, &mut read), if read.len() < MAX_HEAD => {
+                    more = fill(&mut io, &mut read), if read.is_empty() => {
                         if !more {
                             return Outcome::Closed;
                         }
@@ -348,7 +349,7 @@ where
         tokio::select! {
             biased;
             frame = body.frame() => return Ok(frame),
-            more = fill(io, read), if read.len() < MAX_HEAD => {
+            more = fill(io, read), if read.is_empty() => {
                 if !more {
                     return Err(io::ErrorKind::ConnectionAborted.into());
                 }
