@@ -23,7 +23,7 @@ use switchboard_gateway::{
 };
 
 /// The largest body read here; rmcp's own limit.
-pub(crate) const MAX_BODY: usize = 4 * 1024 * 1024;
+const MAX_BODY: usize = 4 * 1024 * 1024;
 
 /// The session-era protocol versions whose `tools/call` the fast path knows; others go to rmcp.
 pub(crate) const SESSION_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
@@ -147,16 +147,11 @@ enum Mode {
 }
 
 /// Answers `request` on the fast path, or hands it back for rmcp's service. The body is
-/// as the front door has it (hyper's own, or the hand-written loop's bytes), which spares a box
-/// per call.
-pub(crate) async fn serve<B>(
+/// hyper's own, as the front door has it, which spares a box per call.
+pub(crate) async fn serve(
     lane: Lane<'_>,
-    request: axum::http::Request<B>,
-) -> Result<Response, Request>
-where
-    B: axum::body::HttpBody<Data = Bytes> + Send + 'static,
-    B::Error: Into<axum::BoxError>,
-{
+    request: axum::http::Request<hyper::body::Incoming>,
+) -> Result<Response, Request> {
     let Some(mode) = eligible(&lane, request.headers()) else {
         return Err(request.map(Body::new));
     };

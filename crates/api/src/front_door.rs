@@ -14,25 +14,22 @@ use std::{
 
 use axum::{
     Router,
-    body::{Body, Bytes, HttpBody},
+    body::Body,
     extract::ConnectInfo,
     http::{Method, Request, Response, Uri},
 };
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::{
-    net::{TcpListener, TcpStream},
-    sync::watch,
-};
+use tokio::{net::TcpListener, sync::watch};
 use tower_service::Service as _;
 
-use crate::{AppState, http1};
+use crate::AppState;
 
 /// How long to wait after the listener fails for want of file descriptors or memory.
 const ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
 /// What every connection's requests need.
-pub(crate) struct FrontDoor {
+struct FrontDoor {
     /// The fast lane's way to the registry, the sessions and the upstreams.
     state: AppState,
     /// Everything else: the whole API, the MCP endpoints' rmcp services included.
@@ -78,10 +75,20 @@ pub(crate) async fn run(
         let mut stop = stop_rx.clone();
         let open = open_rx.clone();
         tokio::spawn(async move {
-            if let http1::Outcome::HandOff { io, read } =
-                http1::serve(tcp, &door, peer, &mut stop).await
-            {
-                serve_with_hyper(http1::Rewind::new(read, io), door, peer, stop).await;
+            let service = hyper::service::service_fn(move |request| {
+                let door = door.clone();
+                async move { Ok::<_, Infallible>(door.handle(peer, request).await) }
+            });
+            // HTTP/1, and HTTP/2 for a client that speaks it from the first byte, as with
+            // `axum::serve`.
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let mut connection = pin!(builder.serve_connection(TokioIo::new(tcp), service));
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = stop.changed() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
             }
             drop(open);
         });
@@ -90,30 +97,6 @@ pub(crate) async fn run(
     drop(stop_tx);
     drop(open_rx);
     open_tx.closed().await;
-}
-
-/// Serves a connection with hyper until it closes, or until shutdown and its last request.
-async fn serve_with_hyper(
-    io: http1::Rewind<TcpStream>,
-    door: Arc<FrontDoor>,
-    peer: SocketAddr,
-    mut stop: watch::Receiver<()>,
-) {
-    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-        let door = door.clone();
-        async move { Ok::<_, Infallible>(door.handle(peer, request).await) }
-    });
-    // HTTP/1, and HTTP/2 for a client that speaks it from the first byte, as with
-    // `axum::serve`.
-    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    let mut connection = pin!(builder.serve_connection(TokioIo::new(io), service));
-    tokio::select! {
-        _ = connection.as_mut() => {}
-        _ = stop.changed() => {
-            connection.as_mut().graceful_shutdown();
-            let _ = connection.await;
-        }
-    }
 }
 
 /// Errors of one connection, which leave the listener fine.
@@ -127,12 +110,7 @@ fn is_connection_error(error: &std::io::Error) -> bool {
 }
 
 impl FrontDoor {
-    /// Answers one request, from hyper or from the hand-written loop (`crate::http1`).
-    pub(crate) async fn handle<B>(&self, peer: SocketAddr, request: Request<B>) -> Response<Body>
-    where
-        B: HttpBody<Data = Bytes> + Send + 'static,
-        B::Error: Into<axum::BoxError>,
-    {
+    async fn handle(&self, peer: SocketAddr, request: Request<Incoming>) -> Response<Body> {
         // A clone of the URI shares its bytes; the endpoint borrows it while the request moves.
         let uri = request.uri().clone();
         let Some(endpoint) = fast_candidate(request.method(), &uri) else {
@@ -152,16 +130,12 @@ impl FrontDoor {
 
     /// Offers `request` to the fast lane, and routes it when the lane declines it. Only a caller
     /// with the admin token is offered: refusing anyone else, and auditing it, is the router's.
-    async fn offer<B>(
+    async fn offer(
         &self,
         peer: SocketAddr,
         endpoint: Option<&str>,
-        request: Request<B>,
-    ) -> Response<Body>
-    where
-        B: HttpBody<Data = Bytes> + Send + 'static,
-        B::Error: Into<axum::BoxError>,
-    {
+        request: Request<Incoming>,
+    ) -> Response<Body> {
         let mut request = if crate::auth::holds_admin_token(request.headers(), &self.state) {
             match crate::mcp::offer_fast_lane(&self.state, endpoint, request).await {
                 Ok(response) => return response,
@@ -179,7 +153,7 @@ impl FrontDoor {
     /// fast lane takes should be small.
     async fn route<B>(&self, peer: SocketAddr, mut request: Request<B>) -> Response<Body>
     where
-        B: HttpBody<Data = Bytes> + Send + 'static,
+        B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
         B::Error: Into<axum::BoxError>,
     {
         request.extensions_mut().insert(ConnectInfo(peer));
@@ -198,11 +172,7 @@ fn fast_candidate<'a>(method: &Method, uri: &'a Uri) -> Option<Option<&'a str>> 
     if method != Method::POST {
         return None;
     }
-    fast_path(uri.path())
-}
-
-/// [`fast_candidate`]'s judgement of a `POST`'s path.
-pub(crate) fn fast_path(path: &str) -> Option<Option<&str>> {
+    let path = uri.path();
     if path == "/mcp" {
         return Some(None);
     }

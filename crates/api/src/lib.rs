@@ -6,7 +6,6 @@ pub mod auth;
 pub mod error;
 mod fast_lane;
 mod front_door;
-mod http1;
 pub mod legacy_sse;
 pub mod mcp;
 pub mod runs;

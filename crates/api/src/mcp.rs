@@ -297,15 +297,11 @@ pub async fn aggregate(
 /// The front door's offer to the fast lane, the one place it is offered: the aggregate's
 /// (`server: None`) or one server's, when the server is known and enabled (the router answers
 /// for any other).
-pub(crate) async fn offer_fast_lane<B>(
+pub(crate) async fn offer_fast_lane(
     state: &AppState,
     server: Option<&str>,
-    request: axum::http::Request<B>,
-) -> Result<Response, Request>
-where
-    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
-    B::Error: Into<axum::BoxError>,
-{
+    request: axum::http::Request<hyper::body::Incoming>,
+) -> Result<Response, Request> {
     let lane = |endpoint, sessions| crate::fast_lane::Lane {
         gateway: &state.gateway,
         endpoint,

@@ -2516,9 +2516,8 @@ async fn read_echo_answer(socket: &mut tokio::net::TcpStream, read: &mut Vec<u8>
     assert_eq!(body["result"]["content"][0]["text"], "hi", "{text}");
 }
 
-/// The hand-written HTTP/1 loop serves requests sent back to back in one write, and a request
-/// that arrives in pieces. A request of another shape (a chunked body) hands the connection to
-/// hyper, with the bytes already read, and the connection goes on serving.
+/// One connection serves fast calls sent back to back in one write, a call that arrives in
+/// pieces, and a call with a chunked body, in order.
 #[tokio::test]
 async fn one_connection_serves_pipelined_split_and_chunked_requests_in_order() {
     use tokio::io::AsyncWriteExt as _;
@@ -2550,7 +2549,7 @@ async fn one_connection_serves_pipelined_split_and_chunked_requests_in_order() {
     }
     read_echo_answer(&mut socket, &mut read, 3).await;
 
-    // A chunked request, with a plain one right behind it: both reach hyper.
+    // A chunked request, with a plain one right behind it.
     let mut handed_over = raw_echo_request(&server, &session, 4, Framing::Chunked);
     handed_over.extend(raw_echo_request(&server, &session, 5, Framing::Length));
     socket.write_all(&handed_over).await.expect("writes");
