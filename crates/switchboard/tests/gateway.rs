@@ -2450,28 +2450,46 @@ async fn an_upstream_the_proxy_settings_route_through_a_proxy_stays_on_the_typed
     assert_eq!(passthrough_calls(&server).await, 0.0);
 }
 
-/// One `tools/call` of echo on `session`, as the bytes of a plain HTTP/1.1 request, its body
+/// The gateway's `host:port`.
+fn address_of(server: &Switchboard) -> String {
+    let url = server.url("/");
+    url.trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// `message` posted on `path` in `session`, as the bytes of a plain HTTP/1.1 request, its body
 /// framed by `framing`.
-fn raw_echo_request(server: &Switchboard, session: &str, id: u32, framing: Framing) -> Vec<u8> {
-    let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-        "params": {"name": "echo", "arguments": {"message": "hi"}}})
-    .to_string();
-    let host = server.url("/");
-    let host = host.trim_start_matches("http://").trim_end_matches('/');
+fn raw_post(
+    server: &Switchboard,
+    path: &str,
+    session: &str,
+    message: &Value,
+    framing: Framing,
+) -> Vec<u8> {
+    let body = message.to_string();
     let head = format!(
-        "POST /mcp/echo HTTP/1.1\r\nhost: {host}\r\nauthorization: Bearer {}\r\n\
+        "POST {path} HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {}\r\n\
          content-type: application/json\r\naccept: application/json, text/event-stream\r\n\
          mcp-session-id: {session}\r\nmcp-protocol-version: 2025-11-25\r\n",
+        address_of(server),
         switchboard_test_support::ADMIN_TOKEN
     );
-    let message = match framing {
+    let request = match framing {
         Framing::Length => format!("{head}content-length: {}\r\n\r\n{body}", body.len()),
         Framing::Chunked => format!(
             "{head}transfer-encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
             body.len()
         ),
     };
-    message.into_bytes()
+    request.into_bytes()
+}
+
+/// One `tools/call` of echo on `session`, as [`raw_post`] writes it.
+fn raw_echo_request(server: &Switchboard, session: &str, id: u32, framing: Framing) -> Vec<u8> {
+    let call = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {"name": "echo", "arguments": {"message": "hi"}}});
+    raw_post(server, "/mcp/echo", session, &call, framing)
 }
 
 #[derive(Clone, Copy)]
@@ -2524,9 +2542,7 @@ async fn one_connection_serves_pipelined_split_and_chunked_requests_in_order() {
     let (_upstream, server) = echo_behind_gateway(&[]).await;
     let session = open_raw_session(&server, "/mcp/echo").await;
     let before = passthrough_calls(&server).await;
-    let address = server.url("/");
-    let address = address.trim_start_matches("http://").trim_end_matches('/');
-    let mut socket = tokio::net::TcpStream::connect(address)
+    let mut socket = tokio::net::TcpStream::connect(address_of(&server))
         .await
         .expect("connects");
     socket.set_nodelay(true).expect("nodelay");
@@ -2571,23 +2587,13 @@ async fn a_client_that_goes_away_has_its_call_cancelled_upstream() {
     use tokio::io::AsyncWriteExt as _;
     let (python, server) = calc_behind_gateway(&[]).await;
     let session = open_raw_session(&server, "/mcp/calc").await;
-    let body = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
-        "params": {"name": "slow", "arguments": {"seconds": 30, "label": "client-gone"}}})
-    .to_string();
-    let address = server.url("/");
-    let address = address.trim_start_matches("http://").trim_end_matches('/');
-    let request = format!(
-        "POST /mcp/calc HTTP/1.1\r\nhost: {address}\r\nauthorization: Bearer {}\r\n\
-         content-type: application/json\r\naccept: application/json, text/event-stream\r\n\
-         mcp-session-id: {session}\r\nmcp-protocol-version: 2025-11-25\r\n\
-         content-length: {}\r\n\r\n{body}",
-        switchboard_test_support::ADMIN_TOKEN,
-        body.len()
-    );
-    let mut socket = tokio::net::TcpStream::connect(address)
+    let call = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+        "params": {"name": "slow", "arguments": {"seconds": 30, "label": "client-gone"}}});
+    let mut socket = tokio::net::TcpStream::connect(address_of(&server))
         .await
         .expect("connects");
-    socket.write_all(request.as_bytes()).await.expect("writes");
+    let request = raw_post(&server, "/mcp/calc", &session, &call, Framing::Length);
+    socket.write_all(&request).await.expect("writes");
     let checker = switchboard_mcp::Upstream::new(switchboard_mcp::UpstreamConfig::http(
         "check",
         python.url("/mcp"),
