@@ -27,7 +27,7 @@ pub(crate) struct RawRoute {
     /// Where raw requests go, worked out from `uri` once: parsing it (with its IDNA pass) for
     /// every call showed in profiles.
     pub(crate) target: crate::raw_client::Target,
-    /// Whether requests to `url` go straight to it rather than through a configured HTTP proxy,
+    /// Whether requests to `uri` go straight to it rather than through a configured HTTP proxy,
     /// which only the typed path's client supports.
     pub(crate) direct: bool,
     /// `None` on a stateless (2026-07-28) connection.

@@ -94,11 +94,11 @@ impl Store {
         type Statements = std::sync::OnceLock<(String, String)>;
         static SQLITE: Statements = std::sync::OnceLock::new();
         static POSTGRES: Statements = std::sync::OnceLock::new();
-        let statements = match self.backend {
+        let texts = match self.backend {
             Backend::Sqlite => &SQLITE,
             Backend::Postgres => &POSTGRES,
         };
-        let (many, one) = statements.get_or_init(|| {
+        let (many, one) = texts.get_or_init(|| {
             (
                 insert_statement(ROWS_PER_INSERT, self.backend),
                 insert_statement(1, self.backend),
