@@ -23,7 +23,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::{net::TcpListener, sync::watch};
 use tower_service::Service as _;
 
-use crate::AppState;
+use crate::{AppState, connection_threads::ConnectionThreads};
 
 /// How long to wait after the listener fails for want of file descriptors or memory.
 const ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
@@ -45,6 +45,7 @@ pub(crate) struct Observed;
 /// one finish its request, and returns once every connection is closed.
 pub(crate) async fn run(
     listener: TcpListener,
+    threads: Arc<ConnectionThreads>,
     state: AppState,
     router: Router,
     shutdown: impl Future<Output = ()> + Send,
@@ -74,7 +75,7 @@ pub(crate) async fn run(
         let door = door.clone();
         let mut stop = stop_rx.clone();
         let open = open_rx.clone();
-        tokio::spawn(async move {
+        threads.serve(tcp, move |tcp| async move {
             let service = hyper::service::service_fn(move |request| {
                 let door = door.clone();
                 async move { Ok::<_, Infallible>(door.handle(peer, request).await) }

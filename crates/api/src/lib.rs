@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod connection_threads;
 pub mod error;
 mod fast_lane;
 mod front_door;
@@ -26,6 +27,7 @@ use switchboard_gateway::metrics::RequestLabels;
 use tokio::net::TcpListener;
 
 pub use auth::{AdminAuth, AdminTokenSource};
+pub use connection_threads::ConnectionThreads;
 pub use error::ApiError;
 
 /// The largest request body accepted: a run request is a few kilobytes.
@@ -287,8 +289,11 @@ async fn metrics(State(state): State<AppState>, _caller: auth::Caller) -> axum::
 
 /// Serves until `shutdown` resolves, then stops accepting and gives requests in flight up to
 /// `grace` to finish. Runs still going after that are cancelled, which stops their children.
+/// Connections are served where `threads` says; the threads stop last, once everything they
+/// may hold (sessions, upstreams) has been shut down.
 pub async fn serve(
     listener: TcpListener,
+    threads: ConnectionThreads,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
@@ -299,7 +304,8 @@ pub async fn serve(
     let audit = state.gateway.audit().clone();
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let app = router(state.clone());
-    let server = front_door::run(listener, state, app, async move {
+    let threads = std::sync::Arc::new(threads);
+    let server = front_door::run(listener, threads.clone(), state, app, async move {
         shutdown.await;
         let _ = stop_tx.send(true);
     });
@@ -326,5 +332,10 @@ pub async fn serve(
     mounts.shutdown();
     pool.close_all().await;
     audit.flush().await;
+    // The accept loop has ended, so this is the last reference, unless a connection outlived
+    // the grace period; its thread then ends with the process.
+    if let Ok(threads) = std::sync::Arc::try_unwrap(threads) {
+        threads.stop().await;
+    }
     joined.map_err(std::io::Error::other)
 }

@@ -214,6 +214,8 @@ type PoolKey = (http::uri::Scheme, http::uri::Authority);
 /// I/O, which whoever uses the connection polls.
 struct PooledConnection {
     key: PoolKey,
+    /// Where the connection's socket is registered, and so where it may be reused.
+    home: Home,
     sender: http1::SendRequest<Full<Bytes>>,
     driver: http1::Connection<Io, Full<Bytes>>,
     /// The driver finished (the connection closed or failed); it must not be polled again.
@@ -240,7 +242,7 @@ struct Pool {
         clippy::vec_box,
         reason = "a connection moves between the pool and an answer's body as a box, not as its 1.8 KiB"
     )]
-    idle: HashMap<PoolKey, Vec<Box<PooledConnection>>>,
+    idle: HashMap<Home, HashMap<PoolKey, Vec<Box<PooledConnection>>>>,
     /// When connections that waited too long were last closed, for every upstream: nothing polls
     /// an idle connection, so without this one to an upstream no longer called would stay open.
     swept: Option<Instant>,
@@ -250,16 +252,23 @@ impl Pool {
     /// Closes the connections that, at `now`, have waited too long or that the upstream closed.
     fn close_stale(&mut self, now: Instant) {
         self.swept = Some(now);
-        self.idle.retain(|_, idle| {
-            idle.retain(|connection| fresh(connection, now));
-            !idle.is_empty()
+        self.idle.retain(|_, upstreams| {
+            upstreams.retain(|_, idle| {
+                idle.retain(|connection| fresh(connection, now));
+                !idle.is_empty()
+            });
+            !upstreams.is_empty()
         });
     }
 
     /// Idle connections, over every upstream.
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.idle.values().map(Vec::len).sum()
+        self.idle
+            .values()
+            .flat_map(HashMap::values)
+            .map(Vec::len)
+            .sum()
     }
 }
 
@@ -285,10 +294,22 @@ fn fresh(connection: &PooledConnection, now: Instant) -> bool {
         && !connection.sender.is_closed()
 }
 
-/// The newest idle connection to `key` that has not waited too long.
+/// Where connections opened by the calling task are registered, when that matters: a
+/// single-threaded runtime's sockets are polled by its thread alone, so another thread that
+/// reused one would be woken through it on every read. Connections of a multi-threaded runtime
+/// are shared by all its workers (`None`).
+type Home = Option<std::thread::ThreadId>;
+
+fn home() -> Home {
+    let flavor = tokio::runtime::Handle::try_current().ok()?.runtime_flavor();
+    (flavor == tokio::runtime::RuntimeFlavor::CurrentThread).then(|| std::thread::current().id())
+}
+
+/// The newest idle connection to `key`, opened where this task runs, that has not waited too
+/// long.
 fn checkout(key: &PoolKey) -> Option<Box<PooledConnection>> {
     let mut pool = pool();
-    let idle = pool.idle.get_mut(key)?;
+    let idle = pool.idle.get_mut(&home())?.get_mut(key)?;
     let now = Instant::now();
     while let Some(connection) = idle.pop() {
         if fresh(&connection, now) {
@@ -314,7 +335,12 @@ fn check_in_to(pool: &mut Pool, mut connection: Box<PooledConnection>, now: Inst
     {
         pool.close_stale(now);
     }
-    let idle = pool.idle.entry(connection.key.clone()).or_default();
+    let idle = pool
+        .idle
+        .entry(connection.home)
+        .or_default()
+        .entry(connection.key.clone())
+        .or_default();
     if idle.len() < POOL_IDLE_PER_UPSTREAM {
         idle.push(connection);
     }
@@ -330,6 +356,7 @@ async fn connect(uri: &http::Uri, key: PoolKey) -> Result<Box<PooledConnection>,
     let (sender, driver) = http1::handshake(io).await.map_err(RawHttpError::Exchange)?;
     Ok(Box::new(PooledConnection {
         key,
+        home: home(),
         sender,
         driver,
         finished: false,
@@ -584,6 +611,49 @@ mod tests {
             assert_eq!(post_and_read(&uri).await, r#"{"ok":1}"#);
         }
         assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_single_threaded_runtime_reuses_only_the_connections_it_opened() {
+        use std::sync::atomic::Ordering;
+        // The peer runs on a runtime of its own; each caller on a thread with a runtime of its
+        // own, as the gateway's connection threads do.
+        let peer = tokio::runtime::Runtime::new().expect("a runtime");
+        let (uri, accepted, _) = peer.block_on(http_peer(r#"{"ok":3}"#, 10));
+        // Calls twice, then keeps its runtime running (so its sockets stay usable) until told.
+        let caller = |uri: http::Uri| {
+            let (done, is_done) = std::sync::mpsc::channel();
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let thread = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a runtime");
+                runtime.block_on(async {
+                    for _ in 0..2 {
+                        assert_eq!(post_and_read(&uri).await, r#"{"ok":3}"#);
+                    }
+                    done.send(()).expect("the test waits");
+                    let _ = stopped.await;
+                });
+            });
+            is_done.recv().expect("the calls");
+            (stop, thread)
+        };
+        let (stop_first, first) = caller(uri.clone());
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            1,
+            "one thread reuses its own"
+        );
+        // The first thread's connection waits in the pool and could take more requests, but
+        // its socket belongs to the first thread's runtime.
+        let (stop_second, second) = caller(uri);
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+        for (stop, thread) in [(stop_first, first), (stop_second, second)] {
+            let _ = stop.send(());
+            thread.join().expect("the caller");
+        }
     }
 
     #[tokio::test]

@@ -4,7 +4,7 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::Context as _;
 use switchboard_agent::{ApiKey, RunnerSettings, RunningRuns};
-use switchboard_api::{AdminAuth, AdminTokenSource, AppState, mcp::McpMounts};
+use switchboard_api::{AdminAuth, AdminTokenSource, AppState, ConnectionThreads, mcp::McpMounts};
 use switchboard_gateway::{Gateway, GatewaySettings, catalog::Catalog};
 use switchboard_store::{SecretBox, Store};
 
@@ -84,6 +84,11 @@ pub struct Args {
     /// Seconds requests in flight get to finish at shutdown.
     #[arg(long, default_value_t = 10)]
     shutdown_grace: u64,
+    /// Threads that serve connections, each with a runtime of its own, so that a call is served
+    /// on one thread from end to end; one per core by default. 0 serves them on the shared
+    /// runtime's workers.
+    #[arg(long)]
+    connection_threads: Option<usize>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -192,9 +197,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             banner.push_str("admin token: from SWITCHBOARD_ADMIN_TOKEN\n")
         }
     }
+    let threads = ConnectionThreads::start(args.connection_threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    }))
+    .context("cannot start the connection threads")?;
     super::emit(&banner)?;
     switchboard_api::serve(
         listener,
+        threads,
         state,
         shutdown_signal(),
         Duration::from_secs(args.shutdown_grace),
