@@ -1,4 +1,4 @@
-//! `switchboard serve`: the HTTP server (`POST /run` for now).
+//! `switchboard serve`: the gateway (its MCP endpoints and admin API) and `POST /run`.
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
