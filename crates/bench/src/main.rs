@@ -36,7 +36,8 @@ enum Bench {
         /// Idle downstream sessions opened to measure their memory.
         #[arg(long, default_value_t = 200)]
         idle_sessions: usize,
-        /// Worker threads of the gateway's and the forwarder's runtimes (passed as tokio's
+        /// Threads that serve the gateway's connections (its `--connection-threads`) and the
+        /// worker threads of its shared runtime and the forwarder's (tokio's
         /// `TOKIO_WORKER_THREADS`); one per core when unset.
         #[arg(long)]
         worker_threads: Option<usize>,
