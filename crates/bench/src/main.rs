@@ -38,7 +38,7 @@ enum Bench {
         idle_sessions: usize,
         /// Threads that serve the gateway's connections (its `--connection-threads`) and the
         /// worker threads of its shared runtime and the forwarder's (tokio's
-        /// `TOKIO_WORKER_THREADS`); one per core when unset.
+        /// `TOKIO_WORKER_THREADS`); each program's own defaults when unset.
         #[arg(long)]
         worker_threads: Option<usize>,
     },

@@ -248,7 +248,7 @@ pub async fn run(binary: &Path, plan: &Plan) -> anyhow::Result<()> {
     println!(
         "machine: {} cores; each load runs {duration:?}; proxy worker threads: {}",
         std::thread::available_parallelism()?.get(),
-        workers.unwrap_or("one per core")
+        workers.unwrap_or("the defaults")
     );
     println!("switchboard serve ready (healthz answers) {ready:?} after spawn");
     println!();
