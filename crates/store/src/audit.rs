@@ -48,37 +48,41 @@ pub struct AuditQuery {
     pub limit: u32,
 }
 
-/// Rows one `INSERT` carries: 11 parameters each stays far below SQLite's and PostgreSQL's
-/// limits on parameters per statement.
-const ROWS_PER_INSERT: usize = 16;
-/// Columns of an audit row.
-const AUDIT_COLUMNS: usize = 11;
+/// A batch of audit rows as one statement: the rows travel as one JSON array of arrays, which the
+/// database unpacks. One statement per batch, whatever its size, is one round trip to SQLite's
+/// worker thread (each cost thread wake-ups on both sides) and one to PostgreSQL; bound one by
+/// one, a batch took up to 31 statements. Its element order is the columns' order here.
+const SQLITE_BATCH_INSERT: &str = "INSERT INTO audit (id, at, actor, client, kind, action, \
+     server, tool, outcome, duration_ms, detail) SELECT value ->> 0, value ->> 1, value ->> 2, \
+     value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9, \
+     value ->> 10 FROM json_each(?)";
+/// The same for PostgreSQL, as `json` (not `jsonb`, which would normalize what it only unpacks).
+const POSTGRES_BATCH_INSERT: &str = "INSERT INTO audit (id, at, actor, client, kind, action, \
+     server, tool, outcome, duration_ms, detail) SELECT r ->> 0, (r ->> 1)::bigint, r ->> 2, \
+     r ->> 3, r ->> 4, r ->> 5, r ->> 6, r ->> 7, r ->> 8, (r ->> 9)::bigint, r ->> 10 \
+     FROM json_array_elements($1::json) AS r";
 
-/// `INSERT INTO audit … VALUES (…), (…)` for `rows` rows. PostgreSQL needs numbered
-/// placeholders; SQLite gets anonymous ones, because binding a numbered one looks its name up in a
-/// list of every name (so a batch cost time in the square of its parameters).
-fn insert_statement(rows: usize, backend: Backend) -> String {
-    use std::fmt::Write as _;
-    let mut sql = String::from(
-        "INSERT INTO audit (id, at, actor, client, kind, action, server, tool, outcome, \
-         duration_ms, detail) VALUES ",
-    );
-    for row in 0..rows {
-        sql.push_str(if row == 0 { "(" } else { ", (" });
-        for column in 0..AUDIT_COLUMNS {
-            let separator = if column == 0 { "" } else { ", " };
-            match backend {
-                Backend::Sqlite => {
-                    let _ = write!(sql, "{separator}?");
-                }
-                Backend::Postgres => {
-                    let _ = write!(sql, "{separator}${}", row * AUDIT_COLUMNS + column + 1);
-                }
-            }
-        }
-        sql.push(')');
-    }
-    sql
+/// The rows as the batch statements take them.
+fn batch_json(rows: &[AuditRow]) -> Result<String, serde_json::Error> {
+    let rows: Vec<_> = rows
+        .iter()
+        .map(|row| {
+            (
+                row.id.as_str(),
+                row.at,
+                row.actor.as_ref(),
+                row.client.as_str(),
+                row.kind.as_ref(),
+                row.action.as_ref(),
+                row.server.as_str(),
+                row.tool.as_str(),
+                row.outcome.as_ref(),
+                row.duration_ms,
+                row.detail.as_str(),
+            )
+        })
+        .collect();
+    serde_json::to_string(&rows)
 }
 
 impl Store {
@@ -86,51 +90,23 @@ impl Store {
         self.append_audit_batch(std::slice::from_ref(row)).await
     }
 
-    /// Appends rows in one transaction: one commit for the lot, with [`ROWS_PER_INSERT`] rows
-    /// per statement where there are that many (a statement costs more than a row). Only two
-    /// statement texts exist, so each connection caches two prepared statements, not one per
-    /// batch size.
+    /// Appends rows, all or none: they are one statement.
     pub async fn append_audit_batch(&self, rows: &[AuditRow]) -> Result<(), StoreError> {
-        type Statements = std::sync::OnceLock<(String, String)>;
-        static SQLITE: Statements = std::sync::OnceLock::new();
-        static POSTGRES: Statements = std::sync::OnceLock::new();
-        let texts = match self.backend {
-            Backend::Sqlite => &SQLITE,
-            Backend::Postgres => &POSTGRES,
-        };
-        let (many, one) = texts.get_or_init(|| {
-            (
-                insert_statement(ROWS_PER_INSERT, self.backend),
-                insert_statement(1, self.backend),
-            )
-        });
-        let mut transaction = self.pool.begin().await?;
-        let full = rows.len() / ROWS_PER_INSERT * ROWS_PER_INSERT;
-        let (chunked, rest) = rows.split_at(full);
-        let statements = chunked
-            .chunks(ROWS_PER_INSERT)
-            .map(|chunk| (many.as_str(), chunk))
-            .chain(rest.chunks(1).map(|row| (one.as_str(), row)));
-        for (sql, chunk) in statements {
-            let mut query = sqlx::query(sql);
-            for row in chunk {
-                // Bound as `&str`, which sqlx's `Any` driver borrows; a `&String` it copies.
-                query = query
-                    .bind(row.id.as_str())
-                    .bind(row.at)
-                    .bind(row.actor.as_ref())
-                    .bind(row.client.as_str())
-                    .bind(row.kind.as_ref())
-                    .bind(row.action.as_ref())
-                    .bind(row.server.as_str())
-                    .bind(row.tool.as_str())
-                    .bind(row.outcome.as_ref())
-                    .bind(row.duration_ms)
-                    .bind(row.detail.as_str());
-            }
-            query.execute(&mut *transaction).await?;
+        if rows.is_empty() {
+            return Ok(());
         }
-        transaction.commit().await?;
+        let sql = match self.backend {
+            Backend::Sqlite => SQLITE_BATCH_INSERT,
+            Backend::Postgres => POSTGRES_BATCH_INSERT,
+        };
+        // Strings and numbers always encode; the error is kept rather than a row dropped.
+        let rows = batch_json(rows).map_err(|error| {
+            StoreError::Corrupt(format!("an audit batch did not encode: {error}"))
+        })?;
+        sqlx::query(sql)
+            .bind(rows.as_str())
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

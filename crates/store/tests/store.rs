@@ -181,20 +181,28 @@ async fn audit_suite(store: &Store) {
     assert_eq!(store.prune_audit(2_500).await.expect("prune"), 2);
     assert_eq!(by(all).await, ["fetch"]);
 
-    // A batch larger than one statement carries: every row lands, in order, none twice.
-    let batch: Vec<AuditRow> = (0..150)
+    // A batch goes in as one JSON parameter: every row lands, in order, none twice, and every
+    // value comes back as it was, whatever its characters and however large its numbers.
+    let mut batch: Vec<AuditRow> = (0..150)
         .map(|n| audit_row(10_000 + n, "bulk", &format!("t{n:03}"), "ok"))
         .collect();
+    batch[7].detail = r#"{"quote":"\"","line":"a\nb","unicode":"é ☎ 𝄞","nul":"\u0001"}"#.into();
+    batch[8].tool = "naïve \"tool\" \\ ☎".into();
+    batch[9].duration_ms = i64::MAX;
     store.append_audit_batch(&batch).await.expect("batch");
-    let landed = store
-        .audit(&AuditQuery {
-            server: Some("bulk".into()),
-            limit: 500,
-            ..AuditQuery::default()
-        })
-        .await
-        .expect("query");
+    store.append_audit_batch(&[]).await.expect("an empty batch");
+    let bulk = || AuditQuery {
+        server: Some("bulk".into()),
+        limit: 500,
+        ..AuditQuery::default()
+    };
+    let landed = store.audit(&bulk()).await.expect("query");
     assert_eq!(landed, batch);
+
+    // A batch is all or none: one row that cannot go in keeps the others out.
+    let clashing = vec![audit_row(20_000, "bulk", "new", "ok"), batch[3].clone()];
+    assert!(store.append_audit_batch(&clashing).await.is_err());
+    assert_eq!(store.audit(&bulk()).await.expect("query"), batch);
     assert_eq!(store.prune_audit(i64::MAX).await.expect("prune"), 151);
 }
 
