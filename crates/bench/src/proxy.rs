@@ -226,8 +226,8 @@ pub struct Plan {
     pub duration: Duration,
     /// Opened to measure their memory.
     pub idle_sessions: usize,
-    /// The gateway's connection threads and its and the forwarder's runtime workers; one per
-    /// core when `None`.
+    /// The gateway's connection threads and its and the forwarder's runtime workers; each
+    /// program's own defaults when `None`.
     pub worker_threads: Option<usize>,
 }
 

@@ -2451,11 +2451,8 @@ async fn an_upstream_the_proxy_settings_route_through_a_proxy_stays_on_the_typed
 }
 
 /// The gateway's `host:port`.
-fn address_of(server: &Switchboard) -> String {
-    let url = server.url("/");
-    url.trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string()
+fn address_of(server: &Switchboard) -> &str {
+    server.base_url.trim_start_matches("http://")
 }
 
 /// `message` posted on `path` in `session`, as the bytes of a plain HTTP/1.1 request, its body
@@ -2498,10 +2495,18 @@ enum Framing {
     Chunked,
 }
 
+/// Appends what `socket` has next to `read`; the connection must not close `when`.
+async fn read_more(socket: &mut tokio::net::TcpStream, read: &mut Vec<u8>, when: &str) {
+    use tokio::io::AsyncReadExt as _;
+    let mut more = [0u8; 4096];
+    let n = socket.read(&mut more).await.expect("reads");
+    assert!(n > 0, "the connection closed {when}");
+    read.extend_from_slice(&more[..n]);
+}
+
 /// Reads one answer (framed by its length) from `socket`, keeping what follows it in `read`,
 /// and checks that it is echo's "hi" under `id`.
 async fn read_echo_answer(socket: &mut tokio::net::TcpStream, read: &mut Vec<u8>, id: u32) {
-    use tokio::io::AsyncReadExt as _;
     let (head_end, length) = loop {
         let text = String::from_utf8_lossy(read);
         if let Some(head_end) = text.find("\r\n\r\n") {
@@ -2515,16 +2520,10 @@ async fn read_echo_answer(socket: &mut tokio::net::TcpStream, read: &mut Vec<u8>
                 .unwrap_or_else(|| panic!("an answer framed by length: {text}"));
             break (head_end + 4, length);
         }
-        let mut more = [0u8; 4096];
-        let n = socket.read(&mut more).await.expect("reads");
-        assert!(n > 0, "the connection closed before an answer");
-        read.extend_from_slice(&more[..n]);
+        read_more(socket, read, "before an answer").await;
     };
     while read.len() < head_end + length {
-        let mut more = [0u8; 4096];
-        let n = socket.read(&mut more).await.expect("reads");
-        assert!(n > 0, "the connection closed within an answer");
-        read.extend_from_slice(&more[..n]);
+        read_more(socket, read, "within an answer").await;
     }
     let answer: Vec<u8> = read.drain(..head_end + length).collect();
     let text = String::from_utf8_lossy(&answer);
