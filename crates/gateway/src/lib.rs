@@ -191,11 +191,9 @@ pub struct Served {
     pub version: i64,
     /// The alias, for logs and the audit.
     pub alias: String,
-    /// The governed tools.
+    /// The governed tools: the upstream's latest list after governance. A call is forwarded only
+    /// for a name in it; any other name is refused as unknown and never sent upstream.
     pub registry: ToolRegistry,
-    /// Every tool name the upstream listed, governed or not: a call to a name outside it may go
-    /// to the upstream for its own answer, as no governance rule can be bypassed that way.
-    pub remote_names: Arc<std::collections::HashSet<String>>,
     pub upstream: Upstream,
 }
 
@@ -248,7 +246,6 @@ struct Resolved {
 #[derive(Debug, Clone)]
 struct ServedTools {
     registry: ToolRegistry,
-    remote_names: Arc<std::collections::HashSet<String>>,
     /// The upstream the tools were listed from, which their calls use. When the pool has another
     /// (a new definition, or a start after an idle stop) the tools are listed again from that one,
     /// so that calls never revive an upstream the pool no longer stops or shows.
@@ -636,15 +633,9 @@ impl Gateway {
                     &resolved.id,
                     registered.as_ref().map(|_| ()).map_err(ToString::to_string),
                 );
+                registered?;
                 let tools = ServedTools {
                     registry,
-                    remote_names: Arc::new(
-                        registered?
-                            .remote_tools
-                            .into_iter()
-                            .map(|t| t.name)
-                            .collect(),
-                    ),
                     upstream: upstream.clone(),
                 };
                 self.served
@@ -659,7 +650,6 @@ impl Gateway {
             version: resolved.version,
             alias: resolved.definition.alias.clone(),
             registry: tools.registry,
-            remote_names: tools.remote_names,
             upstream,
         })
     }
@@ -677,19 +667,12 @@ impl Gateway {
         config.upstream.relay = Some(relay);
         let upstream = Upstream::new(config.upstream.clone());
         let registry = ToolRegistry::with_secrets(BTreeMap::<String, String>::new());
-        let registered = register_from(&registry, &config, upstream.clone()).await?;
+        register_from(&registry, &config, upstream.clone()).await?;
         Ok(Served {
             id: connected.id,
             version: connected.version,
             alias: connected.definition.alias,
             registry,
-            remote_names: Arc::new(
-                registered
-                    .remote_tools
-                    .into_iter()
-                    .map(|t| t.name)
-                    .collect(),
-            ),
             upstream,
         })
     }

@@ -17,7 +17,7 @@ use std::{
 use rmcp::ErrorData as McpError;
 use serde_json::value::RawValue;
 use switchboard_mcp::{CallContext, RawReply, RequestOptions};
-use switchboard_tools::{RawExecuteError, ToolError};
+use switchboard_tools::RawExecuteError;
 use tokio_util::sync::CancellationToken;
 
 use crate::{Gateway, Served};
@@ -244,11 +244,8 @@ pub async fn call_raw(gateway: &Gateway, call: RawCall<'_>) -> Option<Result<Raw
         .await;
     let result = match result {
         Ok(reply) => Ok(reply),
-        // A name outside the registry may still be the upstream's own (see `Served`), and an
-        // unrouted call was not sent: the typed path decides both.
-        Err(RawExecuteError::Unrouted | RawExecuteError::Tool(ToolError::UnknownTool(_))) => {
-            return None;
-        }
+        // An unrouted call was not sent: the typed path takes it.
+        Err(RawExecuteError::Unrouted) => return None,
         Err(RawExecuteError::Tool(error)) => {
             Err(crate::proxy::tool_error_to_mcp(gateway, &served.id, error))
         }

@@ -18,7 +18,7 @@ use rmcp::{
 use serde_json::{Value, json};
 use std::sync::Arc;
 use switchboard_mcp::{CallContext, RequestOptions, Upstream, UpstreamError, UpstreamEvent};
-use switchboard_tools::{ToolError, ToolMetadata, ToolOutput};
+use switchboard_tools::{ToolError, ToolMetadata};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -893,22 +893,13 @@ async fn call_governed(
             }
         })
     });
-    let result = if served.registry.metadata(name).is_none() && !served.remote_names.contains(name)
-    {
-        // A name the upstream never listed: it gives its own answer, as it would directly.
-        served
-            .upstream
-            .call_tool(name, arguments, options)
-            .await
-            .map(ToolOutput::from)
-            .map_err(ToolError::from)
-    } else {
-        let arguments = arguments.map(Value::Object).unwrap_or(Value::Null);
-        served
-            .registry
-            .execute_with(name, arguments, &CallContext::new(), options)
-            .await
-    };
+    // Only a name the registry serves is called: an unlisted, denied or renamed-away name is
+    // refused as unknown there, before anything is sent upstream.
+    let arguments = arguments.map(Value::Object).unwrap_or(Value::Null);
+    let result = served
+        .registry
+        .execute_with(name, arguments, &CallContext::new(), options)
+        .await;
     if let Some(relay) = relay {
         // The sender is gone with the call; the relay ends once it has sent the rest.
         let _ = relay.await;

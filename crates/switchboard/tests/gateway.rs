@@ -949,6 +949,9 @@ async fn an_upstream_list_change_reaches_the_client() {
     }
 }
 
+/// Denied and renamed-away names are refused and pinned parameters win, for a 2026-07-28 client
+/// (stateless, on the fast path). Names the upstream never listed, or that governance leaves
+/// out, are tried on every path by `an_allow_list_bounds_what_can_be_called_on_every_path`.
 #[tokio::test]
 async fn governance_cannot_be_bypassed_through_the_proxy() {
     let python = start_python("streamable-http")
@@ -980,6 +983,81 @@ async fn governance_cannot_be_bypassed_through_the_proxy() {
         .await
         .expect("calls");
     assert_eq!(result.structured_content, Some(json!({"result": 42})));
+}
+
+/// The Python fixture runs `danger` but never lists it, and lists `bump`, which the allow-list
+/// leaves out. Neither, nor a name nobody serves, nor their prefixed forms, may reach the upstream:
+/// through the fast path and the typed path, on `/mcp/{alias}` and `/mcp`, for clients of both
+/// eras. Each is refused as an unknown tool, and the upstream's counters show nothing ran.
+#[tokio::test]
+async fn an_allow_list_bounds_what_can_be_called_on_every_path() {
+    let python = start_python("streamable-http")
+        .await
+        .expect("python fixture");
+    let server = serve(&[]).await;
+    let mut calc = remote_body("Calc", &python.url("/mcp"), Some("calc"));
+    calc["tools"] = json!({"toolPrefix": "c_", "allowTools": ["add", "danger_runs"]});
+    register(&server, &calc).await;
+    let refused = ["danger", "c_danger", "bump", "c_bump", "ghost", "c_ghost"];
+
+    // A 2025-era session: plain calls take the fast path, calls with other `_meta` the typed one.
+    for (path, prefix) in [("/mcp/calc", ""), ("/mcp", "calc__")] {
+        let session = open_raw_session(&server, path).await;
+        for (index, name) in refused.iter().enumerate() {
+            for meta in [json!({}), json!({"note": "typed path"})] {
+                let before = passthrough_calls(&server).await;
+                let answer = request_raw(
+                    &server,
+                    path,
+                    &session,
+                    json!({"jsonrpc": "2.0", "id": index, "method": "tools/call",
+                        "params": {"name": format!("{prefix}{name}"), "arguments": {},
+                            "_meta": meta}}),
+                )
+                .await;
+                assert_eq!(answer["error"]["code"], -32602, "{path} {name}: {answer}");
+                let message = answer["error"]["message"].as_str().unwrap_or_default();
+                assert!(message.contains("unknown tool"), "{path} {name}: {answer}");
+                let fast = passthrough_calls(&server).await - before;
+                let expected = if meta == json!({}) { 1.0 } else { 0.0 };
+                assert_eq!(fast, expected, "{path} {name} {meta}: which path served it");
+            }
+        }
+    }
+    // A 2026-07-28 client of either endpoint.
+    for (path, prefix) in [("/mcp/calc", ""), ("/mcp", "calc__")] {
+        let client = mcp_client(&server, path).await;
+        for name in refused {
+            let error = client
+                .call_tool(&format!("{prefix}{name}"), None, Default::default())
+                .await
+                .expect_err("refused");
+            assert_eq!(error.rpc_code(), Some(-32602), "{path} {name}: {error}");
+        }
+        let runs = client
+            .call_tool(&format!("{prefix}c_danger_runs"), None, Default::default())
+            .await
+            .expect("an allowed tool runs");
+        assert_eq!(runs.structured_content, Some(json!({"result": 0})));
+    }
+    // Asked directly, the upstream confirms that nothing it was not allowed to run ran.
+    let direct = switchboard_mcp::Upstream::connect(switchboard_mcp::UpstreamConfig::http(
+        "direct",
+        python.url("/mcp"),
+    ))
+    .await
+    .expect("connects");
+    for (tool, runs) in [("danger_runs", 0), ("bumps", 0)] {
+        let result = direct
+            .call_tool(tool, None, Default::default())
+            .await
+            .expect("calls");
+        assert_eq!(
+            result.structured_content,
+            Some(json!({"result": runs})),
+            "{tool}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -200,7 +200,7 @@ pub enum RawExecuteError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ToolError {
-    #[error("no tool named `{0}`")]
+    #[error("unknown tool `{0}`")]
     UnknownTool(String),
     #[error("the arguments of `{0}` must be a JSON object")]
     ArgumentsNotAnObject(String),

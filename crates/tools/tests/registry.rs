@@ -215,7 +215,7 @@ async fn execute_reports_error_results_and_unknown_tools() {
         .execute("missing", json!({}), &CallContext::new())
         .await
         .expect_err("unknown");
-    assert_eq!(error.to_string(), "no tool named `missing`");
+    assert_eq!(error.to_string(), "unknown tool `missing`");
     let error = registry
         .execute("add", json!([1, 2]), &CallContext::new())
         .await
