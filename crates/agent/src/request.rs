@@ -107,7 +107,7 @@ pub struct RunRequest {
     pub base_url: Option<String>,
     pub max_steps: Option<u32>,
     pub agent_type: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "switchboard_tools::shape::objects")]
     pub mcp_servers: Vec<McpServerEntry>,
     pub system_prompt: Option<String>,
     pub temperature: Option<f64>,
@@ -163,7 +163,7 @@ pub struct RunPermissions {
 
 /// Parses a body; serde's message names the field and position.
 pub fn parse_request(body: &[u8]) -> Result<RunRequest, RequestError> {
-    serde_json::from_slice(body)
+    switchboard_tools::shape::parse_object(body)
         .map_err(|error| RequestError::invalid(format!("invalid request body: {error}")))
 }
 

@@ -14,9 +14,9 @@ use switchboard_gateway::model::{CreateServer, UpdateServer};
 
 use crate::{AppState, auth::Caller, error::ApiError};
 
-/// Parses a JSON body; serde's message names the field and the position.
+/// Parses a JSON object body (see `switchboard_tools::shape`); serde's message names the field.
 pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|error| {
+    switchboard_tools::shape::parse_object(body).map_err(|error| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_request",

@@ -264,6 +264,7 @@ struct UpdateArgs {
     url: Option<String>,
     package: Option<String>,
     env: Option<std::collections::BTreeMap<String, Option<String>>>,
+    #[serde(default, deserialize_with = "switchboard_tools::shape::object")]
     tools: Option<Governance>,
 }
 

@@ -794,6 +794,27 @@ impl Gateway {
             Some(alias) => alias,
             None => alias_from_name(&name),
         };
+        // A config of another runtime is refused, never silently dropped.
+        let given = [
+            (
+                "remoteConfig",
+                Runtime::Remote,
+                manifest.remote_config.is_some(),
+            ),
+            ("npxConfig", Runtime::Npx, manifest.npx_config.is_some()),
+            ("uvxConfig", Runtime::Uvx, manifest.uvx_config.is_some()),
+            (
+                "commandConfig",
+                Runtime::Command,
+                manifest.command_config.is_some(),
+            ),
+        ];
+        if let Some((field, _, _)) = given.iter().find(|(_, of, given)| *given && *of != runtime) {
+            return Err(GatewayError::Invalid(format!(
+                "`manifest.{field}` does not apply to a `{}` server",
+                runtime.as_str()
+            )));
+        }
         let (remote, package, command) = match runtime {
             Runtime::Remote => (manifest.remote_config, None, None),
             Runtime::Npx => (None, manifest.npx_config, None),

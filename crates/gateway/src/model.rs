@@ -8,6 +8,7 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use switchboard_tools::shape::{object, objects};
 
 /// What a masked secret looks like in every answer.
 pub const MASK: &str = "********";
@@ -119,7 +120,7 @@ pub struct EnvEntry {
 #[serde(untagged)]
 pub enum EnvInput {
     Map(BTreeMap<String, String>),
-    List(Vec<EnvEntry>),
+    List(#[serde(deserialize_with = "objects")] Vec<EnvEntry>),
 }
 
 impl EnvInput {
@@ -150,9 +151,13 @@ pub struct Manifest {
     #[serde(default)]
     pub short_description: Option<String>,
     pub runtime: Option<String>,
+    #[serde(default, deserialize_with = "object")]
     pub remote_config: Option<RemoteConfig>,
+    #[serde(default, deserialize_with = "object")]
     pub npx_config: Option<PackageConfig>,
+    #[serde(default, deserialize_with = "object")]
     pub uvx_config: Option<PackageConfig>,
+    #[serde(default, deserialize_with = "object")]
     pub command_config: Option<CommandConfig>,
     pub env: Option<EnvInput>,
     #[serde(default)]
@@ -168,7 +173,7 @@ pub struct Manifest {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateServer {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object")]
     pub manifest: Option<Manifest>,
     /// Creates the server from this catalog entry; `manifest` may then be left out.
     pub catalog_entry_id: Option<String>,
@@ -177,6 +182,7 @@ pub struct CreateServer {
     pub env: Option<EnvInput>,
     #[serde(default)]
     pub sensitive_keys: Vec<String>,
+    #[serde(default, deserialize_with = "object")]
     pub tools: Option<Governance>,
     pub enabled: Option<bool>,
 }
@@ -189,12 +195,17 @@ pub struct UpdateServer {
     pub name: Option<String>,
     pub alias: Option<String>,
     pub short_description: Option<String>,
+    #[serde(default, deserialize_with = "object")]
     pub remote_config: Option<RemoteConfig>,
+    #[serde(default, deserialize_with = "object")]
     pub npx_config: Option<PackageConfig>,
+    #[serde(default, deserialize_with = "object")]
     pub uvx_config: Option<PackageConfig>,
+    #[serde(default, deserialize_with = "object")]
     pub command_config: Option<CommandConfig>,
     pub env: Option<BTreeMap<String, Option<String>>>,
     pub sensitive_keys: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "object")]
     pub tools: Option<Governance>,
     pub enabled: Option<bool>,
 }
@@ -354,6 +365,14 @@ impl ServerDefinition {
                 let url = url::Url::parse(&remote.url).or_else(|_| {
                     invalid(format!("`remoteConfig.url` {:?} is not a URL", remote.url))
                 })?;
+                // The URL parser reads `http:///mcp` as `http://mcp/`: the text itself must name a
+                // host after `//`.
+                let names_host = remote.url.split_once("://").is_some_and(|(_, rest)| {
+                    !rest.is_empty() && !rest.starts_with(['/', '?', '#'])
+                });
+                if !names_host {
+                    return invalid(format!("`remoteConfig.url` {:?} names no host", remote.url));
+                }
                 if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
                     return invalid(format!(
                         "`remoteConfig.url` must be an http or https URL, not `{}:`",

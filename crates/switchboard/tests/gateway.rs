@@ -213,6 +213,31 @@ async fn every_validation_rule_has_a_clear_error() {
             "unknown field `surprise`",
         ),
         (
+            json!({"manifest": {"name": "M", "runtime": "remote",
+                "remoteConfig": {"url": "https://example.com/mcp"},
+                "npxConfig": {"package": "x"}}}),
+            400,
+            "`manifest.npxConfig` does not apply to a `remote` server",
+        ),
+        (
+            remote_body("X", "http:///mcp", Some("nohost")),
+            400,
+            "names no host",
+        ),
+        (json!([]), 400, "invalid type"),
+        (json!({"manifest": []}), 400, "invalid type"),
+        (
+            json!({"manifest": {"name": "A", "runtime": "npx", "npxConfig": ["x"]}}),
+            400,
+            "invalid type",
+        ),
+        (
+            json!({"manifest": {"name": "T", "runtime": "npx", "npxConfig": {"package": "x"}},
+                "tools": []}),
+            400,
+            "invalid type",
+        ),
+        (
             json!({"catalogEntryId": "brave-search"}),
             400,
             "BRAVE_API_KEY",
@@ -296,6 +321,67 @@ async fn every_validation_rule_has_a_clear_error() {
         .await
         .expect("answers");
     assert_eq!(listed["items"].as_array().map(Vec::len), Some(1));
+}
+
+/// A change of the wrong shape is refused as a whole: governance sent as an array, a string or
+/// with a field of the wrong type, an unknown field, a body that is not an object. None of them
+/// touches the stored definition, and the denied tool stays refused.
+#[tokio::test]
+async fn a_malformed_change_is_refused_and_leaves_governance_as_it_was() {
+    let python = start_python("streamable-http")
+        .await
+        .expect("python fixture");
+    let server = serve(&[]).await;
+    let mut calc = remote_body("Calc", &python.url("/mcp"), Some("calc"));
+    calc["tools"] = json!({"denyTools": ["fail"]});
+    let created = register(&server, &calc).await;
+    let malformed = [
+        json!({"tools": []}),
+        json!({"tools": [[], ["fail"]]}),
+        json!({"tools": "none"}),
+        json!({"tools": {"denyTools": "fail"}}),
+        json!({"tools": {"deny": []}}),
+        json!({"remoteConfig": []}),
+        json!({"remoteConfig": {"url": "http:///mcp"}}),
+        json!({"enabled": true, "surprise": 1}),
+        json!([]),
+        json!([null, null]),
+        json!("tools"),
+    ];
+    for body in malformed {
+        let (status, answer) = server
+            .send_json(Method::PATCH, "/api/mcp-servers/calc", Some(&body))
+            .await
+            .expect("answers");
+        assert_eq!(status, 400, "{body} -> {answer}");
+        assert_eq!(answer["error"]["code"], "invalid_request", "{body}");
+        assert!(answer["error"]["message"].is_string(), "{body}");
+    }
+    let (_, now) = server
+        .send_json(Method::GET, "/api/mcp-servers/calc", None)
+        .await
+        .expect("answers");
+    assert_eq!(now["tools"], json!({"denyTools": ["fail"]}), "{now}");
+    assert_eq!(now["updatedAt"], created["updatedAt"]);
+    let client = mcp_client(&server, "/mcp/calc").await;
+    let error = client
+        .call_tool(
+            "fail",
+            json!({"reason": "x"}).as_object().cloned(),
+            Default::default(),
+        )
+        .await
+        .expect_err("still denied");
+    assert_eq!(error.rpc_code(), Some(-32602), "{error}");
+    // A run's body is read as strictly.
+    for body in [
+        json!([]),
+        json!({"task": "t", "model": "m", "mcp_servers": [["npx"]]}),
+    ] {
+        let (status, answer) = server.post_run(&body).await.expect("answers");
+        assert_eq!(status, 400, "{body} -> {answer}");
+        assert_eq!(answer["error"]["code"], "invalid_request", "{body}");
+    }
 }
 
 #[tokio::test]

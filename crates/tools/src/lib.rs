@@ -28,6 +28,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod shape;
 pub mod transform;
 
 use std::{
