@@ -1,10 +1,7 @@
 //! A registered server as the API sees it, the bodies that create and change one, and the rules
 //! they must follow. Pure: no IO but the DNS check in [`check_url_target`].
 
-use std::{
-    collections::BTreeMap,
-    net::{IpAddr, Ipv4Addr, Ipv6Addr},
-};
+use std::{collections::BTreeMap, net::IpAddr};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -469,27 +466,14 @@ impl ServerDefinition {
     }
 }
 
-/// Whether an address is link-local or a cloud metadata endpoint: never a legitimate MCP server,
-/// and the classic target of server-side request forgery.
-pub fn is_forbidden_address(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_link_local() || v4 == Ipv4Addr::new(100, 100, 100, 200),
-        IpAddr::V6(v6) => {
-            // fe80::/10, and AWS's IPv6 metadata address fd00:ec2::254.
-            (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6 == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)
-                || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_link_local())
-        }
-    }
-}
-
-/// Resolves a remote URL's host and refuses link-local and metadata targets.
+/// Resolves a remote URL's host and refuses link-local and metadata targets, for a clear error at
+/// registration; every connection is checked again when it is made (`switchboard_mcp::net`).
 pub async fn check_url_target(url: &str) -> Result<(), Invalid> {
     let parsed = url::Url::parse(url).map_err(|_| Invalid("the URL is not valid".into()))?;
     let host = parsed
         .host_str()
         .ok_or_else(|| Invalid("the URL has no host".into()))?;
-    if host.eq_ignore_ascii_case("metadata.google.internal") {
+    if switchboard_mcp::net::is_forbidden_host_name(host) {
         return invalid("`remoteConfig.url` points at a cloud metadata service");
     }
     let port = parsed.port_or_known_default().unwrap_or(443);
@@ -502,7 +486,10 @@ pub async fn check_url_target(url: &str) -> Result<(), Invalid> {
             Err(_) => Vec::new(),
         },
     };
-    if addresses.into_iter().any(is_forbidden_address) {
+    if addresses
+        .into_iter()
+        .any(switchboard_mcp::net::is_forbidden_address)
+    {
         return invalid(
             "`remoteConfig.url` resolves to a link-local or cloud metadata address, which the \
              gateway refuses unless configured to allow it",
@@ -562,22 +549,6 @@ mod tests {
         }
         for bad in ["", "--with", "a b", "x;y"] {
             assert!(!is_valid_pypi_package(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn forbidden_addresses() {
-        for bad in [
-            "169.254.169.254",
-            "169.254.1.1",
-            "fe80::1",
-            "fd00:ec2::254",
-            "100.100.100.200",
-        ] {
-            assert!(is_forbidden_address(bad.parse().expect("ip")), "{bad}");
-        }
-        for ok in ["127.0.0.1", "10.0.0.1", "8.8.8.8", "::1"] {
-            assert!(!is_forbidden_address(ok.parse().expect("ip")), "{ok}");
         }
     }
 }

@@ -162,6 +162,9 @@ pub fn describe_transport_error(error: &(dyn std::error::Error + 'static)) -> (S
     // error below it says which.
     let mut connect_failed = false;
     for err in chain(error) {
+        if let Some(forbidden) = err.downcast_ref::<crate::net::ForbiddenAddress>() {
+            return (forbidden.to_string(), Delivery::NotSent);
+        }
         if let Some(sse) = err.downcast_ref::<SseError>() {
             return describe_sse_error(sse);
         }
@@ -183,11 +186,10 @@ pub fn describe_transport_error(error: &(dyn std::error::Error + 'static)) -> (S
         if let Some(status) = err.downcast_ref::<HttpStatusError>() {
             return (format!("HTTP {}", status.status), Delivery::Rejected);
         }
-        if let Some(StreamableHttpError::UnexpectedServerResponse(text)) =
-            err.downcast_ref::<StreamableHttpError<reqwest::Error>>()
-            && let Some(status) = http_status_prefix(text)
+        if let Some(http) = err.downcast_ref::<StreamableHttpError<reqwest::Error>>()
+            && let Some(described) = describe_streamable_http_error(http)
         {
-            return (format!("HTTP {status}"), Delivery::Rejected);
+            return described;
         }
     }
     let delivery = if connect_failed {
@@ -195,7 +197,32 @@ pub fn describe_transport_error(error: &(dyn std::error::Error + 'static)) -> (S
     } else {
         Delivery::MaybeSent
     };
-    (sanitize_message(&error.to_string()), delivery)
+    // The innermost error says what happened; the wrappers above it name internal types
+    // (rmcp's transport error prints its transport's type).
+    let innermost = chain(error).last().unwrap_or(error);
+    (sanitize_message(&innermost.to_string()), delivery)
+}
+
+/// rmcp's Streamable HTTP client errors, some of which hold their cause without exposing it as
+/// a source; `None` for those whose own text says it all.
+fn describe_streamable_http_error(
+    error: &StreamableHttpError<reqwest::Error>,
+) -> Option<(String, Delivery)> {
+    Some(match error {
+        StreamableHttpError::Client(inner) => describe_transport_error(inner),
+        StreamableHttpError::UnexpectedServerResponse(text) => match http_status_prefix(text) {
+            Some(status) => (format!("HTTP {status}"), Delivery::Rejected),
+            None => ("unexpected answer".into(), Delivery::MaybeSent),
+        },
+        StreamableHttpError::UnexpectedContentType(_) => {
+            ("unexpected content type".into(), Delivery::MaybeSent)
+        }
+        StreamableHttpError::Deserialize(_) => (
+            "the answer is not valid JSON-RPC".into(),
+            Delivery::MaybeSent,
+        ),
+        _ => return None,
+    })
 }
 
 fn describe_io_error(io: &std::io::Error, connect_failed: bool) -> (String, Delivery) {
@@ -206,6 +233,12 @@ fn describe_io_error(io: &std::io::Error, connect_failed: bool) -> (String, Deli
         .and_then(|e| e.downcast_ref::<LocalHttpError>())
     {
         return (local.to_string(), Delivery::NotSent);
+    }
+    if let Some(forbidden) = io
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<crate::net::ForbiddenAddress>())
+    {
+        return (forbidden.to_string(), Delivery::NotSent);
     }
     let (text, delivery) = match io.kind() {
         K::ConnectionRefused => ("connection refused", Delivery::NotSent),
@@ -224,6 +257,7 @@ fn describe_sse_error(error: &SseError) -> (String, Delivery) {
     match error {
         SseError::Http(inner) => describe_transport_error(inner),
         SseError::Local(local) => (local.to_string(), Delivery::NotSent),
+        SseError::Forbidden(forbidden) => (forbidden.to_string(), Delivery::NotSent),
         SseError::Status(status) | SseError::PostStatus(status) => {
             (format!("HTTP {status}"), Delivery::Rejected)
         }

@@ -70,7 +70,9 @@ pub enum LocalHttpError {
 }
 
 /// One pooled, keep-alive HTTP client for every upstream of the process, with TCP_NODELAY so that a
-/// small JSON-RPC POST never waits on Nagle's algorithm.
+/// small JSON-RPC POST never waits on Nagle's algorithm. Names resolve through
+/// [`crate::net::GuardedResolver`], so no connection reaches a forbidden address; redirects are
+/// not followed.
 pub fn shared_http_client() -> reqwest::Client {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     CLIENT
@@ -81,6 +83,7 @@ pub fn shared_http_client() -> reqwest::Client {
                 .pool_idle_timeout(Duration::from_secs(90))
                 .connect_timeout(Duration::from_secs(10))
                 .redirect(reqwest::redirect::Policy::none())
+                .dns_resolver(crate::net::GuardedResolver)
                 .build()
                 .unwrap_or_else(|_| reqwest::Client::new())
         })
@@ -174,6 +177,16 @@ fn token_error(error: LocalHttpError) -> StreamableHttpError<reqwest::Error> {
     StreamableHttpError::Io(std::io::Error::other(error))
 }
 
+/// Refuses a URL whose host is written as a forbidden address (names are judged when resolved).
+fn check_target(uri: &str) -> Result<(), StreamableHttpError<reqwest::Error>> {
+    let host = url::Url::parse(uri)
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_string))
+        .unwrap_or_default();
+    crate::net::check_host(&host)
+        .map_err(|error| StreamableHttpError::Io(std::io::Error::other(error)))
+}
+
 impl StreamableHttpClient for SessionAwareClient {
     type Error = reqwest::Error;
 
@@ -206,6 +219,7 @@ impl StreamableHttpClient for SessionAwareClient {
         max_sse_event_size: usize,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
         let context = take_call_context(&mut message);
+        check_target(&uri)?;
         self.route
             .learn(&uri, session_id.as_ref(), &custom_headers, &message);
         if let Some(traceparent) = take_traceparent(&mut message)
@@ -259,6 +273,7 @@ impl StreamableHttpClient for SessionAwareClient {
         auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<(), StreamableHttpError<Self::Error>> {
+        check_target(&uri)?;
         let token = bearer_token(&self.auth, &CallContext::default())
             .await
             .map_err(token_error)?;
@@ -295,6 +310,7 @@ impl StreamableHttpClient for SessionAwareClient {
         custom_headers: HashMap<HeaderName, HeaderValue>,
         max_sse_event_size: usize,
     ) -> Result<BoxStream<'static, Result<Sse, SseError>>, StreamableHttpError<Self::Error>> {
+        check_target(&uri)?;
         let token = bearer_token(&self.auth, &CallContext::default())
             .await
             .map_err(token_error)?;

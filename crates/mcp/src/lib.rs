@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod handler;
 pub mod http;
+pub mod net;
 pub mod raw;
 pub mod raw_client;
 pub mod sse;

@@ -65,12 +65,13 @@ fn tls_config() -> rustls::ClientConfig {
 
 /// Opens TCP connections (with TCP_NODELAY) whose reads are acknowledged at once.
 #[derive(Debug, Clone)]
-pub struct QuickAckConnector(HttpConnector);
+pub struct QuickAckConnector(HttpConnector<crate::net::GuardedResolver>);
 
 impl QuickAckConnector {
     /// A connector for plain `http`; the raw client wraps it in TLS for `https`.
     pub fn new() -> Self {
-        let mut http = HttpConnector::new();
+        // Names resolve through the guard, so that no connection reaches a forbidden address.
+        let mut http = HttpConnector::new_with_resolver(crate::net::GuardedResolver);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(Duration::from_secs(10)));
         // `https` URLs reach the TLS layer, which wraps this connector.
@@ -87,7 +88,8 @@ impl Default for QuickAckConnector {
 
 impl tower_service::Service<http::Uri> for QuickAckConnector {
     type Response = TokioIo<QuickAckStream>;
-    type Error = <HttpConnector as tower_service::Service<http::Uri>>::Error;
+    type Error =
+        <HttpConnector<crate::net::GuardedResolver> as tower_service::Service<http::Uri>>::Error;
     type Future =
         Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send + 'static>>;
 
@@ -348,6 +350,9 @@ fn check_in_to(pool: &mut Pool, mut connection: Box<PooledConnection>, now: Inst
 
 async fn connect(uri: &http::Uri, key: PoolKey) -> Result<Box<PooledConnection>, RawHttpError> {
     use tower_service::Service as _;
+    // A host written as an address meets no resolver: it is judged here.
+    crate::net::check_host(uri.host().unwrap_or_default())
+        .map_err(|error| RawHttpError::Connect(Box::new(error)))?;
     let io = connector()
         .clone()
         .call(uri.clone())

@@ -47,6 +47,8 @@ pub enum SseError {
     #[error(transparent)]
     Local(#[from] LocalHttpError),
     #[error(transparent)]
+    Forbidden(#[from] crate::net::ForbiddenAddress),
+    #[error(transparent)]
     Http(#[from] reqwest::Error),
     #[error(transparent)]
     Json(#[from] serde_json::Error),
@@ -91,6 +93,8 @@ impl LegacySseTransport {
         endpoint_timeout: Duration,
     ) -> Result<Self, SseError> {
         let base = Url::parse(url).map_err(|_| SseError::BadEndpoint)?;
+        // The endpoint stays on this origin, so this check covers the POSTs too.
+        crate::net::check_host(base.host_str().unwrap_or_default())?;
         let mut request = client
             .get(base.clone())
             .header(header::ACCEPT, "text/event-stream");

@@ -172,6 +172,26 @@ async fn every_validation_rule_has_a_clear_error() {
             "link-local",
         ),
         (
+            remote_body("X", "http://[::169.254.169.254]/mcp", Some("compat")),
+            400,
+            "link-local",
+        ),
+        (
+            remote_body("X", "http://[64:ff9b::a9fe:a9fe]/mcp", Some("nat64")),
+            400,
+            "link-local",
+        ),
+        (
+            remote_body("X", "http://metadata.google.internal./x", Some("dot")),
+            400,
+            "cloud metadata",
+        ),
+        (
+            remote_body("X", "http://0.0.0.0:3001/mcp", Some("zero")),
+            400,
+            "link-local",
+        ),
+        (
             remote_body("", "https://example.com/mcp", Some("noname")),
             400,
             "`name`",
@@ -321,6 +341,73 @@ async fn every_validation_rule_has_a_clear_error() {
         .await
         .expect("answers");
     assert_eq!(listed["items"].as_array().map(Vec::len), Some(1));
+}
+
+/// A name that pointed at an allowed address when it was registered and points at a forbidden one
+/// now (DNS rebinding) reaches nothing: every connection is judged when it is made, by the raw
+/// client and the typed path's alike. The server runs with its own `/etc/hosts`, which the test
+/// rewrites; `0.0.0.0` is the forbidden address, as it reaches the upstream on this very host
+/// when nothing stops it.
+#[tokio::test]
+async fn a_name_rebound_to_a_forbidden_address_is_refused_when_connecting() {
+    let mut everything = switchboard_test_support::start_everything("streamableHttp")
+        .await
+        .expect("server-everything");
+    let hosts = tempfile::NamedTempFile::new().expect("a hosts file");
+    let point = |address: &str| {
+        std::fs::write(
+            hosts.path(),
+            format!("127.0.0.1 localhost\n::1 localhost\n{address} rebind.test\n"),
+        )
+        .expect("writes the hosts file");
+    };
+    point("127.0.0.1");
+    let server = Switchboard::start_with_hosts(binary(), hosts.path(), &[])
+        .await
+        .expect("switchboard serve starts");
+    let url = format!("http://rebind.test:{}/mcp", everything.port);
+    register(&server, &remote_body("Rebind", &url, Some("rebind"))).await;
+    let session = open_raw_session(&server, "/mcp/rebind").await;
+    let echo = |id: u32, meta: Value| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": "echo", "arguments": {"message": "hi"}, "_meta": meta}})
+    };
+    for id in 1..=2 {
+        let answer = request_raw(&server, "/mcp/rebind", &session, echo(id, json!({}))).await;
+        assert_eq!(
+            answer["result"]["content"][0]["text"], "Echo: hi",
+            "{answer}"
+        );
+    }
+    assert!(
+        passthrough_calls(&server).await >= 1.0,
+        "a raw connection was made"
+    );
+
+    // The name now points at a forbidden address, and every open connection is gone.
+    point("0.0.0.0");
+    everything.restart().await.expect("restarts");
+    for (id, meta) in [(3, json!({})), (4, json!({"note": "typed path"}))] {
+        let answer = request_raw(&server, "/mcp/rebind", &session, echo(id, meta.clone())).await;
+        let message = answer["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("link-local, a cloud metadata service or unspecified"),
+            "{meta}: {answer}"
+        );
+    }
+    // A run's URL is judged by what it resolves to now.
+    let (status, answer) = server
+        .post_run(
+            &json!({"task": "t", "model": "m", "base_url": "http://127.0.0.1:9/v1",
+            "mcp_servers": [{"url": url}]}),
+        )
+        .await
+        .expect("answers");
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        !server.log().contains("0.0.0.0"),
+        "the log names no address"
+    );
 }
 
 /// A change of the wrong shape is refused as a whole: governance sent as an array, a string or

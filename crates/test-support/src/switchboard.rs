@@ -43,11 +43,38 @@ impl Switchboard {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> anyhow::Result<Self> {
-        let data_dir = tempfile::tempdir()?;
         let mut command = Command::new(binary);
         if let Some(cwd) = cwd {
             command.current_dir(cwd);
         }
+        Self::launch(command, args, env).await
+    }
+
+    /// [`Self::start`] in a mount namespace of its own whose `/etc/hosts` is `hosts`, so that the
+    /// test decides what names resolve to, and may change it while the server runs (the file is
+    /// read at each lookup). Needs root, for `unshare` and the bind mount.
+    pub async fn start_with_hosts(
+        binary: &Path,
+        hosts: &Path,
+        args: &[&str],
+    ) -> anyhow::Result<Self> {
+        let mut command = Command::new("unshare");
+        // A fixed script; the paths are its arguments. `exec` leaves the server as the child.
+        command
+            .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+            .arg(r#"mount --bind "$0" /etc/hosts && exec "$@""#)
+            .arg(hosts)
+            .arg(binary);
+        Self::launch(command, args, &[]).await
+    }
+
+    /// Runs `command serve …` (the binary, or what execs it) and waits for its banner.
+    async fn launch(
+        mut command: Command,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
+        let data_dir = tempfile::tempdir()?;
         command
             .arg("serve")
             .args(["--listen", "127.0.0.1:0", "--data-dir"])

@@ -145,6 +145,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     {
         allowed_hosts.push(host);
     }
+    switchboard_mcp::net::allow_link_local(args.allow_link_local_upstreams);
     let gateway = Gateway::new(
         store,
         sealer,
