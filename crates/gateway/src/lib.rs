@@ -59,6 +59,8 @@ pub struct GatewaySettings {
     /// Calls running at once per upstream, and calls that may wait beyond them.
     pub max_concurrent: usize,
     pub max_queued: usize,
+    /// The largest answer taken from an upstream, in bytes.
+    pub max_answer_bytes: usize,
 }
 
 impl Default for GatewaySettings {
@@ -75,6 +77,7 @@ impl Default for GatewaySettings {
             breaker_cooldown: switchboard_mcp::config::DEFAULT_BREAKER_COOLDOWN,
             max_concurrent: switchboard_mcp::config::DEFAULT_MAX_CONCURRENT,
             max_queued: switchboard_mcp::config::DEFAULT_MAX_QUEUED,
+            max_answer_bytes: switchboard_mcp::config::MAX_ANSWER_BYTES,
         }
     }
 }
@@ -1025,6 +1028,7 @@ impl Gateway {
         upstream.breaker_cooldown = settings.breaker_cooldown;
         upstream.max_concurrent = settings.max_concurrent;
         upstream.max_queued = settings.max_queued;
+        upstream.max_answer_bytes = settings.max_answer_bytes;
         let mut config = RemoteServerConfig::new(upstream);
         let g = &d.governance;
         config.tool_prefix = g.tool_prefix.clone();

@@ -17,6 +17,9 @@ pub const DEFAULT_BREAKER_COOLDOWN: Duration = Duration::from_secs(30);
 /// Calls that may run at once on one upstream, and calls that may wait for one of those slots.
 pub const DEFAULT_MAX_CONCURRENT: usize = 256;
 pub const DEFAULT_MAX_QUEUED: usize = 1024;
+/// The largest answer an upstream may send to one request, and the most any cap may be: rmcp's
+/// reader of JSON answers stops there, whatever is configured.
+pub const MAX_ANSWER_BYTES: usize = 16 << 20;
 /// First retry delay; each further retry doubles it (500 ms, 1 s, 2 s, …).
 pub const DEFAULT_RETRY_BASE_DELAY: Duration = Duration::from_millis(500);
 
@@ -39,6 +42,9 @@ pub struct UpstreamConfig {
     pub max_concurrent: usize,
     /// Calls that may wait; beyond that a call fails at once as busy.
     pub max_queued: usize,
+    /// The largest answer taken from an HTTP upstream, in bytes (at most [`MAX_ANSWER_BYTES`]);
+    /// a larger one fails its request and is never held whole.
+    pub max_answer_bytes: usize,
     /// How many times a transient network failure is retried (0 = never).
     pub retries: u32,
     /// The first retry delay; doubled on each further retry.
@@ -94,6 +100,7 @@ impl UpstreamConfig {
             breaker_cooldown: DEFAULT_BREAKER_COOLDOWN,
             max_concurrent: DEFAULT_MAX_CONCURRENT,
             max_queued: DEFAULT_MAX_QUEUED,
+            max_answer_bytes: MAX_ANSWER_BYTES,
             retries: 0,
             retry_base_delay: DEFAULT_RETRY_BASE_DELAY,
             auth: UpstreamAuth::None,

@@ -217,6 +217,10 @@ fn describe_streamable_http_error(
         StreamableHttpError::UnexpectedContentType(_) => {
             ("unexpected content type".into(), Delivery::MaybeSent)
         }
+        StreamableHttpError::ResponseBodyTooLarge { max_size } => (
+            format!("the answer exceeded the cap of {max_size} bytes"),
+            Delivery::MaybeSent,
+        ),
         StreamableHttpError::Deserialize(_) => (
             "the answer is not valid JSON-RPC".into(),
             Delivery::MaybeSent,

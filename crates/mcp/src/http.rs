@@ -161,15 +161,63 @@ pub(crate) struct SessionAwareClient {
     auth: UpstreamAuth,
     /// Where raw calls learn how to reach the session rmcp opened.
     route: Arc<crate::raw::RouteCell>,
+    /// The cap on one answer. rmcp bounds event-stream events by it, and JSON answers by its own
+    /// [`crate::config::MAX_ANSWER_BYTES`]; a JSON answer over a smaller cap is refused here.
+    max_answer_bytes: usize,
+    /// Set when an event-stream answer goes over the cap, which ends the session in rmcp.
+    oversized_answer: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl SessionAwareClient {
-    pub(crate) fn new(auth: UpstreamAuth, route: Arc<crate::raw::RouteCell>) -> Self {
+    pub(crate) fn new(
+        auth: UpstreamAuth,
+        route: Arc<crate::raw::RouteCell>,
+        max_answer_bytes: usize,
+        oversized_answer: Arc<std::sync::atomic::AtomicBool>,
+    ) -> Self {
         Self {
             inner: shared_http_client(),
             auth,
             route,
+            max_answer_bytes,
+            oversized_answer,
         }
+    }
+
+    /// Watches an event-stream answer for rmcp's refusal of an event over the cap.
+    fn watch_size(&self, answer: StreamableHttpPostResponse) -> StreamableHttpPostResponse {
+        use futures::StreamExt as _;
+        let StreamableHttpPostResponse::Sse(events, session) = answer else {
+            return answer;
+        };
+        let oversized = self.oversized_answer.clone();
+        let events = events.inspect(move |event| {
+            // rmcp 3.9's bounded reader says so in its message only; its error type is private.
+            if let Err(error) = event
+                && error.to_string().contains("exceeded the maximum size")
+            {
+                oversized.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+        StreamableHttpPostResponse::Sse(events.boxed(), session)
+    }
+
+    /// Refuses a JSON answer over a cap below rmcp's own (which it has already enforced).
+    fn check_size(
+        &self,
+        answer: &StreamableHttpPostResponse,
+    ) -> Result<(), StreamableHttpError<reqwest::Error>> {
+        if self.max_answer_bytes >= crate::config::MAX_ANSWER_BYTES {
+            return Ok(());
+        }
+        if let StreamableHttpPostResponse::Json(message, _) = answer
+            && serde_json::to_vec(message).map_or(0, |bytes| bytes.len()) > self.max_answer_bytes
+        {
+            return Err(StreamableHttpError::ResponseBodyTooLarge {
+                max_size: self.max_answer_bytes,
+            });
+        }
+        Ok(())
     }
 }
 
@@ -242,6 +290,10 @@ impl StreamableHttpClient for SessionAwareClient {
                 max_sse_event_size,
             )
             .await;
+        if let Ok(answer) = &result {
+            self.check_size(answer)?;
+        }
+        let result = result.map(|answer| self.watch_size(answer));
         if !had_session {
             return result;
         }

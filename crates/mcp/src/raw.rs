@@ -436,7 +436,16 @@ pub(crate) async fn read_event_stream(
     let mut events = Box::pin(sse_stream::SseStream::new(body));
     let mut notifications = Vec::new();
     while let Some(event) = events.next().await {
-        let event = event.map_err(|_| "the event stream broke".to_string())?;
+        let event = event.map_err(|error| match error {
+            // Over the cap: say so, as the typed path does.
+            sse_stream::Error::Body(body) => match body.downcast_ref() {
+                Some(too_large @ crate::raw_client::RawHttpError::TooLarge(_)) => {
+                    too_large.to_string()
+                }
+                _ => "the event stream broke".to_string(),
+            },
+            _ => "the event stream broke".to_string(),
+        })?;
         let Some(data) = event.data.as_deref().filter(|data| !data.trim().is_empty()) else {
             continue;
         };

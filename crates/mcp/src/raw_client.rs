@@ -196,6 +196,9 @@ pub enum RawHttpError {
     /// The exchange failed on an open connection; the request may have been sent.
     #[error("the HTTP exchange failed")]
     Exchange(#[source] hyper::Error),
+    /// The answer grew past the cap; what arrived was dropped and the connection closed.
+    #[error("the answer exceeded the cap of {0} bytes")]
+    TooLarge(usize),
 }
 
 impl RawHttpError {
@@ -374,6 +377,9 @@ async fn connect(uri: &http::Uri, key: PoolKey) -> Result<Box<PooledConnection>,
 pub(crate) struct AnswerBody {
     body: hyper::body::Incoming,
     connection: Option<Box<PooledConnection>>,
+    /// Bytes of the answer read so far, and how many it may have: no answer is read past it.
+    read: usize,
+    cap: usize,
 }
 
 impl std::fmt::Debug for AnswerBody {
@@ -401,7 +407,16 @@ impl hyper::body::Body for AnswerBody {
                 }
                 Poll::Ready(None)
             }
-            Poll::Ready(Some(frame)) => Poll::Ready(Some(frame.map_err(RawHttpError::Exchange))),
+            Poll::Ready(Some(Ok(frame))) => {
+                this.read += frame.data_ref().map_or(0, Bytes::len);
+                if this.read > this.cap {
+                    // The rest is never read: the connection is closed, not pooled.
+                    this.connection = None;
+                    return Poll::Ready(Some(Err(RawHttpError::TooLarge(this.cap))));
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(RawHttpError::Exchange(error)))),
             // Nothing more can arrive once the connection's I/O has finished, and nothing would
             // wake this task.
             Poll::Pending if this.connection.as_ref().is_some_and(|c| c.finished) => {
@@ -457,6 +472,7 @@ pub(crate) async fn post(
     target: &Target,
     mut headers: http::HeaderMap,
     body: String,
+    max_answer_bytes: usize,
 ) -> Result<http::Response<AnswerBody>, RawHttpError> {
     headers.insert(http::header::HOST, target.host.clone());
     let mut request = http::Request::new(Full::new(Bytes::from(body)));
@@ -477,6 +493,8 @@ pub(crate) async fn post(
                 return Ok(response.map(|body| AnswerBody {
                     body,
                     connection: Some(connection),
+                    read: 0,
+                    cap: max_answer_bytes,
                 }));
             }
             Err(Failed::Unsent(unsent)) if pooled => request = unsent,

@@ -148,6 +148,9 @@ struct Session {
     transport: TransportKind,
     /// How raw calls reach a Streamable HTTP session.
     raw_route: Option<Arc<RouteCell>>,
+    /// Set when an answer went over the cap: rmcp then closes the whole transport, and this
+    /// says why to the requests it fails.
+    oversized_answer: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for Session {
@@ -603,7 +606,8 @@ impl Upstream {
             }
         };
         let exchange = async {
-            let response = crate::raw_client::post(&route.target, headers, body)
+            let cap = self.max_answer_bytes();
+            let response = crate::raw_client::post(&route.target, headers, body, cap)
                 .await
                 .map_err(|error| {
                     let (reason, delivery) = describe_transport_error(&error);
@@ -724,6 +728,14 @@ impl Upstream {
                 message: sanitize_message(&message),
             })),
         }
+    }
+
+    /// The cap on one answer: the configured one, never above what rmcp's JSON reader takes.
+    fn max_answer_bytes(&self) -> usize {
+        self.inner
+            .config
+            .max_answer_bytes
+            .min(crate::config::MAX_ANSWER_BYTES)
     }
 
     fn raw_failure(&self, reason: String, delivery: Delivery) -> RawCallError {
@@ -1051,6 +1063,7 @@ impl Upstream {
                     child: SyncMutex::new(Some(child)),
                     transport: TransportKind::Stdio,
                     raw_route: None,
+                    oversized_answer: Arc::default(),
                 });
             }
             Endpoint::Http(http) => http,
@@ -1081,9 +1094,17 @@ impl Upstream {
         let mut transport_config = StreamableHttpClientTransportConfig::with_uri(http.url.as_str());
         transport_config.custom_headers = headers;
         transport_config.reinit_on_expired_session = true;
+        // rmcp caps JSON answers at its own 16 MiB and event-stream events here.
+        transport_config.max_sse_event_size = self.max_answer_bytes();
         let route = Arc::new(RouteCell::default());
+        let oversized_answer = Arc::<std::sync::atomic::AtomicBool>::default();
         let transport = StreamableHttpClientTransport::with_client(
-            SessionAwareClient::new(self.inner.config.auth.clone(), route.clone()),
+            SessionAwareClient::new(
+                self.inner.config.auth.clone(),
+                route.clone(),
+                self.max_answer_bytes(),
+                oversized_answer.clone(),
+            ),
             transport_config,
         );
         let service = self.handshake(transport, modern_first_lifecycle()).await?;
@@ -1092,6 +1113,7 @@ impl Upstream {
             child: SyncMutex::new(None),
             transport: TransportKind::StreamableHttp,
             raw_route: Some(route),
+            oversized_answer,
         })
     }
 
@@ -1134,6 +1156,7 @@ impl Upstream {
             child: SyncMutex::new(None),
             transport: TransportKind::Sse,
             raw_route: None,
+            oversized_answer: Arc::default(),
         })
     }
 
@@ -1295,6 +1318,21 @@ impl Upstream {
                 timeout,
             },
             ServiceError::Cancelled { .. } => UpstreamError::Cancelled { upstream, method },
+            ServiceError::TransportClosed
+                if session
+                    .oversized_answer
+                    .load(std::sync::atomic::Ordering::Relaxed) =>
+            {
+                UpstreamError::Transport {
+                    upstream,
+                    method,
+                    reason: format!(
+                        "the answer exceeded the cap of {} bytes",
+                        self.max_answer_bytes()
+                    ),
+                    delivery: Delivery::MaybeSent,
+                }
+            }
             ServiceError::TransportClosed => UpstreamError::Closed {
                 upstream,
                 method,
@@ -1446,9 +1484,13 @@ impl Drop for RawInFlight {
                     return;
                 };
                 // Read to its end, so that the connection goes back to the pool.
-                if let Ok(answer) =
-                    crate::raw_client::post(&route.target, headers, crate::raw::cancel_body(id))
-                        .await
+                if let Ok(answer) = crate::raw_client::post(
+                    &route.target,
+                    headers,
+                    crate::raw::cancel_body(id),
+                    upstream.max_answer_bytes(),
+                )
+                .await
                 {
                     let _ = read_body(answer.into_body()).await;
                 }

@@ -410,6 +410,57 @@ async fn a_name_rebound_to_a_forbidden_address_is_refused_when_connecting() {
     );
 }
 
+/// An answer over `--max-answer-bytes` ends its call with a clear error, on the fast path and the
+/// typed path alike, and the next call is served as usual. server-everything echoes what it is
+/// sent, so a large message makes a large answer.
+#[tokio::test]
+async fn an_answer_over_the_cap_ends_its_call_on_both_paths() {
+    let everything = switchboard_test_support::start_everything("streamableHttp")
+        .await
+        .expect("server-everything");
+    let server = serve(&["--max-answer-bytes", "100000"]).await;
+    register(
+        &server,
+        &remote_body("Echo", &everything.url("/mcp"), Some("echo")),
+    )
+    .await;
+    let session = open_raw_session(&server, "/mcp/echo").await;
+    let echo = |id: u32, message: &str, meta: Value| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": "echo", "arguments": {"message": message}, "_meta": meta}})
+    };
+    // The first call opens the upstream session, so that the next plain ones take the fast path.
+    let answer = request_raw(&server, "/mcp/echo", &session, echo(1, "hi", json!({}))).await;
+    assert_eq!(
+        answer["result"]["content"][0]["text"], "Echo: hi",
+        "{answer}"
+    );
+    let large = "x".repeat(150_000);
+    for (id, meta) in [(2, json!({})), (3, json!({"note": "typed path"}))] {
+        let before = passthrough_calls(&server).await;
+        let answer = request_raw(
+            &server,
+            "/mcp/echo",
+            &session,
+            echo(id, &large, meta.clone()),
+        )
+        .await;
+        let message = answer["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("exceeded") && message.contains("100000 bytes"),
+            "{meta}: {}",
+            &answer.to_string()[..answer.to_string().len().min(500)]
+        );
+        let fast = passthrough_calls(&server).await - before;
+        assert_eq!(fast, if meta == json!({}) { 1.0 } else { 0.0 }, "{meta}");
+        let small = request_raw(&server, "/mcp/echo", &session, echo(id + 10, "again", meta)).await;
+        assert_eq!(
+            small["result"]["content"][0]["text"], "Echo: again",
+            "{small}"
+        );
+    }
+}
+
 /// A change of the wrong shape is refused as a whole: governance sent as an array, a string or
 /// with a field of the wrong type, an unknown field, a body that is not an object. None of them
 /// touches the stored definition, and the denied tool stays refused.

@@ -78,6 +78,11 @@ pub struct Args {
     /// Calls that may wait per upstream beyond those; more are refused as busy.
     #[arg(long, default_value_t = 1024)]
     upstream_max_queued: usize,
+    /// The largest answer taken from an upstream, in bytes; a larger one fails its call and is
+    /// never held whole. At most 16 MiB, the default.
+    #[arg(long, default_value_t = switchboard_mcp::config::MAX_ANSWER_BYTES as u64,
+          value_parser = clap::value_parser!(u64).range(1..=switchboard_mcp::config::MAX_ANSWER_BYTES as u64))]
+    max_answer_bytes: u64,
     /// Seconds a downstream MCP session may go without a request before it ends.
     #[arg(long, default_value_t = 300)]
     session_idle_timeout: u64,
@@ -162,6 +167,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             breaker_cooldown: Duration::from_millis(args.breaker_cooldown_ms.max(1)),
             max_concurrent: args.upstream_max_concurrent.max(1),
             max_queued: args.upstream_max_queued,
+            max_answer_bytes: args.max_answer_bytes as usize,
         },
     );
     gateway.spawn_idle_reaper();
