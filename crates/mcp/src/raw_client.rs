@@ -615,7 +615,7 @@ mod tests {
     async fn post_and_read(uri: &http::Uri) -> String {
         use http_body_util::BodyExt as _;
         let target = Target::new(uri).expect("a target");
-        let answer = post(&target, http::HeaderMap::new(), "{}".into())
+        let answer = post(&target, http::HeaderMap::new(), "{}".into(), usize::MAX)
             .await
             .expect("an answer");
         let bytes = answer
@@ -733,7 +733,7 @@ mod tests {
             .expect("a URI");
         drop(listener);
         let target = Target::new(&uri).expect("a target");
-        let error = post(&target, http::HeaderMap::new(), "{}".into())
+        let error = post(&target, http::HeaderMap::new(), "{}".into(), usize::MAX)
             .await
             .expect_err("refused");
         let (reason, delivery) = crate::error::describe_transport_error(&error);
