@@ -324,7 +324,14 @@ async fn call(
     params: &CallParams<'_>,
     stateless: Option<StatelessParts>,
 ) -> Option<Response> {
-    let (served, tool) = passthrough::target(lane.gateway, lane.endpoint, &params.name).await?;
+    let (served, tool) =
+        match passthrough::target(lane.gateway, lane.endpoint, &params.name).await? {
+            Ok(target) => target,
+            Err(error) => {
+                let (message, _) = answer_message(id, Err(error));
+                return Some(answer_response(message, Vec::new()));
+            }
+        };
     if let Some(token) = params.meta.as_ref().and_then(|meta| meta.progress_token) {
         let call = OwnedCall {
             gateway: lane.gateway.clone(),

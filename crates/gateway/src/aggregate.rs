@@ -170,7 +170,8 @@ impl AggregateHandler {
     }
 
     /// Runs `list` on every enabled server at once, each within the deadline. A server that fails
-    /// or misses it is left out and marked in its status.
+    /// or misses it is left out and marked in its status. A listing that misses it goes on in the
+    /// background, and its server is left out at once until it has ended.
     async fn gather<T, F, Fut>(
         &self,
         what: &str,
@@ -178,18 +179,25 @@ impl AggregateHandler {
     ) -> Result<Vec<(String, String, Vec<T>)>, McpError>
     where
         F: Fn(Gateway, String) -> Fut,
-        Fut: std::future::Future<Output = Result<Vec<T>, String>> + Send,
+        Fut: std::future::Future<Output = Result<Vec<T>, String>> + Send + 'static,
     {
         let enabled = self.gateway.enabled_servers().await.map_err(to_mcp)?;
         let list = &list;
         let lists = enabled.iter().map(|server| async move {
-            let listing = list(self.gateway.clone(), server.id.clone());
-            let outcome = match tokio::time::timeout(self.deadline, listing).await {
+            if self.gateway.is_lagging(&server.id) {
+                let reason = "still listing after missing the deadline".to_string();
+                return (server, Err(reason));
+            }
+            let mut listing = Box::pin(list(self.gateway.clone(), server.id.clone()));
+            let outcome = match tokio::time::timeout(self.deadline, &mut listing).await {
                 Ok(outcome) => outcome,
-                Err(_) => Err(format!(
-                    "did not list its {what} within {} ms",
-                    self.deadline.as_millis()
-                )),
+                Err(_) => {
+                    self.gateway.finish_lagging(server.id.clone(), listing);
+                    Err(format!(
+                        "did not list its {what} within {} ms",
+                        self.deadline.as_millis()
+                    ))
+                }
             };
             (server, outcome)
         });

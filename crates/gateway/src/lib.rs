@@ -169,6 +169,9 @@ pub struct Gateway {
     audit: audit::AuditLog,
     /// Prometheus metrics.
     metrics: metrics::Metrics,
+    /// Servers whose listing missed `/mcp`'s deadline and still runs in the background: left
+    /// out of `/mcp` until it ends, so that no page waits on them again.
+    lagging: Arc<Mutex<std::collections::HashSet<String>>>,
     /// Downstream sessions whose tool calls may take the raw fast path.
     fast_sessions: passthrough::FastSessions,
     settings: GatewaySettings,
@@ -291,6 +294,7 @@ impl Gateway {
             registry_poll: Arc::default(),
             audit,
             metrics: metrics::Metrics::default(),
+            lagging: Arc::default(),
             fast_sessions: passthrough::FastSessions::default(),
             settings,
         }
@@ -351,6 +355,42 @@ impl Gateway {
 
     pub fn settings(&self) -> &GatewaySettings {
         &self.settings
+    }
+
+    /// Whether a server's listing for `/mcp` missed its deadline and still runs.
+    pub(crate) fn is_lagging(&self, id: &str) -> bool {
+        self.lagging
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(id)
+    }
+
+    /// Lets a listing that missed `/mcp`'s deadline finish in the background; the server is left
+    /// out until then. Once it has finished, `/mcp` clients hear that its lists may have changed.
+    pub(crate) fn finish_lagging<F>(&self, id: String, listing: F)
+    where
+        F: std::future::Future + Send + 'static,
+    {
+        let inserted = self
+            .lagging
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id.clone());
+        if !inserted {
+            return;
+        }
+        let gateway = self.clone();
+        tokio::spawn(async move {
+            let _ = listing.await;
+            gateway
+                .lagging
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&id);
+            gateway
+                .registry_changes
+                .send_modify(|changes| *changes = changes.wrapping_add(1));
+        });
     }
 
     pub fn pool(&self) -> &UpstreamPool {

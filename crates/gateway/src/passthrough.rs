@@ -279,18 +279,23 @@ pub async fn call_raw(gateway: &Gateway, call: RawCall<'_>) -> Option<Result<Raw
 
 /// The served server and tool name a fast call on `endpoint` goes to: the endpoint's server, or
 /// on the aggregate the server named before the separator. `None` when the aggregate's name does
-/// not split; the typed path then gives the error.
+/// not split or names no enabled server: the typed path then gives the error. An upstream that
+/// could not be reached or listed is an error to answer: trying again on the typed path would
+/// make the client wait twice.
 pub async fn target<'n>(
     gateway: &Gateway,
     endpoint: Option<&str>,
     name: &'n str,
-) -> Option<(Served, &'n str)> {
+) -> Option<Result<(Served, &'n str), McpError>> {
     let (server, tool) = match endpoint {
         Some(server) => (server, name),
         None => crate::aggregate::split(name)?,
     };
-    let served = gateway.served(server).await.ok()?;
-    Some((served, tool))
+    match gateway.served(server).await {
+        Ok(served) => Some(Ok((served, tool))),
+        Err(error @ crate::GatewayError::Upstream(_)) => Some(Err(crate::proxy::to_mcp(error))),
+        Err(_) => None,
+    }
 }
 
 #[cfg(test)]

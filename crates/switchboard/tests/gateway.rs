@@ -461,6 +461,118 @@ async fn an_answer_over_the_cap_ends_its_call_on_both_paths() {
     }
 }
 
+/// A plain call to an upstream that accepts TCP but never finishes its handshake fails once, with
+/// the handshake's own error: the fast path does not drop it and leave the typed path to try a
+/// second handshake, which would make the client wait twice.
+#[tokio::test]
+async fn a_fast_call_to_an_upstream_that_never_answers_tries_it_once() {
+    let silent = switchboard_test_support::SilentServer::start()
+        .await
+        .expect("a silent upstream");
+    let server = serve(&["--tool-timeout", "1"]).await;
+    let url = format!("{}/mcp", silent.base_url);
+    register(&server, &remote_body("Silent", &url, Some("silent"))).await;
+    let session = open_raw_session(&server, "/mcp/silent").await;
+    let answer = request_raw(
+        &server,
+        "/mcp/silent",
+        &session,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "echo", "arguments": {}}}),
+    )
+    .await;
+    assert!(answer["error"]["message"].is_string(), "{answer}");
+    assert_eq!(
+        silent.connections(),
+        1,
+        "one handshake for one call: {answer}"
+    );
+}
+
+/// While one enabled server hangs, `/mcp` leaves it out after one missed deadline and lists the
+/// others without asking it again on every page; its listing goes on in the background. The
+/// upstream timeout is long, so that the background listing is still running when the pages
+/// are read.
+#[tokio::test]
+async fn a_hanging_server_is_left_out_of_the_aggregate_and_not_asked_on_every_page() {
+    let python = start_python("streamable-http")
+        .await
+        .expect("python fixture");
+    let silent = switchboard_test_support::SilentServer::start()
+        .await
+        .expect("a silent upstream");
+    let server = serve(&[
+        "--aggregate-deadline-ms",
+        "300",
+        "--tool-timeout",
+        "600",
+        "--tools-page-size",
+        "2",
+    ])
+    .await;
+    register(
+        &server,
+        &remote_body("Calc", &python.url("/mcp"), Some("calc")),
+    )
+    .await;
+    let hanging = format!("{}/mcp", silent.base_url);
+    register(&server, &remote_body("Hang", &hanging, Some("hang"))).await;
+    let session = open_raw_session(&server, "/mcp").await;
+    let mut names = Vec::new();
+    let mut cursor = Value::Null;
+    for id in 1.. {
+        let mut params = json!({});
+        if !cursor.is_null() {
+            params["cursor"] = cursor.clone();
+        }
+        let answer = request_raw(
+            &server,
+            "/mcp",
+            &session,
+            json!({"jsonrpc": "2.0", "id": id, "method": "tools/list", "params": params}),
+        )
+        .await;
+        let tools = answer["result"]["tools"].as_array().expect("tools").clone();
+        names.extend(
+            tools
+                .iter()
+                .filter_map(|t| t["name"].as_str().map(str::to_string)),
+        );
+        cursor = answer["result"]["nextCursor"].clone();
+        if cursor.is_null() {
+            break;
+        }
+    }
+    assert!(names.len() > 4, "several pages: {names:?}");
+    assert!(
+        names.iter().all(|name| name.starts_with("calc__")),
+        "{names:?}"
+    );
+    for tool in ["calc__add", "calc__bumps"] {
+        assert!(names.contains(&tool.to_string()), "{tool}: {names:?}");
+    }
+    let answer = request_raw(
+        &server,
+        "/mcp",
+        &session,
+        json!({"jsonrpc": "2.0", "id": 100, "method": "tools/call",
+            "params": {"name": "calc__add", "arguments": {"a": 1, "b": 2},
+                "_meta": {"note": "typed path"}}}),
+    )
+    .await;
+    assert_eq!(
+        answer["result"]["structuredContent"]["result"], 3,
+        "{answer}"
+    );
+    assert_eq!(silent.connections(), 1, "the hanging server was tried once");
+    let (_, hang) = server
+        .send_json(Method::GET, "/api/mcp-servers/hang", None)
+        .await
+        .expect("answers");
+    let status = hang["status"]["message"].as_str().unwrap_or_default();
+    assert!(status.contains("left out of /mcp"), "{hang}");
+}
+
 /// A change of the wrong shape is refused as a whole: governance sent as an array, a string or
 /// with a field of the wrong type, an unknown field, a body that is not an object. None of them
 /// touches the stored definition, and the denied tool stays refused.

@@ -9,6 +9,7 @@ pub mod llm;
 pub mod otlp;
 mod proxy;
 mod rust_server;
+mod silent;
 mod switchboard;
 
 use std::{path::PathBuf, process::Stdio, time::Duration};
@@ -24,6 +25,7 @@ pub use llm::{LlmRequest, Reply, ScriptedLlm};
 pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use proxy::{Fault, RecordedRequest, RecordingProxy};
 pub use rust_server::InProcessServer;
+pub use silent::SilentServer;
 pub use switchboard::{ADMIN_TOKEN, Switchboard, eventually, pids_with_env};
 
 /// The repository root.
