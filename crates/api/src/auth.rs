@@ -2,7 +2,7 @@
 
 use axum::{extract::FromRequestParts, http::request::Parts};
 use sha2::{Digest, Sha256};
-use switchboard_gateway::audit::AuditEntry;
+use switchboard_gateway::audit::{AdminAction, AuditEntry};
 use switchboard_store::{Store, StoreError};
 
 use crate::{AppState, error::ApiError};
@@ -102,30 +102,28 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// Records an admin action and how it ended.
-    pub fn audit<T>(
+    /// The admin change this caller asks for, on `server` as they named it.
+    pub fn action(&self, action: &str, server: &str) -> AdminAction {
+        AdminAction {
+            actor: self.actor.clone(),
+            client: self.client.clone(),
+            action: action.to_string(),
+            server: server.to_string(),
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// Records an admin change that failed; one that succeeded wrote its row with the change.
+    pub fn audit_failure<T>(
         &self,
         state: &AppState,
-        action: &str,
-        server: &str,
-        started: std::time::Instant,
+        action: &AdminAction,
         result: &Result<T, ApiError>,
     ) {
-        let (outcome, detail) = match result {
-            Ok(_) => ("ok", serde_json::json!({})),
-            Err(error) => ("error", serde_json::json!({"code": error.code})),
-        };
-        state.gateway.audit().record(AuditEntry {
-            actor: self.actor.clone().into(),
-            client: self.client.clone(),
-            kind: "admin",
-            action: action.to_string().into(),
-            server: server.to_string(),
-            outcome,
-            duration_ms: started.elapsed().as_millis() as u64,
-            detail,
-            ..AuditEntry::default()
-        });
+        if let Err(error) = result {
+            let detail = serde_json::json!({"code": error.code});
+            state.gateway.audit().record(action.entry("error", detail));
+        }
     }
 }
 

@@ -6,7 +6,6 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use std::time::Instant;
 
 use serde::Deserialize;
 use serde_json::json;
@@ -35,17 +34,13 @@ pub async fn create(
     caller: Caller,
     body: crate::error::Body,
 ) -> Result<Response, ApiError> {
-    let started = Instant::now();
+    let action = caller.action("server.create", "");
     let created = async {
         let body: CreateServer = parse_body(&body?)?;
-        Ok(state.gateway.create(body).await?)
+        Ok(state.gateway.create(body, &action).await?)
     }
     .await;
-    let alias = created
-        .as_ref()
-        .map(|s| s.alias.clone())
-        .unwrap_or_default();
-    caller.audit(&state, "server.create", &alias, started, &created);
+    caller.audit_failure(&state, &action, &created);
     Ok((StatusCode::CREATED, Json(created?)).into_response())
 }
 
@@ -63,13 +58,13 @@ pub async fn update(
     Path(id): Path<String>,
     body: crate::error::Body,
 ) -> Result<Response, ApiError> {
-    let started = Instant::now();
+    let action = caller.action("server.update", &id);
     let updated = async {
         let body: UpdateServer = parse_body(&body?)?;
-        Ok(state.gateway.update(&id, body).await?)
+        Ok(state.gateway.update(&id, body, &action).await?)
     }
     .await;
-    caller.audit(&state, "server.update", &id, started, &updated);
+    caller.audit_failure(&state, &action, &updated);
     Ok(Json(updated?).into_response())
 }
 
@@ -78,9 +73,13 @@ pub async fn delete(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let started = Instant::now();
-    let deleted = state.gateway.delete(&id).await.map_err(ApiError::from);
-    caller.audit(&state, "server.delete", &id, started, &deleted);
+    let action = caller.action("server.delete", &id);
+    let deleted = state
+        .gateway
+        .delete(&id, &action)
+        .await
+        .map_err(ApiError::from);
+    caller.audit_failure(&state, &action, &deleted);
     deleted?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -15,6 +15,7 @@ use serde_json::{Map, Value, json};
 
 use crate::{
     Gateway, GatewayError, ServerView,
+    audit::AdminAction,
     model::{
         CreateServer, EnvInput, Governance, Manifest, PackageConfig, RemoteConfig, UpdateServer,
     },
@@ -301,6 +302,16 @@ fn gateway_failure(error: GatewayError) -> CallToolResult {
     failure(code, error.to_string())
 }
 
+/// The tools that change the registry: a success has its audit row written with the change.
+const WRITES: &[&str] = &[
+    "add_npx_mcp",
+    "add_remote_mcp",
+    "update_mcp_server",
+    "enable_mcp_server",
+    "disable_mcp_server",
+    "delete_mcp_server",
+];
+
 fn success(structured: Value) -> CallToolResult {
     let text = serde_json::to_string_pretty(&structured).unwrap_or_default();
     let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
@@ -316,8 +327,15 @@ fn parse<T: serde::de::DeserializeOwned>(
 }
 
 /// Registers a server; answers its id, alias and connectURL.
-async fn register(gateway: &Gateway, body: CreateServer) -> Result<Value, CallToolResult> {
-    let server = gateway.create(body).await.map_err(gateway_failure)?;
+async fn register(
+    gateway: &Gateway,
+    body: CreateServer,
+    action: &AdminAction,
+) -> Result<Value, CallToolResult> {
+    let server = gateway
+        .create(body, action)
+        .await
+        .map_err(gateway_failure)?;
     Ok(json!({"id": server.id, "alias": server.alias, "connectURL": server.connect_url}))
 }
 
@@ -326,6 +344,7 @@ impl AdminMcp {
         &self,
         name: &str,
         arguments: Option<Map<String, Value>>,
+        action: &AdminAction,
     ) -> Result<Value, CallToolResult> {
         let gateway = &self.gateway;
         match name {
@@ -357,7 +376,7 @@ impl AdminMcp {
                     alias: args.alias,
                     ..CreateServer::default()
                 };
-                register(gateway, body).await
+                register(gateway, body, action).await
             }
             "add_remote_mcp" => {
                 let args: RemoteArgs = parse(arguments)?;
@@ -376,7 +395,7 @@ impl AdminMcp {
                     alias: args.alias,
                     ..CreateServer::default()
                 };
-                register(gateway, body).await
+                register(gateway, body, action).await
             }
             "update_mcp_server" => {
                 let args: UpdateArgs = parse(arguments)?;
@@ -407,7 +426,7 @@ impl AdminMcp {
                     }
                 }
                 let server = gateway
-                    .update(&current.id, body)
+                    .update(&current.id, body, action)
                     .await
                     .map_err(gateway_failure)?;
                 Ok(json!({"server": server}))
@@ -420,7 +439,7 @@ impl AdminMcp {
                     ..UpdateServer::default()
                 };
                 let server = gateway
-                    .update(&args.id, body)
+                    .update(&args.id, body, action)
                     .await
                     .map_err(gateway_failure)?;
                 Ok(json!({"id": server.id, "enabled": server.enabled}))
@@ -428,7 +447,10 @@ impl AdminMcp {
             "delete_mcp_server" => {
                 let args: IdArgs = parse(arguments)?;
                 let server = gateway.get(&args.id).await.map_err(gateway_failure)?;
-                gateway.delete(&server.id).await.map_err(gateway_failure)?;
+                gateway
+                    .delete(&server.id, action)
+                    .await
+                    .map_err(gateway_failure)?;
                 Ok(json!({"id": server.id, "deleted": true}))
             }
             "list_catalog_entries" => {
@@ -480,7 +502,6 @@ impl ServerHandler for AdminMcp {
                 None,
             ));
         }
-        let started = std::time::Instant::now();
         let target = request
             .arguments
             .as_ref()
@@ -492,30 +513,32 @@ impl ServerHandler for AdminMcp {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        let (result, outcome) = match self.run(&request.name, request.arguments).await {
-            Ok(structured) => (success(structured), "ok"),
-            Err(failure) => (failure, "error"),
-        };
-        self.gateway.audit().record(crate::audit::AuditEntry {
+        let action = AdminAction {
             actor: "admin".into(),
             client: context
                 .peer
                 .peer_info()
                 .map(|info| info.client_info.name.clone())
                 .unwrap_or_default(),
-            kind: "admin",
-            action: format!("admin_mcp.{}", request.name).into(),
+            action: format!("admin_mcp.{}", request.name),
             server: target,
-            outcome,
-            duration_ms: started.elapsed().as_millis() as u64,
-            detail: result
+            started: std::time::Instant::now(),
+        };
+        let (result, outcome) = match self.run(&request.name, request.arguments, &action).await {
+            Ok(structured) => (success(structured), "ok"),
+            Err(failure) => (failure, "error"),
+        };
+        // A change done has its row already, written with it.
+        let changed = outcome == "ok" && WRITES.contains(&request.name.as_ref());
+        if !changed {
+            let detail = result
                 .structured_content
                 .as_ref()
                 .and_then(|s| s.get("error").cloned())
                 .map(|error| json!({"error": error}))
-                .unwrap_or(json!({})),
-            ..Default::default()
-        });
+                .unwrap_or(json!({}));
+            self.gateway.audit().record(action.entry(outcome, detail));
+        }
         Ok(result.into())
     }
 }

@@ -23,6 +23,63 @@ pub struct AuditEntry {
     pub detail: Value,
 }
 
+impl AuditEntry {
+    fn into_row(self) -> AuditRow {
+        let at = crate::now_ms();
+        AuditRow {
+            id: row_id(at),
+            at,
+            actor: self.actor,
+            client: self.client,
+            kind: self.kind.into(),
+            action: self.action,
+            server: self.server,
+            tool: self.tool,
+            outcome: self.outcome.into(),
+            duration_ms: i64::try_from(self.duration_ms).unwrap_or(i64::MAX),
+            detail: self.detail.to_string(),
+        }
+    }
+}
+
+/// An admin change as its caller asked for it. When it succeeds, its audit row is written in the
+/// same transaction as the change (`Gateway::create`, `update`, `delete`), so that a crash can
+/// never keep the one without the other; a refused change is recorded like any entry.
+#[derive(Debug, Clone)]
+pub struct AdminAction {
+    pub actor: String,
+    pub client: String,
+    /// `server.create`, `admin_mcp.update_mcp_server`, …
+    pub action: String,
+    /// The server as the caller named it (a create's row names the new alias instead).
+    pub server: String,
+    pub started: std::time::Instant,
+}
+
+impl AdminAction {
+    /// The entry of this action with `outcome` and `detail`.
+    pub fn entry(&self, outcome: &'static str, detail: Value) -> AuditEntry {
+        AuditEntry {
+            actor: self.actor.clone().into(),
+            client: self.client.clone(),
+            kind: "admin",
+            action: self.action.clone().into(),
+            server: self.server.clone(),
+            outcome,
+            duration_ms: self.started.elapsed().as_millis() as u64,
+            detail,
+            ..AuditEntry::default()
+        }
+    }
+
+    /// The row of the action done, on `server`.
+    pub(crate) fn done(&self, server: &str) -> AuditRow {
+        let mut entry = self.entry("ok", Value::Object(serde_json::Map::new()));
+        entry.server = server.to_string();
+        entry.into_row()
+    }
+}
+
 /// The SHA-256 of a value's JSON: arguments are recorded this way, never as values.
 pub fn hash_json<T: serde::Serialize + ?Sized>(value: &T) -> String {
     // The compact serialization, as `Value`'s `Display` writes it, so a map hashes like the same
@@ -118,22 +175,8 @@ impl AuditLog {
     }
 
     pub fn record(&self, entry: AuditEntry) {
-        let at = crate::now_ms();
-        let row = AuditRow {
-            id: row_id(at),
-            at,
-            actor: entry.actor,
-            client: entry.client,
-            kind: entry.kind.into(),
-            action: entry.action,
-            server: entry.server,
-            tool: entry.tool,
-            outcome: entry.outcome.into(),
-            duration_ms: i64::try_from(entry.duration_ms).unwrap_or(i64::MAX),
-            detail: entry.detail.to_string(),
-        };
         // Only fails once the writer is gone, at the very end.
-        let _ = self.sender.send(Message::Row(Box::new(row)));
+        let _ = self.sender.send(Message::Row(Box::new(entry.into_row())));
     }
 
     /// Waits until every entry recorded so far is written (at shutdown, and in tests).

@@ -449,19 +449,32 @@ impl Gateway {
             .ok_or_else(|| GatewayError::NotFound(id_or_alias.to_string()))
     }
 
-    pub async fn create(&self, body: CreateServer) -> Result<ServerView, GatewayError> {
+    /// Registers a server; its audit row commits with it (see [`audit::AdminAction`]).
+    pub async fn create(
+        &self,
+        body: CreateServer,
+        action: &audit::AdminAction,
+    ) -> Result<ServerView, GatewayError> {
         let definition = self.definition_from_create(body)?;
         self.check(&definition).await?;
         let now = now_ms();
         let id = format!("ms1{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
         let row = self.to_row(&id, &definition, now, now);
-        self.store.insert_server(&row).await?;
+        self.store
+            .insert_server(&row, &action.done(&definition.alias))
+            .await?;
         self.invalidate_definitions();
         tracing::info!(server = %id, alias = %definition.alias, runtime = definition.runtime.as_str(), "server registered");
         self.view(&row)
     }
 
-    pub async fn update(&self, id: &str, body: UpdateServer) -> Result<ServerView, GatewayError> {
+    /// Changes a server; its audit row commits with the change.
+    pub async fn update(
+        &self,
+        id: &str,
+        body: UpdateServer,
+        action: &audit::AdminAction,
+    ) -> Result<ServerView, GatewayError> {
         let row = self.row(id).await?;
         let mut definition = self.definition(&row)?;
         apply_update(&mut definition, body)?;
@@ -472,7 +485,11 @@ impl Gateway {
             row.created_at,
             now_ms().max(row.updated_at + 1),
         );
-        if !self.store.update_server(&updated).await? {
+        if !self
+            .store
+            .update_server(&updated, &action.done(&action.server))
+            .await?
+        {
             return Err(GatewayError::NotFound(id.to_string()));
         }
         // The next use builds a fresh upstream from the new definition.
@@ -481,9 +498,14 @@ impl Gateway {
         self.view(&updated)
     }
 
-    pub async fn delete(&self, id: &str) -> Result<(), GatewayError> {
+    /// Deletes a server; its audit row commits with the deletion.
+    pub async fn delete(&self, id: &str, action: &audit::AdminAction) -> Result<(), GatewayError> {
         let row = self.row(id).await?;
-        if !self.store.delete_server(&row.id).await? {
+        if !self
+            .store
+            .delete_server(&row.id, &action.done(&action.server))
+            .await?
+        {
             return Err(GatewayError::NotFound(id.to_string()));
         }
         self.forget(&row.id).await;
@@ -1196,7 +1218,14 @@ mod tests {
             "alias": "echo"
         }))
         .expect("a create body");
-        gateway.create(body).await.expect("created");
+        let action = audit::AdminAction {
+            actor: "admin".into(),
+            client: "test".into(),
+            action: "server.create".into(),
+            server: String::new(),
+            started: std::time::Instant::now(),
+        };
+        gateway.create(body, &action).await.expect("created");
         gateway.invalidate_definitions();
         let before = gateway.metrics().registry_reads.get();
         // Every request finds the cache stale at once; one of them reads the store.

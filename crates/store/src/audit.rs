@@ -92,6 +92,16 @@ impl Store {
 
     /// Appends rows, all or none: they are one statement.
     pub async fn append_audit_batch(&self, rows: &[AuditRow]) -> Result<(), StoreError> {
+        let mut connection = self.pool.acquire().await?;
+        self.append_audit_in(&mut connection, rows).await
+    }
+
+    /// [`Self::append_audit_batch`] on a connection the caller holds (inside its transaction).
+    pub(crate) async fn append_audit_in(
+        &self,
+        connection: &mut sqlx::AnyConnection,
+        rows: &[AuditRow],
+    ) -> Result<(), StoreError> {
         if rows.is_empty() {
             return Ok(());
         }
@@ -105,7 +115,7 @@ impl Store {
         })?;
         sqlx::query(sql)
             .bind(rows.as_str())
-            .execute(&self.pool)
+            .execute(&mut *connection)
             .await?;
         Ok(())
     }

@@ -156,38 +156,60 @@ impl Store {
         self.pool.close().await;
     }
 
-    pub async fn insert_server(&self, row: &ServerRow) -> Result<(), StoreError> {
+    /// Inserts a server and the audit row of the action, in one transaction.
+    pub async fn insert_server(&self, row: &ServerRow, audit: &AuditRow) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT INTO servers ({SERVER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
              $10, $11, $12, $13)"
         );
-        bind_server(sqlx::query(&sql), row)
-            .execute(&self.pool)
+        self.audited(bind_server(sqlx::query(&sql), row), audit)
             .await
-            .map_err(conflict_on_alias)?;
-        Ok(())
+            .map(drop)
     }
 
-    /// Replaces every column but `id` and `created_at`; false when there is no such server.
-    pub async fn update_server(&self, row: &ServerRow) -> Result<bool, StoreError> {
+    /// Replaces every column but `id` and `created_at`, and appends the action's audit row, in one
+    /// transaction; false, and nothing written, when there is no such server.
+    pub async fn update_server(
+        &self,
+        row: &ServerRow,
+        audit: &AuditRow,
+    ) -> Result<bool, StoreError> {
         // Every column is bound as for an insert; `created_at` never changes, so it only confirms
         // that the row is the one the caller read.
         let sql = "UPDATE servers SET name = $2, alias = $3, short_description = $4, runtime = $5, \
                    config = $6, env = $7, sensitive_keys = $8, sealed = $9, governance = $10, \
                    enabled = $11, updated_at = $13 WHERE id = $1 AND created_at = $12";
-        let result = bind_server(sqlx::query(sql), row)
-            .execute(&self.pool)
+        self.audited(bind_server(sqlx::query(sql), row), audit)
             .await
-            .map_err(conflict_on_alias)?;
-        Ok(result.rows_affected() > 0)
     }
 
-    pub async fn delete_server(&self, id: &str) -> Result<bool, StoreError> {
-        let result = sqlx::query("DELETE FROM servers WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
+    /// Deletes a server and appends the action's audit row, in one transaction; false, and
+    /// nothing written, when there is no such server.
+    pub async fn delete_server(&self, id: &str, audit: &AuditRow) -> Result<bool, StoreError> {
+        self.audited(
+            sqlx::query("DELETE FROM servers WHERE id = $1").bind(id),
+            audit,
+        )
+        .await
+    }
+
+    /// Runs an admin change and its audit row in one transaction, so that no acknowledged change
+    /// lacks its row, even after a crash. False, and nothing written, when the change touched no
+    /// row.
+    async fn audited(&self, change: AnyQuery<'_>, audit: &AuditRow) -> Result<bool, StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        let done = change
+            .execute(&mut *transaction)
+            .await
+            .map_err(conflict_on_alias)?;
+        if done.rows_affected() == 0 {
+            transaction.rollback().await?;
+            return Ok(false);
+        }
+        self.append_audit_in(&mut transaction, std::slice::from_ref(audit))
             .await?;
-        Ok(result.rows_affected() > 0)
+        transaction.commit().await?;
+        Ok(true)
     }
 
     /// A server by id or alias.

@@ -24,13 +24,34 @@ fn row(id: &str, alias: &str) -> ServerRow {
     }
 }
 
+/// The audit row of an admin change, numbered so that each is its own.
+fn change(n: i64, action: &str) -> AuditRow {
+    AuditRow {
+        id: format!("{:013}-change", 10_000 + n),
+        at: 10_000 + n,
+        actor: "changer".into(),
+        client: "test".into(),
+        kind: "admin".into(),
+        action: action.to_string().into(),
+        server: String::new(),
+        tool: String::new(),
+        outcome: "ok".into(),
+        duration_ms: 1,
+        detail: "{}".into(),
+    }
+}
+
 async fn suite(store: &Store) {
     // Migrations ran; an empty store answers.
     store.ping().await.expect("ping");
     assert!(store.servers().await.expect("list").is_empty());
+    audit_suite(store).await;
 
     let first = row("ms1", "alpha");
-    store.insert_server(&first).await.expect("insert");
+    store
+        .insert_server(&first, &change(1, "create"))
+        .await
+        .expect("insert");
     assert_eq!(store.server("ms1").await.expect("get"), Some(first.clone()));
     assert_eq!(
         store.server("alpha").await.expect("by alias"),
@@ -41,14 +62,17 @@ async fn suite(store: &Store) {
     // A duplicate alias is a conflict, and leaves the store as it was.
     let clash = row("ms2", "alpha");
     assert!(matches!(
-        store.insert_server(&clash).await,
+        store.insert_server(&clash, &change(2, "clash")).await,
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(store.servers().await.expect("list").len(), 1);
 
     let mut second = row("ms2", "beta");
     second.created_at += 1;
-    store.insert_server(&second).await.expect("insert");
+    store
+        .insert_server(&second, &change(3, "create"))
+        .await
+        .expect("insert");
     let ids: Vec<_> = store
         .servers()
         .await
@@ -62,24 +86,54 @@ async fn suite(store: &Store) {
     changed.enabled = false;
     changed.sealed = None;
     changed.updated_at += 5;
-    assert!(store.update_server(&changed).await.expect("update"));
+    assert!(
+        store
+            .update_server(&changed, &change(4, "update"))
+            .await
+            .expect("update")
+    );
     assert_eq!(
         store.server("ms2").await.expect("get"),
         Some(changed.clone())
     );
     changed.alias = "alpha".into();
     assert!(matches!(
-        store.update_server(&changed).await,
+        store.update_server(&changed, &change(5, "clash")).await,
         Err(StoreError::Conflict(_))
     ));
     let mut missing = row("ms9", "gamma");
     missing.name = "ghost".into();
-    assert!(!store.update_server(&missing).await.expect("update"));
+    assert!(
+        !store
+            .update_server(&missing, &change(6, "missing"))
+            .await
+            .expect("update")
+    );
 
-    assert!(store.delete_server("ms1").await.expect("delete"));
-    assert!(!store.delete_server("ms1").await.expect("delete again"));
+    assert!(
+        store
+            .delete_server("ms1", &change(7, "delete"))
+            .await
+            .expect("delete")
+    );
+    assert!(
+        !store
+            .delete_server("ms1", &change(8, "missing"))
+            .await
+            .expect("delete again")
+    );
 
-    audit_suite(store).await;
+    // Each change done has its row, written with it; a refused or missed one has none.
+    let changes = store
+        .audit(&AuditQuery {
+            actor: Some("changer".into()),
+            limit: 100,
+            ..AuditQuery::default()
+        })
+        .await
+        .expect("query");
+    let actions: Vec<_> = changes.iter().map(|row| row.action.as_ref()).collect();
+    assert_eq!(actions, ["create", "create", "update", "delete"]);
 
     assert_eq!(store.setting("admin").await.expect("get"), None);
     assert!(

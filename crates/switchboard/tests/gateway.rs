@@ -131,6 +131,114 @@ async fn registry_crud_on_postgres() {
     server.terminate().await.expect("stops");
 }
 
+/// Writers register servers as fast as they are answered until the server is killed with
+/// SIGKILL in the middle of their writes; then the store, opened afresh, holds every server whose
+/// creation was acknowledged, each with its audit row.
+async fn acknowledged_changes_keep_their_audit_rows_across_a_crash(database: Option<&str>) {
+    // Only the kill stops the writers: no rate limit.
+    let mut args = vec!["--admin-rate-limit", "1000000"];
+    args.extend(
+        database
+            .map(|url| ["--database", url])
+            .into_iter()
+            .flatten(),
+    );
+    let server = serve(&args).await;
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let (count, mut counted) = tokio::sync::watch::channel(0usize);
+    let count = std::sync::Arc::new(count);
+    let writers: Vec<_> = (0..4)
+        .map(|writer| {
+            let client = switchboard_test_support::http_client();
+            let url = server.url("/api/mcp-servers");
+            let acknowledged = acknowledged.clone();
+            let count = count.clone();
+            tokio::spawn(async move {
+                for n in 0.. {
+                    let alias = format!("w{writer}-{n}");
+                    let body = remote_body("W", "http://127.0.0.1:9/mcp", Some(&alias));
+                    let answered = client
+                        .post(&url)
+                        .bearer_auth(switchboard_test_support::ADMIN_TOKEN)
+                        .json(&body)
+                        .send()
+                        .await;
+                    match answered {
+                        Ok(response) if response.status() == 201 => {
+                            acknowledged.lock().expect("lock").push(alias);
+                            count.send_modify(|count| *count += 1);
+                        }
+                        _ => return,
+                    }
+                }
+            })
+        })
+        .collect();
+    counted
+        .wait_for(|count| *count >= 60)
+        .await
+        .expect("the writers write");
+    let pid = server.pid().expect("a pid");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("killed");
+    for writer in writers {
+        writer.await.expect("the writer ends");
+    }
+    let url = match database {
+        Some(url) => url.to_string(),
+        None => format!(
+            "sqlite://{}",
+            server.data_dir().join("switchboard.db").display()
+        ),
+    };
+    let store = switchboard_store::Store::open(&url).await.expect("opens");
+    let servers: std::collections::HashSet<String> = store
+        .servers()
+        .await
+        .expect("lists")
+        .into_iter()
+        .map(|row| row.alias)
+        .collect();
+    let rows = store
+        .audit(&switchboard_store::AuditQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .expect("reads the audit log");
+    let audited: std::collections::HashSet<String> = rows
+        .iter()
+        .filter(|row| row.action == "server.create" && row.outcome == "ok")
+        .map(|row| row.server.clone())
+        .collect();
+    let acknowledged = acknowledged.lock().expect("lock").clone();
+    assert!(acknowledged.len() >= 60);
+    for alias in &acknowledged {
+        assert!(servers.contains(alias), "{alias} was acknowledged but lost");
+        assert!(
+            audited.contains(alias),
+            "{alias} was acknowledged without its audit row"
+        );
+    }
+    // No row claims a change that did not happen.
+    assert!(audited.is_subset(&servers), "{audited:?} / {servers:?}");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn acknowledged_changes_keep_their_audit_rows_across_a_crash_on_sqlite() {
+    acknowledged_changes_keep_their_audit_rows_across_a_crash(None).await;
+}
+
+#[tokio::test]
+async fn acknowledged_changes_keep_their_audit_rows_across_a_crash_on_postgres() {
+    let url = fresh_database(&format!("switchboard_crash_{}", std::process::id()));
+    acknowledged_changes_keep_their_audit_rows_across_a_crash(Some(&url)).await;
+}
+
 #[tokio::test]
 async fn every_validation_rule_has_a_clear_error() {
     let server = serve(&[]).await;
