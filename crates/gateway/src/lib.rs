@@ -31,7 +31,7 @@ use crate::{
     catalog::Catalog,
     model::{
         CommandConfig, CreateServer, Invalid, MASK, PackageConfig, RemoteConfig, Runtime,
-        ServerDefinition, UpdateServer, alias_from_name, check_url_target,
+        ServerDefinition, UpdateServer, alias_from_name, check_url_target, masked_url,
     },
     pool::{Status, UpstreamPool},
 };
@@ -265,6 +265,10 @@ struct Sealed {
     env: BTreeMap<String, String>,
     #[serde(default)]
     headers: BTreeMap<String, String>,
+    /// A remote URL that holds credentials (user, password or query values); the config keeps
+    /// it masked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -921,14 +925,19 @@ impl Gateway {
         let config = match (d.runtime, &d.remote, &d.package, &d.command) {
             (Runtime::Remote, Some(remote), _, _) => {
                 sealed.headers = remote.headers.clone();
-                json!({"url": remote.url, "transport": remote.transport,
+                let shown = masked_url(&remote.url);
+                if shown != remote.url {
+                    sealed.url = Some(remote.url.clone());
+                }
+                json!({"url": shown, "transport": remote.transport,
                        "headerNames": remote.headers.keys().collect::<Vec<_>>()})
             }
             (_, _, Some(package), _) => json!({"package": package.package, "args": package.args}),
             (_, _, _, Some(command)) => json!({"command": command.command, "args": command.args}),
             _ => json!({}),
         };
-        let sealed = (!sealed.env.is_empty() || !sealed.headers.is_empty()).then(|| {
+        let secret = !sealed.env.is_empty() || !sealed.headers.is_empty() || sealed.url.is_some();
+        let sealed = secret.then(|| {
             self.sealer.seal(
                 serde_json::to_string(&sealed)
                     .unwrap_or_default()
@@ -973,7 +982,7 @@ impl Gateway {
         let (remote, package, command) = match runtime {
             Runtime::Remote => (
                 Some(RemoteConfig {
-                    url: text("url"),
+                    url: sealed.url.unwrap_or_else(|| text("url")),
                     transport: row.config["transport"].as_str().map(str::to_owned),
                     headers: sealed.headers,
                 }),
@@ -1023,6 +1032,7 @@ impl Gateway {
             for value in remote.headers.values_mut() {
                 *value = MASK.to_string();
             }
+            remote.url = masked_url(&remote.url);
             remote
         });
         let (npx_config, uvx_config) = match definition.runtime {
@@ -1143,8 +1153,11 @@ fn apply_update(d: &mut ServerDefinition, body: UpdateServer) -> Result<(), Gate
         if d.runtime != Runtime::Remote {
             return Err(wrong_runtime("remoteConfig"));
         }
-        // A masked header value sent back unchanged keeps the stored secret.
+        // A masked header value or URL sent back unchanged keeps the stored secret.
         if let Some(old) = &d.remote {
+            if remote.url == masked_url(&old.url) {
+                remote.url.clone_from(&old.url);
+            }
             for (name, value) in remote.headers.iter_mut() {
                 if value == MASK
                     && let Some(stored) = old.headers.get(name)

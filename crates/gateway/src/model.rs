@@ -359,9 +359,8 @@ impl ServerDefinition {
                 let Some(remote) = &self.remote else {
                     return invalid("runtime `remote` needs `remoteConfig: {url}`");
                 };
-                let url = url::Url::parse(&remote.url).or_else(|_| {
-                    invalid(format!("`remoteConfig.url` {:?} is not a URL", remote.url))
-                })?;
+                let url = url::Url::parse(&remote.url)
+                    .or_else(|_| invalid("`remoteConfig.url` is not a URL"))?;
                 // The URL parser reads `http:///mcp` as `http://mcp/`: the text itself must name a
                 // host after `//`.
                 let names_host = remote.url.split_once("://").is_some_and(|(_, rest)| {
@@ -464,6 +463,28 @@ impl ServerDefinition {
             })
             .collect()
     }
+}
+
+/// A URL with its credentials masked: the user and password, and every query value (`api_key=`,
+/// `token=`…), which are secrets as header values are. A URL that does not parse is masked
+/// whole.
+pub fn masked_url(text: &str) -> String {
+    let Ok(mut url) = url::Url::parse(text) else {
+        return MASK.to_string();
+    };
+    if !url.username().is_empty() {
+        let _ = url.set_username(MASK);
+    }
+    if url.password().is_some() {
+        let _ = url.set_password(Some(MASK));
+    }
+    if url.query().is_some() {
+        let keys: Vec<String> = url.query_pairs().map(|(key, _)| key.into_owned()).collect();
+        url.query_pairs_mut()
+            .clear()
+            .extend_pairs(keys.iter().map(|key| (key.as_str(), MASK)));
+    }
+    url.to_string()
 }
 
 /// Resolves a remote URL's host and refuses link-local and metadata targets, for a clear error at

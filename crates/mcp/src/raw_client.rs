@@ -451,9 +451,13 @@ pub(crate) struct Target {
 }
 
 impl Target {
-    /// `None` for a URL without a scheme or host.
+    /// `None` for a URL without a scheme or host, or with credentials before its host: those
+    /// travel as an `Authorization` header, which the typed path's client (reqwest) writes.
     pub(crate) fn new(url: &http::Uri) -> Option<Self> {
         let (scheme, authority) = (url.scheme()?, url.authority()?);
+        if authority.as_str().contains('@') {
+            return None;
+        }
         Some(Self {
             url: url.clone(),
             key: (scheme.clone(), authority.clone()),

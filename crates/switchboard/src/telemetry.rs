@@ -70,9 +70,11 @@ fn subscriber(
     format: LogFormat,
     provider: Option<&SdkTracerProvider>,
 ) -> tracing_subscriber::layer::Layered<Vec<BoxedLayer>, tracing_subscriber::Registry> {
+    use tracing_subscriber::filter::FilterExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,switchboard_api=info"));
-    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,switchboard_api=info"))
+        .and(chatty_crates_capped());
+    let logs = tracing_subscriber::fmt::layer().with_writer(|| Redacting(std::io::stderr()));
     let mut layers: Vec<BoxedLayer> = vec![match format {
         LogFormat::Text => logs.with_filter(filter).boxed(),
         LogFormat::Json => logs.json().with_filter(filter).boxed(),
@@ -86,6 +88,63 @@ fn subscriber(
         );
     }
     tracing_subscriber::registry().with(layers)
+}
+
+/// Crates whose debug and trace logs carry whole messages or headers (a tool's arguments, an
+/// admin call's header values): capped at info whatever `RUST_LOG` says, so that no level logs a
+/// secret. Other targets keep the level `RUST_LOG` gives them.
+fn chatty_crates_capped() -> Targets {
+    ["rmcp", "hyper", "hyper_util", "reqwest", "h2"]
+        .into_iter()
+        .fold(
+            Targets::new().with_default(tracing::Level::TRACE),
+            |targets, name| targets.with_target(name, tracing::Level::INFO),
+        )
+}
+
+/// Standard error with URL credentials masked in every line: a lower layer's error text may
+/// carry an upstream's URL whole, with its user, password or query (`?api_key=`).
+struct Redacting(std::io::Stderr);
+
+impl std::io::Write for Redacting {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // The fmt layer writes each event's line with one `write_all`.
+        let text = String::from_utf8_lossy(buf);
+        self.0.write_all(redact_urls(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// Masks the credentials of every URL in `line` (see `masked_url`); other text is left as it is.
+fn redact_urls(line: &str) -> std::borrow::Cow<'_, str> {
+    if !line.contains("://") {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    // Brackets stay inside a URL: they enclose IPv6 hosts.
+    let separator = |c: char| c.is_whitespace() || "\"'()<>,\\`".contains(c);
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(at) = rest.find("://") {
+        let start = rest[..at].rfind(separator).map_or(0, |i| i + 1);
+        let end = rest[at..].find(separator).map_or(rest.len(), |i| at + i);
+        out.push_str(&rest[..start]);
+        let token = &rest[start..end];
+        let secret = url::Url::parse(token).is_ok_and(|url| {
+            !url.username().is_empty() || url.password().is_some() || url.query().is_some()
+        });
+        if secret {
+            out.push_str(&switchboard_gateway::model::masked_url(token));
+        } else {
+            out.push_str(token);
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
 }
 
 fn tracer_provider(endpoint: Option<&str>) -> Result<SdkTracerProvider, String> {
@@ -113,6 +172,25 @@ fn tracer_provider(endpoint: Option<&str>) -> Result<SdkTracerProvider, String> 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn url_credentials_are_masked_in_log_lines() {
+        let line = r#"error sending request for url (http://user:pw@10.0.0.1:8080/mcp?api_key=k3y&x=1) then "https://t0k3n@h.test/a""#;
+        let masked = super::redact_urls(line);
+        for secret in ["user", "pw@", "k3y", "x=1", "t0k3n"] {
+            assert!(!masked.contains(secret), "{secret}: {masked}");
+        }
+        assert!(
+            masked.contains("10.0.0.1:8080/mcp?api_key=********"),
+            "{masked}"
+        );
+        assert!(
+            masked.starts_with("error sending request for url (http://"),
+            "{masked}"
+        );
+        let plain = "no url here, or one without secrets: http://[::1]:80/mcp";
+        assert_eq!(super::redact_urls(plain), plain);
+    }
+
     use super::*;
 
     #[test]

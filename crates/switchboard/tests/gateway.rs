@@ -798,6 +798,89 @@ async fn secrets_are_sealed_at_rest_and_masked_everywhere() {
     assert_eq!(key.permissions().mode() & 0o777, 0o600);
 }
 
+/// A password or a query value in an upstream's URL is a secret like a header value: sealed at
+/// rest, shown as `********`, kept when sent back masked, and absent from the log even at debug
+/// level, where rmcp would log whole messages (an admin call's header values among them) and its
+/// error lines would carry the URL whole.
+#[tokio::test]
+async fn credentials_in_an_upstream_url_are_sealed_masked_and_never_logged() {
+    let python = start_python("streamable-http")
+        .await
+        .expect("python fixture");
+    let server = Switchboard::start(binary(), &[], &[("RUST_LOG", "debug")])
+        .await
+        .expect("switchboard serve starts");
+    let url = format!(
+        "http://tester:pw-s3cr3t-1@127.0.0.1:{}/mcp?api_key=key-s3cr3t-2",
+        python.port
+    );
+    let created = register(&server, &remote_body("Calc", &url, Some("calc"))).await;
+    let shown = format!(
+        "http://********:********@127.0.0.1:{}/mcp?api_key=********",
+        python.port
+    );
+    assert_eq!(created["remoteConfig"]["url"], shown, "{created}");
+    let add = |client: switchboard_mcp::Upstream| async move {
+        client
+            .call_tool(
+                "add",
+                json!({"a": 1, "b": 2}).as_object().cloned(),
+                Default::default(),
+            )
+            .await
+            .expect("calls through the real URL")
+    };
+    add(mcp_client(&server, "/mcp/calc").await).await;
+    // The masked URL sent back keeps the real one.
+    let patched = update(
+        &server,
+        "calc",
+        json!({"remoteConfig": {"url": shown}, "shortDescription": "kept"}),
+    )
+    .await;
+    assert_eq!(patched["remoteConfig"]["url"], shown);
+    add(mcp_client(&server, "/mcp/calc").await).await;
+    // An upstream that refuses connections makes the lower layers log errors with its URL.
+    let refusing = "http://u:pw-s3cr3t-4@127.0.0.1:9/mcp?token=tok-s3cr3t-5";
+    register(&server, &remote_body("Down", refusing, Some("down"))).await;
+    let down = mcp_client(&server, "/mcp/down").await;
+    let _ = down.call_tool("x", None, Default::default()).await;
+    // The admin MCP server's calls, with a header value, are logged by nobody.
+    let admin = mcp_client(&server, "/mcp/admin").await;
+    let added = admin
+        .call_tool(
+            "add_remote_mcp",
+            json!({"name": "Hdr", "url": url, "alias": "hdr",
+                "headers": {"X-Api-Key": "hdr-s3cr3t-3"}})
+            .as_object()
+            .cloned(),
+            Default::default(),
+        )
+        .await
+        .expect("adds");
+    let (_, listed) = server
+        .send_json(Method::GET, "/api/mcp-servers", None)
+        .await
+        .expect("answers");
+    let log = server.log();
+    assert!(log.contains("DEBUG"), "the log is at debug level");
+    let everything = format!("{listed}{patched}{created}{added:?}{log}");
+    for secret in [
+        "pw-s3cr3t-1",
+        "key-s3cr3t-2",
+        "hdr-s3cr3t-3",
+        "pw-s3cr3t-4",
+        "tok-s3cr3t-5",
+    ] {
+        assert!(!everything.contains(secret), "{secret} leaked");
+        for file in ["switchboard.db", "switchboard.db-wal"] {
+            let bytes = std::fs::read(server.data_dir().join(file)).unwrap_or_default();
+            let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
+            assert!(!found, "{secret} is readable in {file}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn governed_tools_of_a_python_server_and_its_use_in_a_run() {
     let python = start_python("streamable-http")
