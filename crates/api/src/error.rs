@@ -83,6 +83,16 @@ impl From<switchboard_gateway::GatewayError> for ApiError {
     }
 }
 
+/// A refusal on an MCP endpoint: the status, and a JSON-RPC error with no id (the request's could
+/// not be read, or was not one to answer).
+pub fn jsonrpc_refusal(status: StatusCode, code: i32, message: &str) -> Response {
+    (
+        status,
+        Json(json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}})),
+    )
+        .into_response()
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (

@@ -234,7 +234,8 @@ async fn answer(
 ) -> Option<Response> {
     let text = std::str::from_utf8(body).ok()?;
     let message: Incoming<'_> = serde_json::from_str(text).ok()?;
-    if message.jsonrpc != "2.0" {
+    // An id of the wrong shape is refused by the router's MCP guard.
+    if message.jsonrpc != "2.0" || message.id.is_some_and(|id| !crate::mcp_edge::valid_id(id)) {
         return None;
     }
     match (message.method.as_ref(), message.id, mode) {

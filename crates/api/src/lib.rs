@@ -9,6 +9,7 @@ mod fast_lane;
 mod front_door;
 pub mod legacy_sse;
 pub mod mcp;
+mod mcp_edge;
 pub mod runs;
 pub mod servers;
 mod sessions;
@@ -29,9 +30,10 @@ use tokio::net::TcpListener;
 pub use auth::{AdminAuth, AdminTokenSource};
 pub use connection_threads::ConnectionThreads;
 pub use error::ApiError;
+pub use mcp_edge::AllowedOrigins;
 
 /// The largest request body accepted: a run request is a few kilobytes.
-const MAX_BODY_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// How long cancelled runs get to stop their children once the grace period is over.
 const CANCEL_GRACE: Duration = Duration::from_secs(5);
 
@@ -73,6 +75,8 @@ pub struct Shared {
     pub http: reqwest::Client,
     /// Requests per client address on the admin API.
     pub admin_limit: AdminRateLimit,
+    /// The browser origins the MCP endpoints accept.
+    pub origins: AllowedOrigins,
 }
 
 /// A per-client token bucket for the admin API (governor's keyed limiter).
@@ -143,15 +147,21 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             limit_admin,
         ));
-    Router::new()
-        .route("/run", post(runs::start_run))
-        .route("/run/{run_id}", delete(runs::cancel_run))
-        .merge(admin_api)
+    let mcp_endpoints = Router::new()
         .route("/mcp", any(mcp::aggregate))
         .route("/mcp/admin", any(mcp::admin))
         .route("/mcp/{server}", any(mcp::proxy))
         .route("/mcp/{server}/sse", get(legacy_sse::open))
         .route("/mcp/{server}/message", post(legacy_sse::message))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            mcp_edge::guard,
+        ));
+    Router::new()
+        .route("/run", post(runs::start_run))
+        .route("/run/{run_id}", delete(runs::cancel_run))
+        .merge(admin_api)
+        .merge(mcp_endpoints)
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

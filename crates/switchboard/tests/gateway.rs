@@ -681,6 +681,177 @@ async fn a_hanging_server_is_left_out_of_the_aggregate_and_not_asked_on_every_pa
     assert!(status.contains("left out of /mcp"), "{hang}");
 }
 
+/// Bad input on the MCP endpoints gets a status and a JSON-RPC error in a JSON body: malformed
+/// JSON (-32700), a batch, an id that is an object or a fraction (never echoed), a forged session,
+/// a bad protocol version. A foreign `Origin` is refused with 403 on every MCP endpoint, whoever
+/// serves it; a loopback one and a configured one are let through.
+#[tokio::test]
+async fn bad_input_and_foreign_origins_get_json_rpc_errors_on_every_mcp_endpoint() {
+    let python = start_python("streamable-http")
+        .await
+        .expect("python fixture");
+    let server = serve(&["--allowed-origin", "https://console.example.com"]).await;
+    register(
+        &server,
+        &remote_body("Calc", &python.url("/mcp"), Some("calc")),
+    )
+    .await;
+    let post = |path: &str, session: Option<&str>, body: &str, extra: &[(&str, &str)]| {
+        let mut request = server
+            .request(Method::POST, path)
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(session) = session {
+            request = request
+                .header("mcp-session-id", session)
+                .header("mcp-protocol-version", "2025-11-25");
+        }
+        for (name, value) in extra {
+            request = request.header(*name, *value);
+        }
+        async move {
+            let response = request.send().await.expect("answers");
+            let status = response.status().as_u16();
+            let json = response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("application/json"));
+            let text = response.text().await.expect("reads");
+            (status, json, text)
+        }
+    };
+    let session = open_raw_session(&server, "/mcp/calc").await;
+    let aggregate = open_raw_session(&server, "/mcp").await;
+    let call = |id: &str| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"add","arguments":{{"a":1,"b":2}}}}}}"#
+        )
+    };
+    let cases: Vec<(&str, Option<&str>, String, &[(&str, &str)], u16, i64)> = vec![
+        ("/mcp/calc", Some(&session), "{bad".into(), &[], 400, -32700),
+        ("/mcp", Some(&aggregate), "{bad".into(), &[], 400, -32700),
+        ("/mcp/admin", None, "not json".into(), &[], 400, -32700),
+        (
+            "/mcp/calc",
+            Some(&session),
+            format!("[{}]", call("1")),
+            &[],
+            400,
+            -32600,
+        ),
+        (
+            "/mcp/calc",
+            Some(&session),
+            call(r#"{"a":1}"#),
+            &[],
+            400,
+            -32600,
+        ),
+        ("/mcp/calc", Some(&session), call("1.5"), &[], 400, -32600),
+        (
+            "/mcp",
+            Some(&aggregate),
+            call(r#"{"a":1}"#),
+            &[],
+            400,
+            -32600,
+        ),
+        (
+            "/mcp/calc",
+            Some(&session),
+            r#"{"hello":"world"}"#.into(),
+            &[],
+            400,
+            -32600,
+        ),
+        (
+            "/mcp/calc",
+            Some("forged-session"),
+            call("1"),
+            &[],
+            404,
+            -32600,
+        ),
+        (
+            "/mcp/calc",
+            None,
+            call("1"),
+            &[("mcp-protocol-version", "1999-01-01")],
+            400,
+            -32600,
+        ),
+        (
+            "/mcp/calc",
+            Some(&session),
+            call("1"),
+            &[("origin", "https://evil.test")],
+            403,
+            -32600,
+        ),
+        (
+            "/mcp",
+            Some(&aggregate),
+            call("1"),
+            &[("origin", "https://evil.test")],
+            403,
+            -32600,
+        ),
+        (
+            "/mcp/admin",
+            None,
+            call("1"),
+            &[("origin", "http://evil.test:80")],
+            403,
+            -32600,
+        ),
+    ];
+    for (path, session, body, extra, status, code) in cases {
+        let (got, json, text) = post(path, session, &body, extra).await;
+        assert_eq!(got, status, "{path} {body} {extra:?}: {text}");
+        assert!(json, "{path} {body}: a JSON body, not {text}");
+        let answer: Value = serde_json::from_str(&text).expect("JSON");
+        assert_eq!(answer["error"]["code"], code, "{path} {body}: {text}");
+        assert!(answer["error"]["message"].is_string(), "{text}");
+        assert_eq!(
+            answer["id"],
+            Value::Null,
+            "the bad id is not echoed: {text}"
+        );
+    }
+    // The GET streams refuse a foreign origin too.
+    for path in ["/mcp/calc", "/mcp/calc/sse"] {
+        let response = server
+            .request(Method::GET, path)
+            .header("accept", "text/event-stream")
+            .header("origin", "https://evil.test")
+            .send()
+            .await
+            .expect("answers");
+        assert_eq!(response.status(), 403, "{path}");
+    }
+    // Good ids, and allowed origins, are served (the string id on the fast path).
+    for (id, origin) in [
+        (r#""s-1""#, None),
+        ("7", Some("http://localhost:6274")),
+        ("8", Some("https://console.example.com")),
+    ] {
+        let extra: Vec<(&str, &str)> = origin.map(|o| ("origin", o)).into_iter().collect();
+        let (status, _, text) = post("/mcp/calc", Some(&session), &call(id), &extra).await;
+        assert_eq!(status, 200, "{id} {origin:?}: {text}");
+        let data = text
+            .lines()
+            .filter_map(|line| line.strip_prefix("data:"))
+            .map(str::trim)
+            .rfind(|data| !data.is_empty())
+            .unwrap_or(&text);
+        let answer: Value = serde_json::from_str(data).expect("JSON");
+        assert_eq!(answer["id"].to_string(), id, "{text}");
+        assert_eq!(answer["result"]["structuredContent"]["result"], 3, "{text}");
+    }
+}
+
 /// A change of the wrong shape is refused as a whole: governance sent as an array, a string or
 /// with a field of the wrong type, an unknown field, a body that is not an object. None of them
 /// touches the stored definition, and the denied tool stays refused.

@@ -24,6 +24,11 @@ pub struct Args {
     /// default.
     #[arg(long)]
     public_url: Option<String>,
+    /// A browser origin (`https://console.example.com`) allowed to reach the MCP endpoints,
+    /// besides the public URL's and loopback ones; requests with any other `Origin` get 403.
+    /// Repeatable.
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    allowed_origins: Vec<String>,
     /// A catalog file (a JSON list of entries) added to the built-in catalog. Repeatable.
     #[arg(long = "catalog", value_name = "FILE")]
     catalogs: Vec<PathBuf>,
@@ -142,6 +147,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let public_url = args
         .public_url
         .unwrap_or_else(|| format!("http://{address}"));
+    let origin_of_public_url = public_url.clone();
     let mut allowed_hosts: Vec<String> =
         ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
     if let Some(host) = url::Url::parse(&public_url)
@@ -195,6 +201,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         runs: RunningRuns::default(),
         legacy: Default::default(),
         admin_limit: switchboard_api::AdminRateLimit::new(args.admin_rate_limit),
+        origins: switchboard_api::AllowedOrigins::new(
+            std::iter::once(origin_of_public_url.as_str())
+                .chain(args.allowed_origins.iter().map(String::as_str)),
+        ),
         http: switchboard_mcp::http::shared_http_client(),
     });
     let mut banner = format!(

@@ -1,0 +1,228 @@
+//! What every MCP endpoint checks before a request reaches its handler, and how its refusals
+//! read. A request whose `Origin` is not allowed is refused with 403 (DNS rebinding); a `POST`
+//! must carry one JSON-RPC message whose id, if any, is a string or an integer. rmcp's own
+//! refusals, which are plain text, are reshaped into JSON-RPC errors with a JSON body.
+
+use axum::{
+    body::Body,
+    extract::{Request, State},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
+    middleware::Next,
+    response::Response,
+};
+use serde_json::value::RawValue;
+
+use crate::{AppState, error::jsonrpc_refusal};
+
+/// JSON-RPC's codes for a body that is not JSON, and for one that is not a valid request.
+const PARSE_ERROR: i32 = -32700;
+const INVALID_REQUEST: i32 = -32600;
+
+/// The browser origins allowed to reach the MCP endpoints: the public URL's, loopback ones on any
+/// port (a page there is the user's own), and those configured with `--allowed-origin`. Clients
+/// that are not browsers send no `Origin` and are not affected.
+#[derive(Debug, Clone, Default)]
+pub struct AllowedOrigins {
+    /// ASCII serializations (`https://gateway.example.com`).
+    exact: Vec<String>,
+}
+
+impl AllowedOrigins {
+    pub fn new<'a>(origins: impl IntoIterator<Item = &'a str>) -> Self {
+        let exact = origins
+            .into_iter()
+            .filter_map(|origin| url::Url::parse(origin).ok())
+            .map(|url| url.origin().ascii_serialization())
+            .collect();
+        Self { exact }
+    }
+
+    /// Whether a request with these headers may go on: no `Origin`, or an allowed one.
+    pub fn admit(&self, headers: &HeaderMap) -> bool {
+        headers
+            .get(header::ORIGIN)
+            .is_none_or(|origin| self.allows(origin))
+    }
+
+    fn allows(&self, origin: &HeaderValue) -> bool {
+        let Some(url) = origin
+            .to_str()
+            .ok()
+            .and_then(|text| url::Url::parse(text).ok())
+        else {
+            return false;
+        };
+        if !matches!(url.scheme(), "http" | "https") {
+            return false;
+        }
+        let loopback = match url.host() {
+            Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        };
+        loopback || self.exact.contains(&url.origin().ascii_serialization())
+    }
+}
+
+/// Whether a JSON-RPC id is one MCP allows: a string or an integer (never `null`, an object, an
+/// array or a fraction).
+pub(crate) fn valid_id(id: &RawValue) -> bool {
+    let text = id.get();
+    text.starts_with('"') || text.parse::<i64>().is_ok() || text.parse::<u64>().is_ok()
+}
+
+/// The guard of every MCP route (see the module's doc).
+pub(crate) async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if !state.origins.admit(request.headers()) {
+        return jsonrpc_refusal(
+            StatusCode::FORBIDDEN,
+            INVALID_REQUEST,
+            "the request's Origin is not allowed",
+        );
+    }
+    let request = if request.method() == Method::POST {
+        let (parts, body) = request.into_parts();
+        let bytes = match axum::body::to_bytes(body, crate::MAX_BODY_BYTES).await {
+            Ok(bytes) => bytes,
+            Err(_) => {
+                return jsonrpc_refusal(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    INVALID_REQUEST,
+                    "the request body is too large or was cut off",
+                );
+            }
+        };
+        if let Err(refusal) = check_message(&bytes) {
+            return refusal;
+        }
+        Request::from_parts(parts, Body::from(bytes))
+    } else {
+        request
+    };
+    reshape(next.run(request).await).await
+}
+
+/// One JSON-RPC message, as far as its envelope goes.
+#[derive(serde::Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    id: Option<&'a RawValue>,
+}
+
+fn check_message(body: &[u8]) -> Result<(), Response> {
+    let refuse = |code, message: &str| jsonrpc_refusal(StatusCode::BAD_REQUEST, code, message);
+    if let Err(error) = serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+        return Err(refuse(
+            PARSE_ERROR,
+            &format!("the body is not JSON: {error}"),
+        ));
+    }
+    match body.iter().find(|byte| !byte.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        Some(b'[') => {
+            return Err(refuse(
+                INVALID_REQUEST,
+                "JSON-RPC batches are not supported: send one message per request",
+            ));
+        }
+        _ => {
+            return Err(refuse(
+                INVALID_REQUEST,
+                "the body is not a JSON-RPC message",
+            ));
+        }
+    }
+    let envelope: Envelope<'_> = serde_json::from_slice(body)
+        .map_err(|_| refuse(INVALID_REQUEST, "the body is not a JSON-RPC message"))?;
+    if envelope.id.is_some_and(|id| !valid_id(id)) {
+        return Err(refuse(
+            INVALID_REQUEST,
+            "a JSON-RPC id must be a string or an integer",
+        ));
+    }
+    Ok(())
+}
+
+/// A refusal written as plain text (rmcp's) becomes a JSON-RPC error with the same status; one
+/// that says the body was not a JSON-RPC message becomes a 400.
+async fn reshape(response: Response) -> Response {
+    let is_json_or_stream = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| {
+            value.starts_with("application/json") || value.starts_with("text/event-stream")
+        });
+    if response.status().as_u16() < 400 || is_json_or_stream {
+        return response;
+    }
+    let status = response.status();
+    let text = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_string())
+        .unwrap_or_default();
+    let (status, message) = if text.starts_with("fail to deserialize") {
+        (
+            StatusCode::BAD_REQUEST,
+            "the body is not a JSON-RPC message".to_string(),
+        )
+    } else if text.is_empty() {
+        let reason = status.canonical_reason().unwrap_or("refused");
+        (status, reason.to_string())
+    } else {
+        (status, text)
+    };
+    jsonrpc_refusal(status, INVALID_REQUEST, &message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_strings_or_integers() {
+        for ok in [r#""a""#, "1", "-7", "0", "18446744073709551615"] {
+            let id = RawValue::from_string(ok.into()).expect("json");
+            assert!(valid_id(&id), "{ok}");
+        }
+        for bad in ["1.5", "1e3", "null", "{}", r#"{"a":1}"#, "[1]", "true"] {
+            let id = RawValue::from_string(bad.into()).expect("json");
+            assert!(!valid_id(&id), "{bad}");
+        }
+    }
+
+    #[test]
+    fn origins_allowed_are_loopback_and_the_configured_ones() {
+        let origins = AllowedOrigins::new(["https://gw.example.com", "http://console.test:8080"]);
+        let admit = |origin: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                header::ORIGIN,
+                HeaderValue::from_str(origin).expect("value"),
+            );
+            origins.admit(&headers)
+        };
+        assert!(origins.admit(&HeaderMap::new()));
+        for ok in [
+            "https://gw.example.com",
+            "https://gw.example.com:443",
+            "http://console.test:8080",
+            "http://localhost:6274",
+            "http://127.0.0.1:3000",
+            "http://[::1]:8080",
+        ] {
+            assert!(admit(ok), "{ok}");
+        }
+        for bad in [
+            "https://evil.test",
+            "http://gw.example.com",
+            "http://console.test",
+            "null",
+            "file://",
+            "http://localhost.evil.test",
+        ] {
+            assert!(!admit(bad), "{bad}");
+        }
+    }
+}
