@@ -93,8 +93,8 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
                 );
             }
         };
-        if let Err(refusal) = check_message(&bytes) {
-            return refusal;
+        if let Err((code, message)) = check_message(&bytes) {
+            return jsonrpc_refusal(StatusCode::BAD_REQUEST, code, &message);
         }
         Request::from_parts(parts, Body::from(bytes))
     } else {
@@ -110,35 +110,32 @@ struct Envelope<'a> {
     id: Option<&'a RawValue>,
 }
 
-fn check_message(body: &[u8]) -> Result<(), Response> {
-    let refuse = |code, message: &str| jsonrpc_refusal(StatusCode::BAD_REQUEST, code, message);
+/// Why a body is not one JSON-RPC message: its JSON-RPC error code and message.
+fn check_message(body: &[u8]) -> Result<(), (i32, String)> {
     if let Err(error) = serde_json::from_slice::<serde::de::IgnoredAny>(body) {
-        return Err(refuse(
-            PARSE_ERROR,
-            &format!("the body is not JSON: {error}"),
-        ));
+        return Err((PARSE_ERROR, format!("the body is not JSON: {error}")));
     }
+    let not_a_message = || {
+        (
+            INVALID_REQUEST,
+            "the body is not a JSON-RPC message".to_string(),
+        )
+    };
     match body.iter().find(|byte| !byte.is_ascii_whitespace()) {
         Some(b'{') => {}
         Some(b'[') => {
-            return Err(refuse(
+            return Err((
                 INVALID_REQUEST,
-                "JSON-RPC batches are not supported: send one message per request",
+                "JSON-RPC batches are not supported: send one message per request".into(),
             ));
         }
-        _ => {
-            return Err(refuse(
-                INVALID_REQUEST,
-                "the body is not a JSON-RPC message",
-            ));
-        }
+        _ => return Err(not_a_message()),
     }
-    let envelope: Envelope<'_> = serde_json::from_slice(body)
-        .map_err(|_| refuse(INVALID_REQUEST, "the body is not a JSON-RPC message"))?;
+    let envelope: Envelope<'_> = serde_json::from_slice(body).map_err(|_| not_a_message())?;
     if envelope.id.is_some_and(|id| !valid_id(id)) {
-        return Err(refuse(
+        return Err((
             INVALID_REQUEST,
-            "a JSON-RPC id must be a string or an integer",
+            "a JSON-RPC id must be a string or an integer".into(),
         ));
     }
     Ok(())

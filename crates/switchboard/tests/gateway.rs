@@ -729,7 +729,16 @@ async fn bad_input_and_foreign_origins_get_json_rpc_errors_on_every_mcp_endpoint
             r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"add","arguments":{{"a":1,"b":2}}}}}}"#
         )
     };
-    let cases: Vec<(&str, Option<&str>, String, &[(&str, &str)], u16, i64)> = vec![
+    // Path, session, body, extra headers, and the status and JSON-RPC code expected.
+    type Case<'a> = (
+        &'a str,
+        Option<&'a str>,
+        String,
+        &'a [(&'a str, &'a str)],
+        u16,
+        i64,
+    );
+    let cases: Vec<Case<'_>> = vec![
         ("/mcp/calc", Some(&session), "{bad".into(), &[], 400, -32700),
         ("/mcp", Some(&aggregate), "{bad".into(), &[], 400, -32700),
         ("/mcp/admin", None, "not json".into(), &[], 400, -32700),
