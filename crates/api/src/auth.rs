@@ -22,6 +22,11 @@ impl std::fmt::Debug for AdminAuth {
     }
 }
 
+/// An admin token from the environment shorter than this is refused at start-up, and one shorter
+/// than the second is warned about (the tokens made here have 43).
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 16;
+pub const GOOD_ADMIN_TOKEN_CHARS: usize = 32;
+
 /// Where the admin token came from.
 #[derive(Debug)]
 pub enum AdminTokenSource {

@@ -36,6 +36,9 @@ pub enum StoreError {
     Conflict(&'static str),
     #[error("a stored value is not valid: {0}")]
     Corrupt(String),
+    /// The SQLite file could not be created or made owner-only.
+    #[error("the database file: {0}")]
+    File(std::io::Error),
 }
 
 /// Which database is behind the pool.
@@ -81,8 +84,30 @@ pub struct ServerRow {
 const SERVER_COLUMNS: &str = "id, name, alias, short_description, runtime, config, env, \
     sensitive_keys, sealed, governance, enabled, created_at, updated_at";
 
+/// Makes a SQLite database file readable by its owner only, creating it so if it is missing:
+/// SQLite gives its WAL and shared-memory files the database file's mode.
+fn owner_only_file(url: &str) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.starts_with(':') {
+        // In memory.
+        return Ok(());
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(StoreError::File)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(StoreError::File)
+}
+
 impl Store {
-    /// Opens (creating a SQLite file if needed) and migrates.
+    /// Opens (creating a SQLite file, readable by its owner only, if needed) and migrates.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
@@ -92,6 +117,9 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl);
         };
+        if backend == Backend::Sqlite {
+            owner_only_file(url)?;
+        }
         let url = match backend {
             Backend::Sqlite if !url.contains("mode=") => {
                 let separator = if url.contains('?') { '&' } else { '?' };

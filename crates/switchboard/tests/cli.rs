@@ -148,3 +148,61 @@ async fn bad_invocations_fail_with_a_clear_message() {
         );
     }
 }
+
+/// `switchboard serve` refuses an admin token under 16 characters before it listens, warns about
+/// one under 32, and keeps its SQLite files readable by their owner only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_refuses_a_short_admin_token_and_keeps_its_database_private() {
+    let data_dir = tempfile::tempdir().expect("a data directory");
+    let refused = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir.path())
+        .env("SWITCHBOARD_ADMIN_TOKEN", "too-short-15chr")
+        .output()
+        .await
+        .expect("runs");
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("needs at least 16"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(
+        !stdout(&refused).contains("listening"),
+        "{}",
+        stdout(&refused)
+    );
+
+    // 21 characters: served, with a warning.
+    let server = support::Switchboard::start(env!("CARGO_BIN_EXE_switchboard").as_ref(), &[], &[])
+        .await
+        .expect("serves");
+    let (status, _) = server
+        .send_json(
+            reqwest::Method::POST,
+            "/api/mcp-servers",
+            Some(
+                &serde_json::json!({"manifest": {"name": "A", "runtime": "remote",
+                "remoteConfig": {"url": "http://127.0.0.1:9/mcp"}}}),
+            ),
+        )
+        .await
+        .expect("answers");
+    assert_eq!(status, 201);
+    assert!(
+        support::eventually(std::time::Duration::from_secs(5), || server
+            .log()
+            .contains("SWITCHBOARD_ADMIN_TOKEN is short"))
+        .await,
+        "{}",
+        server.log()
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    for file in ["switchboard.db", "switchboard.db-wal", "switchboard.db-shm"] {
+        let mode = std::fs::metadata(server.data_dir().join(file))
+            .unwrap_or_else(|error| panic!("{file}: {error}"))
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{file}");
+    }
+}

@@ -131,7 +131,25 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (sealer, _) = SecretBox::load_or_create(key_env.as_deref(), &data_dir.join("secret.key"))
         .context("cannot set up the secret key")?;
     let catalog = Catalog::load(&args.catalogs).map_err(anyhow::Error::msg)?;
-    let admin_env = std::env::var("SWITCHBOARD_ADMIN_TOKEN").ok();
+    let admin_env = std::env::var("SWITCHBOARD_ADMIN_TOKEN")
+        .ok()
+        .filter(|token| !token.is_empty());
+    if let Some(token) = &admin_env {
+        let length = token.chars().count();
+        anyhow::ensure!(
+            length >= switchboard_api::auth::MIN_ADMIN_TOKEN_CHARS,
+            "SWITCHBOARD_ADMIN_TOKEN has {length} characters; it needs at least {} (32 or more, \
+             random, is better)",
+            switchboard_api::auth::MIN_ADMIN_TOKEN_CHARS
+        );
+        if length < switchboard_api::auth::GOOD_ADMIN_TOKEN_CHARS {
+            tracing::warn!(
+                "SWITCHBOARD_ADMIN_TOKEN is short ({length} characters): use {} or more random \
+                 characters",
+                switchboard_api::auth::GOOD_ADMIN_TOKEN_CHARS
+            );
+        }
+    }
     let (admin, source) = AdminAuth::load_or_create(admin_env.as_deref(), &store)
         .await
         .context("cannot set up the admin token")?;
