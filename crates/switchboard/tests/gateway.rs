@@ -1024,7 +1024,22 @@ async fn credentials_in_an_upstream_url_are_sealed_masked_and_never_logged() {
     let refusing = "http://u:pw-s3cr3t-4@127.0.0.1:9/mcp?token=tok-s3cr3t-5";
     register(&server, &remote_body("Down", refusing, Some("down"))).await;
     let down = mcp_client(&server, "/mcp/down").await;
-    let _ = down.call_tool("x", None, Default::default()).await;
+    let failed = down
+        .call_tool("x", None, Default::default())
+        .await
+        .expect_err("the upstream is down");
+    // Described as the raw path describes it, without the transport's internal type names.
+    let (_, status) = server
+        .send_json(Method::GET, "/api/mcp-servers/down", None)
+        .await
+        .expect("answers");
+    for text in [failed.to_string(), status["status"]["message"].to_string()] {
+        assert!(text.contains("connection refused"), "{text}");
+        assert!(
+            !text.contains("::") && !text.contains("Transport ["),
+            "{text}"
+        );
+    }
     // The admin MCP server's calls, with a header value, are logged by nobody.
     let admin = mcp_client(&server, "/mcp/admin").await;
     let added = admin
