@@ -83,6 +83,55 @@ struct Poster {
     auth: UpstreamAuth,
 }
 
+/// The cap on one event of the stream, and the flag set when an event went past it (the stream
+/// then ends, and with it the session).
+#[derive(Debug, Clone)]
+pub struct EventCap {
+    pub max_bytes: usize,
+    pub exceeded: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Why the event stream's bytes stopped.
+#[derive(Debug, thiserror::Error)]
+enum StreamError {
+    #[error(transparent)]
+    Http(#[from] reqwest::Error),
+    #[error("an event exceeded the cap of {0} bytes")]
+    TooLarge(usize),
+}
+
+/// The stream's bytes, ended with an error once one event grows past the cap, so that no event is
+/// held whole past it. An event ends at a blank line; `\r` counts as no content.
+fn bounded<S>(
+    bytes: S,
+    cap: EventCap,
+) -> impl futures::Stream<Item = Result<bytes::Bytes, StreamError>>
+where
+    S: futures::Stream<Item = reqwest::Result<bytes::Bytes>>,
+{
+    let (mut pending, mut after_newline) = (0usize, false);
+    bytes.map(move |chunk| {
+        let chunk = chunk?;
+        for byte in chunk.iter() {
+            match byte {
+                b'\n' if after_newline => pending = 0,
+                b'\n' => after_newline = true,
+                b'\r' => {}
+                _ => {
+                    after_newline = false;
+                    pending += 1;
+                }
+            }
+            if pending > cap.max_bytes {
+                cap.exceeded
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                return Err(StreamError::TooLarge(cap.max_bytes));
+            }
+        }
+        Ok(chunk)
+    })
+}
+
 impl LegacySseTransport {
     /// Opens the GET stream and waits for its `endpoint` event.
     pub async fn connect(
@@ -91,6 +140,7 @@ impl LegacySseTransport {
         headers: HashMap<HeaderName, HeaderValue>,
         auth: UpstreamAuth,
         endpoint_timeout: Duration,
+        cap: EventCap,
     ) -> Result<Self, SseError> {
         let base = Url::parse(url).map_err(|_| SseError::BadEndpoint)?;
         // The endpoint stays on this origin, so this check covers the POSTs too.
@@ -116,7 +166,8 @@ impl LegacySseTransport {
         if !is_event_stream {
             return Err(SseError::NotEventStream);
         }
-        let mut events = sse_stream::SseStream::from_bytes_stream(response.bytes_stream());
+        let mut events =
+            sse_stream::SseStream::from_bytes_stream(bounded(response.bytes_stream(), cap));
         let endpoint = tokio::time::timeout(endpoint_timeout, async {
             while let Some(event) = events.next().await {
                 let Ok(event) = event else {

@@ -1125,12 +1125,18 @@ impl Upstream {
             .config
             .request_timeout
             .min(Duration::from_secs(10));
+        let oversized_answer = Arc::<std::sync::atomic::AtomicBool>::default();
+        let cap = crate::sse::EventCap {
+            max_bytes: self.max_answer_bytes(),
+            exceeded: oversized_answer.clone(),
+        };
         let transport = LegacySseTransport::connect(
             shared_http_client(),
             &http.url,
             headers,
             self.inner.config.auth.clone(),
             endpoint_wait,
+            cap,
         )
         .await
         .map_err(|error| {
@@ -1156,7 +1162,7 @@ impl Upstream {
             child: SyncMutex::new(None),
             transport: TransportKind::Sse,
             raw_route: None,
-            oversized_answer: Arc::default(),
+            oversized_answer,
         })
     }
 

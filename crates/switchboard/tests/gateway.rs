@@ -519,7 +519,7 @@ async fn a_name_rebound_to_a_forbidden_address_is_refused_when_connecting() {
 }
 
 /// An answer over `--max-answer-bytes` ends its call with a clear error, on the fast path and the
-/// typed path alike, and the next call is served as usual. server-everything echoes what it is
+/// typed path alike, and from a legacy SSE upstream, and the next call is served as usual. server-everything echoes what it is
 /// sent, so a large message makes a large answer.
 #[tokio::test]
 async fn an_answer_over_the_cap_ends_its_call_on_both_paths() {
@@ -567,6 +567,26 @@ async fn an_answer_over_the_cap_ends_its_call_on_both_paths() {
             "{small}"
         );
     }
+    // A legacy SSE upstream's events are capped alike.
+    let legacy = switchboard_test_support::start_everything("sse")
+        .await
+        .expect("server-everything over SSE");
+    let mut body = remote_body("Old", &legacy.url("/sse"), Some("old"));
+    body["manifest"]["remoteConfig"]["transport"] = json!("sse");
+    register(&server, &body).await;
+    let session = open_raw_session(&server, "/mcp/old").await;
+    let answer = request_raw(&server, "/mcp/old", &session, echo(20, &large, json!({}))).await;
+    let message = answer["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("exceeded") && message.contains("100000 bytes"),
+        "legacy SSE: {}",
+        &answer.to_string()[..answer.to_string().len().min(500)]
+    );
+    let small = request_raw(&server, "/mcp/old", &session, echo(21, "again", json!({}))).await;
+    assert_eq!(
+        small["result"]["content"][0]["text"], "Echo: again",
+        "{small}"
+    );
 }
 
 /// A plain call to an upstream that accepts TCP but never finishes its handshake fails once, with
