@@ -1,7 +1,8 @@
 //! What every MCP endpoint checks before a request reaches its handler, and how its refusals
 //! read. A request whose `Origin` is not allowed is refused with 403 (DNS rebinding); a `POST`
 //! must carry one JSON-RPC message whose id, if any, is a string or an integer. rmcp's own
-//! refusals, which are plain text, are reshaped into JSON-RPC errors with a JSON body.
+//! refusals, which are plain text, are reshaped into JSON-RPC errors with a JSON body, and its
+//! answer to a session's `DELETE` is 204.
 
 use axum::{
     body::Body,
@@ -81,6 +82,7 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
             "the request's Origin is not allowed",
         );
     }
+    let deleting = request.method() == Method::DELETE;
     let request = if request.method() == Method::POST {
         let (parts, body) = request.into_parts();
         let bytes = match axum::body::to_bytes(body, crate::MAX_BODY_BYTES).await {
@@ -100,7 +102,13 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
     } else {
         request
     };
-    reshape(next.run(request).await).await
+    let mut response = next.run(request).await;
+    // rmcp ends a session with 202, which clients (the Python SDK) take for a failed termination:
+    // the session is gone, and nothing more will come.
+    if deleting && response.status() == StatusCode::ACCEPTED {
+        *response.status_mut() = StatusCode::NO_CONTENT;
+    }
+    reshape(response).await
 }
 
 /// One JSON-RPC message, as far as its envelope goes.
