@@ -43,6 +43,8 @@ use crate::{
 const MAX_INPUT_ROUNDS: usize = 10;
 /// How long `close` waits for cancels still being sent.
 const CANCEL_FLUSH: Duration = Duration::from_secs(2);
+/// How long closing an upstream waits for its session to end (see [`Upstream::close`]).
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// The longest a caller waits between failed connection attempts.
 const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -268,22 +270,30 @@ impl Upstream {
     }
 
     /// Ends the session and stops the stdio child, if any. The next use reconnects. Cancels
-    /// still being sent get a moment to reach the server first.
+    /// still being sent get a moment to reach the server first. When nothing else holds the
+    /// session, its end is awaited (rmcp closes its transport: the HTTP session's `DELETE`), for
+    /// at most [`CLOSE_WAIT`]: a process that exits right after must not cut that short.
     pub async fn close(&self) {
         self.inner.cancels.close();
         let _ = tokio::time::timeout(CANCEL_FLUSH, self.inner.cancels.wait()).await;
         self.inner.cancels.reopen();
-        let session = self.slot().take();
-        if let Some(session) = session {
-            session.service.cancellation_token().cancel();
-            let child = session
-                .child
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take();
-            if let Some(mut child) = child {
-                child.kill().await;
+        let Some(session) = self.slot().take() else {
+            return;
+        };
+        let child = session
+            .child
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        // A stdio child goes first: its pipes closed, the transport has nothing left to wait for.
+        if let Some(mut child) = child {
+            child.kill().await;
+        }
+        match Arc::try_unwrap(session) {
+            Ok(mut session) => {
+                let _ = session.service.close_with_timeout(CLOSE_WAIT).await;
             }
+            Err(shared) => shared.service.cancellation_token().cancel(),
         }
     }
 
