@@ -6,6 +6,7 @@ pub mod admin_mcp;
 pub mod aggregate;
 pub mod audit;
 pub mod catalog;
+mod era;
 pub mod metrics;
 pub mod model;
 pub mod passthrough;

@@ -492,7 +492,9 @@ async fn forward_on(
         span.record("otel.status_code", "ERROR");
     }
     record(gateway, id, result.as_ref().err());
-    result.map_err(|error| upstream_to_mcp(&error))
+    let mut result = result.map_err(|error| upstream_to_mcp(&error))?;
+    crate::era::say_complete(&mut result);
+    Ok(result)
 }
 
 /// A tool as MCP clients get it, from the registry's metadata.

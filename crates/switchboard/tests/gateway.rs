@@ -881,6 +881,51 @@ async fn bad_input_and_foreign_origins_get_json_rpc_errors_on_every_mcp_endpoint
     }
 }
 
+/// A 2026-07-28 client (the Python SDK's `Client`) of a 2025-era upstream (server-everything)
+/// gets `resultType` on every result, which it requires: a tool call, a prompt and a resource,
+/// on `/mcp/{alias}` and `/mcp`.
+#[tokio::test]
+async fn a_2026_client_of_a_2025_upstream_gets_complete_results() {
+    let everything = switchboard_test_support::start_everything("streamableHttp")
+        .await
+        .expect("server-everything");
+    let server = serve(&[]).await;
+    register(
+        &server,
+        &remote_body("Every", &everything.url("/mcp"), Some("every")),
+    )
+    .await;
+    let resource = "demo://resource/static/document/architecture.md";
+    for (path, prefix) in [("/mcp/every", ""), ("/mcp", "every__")] {
+        let answer = run_client(
+            &switchboard_test_support::python(),
+            "python_modern.py",
+            &[
+                &server.url(path),
+                switchboard_test_support::ADMIN_TOKEN,
+                &format!("{prefix}echo"),
+                r#"{"message": "hi"}"#,
+                &format!("{prefix}simple-prompt"),
+                "{}",
+                resource,
+            ],
+        )
+        .await;
+        assert_eq!(answer["protocolVersion"], "2026-07-28", "{answer}");
+        assert_eq!(answer["error"], Value::Null, "{path}: {answer}");
+        for step in ["tool", "prompt", "resource"] {
+            assert_eq!(
+                answer[step]["resultType"], "complete",
+                "{path} {step}: {answer}"
+            );
+        }
+        assert_eq!(
+            answer["resource"]["contents"][0]["uri"], resource,
+            "{answer}"
+        );
+    }
+}
+
 /// A change of the wrong shape is refused as a whole: governance sent as an array, a string or
 /// with a field of the wrong type, an unknown field, a body that is not an object. None of them
 /// touches the stored definition, and the denied tool stays refused.
