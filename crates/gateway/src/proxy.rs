@@ -551,9 +551,12 @@ pub(crate) fn to_mcp(error: GatewayError) -> McpError {
 /// error whose message is already free of URLs and secrets.
 pub fn upstream_to_mcp(error: &UpstreamError) -> McpError {
     match error {
-        UpstreamError::Rpc { code, message, .. } => {
-            McpError::new(rmcp::model::ErrorCode(*code), message.clone(), None)
-        }
+        UpstreamError::Rpc {
+            code,
+            message,
+            data,
+            ..
+        } => McpError::new(rmcp::model::ErrorCode(*code), message.clone(), data.clone()),
         other => McpError::internal_error(other.to_string(), None),
     }
 }

@@ -71,13 +71,15 @@ pub enum UpstreamError {
         delivery: Delivery,
     },
 
-    /// The upstream answered with a JSON-RPC error.
+    /// The upstream answered with a JSON-RPC error: its code, message and data, passed on as
+    /// they are (the message without URLs).
     #[error("upstream `{upstream}` answered `{method}` with error {code}: {message}")]
     Rpc {
         upstream: String,
         method: String,
         code: i32,
         message: String,
+        data: Option<serde_json::Value>,
     },
 
     /// The caller cancelled the request.

@@ -327,10 +327,12 @@ struct ProgressParams<'a> {
 }
 
 #[derive(Deserialize)]
-struct RpcError {
-    code: i32,
+pub(crate) struct RpcError {
+    pub(crate) code: i32,
     #[serde(default)]
-    message: String,
+    pub(crate) message: String,
+    #[serde(default)]
+    pub(crate) data: Option<serde_json::Value>,
 }
 
 /// Reads `isError` and `resultType` and skips the rest of a tool result.
@@ -345,7 +347,7 @@ struct ResultProbe<'a> {
 /// What one message of the upstream's answer stream is to a raw call.
 pub(crate) enum Message {
     /// The answer to the call.
-    Answer(Result<(Box<RawValue>, bool), (i32, String)>),
+    Answer(Result<(Box<RawValue>, bool), RpcError>),
     /// An answer that does not complete the call (a 2026-07-28 `input_required`), which the
     /// raw path does not carry.
     Incomplete,
@@ -356,6 +358,15 @@ pub(crate) enum Message {
     /// Something else: an answer to another request, or a request to the client, which a
     /// shared session never receives as it declares no client capabilities.
     Other,
+}
+
+/// The JSON-RPC error answering the raw call `id`, if `body` is one.
+pub(crate) fn error_answer(body: &[u8], id: u64) -> Option<RpcError> {
+    let text = std::str::from_utf8(body).ok()?;
+    match classify(text, id, false).ok()? {
+        Message::Answer(Err(error)) => Some(error),
+        _ => None,
+    }
 }
 
 /// Sorts one message from the upstream, given the raw call's id. An `input_required` answer is
@@ -371,7 +382,7 @@ pub(crate) fn classify(
         .is_some_and(|raw| raw.get().trim().parse::<u64>() == Ok(id));
     if ours {
         if let Some(error) = envelope.error {
-            return Ok(Message::Answer(Err((error.code, error.message))));
+            return Ok(Message::Answer(Err(error)));
         }
         if let Some(result) = envelope.result {
             let probe: ResultProbe<'_> = serde_json::from_str(result.get())?;
@@ -426,13 +437,7 @@ pub(crate) async fn read_event_stream(
     id: u64,
     pass_incomplete: bool,
     mut on_progress: impl FnMut(crate::Progress),
-) -> Result<
-    (
-        Result<(Box<RawValue>, bool), (i32, String)>,
-        Vec<Box<RawValue>>,
-    ),
-    String,
-> {
+) -> Result<(Result<(Box<RawValue>, bool), RpcError>, Vec<Box<RawValue>>), String> {
     let mut events = Box::pin(sse_stream::SseStream::new(body));
     let mut notifications = Vec::new();
     while let Some(event) = events.next().await {
@@ -581,12 +586,15 @@ mod tests {
             _ => panic!("not the answer"),
         }
         let error = classify(
-            r#"{"jsonrpc":"2.0","id":5,"error":{"code":-32602,"message":"bad"}}"#,
+            r#"{"jsonrpc":"2.0","id":5,"error":{"code":-32602,"message":"bad","data":[1]}}"#,
             5,
             false,
         )
         .expect("parses");
-        assert!(matches!(error, Message::Answer(Err((-32602, ref m))) if m == "bad"));
+        assert!(
+            matches!(error, Message::Answer(Err(RpcError { code: -32602, ref message, ref data }))
+            if message == "bad" && data == &Some(serde_json::json!([1])))
+        );
         let other = classify(r#"{"jsonrpc":"2.0","id":6,"result":{}}"#, 5, false).expect("parses");
         assert!(matches!(other, Message::Other));
         let note = classify(

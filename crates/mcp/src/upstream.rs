@@ -473,6 +473,7 @@ impl Upstream {
                         method: method.clone(),
                         code: error.code.0,
                         message: sanitize_message(&error.message),
+                        data: error.data,
                     })?;
                 answers.insert(key, answer);
             }
@@ -687,17 +688,27 @@ impl Upstream {
         {
             // A session the server forgot: rmcp's client re-initializes on the typed path. The
             // request did not run, so it may be sent again there.
-            let text = read_body(response.into_body())
-                .await
-                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-                .unwrap_or_default();
+            let body = read_body(response.into_body()).await.unwrap_or_default();
+            let text = String::from_utf8_lossy(&body);
             if status == http::StatusCode::NOT_FOUND || crate::http::says_session_is_gone(&text) {
                 return Err(RawCallError::Unrouted);
             }
-            return Err(self.raw_failure(format!("HTTP {}", status.as_u16()), Delivery::Rejected));
+            return Err(match crate::raw::error_answer(&body, id) {
+                Some(error) => RawCallError::Upstream(self.rpc_error(error)),
+                None => self.raw_failure(format!("HTTP {}", status.as_u16()), Delivery::Rejected),
+            });
         }
         if !status.is_success() {
-            return Err(self.raw_failure(format!("HTTP {}", status.as_u16()), Delivery::Rejected));
+            // A refusal may still be the upstream's JSON-RPC error (the 2026-07-28 era sends
+            // -32602, -32021… with a 4xx status): passed on as it is.
+            let error = read_body(response.into_body())
+                .await
+                .ok()
+                .and_then(|bytes| crate::raw::error_answer(&bytes, id));
+            return Err(match error {
+                Some(error) => RawCallError::Upstream(self.rpc_error(error)),
+                None => self.raw_failure(format!("HTTP {}", status.as_u16()), Delivery::Rejected),
+            });
         }
         let is_stream = response
             .headers()
@@ -731,12 +742,7 @@ impl Upstream {
                 is_error,
                 notifications,
             }),
-            Err((code, message)) => Err(RawCallError::Upstream(UpstreamError::Rpc {
-                upstream: self.name().into(),
-                method: "tools/call".into(),
-                code,
-                message: sanitize_message(&message),
-            })),
+            Err(error) => Err(RawCallError::Upstream(self.rpc_error(error))),
         }
     }
 
@@ -746,6 +752,17 @@ impl Upstream {
             .config
             .max_answer_bytes
             .min(crate::config::MAX_ANSWER_BYTES)
+    }
+
+    /// The upstream's JSON-RPC error to a raw call, as it sent it.
+    fn rpc_error(&self, error: crate::raw::RpcError) -> UpstreamError {
+        UpstreamError::Rpc {
+            upstream: self.name().into(),
+            method: "tools/call".into(),
+            code: error.code,
+            message: sanitize_message(&error.message),
+            data: error.data,
+        }
     }
 
     fn raw_failure(&self, reason: String, delivery: Delivery) -> RawCallError {
@@ -1327,6 +1344,7 @@ impl Upstream {
                 method,
                 code: error.code.0,
                 message: sanitize_message(&error.message),
+                data: error.data,
             },
             ServiceError::Timeout { timeout } => UpstreamError::Timeout {
                 upstream,

@@ -926,6 +926,59 @@ async fn a_2026_client_of_a_2025_upstream_gets_complete_results() {
     }
 }
 
+/// An upstream's JSON-RPC error reaches the client as the upstream sent it, code, message and
+/// `data`, whether it came with HTTP 200 or (as the 2026-07-28 era sends -32021) with 400: on the
+/// fast and the typed path, on `/mcp/{alias}` and `/mcp`, for clients of both eras.
+#[tokio::test]
+async fn an_upstreams_json_rpc_errors_reach_the_client_whole() {
+    let python = start_python("streamable-http")
+        .await
+        .expect("python fixture");
+    let server = serve(&[]).await;
+    register(
+        &server,
+        &remote_body("Calc", &python.url("/mcp"), Some("calc")),
+    )
+    .await;
+    let data = json!({"requiredCapabilities": {"sampling": {}}});
+    for (path, prefix) in [("/mcp/calc", ""), ("/mcp", "calc__")] {
+        let session = open_raw_session(&server, path).await;
+        for code in [-32021, -32042] {
+            for meta in [json!({}), json!({"note": "typed path"})] {
+                let answer = request_raw(
+                    &server,
+                    path,
+                    &session,
+                    json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                        "params": {"name": format!("{prefix}refuse"),
+                            "arguments": {"code": code}, "_meta": meta}}),
+                )
+                .await;
+                let error = &answer["error"];
+                assert_eq!(error["code"], code, "{path} {meta}: {answer}");
+                assert_eq!(error["message"], format!("refused with {code}"), "{answer}");
+                assert_eq!(error["data"], data, "{path} {meta}: {answer}");
+            }
+        }
+        let client = mcp_client(&server, path).await;
+        for code in [-32021, -32042] {
+            let error = client
+                .call_tool(
+                    &format!("{prefix}refuse"),
+                    json!({"code": code}).as_object().cloned(),
+                    Default::default(),
+                )
+                .await
+                .expect_err("refused");
+            assert_eq!(error.rpc_code(), Some(code), "{path}: {error}");
+            let switchboard_mcp::UpstreamError::Rpc { data: got, .. } = &error else {
+                panic!("{path}: {error}");
+            };
+            assert_eq!(got.as_ref(), Some(&data), "{path}: {error}");
+        }
+    }
+}
+
 /// A change of the wrong shape is refused as a whole: governance sent as an array, a string or
 /// with a field of the wrong type, an unknown field, a body that is not an object. None of them
 /// touches the stored definition, and the denied tool stays refused.
