@@ -3,7 +3,7 @@
 // Usage: node ts_relay.mjs URL TOKEN TARGET 'JSON_ARGS'
 // TARGET is a tool name, `prompt:NAME` (gets that prompt with the arguments) or `resource:URI`
 // (reads that resource; the arguments are ignored).
-// Prints one JSON line: {tools, result, asked}.
+// Prints one JSON line: {tools, result, error, asked}; `error` is set when the request failed.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import {
@@ -42,13 +42,19 @@ await client.connect(transport);
 const tools = (await client.listTools()).tools.map((t) => t.name);
 const options = { timeout: 60000 };
 let result;
-if (tool.startsWith("prompt:")) {
-  result = await client.getPrompt({ name: tool.slice(7), arguments: JSON.parse(args) }, options);
-} else if (tool.startsWith("resource:")) {
-  result = await client.readResource({ uri: tool.slice(9) }, options);
-} else {
-  result = await client.callTool({ name: tool, arguments: JSON.parse(args) }, undefined, options);
+let error;
+try {
+  if (tool.startsWith("prompt:")) {
+    result = await client.getPrompt({ name: tool.slice(7), arguments: JSON.parse(args) }, options);
+  } else if (tool.startsWith("resource:")) {
+    result = await client.readResource({ uri: tool.slice(9) }, options);
+  } else {
+    result = await client.callTool({ name: tool, arguments: JSON.parse(args) }, undefined, options);
+  }
+} catch (failure) {
+  // The test compares the error with the one the server gives directly.
+  error = { code: failure.code, message: failure.message };
 }
-console.log(JSON.stringify({ tools, result, asked }));
+console.log(JSON.stringify({ tools, result, error, asked }));
 await client.close();
 process.exit(0);

@@ -1084,7 +1084,7 @@ impl Upstream {
                     });
                 }
                 let (child, transport) = stdio::spawn(self.name(), stdio_config)?;
-                let service = self.handshake(transport, modern_first_lifecycle()).await?;
+                let service = self.handshake(transport, self.lifecycle()).await?;
                 return Ok(Session {
                     service,
                     child: SyncMutex::new(Some(child)),
@@ -1134,7 +1134,7 @@ impl Upstream {
             ),
             transport_config,
         );
-        let service = self.handshake(transport, modern_first_lifecycle()).await?;
+        let service = self.handshake(transport, self.lifecycle()).await?;
         Ok(Session {
             service,
             child: SyncMutex::new(None),
@@ -1435,6 +1435,20 @@ fn modern_first_lifecycle() -> ClientLifecycleMode {
     ClientLifecycleMode::Auto {
         preferred_versions: vec![ProtocolVersion::LATEST],
         legacy_version: Some(ProtocolVersion::LATEST_WITH_INITIALIZE),
+    }
+}
+
+impl Upstream {
+    /// How a session is opened. One whose requests a client answers (a relay) is opened in the
+    /// initialize era even when the server speaks 2026-07-28: a server may still ask the way of
+    /// that era, on its session, which a stateless exchange has no channel for. Its 2026-07-28
+    /// `input_required` answers are then asked as requests of that era too.
+    fn lifecycle(&self) -> ClientLifecycleMode {
+        if self.inner.config.relay.is_some() {
+            ClientLifecycleMode::Initialize
+        } else {
+            modern_first_lifecycle()
+        }
     }
 }
 

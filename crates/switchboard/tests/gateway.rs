@@ -2497,30 +2497,6 @@ async fn a_fast_call_that_times_out_is_cancelled_upstream() {
     assert_cancel_reached(&python, "timed-out-fast").await;
 }
 
-/// Has the TypeScript SDK client, which declines elicitations, use `target` (a tool, or
-/// `prompt:`/`resource:` and its name) on `path` with `arguments`; checks that the gateway asked
-/// it once, with an initialize-era `elicitation/create`, and returns what the client printed.
-async fn elicited_through_ts_relay(
-    server: &Switchboard,
-    path: &str,
-    target: &str,
-    arguments: &str,
-) -> Value {
-    let answer = run_client(
-        Path::new("node"),
-        "ts_relay.mjs",
-        &[
-            &server.url(path),
-            switchboard_test_support::ADMIN_TOKEN,
-            target,
-            arguments,
-        ],
-    )
-    .await;
-    assert_eq!(answer["asked"], json!(["elicitation/create"]), "{answer}");
-    answer
-}
-
 #[tokio::test]
 async fn input_requests_of_a_2026_upstream_reach_clients_of_both_eras() {
     let (_python, server) = calc_behind_gateway(&[]).await;
@@ -2556,36 +2532,59 @@ async fn input_requests_of_a_2026_upstream_reach_clients_of_both_eras() {
     );
     assert!(answer["result"].get("resultType").is_none(), "{answer}");
     assert_eq!(passthrough_calls(&server).await, 5.0);
-    // A 2025-era client that can answer elicitation: the gateway asks it with an initialize-era
-    // `elicitation/create` and calls again with its answer (the TypeScript client declines).
-    for (path, tool) in [("/mcp/calc", "confirm"), ("/mcp", "calc__confirm")] {
-        let answer =
-            elicited_through_ts_relay(&server, path, tool, r#"{"action": "deploy"}"#).await;
+    // A 2025-era client that can answer requests gets an upstream session of its era, even from
+    // an upstream that speaks 2026-07-28: the upstream asks on it the way of that era.
+    let python = calc_upstream_url(&server).await;
+    for (path, tool) in [("/mcp/calc", "ask_sample"), ("/mcp", "calc__ask_sample")] {
+        let answer = run_client(
+            Path::new("node"),
+            "ts_relay.mjs",
+            &[&server.url(path), token, tool, r#"{"prompt": "hi"}"#],
+        )
+        .await;
         assert_eq!(
-            answer["result"]["structuredContent"]["result"],
-            "deploy: decline ok=None state=pending deploy",
+            answer["asked"],
+            json!(["sampling/createMessage"]),
+            "{answer}"
+        );
+        assert_eq!(
+            answer["result"]["structuredContent"]["result"], "sampled: relayed sampling answer",
             "{answer}"
         );
     }
-    // Prompts and resources may ask for input too; the gateway drives them the same way.
-    let expected = "ship: decline ok=None state=pending ship";
-    for (path, prompt) in [
-        ("/mcp/calc", "prompt:confirm_prompt"),
-        ("/mcp", "prompt:calc__confirm_prompt"),
+    // What such a client gets directly from a tool, prompt or resource that answers with
+    // `input_required` (which its era lacks), it gets through the gateway too.
+    for (target, arguments) in [
+        ("confirm", r#"{"action": "deploy"}"#),
+        ("prompt:confirm_prompt", r#"{"action": "ship"}"#),
+        ("resource:confirm://ship", "{}"),
     ] {
-        let answer =
-            elicited_through_ts_relay(&server, path, prompt, r#"{"action": "ship"}"#).await;
-        assert_eq!(
-            answer["result"]["messages"][0]["content"]["text"], expected,
-            "{answer}"
-        );
+        let relay = |url: String| async move {
+            run_client(
+                Path::new("node"),
+                "ts_relay.mjs",
+                &[&url, token, target, arguments],
+            )
+            .await
+        };
+        let direct = relay(python.clone()).await;
+        let through = relay(server.url("/mcp/calc")).await;
+        assert!(direct["error"]["code"].is_i64(), "{target}: {direct}");
+        assert_eq!(through["error"], direct["error"], "{target}: {through}");
+        assert_eq!(through["result"], direct["result"], "{target}");
     }
-    let answer =
-        elicited_through_ts_relay(&server, "/mcp/calc", "resource:confirm://ship", "{}").await;
-    assert_eq!(
-        answer["result"]["contents"][0]["text"], expected,
-        "{answer}"
-    );
+}
+
+/// The URL of the upstream registered as `calc`, as the admin API shows it.
+async fn calc_upstream_url(server: &Switchboard) -> String {
+    let (_, calc) = server
+        .send_json(Method::GET, "/api/mcp-servers/calc", None)
+        .await
+        .expect("answers");
+    calc["remoteConfig"]["url"]
+        .as_str()
+        .expect("a URL")
+        .to_string()
 }
 
 #[tokio::test]
