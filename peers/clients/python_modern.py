@@ -3,6 +3,7 @@ servers that offer it, for Switchboard's tests. It answers every elicitation by 
 {"ok": true}, so that multi-round-trip requests complete.
 
 Usage: python python_modern.py URL TOKEN TOOL 'JSON_ARGS' PROMPT 'JSON_ARGS' RESOURCE_URI
+(a RESOURCE_URI of `-` reads none)
 Prints one JSON line: {protocolVersion, tool, prompt, resource}, or {…, "error": …} for the first
 request that failed.
 """
@@ -31,6 +32,8 @@ async def main(url: str, token: str, tool: str, tool_args: str, prompt: str, pro
                 ("prompt", lambda: client.get_prompt(prompt, json.loads(prompt_args))),
                 ("resource", lambda: client.read_resource(uri)),
             ]
+            if uri == "-":
+                steps.pop()
             for name, step in steps:
                 try:
                     out[name] = (await step()).model_dump(mode="json", by_alias=True)

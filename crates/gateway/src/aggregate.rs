@@ -347,12 +347,15 @@ impl ServerHandler for AggregateHandler {
             &self.gateway,
             &self.sessions,
             &target.server,
-            &context.peer,
+            &context,
             request,
         )
         .await?
         {
             ServerResult::GetPromptResult(result) => Ok(result.into()),
+            ServerResult::InputRequiredResult(pending) => {
+                Ok(GetPromptResponse::InputRequired(pending))
+            }
             _ => Err(unexpected()),
         }
     }
@@ -381,16 +384,11 @@ impl ServerHandler for AggregateHandler {
             McpError::invalid_params("unknown resource: no server lists it", None)
         })?;
         let request = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(request));
-        match forward_for_client(
-            &self.gateway,
-            &self.sessions,
-            &owner,
-            &context.peer,
-            request,
-        )
-        .await?
-        {
+        match forward_for_client(&self.gateway, &self.sessions, &owner, &context, request).await? {
             ServerResult::ReadResourceResult(result) => Ok(result.into()),
+            ServerResult::InputRequiredResult(pending) => {
+                Ok(ReadResourceResponse::InputRequired(pending))
+            }
             _ => Err(unexpected()),
         }
     }

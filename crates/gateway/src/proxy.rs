@@ -428,10 +428,17 @@ impl ProxyHandler {
 
     async fn forward_for(
         &self,
-        peer: &Peer<RoleServer>,
+        context: &RequestContext<RoleServer>,
         request: ClientRequest,
     ) -> Result<ServerResult, McpError> {
-        forward_for_client(&self.gateway, &self.sessions, &self.server, peer, request).await
+        forward_for_client(
+            &self.gateway,
+            &self.sessions,
+            &self.server,
+            context,
+            request,
+        )
+        .await
     }
 }
 
@@ -441,31 +448,78 @@ pub(crate) async fn forward(
     server: &str,
     request: ClientRequest,
 ) -> Result<ServerResult, McpError> {
+    forward_with(gateway, server, request, &RequestOptions::retry_safe()).await
+}
+
+async fn forward_with(
+    gateway: &Gateway,
+    server: &str,
+    request: ClientRequest,
+    options: &RequestOptions,
+) -> Result<ServerResult, McpError> {
     let connected = gateway.upstream(server).await.map_err(to_mcp)?;
     let alias = &connected.definition.alias;
-    forward_on(gateway, &connected.id, alias, &connected.upstream, request).await
+    forward_on(
+        gateway,
+        &connected.id,
+        alias,
+        &connected.upstream,
+        request,
+        options,
+    )
+    .await
+}
+
+/// The `_meta` context a stateless (2026-07-28) client sends with each request: its protocol
+/// version, client info and capabilities. `None` for a client of a session.
+pub(crate) fn stateless_context(
+    context: &RequestContext<RoleServer>,
+) -> Option<serde_json::Map<String, Value>> {
+    const KEYS: [&str; 3] = [
+        "io.modelcontextprotocol/protocolVersion",
+        "io.modelcontextprotocol/clientInfo",
+        "io.modelcontextprotocol/clientCapabilities",
+    ];
+    let Value::Object(meta) = serde_json::to_value(&context.meta).ok()? else {
+        return None;
+    };
+    meta.contains_key(KEYS[2]).then(|| {
+        meta.into_iter()
+            .filter(|(key, _)| KEYS.contains(&key.as_str()))
+            .collect()
+    })
 }
 
 /// A request that may draw server-to-client requests (a 2026-07-28 `input_required` on
-/// `prompts/get` or `resources/read`): a client that can answer them sends it on its own upstream
-/// session, whose relay reaches it; any other on the server's shared one.
+/// `prompts/get` or `resources/read`). A stateless client's goes upstream with its own context,
+/// and an `input_required` answer comes back to it as it is, for it to fulfil and retry. A
+/// client of a session that can answer such requests sends it on its own upstream session, whose
+/// relay reaches it; any other on the server's shared one.
 pub(crate) async fn forward_for_client(
     gateway: &Gateway,
     sessions: &ClientSessions,
     server: &str,
-    peer: &Peer<RoleServer>,
+    context: &RequestContext<RoleServer>,
     request: ClientRequest,
 ) -> Result<ServerResult, McpError> {
-    if !needs_own_session(peer) {
+    if let Some(client_meta) = stateless_context(context) {
+        let options = RequestOptions {
+            client_meta: Some(client_meta),
+            ..RequestOptions::retry_safe()
+        };
+        return forward_with(gateway, server, request, &options).await;
+    }
+    if !needs_own_session(&context.peer) {
         return forward(gateway, server, request).await;
     }
-    let served = sessions.for_client(gateway, server, peer).await?;
+    let served = sessions.for_client(gateway, server, &context.peer).await?;
     forward_on(
         gateway,
         &served.id,
         &served.alias,
         &served.upstream,
         request,
+        &RequestOptions::retry_safe(),
     )
     .await
 }
@@ -476,6 +530,7 @@ async fn forward_on(
     alias: &str,
     upstream: &Upstream,
     request: ClientRequest,
+    options: &RequestOptions,
 ) -> Result<ServerResult, McpError> {
     use tracing::Instrument as _;
     let span = tracing::info_span!(
@@ -485,7 +540,7 @@ async fn forward_on(
         "otel.status_code" = tracing::field::Empty,
     );
     let result = upstream
-        .request(request, &RequestOptions::retry_safe())
+        .request(request, options)
         .instrument(span.clone())
         .await;
     if result.is_err() {
@@ -678,8 +733,11 @@ impl ServerHandler for ProxyHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
         let request = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(request));
-        match self.forward_for(&context.peer, request).await? {
+        match self.forward_for(&context, request).await? {
             ServerResult::ReadResourceResult(result) => Ok(result.into()),
+            ServerResult::InputRequiredResult(pending) => {
+                Ok(ReadResourceResponse::InputRequired(pending))
+            }
             _ => Err(unexpected()),
         }
     }
@@ -703,8 +761,11 @@ impl ServerHandler for ProxyHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
         let request = ClientRequest::GetPromptRequest(GetPromptRequest::new(request));
-        match self.forward_for(&context.peer, request).await? {
+        match self.forward_for(&context, request).await? {
             ServerResult::GetPromptResult(result) => Ok(result.into()),
+            ServerResult::InputRequiredResult(pending) => {
+                Ok(GetPromptResponse::InputRequired(pending))
+            }
             _ => Err(unexpected()),
         }
     }

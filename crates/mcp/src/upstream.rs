@@ -64,6 +64,11 @@ pub struct RequestOptions {
     /// the upstream retried; listing is always safe, a tool only when annotated idempotent or
     /// read-only.
     pub retry_safe: bool,
+    /// A stateless (2026-07-28) client's own `_meta` context (protocol version, client info,
+    /// capabilities), sent in place of the gateway's, so that the upstream sees what the client
+    /// can answer. Its `input_required` answers then come back as they are, for that client to
+    /// fulfil and retry, instead of being asked through the relay.
+    pub client_meta: Option<serde_json::Map<String, Value>>,
 }
 
 impl RequestOptions {
@@ -455,6 +460,10 @@ impl Upstream {
         mut request: ClientRequest,
         options: &RequestOptions,
     ) -> Result<ServerResult, UpstreamError> {
+        if options.client_meta.is_some() {
+            // The client answers its own input requests.
+            return self.request_once(&request, options).await;
+        }
         for _round in 0..MAX_INPUT_ROUNDS {
             let pending = match self.request_once(&request, options).await? {
                 ServerResult::InputRequiredResult(pending) => pending,
@@ -1250,6 +1259,18 @@ impl Upstream {
                 crate::http::TRACEPARENT_META_KEY.into(),
                 Value::String(traceparent),
             );
+        }
+        // A stateless client's own context, for an upstream of its era (a session-era one has
+        // the gateway's, from the handshake).
+        let stateless = session
+            .service
+            .peer()
+            .peer_info()
+            .is_some_and(|info| info.protocol_version >= ProtocolVersion::V_2026_07_28);
+        if let Some(client) = options.client_meta.as_ref().filter(|_| stateless) {
+            for (key, value) in client {
+                meta.insert(key.clone(), value.clone());
+            }
         }
         if !meta.is_empty() {
             peer_options.meta = Some(meta);

@@ -979,6 +979,43 @@ async fn an_upstreams_json_rpc_errors_reach_the_client_whole() {
     }
 }
 
+/// A 2026-07-28 client that declares elicitation gets a prompt's and a resource's
+/// `input_required` answers as the upstream sent them, and its retry with the answers completes
+/// them (the Python SDK's `Client` fulfils them), as a tool call's.
+#[tokio::test]
+async fn a_2026_client_answers_the_input_requests_of_prompts_and_resources() {
+    let (_python, server) = calc_behind_gateway(&[]).await;
+    for (path, prefix, resource) in [("/mcp/calc", "", "confirm://ship"), ("/mcp", "calc__", "-")] {
+        let answer = run_client(
+            &switchboard_test_support::python(),
+            "python_modern.py",
+            &[
+                &server.url(path),
+                switchboard_test_support::ADMIN_TOKEN,
+                &format!("{prefix}add"),
+                r#"{"a": 1, "b": 2}"#,
+                &format!("{prefix}confirm_prompt"),
+                r#"{"action": "ship"}"#,
+                resource,
+            ],
+        )
+        .await;
+        assert_eq!(answer["protocolVersion"], "2026-07-28", "{answer}");
+        assert_eq!(answer["error"], Value::Null, "{path}: {answer}");
+        let expected = "ship: accept ok=True state=pending ship";
+        assert_eq!(
+            answer["prompt"]["messages"][0]["content"]["text"], expected,
+            "{path}: {answer}"
+        );
+        if resource != "-" {
+            assert_eq!(
+                answer["resource"]["contents"][0]["text"], expected,
+                "{answer}"
+            );
+        }
+    }
+}
+
 /// A change of the wrong shape is refused as a whole: governance sent as an array, a string or
 /// with a field of the wrong type, an unknown field, a body that is not an object. None of them
 /// touches the stored definition, and the denied tool stays refused.
