@@ -2,7 +2,45 @@
 //! and a 2026-07-28 (stateless) client, each in front of an upstream of either era. What crosses
 //! unchanged is not here; each function names the difference it bridges.
 
-use rmcp::model::{ResultType, ServerResult};
+use rmcp::model::{ProtocolVersion, ResultType, ServerCapabilities, ServerResult};
+
+/// Whether an upstream speaks the stateless era (2026-07-28 and later), where `logging/setLevel`
+/// and `resources/subscribe` no longer exist.
+pub(crate) fn is_stateless(version: Option<&ProtocolVersion>) -> bool {
+    version.is_some_and(|version| *version >= ProtocolVersion::V_2026_07_28)
+}
+
+/// What the gateway declares in front of an upstream: what the upstream has, and nothing it
+/// lacks. The lists' changes are declared for the gateway's own reasons (it announces registry
+/// changes as list changes), and tools always (it serves the governed ones). Logging is
+/// declared when the upstream has it, in either era: for a stateless upstream the gateway keeps
+/// the client's level itself ([`keeps_log_level`]). Resource subscriptions only for a
+/// session-era upstream that has them: the gateway does not keep them for a stateless one yet.
+pub(crate) fn declared(upstream: &ServerCapabilities, stateless: bool) -> ServerCapabilities {
+    let mut declared = serde_json::json!({"tools": {"listChanged": true}});
+    if upstream.prompts.is_some() {
+        declared["prompts"] = serde_json::json!({"listChanged": true});
+    }
+    if let Some(resources) = &upstream.resources {
+        declared["resources"] = serde_json::json!({"listChanged": true});
+        if resources.subscribe == Some(true) && !stateless {
+            declared["resources"]["subscribe"] = serde_json::json!(true);
+        }
+    }
+    if upstream.completions.is_some() {
+        declared["completions"] = serde_json::json!({});
+    }
+    if upstream.logging.is_some() {
+        declared["logging"] = serde_json::json!({});
+    }
+    serde_json::from_value(declared).unwrap_or_default()
+}
+
+/// Whether `logging/setLevel` is kept by the gateway rather than forwarded: a stateless upstream
+/// has no such method.
+pub(crate) fn keeps_log_level(stateless: bool) -> bool {
+    stateless
+}
 
 /// A 2025-era upstream's results carry no `resultType`, which a 2026-07-28 client requires. The
 /// spec reads an absent one as complete, so it is written out; rmcp drops it again for a client of
@@ -25,6 +63,34 @@ pub(crate) fn say_complete(result: &mut ServerResult) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_what_the_upstream_has_is_declared() {
+        let bare: ServerCapabilities =
+            serde_json::from_value(serde_json::json!({"tools": {}})).expect("capabilities");
+        let only_tools = serde_json::to_value(declared(&bare, true)).expect("json");
+        assert_eq!(
+            only_tools,
+            serde_json::json!({"tools": {"listChanged": true}})
+        );
+        let full: ServerCapabilities = serde_json::from_value(serde_json::json!({
+            "tools": {}, "prompts": {}, "resources": {"subscribe": true}, "completions": {},
+            "logging": {}
+        }))
+        .expect("capabilities");
+        let session = serde_json::to_value(declared(&full, false)).expect("json");
+        assert_eq!(session["resources"]["subscribe"], true);
+        assert!(session["logging"].is_object() && session["completions"].is_object());
+        let stateless = serde_json::to_value(declared(&full, true)).expect("json");
+        assert!(
+            stateless["resources"].get("subscribe").is_none(),
+            "{stateless}"
+        );
+        assert!(
+            stateless["logging"].is_object(),
+            "kept by the gateway: {stateless}"
+        );
+    }
 
     #[test]
     fn a_result_without_a_result_type_is_said_to_be_complete() {

@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    Gateway, GatewayError, Served,
+    Gateway, GatewayError, Served, era,
     registry_watch::{RegistryWatch, Scope, announce_changes},
 };
 
@@ -415,6 +415,24 @@ impl ProxyHandler {
         }
     }
 
+    /// What this server declares to a client (see `era::declared`): the upstream's own
+    /// capabilities, asked for when the client starts. An upstream out of reach, or slower than
+    /// the aggregate's listing deadline, leaves the gateway's lists only.
+    async fn declared(&self) -> rmcp::model::ServerCapabilities {
+        let fallback = || self.get_info().capabilities;
+        let Ok(connected) = self.gateway.upstream(&self.server).await else {
+            return fallback();
+        };
+        let deadline = self.gateway.settings().aggregate_deadline;
+        match tokio::time::timeout(deadline, connected.upstream.capabilities()).await {
+            Ok(Ok(capabilities)) => {
+                let version = connected.upstream.protocol_version();
+                era::declared(&capabilities, era::is_stateless(version.as_ref()))
+            }
+            Ok(Err(_)) | Err(_) => fallback(),
+        }
+    }
+
     /// The upstream session this client's calls go to.
     async fn session_for(&self, peer: &Peer<RoleServer>) -> Result<Served, McpError> {
         self.sessions
@@ -617,18 +635,41 @@ pub fn upstream_to_mcp(error: &UpstreamError) -> McpError {
 }
 
 impl ServerHandler for ProxyHandler {
+    /// The lists this server may serve; a client is told what the upstream has instead
+    /// ([`Self::initialize`], [`Self::discover`]).
     fn get_info(&self) -> ServerConfig {
         let capabilities = serde_json::from_value(json!({
             "tools": {"listChanged": true},
-            "resources": {"subscribe": true, "listChanged": true},
+            "resources": {"listChanged": true},
             "prompts": {"listChanged": true},
-            "completions": {},
-            "logging": {},
         }))
         .unwrap_or_default();
         ServerConfig::new(capabilities).with_server_info(Implementation::new(
             format!("switchboard/{}", self.server),
             env!("CARGO_PKG_VERSION"),
+        ))
+    }
+
+    async fn initialize(
+        &self,
+        request: rmcp::model::InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::InitializeResult, McpError> {
+        context.peer.set_peer_info(request.clone());
+        let mut result = self.negotiate_initialize(&request)?;
+        result.capabilities = self.declared().await;
+        Ok(result)
+    }
+
+    async fn discover(
+        &self,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::DiscoverResult, McpError> {
+        let mut info = self.get_info();
+        info.capabilities = self.declared().await;
+        Ok(rmcp::model::DiscoverResult::from_server_info(
+            self.supported_protocol_versions().into_owned(),
+            info,
         ))
     }
 
@@ -772,12 +813,20 @@ impl ServerHandler for ProxyHandler {
 
     // Logging and resource subscriptions are legacy-era features that rmcp marks deprecated;
     // clients of those revisions still use them, so they pass through.
+    /// Forwarded to a session-era upstream; a stateless one has no such method, and the gateway
+    /// accepts the level in its place (the upstream's log messages are relayed as it sends them).
     #[allow(deprecated)]
     async fn set_level(
         &self,
         request: rmcp::model::SetLevelRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
+        let upstream = self.gateway.upstream(&self.server).await.map_err(to_mcp)?;
+        let capabilities = upstream.upstream.capabilities().await;
+        let stateless = era::is_stateless(upstream.upstream.protocol_version().as_ref());
+        if capabilities.is_ok() && era::keeps_log_level(stateless) {
+            return Ok(());
+        }
         let request = ClientRequest::SetLevelRequest(rmcp::model::SetLevelRequest::new(request));
         self.forward(request).await.map(|_| ())
     }

