@@ -27,8 +27,8 @@ struct Cli {
 enum Bench {
     /// `tools/call` directly against an upstream, then through `switchboard serve`.
     Proxy {
-        /// The release `switchboard` binary.
-        #[arg(long, default_value = "target/release/switchboard")]
+        /// The `switchboard` binary of the `dist` profile (`cargo build --profile dist`).
+        #[arg(long, default_value = "target/dist/switchboard")]
         binary: std::path::PathBuf,
         /// Seconds of load per measurement.
         #[arg(long, default_value_t = 5)]

@@ -1,7 +1,6 @@
 //! The `switchboard` binary: argument parsing and one file per subcommand; the logic lives in the
 //! library crates.
-// One audited exception, `one_malloc_arena`; everything else is safe code.
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 mod commands;
 mod target;
@@ -44,7 +43,6 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    one_malloc_arena();
     let cli = Cli::parse();
     switchboard_mcp::http::install_crypto_provider();
     let _telemetry = telemetry::init(cli.log_format, cli.otlp_endpoint.as_deref());
@@ -72,20 +70,5 @@ fn main() -> ExitCode {
             eprintln!("switchboard: {error:#}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// Caps glibc's malloc at one arena, before any thread starts. By default each thread that
-/// allocates (the runtime's workers, SQLite's connection threads, the blocking pool) may get an
-/// arena of its own, and each keeps the memory its thread freed: 2-3 MB of the gateway's peak
-/// RSS under load (BENCHMARKS.md), for no measured gain in CPU, as glibc's per-thread caches
-/// already serve most allocations without the arena's lock. No crate wraps `mallopt`.
-#[allow(unsafe_code)]
-fn one_malloc_arena() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: `mallopt` only sets an allocator parameter; it is called before any other thread
-    // exists, and `M_ARENA_MAX` with a positive value is a documented, valid setting.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
