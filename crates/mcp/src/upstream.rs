@@ -1463,9 +1463,13 @@ impl Upstream {
     /// How a session is opened. One whose requests a client answers (a relay) is opened in the
     /// initialize era even when the server speaks 2026-07-28: a server may still ask the way of
     /// that era, on its session, which a stateless exchange has no channel for. Its 2026-07-28
-    /// `input_required` answers are then asked as requests of that era too.
+    /// `input_required` answers are then asked as requests of that era too. So is a stdio
+    /// server's: rmcp gives up on `server/discover` after 10 s and sends `initialize` on the same
+    /// pipe, where a server slower to start (`npx` fetching its package) then answers both, and
+    /// the late discovery breaks the handshake. Every server of either era takes `initialize`.
     fn lifecycle(&self) -> ClientLifecycleMode {
-        if self.inner.config.relay.is_some() {
+        let stdio = matches!(self.inner.config.endpoint, Endpoint::Stdio(_));
+        if self.inner.config.relay.is_some() || stdio {
             ClientLifecycleMode::Initialize
         } else {
             modern_first_lifecycle()

@@ -980,3 +980,26 @@ async fn a_raw_call_relays_progress_under_its_own_token() {
     }
     assert_eq!(steps, [1.0, 2.0, 3.0, 4.0, 5.0]);
 }
+
+/// A stdio server slower to start than rmcp's 10 s wait for `server/discover` (as `npx` is while
+/// it fetches its package) is opened all the same: the handshake does not race a late answer.
+#[tokio::test]
+async fn a_stdio_server_slow_to_start_is_opened_all_the_same() {
+    let (command, args) = support::python_stdio_command();
+    let mut config = UpstreamConfig::stdio("slow", command, args);
+    if let switchboard_mcp::Endpoint::Stdio(stdio) = &mut config.endpoint {
+        stdio.env.insert("FIXTURE_START_DELAY".into(), "11".into());
+    }
+    config.request_timeout = Duration::from_secs(30);
+    let upstream = Upstream::new(config);
+    let result = upstream
+        .call_tool(
+            "add",
+            json!({"a": 2, "b": 3}).as_object().cloned(),
+            RequestOptions::default(),
+        )
+        .await
+        .expect("the slow server answers");
+    assert_eq!(result.structured_content, Some(json!({"result": 5})));
+    upstream.close().await;
+}
