@@ -473,7 +473,14 @@ async fn call_with_progress(call: OwnedCall, client_token: Box<RawValue>) -> Opt
     let first = tokio::select! {
         answered = &mut running => {
             let (message, notifications) = answered?;
-            return Some(answer_response(message, notifications));
+            // Reports that came with the answer go out before it.
+            let mut reported: Vec<Box<RawValue>> = std::iter::from_fn(|| reports.try_recv().ok())
+                .filter_map(|report| {
+                    RawValue::from_string(progress_message(&client_token, &report)).ok()
+                })
+                .collect();
+            reported.extend(notifications);
+            return Some(answer_response(message, reported));
         }
         Some(report) = reports.recv() => report,
     };

@@ -1154,6 +1154,66 @@ async fn a_server_declares_what_its_upstream_has() {
     assert!(calc["resources"].get("subscribe").is_none(), "{calc}");
 }
 
+/// Progress reports that travel with the answer (the tool reports and answers at once) reach the
+/// client before the answer, under the client's own token, on the fast path: none is dropped
+/// when the answer is read first. Repeated, as it was a race.
+#[tokio::test]
+async fn progress_sent_together_with_the_answer_reaches_the_client() {
+    let (_python, server) = calc_behind_gateway(&[]).await;
+    let session = open_raw_session(&server, "/mcp/calc").await;
+    // The first call opens the upstream session; the others take the fast path.
+    request_raw(
+        &server,
+        "/mcp/calc",
+        &session,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "add", "arguments": {"a": 1, "b": 1}}}),
+    )
+    .await;
+    let before = passthrough_calls(&server).await;
+    for id in 2..12 {
+        let response = post_raw(
+            &server,
+            "/mcp/calc",
+            Some(&session),
+            json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                "params": {"name": "report_thrice", "arguments": {},
+                    "_meta": {"progressToken": format!("client-{id}")}}}),
+        )
+        .await;
+        let text = response.text().await.expect("reads");
+        let messages: Vec<Value> = text
+            .lines()
+            .filter_map(|line| line.strip_prefix("data:"))
+            .filter_map(|data| serde_json::from_str(data.trim()).ok())
+            .collect();
+        let progress: Vec<&Value> = messages
+            .iter()
+            .filter(|m| m["method"] == "notifications/progress")
+            .collect();
+        assert_eq!(progress.len(), 3, "{id}: {text}");
+        for (step, report) in progress.iter().enumerate() {
+            assert_eq!(
+                report["params"]["progressToken"],
+                format!("client-{id}"),
+                "{text}"
+            );
+            let expected = step as f64 + 1.0;
+            assert_eq!(
+                report["params"]["progress"].as_f64(),
+                Some(expected),
+                "{text}"
+            );
+        }
+        let last = messages.last().expect("an answer");
+        assert_eq!(
+            last["result"]["structuredContent"]["result"], "reported",
+            "{text}"
+        );
+    }
+    assert_eq!(passthrough_calls(&server).await - before, 10.0);
+}
+
 /// A change of the wrong shape is refused as a whole: governance sent as an array, a string or
 /// with a field of the wrong type, an unknown field, a body that is not an object. None of them
 /// touches the stored definition, and the denied tool stays refused.
