@@ -57,34 +57,79 @@ pub(crate) fn list_change(notification: &ServerNotification) -> Option<UpstreamE
 }
 
 /// Routes progress notifications to the call that asked for them.
+///
+/// A call's route is added once rmcp has sent its request, and a quick upstream's reports may be
+/// read before that: a report for a token with no route yet is held (the last few tokens only)
+/// and handed to the route when it is added, so that none is lost to that race.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct ProgressRoutes(
-    Arc<Mutex<HashMap<ProgressToken, mpsc::UnboundedSender<Progress>>>>,
-);
+pub(crate) struct ProgressRoutes(Arc<Mutex<Routes>>);
+
+#[derive(Debug, Default)]
+struct Routes {
+    by_token: HashMap<ProgressToken, mpsc::UnboundedSender<Progress>>,
+    /// Reports that came before their route, oldest token first, with when the first came.
+    early: std::collections::VecDeque<(ProgressToken, std::time::Instant, Vec<Progress>)>,
+}
+
+/// How many tokens' early reports are held, and for how long: reports for a call that never adds
+/// a route (it ended already) must neither pile up nor reach a later call given the same token
+/// (tokens start again with each session).
+const EARLY_TOKENS: usize = 64;
+const EARLY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl ProgressRoutes {
     pub(crate) fn add(&self, token: ProgressToken, sender: mpsc::UnboundedSender<Progress>) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(token, sender);
+        let mut routes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(at) = routes
+            .early
+            .iter()
+            .position(|(early, _, _)| *early == token)
+            && let Some((_, first, reports)) = routes.early.remove(at)
+            && first.elapsed() < EARLY_WAIT
+        {
+            for report in reports {
+                let _ = sender.send(report);
+            }
+        }
+        routes.by_token.insert(token, sender);
     }
 
     pub(crate) fn remove(&self, token: &ProgressToken) {
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .by_token
             .remove(token);
     }
 
     fn route(&self, params: &ProgressNotificationParam) {
-        let routes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(sender) = routes.get(&params.progress_token) {
-            let _ = sender.send(Progress {
-                progress: params.progress,
-                total: params.total,
-                message: params.message.clone(),
-            });
+        let report = Progress {
+            progress: params.progress,
+            total: params.total,
+            message: params.message.clone(),
+        };
+        let mut routes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(sender) = routes.by_token.get(&params.progress_token) {
+            let _ = sender.send(report);
+            return;
+        }
+        match routes
+            .early
+            .iter_mut()
+            .find(|(token, _, _)| *token == params.progress_token)
+        {
+            Some((_, _, reports)) => reports.push(report),
+            None => {
+                if routes.early.len() == EARLY_TOKENS {
+                    routes.early.pop_front();
+                }
+                let entry = (
+                    params.progress_token.clone(),
+                    std::time::Instant::now(),
+                    vec![report],
+                );
+                routes.early.push_back(entry);
+            }
         }
     }
 }
@@ -276,5 +321,41 @@ impl<T: Transport<RoleClient>> Transport<RoleClient> for InOrder<T> {
 
     async fn close(&mut self) -> Result<(), Self::Error> {
         self.inner.close().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(token: i64, progress: f64) -> ProgressNotificationParam {
+        ProgressNotificationParam::new(
+            ProgressToken(rmcp::model::NumberOrString::Number(token)),
+            progress,
+        )
+    }
+
+    #[test]
+    fn reports_that_come_before_their_route_reach_it() {
+        let routes = ProgressRoutes::default();
+        routes.route(&report(7, 1.0));
+        routes.route(&report(7, 2.0));
+        routes.route(&report(8, 1.0));
+        let (sender, mut received) = mpsc::unbounded_channel();
+        routes.add(
+            ProgressToken(rmcp::model::NumberOrString::Number(7)),
+            sender,
+        );
+        routes.route(&report(7, 3.0));
+        let got: Vec<f64> = std::iter::from_fn(|| received.try_recv().ok())
+            .map(|progress| progress.progress)
+            .collect();
+        assert_eq!(got, [1.0, 2.0, 3.0]);
+        // Held reports are bounded.
+        for token in 100..300 {
+            routes.route(&report(token, 1.0));
+        }
+        let held = routes.0.lock().expect("lock").early.len();
+        assert_eq!(held, EARLY_TOKENS);
     }
 }

@@ -1214,6 +1214,62 @@ async fn progress_sent_together_with_the_answer_reaches_the_client() {
     assert_eq!(passthrough_calls(&server).await - before, 10.0);
 }
 
+/// A legacy HTTP+SSE client gets every progress report of a call before its answer, also when
+/// the upstream sends them together with the answer (read off the wire: the TypeScript SDK's SSE
+/// client drops reports of its own when they come that close to the answer, directly as well).
+#[tokio::test]
+async fn a_legacy_sse_client_gets_every_progress_report_before_the_answer() {
+    use futures::StreamExt as _;
+    let (_python, server) = calc_behind_gateway(&[]).await;
+    let stream = server
+        .request(Method::GET, "/mcp/calc/sse")
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("opens");
+    let mut events = sse_stream::SseStream::from_bytes_stream(stream.bytes_stream());
+    let mut next_data = async || -> String {
+        loop {
+            let event = events.next().await.expect("an event").expect("readable");
+            if let Some(data) = event.data.filter(|data| !data.trim().is_empty()) {
+                return data;
+            }
+        }
+    };
+    let endpoint = next_data().await;
+    let post = |body: Value| {
+        let request = server.request(Method::POST, &endpoint).json(&body);
+        async move {
+            let status = request.send().await.expect("answers").status();
+            assert_eq!(status, 202);
+        }
+    };
+    post(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2024-11-05", "capabilities": {},
+        "clientInfo": {"name": "raw-sse", "version": "1"}}}),
+    )
+    .await;
+    let initialized: Value = serde_json::from_str(&next_data().await).expect("JSON");
+    assert_eq!(initialized["id"], 1, "{initialized}");
+    post(json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await;
+    for id in 2..8 {
+        post(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": "report_thrice", "arguments": {},
+                "_meta": {"progressToken": id * 100}}}))
+        .await;
+        for step in 1..=3 {
+            let report: Value = serde_json::from_str(&next_data().await).expect("JSON");
+            assert_eq!(report["method"], "notifications/progress", "{id}: {report}");
+            assert_eq!(report["params"]["progressToken"], id * 100, "{report}");
+            assert_eq!(report["params"]["progress"].as_f64(), Some(f64::from(step)));
+        }
+        let answer: Value = serde_json::from_str(&next_data().await).expect("JSON");
+        assert_eq!(answer["id"], id, "{answer}");
+        assert_eq!(answer["result"]["structuredContent"]["result"], "reported");
+    }
+}
+
 /// A change of the wrong shape is refused as a whole: governance sent as an array, a string or
 /// with a field of the wrong type, an unknown field, a body that is not an object. None of them
 /// touches the stored definition, and the denied tool stays refused.
