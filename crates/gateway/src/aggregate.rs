@@ -62,7 +62,7 @@ pub async fn notifications(
                     // The relays follow the servers now enabled; an event between the old
                     // relays' end and the new ones' start is covered by these notifications.
                     relays = server_relays(&registry.gateway, &registry.servers);
-                    crate::proxy::list_changes().collect()
+                    crate::relay::list_changes().collect()
                 }
             };
             Some((batch, (registry, relays)))
@@ -78,7 +78,7 @@ fn server_relays(
 ) -> futures::stream::SelectAll<futures::stream::BoxStream<'static, String>> {
     use futures::StreamExt as _;
     futures::stream::select_all(servers.iter().map(|server| {
-        crate::proxy::notifications(gateway, &server.id, crate::proxy::Relayed::ListChanges).boxed()
+        crate::relay::notifications(gateway, &server.id, crate::relay::Relayed::ListChanges).boxed()
     }))
 }
 

@@ -13,6 +13,7 @@ pub mod passthrough;
 pub mod pool;
 pub mod proxy;
 mod registry_watch;
+mod relay;
 
 use std::{
     collections::{BTreeMap, HashMap},

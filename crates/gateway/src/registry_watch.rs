@@ -163,8 +163,8 @@ pub(crate) async fn announce_changes(
     };
     let changes = futures::stream::unfold(watch, |mut watch| async move {
         watch.changed().await;
-        Some((futures::stream::iter(crate::proxy::list_changes()), watch))
+        Some((futures::stream::iter(crate::relay::list_changes()), watch))
     })
     .flatten();
-    crate::proxy::relay_to_peer(changes, peer, ended);
+    crate::relay::relay_to_peer(changes, peer, ended);
 }
