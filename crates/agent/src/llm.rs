@@ -256,7 +256,7 @@ impl LlmClient {
             if let Some(key) = &self.api_key {
                 request = request.bearer_auth(key.expose());
             }
-            if let Some(traceparent) = switchboard_mcp::http::current_traceparent() {
+            if let Some(traceparent) = switchboard_mcp::current_traceparent() {
                 request = request.header("traceparent", traceparent);
             }
             let response = request

@@ -64,7 +64,7 @@ enum Bench {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    switchboard_mcp::http::install_crypto_provider();
+    switchboard_mcp::net::install_crypto_provider();
     match Cli::parse().bench {
         Bench::RunLoop { steps, runs } => run_loop(steps, runs).await,
         Bench::Forward { upstream, minimal } if minimal => {

@@ -218,7 +218,7 @@ impl fmt::Debug for HttpConfig {
     // Header values are credentials more often than not: only their names are shown.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpConfig")
-            .field("url", &crate::error::sanitize_message(&self.url))
+            .field("url", &crate::redact::sanitize_message(&self.url))
             .field("transport", &self.transport)
             .field(
                 "headers",

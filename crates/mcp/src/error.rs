@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use rmcp::transport::streamable_http_client::{HttpStatusError, StreamableHttpError};
 
-use crate::{http::LocalHttpError, sse::SseError};
+pub use crate::redact::sanitize_message;
+use crate::{exchange::LocalHttpError, sse::SseError};
 
 /// Whether a failed request may have reached the upstream. Retry rules depend on it: a request that
 /// was never sent can always be retried, one that may have arrived only if the tool is idempotent.
@@ -281,38 +282,6 @@ fn http_status_prefix(text: &str) -> Option<u16> {
         .parse()
         .ok()
         .filter(|status| (400..600).contains(status))
-}
-
-/// Drops anything that looks like a URL from a message, keeping its scheme and host only, so that
-/// a password, token or query string in it never reaches a log or a model.
-pub fn sanitize_message(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    for (index, word) in message.split(' ').enumerate() {
-        if index > 0 {
-            out.push(' ');
-        }
-        let trimmed = word.trim_matches(|c| matches!(c, '(' | ')' | '"' | '\'' | ',' | '<' | '>'));
-        match url::Url::parse(trimmed) {
-            Ok(parsed) if parsed.has_host() => {
-                out.push_str(&format!(
-                    "{}://{}",
-                    parsed.scheme(),
-                    parsed.host_str().unwrap_or_default()
-                ));
-            }
-            _ => out.push_str(word),
-        }
-    }
-    const MAX: usize = 300;
-    if out.len() > MAX {
-        let mut end = MAX;
-        while !out.is_char_boundary(end) {
-            end -= 1;
-        }
-        out.truncate(end);
-        out.push('…');
-    }
-    out
 }
 
 #[cfg(test)]

@@ -15,59 +15,19 @@ use std::{
 use futures::stream::BoxStream;
 use http::{HeaderName, HeaderValue};
 use rmcp::{
-    model::{ClientJsonRpcMessage, GetMeta, ServerJsonRpcMessage},
+    model::{ClientJsonRpcMessage, ServerJsonRpcMessage},
     transport::streamable_http_client::{
         SseError, StreamableHttpClient, StreamableHttpError, StreamableHttpPostResponse,
     },
 };
 use sse_stream::Sse;
 
-use crate::config::{CallContext, UpstreamAuth};
-
-/// The `_meta` key that carries a call's context from [`crate::Upstream`] to the HTTP layer. It is
-/// stripped before the request is sent, so the upstream never sees it.
-pub(crate) const CONTEXT_META_KEY: &str = "io.switchboard/call-context";
-/// The `_meta` key that carries the caller's W3C `traceparent` to the HTTP layer, which sends it
-/// as a header instead (the request leaves from rmcp's worker task, outside the caller's span).
-pub(crate) const TRACEPARENT_META_KEY: &str = "io.switchboard/traceparent";
-
-/// The `traceparent` of the current span, when it belongs to a sampled trace.
-pub fn current_traceparent() -> Option<String> {
-    use opentelemetry::trace::TraceContextExt as _;
-    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-    let context = tracing::Span::current().context();
-    let span = context.span();
-    let ids = span.span_context();
-    ids.is_valid().then(|| {
-        format!(
-            "00-{}-{}-{:02x}",
-            ids.trace_id(),
-            ids.span_id(),
-            ids.trace_flags().to_u8()
-        )
-    })
-}
-
-/// Removes the private `traceparent` key from a message, returning its value.
-pub(crate) fn take_traceparent(message: &mut ClientJsonRpcMessage) -> Option<String> {
-    if let ClientJsonRpcMessage::Request(request) = message {
-        let meta = request.request.get_meta_mut();
-        if let Some(serde_json::Value::String(value)) = meta.remove(TRACEPARENT_META_KEY) {
-            return Some(value);
-        }
-    }
-    None
-}
-
-/// An error raised on our side of an HTTP exchange.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum LocalHttpError {
-    #[error("the token callback failed: {0}")]
-    Token(String),
-    #[error("header `{0}` is not a valid HTTP header")]
-    InvalidHeader(String),
-}
+use crate::{
+    config::{CallContext, UpstreamAuth},
+    exchange::{
+        LocalHttpError, bearer_token, says_session_is_gone, take_call_context, take_traceparent,
+    },
+};
 
 /// One pooled, keep-alive HTTP client for every upstream of the process, with TCP_NODELAY so that a
 /// small JSON-RPC POST never waits on Nagle's algorithm. Names resolve through
@@ -77,7 +37,7 @@ pub fn shared_http_client() -> reqwest::Client {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     CLIENT
         .get_or_init(|| {
-            install_crypto_provider();
+            crate::net::install_crypto_provider();
             reqwest::Client::builder()
                 .tcp_nodelay(true)
                 .pool_idle_timeout(Duration::from_secs(90))
@@ -88,71 +48,6 @@ pub fn shared_http_client() -> reqwest::Client {
                 .unwrap_or_else(|_| reqwest::Client::new())
         })
         .clone()
-}
-
-/// rustls needs a process-wide crypto provider; ring is the one we build with.
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
-/// Renders configured headers into a header map, refusing any that are not valid HTTP.
-pub(crate) fn header_map(
-    headers: &[(String, String)],
-) -> Result<HashMap<HeaderName, HeaderValue>, LocalHttpError> {
-    headers
-        .iter()
-        .map(|(name, value)| {
-            let name = HeaderName::try_from(name.as_str())
-                .map_err(|_| LocalHttpError::InvalidHeader(name.clone()))?;
-            let mut value = HeaderValue::try_from(value.as_str())
-                .map_err(|_| LocalHttpError::InvalidHeader(name.to_string()))?;
-            value.set_sensitive(true);
-            Ok((name, value))
-        })
-        .collect()
-}
-
-/// Takes the call context out of a request's `_meta`, leaving the message as the upstream should
-/// see it.
-pub(crate) fn take_call_context(message: &mut ClientJsonRpcMessage) -> CallContext {
-    if let ClientJsonRpcMessage::Request(request) = message {
-        let meta = request.request.get_meta_mut();
-        if let Some(serde_json::Value::Object(map)) = meta.remove(CONTEXT_META_KEY) {
-            return CallContext(map);
-        }
-    }
-    CallContext::default()
-}
-
-/// Resolves the bearer token for a request, if the upstream uses one.
-pub(crate) async fn bearer_token(
-    auth: &UpstreamAuth,
-    context: &CallContext,
-) -> Result<Option<String>, LocalHttpError> {
-    match auth {
-        UpstreamAuth::None => Ok(None),
-        UpstreamAuth::Bearer(provider) => provider
-            .token(context)
-            .await
-            .map(Some)
-            .map_err(LocalHttpError::Token),
-    }
-}
-
-/// Whether an answer to a request that carried a session id says that the session is gone. Servers
-/// word it differently; these are the phrasings of the SDKs we meet.
-pub(crate) fn says_session_is_gone(message: &str) -> bool {
-    let lower = message.to_ascii_lowercase();
-    [
-        "session not found",
-        "no valid session",
-        "unknown session",
-        "invalid session",
-        "session expired",
-        "not initialized",
-    ]
-    .iter()
-    .any(|needle| lower.contains(needle))
 }
 
 #[derive(Clone)]
@@ -376,24 +271,5 @@ impl StreamableHttpClient for SessionAwareClient {
                 max_sse_event_size,
             )
             .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn session_gone_phrasings() {
-        let cases = [
-            ("Bad Request: No valid session ID provided", true),
-            ("Bad Request: Server not initialized", true),
-            ("Session not found", true),
-            ("Invalid params: missing field `a`", false),
-            ("Tool not found", false),
-        ];
-        for (message, expected) in cases {
-            assert_eq!(says_session_is_gone(message), expected, "{message}");
-        }
     }
 }

@@ -7,11 +7,13 @@
 
 pub mod config;
 pub mod error;
+mod exchange;
 pub mod handler;
 pub mod http;
 pub mod net;
 pub mod raw;
 pub mod raw_client;
+mod redact;
 pub mod sse;
 pub mod stdio;
 pub mod upstream;
@@ -21,6 +23,7 @@ pub use config::{
     TokenProvider, UpstreamAuth, UpstreamConfig,
 };
 pub use error::{Delivery, UpstreamError};
+pub use exchange::current_traceparent;
 pub use handler::{Progress, UpstreamEvent};
 pub use raw::{RawCallError, RawReply, StatelessCall};
 pub use rmcp::model;

@@ -261,7 +261,7 @@ pub(crate) async fn request_headers(
     context: &crate::CallContext,
     method: &'static str,
     name: Option<&str>,
-) -> Result<HeaderMap, crate::http::LocalHttpError> {
+) -> Result<HeaderMap, crate::exchange::LocalHttpError> {
     // Room for the route's headers and the four a call may add, so that none of them grows it.
     let mut headers = HeaderMap::with_capacity(route.headers.len() + PER_CALL_HEADERS);
     for (name, value) in &route.headers {
@@ -276,14 +276,14 @@ pub(crate) async fn request_headers(
             headers.insert(HeaderName::from_static("mcp-name"), name);
         }
     }
-    if let Some(traceparent) = crate::http::current_traceparent()
+    if let Some(traceparent) = crate::exchange::current_traceparent()
         && let Ok(value) = HeaderValue::from_str(&traceparent)
     {
         headers.insert(HeaderName::from_static("traceparent"), value);
     }
-    if let Some(token) = crate::http::bearer_token(auth, context).await? {
+    if let Some(token) = crate::exchange::bearer_token(auth, context).await? {
         let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
-            .map_err(|_| crate::http::LocalHttpError::InvalidHeader("authorization".into()))?;
+            .map_err(|_| crate::exchange::LocalHttpError::InvalidHeader("authorization".into()))?;
         value.set_sensitive(true);
         headers.insert(http::header::AUTHORIZATION, value);
     }

@@ -43,7 +43,7 @@ type Io = hyper_rustls::MaybeHttpsStream<TokioIo<QuickAckStream>>;
 fn connector() -> &'static Connector {
     static CONNECTOR: OnceLock<Connector> = OnceLock::new();
     CONNECTOR.get_or_init(|| {
-        crate::http::install_crypto_provider();
+        crate::net::install_crypto_provider();
         hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls_config())
             .https_or_http()

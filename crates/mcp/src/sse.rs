@@ -19,7 +19,7 @@ use url::Url;
 
 use crate::{
     config::UpstreamAuth,
-    http::{LocalHttpError, bearer_token, take_call_context, take_traceparent},
+    exchange::{LocalHttpError, bearer_token, take_call_context, take_traceparent},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -264,7 +264,7 @@ impl Poster {
             return Err(SseError::SessionGone);
         }
         let body = response.text().await.unwrap_or_default();
-        if status == http::StatusCode::BAD_REQUEST && crate::http::says_session_is_gone(&body) {
+        if status == http::StatusCode::BAD_REQUEST && crate::exchange::says_session_is_gone(&body) {
             return Err(SseError::SessionGone);
         }
         Err(SseError::PostStatus(status.as_u16()))

@@ -32,8 +32,9 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use crate::{
     config::{CallContext, Endpoint, HttpConfig, HttpTransport, UpstreamAuth, UpstreamConfig},
     error::{Delivery, UpstreamError, describe_transport_error, sanitize_message},
+    exchange::{CONTEXT_META_KEY, header_map},
     handler::{InOrder, Progress, ProgressRoutes, UpstreamEvent, UpstreamHandler, list_change},
-    http::{CONTEXT_META_KEY, SessionAwareClient, header_map, shared_http_client},
+    http::{SessionAwareClient, shared_http_client},
     raw::{RawCallError, RawReply, RawRoute, RouteCell, StatelessCall},
     sse::LegacySseTransport,
     stdio::{self, ChildGuard},
@@ -699,7 +700,8 @@ impl Upstream {
             // request did not run, so it may be sent again there.
             let body = read_body(response.into_body()).await.unwrap_or_default();
             let text = String::from_utf8_lossy(&body);
-            if status == http::StatusCode::NOT_FOUND || crate::http::says_session_is_gone(&text) {
+            if status == http::StatusCode::NOT_FOUND || crate::exchange::says_session_is_gone(&text)
+            {
                 return Err(RawCallError::Unrouted);
             }
             return Err(match crate::raw::error_answer(&body, id) {
@@ -1253,10 +1255,10 @@ impl Upstream {
         }
         // Stdio has no headers to carry it; HTTP transports turn it into `traceparent`.
         if session.transport != TransportKind::Stdio
-            && let Some(traceparent) = crate::http::current_traceparent()
+            && let Some(traceparent) = crate::exchange::current_traceparent()
         {
             meta.insert(
-                crate::http::TRACEPARENT_META_KEY.into(),
+                crate::exchange::TRACEPARENT_META_KEY.into(),
                 Value::String(traceparent),
             );
         }

@@ -44,7 +44,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    switchboard_mcp::http::install_crypto_provider();
+    switchboard_mcp::net::install_crypto_provider();
     let _telemetry = telemetry::init(cli.log_format, cli.otlp_endpoint.as_deref());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
