@@ -8,15 +8,8 @@ use super::*;
 /// on `/mcp/{alias}` and `/mcp`.
 #[tokio::test]
 async fn a_2026_client_of_a_2025_upstream_gets_complete_results() {
-    let everything = switchboard_test_support::start_everything("streamableHttp")
-        .await
-        .expect("server-everything");
     let server = serve(&[]).await;
-    register(
-        &server,
-        &remote_body("Every", &everything.url("/mcp"), Some("every")),
-    )
-    .await;
+    let _everything = register_everything(&server, "every").await;
     let resource = "demo://resource/static/document/architecture.md";
     for (path, prefix) in [("/mcp/every", ""), ("/mcp", "every__")] {
         let answer = run_client(
@@ -144,14 +137,7 @@ async fn a_2026_client_answers_the_input_requests_of_prompts_and_resources() {
 #[tokio::test]
 async fn the_mcp_inspector_lists_and_calls_through_the_gateway() {
     let (_python, server) = calc_behind_gateway(&[]).await;
-    let everything = switchboard_test_support::start_everything("streamableHttp")
-        .await
-        .expect("server-everything");
-    register(
-        &server,
-        &remote_body("Every", &everything.url("/mcp"), Some("every")),
-    )
-    .await;
+    let _everything = register_everything(&server, "every").await;
     let home = tempfile::tempdir().expect("a home for the inspector's files");
     let inspect = |path: &str, method: &[&str]| {
         let mut command =
@@ -228,14 +214,7 @@ async fn the_mcp_inspector_lists_and_calls_through_the_gateway() {
 #[tokio::test]
 async fn a_server_declares_what_its_upstream_has() {
     let (_python, server) = calc_behind_gateway(&[]).await;
-    let everything = switchboard_test_support::start_everything("streamableHttp")
-        .await
-        .expect("server-everything");
-    register(
-        &server,
-        &remote_body("Every", &everything.url("/mcp"), Some("every")),
-    )
-    .await;
+    let _everything = register_everything(&server, "every").await;
     let declared = |path: &'static str| {
         let server = &server;
         async move {
@@ -249,15 +228,7 @@ async fn a_server_declares_what_its_upstream_has() {
             )
             .await;
             let text = answer.text().await.expect("reads");
-            let data = text
-                .lines()
-                .filter_map(|line| line.strip_prefix("data:"))
-                .map(str::trim)
-                .rfind(|data| !data.is_empty())
-                .unwrap_or(&text)
-                .to_string();
-            let answer: Value = serde_json::from_str(&data).expect("JSON");
-            answer["result"]["capabilities"].clone()
+            answer_of(&text)["result"]["capabilities"].clone()
         }
     };
     let every = declared("/mcp/every").await;

@@ -97,15 +97,8 @@ pub(crate) async fn echo_behind_gateway(
 /// server-everything over HTTP, and `switchboard serve` serving it as `everything`.
 pub(crate) async fn everything_behind_gateway()
 -> (switchboard_test_support::PeerServer, Switchboard) {
-    let everything = switchboard_test_support::start_everything("streamableHttp")
-        .await
-        .expect("server-everything");
     let server = serve(&[]).await;
-    register(
-        &server,
-        &remote_body("Everything", &everything.url("/mcp"), Some("everything")),
-    )
-    .await;
+    let everything = register_everything(&server, "everything").await;
     (everything, server)
 }
 
@@ -202,13 +195,34 @@ pub(crate) async fn request_raw(
     let status = answered.status();
     let text = answered.text().await.expect("reads");
     assert_eq!(status, 200, "{text}");
+    answer_of(&text)
+}
+
+/// The JSON-RPC answer in a body sent as JSON or as an event stream (its last event).
+pub(crate) fn answer_of(text: &str) -> Value {
     let json = text
         .lines()
         .filter_map(|line| line.strip_prefix("data:"))
         .map(str::trim)
         .rfind(|data| !data.is_empty())
-        .unwrap_or(&text);
+        .unwrap_or(text);
     serde_json::from_str(json).unwrap_or_else(|_| panic!("a JSON-RPC answer: {text}"))
+}
+
+/// Starts server-everything over HTTP and registers it on `server` as `alias`.
+pub(crate) async fn register_everything(
+    server: &Switchboard,
+    alias: &str,
+) -> switchboard_test_support::PeerServer {
+    let everything = switchboard_test_support::start_everything("streamableHttp")
+        .await
+        .expect("server-everything");
+    register(
+        server,
+        &remote_body("Everything", &everything.url("/mcp"), Some(alias)),
+    )
+    .await;
+    everything
 }
 
 /// Opens a session on `path` by hand, as a client that answers no server-to-client requests,

@@ -531,13 +531,7 @@ async fn bad_input_and_foreign_origins_get_json_rpc_errors_on_every_mcp_endpoint
         let extra: Vec<(&str, &str)> = origin.map(|o| ("origin", o)).into_iter().collect();
         let (status, _, text) = post("/mcp/calc", Some(&session), &call(id), &extra).await;
         assert_eq!(status, 200, "{id} {origin:?}: {text}");
-        let data = text
-            .lines()
-            .filter_map(|line| line.strip_prefix("data:"))
-            .map(str::trim)
-            .rfind(|data| !data.is_empty())
-            .unwrap_or(&text);
-        let answer: Value = serde_json::from_str(data).expect("JSON");
+        let answer = answer_of(&text);
         assert_eq!(answer["id"].to_string(), id, "{text}");
         assert_eq!(answer["result"]["structuredContent"]["result"], 3, "{text}");
     }
