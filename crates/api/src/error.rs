@@ -65,15 +65,14 @@ impl From<switchboard_agent::RequestError> for ApiError {
 impl From<switchboard_gateway::GatewayError> for ApiError {
     fn from(error: switchboard_gateway::GatewayError) -> Self {
         use switchboard_gateway::GatewayError as E;
-        let (status, code) = match &error {
-            E::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
-            E::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            E::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            E::Disabled(_) => (StatusCode::CONFLICT, "server_disabled"),
-            E::Upstream(_) => (StatusCode::BAD_GATEWAY, "upstream_error"),
-            E::Sealed(_) => (StatusCode::INTERNAL_SERVER_ERROR, "secrets_unreadable"),
-            _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        let status = match &error {
+            E::Invalid(_) => StatusCode::BAD_REQUEST,
+            E::NotFound(_) => StatusCode::NOT_FOUND,
+            E::Conflict(_) | E::Disabled(_) => StatusCode::CONFLICT,
+            E::Upstream(_) => StatusCode::BAD_GATEWAY,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
+        let code = error.code();
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             // The store's own text may name tables or paths: logged, not answered.
             tracing::error!(%error, "request failed");

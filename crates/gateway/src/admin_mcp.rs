@@ -289,13 +289,8 @@ fn failure(code: &str, message: String) -> CallToolResult {
 }
 
 fn gateway_failure(error: GatewayError) -> CallToolResult {
-    let code = match &error {
-        GatewayError::Invalid(_) => "invalid_request",
-        GatewayError::NotFound(_) => "not_found",
-        GatewayError::Conflict(_) | GatewayError::Disabled(_) => "conflict",
-        _ => "internal",
-    };
-    if code == "internal" {
+    let code = error.code();
+    if matches!(error, GatewayError::Store(_) | GatewayError::Sealed(_)) {
         tracing::error!(%error, "admin tool failed");
         return failure(code, "the gateway failed; see its log".into());
     }
@@ -546,6 +541,29 @@ impl ServerHandler for AdminMcp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// REST, `/mcp/admin` and JSON-RPC answers carry the same code for the same error.
+    #[test]
+    fn a_gateway_error_has_one_code_in_every_answer() {
+        let errors = || {
+            [
+                GatewayError::Invalid("bad".into()),
+                GatewayError::NotFound("x".into()),
+                GatewayError::Conflict("taken".into()),
+                GatewayError::Disabled("x".into()),
+                GatewayError::Sealed("x".into()),
+            ]
+        };
+        for (error, again) in errors().into_iter().zip(errors()) {
+            let code = error.code();
+            let admin = gateway_failure(error);
+            let structured = admin.structured_content.expect("structured");
+            assert_eq!(structured["error"]["code"], code);
+            let rpc = crate::proxy::to_mcp(again);
+            assert_eq!(rpc.data, Some(json!({"code": code})), "{code}");
+        }
+        assert_eq!(GatewayError::Disabled("x".into()).code(), "server_disabled");
+    }
 
     /// Seed 004's rubric, checked on every tool: a description that covers effects, returns and
     /// errors; every parameter described; annotations; an output schema.

@@ -104,6 +104,22 @@ pub enum GatewayError {
     Sealed(String),
 }
 
+impl GatewayError {
+    /// The error's one stable code, the same in every answer: REST's `error.code`, `/mcp/admin`'s
+    /// structured `error.code`, and a JSON-RPC error's `data.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid(_) => "invalid_request",
+            Self::NotFound(_) => "not_found",
+            Self::Conflict(_) => "conflict",
+            Self::Disabled(_) => "server_disabled",
+            Self::Upstream(_) => "upstream_error",
+            Self::Sealed(_) => "secrets_unreadable",
+            Self::Store(_) => "internal",
+        }
+    }
+}
+
 impl From<Invalid> for GatewayError {
     fn from(invalid: Invalid) -> Self {
         Self::Invalid(invalid.0)

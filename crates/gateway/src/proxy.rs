@@ -412,16 +412,17 @@ pub fn page<T: Clone>(
     Ok((items[start..end].to_vec(), next))
 }
 
+/// A gateway error as a JSON-RPC error, its stable code in `data.code` (see
+/// [`GatewayError::code`]); an upstream's own JSON-RPC error passes through as it was.
 pub(crate) fn to_mcp(error: GatewayError) -> McpError {
+    let data = Some(json!({"code": error.code()}));
     match error {
-        GatewayError::NotFound(_) | GatewayError::Disabled(_) => {
-            McpError::invalid_request(error.to_string(), None)
-        }
         GatewayError::Upstream(upstream) => upstream_to_mcp(&upstream),
-        other => {
-            tracing::error!(error = %other, "proxy request failed");
-            McpError::internal_error("the gateway failed; see its log", None)
+        GatewayError::Store(_) | GatewayError::Sealed(_) => {
+            tracing::error!(%error, "proxy request failed");
+            McpError::internal_error("the gateway failed; see its log", data)
         }
+        _ => McpError::invalid_request(error.to_string(), data),
     }
 }
 
