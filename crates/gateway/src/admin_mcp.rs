@@ -559,7 +559,7 @@ mod tests {
             let admin = gateway_failure(error);
             let structured = admin.structured_content.expect("structured");
             assert_eq!(structured["error"]["code"], code);
-            let rpc = crate::proxy::to_mcp(again);
+            let rpc = crate::call::to_mcp(again);
             assert_eq!(rpc.data, Some(json!({"code": code})), "{code}");
         }
         assert_eq!(GatewayError::Disabled("x".into()).code(), "server_disabled");

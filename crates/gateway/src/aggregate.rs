@@ -26,8 +26,9 @@ use switchboard_tools::transform::sanitize_name;
 
 use crate::{
     Gateway,
+    call::to_mcp,
     proxy::{
-        ClientSessions, call_served, forward_for_client, needs_own_session, page, to_mcp,
+        ClientSessions, call_served, forward_for_client, needs_own_session, page,
         tool_from_metadata, unexpected,
     },
     registry_watch::{RegistryWatch, Scope, announce_changes},

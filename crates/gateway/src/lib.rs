@@ -5,6 +5,7 @@
 pub mod admin_mcp;
 pub mod aggregate;
 pub mod audit;
+mod call;
 pub mod catalog;
 mod definitions;
 mod era;

@@ -224,7 +224,7 @@ pub async fn call_raw(gateway: &Gateway, call: RawCall<'_>) -> Option<Result<Raw
         progress,
         stateless,
     } = call;
-    let span = crate::proxy::call_span(served, name, headers);
+    let span = crate::call::call_span(served, name, headers);
     let started = Instant::now();
     let options = RequestOptions {
         cancel: Some(cancel),
@@ -247,24 +247,24 @@ pub async fn call_raw(gateway: &Gateway, call: RawCall<'_>) -> Option<Result<Raw
         // An unrouted call was not sent: the typed path takes it.
         Err(RawExecuteError::Unrouted) => return None,
         Err(RawExecuteError::Tool(error)) => {
-            Err(crate::proxy::tool_error_to_mcp(gateway, &served.id, error))
+            Err(crate::call::tool_error_to_mcp(gateway, &served.id, error))
         }
         Err(error) => Err(McpError::internal_error(error.to_string(), None)),
     };
     gateway.metrics().passthrough_calls.inc();
     if result.is_ok() {
-        crate::proxy::record(gateway, &served.id, None);
+        crate::call::record(gateway, &served.id, None);
     }
     let outcome = match &result {
-        Ok(reply) if reply.is_error => crate::proxy::CallOutcome::ToolError,
-        Ok(_) => crate::proxy::CallOutcome::Ok,
-        Err(error) => crate::proxy::CallOutcome::Failed(error.message.to_string()),
+        Ok(reply) if reply.is_error => crate::call::CallOutcome::ToolError,
+        Ok(_) => crate::call::CallOutcome::Ok,
+        Err(error) => crate::call::CallOutcome::Failed(error.message.to_string()),
     };
     let arguments_hash = arguments
         .and_then(|raw| serde_json::from_str::<serde_json::Value>(raw.get()).ok())
         .filter(serde_json::Value::is_object)
         .map(|value| crate::audit::hash_json(&value));
-    crate::proxy::account_call(
+    crate::call::account_call(
         gateway,
         served,
         name,
@@ -293,7 +293,7 @@ pub async fn target<'n>(
     };
     match gateway.served(server).await {
         Ok(served) => Some(Ok((served, tool))),
-        Err(error @ crate::GatewayError::Upstream(_)) => Some(Err(crate::proxy::to_mcp(error))),
+        Err(error @ crate::GatewayError::Upstream(_)) => Some(Err(crate::call::to_mcp(error))),
         Err(_) => None,
     }
 }

@@ -1,0 +1,238 @@
+//! One governed tool call, as every path makes it or accounts for it: the call on the typed path
+//! (pinned parameters, progress under the client's token, cancel sent upstream), its `mcp.request`
+//! span, its accounting (audit row, metrics, the server's status), and how its failures and the
+//! gateway's own errors read as JSON-RPC errors.
+
+use rmcp::{
+    ErrorData as McpError, RoleServer,
+    model::{CallToolResponse, ProgressNotificationParam},
+    service::RequestContext,
+};
+use serde_json::{Value, json};
+use switchboard_mcp::{CallContext, RequestOptions, UpstreamError};
+use switchboard_tools::ToolError;
+use tokio::sync::mpsc;
+
+use crate::{Gateway, GatewayError, Served};
+
+/// A gateway error as a JSON-RPC error, its stable code in `data.code` (see
+/// [`GatewayError::code`]); an upstream's own JSON-RPC error passes through as it was.
+pub(crate) fn to_mcp(error: GatewayError) -> McpError {
+    let data = Some(json!({"code": error.code()}));
+    match error {
+        GatewayError::Upstream(upstream) => upstream_to_mcp(&upstream),
+        GatewayError::Store(_) | GatewayError::Sealed(_) => {
+            tracing::error!(%error, "proxy request failed");
+            McpError::internal_error("the gateway failed; see its log", data)
+        }
+        _ => McpError::invalid_request(error.to_string(), data),
+    }
+}
+
+/// An upstream's JSON-RPC error passes through as it was; any other failure becomes an internal
+/// error whose message is already free of URLs and secrets.
+pub fn upstream_to_mcp(error: &UpstreamError) -> McpError {
+    match error {
+        UpstreamError::Rpc {
+            code,
+            message,
+            data,
+            ..
+        } => McpError::new(rmcp::model::ErrorCode(*code), message.clone(), data.clone()),
+        other => McpError::internal_error(other.to_string(), None),
+    }
+}
+
+/// Calls one governed tool of a served server: pinned params injected, the client's progress token
+/// fed from upstream progress, the client's cancel sent upstream. The call is audited: who,
+/// which client, server, tool, outcome and duration, with the arguments only as a hash.
+pub async fn call_served(
+    gateway: &Gateway,
+    served: &Served,
+    name: &str,
+    arguments: Option<serde_json::Map<String, Value>>,
+    context: &RequestContext<RoleServer>,
+) -> Result<CallToolResponse, McpError> {
+    use tracing::Instrument as _;
+    // rmcp serves the request from its session task: the HTTP request's headers carry the trace.
+    let headers = context
+        .extensions
+        .get::<http::request::Parts>()
+        .map(|parts| &parts.headers);
+    let span = call_span(served, name, headers.unwrap_or(&http::HeaderMap::new()));
+    let started = std::time::Instant::now();
+    let arguments_hash = arguments.as_ref().map(crate::audit::hash_json);
+    let result = call_governed(gateway, served, name, arguments, context)
+        .instrument(span.clone())
+        .await;
+    let outcome = match &result {
+        Ok(CallToolResponse::Complete(complete)) if complete.is_error == Some(true) => {
+            CallOutcome::ToolError
+        }
+        Ok(_) => CallOutcome::Ok,
+        Err(error) => CallOutcome::Failed(error.message.to_string()),
+    };
+    let client = context
+        .peer
+        .peer_info()
+        .map(|info| info.client_info.name.clone())
+        .unwrap_or_default();
+    account_call(
+        gateway,
+        served,
+        name,
+        client,
+        started,
+        outcome,
+        arguments_hash,
+        &span,
+    );
+    result
+}
+
+/// The `mcp.request` span of one tool call, continuing the trace the client's headers carry.
+pub(crate) fn call_span(served: &Served, name: &str, headers: &http::HeaderMap) -> tracing::Span {
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let span = tracing::info_span!(
+        "mcp.request",
+        "mcp.method.name" = "tools/call",
+        "switchboard.server" = %served.alias,
+        "gen_ai.tool.name" = %name,
+        "mcp.session.id" = tracing::field::Empty,
+        "otel.status_code" = tracing::field::Empty,
+    );
+    if span.is_disabled() {
+        return span;
+    }
+    let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.extract(&opentelemetry_http::HeaderExtractor(headers))
+    });
+    let _ = span.set_parent(parent);
+    if let Some(session) = headers.get("mcp-session-id").and_then(|v| v.to_str().ok()) {
+        span.record("mcp.session.id", session);
+    }
+    span
+}
+
+/// How a tool call ended, for the metrics and the audit.
+pub(crate) enum CallOutcome {
+    Ok,
+    /// The tool answered with `isError: true`.
+    ToolError,
+    /// The call failed, with the message the client got.
+    Failed(String),
+}
+
+/// Counts and audits one finished tool call, on the typed path and the fast path alike: who,
+/// which client, server, tool, outcome and duration, with the arguments only as a hash.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn account_call(
+    gateway: &Gateway,
+    served: &Served,
+    name: &str,
+    client: String,
+    started: std::time::Instant,
+    outcome: CallOutcome,
+    arguments_hash: Option<String>,
+    span: &tracing::Span,
+) {
+    let (ok, error) = match outcome {
+        CallOutcome::Ok => (true, None),
+        CallOutcome::ToolError => (false, None),
+        CallOutcome::Failed(message) => (false, Some(message)),
+    };
+    if !ok {
+        span.record("otel.status_code", "ERROR");
+    }
+    let elapsed = started.elapsed();
+    gateway
+        .metrics()
+        .tool_call("proxy", &served.alias, name, ok, elapsed.as_secs_f64());
+    gateway.audit().record(crate::audit::AuditEntry {
+        actor: "admin".into(),
+        client,
+        kind: "tool_call",
+        action: "tools/call".into(),
+        server: served.alias.clone(),
+        tool: name.to_string(),
+        outcome: if ok { "ok" } else { "error" },
+        duration_ms: elapsed.as_millis() as u64,
+        detail: json!({"argumentsSha256": arguments_hash, "error": error}),
+    });
+}
+
+async fn call_governed(
+    gateway: &Gateway,
+    served: &Served,
+    name: &str,
+    arguments: Option<serde_json::Map<String, Value>>,
+    context: &RequestContext<RoleServer>,
+) -> Result<CallToolResponse, McpError> {
+    let mut options = RequestOptions {
+        cancel: Some(context.ct.clone()),
+        ..RequestOptions::default()
+    };
+    // Progress from upstream goes to the client under the client's own token.
+    let relay = context.meta.get_progress_token().map(|token| {
+        let (sender, mut receiver) = mpsc::unbounded_channel::<switchboard_mcp::Progress>();
+        options.progress = Some(sender);
+        let peer = context.peer.clone();
+        tokio::spawn(async move {
+            while let Some(progress) = receiver.recv().await {
+                let mut param = ProgressNotificationParam::new(token.clone(), progress.progress);
+                param.total = progress.total;
+                param.message = progress.message;
+                let _ = peer.notify_progress(param).await;
+            }
+        })
+    });
+    // Only a name the registry serves is called: an unlisted, denied or renamed-away name is
+    // refused as unknown there, before anything is sent upstream.
+    let arguments = arguments.map(Value::Object).unwrap_or(Value::Null);
+    let result = served
+        .registry
+        .execute_with(name, arguments, &CallContext::new(), options)
+        .await;
+    if let Some(relay) = relay {
+        // The sender is gone with the call; the relay ends once it has sent the rest.
+        let _ = relay.await;
+    }
+    match result {
+        Ok(output) => {
+            record(gateway, &served.id, None);
+            // Non-exhaustive upstream type: built by assignment.
+            #[allow(clippy::field_reassign_with_default)]
+            let result = {
+                let mut result = rmcp::model::CallToolResult::default();
+                result.content = output.content;
+                result.structured_content = output.structured_content;
+                result.is_error = Some(output.is_error);
+                result
+            };
+            Ok(result.into())
+        }
+        Err(error) => Err(tool_error_to_mcp(gateway, &served.id, error)),
+    }
+}
+
+/// A failed governed call as the client gets it, on the typed path and the fast path alike; an
+/// upstream failure also goes into the server's status.
+pub(crate) fn tool_error_to_mcp(gateway: &Gateway, id: &str, error: ToolError) -> McpError {
+    match error {
+        ToolError::Upstream(error) => {
+            record(gateway, id, Some(&error));
+            upstream_to_mcp(&error)
+        }
+        error @ (ToolError::UnknownTool(_) | ToolError::ArgumentsNotAnObject(_)) => {
+            McpError::invalid_params(error.to_string(), None)
+        }
+        other => McpError::internal_error(other.to_string(), None),
+    }
+}
+
+/// Notes how a use of the server went, for its `status`.
+pub(crate) fn record(gateway: &Gateway, id: &str, error: Option<&UpstreamError>) {
+    gateway
+        .pool()
+        .record(id, error.map_or(Ok(()), |e| Err(e.to_string())));
+}
