@@ -355,6 +355,7 @@ async fn call(
         headers,
         cancel: tracked.token.clone(),
         progress: None,
+        progress_token: None,
         stateless: stateless.as_ref().map(StatelessParts::call),
     };
     let reply = passthrough::call_raw(lane.gateway, call).await?;
@@ -455,6 +456,7 @@ async fn call_with_progress(call: OwnedCall, client_token: Box<RawValue>) -> Opt
     let mut reports = reports;
     let tracked = call.session.track(call.id.get());
     let cancel = tracked.token.clone();
+    let upstream_token = client_token.clone();
     let mut running = Box::pin(async move {
         let raw = passthrough::RawCall {
             served: &call.served,
@@ -464,6 +466,7 @@ async fn call_with_progress(call: OwnedCall, client_token: Box<RawValue>) -> Opt
             headers: &call.headers,
             cancel: tracked.token.clone(),
             progress: Some(progress),
+            progress_token: Some(&upstream_token),
             stateless: call.stateless.as_ref().map(StatelessParts::call),
         };
         let reply = passthrough::call_raw(&call.gateway, raw).await;

@@ -204,8 +204,10 @@ pub struct RawCall<'a> {
     /// The client's request headers: the trace and the session id for the span.
     pub headers: &'a http::HeaderMap,
     pub cancel: CancellationToken,
-    /// Where the upstream's progress goes, when the client asked for it.
+    /// Where the upstream's progress goes, when the client asked for it, and the client's token
+    /// (JSON text), which goes upstream as it is.
     pub progress: Option<tokio::sync::mpsc::UnboundedSender<switchboard_mcp::Progress>>,
+    pub progress_token: Option<&'a RawValue>,
     /// What a stateless client's call carries besides its arguments.
     pub stateless: Option<switchboard_mcp::StatelessCall<'a>>,
 }
@@ -222,6 +224,7 @@ pub async fn call_raw(gateway: &Gateway, call: RawCall<'_>) -> Option<Result<Raw
         headers,
         cancel,
         progress,
+        progress_token,
         stateless,
     } = call;
     let span = crate::call::call_span(served, name, headers);
@@ -229,6 +232,7 @@ pub async fn call_raw(gateway: &Gateway, call: RawCall<'_>) -> Option<Result<Raw
     let options = RequestOptions {
         cancel: Some(cancel),
         progress,
+        progress_token: progress_token.map(|token| token.get().to_string()),
         ..RequestOptions::default()
     };
     let result = served

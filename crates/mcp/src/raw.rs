@@ -215,7 +215,7 @@ pub(crate) fn call_body(
     name: &str,
     arguments: &str,
     meta: Option<&str>,
-    progress: bool,
+    progress_token: Option<&str>,
     stateless: Option<&StatelessCall<'_>>,
 ) -> String {
     let mut body = String::with_capacity(96 + name.len() + arguments.len());
@@ -236,19 +236,19 @@ pub(crate) fn call_body(
         }
         None => meta,
     };
-    match (meta, progress) {
-        (Some(meta), true) => {
+    match (meta, progress_token) {
+        (Some(meta), Some(token)) => {
             // `meta` is a serialized non-empty object: the token goes in as its first key.
-            let _ = write!(body, r#","_meta":{{"progressToken":{id},{}"#, &meta[1..]);
+            let _ = write!(body, r#","_meta":{{"progressToken":{token},{}"#, &meta[1..]);
         }
-        (Some(meta), false) => {
+        (Some(meta), None) => {
             body.push_str(r#","_meta":"#);
             body.push_str(meta);
         }
-        (None, true) => {
-            let _ = write!(body, r#","_meta":{{"progressToken":{id}}}"#);
+        (None, Some(token)) => {
+            let _ = write!(body, r#","_meta":{{"progressToken":{token}}}"#);
         }
-        (None, false) => {}
+        (None, None) => {}
     }
     body.push_str("}}");
     body
@@ -369,13 +369,48 @@ pub(crate) fn error_answer(body: &[u8], id: u64) -> Option<RpcError> {
     }
 }
 
-/// Sorts one message from the upstream, given the raw call's id. An `input_required` answer is
-/// the answer when `pass_incomplete` (a stateless client, which can carry on with it).
+/// What marks a raw call's own messages: the answer's id, and the token of its progress reports
+/// (JSON text; the id when `None`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Expected<'a> {
+    pub(crate) id: u64,
+    pub(crate) progress_token: Option<&'a str>,
+}
+
+impl Expected<'_> {
+    fn is_our_token(&self, token: &RawValue) -> bool {
+        match self.progress_token {
+            Some(ours) => {
+                let parse = |text: &str| serde_json::from_str::<serde_json::Value>(text).ok();
+                parse(ours).is_some_and(|ours| Some(ours) == parse(token.get()))
+            }
+            None => token.get().trim().parse::<u64>() == Ok(self.id),
+        }
+    }
+}
+
+/// Sorts one message from the upstream, given the raw call's id (see [`classify_expected`]).
 pub(crate) fn classify(
     text: &str,
     id: u64,
     pass_incomplete: bool,
 ) -> Result<Message, serde_json::Error> {
+    let expected = Expected {
+        id,
+        progress_token: None,
+    };
+    classify_expected(text, expected, pass_incomplete)
+}
+
+/// Sorts one message from the upstream, given what marks the raw call's own. An
+/// `input_required` answer is the answer when `pass_incomplete` (a stateless client, which can
+/// carry on with it).
+pub(crate) fn classify_expected(
+    text: &str,
+    expected: Expected<'_>,
+    pass_incomplete: bool,
+) -> Result<Message, serde_json::Error> {
+    let id = expected.id;
     let envelope: Envelope<'_> = serde_json::from_str(text)?;
     let ours = envelope
         .id
@@ -402,7 +437,7 @@ pub(crate) fn classify(
                 return Ok(Message::Other);
             };
             let report: ProgressParams<'_> = serde_json::from_str(params.get())?;
-            if report.progress_token.get().trim().parse::<u64>() != Ok(id) {
+            if !expected.is_our_token(report.progress_token) {
                 return Ok(Message::Other);
             }
             return Ok(Message::Progress(crate::Progress {
@@ -434,7 +469,7 @@ fn without_result_type(result: &RawValue) -> Result<Box<RawValue>, serde_json::E
 /// Reads the answer to a raw call from an event stream, keeping the notifications before it.
 pub(crate) async fn read_event_stream(
     body: crate::raw_client::AnswerBody,
-    id: u64,
+    expected: Expected<'_>,
     pass_incomplete: bool,
     mut on_progress: impl FnMut(crate::Progress),
 ) -> Result<(Result<(Box<RawValue>, bool), RpcError>, Vec<Box<RawValue>>), String> {
@@ -454,7 +489,7 @@ pub(crate) async fn read_event_stream(
         let Some(data) = event.data.as_deref().filter(|data| !data.trim().is_empty()) else {
             continue;
         };
-        match classify(data, id, pass_incomplete)
+        match classify_expected(data, expected, pass_incomplete)
             .map_err(|_| "the upstream sent invalid JSON".to_string())?
         {
             Message::Answer(answer) => {
@@ -529,7 +564,7 @@ mod tests {
             "say \"hi\"",
             r#"{"a":1}"#,
             Some(r#"{"k":true}"#),
-            false,
+            None,
             None,
         );
         let value: serde_json::Value = serde_json::from_str(&body).expect("valid JSON");
@@ -538,9 +573,12 @@ mod tests {
         assert_eq!(value["params"]["arguments"]["a"], 1);
         assert_eq!(value["params"]["_meta"]["k"], true);
         for meta in [Some(r#"{"k":true}"#), None] {
-            let body = call_body(9, "t", "{}", meta, true, None);
+            let body = call_body(9, "t", "{}", meta, Some(r#""client-7""#), None);
             let value: serde_json::Value = serde_json::from_str(&body).expect("valid JSON");
-            assert_eq!(value["params"]["_meta"]["progressToken"], 9, "{body}");
+            assert_eq!(
+                value["params"]["_meta"]["progressToken"], "client-7",
+                "{body}"
+            );
             assert_eq!(value["params"]["_meta"]["k"].as_bool(), meta.map(|_| true));
         }
         // A stateless client's context replaces the gateway's, and its answers ride along.
@@ -555,7 +593,7 @@ mod tests {
             "t",
             "{}",
             Some(r#"{"who":"gateway"}"#),
-            true,
+            Some("4"),
             Some(&call),
         );
         let value: serde_json::Value = serde_json::from_str(&body).expect("valid JSON");
@@ -619,6 +657,20 @@ mod tests {
         .expect("parses");
         assert!(
             matches!(progress, Message::Progress(ref p) if p.progress == 2.0 && p.total == Some(4.0))
+        );
+        let ours = Expected {
+            id: 99,
+            progress_token: Some(r#""client-7""#),
+        };
+        let theirs = classify_expected(
+            r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"client-7","progress":1}}"#,
+            ours,
+            false,
+        )
+        .expect("parses");
+        assert!(
+            matches!(theirs, Message::Progress(_)),
+            "the client's own token"
         );
         let foreign = classify(
             r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":6,"progress":2}}"#,

@@ -70,6 +70,10 @@ pub struct RequestOptions {
     /// can answer. Its `input_required` answers then come back as they are, for that client to
     /// fulfil and retry, instead of being asked through the relay.
     pub client_meta: Option<serde_json::Map<String, Value>>,
+    /// The client's own progress token, as JSON text: a raw call sends it upstream in place of one
+    /// of the gateway's, as the client would directly. A raw call's reports come back on its own
+    /// answer stream, so the tokens of different clients never mix.
+    pub progress_token: Option<String>,
 }
 
 impl RequestOptions {
@@ -600,12 +604,19 @@ impl Upstream {
         )
         .await
         .map_err(|error| self.config_error(error.to_string()))?;
+        // The client's own token when it gave one, else one of ours.
+        let progress_token = options.progress.as_ref().map(|_| {
+            options
+                .progress_token
+                .clone()
+                .unwrap_or_else(|| id.to_string())
+        });
         let body = crate::raw::call_body(
             id,
             name,
             arguments,
             route.meta.as_deref(),
-            options.progress.is_some(),
+            progress_token.as_deref(),
             stateless,
         );
         let timeout = options.timeout.unwrap_or(self.inner.config.request_timeout);
@@ -637,7 +648,11 @@ impl Upstream {
                     }
                     self.raw_failure(reason, delivery)
                 })?;
-            self.read_raw_answer(route, response, id, stateless.is_some(), on_progress)
+            let expected = crate::raw::Expected {
+                id,
+                progress_token: progress_token.as_deref(),
+            };
+            self.read_raw_answer(route, response, expected, stateless.is_some(), on_progress)
                 .await
         };
         let cancelled = async {
@@ -688,10 +703,11 @@ impl Upstream {
         &self,
         route: &RawRoute,
         response: http::Response<crate::raw_client::AnswerBody>,
-        id: u64,
+        expected: crate::raw::Expected<'_>,
         pass_incomplete: bool,
         on_progress: impl FnMut(crate::Progress),
     ) -> Result<RawReply, RawCallError> {
+        let id = expected.id;
         let status = response.status();
         if route.session_id.is_some()
             && (status == http::StatusCode::NOT_FOUND || status == http::StatusCode::BAD_REQUEST)
@@ -728,7 +744,7 @@ impl Upstream {
             .is_some_and(|value| value.starts_with("text/event-stream"));
         let body = response.into_body();
         let (answer, notifications) = if is_stream {
-            crate::raw::read_event_stream(body, id, pass_incomplete, on_progress)
+            crate::raw::read_event_stream(body, expected, pass_incomplete, on_progress)
                 .await
                 .map_err(|reason| self.raw_failure(reason, Delivery::MaybeSent))?
         } else {

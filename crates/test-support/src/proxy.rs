@@ -30,6 +30,8 @@ pub struct RecordedRequest {
     pub session_id: Option<String>,
     /// The `Authorization` header, to check whose token reached the server.
     pub authorization: Option<String>,
+    /// The request's `_meta.progressToken`, to check whose token reached the server.
+    pub progress_token: Option<serde_json::Value>,
 }
 
 #[derive(Debug)]
@@ -155,6 +157,7 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
             rpc_method,
             session_id,
             authorization,
+            progress_token: json.pointer("/params/_meta/progressToken").cloned(),
         });
 
     if let Some(Fault::Status(status)) = fault {

@@ -305,6 +305,48 @@ async fn progress_sent_together_with_the_answer_reaches_the_client() {
     assert_eq!(passthrough_calls(&server).await - before, 10.0);
 }
 
+/// A plain call's progress token reaches the upstream as the client sent it, not replaced by one
+/// of the gateway's (seen by a recording proxy in front of the upstream).
+#[tokio::test]
+async fn the_upstream_sees_the_clients_own_progress_token() {
+    let python = start_python("streamable-http")
+        .await
+        .expect("python fixture");
+    let recorder = switchboard_test_support::RecordingProxy::start(&python.url(""))
+        .await
+        .expect("a recording proxy");
+    let server = serve(&[]).await;
+    register(
+        &server,
+        &remote_body("Calc", &recorder.url("/mcp"), Some("calc")),
+    )
+    .await;
+    let session = open_raw_session(&server, "/mcp/calc").await;
+    for (id, token) in [(1, json!("client-token-7")), (2, json!(4242))] {
+        let answer = request_raw(
+            &server,
+            "/mcp/calc",
+            &session,
+            json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                "params": {"name": "report_thrice", "arguments": {},
+                    "_meta": {"progressToken": token}}}),
+        )
+        .await;
+        assert_eq!(answer["result"]["structuredContent"]["result"], "reported");
+        let sent: Vec<_> = recorder
+            .requests()
+            .into_iter()
+            .filter(|request| request.rpc_method.as_deref() == Some("tools/call"))
+            .filter_map(|request| request.progress_token)
+            .collect();
+        assert_eq!(sent.last(), Some(&token), "{sent:?}");
+    }
+    assert!(
+        passthrough_calls(&server).await >= 1.0,
+        "the fast path took a call"
+    );
+}
+
 /// A legacy HTTP+SSE client gets every progress report of a call before its answer, also when
 /// the upstream sends them together with the answer (read off the wire: the TypeScript SDK's SSE
 /// client drops reports of its own when they come that close to the answer, directly as well).
