@@ -5,6 +5,7 @@
 //! HTTP+SSE transport. It knows nothing of HTTP routing, storage or users.
 #![forbid(unsafe_code)]
 
+mod admission;
 pub mod config;
 pub mod error;
 mod exchange;
@@ -18,6 +19,7 @@ pub mod sse;
 pub mod stdio;
 pub mod upstream;
 
+pub use admission::BreakerState;
 pub use config::{
     CallContext, ClientRelay, Endpoint, HttpConfig, HttpTransport, RelayFuture, StdioConfig,
     TokenProvider, UpstreamAuth, UpstreamConfig,
@@ -27,4 +29,4 @@ pub use exchange::current_traceparent;
 pub use handler::{Progress, UpstreamEvent};
 pub use raw::{RawCallError, RawReply, StatelessCall};
 pub use rmcp::model;
-pub use upstream::{BreakerState, RequestOptions, TransportKind, Upstream, WeakUpstream};
+pub use upstream::{RequestOptions, TransportKind, Upstream, WeakUpstream};

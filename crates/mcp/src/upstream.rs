@@ -107,43 +107,10 @@ struct Inner {
     /// `notifications/cancelled` still being sent, which `close` lets finish first: a cancel
     /// must reach the server before the session ends.
     cancels: TaskTracker,
-    /// Consecutive failures, and whether calls fail fast for now.
-    breaker: SyncMutex<Breaker>,
-    /// Slots for calls running at once.
-    slots: Arc<tokio::sync::Semaphore>,
-    /// Calls waiting for a slot.
-    queued: std::sync::atomic::AtomicUsize,
+    /// The circuit breaker and the concurrency gate every request passes.
+    admission: crate::admission::Admission,
     /// The next raw call's id (added to `raw::RAW_ID_BASE`).
     raw_ids: std::sync::atomic::AtomicU64,
-}
-
-/// The circuit breaker's state.
-#[derive(Debug, Default)]
-struct Breaker {
-    consecutive_failures: u32,
-    /// While set and in the future, calls fail fast.
-    open_until: Option<Instant>,
-    /// A probe is running after the cooldown: other calls still fail fast.
-    probing: bool,
-}
-
-/// What the circuit breaker says of an upstream, for status and metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum BreakerState {
-    Closed,
-    Open,
-    HalfOpen,
-}
-
-impl BreakerState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Closed => "closed",
-            Self::Open => "open",
-            Self::HalfOpen => "half_open",
-        }
-    }
 }
 
 #[derive(Debug, Default)]
@@ -212,7 +179,7 @@ impl Upstream {
             events,
             relay: config.relay.clone(),
         };
-        let slots = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent.max(1)));
+        let admission = crate::admission::Admission::new(&config);
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -221,9 +188,7 @@ impl Upstream {
                 connecting: Mutex::new(()),
                 backoff: SyncMutex::new(Backoff::default()),
                 cancels: TaskTracker::new(),
-                breaker: SyncMutex::new(Breaker::default()),
-                slots,
-                queued: std::sync::atomic::AtomicUsize::new(0),
+                admission,
                 raw_ids: std::sync::atomic::AtomicU64::new(0),
             }),
         }
@@ -387,71 +352,8 @@ impl Upstream {
     }
 
     /// The circuit breaker's state.
-    pub fn breaker_state(&self) -> BreakerState {
-        let breaker = self
-            .inner
-            .breaker
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        match breaker.open_until {
-            None => BreakerState::Closed,
-            Some(until) if Instant::now() < until && !breaker.probing => BreakerState::Open,
-            Some(_) => BreakerState::HalfOpen,
-        }
-    }
-
-    /// Fails fast while the circuit is open; lets one probe through once the cooldown is over.
-    fn breaker_admits(&self) -> Result<bool, UpstreamError> {
-        let mut breaker = self
-            .inner
-            .breaker
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let Some(until) = breaker.open_until else {
-            return Ok(false);
-        };
-        let now = Instant::now();
-        if now < until || breaker.probing {
-            return Err(UpstreamError::CircuitOpen {
-                upstream: self.name().into(),
-                retry_in: until.saturating_duration_since(now),
-            });
-        }
-        breaker.probing = true;
-        Ok(true)
-    }
-
-    /// Counts a result: an upstream failure toward opening the circuit, anything else closes it.
-    fn breaker_record(&self, probe: bool, outcome: Result<(), &UpstreamError>) {
-        let config = &self.inner.config;
-        if config.breaker_threshold == 0 {
-            return;
-        }
-        let mut breaker = self
-            .inner
-            .breaker
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        match outcome {
-            Err(error) if error.is_upstream_failure() => {
-                breaker.consecutive_failures += 1;
-                if probe || breaker.consecutive_failures >= config.breaker_threshold {
-                    if breaker.open_until.is_none() || probe {
-                        tracing::warn!(upstream = %self.name(), failures = breaker.consecutive_failures, "circuit opened");
-                    }
-                    breaker.open_until = Some(Instant::now() + config.breaker_cooldown);
-                }
-                breaker.probing = false;
-            }
-            // A cancellation says nothing either way: a probe cut short lets the next call probe.
-            Err(UpstreamError::Cancelled { .. }) => breaker.probing = false,
-            _ => {
-                if breaker.open_until.is_some() {
-                    tracing::info!(upstream = %self.name(), "circuit closed");
-                }
-                *breaker = Breaker::default();
-            }
-        }
+    pub fn breaker_state(&self) -> crate::BreakerState {
+        self.inner.admission.state()
     }
 
     /// Sends any request, with the upstream's timeout, retry, breaker and concurrency rules.
@@ -511,10 +413,9 @@ impl Upstream {
         request: &ClientRequest,
         options: &RequestOptions,
     ) -> Result<ServerResult, UpstreamError> {
-        let probe = self.breaker_admits()?;
-        let _slot = self.slot_for_call().await?;
+        let ticket = self.inner.admission.admit().await?;
         let result = self.request_with_retries(request, options).await;
-        self.breaker_record(probe, result.as_ref().map(|_| ()));
+        ticket.record(result.as_ref().map(|_| ()));
         result
     }
 
@@ -557,31 +458,19 @@ impl Upstream {
             }
             other => other,
         };
-        let probe = self.breaker_admits()?;
-        let _slot = self.slot_for_call().await?;
+        let ticket = self.inner.admission.admit().await?;
         let result = self
             .send_raw(&route, name, arguments, stateless, options)
             .await;
         match &result {
             Err(RawCallError::Unrouted) => {
                 cell.clear();
-                self.breaker_release(probe);
+                ticket.release();
             }
-            Err(RawCallError::Upstream(error)) => self.breaker_record(probe, Err(error)),
-            Ok(_) => self.breaker_record(probe, Ok(())),
+            Err(RawCallError::Upstream(error)) => ticket.record(Err(error)),
+            Ok(_) => ticket.record(Ok(())),
         }
         result
-    }
-
-    /// Lets the next call probe, when a probe ended without saying anything of the upstream.
-    fn breaker_release(&self, probe: bool) {
-        if probe {
-            self.inner
-                .breaker
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .probing = false;
-        }
     }
 
     async fn send_raw(
@@ -798,32 +687,6 @@ impl Upstream {
             method: "tools/call".into(),
             reason,
             delivery,
-        })
-    }
-
-    /// A slot to run in: at once when one is free, after a wait when the queue has room, else a
-    /// clear "busy" error.
-    async fn slot_for_call(&self) -> Result<tokio::sync::OwnedSemaphorePermit, UpstreamError> {
-        use std::sync::atomic::Ordering;
-        if let Ok(permit) = self.inner.slots.clone().try_acquire_owned() {
-            return Ok(permit);
-        }
-        let config = &self.inner.config;
-        let queued = self.inner.queued.fetch_add(1, Ordering::AcqRel);
-        if queued >= config.max_queued {
-            self.inner.queued.fetch_sub(1, Ordering::AcqRel);
-            return Err(UpstreamError::Busy {
-                upstream: self.name().into(),
-                running: config.max_concurrent,
-                queued,
-            });
-        }
-        let permit = self.inner.slots.clone().acquire_owned().await;
-        self.inner.queued.fetch_sub(1, Ordering::AcqRel);
-        permit.map_err(|_| UpstreamError::Busy {
-            upstream: self.name().into(),
-            running: config.max_concurrent,
-            queued,
         })
     }
 
