@@ -26,11 +26,9 @@ use switchboard_tools::transform::sanitize_name;
 
 use crate::{
     Gateway,
-    call::to_mcp,
-    proxy::{
-        ClientSessions, call_served, forward_for_client, needs_own_session, page,
-        tool_from_metadata, unexpected,
-    },
+    call::{call_served, to_mcp, unexpected},
+    client_sessions::{ClientSessions, needs_own_session},
+    proxy::{forward_for_client, page, tool_from_metadata},
     registry_watch::{RegistryWatch, Scope, announce_changes},
 };
 
@@ -94,6 +92,38 @@ where
 {
     let connected = gateway.upstream(&id).await.map_err(|e| e.to_string())?;
     list(connected.upstream).await.map_err(|e| e.to_string())
+}
+
+/// Servers whose listing missed the deadline and still runs in the background: every page
+/// leaves them out until it ends, so that none waits on them again.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Lagging(Arc<Mutex<std::collections::HashSet<String>>>);
+
+impl Lagging {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn contains(&self, id: &str) -> bool {
+        self.lock().contains(id)
+    }
+
+    /// Lets a listing that missed the deadline finish in the background; once it has, `/mcp`
+    /// clients hear that the lists may have changed.
+    fn finish<F>(&self, gateway: &Gateway, id: String, listing: F)
+    where
+        F: std::future::Future + Send + 'static,
+    {
+        if !self.lock().insert(id.clone()) {
+            return;
+        }
+        let (lagging, gateway) = (self.clone(), gateway.clone());
+        tokio::spawn(async move {
+            let _ = listing.await;
+            lagging.lock().remove(&id);
+            gateway.announce_registry_change();
+        });
+    }
 }
 
 /// Where an aggregated name leads.
@@ -185,7 +215,7 @@ impl AggregateHandler {
         let enabled = self.gateway.enabled_servers().await.map_err(to_mcp)?;
         let list = &list;
         let lists = enabled.iter().map(|server| async move {
-            if self.gateway.is_lagging(&server.id) {
+            if self.gateway.lagging().contains(&server.id) {
                 let reason = "still listing after missing the deadline".to_string();
                 return (server, Err(reason));
             }
@@ -193,7 +223,8 @@ impl AggregateHandler {
             let outcome = match tokio::time::timeout(self.deadline, &mut listing).await {
                 Ok(outcome) => outcome,
                 Err(_) => {
-                    self.gateway.finish_lagging(server.id.clone(), listing);
+                    let lagging = self.gateway.lagging();
+                    lagging.finish(&self.gateway, server.id.clone(), listing);
                     Err(format!(
                         "did not list its {what} within {} ms",
                         self.deadline.as_millis()

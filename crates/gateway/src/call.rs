@@ -236,3 +236,8 @@ pub(crate) fn record(gateway: &Gateway, id: &str, error: Option<&UpstreamError>)
         .pool()
         .record(id, error.map_or(Ok(()), |e| Err(e.to_string())));
 }
+
+/// An upstream answer of another kind than the request asked for.
+pub(crate) fn unexpected() -> McpError {
+    McpError::internal_error("the upstream answered with an unexpected result", None)
+}

@@ -4,17 +4,17 @@
 
 use rmcp::model::{ProtocolVersion, ResultType, ServerCapabilities, ServerResult};
 
-/// Whether an upstream speaks the stateless era (2026-07-28 and later), where `logging/setLevel`
-/// and `resources/subscribe` no longer exist.
+/// Whether an upstream speaks the stateless era (2026-07-28 and later, no `initialize`), where
+/// `logging/setLevel` and `resources/subscribe` no longer exist.
 pub(crate) fn is_stateless(version: Option<&ProtocolVersion>) -> bool {
-    version.is_some_and(|version| *version >= ProtocolVersion::V_2026_07_28)
+    version.is_some_and(|version| !version.has_initialize())
 }
 
 /// What the gateway declares in front of an upstream: what the upstream has, and nothing it
 /// lacks. The lists' changes are declared for the gateway's own reasons (it announces registry
 /// changes as list changes), and tools always (it serves the governed ones). Logging is
-/// declared when the upstream has it, in either era: for a stateless upstream the gateway keeps
-/// the client's level itself ([`keeps_log_level`]). Resource subscriptions only for a
+/// declared when the upstream has it, in either era: a stateless upstream has no
+/// `logging/setLevel`, and the gateway accepts the level in its place. Resource subscriptions only for a
 /// session-era upstream that has them: the gateway does not keep them for a stateless one yet.
 pub(crate) fn declared(upstream: &ServerCapabilities, stateless: bool) -> ServerCapabilities {
     let mut declared = serde_json::json!({"tools": {"listChanged": true}});
@@ -34,12 +34,6 @@ pub(crate) fn declared(upstream: &ServerCapabilities, stateless: bool) -> Server
         declared["logging"] = serde_json::json!({});
     }
     serde_json::from_value(declared).unwrap_or_default()
-}
-
-/// Whether `logging/setLevel` is kept by the gateway rather than forwarded: a stateless upstream
-/// has no such method.
-pub(crate) fn keeps_log_level(stateless: bool) -> bool {
-    stateless
 }
 
 /// A 2025-era upstream's results carry no `resultType`, which a 2026-07-28 client requires. The

@@ -7,6 +7,7 @@ pub mod aggregate;
 pub mod audit;
 mod call;
 pub mod catalog;
+mod client_sessions;
 mod definitions;
 mod era;
 pub mod metrics;
@@ -189,7 +190,7 @@ pub struct Gateway {
     metrics: metrics::Metrics,
     /// Servers whose listing missed `/mcp`'s deadline and still runs in the background: left
     /// out of `/mcp` until it ends, so that no page waits on them again.
-    lagging: Arc<Mutex<std::collections::HashSet<String>>>,
+    lagging: aggregate::Lagging,
     /// Downstream sessions whose tool calls may take the raw fast path.
     fast_sessions: passthrough::FastSessions,
     settings: GatewaySettings,
@@ -303,7 +304,7 @@ impl Gateway {
             registry_poll: Arc::default(),
             audit,
             metrics: metrics::Metrics::default(),
-            lagging: Arc::default(),
+            lagging: aggregate::Lagging::default(),
             fast_sessions: passthrough::FastSessions::default(),
             settings,
         }
@@ -366,40 +367,9 @@ impl Gateway {
         &self.settings
     }
 
-    /// Whether a server's listing for `/mcp` missed its deadline and still runs.
-    pub(crate) fn is_lagging(&self, id: &str) -> bool {
-        self.lagging
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(id)
-    }
-
-    /// Lets a listing that missed `/mcp`'s deadline finish in the background; the server is left
-    /// out until then. Once it has finished, `/mcp` clients hear that its lists may have changed.
-    pub(crate) fn finish_lagging<F>(&self, id: String, listing: F)
-    where
-        F: std::future::Future + Send + 'static,
-    {
-        let inserted = self
-            .lagging
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(id.clone());
-        if !inserted {
-            return;
-        }
-        let gateway = self.clone();
-        tokio::spawn(async move {
-            let _ = listing.await;
-            gateway
-                .lagging
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remove(&id);
-            gateway
-                .registry_changes
-                .send_modify(|changes| *changes = changes.wrapping_add(1));
-        });
+    /// The servers `/mcp` leaves out while their late listings finish.
+    pub(crate) fn lagging(&self) -> &aggregate::Lagging {
+        &self.lagging
     }
 
     pub fn pool(&self) -> &UpstreamPool {
@@ -674,6 +644,11 @@ impl Gateway {
         cache.loaded = None;
         cache.invalidations += 1;
         drop(cache);
+        self.announce_registry_change();
+    }
+
+    /// Tells list-change listeners that what the registry serves may have changed.
+    pub(crate) fn announce_registry_change(&self) {
         self.registry_changes
             .send_modify(|changes| *changes = changes.wrapping_add(1));
     }

@@ -15,19 +15,19 @@ use rmcp::{
     service::{NotificationContext, Peer, RequestContext},
 };
 use serde_json::{Value, json};
-use std::sync::Arc;
 use switchboard_mcp::{RequestOptions, Upstream};
 use switchboard_tools::ToolMetadata;
-use tokio_util::sync::CancellationToken;
 
 pub use crate::call::{call_served, upstream_to_mcp};
+pub(crate) use crate::client_sessions::needs_own_session;
+pub use crate::client_sessions::{ClientSessions, answers_requests};
 pub use crate::relay::Relayed;
 use crate::{
     Gateway, GatewayError, Served,
-    call::{record, to_mcp},
+    call::{record, to_mcp, unexpected},
     era,
     registry_watch::{RegistryWatch, Scope, announce_changes},
-    relay::{Relay, list_changes, relay_events, relay_to_peer, typed_notification},
+    relay::{Relay, list_changes, relay_to_peer, typed_notification},
 };
 
 /// Tools per `tools/list` page sent downstream, unless configured.
@@ -44,41 +44,6 @@ pub struct ProxyHandler {
     /// than, for a client with no upstream session of its own, through the GET stream served
     /// outside rmcp.
     notifies_through_peer: bool,
-}
-
-/// Which upstream session a downstream client uses, per server: the gateway's shared one, or, for
-/// a client that can answer sampling, elicitation or roots requests, one of its own whose
-/// requests are relayed to it. One per downstream session; dropped with it.
-#[derive(Debug, Clone, Default)]
-pub struct ClientSessions {
-    dedicated: Arc<tokio::sync::Mutex<std::collections::HashMap<String, Served>>>,
-    /// Cancelled when the downstream session's handler is dropped (the last clone of this goes
-    /// with it): ends the tasks that relay upstream events to the session.
-    ended: Arc<SessionEnd>,
-}
-
-/// Cancels its token when dropped.
-#[derive(Debug, Default)]
-struct SessionEnd(CancellationToken);
-
-impl Drop for SessionEnd {
-    fn drop(&mut self) {
-        self.0.cancel();
-    }
-}
-
-/// Whether a client with `capabilities` can answer sampling, elicitation or roots requests: such
-/// a client gets an upstream session of its own, and its downstream session never hibernates.
-pub fn answers_requests(capabilities: &rmcp::model::ClientCapabilities) -> bool {
-    capabilities.sampling.is_some()
-        || capabilities.elicitation.is_some()
-        || capabilities.roots.is_some()
-}
-
-/// Whether the client of `peer` answers server-to-client requests (see [`answers_requests`]).
-pub(crate) fn needs_own_session(peer: &Peer<RoleServer>) -> bool {
-    peer.peer_info()
-        .is_some_and(|info| answers_requests(&info.capabilities))
 }
 
 /// What a client of one server's endpoint should hear unasked: its upstreams' notifications (see
@@ -144,53 +109,6 @@ pub(crate) async fn serve_subscription(
             Ok(()) | Err(rmcp::service::SubscriptionSendError::NotificationNotAccepted(_)) => {}
             Err(_) => return,
         }
-    }
-}
-
-impl ClientSessions {
-    /// Cancelled when the downstream session ends.
-    pub(crate) fn ended(&self) -> CancellationToken {
-        self.ended.0.clone()
-    }
-
-    pub async fn for_client(
-        &self,
-        gateway: &Gateway,
-        server: &str,
-        peer: &Peer<RoleServer>,
-    ) -> Result<Served, McpError> {
-        if !needs_own_session(peer) {
-            return gateway.served(server).await.map_err(to_mcp);
-        }
-        let capabilities = peer
-            .peer_info()
-            .map(|info| info.capabilities.clone())
-            .unwrap_or_default();
-        // The current version, and a refusal if the server was disabled or removed.
-        let (_, version) = gateway.locate(server).await.map_err(to_mcp)?;
-        let mut dedicated = self.dedicated.lock().await;
-        if let Some(served) = dedicated.get(server)
-            && served.version == version
-        {
-            return Ok(served.clone());
-        }
-        // A definition change replaces the session's own upstream session (the old one ends as
-        // it is dropped here), so that the new governance and config apply to it.
-        dedicated.remove(server);
-        let relay = Arc::new(PeerRelay {
-            peer: peer.clone(),
-            capabilities,
-        });
-        let served = gateway.dedicated(server, relay).await.map_err(to_mcp)?;
-        relay_events(
-            gateway.clone(),
-            served.id.clone(),
-            &served.upstream,
-            peer.clone(),
-            self.ended.0.clone(),
-        );
-        dedicated.insert(server.to_string(), served.clone());
-        Ok(served)
     }
 }
 
@@ -304,12 +222,10 @@ pub(crate) fn stateless_context(
         "io.modelcontextprotocol/clientInfo",
         "io.modelcontextprotocol/clientCapabilities",
     ];
-    let Value::Object(meta) = serde_json::to_value(&context.meta).ok()? else {
-        return None;
-    };
+    let meta: &serde_json::Map<String, Value> = &context.meta;
     meta.contains_key(KEYS[2]).then(|| {
-        meta.into_iter()
-            .filter(|(key, _)| KEYS.contains(&key.as_str()))
+        KEYS.iter()
+            .filter_map(|key| Some((key.to_string(), meta.get(*key)?.clone())))
             .collect()
     })
 }
@@ -600,10 +516,10 @@ impl ServerHandler for ProxyHandler {
         request: rmcp::model::SetLevelRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        let upstream = self.gateway.upstream(&self.server).await.map_err(to_mcp)?;
-        let capabilities = upstream.upstream.capabilities().await;
-        let stateless = era::is_stateless(upstream.upstream.protocol_version().as_ref());
-        if capabilities.is_ok() && era::keeps_log_level(stateless) {
+        let connected = self.gateway.upstream(&self.server).await.map_err(to_mcp)?;
+        // Connected first, so that the era is known.
+        let known = connected.upstream.capabilities().await.is_ok();
+        if known && era::is_stateless(connected.upstream.protocol_version().as_ref()) {
             return Ok(());
         }
         let request = ClientRequest::SetLevelRequest(rmcp::model::SetLevelRequest::new(request));
@@ -642,59 +558,6 @@ impl ServerHandler for ProxyHandler {
             _ => Err(unexpected()),
         }
     }
-}
-
-/// Answers an upstream's requests by asking the downstream client of the session.
-struct PeerRelay {
-    peer: Peer<RoleServer>,
-    capabilities: rmcp::model::ClientCapabilities,
-}
-
-fn service_to_mcp(error: rmcp::ServiceError) -> McpError {
-    match error {
-        rmcp::ServiceError::McpError(error) => error,
-        other => McpError::internal_error(format!("the client did not answer: {other}"), None),
-    }
-}
-
-// Sampling and roots are deprecated from 2026-07-28 on; earlier clients still answer them.
-#[allow(deprecated)]
-impl switchboard_mcp::ClientRelay for PeerRelay {
-    fn capabilities(&self) -> rmcp::model::ClientCapabilities {
-        self.capabilities.clone()
-    }
-
-    fn create_message(
-        &self,
-        params: rmcp::model::CreateMessageRequestParams,
-    ) -> switchboard_mcp::RelayFuture<rmcp::model::CreateMessageResult> {
-        let peer = self.peer.clone();
-        Box::pin(async move { peer.create_message(params).await.map_err(service_to_mcp) })
-    }
-
-    fn list_roots(&self) -> switchboard_mcp::RelayFuture<rmcp::model::ListRootsResult> {
-        let peer = self.peer.clone();
-        Box::pin(async move { peer.list_roots().await.map_err(service_to_mcp) })
-    }
-
-    fn create_elicitation(
-        &self,
-        params: rmcp::model::ElicitRequestParams,
-    ) -> switchboard_mcp::RelayFuture<rmcp::model::ElicitResult> {
-        let peer = self.peer.clone();
-        Box::pin(async move {
-            let request =
-                rmcp::model::ServerRequest::ElicitRequest(rmcp::model::ElicitRequest::new(params));
-            match peer.send_request(request).await.map_err(service_to_mcp)? {
-                rmcp::model::ClientResult::ElicitResult(result) => Ok(result),
-                _ => Err(unexpected()),
-            }
-        })
-    }
-}
-
-pub(crate) fn unexpected() -> McpError {
-    McpError::internal_error("the upstream answered with an unexpected result", None)
 }
 
 #[cfg(test)]

@@ -120,16 +120,6 @@ fn token_error(error: LocalHttpError) -> StreamableHttpError<reqwest::Error> {
     StreamableHttpError::Io(std::io::Error::other(error))
 }
 
-/// Refuses a URL whose host is written as a forbidden address (names are judged when resolved).
-fn check_target(uri: &str) -> Result<(), StreamableHttpError<reqwest::Error>> {
-    let host = url::Url::parse(uri)
-        .ok()
-        .and_then(|url| url.host_str().map(str::to_string))
-        .unwrap_or_default();
-    crate::net::check_host(&host)
-        .map_err(|error| StreamableHttpError::Io(std::io::Error::other(error)))
-}
-
 impl StreamableHttpClient for SessionAwareClient {
     type Error = reqwest::Error;
 
@@ -162,7 +152,6 @@ impl StreamableHttpClient for SessionAwareClient {
         max_sse_event_size: usize,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
         let context = take_call_context(&mut message);
-        check_target(&uri)?;
         self.route
             .learn(&uri, session_id.as_ref(), &custom_headers, &message);
         if let Some(traceparent) = take_traceparent(&mut message)
@@ -220,7 +209,6 @@ impl StreamableHttpClient for SessionAwareClient {
         auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<(), StreamableHttpError<Self::Error>> {
-        check_target(&uri)?;
         let token = bearer_token(&self.auth, &CallContext::default())
             .await
             .map_err(token_error)?;
@@ -257,7 +245,6 @@ impl StreamableHttpClient for SessionAwareClient {
         custom_headers: HashMap<HeaderName, HeaderValue>,
         max_sse_event_size: usize,
     ) -> Result<BoxStream<'static, Result<Sse, SseError>>, StreamableHttpError<Self::Error>> {
-        check_target(&uri)?;
         let token = bearer_token(&self.auth, &CallContext::default())
             .await
             .map_err(token_error)?;

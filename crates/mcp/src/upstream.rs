@@ -134,6 +134,16 @@ struct Session {
     oversized_answer: Arc<std::sync::atomic::AtomicBool>,
 }
 
+impl Session {
+    /// Whether the server speaks the stateless era (2026-07-28 and later, no `initialize`).
+    fn is_stateless(&self) -> bool {
+        self.service
+            .peer()
+            .peer_info()
+            .is_some_and(|info| !info.protocol_version.has_initialize())
+    }
+}
+
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
@@ -620,13 +630,10 @@ impl Upstream {
     /// stream; open one and feed it to the same events as the older notifications. The task ends
     /// with the session.
     fn listen_for_list_changes(&self, session: &Session) {
-        let peer = session.service.peer().clone();
-        let modern = peer
-            .peer_info()
-            .is_some_and(|info| !info.protocol_version.has_initialize());
-        if !modern {
+        if !session.is_stateless() {
             return;
         }
+        let peer = session.service.peer().clone();
         let events = self.inner.handler.events.clone();
         let name = self.name().to_string();
         tokio::spawn(async move {
@@ -745,6 +752,7 @@ impl Upstream {
     }
 
     async fn open_streamable(&self, http: &HttpConfig) -> Result<Session, UpstreamError> {
+        self.check_target(&http.url)?;
         let headers =
             header_map(&http.headers).map_err(|error| self.config_error(error.to_string()))?;
         let mut transport_config = StreamableHttpClientTransportConfig::with_uri(http.url.as_str());
@@ -845,6 +853,20 @@ impl Upstream {
             })
     }
 
+    /// Refuses a URL whose host is written as a forbidden address, once per session (its URL
+    /// never changes); names are judged by the resolver each time they are resolved.
+    fn check_target(&self, url: &str) -> Result<(), UpstreamError> {
+        let host = url::Url::parse(url)
+            .ok()
+            .and_then(|url| url.host_str().map(str::to_string))
+            .unwrap_or_default();
+        crate::net::check_host(&host).map_err(|forbidden| UpstreamError::Connect {
+            upstream: self.name().into(),
+            reason: forbidden.to_string(),
+            delivery: Delivery::NotSent,
+        })
+    }
+
     fn config_error(&self, reason: String) -> UpstreamError {
         UpstreamError::Config {
             upstream: self.name().into(),
@@ -882,11 +904,7 @@ impl Upstream {
         }
         // A stateless client's own context, for an upstream of its era (a session-era one has
         // the gateway's, from the handshake).
-        let stateless = session
-            .service
-            .peer()
-            .peer_info()
-            .is_some_and(|info| info.protocol_version >= ProtocolVersion::V_2026_07_28);
+        let stateless = session.is_stateless();
         if let Some(client) = options.client_meta.as_ref().filter(|_| stateless) {
             for (key, value) in client {
                 meta.insert(key.clone(), value.clone());
