@@ -164,12 +164,6 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// Whether a request with these headers holds the admin token; the front door's check, before
-/// any extractor runs.
-pub(crate) fn holds_admin_token(headers: &axum::http::HeaderMap, state: &AppState) -> bool {
-    bearer_token(headers).is_ok_and(|token| state.admin.verify(token))
-}
-
 fn bearer_token(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
     let header = headers
         .get(axum::http::header::AUTHORIZATION)

@@ -146,14 +146,10 @@ enum Mode {
     Stateless,
 }
 
-/// Answers `request` on the fast path, or hands it back for rmcp's service. The body is
-/// hyper's own, as the front door has it, which spares a box per call.
-pub(crate) async fn serve(
-    lane: Lane<'_>,
-    request: axum::http::Request<hyper::body::Incoming>,
-) -> Result<Response, Request> {
+/// Answers `request` on the fast path, or hands it back for rmcp's service.
+pub(crate) async fn serve(lane: Lane<'_>, request: Request) -> Result<Response, Request> {
     let Some(mode) = eligible(&lane, request.headers()) else {
-        return Err(request.map(Body::new));
+        return Err(request);
     };
     let (parts, body) = request.into_parts();
     let bytes = match http_body_util::BodyExt::collect(http_body_util::Limited::new(body, MAX_BODY))

@@ -3,10 +3,8 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
-pub mod connection_threads;
 pub mod error;
 mod fast_lane;
-mod front_door;
 pub mod legacy_sse;
 pub mod mcp;
 mod mcp_edge;
@@ -28,7 +26,6 @@ use switchboard_gateway::metrics::RequestLabels;
 use tokio::net::TcpListener;
 
 pub use auth::{AdminAuth, AdminTokenSource};
-pub use connection_threads::ConnectionThreads;
 pub use error::ApiError;
 pub use mcp_edge::AllowedOrigins;
 
@@ -182,70 +179,47 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Counts every request by its route (never its raw path, which holds ids) and status, and runs
-/// it in an `http.request` span that continues the caller's `traceparent`; unless the front door
-/// has done so already.
+/// it in an `http.request` span that continues the caller's `traceparent`.
 async fn count_requests(
     State(state): State<AppState>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use tracing::Instrument as _;
-    if request.extensions().get::<front_door::Observed>().is_some() {
-        return next.run(request).await;
-    }
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
     let endpoint: std::borrow::Cow<'static, str> = request
         .extensions()
         .get::<axum::extract::MatchedPath>()
         .map_or("unmatched".into(), |path| path.as_str().to_string().into());
-    let span = request_span(request.method(), &endpoint, request.headers());
-    let response = next.run(request).instrument(span.clone()).await;
-    record_request(&state, &span, endpoint, response.status());
-    response
-}
-
-/// The `http.request` span of one request, under the caller's `traceparent`.
-fn request_span(
-    method: &axum::http::Method,
-    route: &str,
-    headers: &axum::http::HeaderMap,
-) -> tracing::Span {
-    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
     // A target of its own, outside the default log filter (`switchboard_api=info`): the span is
     // for traces, and the log layer formatting its fields on every request showed in profiles.
     // With no exporter and default logs it is disabled and costs nothing.
     let span = tracing::info_span!(
         target: "switchboard::http",
         "http.request",
-        "http.request.method" = %method,
-        "http.route" = %route,
+        "http.request.method" = %request.method(),
+        "http.route" = %endpoint,
         "http.response.status_code" = tracing::field::Empty,
     );
     if !span.is_disabled() {
         let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
-            propagator.extract(&opentelemetry_http::HeaderExtractor(headers))
+            propagator.extract(&opentelemetry_http::HeaderExtractor(request.headers()))
         });
         let _ = span.set_parent(parent);
     }
-    span
-}
-
-/// Records how a request ended, in its span and in the request count.
-fn record_request(
-    state: &AppState,
-    span: &tracing::Span,
-    route: std::borrow::Cow<'static, str>,
-    status: axum::http::StatusCode,
-) {
+    let response = next.run(request).instrument(span.clone()).await;
+    let status = response.status();
     span.record("http.response.status_code", status.as_u16());
     state
         .gateway
         .metrics()
         .http_requests
         .get_or_create(&RequestLabels {
-            endpoint: route,
+            endpoint,
             status: status.as_u16(),
         })
         .inc();
+    response
 }
 
 /// Readiness: the store answers (migrations ran before the server started listening).
@@ -299,27 +273,28 @@ async fn metrics(State(state): State<AppState>, _caller: auth::Caller) -> axum::
 
 /// Serves until `shutdown` resolves, then stops accepting and gives requests in flight up to
 /// `grace` to finish. Runs still going after that are cancelled, which stops their children.
-/// Connections are served where `threads` says; the threads stop last, once everything they
-/// may hold (sessions, upstreams) has been shut down.
 pub async fn serve(
     listener: TcpListener,
-    threads: ConnectionThreads,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> std::io::Result<()> {
+    use axum::serve::ListenerExt as _;
     let runs = state.runs.clone();
     let pool = state.gateway.pool().clone();
     let mounts = state.mcp.clone();
     let audit = state.gateway.audit().clone();
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let app = router(state.clone());
-    let threads = std::sync::Arc::new(threads);
-    let server = front_door::run(listener, threads.clone(), state, app, async move {
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    // Small answers must not wait on Nagle's algorithm.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown.await;
         let _ = stop_tx.send(true);
     });
-    let mut server = tokio::spawn(server);
+    let mut server = tokio::spawn(server.into_future());
     let joined = tokio::select! {
         joined = &mut server => joined,
         _ = stop_rx.wait_for(|stopped| *stopped) => {
@@ -332,7 +307,7 @@ pub async fn serve(
                     // Cancelled runs stop their children and answer at once.
                     match tokio::time::timeout(CANCEL_GRACE, server).await {
                         Ok(joined) => joined,
-                        Err(_) => Ok(()),
+                        Err(_) => Ok(Ok(())),
                     }
                 }
             }
@@ -342,10 +317,5 @@ pub async fn serve(
     mounts.shutdown();
     pool.close_all().await;
     audit.flush().await;
-    // The accept loop has ended, so this is the last reference, unless a connection outlived
-    // the grace period; its thread then ends with the process.
-    if let Ok(threads) = std::sync::Arc::try_unwrap(threads) {
-        threads.stop().await;
-    }
-    joined.map_err(std::io::Error::other)
+    joined.map_err(std::io::Error::other)?
 }

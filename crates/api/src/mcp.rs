@@ -279,7 +279,12 @@ pub async fn aggregate(
     _caller: Caller,
     request: Request,
 ) -> Response {
-    if let Some(ended) = standalone_stream_of(&state, &state.mcp.aggregate_sessions, &request)
+    let sessions = &state.mcp.aggregate_sessions;
+    let request = match offer_fast_lane(&state, None, sessions, request).await {
+        Ok(answered) => return answered,
+        Err(declined) => declined,
+    };
+    if let Some(ended) = standalone_stream_of(&state, sessions, &request)
         && let Some(response) = Box::pin(standalone_stream(&state, None, ended)).await
     {
         return response;
@@ -294,29 +299,25 @@ pub async fn aggregate(
     .await
 }
 
-/// The front door's offer to the fast lane, the one place it is offered: the aggregate's
-/// (`server: None`) or one server's, when the server is known and enabled (the router answers
-/// for any other).
-pub(crate) async fn offer_fast_lane(
+/// Offers `request` to the fast lane of an endpoint (`server: None` for `/mcp`), whose
+/// sessions are `sessions`; the lane hands back what it declines, for rmcp's service.
+async fn offer_fast_lane(
     state: &AppState,
     server: Option<&str>,
-    request: axum::http::Request<hyper::body::Incoming>,
+    sessions: &Arc<HibernatingSessions>,
+    request: Request,
 ) -> Result<Response, Request> {
-    let lane = |endpoint, sessions| crate::fast_lane::Lane {
+    if request.method() != axum::http::Method::POST {
+        return Err(request);
+    }
+    let lane = crate::fast_lane::Lane {
         gateway: &state.gateway,
-        endpoint,
+        endpoint: server,
         allowed_hosts: &state.mcp.allowed_hosts,
         sessions,
     };
-    let Some(server) = server else {
-        let aggregate = lane(None, &state.mcp.aggregate_sessions);
-        return crate::fast_lane::serve(aggregate, request).await;
-    };
-    let Ok((id, _)) = state.gateway.locate(server).await else {
-        return Err(request.map(Body::new));
-    };
-    let mounted = state.mcp.service(state, &id);
-    crate::fast_lane::serve(lane(Some(&id), &mounted.sessions), request).await
+    // Boxed: only the calls the lane takes need its future, and axum moves every request's.
+    Box::pin(crate::fast_lane::serve(lane, request)).await
 }
 
 /// `/mcp/{id-or-alias}`: one server's governed tools, resources and prompts.
@@ -328,6 +329,10 @@ pub async fn proxy(
 ) -> Result<Response, ApiError> {
     let (id, _) = state.gateway.locate(&server).await?;
     let mounted = state.mcp.service(&state, &id);
+    let request = match offer_fast_lane(&state, Some(&id), &mounted.sessions, request).await {
+        Ok(answered) => return Ok(answered),
+        Err(declined) => declined,
+    };
     if let Some(ended) = standalone_stream_of(&state, &mounted.sessions, &request)
         && let Some(response) = Box::pin(standalone_stream(&state, Some(&id), ended)).await
     {

@@ -36,8 +36,7 @@ enum Bench {
         /// Idle downstream sessions opened to measure their memory.
         #[arg(long, default_value_t = 200)]
         idle_sessions: usize,
-        /// Threads that serve the gateway's connections (its `--connection-threads`) and the
-        /// worker threads of its shared runtime and the forwarder's (tokio's
+        /// The worker threads of the gateway's runtime and the forwarder's (tokio's
         /// `TOKIO_WORKER_THREADS`); each program's own defaults when unset.
         #[arg(long)]
         worker_threads: Option<usize>,

@@ -163,11 +163,7 @@ async fn start_gateway(
     // The default log level, as in production: the test harness otherwise logs at info.
     let mut env = vec![("RUST_LOG", "warn,switchboard_api=info")];
     env.extend(worker_threads.map(|n| ("TOKIO_WORKER_THREADS", n)));
-    // Connections are served on the gateway's connection threads, not its runtime's workers.
-    let args: Vec<&str> = worker_threads
-        .map(|n| vec!["--connection-threads", n])
-        .unwrap_or_default();
-    let gateway = Switchboard::start(binary, &args, &env)
+    let gateway = Switchboard::start(binary, &[], &env)
         .await
         .context("starting switchboard serve")?;
     let client = switchboard_test_support::http_client();
@@ -226,8 +222,8 @@ pub struct Plan {
     pub duration: Duration,
     /// Opened to measure their memory.
     pub idle_sessions: usize,
-    /// The gateway's connection threads and its and the forwarder's runtime workers; each
-    /// program's own defaults when `None`.
+    /// The gateway's and the forwarder's runtime workers; each program's own defaults when
+    /// `None`.
     pub worker_threads: Option<usize>,
 }
 

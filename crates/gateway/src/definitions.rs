@@ -370,6 +370,7 @@ impl Gateway {
         upstream.max_concurrent = settings.max_concurrent;
         upstream.max_queued = settings.max_queued;
         upstream.max_answer_bytes = settings.max_answer_bytes;
+        upstream.raw_client = self.raw_client.clone();
         let mut config = RemoteServerConfig::new(upstream);
         let g = &d.governance;
         config.tool_prefix = g.tool_prefix.clone();

@@ -172,6 +172,8 @@ pub struct Gateway {
     sealer: SecretBox,
     catalog: Catalog,
     pool: UpstreamPool,
+    /// The client of every raw call to the upstreams, and its idle connections.
+    raw_client: switchboard_mcp::RawClient,
     /// Each served server's governed tools, by id, with the upstream they came from.
     served: Arc<Mutex<HashMap<String, ServedTools>>>,
     /// Definitions by id and alias, for the hot path.
@@ -297,6 +299,7 @@ impl Gateway {
             sealer,
             catalog,
             pool: UpstreamPool::default(),
+            raw_client: switchboard_mcp::RawClient::default(),
             served: Arc::default(),
             definitions: Arc::default(),
             definitions_reload: Arc::default(),
@@ -380,6 +383,7 @@ impl Gateway {
     /// that waited too long, every so often, until the runtime stops.
     pub fn spawn_idle_reaper(&self) {
         let pool = self.pool.clone();
+        let raw_client = self.raw_client.clone();
         let idle = self.settings.idle_timeout;
         let period = (idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(30));
         tokio::spawn(async move {
@@ -387,7 +391,7 @@ impl Gateway {
             loop {
                 ticks.tick().await;
                 pool.stop_idle(idle).await;
-                switchboard_mcp::raw_client::close_stale_connections();
+                raw_client.close_stale_connections();
             }
         });
     }

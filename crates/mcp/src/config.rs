@@ -54,6 +54,9 @@ pub struct UpstreamConfig {
     /// Where the upstream's own requests (sampling, elicitation, roots) go: a downstream client
     /// that can answer them. Without one, none of those capabilities is offered.
     pub relay: Option<Arc<dyn ClientRelay>>,
+    /// The client of raw calls, and its idle connections: shared by every upstream of the
+    /// gateway, which sweeps it.
+    pub raw_client: crate::raw_client::RawClient,
 }
 
 pub type RelayFuture<T> = Pin<Box<dyn Future<Output = Result<T, rmcp::ErrorData>> + Send>>;
@@ -105,6 +108,7 @@ impl UpstreamConfig {
             retry_base_delay: DEFAULT_RETRY_BASE_DELAY,
             auth: UpstreamAuth::None,
             relay: None,
+            raw_client: crate::raw_client::RawClient::default(),
         }
     }
 

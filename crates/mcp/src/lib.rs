@@ -28,5 +28,6 @@ pub use error::{Delivery, UpstreamError};
 pub use exchange::current_traceparent;
 pub use handler::{Progress, UpstreamEvent};
 pub use raw::{RawCallError, RawReply, StatelessCall};
+pub use raw_client::RawClient;
 pub use rmcp::model;
 pub use upstream::{RequestOptions, TransportKind, Upstream, WeakUpstream};

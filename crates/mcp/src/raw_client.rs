@@ -19,7 +19,7 @@ use std::{
     future::Future,
     io,
     pin::Pin,
-    sync::{Mutex, OnceLock, PoisonError},
+    sync::{Arc, Mutex, OnceLock, PoisonError},
     task::{Context, Poll},
     time::{Duration, Instant},
 };
@@ -219,8 +219,6 @@ type PoolKey = (http::uri::Scheme, http::uri::Authority);
 /// I/O, which whoever uses the connection polls.
 struct PooledConnection {
     key: PoolKey,
-    /// Where the connection's socket is registered, and so where it may be reused.
-    home: Home,
     sender: http1::SendRequest<Full<Bytes>>,
     driver: http1::Connection<Io, Full<Bytes>>,
     /// The driver finished (the connection closed or failed); it must not be polled again.
@@ -238,6 +236,20 @@ impl PooledConnection {
     }
 }
 
+/// The raw path's HTTP client: the idle connections of every upstream it called. Cheap to
+/// clone; clones share the connections. The gateway owns one for all its upstreams
+/// (`UpstreamConfig::raw_client`); a config made anywhere else has one of its own.
+#[derive(Clone, Default)]
+pub struct RawClient {
+    pool: Arc<Mutex<Pool>>,
+}
+
+impl std::fmt::Debug for RawClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawClient").finish_non_exhaustive()
+    }
+}
+
 /// Idle connections by upstream, newest last. Boxed, like the one an answer's body holds: the
 /// connection's state (its socket, TLS session and buffers) is nearly 2 KiB, which every move of
 /// a response or a future holding it would copy.
@@ -247,7 +259,7 @@ struct Pool {
         clippy::vec_box,
         reason = "a connection moves between the pool and an answer's body as a box, not as its 1.8 KiB"
     )]
-    idle: HashMap<Home, HashMap<PoolKey, Vec<Box<PooledConnection>>>>,
+    idle: HashMap<PoolKey, Vec<Box<PooledConnection>>>,
     /// When connections that waited too long were last closed, for every upstream: nothing polls
     /// an idle connection, so without this one to an upstream no longer called would stay open.
     swept: Option<Instant>,
@@ -257,97 +269,108 @@ impl Pool {
     /// Closes the connections that, at `now`, have waited too long or that the upstream closed.
     fn close_stale(&mut self, now: Instant) {
         self.swept = Some(now);
-        self.idle.retain(|_, upstreams| {
-            upstreams.retain(|_, idle| {
-                idle.retain(|connection| fresh(connection, now));
-                !idle.is_empty()
-            });
-            !upstreams.is_empty()
+        self.idle.retain(|_, idle| {
+            idle.retain(|connection| fresh(connection, now));
+            !idle.is_empty()
         });
+    }
+
+    /// The newest idle connection to `key` that has not waited too long.
+    fn checkout(&mut self, key: &PoolKey, now: Instant) -> Option<Box<PooledConnection>> {
+        let idle = self.idle.get_mut(key)?;
+        while let Some(connection) = idle.pop() {
+            if fresh(&connection, now) {
+                return Some(connection);
+            }
+        }
+        None
+    }
+
+    /// Puts a connection whose exchange is complete back.
+    fn check_in(&mut self, mut connection: Box<PooledConnection>, now: Instant) {
+        if connection.finished || connection.sender.is_closed() {
+            return;
+        }
+        connection.idle_since = now;
+        if self
+            .swept
+            .is_none_or(|swept| now.saturating_duration_since(swept) >= POOL_SWEEP_INTERVAL)
+        {
+            self.close_stale(now);
+        }
+        let idle = self.idle.entry(connection.key.clone()).or_default();
+        if idle.len() < POOL_IDLE_PER_UPSTREAM {
+            idle.push(connection);
+        }
     }
 
     /// Idle connections, over every upstream.
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.idle
-            .values()
-            .flat_map(HashMap::values)
-            .map(Vec::len)
-            .sum()
+        self.idle.values().map(Vec::len).sum()
     }
 }
 
 /// How often the pool closes the connections that waited too long, when calls come back.
 const POOL_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 
-fn pool() -> std::sync::MutexGuard<'static, Pool> {
-    static POOL: OnceLock<Mutex<Pool>> = OnceLock::new();
-    POOL.get_or_init(Mutex::default)
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Closes the raw path's idle connections that waited too long. Calls that end do this too, at
-/// most every 30 s; a timer calls this so that connections to upstreams no longer called close
-/// as well.
-pub fn close_stale_connections() {
-    pool().close_stale(Instant::now());
-}
-
 fn fresh(connection: &PooledConnection, now: Instant) -> bool {
     now.saturating_duration_since(connection.idle_since) < POOL_IDLE_TIMEOUT
         && !connection.sender.is_closed()
 }
 
-/// Where connections opened by the calling task are registered, when that matters: a
-/// single-threaded runtime's sockets are polled by its thread alone, so another thread that
-/// reused one would be woken through it on every read. Connections of a multi-threaded runtime
-/// are shared by all its workers (`None`).
-type Home = Option<std::thread::ThreadId>;
+impl RawClient {
+    fn pool(&self) -> std::sync::MutexGuard<'_, Pool> {
+        self.pool.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 
-fn home() -> Home {
-    let flavor = tokio::runtime::Handle::try_current().ok()?.runtime_flavor();
-    (flavor == tokio::runtime::RuntimeFlavor::CurrentThread).then(|| std::thread::current().id())
-}
+    /// Closes the idle connections that waited too long. Calls that end do this too, at most
+    /// every 30 s; a timer calls this so that connections to upstreams no longer called close
+    /// as well.
+    pub fn close_stale_connections(&self) {
+        self.pool().close_stale(Instant::now());
+    }
 
-/// The newest idle connection to `key`, opened where this task runs, that has not waited too
-/// long.
-fn checkout(key: &PoolKey) -> Option<Box<PooledConnection>> {
-    let mut pool = pool();
-    let idle = pool.idle.get_mut(&home())?.get_mut(key)?;
-    let now = Instant::now();
-    while let Some(connection) = idle.pop() {
-        if fresh(&connection, now) {
-            return Some(connection);
+    /// Sends one raw request, a POST of `body` to `target` with `headers`, on a pooled
+    /// connection or a new one. A pooled connection found closed before the request went out is
+    /// replaced.
+    pub(crate) async fn post(
+        &self,
+        target: &Target,
+        mut headers: http::HeaderMap,
+        body: String,
+        max_answer_bytes: usize,
+    ) -> Result<http::Response<AnswerBody>, RawHttpError> {
+        headers.insert(http::header::HOST, target.host.clone());
+        let mut request = http::Request::new(Full::new(Bytes::from(body)));
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = target.origin.clone();
+        *request.headers_mut() = headers;
+        loop {
+            let pooled = self.pool().checkout(&target.key, Instant::now());
+            let (mut connection, pooled) = match pooled {
+                Some(connection) => (connection, true),
+                // Boxed: rare, and its future holds a socket and a TLS session by value.
+                None => (
+                    Box::pin(connect(&target.url, target.key.clone())).await?,
+                    false,
+                ),
+            };
+            match exchange(&mut connection, request).await {
+                Ok(response) => {
+                    return Ok(response.map(|body| AnswerBody {
+                        body,
+                        connection: Some(connection),
+                        client: self.clone(),
+                        read: 0,
+                        cap: max_answer_bytes,
+                    }));
+                }
+                Err(Failed::Unsent(unsent)) if pooled => request = unsent,
+                Err(Failed::Unsent(_)) => return Err(RawHttpError::ClosedBeforeSending),
+                Err(Failed::Sent(error)) => return Err(error),
+            }
         }
-    }
-    None
-}
-
-/// Puts a connection whose exchange is complete back in the pool.
-fn check_in(connection: Box<PooledConnection>) {
-    check_in_to(&mut pool(), connection, Instant::now());
-}
-
-fn check_in_to(pool: &mut Pool, mut connection: Box<PooledConnection>, now: Instant) {
-    if connection.finished || connection.sender.is_closed() {
-        return;
-    }
-    connection.idle_since = now;
-    if pool
-        .swept
-        .is_none_or(|swept| now.saturating_duration_since(swept) >= POOL_SWEEP_INTERVAL)
-    {
-        pool.close_stale(now);
-    }
-    let idle = pool
-        .idle
-        .entry(connection.home)
-        .or_default()
-        .entry(connection.key.clone())
-        .or_default();
-    if idle.len() < POOL_IDLE_PER_UPSTREAM {
-        idle.push(connection);
     }
 }
 
@@ -364,7 +387,6 @@ async fn connect(uri: &http::Uri, key: PoolKey) -> Result<Box<PooledConnection>,
     let (sender, driver) = http1::handshake(io).await.map_err(RawHttpError::Exchange)?;
     Ok(Box::new(PooledConnection {
         key,
-        home: home(),
         sender,
         driver,
         finished: false,
@@ -377,6 +399,8 @@ async fn connect(uri: &http::Uri, key: PoolKey) -> Result<Box<PooledConnection>,
 pub(crate) struct AnswerBody {
     body: hyper::body::Incoming,
     connection: Option<Box<PooledConnection>>,
+    /// Where the connection goes back.
+    client: RawClient,
     /// Bytes of the answer read so far, and how many it may have: no answer is read past it.
     read: usize,
     cap: usize,
@@ -403,7 +427,7 @@ impl hyper::body::Body for AnswerBody {
         match Pin::new(&mut this.body).poll_frame(cx) {
             Poll::Ready(None) => {
                 if let Some(connection) = this.connection.take() {
-                    check_in(connection);
+                    this.client.pool().check_in(connection, Instant::now());
                 }
                 Poll::Ready(None)
             }
@@ -467,44 +491,6 @@ impl Target {
                 .unwrap_or_else(|| http::Uri::from_static("/")),
             host: http::HeaderValue::from_str(authority.as_str()).ok()?,
         })
-    }
-}
-
-/// Sends one raw request, a POST of `body` to `target` with `headers`, on a pooled connection or
-/// a new one. A pooled connection found closed before the request went out is replaced.
-pub(crate) async fn post(
-    target: &Target,
-    mut headers: http::HeaderMap,
-    body: String,
-    max_answer_bytes: usize,
-) -> Result<http::Response<AnswerBody>, RawHttpError> {
-    headers.insert(http::header::HOST, target.host.clone());
-    let mut request = http::Request::new(Full::new(Bytes::from(body)));
-    *request.method_mut() = http::Method::POST;
-    *request.uri_mut() = target.origin.clone();
-    *request.headers_mut() = headers;
-    loop {
-        let (mut connection, pooled) = match checkout(&target.key) {
-            Some(connection) => (connection, true),
-            // Boxed: rare, and its future holds a socket and a TLS session by value.
-            None => (
-                Box::pin(connect(&target.url, target.key.clone())).await?,
-                false,
-            ),
-        };
-        match exchange(&mut connection, request).await {
-            Ok(response) => {
-                return Ok(response.map(|body| AnswerBody {
-                    body,
-                    connection: Some(connection),
-                    read: 0,
-                    cap: max_answer_bytes,
-                }));
-            }
-            Err(Failed::Unsent(unsent)) if pooled => request = unsent,
-            Err(Failed::Unsent(_)) => return Err(RawHttpError::ClosedBeforeSending),
-            Err(Failed::Sent(error)) => return Err(error),
-        }
     }
 }
 
@@ -616,10 +602,11 @@ mod tests {
         (uri, accepted, closes)
     }
 
-    async fn post_and_read(uri: &http::Uri) -> String {
+    async fn post_and_read(client: &RawClient, uri: &http::Uri) -> String {
         use http_body_util::BodyExt as _;
         let target = Target::new(uri).expect("a target");
-        let answer = post(&target, http::HeaderMap::new(), "{}".into(), usize::MAX)
+        let answer = client
+            .post(&target, http::HeaderMap::new(), "{}".into(), usize::MAX)
             .await
             .expect("an answer");
         let bytes = answer
@@ -634,62 +621,21 @@ mod tests {
     #[tokio::test]
     async fn a_connection_read_to_its_end_serves_the_next_request() {
         let (uri, accepted, _) = http_peer(r#"{"ok":1}"#, 3).await;
+        let client = RawClient::default();
         for _ in 0..3 {
-            assert_eq!(post_and_read(&uri).await, r#"{"ok":1}"#);
+            assert_eq!(post_and_read(&client, &uri).await, r#"{"ok":1}"#);
         }
         assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
-    }
-
-    #[test]
-    fn a_single_threaded_runtime_reuses_only_the_connections_it_opened() {
-        use std::sync::atomic::Ordering;
-        // The peer runs on a runtime of its own; each caller on a thread with a runtime of its
-        // own, as the gateway's connection threads do.
-        let peer = tokio::runtime::Runtime::new().expect("a runtime");
-        let (uri, accepted, _) = peer.block_on(http_peer(r#"{"ok":3}"#, 10));
-        // Calls twice, then keeps its runtime running (so its sockets stay usable) until told.
-        let caller = |uri: http::Uri| {
-            let (done, is_done) = std::sync::mpsc::channel();
-            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            let thread = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("a runtime");
-                runtime.block_on(async {
-                    for _ in 0..2 {
-                        assert_eq!(post_and_read(&uri).await, r#"{"ok":3}"#);
-                    }
-                    done.send(()).expect("the test waits");
-                    let _ = stopped.await;
-                });
-            });
-            is_done.recv().expect("the calls");
-            (stop, thread)
-        };
-        let (stop_first, first) = caller(uri.clone());
-        assert_eq!(
-            accepted.load(Ordering::SeqCst),
-            1,
-            "one thread reuses its own"
-        );
-        // The first thread's connection waits in the pool and could take more requests, but
-        // its socket belongs to the first thread's runtime.
-        let (stop_second, second) = caller(uri);
-        assert_eq!(accepted.load(Ordering::SeqCst), 2);
-        for (stop, thread) in [(stop_first, first), (stop_second, second)] {
-            let _ = stop.send(());
-            thread.join().expect("the caller");
-        }
     }
 
     #[tokio::test]
     async fn a_pooled_connection_the_upstream_closed_is_replaced_without_losing_the_request() {
         let (uri, accepted, mut closes) = http_peer(r#"{"ok":2}"#, 1).await;
-        assert_eq!(post_and_read(&uri).await, r#"{"ok":2}"#);
+        let client = RawClient::default();
+        assert_eq!(post_and_read(&client, &uri).await, r#"{"ok":2}"#);
         // The peer closes that connection after its answer, while the pool keeps it.
         closes.recv().await.expect("the peer closed the connection");
-        assert_eq!(post_and_read(&uri).await, r#"{"ok":2}"#);
+        assert_eq!(post_and_read(&client, &uri).await, r#"{"ok":2}"#);
         assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
@@ -706,10 +652,9 @@ mod tests {
         let (connection, accepted) =
             tokio::join!(connect(&target.url, target.key.clone()), listener.accept());
         let (mut socket, _) = accepted.expect("accepted");
-        // A pool of the test's own, so that sweeping it leaves other tests' connections alone.
         let mut pool = Pool::default();
         let now = Instant::now();
-        check_in_to(&mut pool, connection.expect("connected"), now);
+        pool.check_in(connection.expect("connected"), now);
         pool.close_stale(now + POOL_IDLE_TIMEOUT / 2);
         assert_eq!(pool.len(), 1, "a connection that has not waited long stays");
         pool.close_stale(now + POOL_IDLE_TIMEOUT);
@@ -726,7 +671,7 @@ mod tests {
     fn an_answer_body_is_cheap_to_move() {
         // Responses and the futures that hold them move on every call; the connection they
         // carry back to the pool stays behind a box.
-        assert!(std::mem::size_of::<AnswerBody>() <= 64);
+        assert!(std::mem::size_of::<AnswerBody>() <= 72);
     }
 
     #[tokio::test]
@@ -737,7 +682,8 @@ mod tests {
             .expect("a URI");
         drop(listener);
         let target = Target::new(&uri).expect("a target");
-        let error = post(&target, http::HeaderMap::new(), "{}".into(), usize::MAX)
+        let error = RawClient::default()
+            .post(&target, http::HeaderMap::new(), "{}".into(), usize::MAX)
             .await
             .expect_err("refused");
         let (reason, delivery) = crate::error::describe_transport_error(&error);

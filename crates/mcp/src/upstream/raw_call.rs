@@ -116,7 +116,11 @@ impl Upstream {
         };
         let exchange = async {
             let cap = self.max_answer_bytes();
-            let response = crate::raw_client::post(&route.target, headers, body, cap)
+            let response = self
+                .inner
+                .config
+                .raw_client
+                .post(&route.target, headers, body, cap)
                 .await
                 .map_err(|error| {
                     let (reason, delivery) = describe_transport_error(&error);
@@ -302,13 +306,14 @@ impl Drop for RawInFlight {
                     return;
                 };
                 // Read to its end, so that the connection goes back to the pool.
-                if let Ok(answer) = crate::raw_client::post(
-                    &route.target,
-                    headers,
-                    crate::raw::cancel_body(id),
-                    upstream.max_answer_bytes(),
-                )
-                .await
+                if let Ok(answer) = (upstream.inner.config.raw_client)
+                    .post(
+                        &route.target,
+                        headers,
+                        crate::raw::cancel_body(id),
+                        upstream.max_answer_bytes(),
+                    )
+                    .await
                 {
                     let _ = read_body(answer.into_body()).await;
                 }

@@ -4,7 +4,7 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::Context as _;
 use switchboard_agent::{ApiKey, RunnerSettings, RunningRuns};
-use switchboard_api::{AdminAuth, AdminTokenSource, AppState, ConnectionThreads, mcp::McpMounts};
+use switchboard_api::{AdminAuth, AdminTokenSource, AppState, mcp::McpMounts};
 use switchboard_gateway::{Gateway, GatewaySettings, catalog::Catalog};
 use switchboard_store::{SecretBox, Store};
 
@@ -94,23 +94,6 @@ pub struct Args {
     /// Seconds requests in flight get to finish at shutdown.
     #[arg(long, default_value_t = 10)]
     shutdown_grace: u64,
-    /// Threads that serve connections, each with a runtime of its own, so that a call is served
-    /// on one thread from end to end; by default one per core but one, and at least one. 0
-    /// serves them on the shared runtime's workers.
-    #[arg(long)]
-    connection_threads: Option<usize>,
-}
-
-/// One per core but one, and at least one. The core left over is for the shared runtime's
-/// background work (accepting, the audit writer, SQLite), stdio upstreams and the kernel's network
-/// work, which a proxied call also needs: on a 2-core machine shared with the clients and the
-/// upstream, a thread per core slept twice as often per call under load, and each of those
-/// wake-ups cost CPU on both sides (BENCHMARKS.md, session 14).
-fn default_connection_threads() -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, std::num::NonZeroUsize::get)
-        .saturating_sub(1)
-        .max(1)
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -244,15 +227,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             banner.push_str("admin token: from SWITCHBOARD_ADMIN_TOKEN\n")
         }
     }
-    let threads = ConnectionThreads::start(
-        args.connection_threads
-            .unwrap_or_else(default_connection_threads),
-    )
-    .context("cannot start the connection threads")?;
     super::emit(&banner)?;
     switchboard_api::serve(
         listener,
-        threads,
         state,
         shutdown_signal(),
         Duration::from_secs(args.shutdown_grace),
