@@ -18,6 +18,7 @@ use crate::{AppState, error::jsonrpc_refusal};
 /// JSON-RPC's codes for a body that is not JSON, and for one that is not a valid request.
 const PARSE_ERROR: i32 = -32700;
 const INVALID_REQUEST: i32 = -32600;
+const INTERNAL_ERROR: i32 = -32603;
 
 /// The browser origins allowed to reach the MCP endpoints: the public URL's, loopback ones on any
 /// port (a page there is the user's own), and those configured with `--allowed-origin`. Clients
@@ -83,6 +84,7 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
         );
     }
     let deleting = request.method() == Method::DELETE;
+    let stateless = is_stateless(request.headers());
     let request = if request.method() == Method::POST {
         let (parts, body) = request.into_parts();
         let bytes = match axum::body::to_bytes(body, crate::MAX_BODY_BYTES).await {
@@ -108,7 +110,67 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
     if deleting && response.status() == StatusCode::ACCEPTED {
         *response.status_mut() = StatusCode::NO_CONTENT;
     }
-    reshape(response).await
+    let response = reshape(response).await;
+    if stateless {
+        return status_of_error(response).await;
+    }
+    response
+}
+
+/// Whether a request is of a stateless revision (2026-07-28 or later): revisions are dates, and
+/// compare as their text does.
+fn is_stateless(headers: &HeaderMap) -> bool {
+    headers
+        .get("mcp-protocol-version")
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|version| version.len() == 10 && version >= "2026-07-28")
+}
+
+/// The HTTP status the stateless revisions give a JSON-RPC error: `400` for a header mismatch, a
+/// missing client capability or an unsupported version, `404` for a method not found.
+fn error_status(code: i64) -> Option<StatusCode> {
+    match code {
+        -32022..=-32020 => Some(StatusCode::BAD_REQUEST),
+        -32601 => Some(StatusCode::NOT_FOUND),
+        _ => None,
+    }
+}
+
+/// A stateless client's JSON answer that is one of those errors gets its status, whoever wrote
+/// it: an upstream's error crosses the gateway whole, and so does the status it calls for.
+async fn status_of_error(response: Response) -> Response {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        error: Option<Code>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Code {
+        code: i64,
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    if response.status() != StatusCode::OK || !is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return jsonrpc_refusal(
+            StatusCode::BAD_GATEWAY,
+            INTERNAL_ERROR,
+            "the answer could not be read",
+        );
+    };
+    let code = serde_json::from_slice::<Answer>(&bytes)
+        .ok()
+        .and_then(|answer| answer.error)
+        .and_then(|error| error_status(error.code));
+    if let Some(status) = code {
+        parts.status = status;
+    }
+    Response::from_parts(parts, Body::from(bytes))
 }
 
 /// One JSON-RPC message, as far as its envelope goes.
@@ -184,6 +246,27 @@ async fn reshape(response: Response) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stateless_error_gets_the_status_its_revision_gives_it() {
+        assert_eq!(error_status(-32021), Some(StatusCode::BAD_REQUEST));
+        assert_eq!(error_status(-32020), Some(StatusCode::BAD_REQUEST));
+        assert_eq!(error_status(-32022), Some(StatusCode::BAD_REQUEST));
+        assert_eq!(error_status(-32601), Some(StatusCode::NOT_FOUND));
+        assert_eq!(error_status(-32602), None);
+        assert_eq!(error_status(-32019), None);
+        let mut headers = HeaderMap::new();
+        assert!(!is_stateless(&headers));
+        for (version, stateless) in [
+            ("2025-11-25", false),
+            ("2026-07-28", true),
+            ("2027-01-01", true),
+            ("2026-07-28x", false),
+        ] {
+            headers.insert("mcp-protocol-version", HeaderValue::from_static(version));
+            assert_eq!(is_stateless(&headers), stateless, "{version}");
+        }
+    }
 
     #[test]
     fn ids_are_strings_or_integers() {

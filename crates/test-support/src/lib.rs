@@ -138,8 +138,10 @@ fn everything_command(mode: &str, port: u16) -> Command {
     command
 }
 
-/// The conformance fixture server (the suite's `test_*` tools, resources and prompts) on the
-/// TypeScript SDK, serving Streamable HTTP at `/mcp`.
+/// The conformance fixture server of the 2025 era (the suite's `test_*` tools, resources and
+/// prompts on the TypeScript SDK v1), serving Streamable HTTP at `/mcp`. To be replaced by
+/// [`start_both_eras_fixture`] once the gateway keeps resource subscriptions for a 2025 client
+/// of a 2026 upstream.
 pub async fn start_conformance_fixture() -> anyhow::Result<PeerServer> {
     start_on_free_port(conformance_fixture_command).await
 }
@@ -148,6 +150,22 @@ fn conformance_fixture_command(port: u16) -> Command {
     let mut command = Command::new("node");
     command
         .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/conformance_server.cjs"))
+        .arg(port.to_string())
+        .env("NODE_PATH", peers_dir().join("node_modules"));
+    command
+}
+
+/// The fixture that speaks both protocol eras (`fixtures/both_eras_server.cjs`: the conformance
+/// suite's `test_*` tools, resources and prompts on the TypeScript SDK v2), serving Streamable
+/// HTTP at `/mcp`: sessions for 2025-11-25 clients, stateless for 2026-07-28 ones.
+pub async fn start_both_eras_fixture() -> anyhow::Result<PeerServer> {
+    start_on_free_port(both_eras_fixture_command).await
+}
+
+fn both_eras_fixture_command(port: u16) -> Command {
+    let mut command = Command::new("node");
+    command
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/both_eras_server.cjs"))
         .arg(port.to_string())
         .env("NODE_PATH", peers_dir().join("node_modules"));
     command
