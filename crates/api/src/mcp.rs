@@ -284,7 +284,7 @@ pub async fn aggregate(
         Ok(answered) => return answered,
         Err(declined) => declined,
     };
-    if let Some(ended) = standalone_stream_of(&state, sessions, &request)
+    if let Some((ended, _)) = standalone_stream_of(&state, sessions, &request)
         && let Some(response) = Box::pin(standalone_stream(&state, None, ended)).await
     {
         return response;
@@ -333,8 +333,9 @@ pub async fn proxy(
         Ok(answered) => return Ok(answered),
         Err(declined) => declined,
     };
-    if let Some(ended) = standalone_stream_of(&state, &mounted.sessions, &request)
-        && let Some(response) = Box::pin(standalone_stream(&state, Some(&id), ended)).await
+    if let Some((ended, session)) = standalone_stream_of(&state, &mounted.sessions, &request)
+        && let Some(response) =
+            Box::pin(standalone_stream(&state, Some((&id, &session)), ended)).await
     {
         return Ok(response);
     }
@@ -351,44 +352,48 @@ pub async fn proxy(
 const STREAM_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Whether `request` opens the GET stream of a session that may hibernate, which is served here
-/// (see [`standalone_stream`]); if so, what ends with the session. `None` leaves the request to
-/// rmcp: another session, a resumption, or headers rmcp must judge.
+/// (see [`standalone_stream`]); if so, what ends with the session, and the session's id. `None`
+/// leaves the request to rmcp: another session, a resumption, or headers rmcp must judge.
 fn standalone_stream_of(
     state: &AppState,
     sessions: &HibernatingSessions,
     request: &Request,
-) -> Option<CancellationToken> {
+) -> Option<(CancellationToken, String)> {
     if request.method() != axum::http::Method::GET {
         return None;
     }
     let headers = request.headers();
     let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
-    let ended = sessions.sleeper(crate::sessions::session_id(headers)?)?;
+    let session = crate::sessions::session_id(headers)?;
+    let ended = sessions.sleeper(session)?;
     let plain = headers.get("last-event-id").is_none()
         && text("accept").is_some_and(|accept| accept.contains("text/event-stream"))
         && text("host")
             .is_some_and(|host| crate::fast_lane::host_allowed(host, &state.mcp.allowed_hosts))
         && text("mcp-protocol-version")
             .is_none_or(|version| crate::fast_lane::SESSION_VERSIONS.contains(&version));
-    plain.then_some(ended)
+    plain.then(|| (ended, session.to_string()))
 }
 
 /// The GET stream of a session that may hibernate, served here rather than by rmcp, so that the
 /// session can sleep with it open. It carries what `proxy::followed_notifications` carries for
-/// `server` (on `/mcp`, what `aggregate::notifications` carries) until the session ends
-/// (`ended`). `None` when the server cannot be served now: rmcp serves the stream then.
+/// `server` and the session (its `(id, session id)`; on `/mcp`, what
+/// `aggregate::notifications` carries) until the session ends (`ended`). `None` when the server
+/// cannot be served now: rmcp serves the stream then.
 async fn standalone_stream(
     state: &AppState,
-    server: Option<&str>,
+    server: Option<(&str, &str)>,
     ended: CancellationToken,
 ) -> Option<Response> {
     use axum::response::sse::{Event, KeepAlive, Sse};
     use futures::StreamExt as _;
     let notifications = match server {
-        Some(server) => switchboard_gateway::proxy::followed_notifications(
+        Some((server, session)) => switchboard_gateway::proxy::followed_notifications(
             &state.gateway,
             server,
-            switchboard_gateway::proxy::Relayed::Everything,
+            switchboard_gateway::proxy::Relayed::Session(
+                state.gateway.fast_sessions().get(session, Some(server)),
+            ),
         )
         .await
         .ok()?

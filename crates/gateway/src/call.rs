@@ -209,6 +209,11 @@ async fn call_governed(
                 result.is_error = Some(output.is_error);
                 result
             };
+            let mut result = rmcp::model::ServerResult::CallToolResult(result);
+            crate::era::say_complete(&mut result);
+            let rmcp::model::ServerResult::CallToolResult(result) = result else {
+                unreachable!("say_complete keeps the variant")
+            };
             Ok(result.into())
         }
         Err(error) => Err(tool_error_to_mcp(gateway, &served.id, error)),

@@ -14,16 +14,17 @@ pub(crate) fn is_stateless(version: Option<&ProtocolVersion>) -> bool {
 /// lacks. The lists' changes are declared for the gateway's own reasons (it announces registry
 /// changes as list changes), and tools always (it serves the governed ones). Logging is
 /// declared when the upstream has it, in either era: a stateless upstream has no
-/// `logging/setLevel`, and the gateway accepts the level in its place. Resource subscriptions only for a
-/// session-era upstream that has them: the gateway does not keep them for a stateless one yet.
-pub(crate) fn declared(upstream: &ServerCapabilities, stateless: bool) -> ServerCapabilities {
+/// `logging/setLevel`, and the gateway accepts the level in its place. Resource subscriptions
+/// when the upstream has them, in either era: the gateway keeps each client's, and asks a
+/// stateless upstream for their updates on its listen stream.
+pub(crate) fn declared(upstream: &ServerCapabilities) -> ServerCapabilities {
     let mut declared = serde_json::json!({"tools": {"listChanged": true}});
     if upstream.prompts.is_some() {
         declared["prompts"] = serde_json::json!({"listChanged": true});
     }
     if let Some(resources) = &upstream.resources {
         declared["resources"] = serde_json::json!({"listChanged": true});
-        if resources.subscribe == Some(true) && !stateless {
+        if resources.subscribe == Some(true) {
             declared["resources"]["subscribe"] = serde_json::json!(true);
         }
     }
@@ -62,7 +63,7 @@ mod tests {
     fn only_what_the_upstream_has_is_declared() {
         let bare: ServerCapabilities =
             serde_json::from_value(serde_json::json!({"tools": {}})).expect("capabilities");
-        let only_tools = serde_json::to_value(declared(&bare, true)).expect("json");
+        let only_tools = serde_json::to_value(declared(&bare)).expect("json");
         assert_eq!(
             only_tools,
             serde_json::json!({"tools": {"listChanged": true}})
@@ -72,18 +73,9 @@ mod tests {
             "logging": {}
         }))
         .expect("capabilities");
-        let session = serde_json::to_value(declared(&full, false)).expect("json");
-        assert_eq!(session["resources"]["subscribe"], true);
-        assert!(session["logging"].is_object() && session["completions"].is_object());
-        let stateless = serde_json::to_value(declared(&full, true)).expect("json");
-        assert!(
-            stateless["resources"].get("subscribe").is_none(),
-            "{stateless}"
-        );
-        assert!(
-            stateless["logging"].is_object(),
-            "kept by the gateway: {stateless}"
-        );
+        let declared = serde_json::to_value(declared(&full)).expect("json");
+        assert_eq!(declared["resources"]["subscribe"], true);
+        assert!(declared["logging"].is_object() && declared["completions"].is_object());
     }
 
     #[test]

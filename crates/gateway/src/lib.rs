@@ -294,11 +294,12 @@ impl Gateway {
         settings: GatewaySettings,
     ) -> Self {
         let audit = audit::AuditLog::start(store.clone());
+        let pool = UpstreamPool::default();
         Self {
             store,
             sealer,
             catalog,
-            pool: UpstreamPool::default(),
+            pool: pool.clone(),
             raw_client: switchboard_mcp::RawClient::default(),
             served: Arc::default(),
             definitions: Arc::default(),
@@ -308,7 +309,7 @@ impl Gateway {
             audit,
             metrics: metrics::Metrics::default(),
             lagging: aggregate::Lagging::default(),
-            fast_sessions: passthrough::FastSessions::default(),
+            fast_sessions: passthrough::FastSessions::new(pool),
             settings,
         }
     }
@@ -526,8 +527,8 @@ impl Gateway {
     /// The shared upstream of a resolved definition, built when there is none for its version.
     fn pooled_upstream(&self, resolved: &Resolved) -> Upstream {
         self.pool
-            .get_or_build(&resolved.id, resolved.version, |events| {
-                Upstream::with_events(resolved.config.upstream.clone(), events)
+            .get_or_build(&resolved.id, resolved.version, |events, resources| {
+                Upstream::for_server(resolved.config.upstream.clone(), events, resources)
             })
     }
 

@@ -6,7 +6,7 @@
 //! HTTP) is declined before anything is sent, and rmcp's typed path serves it.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeSet, HashMap},
     sync::{
         Arc, Mutex, PoisonError, RwLock,
         atomic::{AtomicU64, Ordering},
@@ -24,7 +24,11 @@ use crate::{Gateway, Served};
 
 /// Downstream sessions whose calls may take the fast path, by session id.
 #[derive(Debug, Clone, Default)]
-pub struct FastSessions(Arc<RwLock<HashMap<Arc<str>, Arc<FastSession>>>>);
+pub struct FastSessions {
+    sessions: Arc<RwLock<HashMap<Arc<str>, Arc<FastSession>>>>,
+    /// Where a session that ends lets go of the resources it subscribed to.
+    pool: crate::pool::UpstreamPool,
+}
 
 /// A downstream session that shares its server's upstream session.
 #[derive(Debug)]
@@ -37,6 +41,10 @@ pub struct FastSession {
     /// Fast calls in flight, by the client's request id (its JSON text), so that the client's
     /// `notifications/cancelled` reaches them.
     in_flight: Mutex<HashMap<String, CancellationToken>>,
+    /// The resources the client subscribed to, kept here rather than by the upstream (which
+    /// every client shares, and which may speak the stateless era, where subscriptions are a
+    /// listen filter): its GET stream relays their updates and no others.
+    resources: Mutex<BTreeSet<String>>,
     /// When (milliseconds since the process's epoch) the client was last known active: rmcp's
     /// session is told of fast calls from it at most once per interval (they bypass it, and it
     /// would otherwise end the session as idle), and a hibernated session ends by this clock.
@@ -62,8 +70,30 @@ impl FastSession {
             endpoint,
             client_name,
             in_flight: Mutex::default(),
+            resources: Mutex::default(),
             last_touch: AtomicU64::new(now_ms()),
         })
+    }
+
+    fn resources(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+        self.resources
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Notes the client's subscription to `uri`; whether it is new.
+    pub fn subscribe(&self, uri: &str) -> bool {
+        self.resources().insert(uri.to_string())
+    }
+
+    /// Drops the client's subscription to `uri`; whether it had one.
+    pub fn unsubscribe(&self, uri: &str) -> bool {
+        self.resources().remove(uri)
+    }
+
+    /// Whether the client subscribed to `uri`.
+    pub fn subscribed(&self, uri: &str) -> bool {
+        self.resources().contains(uri)
     }
 
     /// Whether rmcp's session should hear of this client now; at most once per `interval`.
@@ -135,6 +165,14 @@ impl Drop for InFlightCall {
 }
 
 impl FastSessions {
+    /// The sessions of a gateway whose upstreams are in `pool`.
+    pub(crate) fn new(pool: crate::pool::UpstreamPool) -> Self {
+        Self {
+            sessions: Arc::default(),
+            pool,
+        }
+    }
+
     /// Registers a session; it stays until the returned ticket drops (when the downstream
     /// session ends).
     pub fn register(
@@ -145,7 +183,7 @@ impl FastSessions {
     ) -> SessionTicket {
         let id: Arc<str> = Arc::from(session_id);
         let session = FastSession::new(endpoint, client_name);
-        self.0
+        self.sessions
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(id.clone(), session.clone());
@@ -158,7 +196,7 @@ impl FastSessions {
 
     /// The session, if it may take the fast path on `endpoint`.
     pub fn get(&self, session_id: &str, endpoint: Option<&str>) -> Option<Arc<FastSession>> {
-        self.0
+        self.sessions
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(session_id)
@@ -183,12 +221,19 @@ impl SessionTicket {
 }
 
 impl Drop for SessionTicket {
+    /// The session ended: it leaves the registry, and lets go of what it subscribed to.
     fn drop(&mut self) {
         self.sessions
-            .0
+            .sessions
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&self.id);
+        let uris = std::mem::take(&mut *self.session.resources());
+        if let Some(server) = &self.session.endpoint {
+            self.sessions
+                .pool
+                .unsubscribe_in_background(server, uris.into_iter().collect());
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use std::{
 };
 
 use serde::Serialize;
-use switchboard_mcp::{Upstream, UpstreamEvent};
+use switchboard_mcp::{ResourceSubscriptions, Upstream, UpstreamEvent};
 use tokio::sync::broadcast;
 
 /// A server's live state, as `status` shows it.
@@ -53,6 +53,9 @@ struct Entries {
     /// definition), so that listeners never need to find the current one; it is dropped only
     /// when the server is deleted, which ends them.
     events: HashMap<String, broadcast::Sender<UpstreamEvent>>,
+    /// Each server's resource subscriptions, which outlive its upstreams for the same reason:
+    /// every upstream built for the server asks for them.
+    resources: HashMap<String, ResourceSubscriptions>,
 }
 
 impl Entries {
@@ -60,6 +63,25 @@ impl Entries {
         self.events
             .entry(id.to_string())
             .or_insert_with(Upstream::event_channel)
+    }
+
+    fn resources(&mut self, id: &str) -> &ResourceSubscriptions {
+        self.resources.entry(id.to_string()).or_default()
+    }
+}
+
+/// Resources of one server subscribed to for as long as this lives: dropped, however its owner
+/// ends, it lets go of them.
+pub(crate) struct HeldSubscriptions {
+    pub(crate) pool: UpstreamPool,
+    pub(crate) server: String,
+    pub(crate) uris: Vec<String>,
+}
+
+impl Drop for HeldSubscriptions {
+    fn drop(&mut self) {
+        self.pool
+            .unsubscribe_in_background(&self.server, std::mem::take(&mut self.uris));
     }
 }
 
@@ -83,12 +105,12 @@ impl UpstreamPool {
     }
 
     /// The server's upstream, built by `build` when there is none or its definition changed;
-    /// `build` gets the server's event channel.
+    /// `build` gets the server's event channel and resource subscriptions.
     pub fn get_or_build(
         &self,
         id: &str,
         version: i64,
-        build: impl FnOnce(broadcast::Sender<UpstreamEvent>) -> Upstream,
+        build: impl FnOnce(broadcast::Sender<UpstreamEvent>, ResourceSubscriptions) -> Upstream,
     ) -> Upstream {
         let mut entries = self.lock();
         if let Some(entry) = entries.upstreams.get_mut(id)
@@ -97,7 +119,8 @@ impl UpstreamPool {
             entry.last_used = Instant::now();
             return entry.upstream.clone();
         }
-        let upstream = build(entries.events(id).clone());
+        let events = entries.events(id).clone();
+        let upstream = build(events, entries.resources(id).clone());
         if let Some(old) = entries.upstreams.insert(
             id.to_string(),
             Entry {
@@ -110,6 +133,14 @@ impl UpstreamPool {
             close_in_background(old.upstream);
         }
         upstream
+    }
+
+    /// The server's upstream, if one is running; never builds one.
+    pub fn running(&self, id: &str) -> Option<Upstream> {
+        self.lock()
+            .upstreams
+            .get(id)
+            .map(|entry| entry.upstream.clone())
     }
 
     /// What the server's upstreams say unasked, whichever upstream serves it, until the server
@@ -160,21 +191,68 @@ impl UpstreamPool {
 
     /// Forgets a deleted server's event channel, which ends its listeners.
     pub fn deleted(&self, id: &str) {
-        self.lock().events.remove(id);
+        let mut entries = self.lock();
+        entries.events.remove(id);
+        entries.resources.remove(id);
     }
 
-    /// Stops every upstream idle for longer than `idle`; returns how many.
+    /// One client of server `id` fewer wants the updates of `uri`: the running upstream tells
+    /// the server when nobody does; with none running, only the count goes down.
+    pub async fn unsubscribe_resource(&self, id: &str, uri: &str) {
+        let running = {
+            let mut entries = self.lock();
+            match entries.upstreams.get(id) {
+                Some(entry) => Some(entry.upstream.clone()),
+                None => {
+                    entries.resources(id).remove(uri);
+                    None
+                }
+            }
+        };
+        if let Some(upstream) = running
+            && let Err(error) = upstream.unsubscribe_resource(uri).await
+        {
+            tracing::debug!(server = %id, %uri, %error, "the upstream was not told of an unsubscription");
+        }
+    }
+
+    /// [`UpstreamPool::unsubscribe_resource`] for each of `uris`, in the background: for a
+    /// subscriber that ends where nothing can wait (a drop).
+    pub(crate) fn unsubscribe_in_background(&self, id: &str, uris: Vec<String>) {
+        if uris.is_empty() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (pool, id) = (self.clone(), id.to_string());
+        runtime.spawn(async move {
+            for uri in uris {
+                pool.unsubscribe_resource(&id, &uri).await;
+            }
+        });
+    }
+
+    /// Stops every upstream idle for longer than `idle`, but those whose resources a client
+    /// subscribed to (it would hear no updates until the next call); returns how many.
     pub async fn stop_idle(&self, idle: Duration) -> usize {
         let stale: Vec<Upstream> = {
-            let entries = &mut self.lock().upstreams;
+            let entries = &mut *self.lock();
             let now = Instant::now();
             let ids: Vec<String> = entries
+                .upstreams
                 .iter()
-                .filter(|(_, e)| now.duration_since(e.last_used) >= idle)
+                .filter(|(id, e)| {
+                    now.duration_since(e.last_used) >= idle
+                        && entries
+                            .resources
+                            .get(*id)
+                            .is_none_or(ResourceSubscriptions::is_empty)
+                })
                 .map(|(id, _)| id.clone())
                 .collect();
             ids.iter()
-                .filter_map(|id| entries.remove(id))
+                .filter_map(|id| entries.upstreams.remove(id))
                 .map(|e| e.upstream)
                 .collect()
         };

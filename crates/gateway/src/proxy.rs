@@ -131,12 +131,27 @@ impl ProxyHandler {
 
     /// Sends the client of `peer` what [`followed_notifications`] carries until its session ends.
     async fn relay_followed(&self, peer: Peer<RoleServer>) {
-        match followed_notifications(&self.gateway, &self.server, Relayed::Everything).await {
+        // A legacy SSE session has no fast-path record to keep subscriptions in: it hears no
+        // resource updates from the shared upstream.
+        let relayed = Relayed::Session(None);
+        match followed_notifications(&self.gateway, &self.server, relayed).await {
             Ok(notifications) => relay_to_peer(notifications, peer, self.sessions.ended()),
             Err(reason) => {
                 tracing::warn!(server = %self.server, "a session will hear no notifications: {reason}");
             }
         }
+    }
+
+    /// The gateway's record of a client session on the shared upstream (see
+    /// `passthrough::FastSessions`), found by the request's `Mcp-Session-Id`; `None` for a client
+    /// with an upstream session of its own, and for legacy SSE.
+    fn shared_session(
+        &self,
+        context: &RequestContext<RoleServer>,
+    ) -> Option<std::sync::Arc<crate::passthrough::FastSession>> {
+        let parts = context.extensions.get::<http::request::Parts>()?;
+        let id = parts.headers.get("mcp-session-id")?.to_str().ok()?;
+        self.gateway.fast_sessions().get(id, Some(&self.server))
     }
 
     /// What this server declares to a client (see `era::declared`): the upstream's own
@@ -149,10 +164,7 @@ impl ProxyHandler {
         };
         let deadline = self.gateway.settings().aggregate_deadline;
         match tokio::time::timeout(deadline, connected.upstream.capabilities()).await {
-            Ok(Ok(capabilities)) => {
-                let version = connected.upstream.protocol_version();
-                era::declared(&capabilities, era::is_stateless(version.as_ref()))
-            }
+            Ok(Ok(capabilities)) => era::declared(&capabilities),
             Ok(Err(_)) | Err(_) => fallback(),
         }
     }
@@ -332,13 +344,24 @@ pub fn page<T: Clone>(
 impl ServerHandler for ProxyHandler {
     /// The lists this server may serve; a client is told what the upstream has instead
     /// ([`Self::initialize`], [`Self::discover`]).
+    /// What the server declares when it must be known at once (rmcp checks a 2026-07-28
+    /// subscription against it): as the running upstream's session has it, or the gateway's
+    /// lists alone.
     fn get_info(&self) -> ServerConfig {
-        let capabilities = serde_json::from_value(json!({
-            "tools": {"listChanged": true},
-            "resources": {"listChanged": true},
-            "prompts": {"listChanged": true},
-        }))
-        .unwrap_or_default();
+        let known = self
+            .gateway
+            .pool()
+            .running(&self.server)
+            .and_then(|upstream| upstream.known_capabilities());
+        let capabilities = match known {
+            Some(upstream) => era::declared(&upstream),
+            None => serde_json::from_value(json!({
+                "tools": {"listChanged": true},
+                "resources": {"listChanged": true},
+                "prompts": {"listChanged": true},
+            }))
+            .unwrap_or_default(),
+        };
         ServerConfig::new(capabilities).with_server_info(Implementation::new(
             format!("switchboard/{}", self.server),
             env!("CARGO_PKG_VERSION"),
@@ -384,18 +407,52 @@ impl ServerHandler for ProxyHandler {
         announce_changes(&self.gateway, scope, context.peer, self.sessions.ended()).await;
     }
 
-    /// 2026-07-28 clients subscribe to list changes with `subscriptions/listen`.
+    /// 2026-07-28 clients subscribe to list changes and resource updates with
+    /// `subscriptions/listen`.
     fn accepted_subscription_filter(
         &self,
         requested: &rmcp::model::SubscriptionFilter,
     ) -> Option<rmcp::model::SubscriptionFilter> {
-        Some(list_change_filter(requested))
+        let mut accepted = list_change_filter(requested);
+        accepted
+            .resource_subscriptions
+            .clone_from(&requested.resource_subscriptions);
+        Some(accepted)
     }
 
-    /// Relays the upstream's list changes, and the server's definition changes as list changes,
-    /// to a 2026-07-28 subscription until it ends.
+    /// Relays the upstream's list changes, the server's definition changes as list changes, and
+    /// the updates of the resources the stream names, to a 2026-07-28 subscription until it
+    /// ends. The resources are subscribed to upstream, in whichever era it speaks, for as long
+    /// as the stream lasts.
     async fn listen(&self, context: rmcp::service::SubscriptionContext) -> Result<(), McpError> {
-        let changes = followed_notifications(&self.gateway, &self.server, Relayed::ListChanges)
+        let uris: std::collections::BTreeSet<String> = context
+            .accepted()
+            .resource_subscriptions
+            .iter()
+            .flatten()
+            .cloned()
+            .collect();
+        // Let go of when the stream ends, however it ends.
+        let mut held = crate::pool::HeldSubscriptions {
+            pool: self.gateway.pool().clone(),
+            server: self.server.clone(),
+            uris: Vec::new(),
+        };
+        let relayed = if uris.is_empty() {
+            Relayed::ListChanges
+        } else {
+            let connected = self.gateway.upstream(&self.server).await.map_err(to_mcp)?;
+            for uri in &uris {
+                match connected.upstream.subscribe_resource(uri).await {
+                    Ok(()) => held.uris.push(uri.clone()),
+                    Err(error) => {
+                        tracing::warn!(server = %self.server, %uri, %error, "cannot subscribe to a resource upstream");
+                    }
+                }
+            }
+            Relayed::Resources(uris)
+        };
+        let changes = followed_notifications(&self.gateway, &self.server, relayed)
             .await
             .map_err(to_mcp)?;
         serve_subscription(&context, changes).await;
@@ -526,25 +583,56 @@ impl ServerHandler for ProxyHandler {
         self.forward(request).await.map(|_| ())
     }
 
+    /// A client on the shared upstream subscribes through the gateway, which keeps its
+    /// subscriptions and asks the upstream once per resource, in either era (see
+    /// `Upstream::subscribe_resource`). A client with an upstream session of its own subscribes
+    /// on it.
     #[allow(deprecated)]
     async fn subscribe(
         &self,
         request: rmcp::model::SubscribeRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        let request = ClientRequest::SubscribeRequest(rmcp::model::SubscribeRequest::new(request));
-        self.forward(request).await.map(|_| ())
+        let Some(session) = self.shared_session(&context) else {
+            let request =
+                ClientRequest::SubscribeRequest(rmcp::model::SubscribeRequest::new(request));
+            return self.forward_for(&context, request).await.map(|_| ());
+        };
+        if !session.subscribe(&request.uri) {
+            return Ok(());
+        }
+        let subscribed = match self.gateway.upstream(&self.server).await {
+            Ok(connected) => connected
+                .upstream
+                .subscribe_resource(&request.uri)
+                .await
+                .map_err(|error| to_mcp(error.into())),
+            Err(error) => Err(to_mcp(error)),
+        };
+        if subscribed.is_err() {
+            session.unsubscribe(&request.uri);
+        }
+        subscribed
     }
 
     #[allow(deprecated)]
     async fn unsubscribe(
         &self,
         request: rmcp::model::UnsubscribeRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        let request =
-            ClientRequest::UnsubscribeRequest(rmcp::model::UnsubscribeRequest::new(request));
-        self.forward(request).await.map(|_| ())
+        let Some(session) = self.shared_session(&context) else {
+            let request =
+                ClientRequest::UnsubscribeRequest(rmcp::model::UnsubscribeRequest::new(request));
+            return self.forward_for(&context, request).await.map(|_| ());
+        };
+        if session.unsubscribe(&request.uri) {
+            self.gateway
+                .pool()
+                .unsubscribe_resource(&self.server, &request.uri)
+                .await;
+        }
+        Ok(())
     }
 
     async fn complete(

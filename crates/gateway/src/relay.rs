@@ -1,5 +1,5 @@
-//! What upstreams say unasked (list changes, log messages), as the notifications downstream
-//! clients hear: the one mapping from upstream events to JSON-RPC texts, and the one loop that
+//! What upstreams say unasked (list changes, log messages, resource updates), as the
+//! notifications downstream clients hear: the one mapping from upstream events to JSON-RPC texts, and the one loop that
 //! sends them into an rmcp session.
 
 use rmcp::{RoleServer, service::Peer};
@@ -8,7 +8,9 @@ use switchboard_mcp::{Upstream, UpstreamEvent};
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
-use crate::Gateway;
+use std::sync::Arc;
+
+use crate::{Gateway, passthrough::FastSession};
 
 /// Relays what an upstream says unasked to one downstream session: list changes (after dropping
 /// the cached tools, so that the client's re-list sees the new ones) and log messages. Ends with
@@ -67,22 +69,38 @@ const LOG_LEVELS: [&str; 8] = [
 ];
 
 /// Which of an upstream's unasked messages a downstream endpoint relays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Relayed {
-    /// List changes and log messages: one server's endpoint.
+    /// List changes, log messages and every resource update: a client's own upstream session,
+    /// whose updates are of its own subscriptions.
     Everything,
+    /// List changes, log messages, and the updates of the resources this session subscribed to
+    /// (none without one): a client of one server's endpoint on the shared upstream, which
+    /// carries every client's subscriptions.
+    Session(Option<Arc<FastSession>>),
     /// List changes only: a 2026-07-28 subscription, which has no place for logs, and `/mcp`,
     /// which serves no upstream's logs.
     ListChanges,
+    /// List changes and the updates of these resources: a 2026-07-28 subscription that names
+    /// them.
+    Resources(std::collections::BTreeSet<String>),
 }
 
 impl Relayed {
-    fn relays(self, event: &UpstreamEvent) -> bool {
+    fn relays(&self, event: &UpstreamEvent) -> bool {
         match event {
             UpstreamEvent::ToolsChanged
             | UpstreamEvent::ResourcesChanged
             | UpstreamEvent::PromptsChanged => true,
-            UpstreamEvent::Log { .. } => self == Self::Everything,
+            UpstreamEvent::Log { .. } => matches!(self, Self::Everything | Self::Session(_)),
+            UpstreamEvent::ResourceUpdated { uri } => match self {
+                Self::Everything => true,
+                Self::Session(session) => session
+                    .as_ref()
+                    .is_some_and(|session| session.subscribed(uri)),
+                Self::Resources(uris) => uris.contains(uri),
+                Self::ListChanges => false,
+            },
             _ => false,
         }
     }
@@ -168,6 +186,9 @@ fn notification_message(event: UpstreamEvent) -> Option<Value> {
         UpstreamEvent::ToolsChanged => ("notifications/tools/list_changed", None),
         UpstreamEvent::ResourcesChanged => ("notifications/resources/list_changed", None),
         UpstreamEvent::PromptsChanged => ("notifications/prompts/list_changed", None),
+        UpstreamEvent::ResourceUpdated { uri } => {
+            ("notifications/resources/updated", Some(json!({"uri": uri})))
+        }
         UpstreamEvent::Log {
             level,
             logger,
@@ -222,6 +243,9 @@ mod tests {
                 logger: Some("db".into()),
                 data: json!("slow query"),
             },
+            UpstreamEvent::ResourceUpdated {
+                uri: "test://watched".into(),
+            },
         ];
         for event in events.clone() {
             let message = notification_message(event).expect("a notification");
@@ -237,8 +261,26 @@ mod tests {
         assert_eq!(log["params"]["logger"], "db");
         let relayed =
             |relayed: Relayed| events.iter().filter(|event| relayed.relays(event)).count();
-        assert_eq!(relayed(Relayed::Everything), 4);
+        assert_eq!(relayed(Relayed::Everything), 5);
         assert_eq!(relayed(Relayed::ListChanges), 3);
+        assert_eq!(relayed(Relayed::Session(None)), 4);
+        let named = |uri: &str| Relayed::Resources([uri.to_string()].into());
+        assert_eq!(
+            relayed(named("test://watched")),
+            4,
+            "list changes and the update"
+        );
+        assert_eq!(relayed(named("test://other")), 3);
+        let subscriber = FastSession::new(Some("server".into()), "client".into());
+        assert_eq!(relayed(Relayed::Session(Some(subscriber.clone()))), 4);
+        subscriber.subscribe("test://other");
+        assert_eq!(
+            relayed(Relayed::Session(Some(subscriber.clone()))),
+            4,
+            "another resource's update is not this session's"
+        );
+        subscriber.subscribe("test://watched");
+        assert_eq!(relayed(Relayed::Session(Some(subscriber))), 5);
         for message in list_changes() {
             let typed = typed_notification(&message).expect("rmcp's model carries it");
             assert!(matches!(

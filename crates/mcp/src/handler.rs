@@ -1,4 +1,4 @@
-//! What an upstream may send us unasked: progress, logging and list changes.
+//! What an upstream may send us unasked: progress, logging, list changes and resource updates.
 
 use std::{
     collections::HashMap,
@@ -36,6 +36,10 @@ pub enum UpstreamEvent {
     ToolsChanged,
     ResourcesChanged,
     PromptsChanged,
+    /// A resource some downstream client subscribed to changed.
+    ResourceUpdated {
+        uri: String,
+    },
     Log {
         level: String,
         logger: Option<String>,
@@ -43,10 +47,15 @@ pub enum UpstreamEvent {
     },
 }
 
-/// The event for a list-change notification, however it arrived (on its own, or on a
+/// The event for a list change or a resource update, however it arrived (on its own, or on a
 /// 2026-07-28 subscription); `None` for any other notification.
-pub(crate) fn list_change(notification: &ServerNotification) -> Option<UpstreamEvent> {
+pub(crate) fn change(notification: &ServerNotification) -> Option<UpstreamEvent> {
     match notification {
+        ServerNotification::ResourceUpdatedNotification(updated) => {
+            Some(UpstreamEvent::ResourceUpdated {
+                uri: updated.params.uri.clone(),
+            })
+        }
         ServerNotification::ToolListChangedNotification(_) => Some(UpstreamEvent::ToolsChanged),
         ServerNotification::ResourceListChangedNotification(_) => {
             Some(UpstreamEvent::ResourcesChanged)
@@ -216,7 +225,7 @@ impl UpstreamHandler {
             }
             ServerNotification::LoggingMessageNotification(log) => self.log(&log.params),
             other => {
-                if let Some(event) = list_change(other) {
+                if let Some(event) = change(other) {
                     self.emit(event);
                 }
             }

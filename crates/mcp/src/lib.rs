@@ -17,6 +17,7 @@ pub mod raw_client;
 mod redact;
 pub mod sse;
 pub mod stdio;
+pub mod subscriptions;
 pub mod upstream;
 
 pub use admission::BreakerState;
@@ -30,4 +31,5 @@ pub use handler::{Progress, UpstreamEvent};
 pub use raw::{RawCallError, RawReply, StatelessCall};
 pub use raw_client::RawClient;
 pub use rmcp::model;
+pub use subscriptions::ResourceSubscriptions;
 pub use upstream::{RequestOptions, TransportKind, Upstream, WeakUpstream};

@@ -426,6 +426,7 @@ pub(crate) fn classify_expected(
                 Some(_) if pass_incomplete => result.to_owned(),
                 Some("complete") => without_result_type(result)?,
                 Some(_) => return Ok(Message::Incomplete),
+                None if pass_incomplete => said_complete(result)?,
                 None => result.to_owned(),
             };
             return Ok(Message::Answer(Ok((result, probe.is_error == Some(true)))));
@@ -464,6 +465,20 @@ fn without_result_type(result: &RawValue) -> Result<Box<RawValue>, serde_json::E
         serde_json::from_str(result.get())?;
     fields.remove("resultType");
     serde_json::value::to_raw_value(&fields)
+}
+
+/// A session-era upstream's result, which has no `resultType`, said complete for a stateless
+/// client, which requires it (the revision reads an absent one as complete): `era::say_complete`
+/// of the typed path, on the raw text.
+fn said_complete(result: &RawValue) -> Result<Box<RawValue>, serde_json::Error> {
+    let text = result.get().trim_start();
+    let fields = text.strip_prefix('{').unwrap_or(text);
+    let spliced = if fields.trim_start().starts_with('}') {
+        format!(r#"{{"resultType":"complete"{}"#, fields.trim_start())
+    } else {
+        format!(r#"{{"resultType":"complete",{fields}"#)
+    };
+    RawValue::from_string(spliced)
 }
 
 /// Reads the answer to a raw call from an event stream, keeping the notifications before it.
@@ -711,6 +726,22 @@ mod tests {
         assert_eq!(
             complete_result(true),
             r#"{"resultType":"complete","content":[]}"#
+        );
+        // A session-era upstream's result has none: a stateless client is told it is complete.
+        let session_era = |result: &str| {
+            let text = format!(r#"{{"jsonrpc":"2.0","id":5,"result":{result}}}"#);
+            let Message::Answer(Ok((result, _))) = classify(&text, 5, true).expect("parses") else {
+                panic!("an answer");
+            };
+            serde_json::from_str::<serde_json::Value>(result.get()).expect("JSON")
+        };
+        assert_eq!(
+            session_era(r#"{"content":[]}"#),
+            serde_json::json!({"resultType": "complete", "content": []})
+        );
+        assert_eq!(
+            session_era(" { } "),
+            serde_json::json!({"resultType": "complete"})
         );
     }
 

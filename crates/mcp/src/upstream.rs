@@ -33,13 +33,14 @@ use crate::{
     config::{CallContext, Endpoint, HttpConfig, HttpTransport, UpstreamAuth, UpstreamConfig},
     error::{Delivery, UpstreamError, describe_transport_error, sanitize_message},
     exchange::{CONTEXT_META_KEY, header_map},
-    handler::{InOrder, Progress, ProgressRoutes, UpstreamEvent, UpstreamHandler, list_change},
+    handler::{InOrder, Progress, ProgressRoutes, UpstreamEvent, UpstreamHandler},
     http::{SessionAwareClient, shared_http_client},
     raw::{RawCallError, RawReply, RawRoute, RouteCell, StatelessCall},
     sse::LegacySseTransport,
     stdio::{self, ChildGuard},
 };
 
+mod changes;
 mod raw_call;
 
 /// Rounds of `input_required` a call may go through before it fails (the SDKs' default).
@@ -113,6 +114,11 @@ struct Inner {
     admission: crate::admission::Admission,
     /// The next raw call's id (added to `raw::RAW_ID_BASE`).
     raw_ids: std::sync::atomic::AtomicU64,
+    /// The resources clients subscribed to, shared with the server's other upstreams.
+    resources: crate::ResourceSubscriptions,
+    /// The `subscriptions/listen` stream of a stateless session, replaced when the resources
+    /// subscribed to change.
+    listening: SyncMutex<Option<tokio::task::AbortHandle>>,
 }
 
 #[derive(Debug, Default)]
@@ -185,6 +191,16 @@ impl Upstream {
     /// A handle that connects on first use and sends what the upstream says unasked to `events`,
     /// which may outlive it: whoever listens there hears the upstream that replaces this one.
     pub fn with_events(config: UpstreamConfig, events: broadcast::Sender<UpstreamEvent>) -> Self {
+        Self::for_server(config, events, crate::ResourceSubscriptions::default())
+    }
+
+    /// As [`Upstream::with_events`], also asking the upstream for the `resources` subscribed to,
+    /// which outlive it too: the upstream that replaces this one asks for them again.
+    pub fn for_server(
+        config: UpstreamConfig,
+        events: broadcast::Sender<UpstreamEvent>,
+        resources: crate::ResourceSubscriptions,
+    ) -> Self {
         let handler = UpstreamHandler {
             name: Arc::from(config.name.as_str()),
             progress: ProgressRoutes::default(),
@@ -202,6 +218,8 @@ impl Upstream {
                 cancels: TaskTracker::new(),
                 admission,
                 raw_ids: std::sync::atomic::AtomicU64::new(0),
+                resources,
+                listening: SyncMutex::new(None),
             }),
         }
     }
@@ -543,6 +561,14 @@ impl Upstream {
             .unwrap_or_default())
     }
 
+    /// The capabilities of the open session, if one is open: what [`Upstream::capabilities`]
+    /// answers, without connecting.
+    pub fn known_capabilities(&self) -> Option<rmcp::model::ServerCapabilities> {
+        let session = self.live_session()?;
+        let info = session.service.peer().peer_info()?;
+        Some(info.capabilities.clone())
+    }
+
     async fn list_all<T>(
         &self,
         make: impl Fn(PaginatedRequestParams) -> ClientRequest,
@@ -607,9 +633,9 @@ impl Upstream {
         match connected {
             Ok(session) => {
                 *backoff = Backoff::default();
-                self.listen_for_list_changes(&session);
                 let session = Arc::new(session);
                 *self.slot() = Some(session.clone());
+                self.follow_changes(&session);
                 Ok(session)
             }
             Err(error) => {
@@ -624,37 +650,6 @@ impl Upstream {
                 Err(error)
             }
         }
-    }
-
-    /// On a stateless (2026-07-28) session, list changes arrive only on a `subscriptions/listen`
-    /// stream; open one and feed it to the same events as the older notifications. The task ends
-    /// with the session.
-    fn listen_for_list_changes(&self, session: &Session) {
-        if !session.is_stateless() {
-            return;
-        }
-        let peer = session.service.peer().clone();
-        let events = self.inner.handler.events.clone();
-        let name = self.name().to_string();
-        tokio::spawn(async move {
-            let filter = rmcp::model::SubscriptionFilter::builder()
-                .tools_list_changed()
-                .prompts_list_changed()
-                .resources_list_changed()
-                .build();
-            let mut subscription = match peer.listen(filter).await {
-                Ok(subscription) => subscription,
-                Err(error) => {
-                    tracing::debug!(upstream = %name, %error, "no list-change subscription");
-                    return;
-                }
-            };
-            while let Ok(Some(notification)) = subscription.next().await {
-                if let Some(event) = list_change(&notification) {
-                    let _ = events.send(event);
-                }
-            }
-        });
     }
 
     /// When the next connection attempt may start, after earlier failures. Fails at once when

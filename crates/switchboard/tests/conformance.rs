@@ -1,9 +1,8 @@
 //! Fidelity: the MCP conformance suite (`@modelcontextprotocol/conformance server
 //! --requirements <revision>`) run against an upstream directly and then through `/mcp/{alias}`
-//! fronting it: server-everything and the 2025-era conformance fixture for 2025-11-25, and the
-//! fixture that speaks both eras for 2026-07-28. (The both-eras fixture's 2025-11-25 run loses
-//! `resources/subscribe`, which the gateway does not yet keep for a 2025 client of a 2026
-//! upstream; it replaces the 2025-era fixture when it does.) Every check that passes directly must pass through the gateway,
+//! fronting it: server-everything for 2025-11-25, and the fixture that speaks both eras
+//! (`fixtures/both_eras_server.cjs`) for 2025-11-25 and 2026-07-28. The gateway speaks to that
+//! fixture in the stateless era whatever its client's, so the 2025 run crosses eras. Every check that passes directly must pass through the gateway,
 //! but one kind: a check that calls a tool the upstream never lists. server-everything answers
 //! such a call with a tool error, which some scenarios accept; the gateway refuses it as an
 //! unknown tool (`-32602`) without sending it upstream, as it must.
@@ -178,11 +177,11 @@ async fn server_everything_loses_no_check_through_the_gateway() {
 }
 
 #[tokio::test]
-async fn a_2025_client_of_the_conformance_fixture_loses_no_check_through_the_gateway() {
-    let fixture = switchboard_test_support::start_conformance_fixture()
+async fn a_2025_client_of_the_both_eras_fixture_loses_no_check_through_the_gateway() {
+    let fixture = switchboard_test_support::start_both_eras_fixture()
         .await
         .expect("fixture");
-    fidelity("conformance fixture", &fixture.url("/mcp"), "2025-11-25").await;
+    fidelity("both-eras fixture", &fixture.url("/mcp"), "2025-11-25").await;
 }
 
 #[tokio::test]

@@ -138,23 +138,6 @@ fn everything_command(mode: &str, port: u16) -> Command {
     command
 }
 
-/// The conformance fixture server of the 2025 era (the suite's `test_*` tools, resources and
-/// prompts on the TypeScript SDK v1), serving Streamable HTTP at `/mcp`. To be replaced by
-/// [`start_both_eras_fixture`] once the gateway keeps resource subscriptions for a 2025 client
-/// of a 2026 upstream.
-pub async fn start_conformance_fixture() -> anyhow::Result<PeerServer> {
-    start_on_free_port(conformance_fixture_command).await
-}
-
-fn conformance_fixture_command(port: u16) -> Command {
-    let mut command = Command::new("node");
-    command
-        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/conformance_server.cjs"))
-        .arg(port.to_string())
-        .env("NODE_PATH", peers_dir().join("node_modules"));
-    command
-}
-
 /// The fixture that speaks both protocol eras (`fixtures/both_eras_server.cjs`: the conformance
 /// suite's `test_*` tools, resources and prompts on the TypeScript SDK v2), serving Streamable
 /// HTTP at `/mcp`: sessions for 2025-11-25 clients, stateless for 2026-07-28 ones.
@@ -169,6 +152,17 @@ fn both_eras_fixture_command(port: u16) -> Command {
         .arg(port.to_string())
         .env("NODE_PATH", peers_dir().join("node_modules"));
     command
+}
+
+/// The same fixture as a server of the 2025 era only (`FIXTURE_ERAS=2025`): sessions, and 404 for
+/// stateless requests, as servers that predate 2026-07-28 answer them.
+pub async fn start_session_era_fixture() -> anyhow::Result<PeerServer> {
+    start_on_free_port(|port| {
+        let mut command = both_eras_fixture_command(port);
+        command.env("FIXTURE_ERAS", "2025");
+        command
+    })
+    .await
 }
 
 /// The Python fixture in an HTTP mode (`streamable-http` serves `/mcp`, `sse` serves `/sse`).

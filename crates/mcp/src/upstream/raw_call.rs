@@ -35,6 +35,9 @@ impl Upstream {
         if !route.direct || (route.standard_headers && !crate::raw::plain_header_value(name)) {
             return Err(RawCallError::Unrouted);
         }
+        // The answer is read for the client's era, whatever the upstream's (a stateless client
+        // gets `resultType`).
+        let for_stateless_client = stateless.is_some();
         // A session-era upstream gets the gateway's own context on its shared session; a call
         // that needs the client's own (to be asked for input) goes to the typed path instead.
         let stateless = match stateless {
@@ -48,7 +51,14 @@ impl Upstream {
         };
         let ticket = self.inner.admission.admit().await?;
         let result = self
-            .send_raw(&route, name, arguments, stateless, options)
+            .send_raw(
+                &route,
+                name,
+                arguments,
+                stateless,
+                for_stateless_client,
+                options,
+            )
             .await;
         match &result {
             Err(RawCallError::Unrouted) => {
@@ -67,6 +77,7 @@ impl Upstream {
         name: &str,
         arguments: &str,
         stateless: Option<&StatelessCall<'_>>,
+        for_stateless_client: bool,
         options: &RequestOptions,
     ) -> Result<RawReply, RawCallError> {
         use std::sync::atomic::Ordering;
@@ -133,7 +144,7 @@ impl Upstream {
                 id,
                 progress_token: progress_token.as_deref(),
             };
-            self.read_raw_answer(route, response, expected, stateless.is_some(), on_progress)
+            self.read_raw_answer(route, response, expected, for_stateless_client, on_progress)
                 .await
         };
         let cancelled = async {

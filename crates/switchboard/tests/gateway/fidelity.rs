@@ -213,7 +213,7 @@ async fn the_mcp_inspector_lists_and_calls_through_the_gateway() {
 /// resources but no logging; the gateway declares neither more nor less.
 #[tokio::test]
 async fn a_server_declares_what_its_upstream_has() {
-    let (_python, server) = calc_behind_gateway(&[]).await;
+    let (python, server) = calc_behind_gateway(&[]).await;
     let _everything = register_everything(&server, "every").await;
     let declared = |path: &'static str| {
         let server = &server;
@@ -242,7 +242,18 @@ async fn a_server_declares_what_its_upstream_has() {
     for capability in ["logging", "completions"] {
         assert!(calc.get(capability).is_none(), "{capability}: {calc}");
     }
-    assert!(calc["resources"].get("subscribe").is_none(), "{calc}");
+    // Subscriptions as the upstream has them: the gateway keeps them in either era.
+    let direct = switchboard_mcp::Upstream::connect(switchboard_mcp::UpstreamConfig::http(
+        "direct",
+        python.url("/mcp"),
+    ))
+    .await
+    .expect("connects")
+    .capabilities()
+    .await
+    .expect("capabilities");
+    let subscribes = direct.resources.and_then(|r| r.subscribe) == Some(true);
+    assert_eq!(calc["resources"]["subscribe"] == true, subscribes, "{calc}");
 }
 
 /// Progress reports that travel with the answer (the tool reports and answers at once) reach the

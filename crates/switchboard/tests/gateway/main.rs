@@ -5,6 +5,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod eras;
 mod fidelity;
 mod helpers;
 mod operations;

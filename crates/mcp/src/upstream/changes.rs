@@ -1,0 +1,138 @@
+//! What an upstream tells of its own accord once asked: list changes and the updates of
+//! resources that downstream clients subscribed to. A session of the 2025 era sends list changes
+//! unasked and resource updates after `resources/subscribe`; a stateless one (2026-07-28) sends
+//! both only on a `subscriptions/listen` stream, whose filter names the resources. Either way they
+//! become the upstream's [`UpstreamEvent`]s.
+
+// `resources/subscribe` is of the 2025 era, which rmcp marks deprecated; servers of that era
+// still have it, and their clients still use it.
+#![allow(deprecated)]
+
+use std::sync::{Arc, PoisonError};
+
+use rmcp::model::{
+    ClientRequest, SubscribeRequest, SubscribeRequestParams, SubscriptionFilter,
+    UnsubscribeRequest, UnsubscribeRequestParams,
+};
+
+use super::{RequestOptions, Session, Upstream};
+use crate::{error::UpstreamError, handler::change};
+
+impl Upstream {
+    /// Subscribes one more client to the updates of `uri`. The upstream is asked for the first
+    /// subscriber only; every update then reaches every listener as
+    /// [`UpstreamEvent::ResourceUpdated`](crate::UpstreamEvent::ResourceUpdated), and telling
+    /// which of them subscribed is theirs.
+    pub async fn subscribe_resource(&self, uri: &str) -> Result<(), UpstreamError> {
+        if !self.inner.resources.add(uri) {
+            return Ok(());
+        }
+        let asked = self.ask_for_resource(uri, true).await;
+        if asked.is_err() {
+            self.inner.resources.remove(uri);
+        }
+        asked
+    }
+
+    /// One client fewer wants the updates of `uri`; the upstream is told when none does. With no
+    /// session open there is nothing to tell: the next one will not ask for it.
+    pub async fn unsubscribe_resource(&self, uri: &str) -> Result<(), UpstreamError> {
+        if !self.inner.resources.remove(uri) || self.live_session().is_none() {
+            return Ok(());
+        }
+        self.ask_for_resource(uri, false).await
+    }
+
+    async fn ask_for_resource(&self, uri: &str, subscribe: bool) -> Result<(), UpstreamError> {
+        let session = self.session().await?;
+        if session.is_stateless() {
+            self.listen(&session);
+            return Ok(());
+        }
+        self.request(
+            subscription_request(uri, subscribe),
+            &RequestOptions::retry_safe(),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// On a new session, asks for what the upstream would not otherwise send: on a stateless
+    /// one, list changes and subscribed resources' updates on a listen stream; on one of the
+    /// 2025 era, the subscribed resources again (its list changes come unasked).
+    pub(super) fn follow_changes(&self, session: &Arc<Session>) {
+        if session.is_stateless() {
+            self.listen(session);
+            return;
+        }
+        let uris = self.inner.resources.uris();
+        if uris.is_empty() {
+            return;
+        }
+        let upstream = self.downgrade();
+        tokio::spawn(async move {
+            let Some(upstream) = upstream.upgrade() else {
+                return;
+            };
+            for uri in uris {
+                let request = subscription_request(&uri, true);
+                if let Err(error) = upstream
+                    .request(request, &RequestOptions::retry_safe())
+                    .await
+                {
+                    tracing::warn!(upstream = %upstream.name(), %uri, %error, "cannot subscribe again to a resource");
+                }
+            }
+        });
+    }
+
+    /// (Re)opens the stateless session's listen stream, for the list changes and the resources
+    /// subscribed to now; the stream it replaces ends. An update sent between the two is missed.
+    fn listen(&self, session: &Session) {
+        let peer = session.service.peer().clone();
+        let events = self.inner.handler.events.clone();
+        let name = self.name().to_string();
+        let uris = self.inner.resources.uris();
+        let task = tokio::spawn(async move {
+            let mut filter = SubscriptionFilter::builder()
+                .tools_list_changed()
+                .prompts_list_changed()
+                .resources_list_changed();
+            if !uris.is_empty() {
+                filter = filter.resource_subscriptions(uris);
+            }
+            let mut subscription = match peer.listen(filter.build()).await {
+                Ok(subscription) => subscription,
+                Err(error) => {
+                    tracing::debug!(upstream = %name, %error, "no change subscription");
+                    return;
+                }
+            };
+            while let Ok(Some(notification)) = subscription.next().await {
+                if let Some(event) = change(&notification) {
+                    let _ = events.send(event);
+                }
+            }
+        });
+        let replaced = self
+            .inner
+            .listening
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .replace(task.abort_handle());
+        if let Some(replaced) = replaced {
+            replaced.abort();
+        }
+    }
+}
+
+/// A session-era `resources/subscribe` or `resources/unsubscribe` of `uri`.
+fn subscription_request(uri: &str, subscribe: bool) -> ClientRequest {
+    if subscribe {
+        ClientRequest::SubscribeRequest(SubscribeRequest::new(SubscribeRequestParams::new(uri)))
+    } else {
+        ClientRequest::UnsubscribeRequest(UnsubscribeRequest::new(UnsubscribeRequestParams::new(
+            uri,
+        )))
+    }
+}

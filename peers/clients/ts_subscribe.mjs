@@ -1,0 +1,55 @@
+// With the official TypeScript SDK (a 2025-era client): two sessions, A and B, subscribe to a
+// resource at different times and have the server announce updates with a tool. For
+// Switchboard's tests. Each wait is for a notification that must come; a bound of 30 s keeps a
+// lost one from hanging the test, and is never what the test checks.
+// Usage: node ts_subscribe.mjs URL TOKEN UPDATE_TOOL WATCHED_URI OTHER_URI
+// Prints one JSON line: {a: [uri, ...], b: [uri, ...]}, the updates each session heard, in order.
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { ResourceUpdatedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
+
+const [url, token, tool, watched, other] = process.argv.slice(2);
+
+async function session(name) {
+  const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
+  const client = new Client({ name, version: "1.0.0" });
+  const heard = [];
+  let waiting = [];
+  client.setNotificationHandler(ResourceUpdatedNotificationSchema, (notification) => {
+    heard.push(notification.params.uri);
+    for (const wake of waiting) wake();
+    waiting = [];
+  });
+  await client.connect(transport);
+  const heardAtLeast = async (count) => {
+    const deadline = Date.now() + 30000;
+    while (heard.length < count && Date.now() < deadline) {
+      await new Promise((resolve) => { waiting.push(resolve); setTimeout(resolve, deadline - Date.now()); });
+    }
+  };
+  const update = (uri) => client.callTool({ name: tool, arguments: { uri } });
+  return { client, heard, heardAtLeast, update };
+}
+
+const a = await session("switchboard-test-subscriber-a");
+const b = await session("switchboard-test-subscriber-b");
+// A alone is subscribed.
+await a.client.subscribeResource({ uri: watched });
+await a.update(watched);
+await a.heardAtLeast(1);
+// Both are: B's first update is this one, so an update of A's alone would have come before it.
+await b.client.subscribeResource({ uri: watched });
+await b.update(watched);
+await b.heardAtLeast(1);
+await a.heardAtLeast(2);
+// A lets go: its next update is of the other resource, and one of the watched would come first.
+await a.client.unsubscribeResource({ uri: watched });
+await b.update(watched);
+await b.heardAtLeast(2);
+await a.client.subscribeResource({ uri: other });
+await a.update(other);
+await a.heardAtLeast(3);
+console.log(JSON.stringify({ a: a.heard, b: b.heard }));
+await a.client.close();
+await b.client.close();
+process.exit(0);
