@@ -42,11 +42,30 @@ enum Command {
     Run(commands::run::Args),
 }
 
+/// The runtime's worker threads: `TOKIO_WORKER_THREADS` when set (the one runtime knob), else
+/// one per core but one, and at least one. The core left over serves the kernel's network work
+/// and stdio upstreams, which every proxied call also needs: on the 2-core bench machine a
+/// worker per core cost about a fifth more CPU per call, in wake-ups between the workers
+/// (BENCHMARKS.md).
+fn worker_threads() -> usize {
+    std::env::var("TOKIO_WORKER_THREADS")
+        .ok()
+        .and_then(|n| n.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(1, std::num::NonZeroUsize::get)
+                .saturating_sub(1)
+                .max(1)
+        })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     switchboard_mcp::net::install_crypto_provider();
     let _telemetry = telemetry::init(cli.log_format, cli.otlp_endpoint.as_deref());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(worker_threads())
         .enable_all()
         .build()
     {
