@@ -85,11 +85,32 @@ impl From<switchboard_gateway::GatewayError> for ApiError {
 /// A refusal on an MCP endpoint: the status, and a JSON-RPC error with no id (the request's could
 /// not be read, or was not one to answer).
 pub fn jsonrpc_refusal(status: StatusCode, code: i32, message: &str) -> Response {
+    let error = rmcp::ErrorData::new(rmcp::model::ErrorCode(code), message.to_string(), None);
+    let body = jsonrpc_error(None, &error);
     (
         status,
-        Json(json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}})),
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body,
     )
         .into_response()
+}
+
+/// The one JSON-RPC error envelope the gateway writes itself (rmcp writes its own): the answer
+/// to the request with `id` (`null` when it could not be read), carrying `error` whole.
+pub(crate) fn jsonrpc_error(
+    id: Option<&serde_json::value::RawValue>,
+    error: &rmcp::ErrorData,
+) -> String {
+    let mut message = String::with_capacity(96);
+    message.push_str(r#"{"jsonrpc":"2.0","id":"#);
+    message.push_str(id.map_or("null", serde_json::value::RawValue::get));
+    message.push_str(r#","error":"#);
+    message.push_str(&serde_json::to_string(error).unwrap_or_else(|_| "{}".into()));
+    message.push('}');
+    message
 }
 
 impl IntoResponse for ApiError {

@@ -387,23 +387,18 @@ fn answer_message(
     id: &RawValue,
     reply: Result<switchboard_mcp::RawReply, rmcp::ErrorData>,
 ) -> (String, Vec<Box<RawValue>>) {
-    let mut message = String::with_capacity(64);
-    message.push_str(r#"{"jsonrpc":"2.0","id":"#);
-    message.push_str(id.get());
-    let notifications = match reply {
+    match reply {
         Ok(reply) => {
+            let mut message = String::with_capacity(64 + reply.result.get().len());
+            message.push_str(r#"{"jsonrpc":"2.0","id":"#);
+            message.push_str(id.get());
             message.push_str(r#","result":"#);
             message.push_str(reply.result.get());
-            reply.notifications
+            message.push('}');
+            (message, reply.notifications)
         }
-        Err(error) => {
-            message.push_str(r#","error":"#);
-            message.push_str(&serde_json::to_string(&error).unwrap_or_else(|_| "{}".into()));
-            Vec::new()
-        }
-    };
-    message.push('}');
-    (message, notifications)
+        Err(error) => (crate::error::jsonrpc_error(Some(id), &error), Vec::new()),
+    }
 }
 
 /// One server-sent event carrying a JSON-RPC message.

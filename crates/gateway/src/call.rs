@@ -197,26 +197,32 @@ async fn call_governed(
         // The sender is gone with the call; the relay ends once it has sent the rest.
         let _ = relay.await;
     }
+    answer_of(gateway, served, result).map(Into::into)
+}
+
+/// A governed call's outcome as the client gets it: the tool's result, said complete (rmcp
+/// leaves `resultType` out for a client of the 2025 era), or the error.
+pub(crate) fn answer_of(
+    gateway: &Gateway,
+    served: &Served,
+    result: Result<switchboard_tools::ToolOutput, ToolError>,
+) -> Result<rmcp::model::CallToolResult, McpError> {
+    let output = result.map_err(|error| tool_error_to_mcp(gateway, &served.id, error))?;
+    record(gateway, &served.id, None);
+    // Non-exhaustive upstream type: built by assignment.
+    #[allow(clippy::field_reassign_with_default)]
+    let result = {
+        let mut result = rmcp::model::CallToolResult::default();
+        result.content = output.content;
+        result.structured_content = output.structured_content;
+        result.is_error = Some(output.is_error);
+        result
+    };
+    let mut result = rmcp::model::ServerResult::CallToolResult(result);
+    crate::era::say_complete(&mut result);
     match result {
-        Ok(output) => {
-            record(gateway, &served.id, None);
-            // Non-exhaustive upstream type: built by assignment.
-            #[allow(clippy::field_reassign_with_default)]
-            let result = {
-                let mut result = rmcp::model::CallToolResult::default();
-                result.content = output.content;
-                result.structured_content = output.structured_content;
-                result.is_error = Some(output.is_error);
-                result
-            };
-            let mut result = rmcp::model::ServerResult::CallToolResult(result);
-            crate::era::say_complete(&mut result);
-            let rmcp::model::ServerResult::CallToolResult(result) = result else {
-                unreachable!("say_complete keeps the variant")
-            };
-            Ok(result.into())
-        }
-        Err(error) => Err(tool_error_to_mcp(gateway, &served.id, error)),
+        rmcp::model::ServerResult::CallToolResult(result) => Ok(result),
+        _ => Err(unexpected()),
     }
 }
 

@@ -8,8 +8,11 @@ pub mod audit;
 mod call;
 pub mod catalog;
 mod client_sessions;
+mod definition_cache;
 mod definitions;
 mod era;
+mod error;
+mod held_calls;
 pub mod metrics;
 pub mod model;
 pub mod passthrough;
@@ -17,6 +20,7 @@ pub mod pool;
 pub mod proxy;
 mod registry_watch;
 mod relay;
+mod settings;
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -25,116 +29,21 @@ use std::{
 };
 
 use serde::Serialize;
-use switchboard_mcp::{Upstream, UpstreamError};
-use switchboard_store::{SecretBox, ServerRow, Store, StoreError};
+use switchboard_mcp::Upstream;
+use switchboard_store::{SecretBox, ServerRow, Store};
 use switchboard_tools::{RemoteServerConfig, ToolMetadata, ToolRegistry, register_from};
 
 use crate::{
     catalog::Catalog,
+    definition_cache::{DefinitionCache, Resolved},
     definitions::apply_update,
     model::{
-        CommandConfig, CreateServer, Invalid, PackageConfig, RemoteConfig, Runtime,
-        ServerDefinition, UpdateServer,
+        CommandConfig, CreateServer, PackageConfig, RemoteConfig, Runtime, ServerDefinition,
+        UpdateServer,
     },
     pool::{Status, UpstreamPool},
 };
-
-/// The operator's settings for the gateway.
-#[derive(Debug, Clone)]
-pub struct GatewaySettings {
-    /// The base of every `connectURL` (`http://127.0.0.1:7777`).
-    pub public_url: String,
-    /// Lets remote URLs resolve to link-local and metadata addresses.
-    pub allow_link_local: bool,
-    /// How long a stdio runtime may sit unused before it is stopped.
-    pub idle_timeout: Duration,
-    /// How long one upstream request may take.
-    pub request_timeout: Duration,
-    /// How long `/mcp` waits for each upstream's list before leaving it out.
-    pub aggregate_deadline: Duration,
-    /// Tools per `tools/list` page sent to clients.
-    pub tools_page_size: usize,
-    /// The hard limit on a call that keeps reporting progress.
-    pub max_request_timeout: Duration,
-    /// Consecutive failures that open an upstream's circuit (0: never), and how long it stays open.
-    pub breaker_threshold: u32,
-    pub breaker_cooldown: Duration,
-    /// Calls running at once per upstream, and calls that may wait beyond them.
-    pub max_concurrent: usize,
-    pub max_queued: usize,
-    /// The largest answer taken from an upstream, in bytes.
-    pub max_answer_bytes: usize,
-}
-
-impl Default for GatewaySettings {
-    fn default() -> Self {
-        Self {
-            public_url: "http://127.0.0.1:7777".into(),
-            allow_link_local: false,
-            idle_timeout: Duration::from_secs(600),
-            request_timeout: switchboard_mcp::config::DEFAULT_REQUEST_TIMEOUT,
-            aggregate_deadline: Duration::from_secs(5),
-            tools_page_size: proxy::DEFAULT_TOOLS_PAGE_SIZE,
-            max_request_timeout: switchboard_mcp::config::DEFAULT_MAX_REQUEST_TIMEOUT,
-            breaker_threshold: switchboard_mcp::config::DEFAULT_BREAKER_THRESHOLD,
-            breaker_cooldown: switchboard_mcp::config::DEFAULT_BREAKER_COOLDOWN,
-            max_concurrent: switchboard_mcp::config::DEFAULT_MAX_CONCURRENT,
-            max_queued: switchboard_mcp::config::DEFAULT_MAX_QUEUED,
-            max_answer_bytes: switchboard_mcp::config::MAX_ANSWER_BYTES,
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum GatewayError {
-    #[error("{0}")]
-    Invalid(String),
-    #[error("no MCP server `{0}`")]
-    NotFound(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("the server `{0}` is disabled")]
-    Disabled(String),
-    #[error("{0}")]
-    Upstream(#[from] UpstreamError),
-    #[error("the store failed: {0}")]
-    Store(StoreError),
-    /// A sealed value cannot be opened: the secret key changed.
-    #[error("the secrets of server `{0}` cannot be opened with the configured key")]
-    Sealed(String),
-}
-
-impl GatewayError {
-    /// The error's one stable code, the same in every answer: REST's `error.code`, `/mcp/admin`'s
-    /// structured `error.code`, and a JSON-RPC error's `data.code`.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::Invalid(_) => "invalid_request",
-            Self::NotFound(_) => "not_found",
-            Self::Conflict(_) => "conflict",
-            Self::Disabled(_) => "server_disabled",
-            Self::Upstream(_) => "upstream_error",
-            Self::Sealed(_) => "secrets_unreadable",
-            Self::Store(_) => "internal",
-        }
-    }
-}
-
-impl From<Invalid> for GatewayError {
-    fn from(invalid: Invalid) -> Self {
-        Self::Invalid(invalid.0)
-    }
-}
-
-impl From<StoreError> for GatewayError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::Conflict(what) => Self::Conflict(format!("{what} is already taken")),
-            other => Self::Store(other),
-        }
-    }
-}
+pub use crate::{definition_cache::DEFINITION_TTL, error::GatewayError, settings::GatewaySettings};
 
 /// A registered server as every answer shows it: secrets masked.
 #[derive(Debug, Clone, Serialize)]
@@ -174,6 +83,8 @@ pub struct Gateway {
     pool: UpstreamPool,
     /// The client of every raw call to the upstreams, and its idle connections.
     raw_client: switchboard_mcp::RawClient,
+    /// Stateless clients' calls to session-era upstreams, held between the clients' rounds.
+    held_calls: held_calls::HeldCalls,
     /// Each served server's governed tools, by id, with the upstream they came from.
     served: Arc<Mutex<HashMap<String, ServedTools>>>,
     /// Definitions by id and alias, for the hot path.
@@ -234,42 +145,6 @@ pub struct RegisteredServer {
     pub enabled: bool,
 }
 
-/// How long cached definitions are trusted before the store is read again.
-pub const DEFINITION_TTL: Duration = Duration::from_secs(1);
-
-#[derive(Debug, Default)]
-struct DefinitionCache {
-    /// When the entries were read; `None` forces a reload.
-    loaded: Option<std::time::Instant>,
-    entries: Arc<HashMap<String, CachedDefinition>>,
-    /// Bumped by every invalidation, so that a reload that began before one cannot pass off
-    /// what it read as fresh.
-    invalidations: u64,
-}
-
-impl DefinitionCache {
-    fn fresh(&self) -> Option<Arc<HashMap<String, CachedDefinition>>> {
-        self.loaded
-            .is_some_and(|at| at.elapsed() < DEFINITION_TTL)
-            .then(|| self.entries.clone())
-    }
-}
-
-#[derive(Debug, Clone)]
-enum CachedDefinition {
-    Ready(Arc<Resolved>),
-    /// Its secrets cannot be opened with the configured key.
-    Sealed(String),
-}
-
-#[derive(Debug)]
-struct Resolved {
-    id: String,
-    version: i64,
-    definition: ServerDefinition,
-    config: RemoteServerConfig,
-}
-
 #[derive(Debug, Clone)]
 struct ServedTools {
     registry: ToolRegistry,
@@ -301,6 +176,7 @@ impl Gateway {
             catalog,
             pool: pool.clone(),
             raw_client: switchboard_mcp::RawClient::default(),
+            held_calls: held_calls::HeldCalls::default(),
             served: Arc::default(),
             definitions: Arc::default(),
             definitions_reload: Arc::default(),
@@ -378,6 +254,10 @@ impl Gateway {
 
     pub fn pool(&self) -> &UpstreamPool {
         &self.pool
+    }
+
+    pub(crate) fn held_calls(&self) -> &held_calls::HeldCalls {
+        &self.held_calls
     }
 
     /// Stops stdio runtimes idle past the timeout, and closes the raw path's upstream connections
@@ -532,31 +412,6 @@ impl Gateway {
             })
     }
 
-    /// A definition from the in-memory cache, reloaded from the store when older than
-    /// [`DEFINITION_TTL`] or after a change made here. The hot path reads no database and opens
-    /// no sealed value; a change made by another replica shows within the TTL.
-    async fn resolved(&self, id_or_alias: &str) -> Result<Arc<Resolved>, GatewayError> {
-        match self.definitions().await?.get(id_or_alias) {
-            Some(CachedDefinition::Ready(resolved)) => Ok(resolved.clone()),
-            Some(CachedDefinition::Sealed(alias)) => Err(GatewayError::Sealed(alias.clone())),
-            None => Err(GatewayError::NotFound(id_or_alias.to_string())),
-        }
-    }
-
-    /// Every server, once, from the cached definitions: enabled or not, ordered by alias.
-    async fn resolved_servers(&self) -> Result<Vec<Arc<Resolved>>, GatewayError> {
-        let definitions = self.definitions().await?;
-        let mut servers: Vec<Arc<Resolved>> = definitions
-            .iter()
-            .filter_map(|(key, entry)| match entry {
-                CachedDefinition::Ready(resolved) if *key == resolved.id => Some(resolved.clone()),
-                _ => None,
-            })
-            .collect();
-        servers.sort_by(|a, b| a.definition.alias.cmp(&b.definition.alias));
-        Ok(servers)
-    }
-
     /// Every server whose definition can be opened, ordered by alias, without reading the store
     /// within the TTL.
     pub async fn registered_servers(&self) -> Result<Vec<RegisteredServer>, GatewayError> {
@@ -580,76 +435,11 @@ impl Gateway {
         Ok(servers)
     }
 
-    fn definition_cache(&self) -> std::sync::MutexGuard<'_, DefinitionCache> {
-        self.definitions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The definitions by id and by alias, read again from the store when stale.
-    async fn definitions(&self) -> Result<Arc<HashMap<String, CachedDefinition>>, GatewayError> {
-        if let Some(fresh) = self.definition_cache().fresh() {
-            return Ok(fresh);
-        }
-        Box::pin(self.reload_definitions()).await
-    }
-
-    /// Reads the definitions from the store, once for every request that found them stale.
-    async fn reload_definitions(
-        &self,
-    ) -> Result<Arc<HashMap<String, CachedDefinition>>, GatewayError> {
-        // One reload at a time: under load, every request that found the cache stale read the
-        // store at once, and opened as many database connections.
-        let _reloading = self.definitions_reload.lock().await;
-        let began_after = {
-            let cache = self.definition_cache();
-            if let Some(fresh) = cache.fresh() {
-                return Ok(fresh);
-            }
-            cache.invalidations
-        };
-        self.metrics.registry_reads.inc();
-        let rows = self.store.servers().await?;
-        let mut entries = HashMap::new();
-        for row in rows {
-            let entry = match self.definition(&row) {
-                Ok(definition) => CachedDefinition::Ready(Arc::new(Resolved {
-                    id: row.id.clone(),
-                    version: row.updated_at,
-                    config: self.registry_config(&definition),
-                    definition,
-                })),
-                Err(error) => {
-                    tracing::error!(server = %row.id, %error, "a stored server cannot be used");
-                    CachedDefinition::Sealed(row.alias.clone())
-                }
-            };
-            entries.insert(row.alias.clone(), entry.clone());
-            entries.insert(row.id, entry);
-        }
-        let entries = Arc::new(entries);
-        let mut cache = self.definition_cache();
-        if cache.invalidations == began_after {
-            cache.loaded = Some(std::time::Instant::now());
-            cache.entries = entries.clone();
-        }
-        Ok(entries)
-    }
-
     /// A number that changes with every registry change made here, and with those of other
     /// replicas while a listener has the store polled; read without subscribing, so that reading
     /// it keeps no poll going.
     pub fn registry_version(&self) -> u64 {
         *self.registry_changes.borrow()
-    }
-
-    /// Makes the next lookup read the store.
-    fn invalidate_definitions(&self) {
-        let mut cache = self.definition_cache();
-        cache.loaded = None;
-        cache.invalidations += 1;
-        drop(cache);
-        self.announce_registry_change();
     }
 
     /// Tells list-change listeners that what the registry serves may have changed.
@@ -749,40 +539,5 @@ impl Gateway {
         self.invalidate_definitions();
         self.forget_tools(id);
         self.pool.remove(id).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn requests_that_find_the_definitions_stale_read_the_store_once() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}", dir.path().join("db").display());
-        let store = Store::open(&url).await.expect("store");
-        let sealer = SecretBox::from_hex(&"ab".repeat(32)).expect("a key");
-        let catalog = Catalog::load(&[] as &[&str]).expect("the default catalog");
-        let gateway = Gateway::new(store, sealer, catalog, GatewaySettings::default());
-        let body = serde_json::from_value(serde_json::json!({
-            "manifest": {"name": "Echo", "runtime": "remote",
-                "remoteConfig": {"url": "http://127.0.0.1:9/mcp"}},
-            "alias": "echo"
-        }))
-        .expect("a create body");
-        let action = audit::AdminAction {
-            actor: "admin".into(),
-            client: "test".into(),
-            action: "server.create".into(),
-            server: String::new(),
-            started: std::time::Instant::now(),
-        };
-        gateway.create(body, &action).await.expect("created");
-        gateway.invalidate_definitions();
-        let before = gateway.metrics().registry_reads.get();
-        // Every request finds the cache stale at once; one of them reads the store.
-        let located = futures::future::join_all((0..32).map(|_| gateway.locate("echo"))).await;
-        assert!(located.iter().all(Result::is_ok), "{located:?}");
-        assert_eq!(gateway.metrics().registry_reads.get() - before, 1);
     }
 }

@@ -142,6 +142,33 @@ impl ProxyHandler {
         }
     }
 
+    /// The capabilities of a stateless client whose call must be held between its rounds (see
+    /// `held_calls`): one that answers server-to-client requests, of an upstream of the 2025
+    /// era, which asks for them on a session. `None` for any other.
+    async fn held_call_needed(
+        &self,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<Option<rmcp::model::ClientCapabilities>, McpError> {
+        let Some(client_meta) = stateless_context(context) else {
+            return Ok(None);
+        };
+        let capabilities: rmcp::model::ClientCapabilities = client_meta
+            .get("io.modelcontextprotocol/clientCapabilities")
+            .and_then(|value| serde_json::from_value(value.clone()).ok())
+            .unwrap_or_default();
+        if !crate::client_sessions::answers_requests(&capabilities) {
+            return Ok(None);
+        }
+        let connected = self.gateway.upstream(&self.server).await.map_err(to_mcp)?;
+        connected
+            .upstream
+            .capabilities()
+            .await
+            .map_err(|error| to_mcp(error.into()))?;
+        let stateless = era::is_stateless(connected.upstream.protocol_version().as_ref());
+        Ok((!stateless).then_some(capabilities))
+    }
+
     /// The gateway's record of a client session on the shared upstream (see
     /// `passthrough::FastSessions`), found by the request's `Mcp-Session-Id`; `None` for a client
     /// with an upstream session of its own, and for legacy SSE.
@@ -481,6 +508,24 @@ impl ServerHandler for ProxyHandler {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
+        if crate::held_calls::continues_held(&request) {
+            return crate::held_calls::resume(&self.gateway, &self.server, request).await;
+        }
+        if let Some(capabilities) = self.held_call_needed(&context).await? {
+            let client = context
+                .peer
+                .peer_info()
+                .map(|info| info.client_info.name.clone())
+                .unwrap_or_default();
+            return crate::held_calls::start(
+                &self.gateway,
+                &self.server,
+                request,
+                capabilities,
+                client,
+            )
+            .await;
+        }
         let served = self.session_for(&context.peer).await?;
         call_served(
             &self.gateway,

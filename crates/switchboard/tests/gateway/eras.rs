@@ -90,3 +90,100 @@ async fn a_2026_client_listens_to_resource_updates_of_an_upstream_of_either_era(
         );
     }
 }
+
+/// A 2026 client's call to an upstream of the 2025 era that asks for elicitation and sampling:
+/// the gateway holds the call on an upstream session of its own, hands each of the upstream's
+/// requests to the client as `input_required`, and delivers the client's answers from its retry.
+#[tokio::test]
+async fn a_2026_client_answers_the_requests_of_a_2025_upstream() {
+    let fixture = switchboard_test_support::start_session_era_fixture()
+        .await
+        .expect("fixture");
+    let server = serve(&[]).await;
+    register(
+        &server,
+        &remote_body("Old", &fixture.url("/mcp"), Some("old")),
+    )
+    .await;
+    let url = server.url("/mcp/old");
+    let python = switchboard_test_support::peers_dir().join(".venv/bin/python");
+    let token = switchboard_test_support::ADMIN_TOKEN;
+    let elicited = run_client(
+        &python,
+        "python_mrtr.py",
+        &[
+            &url,
+            token,
+            "test_elicitation",
+            r#"{"message": "Proceed?"}"#,
+        ],
+    )
+    .await;
+    assert_eq!(elicited["protocolVersion"], "2026-07-28", "{elicited}");
+    assert_eq!(elicited["elicited"], json!(["Proceed?"]), "{elicited}");
+    let text = elicited["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        text.contains(r#"action=accept, content={"ok":true}"#),
+        "{elicited}"
+    );
+    let sampled = run_client(
+        &python,
+        "python_mrtr.py",
+        &[
+            &url,
+            token,
+            "test_sampling",
+            r#"{"prompt": "Capital of France?"}"#,
+        ],
+    )
+    .await;
+    assert_eq!(
+        sampled["sampled"],
+        json!(["Capital of France?"]),
+        "{sampled}"
+    );
+    assert_eq!(
+        sampled["result"]["content"][0]["text"], "LLM response: Paris",
+        "{sampled}"
+    );
+}
+
+/// A `requestState` that names no held call (made up, or of a call that ended) is refused as
+/// invalid params, and nothing is sent upstream.
+#[tokio::test]
+async fn a_made_up_request_state_is_refused() {
+    let fixture = switchboard_test_support::start_session_era_fixture()
+        .await
+        .expect("fixture");
+    let server = serve(&[]).await;
+    register(
+        &server,
+        &remote_body("Old", &fixture.url("/mcp"), Some("old")),
+    )
+    .await;
+    let answer = server
+        .request(Method::POST, "/mcp/old")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "test_elicitation")
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+            "name": "test_elicitation", "arguments": {"message": "x"},
+            "requestState": "switchboard-held-00000000000000000000000000000000",
+            "inputResponses": {"elicitation-0": {"action": "accept", "content": {}}},
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
+                "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}}
+            }}}),
+        )
+        .send()
+        .await
+        .expect("the gateway answers");
+    let text = answer.text().await.expect("reads");
+    let message = answer_of(&text);
+    assert_eq!(message["error"]["code"], -32602, "{text}");
+}

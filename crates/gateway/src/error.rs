@@ -1,0 +1,57 @@
+//! The gateway's errors, each with its one stable code.
+
+use switchboard_mcp::UpstreamError;
+use switchboard_store::StoreError;
+
+use crate::model::Invalid;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GatewayError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no MCP server `{0}`")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the server `{0}` is disabled")]
+    Disabled(String),
+    #[error("{0}")]
+    Upstream(#[from] UpstreamError),
+    #[error("the store failed: {0}")]
+    Store(StoreError),
+    /// A sealed value cannot be opened: the secret key changed.
+    #[error("the secrets of server `{0}` cannot be opened with the configured key")]
+    Sealed(String),
+}
+
+impl GatewayError {
+    /// The error's one stable code, the same in every answer: REST's `error.code`, `/mcp/admin`'s
+    /// structured `error.code`, and a JSON-RPC error's `data.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid(_) => "invalid_request",
+            Self::NotFound(_) => "not_found",
+            Self::Conflict(_) => "conflict",
+            Self::Disabled(_) => "server_disabled",
+            Self::Upstream(_) => "upstream_error",
+            Self::Sealed(_) => "secrets_unreadable",
+            Self::Store(_) => "internal",
+        }
+    }
+}
+
+impl From<Invalid> for GatewayError {
+    fn from(invalid: Invalid) -> Self {
+        Self::Invalid(invalid.0)
+    }
+}
+
+impl From<StoreError> for GatewayError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict(what) => Self::Conflict(format!("{what} is already taken")),
+            other => Self::Store(other),
+        }
+    }
+}
