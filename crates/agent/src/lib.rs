@@ -5,10 +5,13 @@
 //! what the model reads.
 #![forbid(unsafe_code)]
 
+pub mod events;
 pub mod llm;
 pub mod output;
 pub mod request;
+pub mod result;
 pub mod run;
+pub mod running;
 pub mod spec;
 
 pub use llm::{ApiKey, TokenUsage, ToolCall};

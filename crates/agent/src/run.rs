@@ -2,19 +2,21 @@
 
 use std::{
     collections::BTreeMap,
-    sync::Arc,
     time::{Duration, Instant},
 };
 
 use futures::future::join_all;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use switchboard_mcp::{CallContext, RequestOptions, Upstream, UpstreamError};
 use switchboard_tools::{RemoteServerConfig, SecretSource, ToolError, ToolRegistry, register_from};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+pub use crate::{
+    events::{EventSink, RunEvent},
+    result::{ErrorBody, RunResult, Step, StopReason, ToolResult},
+    running::{RunningGuard, RunningRuns, new_run_id},
+};
 use crate::{
     llm::{ApiKey, Completion, LlmClient, LlmError, Message, TokenUsage, ToolCall, ToolSpec},
     output::{Redactor, cap_output, content_text, sanitize_error},
@@ -75,144 +77,6 @@ impl From<RemoteServerConfig> for RunServer {
         Self {
             config,
             shared: None,
-        }
-    }
-}
-
-/// Why a run ended.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum StopReason {
-    FinalAnswer,
-    MaxSteps,
-    Error,
-    Cancelled,
-}
-
-impl StopReason {
-    /// The name in answers, spans and metrics (the serde name).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::FinalAnswer => "final_answer",
-            Self::MaxSteps => "max_steps",
-            Self::Error => "error",
-            Self::Cancelled => "cancelled",
-        }
-    }
-}
-
-/// Seed 000's response, with the added fields after the seed's.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct RunResult {
-    pub final_answer: String,
-    pub steps: Vec<Step>,
-    pub token_usage: TokenUsage,
-    pub run_id: String,
-    pub stop_reason: StopReason,
-    pub duration_ms: u64,
-    pub warnings: Vec<String>,
-    /// Set when `stop_reason` is `error`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<ErrorBody>,
-    /// The run's trace, when traces are exported.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trace_id: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ErrorBody {
-    pub code: String,
-    pub message: String,
-}
-
-/// One model call and the tool calls it asked for.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Step {
-    pub tool_calls: Vec<ToolCall>,
-    pub llm_output: String,
-    pub token_usage: TokenUsage,
-    pub tool_results: Vec<ToolResult>,
-    /// How long the model took to answer.
-    #[serde(default)]
-    pub llm_duration_ms: u64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ToolResult {
-    /// The tool call's id.
-    pub id: String,
-    pub name: String,
-    /// The server the tool belongs to; empty when the model named no known tool.
-    pub server: String,
-    pub is_error: bool,
-    /// What the model was sent.
-    pub output: String,
-    /// Whether `output` was cut to the cap.
-    pub truncated: bool,
-    pub duration_ms: u64,
-}
-
-/// What happens during a run, as it happens.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum RunEvent {
-    /// The run exists and can be cancelled by id.
-    Started { run_id: String },
-    /// A model call answered; its tool calls are about to run.
-    Step {
-        index: usize,
-        tool_calls: Vec<ToolCall>,
-        llm_output: String,
-        token_usage: TokenUsage,
-    },
-    /// One tool call finished.
-    ToolResult { step: usize, result: ToolResult },
-    /// The run failed; a `Final` with the same error follows.
-    Error(ErrorBody),
-    /// The run ended; the same object as the JSON response.
-    Final(Box<RunResult>),
-}
-
-impl RunEvent {
-    /// The SSE event name.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Started { .. } => "started",
-            Self::Step { .. } => "step",
-            Self::ToolResult { .. } => "tool_result",
-            Self::Error(_) => "error",
-            Self::Final(_) => "final",
-        }
-    }
-
-    /// The SSE data: the event's own object, without the tag.
-    pub fn data(&self) -> Value {
-        match self {
-            Self::Final(result) => serde_json::to_value(result),
-            Self::Error(error) => serde_json::to_value(error),
-            other => serde_json::to_value(other).map(|mut value| {
-                if let Some(object) = value.as_object_mut() {
-                    object.remove("event");
-                }
-                value
-            }),
-        }
-        .unwrap_or(Value::Null)
-    }
-}
-
-/// Where events go; sending never blocks the run, and a gone receiver is not an error.
-#[derive(Debug, Clone, Default)]
-pub struct EventSink(Option<mpsc::UnboundedSender<RunEvent>>);
-
-impl EventSink {
-    pub fn new(sender: mpsc::UnboundedSender<RunEvent>) -> Self {
-        Self(Some(sender))
-    }
-
-    fn send(&self, event: RunEvent) {
-        if let Some(sender) = &self.0 {
-            let _ = sender.send(event);
         }
     }
 }
@@ -706,72 +570,6 @@ fn describe_tool_error(registry: &ToolRegistry, error: &ToolError) -> String {
             sanitize_error(&format!("{error}; it may still be running"))
         }
         other => sanitize_error(&other.to_string()),
-    }
-}
-
-/// Makes an id for a run.
-pub fn new_run_id() -> String {
-    format!("run_{}", uuid::Uuid::new_v4().simple())
-}
-
-/// Shared state of concurrent runs: their cancellation tokens by id.
-#[derive(Debug, Clone, Default)]
-pub struct RunningRuns {
-    runs: Arc<std::sync::Mutex<BTreeMap<String, CancellationToken>>>,
-}
-
-impl RunningRuns {
-    /// Registers a run; the guard removes it when dropped.
-    pub fn register(&self, run_id: &str, cancel: CancellationToken) -> RunningGuard {
-        self.lock().insert(run_id.to_string(), cancel.clone());
-        RunningGuard {
-            runs: self.clone(),
-            run_id: run_id.to_string(),
-            cancel,
-        }
-    }
-
-    /// Cancels a run; false when no such run is going.
-    pub fn cancel(&self, run_id: &str) -> bool {
-        match self.lock().get(run_id) {
-            Some(token) => {
-                token.cancel();
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Cancels every run in progress (shutdown).
-    pub fn cancel_all(&self) {
-        for token in self.lock().values() {
-            token.cancel();
-        }
-    }
-
-    pub fn count(&self) -> usize {
-        self.lock().len()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, CancellationToken>> {
-        self.runs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-/// Cancels its run and forgets it when dropped: a caller that goes away cancels what it started.
-#[derive(Debug)]
-pub struct RunningGuard {
-    runs: RunningRuns,
-    run_id: String,
-    cancel: CancellationToken,
-}
-
-impl Drop for RunningGuard {
-    fn drop(&mut self) {
-        self.cancel.cancel();
-        self.runs.lock().remove(&self.run_id);
     }
 }
 

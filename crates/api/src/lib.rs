@@ -4,10 +4,10 @@
 
 pub mod auth;
 pub mod error;
-mod fast_lane;
 pub mod legacy_sse;
 pub mod mcp;
 mod mcp_edge;
+mod raw_path;
 pub mod runs;
 pub mod servers;
 mod sessions;

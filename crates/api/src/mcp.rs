@@ -36,7 +36,7 @@ pub struct McpMounts {
     managers: Arc<crate::sessions::Endpoints>,
     /// The admin MCP server.
     admin: AdminService,
-    /// The admin server's sessions: rmcp's own, as they have no fast path to sleep behind.
+    /// The admin server's sessions: rmcp's own, as they have no raw path to sleep behind.
     admin_sessions: Arc<LocalSessionManager>,
     /// Every enabled server as one.
     aggregate: AggregateService,
@@ -67,8 +67,11 @@ impl McpMounts {
         let mut admin_sessions = LocalSessionManager::default();
         admin_sessions.session_config.keep_alive = Some(session_idle_timeout);
         let admin_sessions = Arc::new(admin_sessions);
-        let aggregate_sessions =
-            HibernatingSessions::new(None, gateway.fast_sessions().clone(), session_idle_timeout);
+        let aggregate_sessions = HibernatingSessions::new(
+            None,
+            gateway.shared_sessions().clone(),
+            session_idle_timeout,
+        );
         let for_admin = gateway.clone();
         let admin = StreamableHttpService::new(
             move || Ok(AdminMcp::new(for_admin.clone())),
@@ -89,7 +92,7 @@ impl McpMounts {
             gateway.clone(),
             Arc::downgrade(&services),
             Arc::downgrade(&managers),
-            switchboard_gateway::passthrough::touch_interval(session_idle_timeout),
+            switchboard_gateway::shared_sessions::touch_interval(session_idle_timeout),
             shutdown.clone(),
         );
         Self {
@@ -134,7 +137,7 @@ impl McpMounts {
         let server = id.to_string();
         let sessions = HibernatingSessions::new(
             Some(id.to_string()),
-            gateway.fast_sessions().clone(),
+            gateway.shared_sessions().clone(),
             self.session_idle_timeout,
         );
         self.managers.add(&sessions);
@@ -280,7 +283,7 @@ pub async fn aggregate(
     request: Request,
 ) -> Response {
     let sessions = &state.mcp.aggregate_sessions;
-    let request = match offer_fast_lane(&state, None, sessions, request).await {
+    let request = match offer_raw_path(&state, None, sessions, request).await {
         Ok(answered) => return answered,
         Err(declined) => declined,
     };
@@ -299,9 +302,9 @@ pub async fn aggregate(
     .await
 }
 
-/// Offers `request` to the fast lane of an endpoint (`server: None` for `/mcp`), whose
+/// Offers `request` to the raw path of an endpoint (`server: None` for `/mcp`), whose
 /// sessions are `sessions`; the lane hands back what it declines, for rmcp's service.
-async fn offer_fast_lane(
+async fn offer_raw_path(
     state: &AppState,
     server: Option<&str>,
     sessions: &Arc<HibernatingSessions>,
@@ -310,14 +313,14 @@ async fn offer_fast_lane(
     if request.method() != axum::http::Method::POST {
         return Err(request);
     }
-    let lane = crate::fast_lane::Lane {
+    let lane = crate::raw_path::Lane {
         gateway: &state.gateway,
         endpoint: server,
         allowed_hosts: &state.mcp.allowed_hosts,
         sessions,
     };
     // Boxed: only the calls the lane takes need its future, and axum moves every request's.
-    Box::pin(crate::fast_lane::serve(lane, request)).await
+    Box::pin(crate::raw_path::serve(lane, request)).await
 }
 
 /// `/mcp/{id-or-alias}`: one server's governed tools, resources and prompts.
@@ -329,7 +332,7 @@ pub async fn proxy(
 ) -> Result<Response, ApiError> {
     let (id, _) = state.gateway.locate(&server).await?;
     let mounted = state.mcp.service(&state, &id);
-    let request = match offer_fast_lane(&state, Some(&id), &mounted.sessions, request).await {
+    let request = match offer_raw_path(&state, Some(&id), &mounted.sessions, request).await {
         Ok(answered) => return Ok(answered),
         Err(declined) => declined,
     };
@@ -369,9 +372,9 @@ fn standalone_stream_of(
     let plain = headers.get("last-event-id").is_none()
         && text("accept").is_some_and(|accept| accept.contains("text/event-stream"))
         && text("host")
-            .is_some_and(|host| crate::fast_lane::host_allowed(host, &state.mcp.allowed_hosts))
+            .is_some_and(|host| crate::raw_path::host_allowed(host, &state.mcp.allowed_hosts))
         && text("mcp-protocol-version")
-            .is_none_or(|version| crate::fast_lane::SESSION_VERSIONS.contains(&version));
+            .is_none_or(|version| crate::raw_path::SESSION_VERSIONS.contains(&version));
     plain.then(|| (ended, session.to_string()))
 }
 
@@ -392,7 +395,7 @@ async fn standalone_stream(
             &state.gateway,
             server,
             switchboard_gateway::proxy::Relayed::Session(
-                state.gateway.fast_sessions().get(session, Some(server)),
+                state.gateway.shared_sessions().get(session, Some(server)),
             ),
         )
         .await

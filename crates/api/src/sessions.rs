@@ -1,10 +1,10 @@
 //! Downstream Streamable HTTP sessions that sleep while nothing uses them.
 //!
 //! rmcp keeps every session it serves awake: a service task, its worker and some seven channels,
-//! about 75 KiB each. Most sessions on the proxy are idle between fast calls, which never touch
+//! about 75 KiB each. Most sessions on the proxy are idle between raw calls, which never touch
 //! rmcp. So a session whose client answers no server-to-client requests is *hibernated* as soon
 //! as rmcp serves nothing for it (no request in flight, no stream open): its rmcp session is
-//! closed and only the client's `initialize` parameters and its fast-path registration stay. The
+//! closed and only the client's `initialize` parameters and its raw-path registration stay. The
 //! next request rmcp must serve wakes it: rmcp's own restore (`SessionStore`) replays the
 //! `initialize` handshake into a new worker under the same session id, and the client never
 //! notices. A hibernated session ends after the idle timeout like an awake one.
@@ -34,7 +34,7 @@ use rmcp::{
         },
     },
 };
-use switchboard_gateway::passthrough::{FastSessions, SessionTicket};
+use switchboard_gateway::shared_sessions::{SessionTicket, SharedSessions};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -47,10 +47,10 @@ const STATE_WAIT: Duration = Duration::from_secs(10);
 pub struct HibernatingSessions {
     /// The awake sessions, as rmcp keeps them.
     inner: LocalSessionManager,
-    /// The endpoint's server id, or `None` for `/mcp`: where its fast-path sessions belong.
+    /// The endpoint's server id, or `None` for `/mcp`: where its raw-path sessions belong.
     endpoint: Option<String>,
-    /// The fast path's sessions, which a hibernated session stays registered with.
-    fast: FastSessions,
+    /// The raw path's sessions, which a hibernated session stays registered with.
+    shared: SharedSessions,
     /// Every session of the endpoint, awake or not.
     records: Mutex<HashMap<SessionId, Record>>,
     /// Told of every change of state, for requests waiting on one.
@@ -68,7 +68,7 @@ struct Record {
     /// Ends of hibernated workers still to come. rmcp's task for a session closes the session's
     /// id once its worker ends, and that must not close the worker that woke after it.
     stale_exits: usize,
-    /// The fast path's registration, made once the client is initialized, when it answers no
+    /// The raw path's registration, made once the client is initialized, when it answers no
     /// server-to-client requests. Only such a session hibernates: a client that does answer them
     /// has an upstream session of its own, tied to its rmcp session.
     ticket: Option<SessionTicket>,
@@ -93,13 +93,17 @@ enum State {
 }
 
 impl HibernatingSessions {
-    pub fn new(endpoint: Option<String>, fast: FastSessions, idle_timeout: Duration) -> Arc<Self> {
+    pub fn new(
+        endpoint: Option<String>,
+        shared: SharedSessions,
+        idle_timeout: Duration,
+    ) -> Arc<Self> {
         let mut inner = LocalSessionManager::default();
         inner.session_config.keep_alive = Some(idle_timeout);
         Arc::new(Self {
             inner,
             endpoint,
-            fast,
+            shared,
             records: Mutex::default(),
             changed: Notify::new(),
             idle_timeout,
@@ -200,7 +204,7 @@ impl HibernatingSessions {
             .map(|record| record.ended.clone())
     }
 
-    /// Tells an awake session's rmcp worker that its client is active (fast calls bypass it), so
+    /// Tells an awake session's rmcp worker that its client is active (raw calls bypass it), so
     /// that it does not end the session as idle; a hibernated one keeps its own clock.
     pub fn touch(self: &Arc<Self>, session_id: &str) {
         let awake = self
@@ -396,7 +400,7 @@ impl SessionManager for HibernatingSessions {
                 }
                 self.changed.notify_waiters();
             }
-            Some(false) => self.register_fast(id),
+            Some(false) => self.register_raw(id),
             None => {}
         }
         Ok(())
@@ -426,9 +430,9 @@ impl SessionManager for HibernatingSessions {
 }
 
 impl HibernatingSessions {
-    /// Registers an initialized session with the fast path, unless its client answers
+    /// Registers an initialized session with the raw path, unless its client answers
     /// server-to-client requests.
-    fn register_fast(&self, id: &SessionId) {
+    fn register_raw(&self, id: &SessionId) {
         let mut records = self.records();
         let Some(record) = records.get_mut(id) else {
             return;
@@ -441,7 +445,7 @@ impl HibernatingSessions {
         {
             return;
         }
-        record.ticket = Some(self.fast.register(
+        record.ticket = Some(self.shared.register(
             id,
             self.endpoint.clone(),
             params.client_info.name.clone(),

@@ -303,8 +303,8 @@ pub async fn run(binary: &Path, plan: &Plan) -> anyhow::Result<()> {
         status_kib(forwarder_pid, "RssFile")
     );
     println!(
-        "calls forwarded on the raw fast path: {}",
-        metric(&gateway, "switchboard_passthrough_calls_total").await?
+        "calls forwarded on the raw raw path: {}",
+        metric(&gateway, "switchboard_raw_calls_total").await?
     );
 
     // Idle sessions in the heap the load has left, whose freed memory they partly reuse; then on

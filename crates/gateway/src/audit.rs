@@ -210,7 +210,7 @@ mod tests {
 
     #[test]
     fn a_map_hashes_like_the_same_map_in_a_value() {
-        // The typed path hashes the arguments map; the fast path hashes the parsed `Value`.
+        // The typed path hashes the arguments map; the raw path hashes the parsed `Value`.
         let value = serde_json::json!({"b": [1, 2], "a": "x"});
         let map = value.as_object().expect("an object");
         assert_eq!(hash_json(map), hash_json(&value));

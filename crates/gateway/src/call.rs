@@ -123,7 +123,7 @@ pub(crate) enum CallOutcome {
     Failed(String),
 }
 
-/// Counts and audits one finished tool call, on the typed path and the fast path alike: who,
+/// Counts and audits one finished tool call, on the typed path and the raw path alike: who,
 /// which client, server, tool, outcome and duration, with the arguments only as a hash.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn account_call(
@@ -226,7 +226,7 @@ pub(crate) fn answer_of(
     }
 }
 
-/// A failed governed call as the client gets it, on the typed path and the fast path alike; an
+/// A failed governed call as the client gets it, on the typed path and the raw path alike; an
 /// upstream failure also goes into the server's status.
 pub(crate) fn tool_error_to_mcp(gateway: &Gateway, id: &str, error: ToolError) -> McpError {
     match error {

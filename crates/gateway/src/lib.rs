@@ -15,12 +15,13 @@ mod error;
 mod held_calls;
 pub mod metrics;
 pub mod model;
-pub mod passthrough;
 pub mod pool;
 pub mod proxy;
+pub mod raw_path;
 mod registry_watch;
 mod relay;
 mod settings;
+pub mod shared_sessions;
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -104,8 +105,8 @@ pub struct Gateway {
     /// Servers whose listing missed `/mcp`'s deadline and still runs in the background: left
     /// out of `/mcp` until it ends, so that no page waits on them again.
     lagging: aggregate::Lagging,
-    /// Downstream sessions whose tool calls may take the raw fast path.
-    fast_sessions: passthrough::FastSessions,
+    /// Downstream sessions whose tool calls may take the raw raw path.
+    shared_sessions: shared_sessions::SharedSessions,
     settings: GatewaySettings,
 }
 
@@ -185,7 +186,7 @@ impl Gateway {
             audit,
             metrics: metrics::Metrics::default(),
             lagging: aggregate::Lagging::default(),
-            fast_sessions: passthrough::FastSessions::new(pool),
+            shared_sessions: shared_sessions::SharedSessions::new(pool),
             settings,
         }
     }
@@ -235,8 +236,8 @@ impl Gateway {
         }
     }
 
-    pub fn fast_sessions(&self) -> &passthrough::FastSessions {
-        &self.fast_sessions
+    pub fn shared_sessions(&self) -> &shared_sessions::SharedSessions {
+        &self.shared_sessions
     }
 
     pub fn audit(&self) -> &audit::AuditLog {

@@ -73,8 +73,8 @@ pub struct Metrics {
     pub registry_listeners: Gauge,
     pub runs: Family<StopLabels, Counter>,
     pub tokens: Family<TokenLabels, Counter>,
-    /// Proxied tool calls that took the raw fast path, to show how much traffic it carries.
-    pub passthrough_calls: Counter,
+    /// Proxied tool calls that took the raw raw path, to show how much traffic it carries.
+    pub raw_calls: Counter,
     /// Reads of every server definition from the store: shows that the definition cache and its
     /// one-at-a-time reload keep load off the database.
     pub registry_reads: Counter,
@@ -153,11 +153,11 @@ impl Default for Metrics {
         registry.register("runs", "Agent runs by stop reason", runs.clone());
         let tokens = Family::<TokenLabels, Counter>::default();
         registry.register("llm_tokens", "LLM tokens used by runs", tokens.clone());
-        let passthrough_calls = Counter::default();
+        let raw_calls = Counter::default();
         registry.register(
-            "passthrough_calls",
+            "raw_calls",
             "Proxied tool calls forwarded as raw JSON, without rmcp's typed model",
-            passthrough_calls.clone(),
+            raw_calls.clone(),
         );
         let registry_reads = Counter::default();
         registry.register(
@@ -178,7 +178,7 @@ impl Default for Metrics {
             registry_listeners,
             runs,
             tokens,
-            passthrough_calls,
+            raw_calls,
             registry_reads,
         }
     }

@@ -131,7 +131,7 @@ impl ProxyHandler {
 
     /// Sends the client of `peer` what [`followed_notifications`] carries until its session ends.
     async fn relay_followed(&self, peer: Peer<RoleServer>) {
-        // A legacy SSE session has no fast-path record to keep subscriptions in: it hears no
+        // A legacy SSE session has no raw-path record to keep subscriptions in: it hears no
         // resource updates from the shared upstream.
         let relayed = Relayed::Session(None);
         match followed_notifications(&self.gateway, &self.server, relayed).await {
@@ -170,15 +170,15 @@ impl ProxyHandler {
     }
 
     /// The gateway's record of a client session on the shared upstream (see
-    /// `passthrough::FastSessions`), found by the request's `Mcp-Session-Id`; `None` for a client
+    /// `shared_sessions::SharedSessions`), found by the request's `Mcp-Session-Id`; `None` for a client
     /// with an upstream session of its own, and for legacy SSE.
     fn shared_session(
         &self,
         context: &RequestContext<RoleServer>,
-    ) -> Option<std::sync::Arc<crate::passthrough::FastSession>> {
+    ) -> Option<std::sync::Arc<crate::shared_sessions::SharedSession>> {
         let parts = context.extensions.get::<http::request::Parts>()?;
         let id = parts.headers.get("mcp-session-id")?.to_str().ok()?;
-        self.gateway.fast_sessions().get(id, Some(&self.server))
+        self.gateway.shared_sessions().get(id, Some(&self.server))
     }
 
     /// What this server declares to a client (see `era::declared`): the upstream's own

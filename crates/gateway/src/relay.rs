@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use std::sync::Arc;
 
-use crate::{Gateway, passthrough::FastSession};
+use crate::{Gateway, shared_sessions::SharedSession};
 
 /// Relays what an upstream says unasked to one downstream session: list changes (after dropping
 /// the cached tools, so that the client's re-list sees the new ones) and log messages. Ends with
@@ -77,7 +77,7 @@ pub enum Relayed {
     /// List changes, log messages, and the updates of the resources this session subscribed to
     /// (none without one): a client of one server's endpoint on the shared upstream, which
     /// carries every client's subscriptions.
-    Session(Option<Arc<FastSession>>),
+    Session(Option<Arc<SharedSession>>),
     /// List changes only: a 2026-07-28 subscription, which has no place for logs, and `/mcp`,
     /// which serves no upstream's logs.
     ListChanges,
@@ -271,7 +271,7 @@ mod tests {
             "list changes and the update"
         );
         assert_eq!(relayed(named("test://other")), 3);
-        let subscriber = FastSession::new(Some("server".into()), "client".into());
+        let subscriber = SharedSession::new(Some("server".into()), "client".into());
         assert_eq!(relayed(Relayed::Session(Some(subscriber.clone()))), 4);
         subscriber.subscribe("test://other");
         assert_eq!(

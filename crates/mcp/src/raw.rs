@@ -556,7 +556,7 @@ where
     });
 }
 
-/// Why an answer that asks for more input fails a raw call: the fast path carries session-era
+/// Why an answer that asks for more input fails a raw call: the raw path carries session-era
 /// calls only of clients that declare no sampling, elicitation or roots.
 pub(crate) const INCOMPLETE: &str = "the upstream asked for more input (input_required), and the \
      client declared no capability to answer it";

@@ -11,6 +11,7 @@ mod proxy;
 mod rust_server;
 mod silent;
 mod switchboard;
+mod wait;
 
 use std::{path::PathBuf, process::Stdio, time::Duration};
 
@@ -26,7 +27,8 @@ pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use proxy::{Fault, RecordedRequest, RecordingProxy};
 pub use rust_server::InProcessServer;
 pub use silent::SilentServer;
-pub use switchboard::{ADMIN_TOKEN, Switchboard, eventually, pids_with_env};
+pub use switchboard::{ADMIN_TOKEN, Switchboard, pids_with_env};
+pub use wait::{PATIENCE, eventually};
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {

@@ -215,18 +215,3 @@ pub fn pids_with_env(name: &str, value: &str) -> Vec<u32> {
         })
         .collect()
 }
-
-/// Waits until `condition` holds, checking every 20 ms, for at most `limit`.
-pub async fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if condition() {
-            return true;
-        }
-        if tokio::time::Instant::now() > deadline {
-            return false;
-        }
-        // Process exit has no event to await from here; /proc is polled.
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}

@@ -254,16 +254,13 @@ async fn re_list_after_change(mode: &str, path: &str) {
         .await
         .expect("runs");
     assert!(!output.is_error, "{output:?}");
-    // The re-list runs on the upstream's notification; wait for it, bounded.
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    while registry.metadata("py_greet_bob").is_none() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{mode}: the new tool never appeared: {:?}",
-            registry.names()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    // The re-list runs on the upstream's notification.
+    switchboard_test_support::eventually(
+        format!("{mode}: the new tool to appear"),
+        std::time::Duration::from_millis(20),
+        || async { registry.metadata("py_greet_bob").is_some() },
+    )
+    .await;
     let output = registry
         .execute("py_greet_bob", json!({}), &CallContext::new())
         .await

@@ -333,3 +333,11 @@ impl Drop for RawInFlight {
         );
     }
 }
+
+/// The whole of a response body.
+async fn read_body(
+    body: crate::raw_client::AnswerBody,
+) -> Result<bytes::Bytes, crate::raw_client::RawHttpError> {
+    use http_body_util::BodyExt as _;
+    Ok(body.collect().await?.to_bytes())
+}

@@ -78,10 +78,11 @@ pub async fn run_client(program: &Path, script: &str, args: &[&str]) -> Value {
     serde_json::from_str(line).expect("JSON")
 }
 
-/// Calls a fixture tool until its text contains `wanted`, for at most 10 s.
-pub async fn poll_tool_text(upstream: &Upstream, tool: &str, wanted: &str) -> bool {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
+/// Calls a fixture tool until its text contains `wanted` (the fixture records what reached it;
+/// there is no event to await from outside).
+pub async fn await_tool_text(upstream: &Upstream, tool: &str, wanted: &str) {
+    let what = format!("`{tool}` to name {wanted}");
+    switchboard_test_support::eventually(what, Duration::from_millis(50), || async {
         let result = upstream
             .call_tool(tool, None, Default::default())
             .await
@@ -89,13 +90,7 @@ pub async fn poll_tool_text(upstream: &Upstream, tool: &str, wanted: &str) -> bo
         let text = switchboard_test_support::content_text(
             &serde_json::to_value(&result.content).expect("json"),
         );
-        if text.contains(wanted) {
-            return true;
-        }
-        if tokio::time::Instant::now() > deadline {
-            return false;
-        }
-        // The fixture has no event to await; it is asked again shortly.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        text.contains(wanted)
+    })
+    .await;
 }

@@ -106,7 +106,7 @@ async fn a_2026_client_answers_the_requests_of_a_2025_upstream() {
     )
     .await;
     let url = server.url("/mcp/old");
-    let python = switchboard_test_support::peers_dir().join(".venv/bin/python");
+    let python = switchboard_test_support::python();
     let token = switchboard_test_support::ADMIN_TOKEN;
     let elicited = run_client(
         &python,

@@ -43,7 +43,7 @@ async fn a_2026_client_of_a_2025_upstream_gets_complete_results() {
 
 /// An upstream's JSON-RPC error reaches the client as the upstream sent it, code, message and
 /// `data`, whether it came with HTTP 200 or (as the 2026-07-28 era sends -32021) with 400: on the
-/// fast and the typed path, on `/mcp/{alias}` and `/mcp`, for clients of both eras.
+/// raw and the typed path, on `/mcp/{alias}` and `/mcp`, for clients of both eras.
 #[tokio::test]
 async fn an_upstreams_json_rpc_errors_reach_the_client_whole() {
     let python = start_python("streamable-http")
@@ -257,13 +257,13 @@ async fn a_server_declares_what_its_upstream_has() {
 }
 
 /// Progress reports that travel with the answer (the tool reports and answers at once) reach the
-/// client before the answer, under the client's own token, on the fast path: none is dropped
+/// client before the answer, under the client's own token, on the raw path: none is dropped
 /// when the answer is read first. Repeated, as it was a race.
 #[tokio::test]
 async fn progress_sent_together_with_the_answer_reaches_the_client() {
     let (_python, server) = calc_behind_gateway(&[]).await;
     let session = open_raw_session(&server, "/mcp/calc").await;
-    // The first call opens the upstream session; the others take the fast path.
+    // The first call opens the upstream session; the others take the raw path.
     request_raw(
         &server,
         "/mcp/calc",
@@ -272,7 +272,7 @@ async fn progress_sent_together_with_the_answer_reaches_the_client() {
             "params": {"name": "add", "arguments": {"a": 1, "b": 1}}}),
     )
     .await;
-    let before = passthrough_calls(&server).await;
+    let before = raw_calls(&server).await;
     for id in 2..12 {
         let response = post_raw(
             &server,
@@ -313,7 +313,7 @@ async fn progress_sent_together_with_the_answer_reaches_the_client() {
             "{text}"
         );
     }
-    assert_eq!(passthrough_calls(&server).await - before, 10.0);
+    assert_eq!(raw_calls(&server).await - before, 10.0);
 }
 
 /// A plain call's progress token reaches the upstream as the client sent it, not replaced by one
@@ -352,10 +352,7 @@ async fn the_upstream_sees_the_clients_own_progress_token() {
             .collect();
         assert_eq!(sent.last(), Some(&token), "{sent:?}");
     }
-    assert!(
-        passthrough_calls(&server).await >= 1.0,
-        "the fast path took a call"
-    );
+    assert!(raw_calls(&server).await >= 1.0, "the raw path took a call");
 }
 
 /// A legacy HTTP+SSE client gets every progress report of a call before its answer, also when
@@ -483,7 +480,7 @@ async fn clients_from_both_sdks_use_servers_through_the_proxy() {
         "progress relayed: {answer}"
     );
     // A stdio upstream, and a call with a progress token, take rmcp's typed path.
-    assert_eq!(passthrough_calls(&server).await, 0.0);
+    assert_eq!(raw_calls(&server).await, 0.0);
 
     // The TypeScript SDK client, through a remote HTTP server.
     let url = server.url("/mcp/everything-http");
@@ -500,7 +497,7 @@ async fn clients_from_both_sdks_use_servers_through_the_proxy() {
             .contains('5')
     );
     // A plain call to an HTTP upstream is forwarded as raw JSON.
-    assert_eq!(passthrough_calls(&server).await, 1.0);
+    assert_eq!(raw_calls(&server).await, 1.0);
     // So is a stateless (2026-07-28) client's call to this session-era upstream.
     let stateless = mcp_client(&server, "/mcp/everything-http").await;
     let sum = stateless
@@ -517,7 +514,7 @@ async fn clients_from_both_sdks_use_servers_through_the_proxy() {
             .contains('9'),
         "{sum:?}"
     );
-    assert_eq!(passthrough_calls(&server).await, 2.0);
+    assert_eq!(raw_calls(&server).await, 2.0);
 
     // The Python SDK client, through the Python SDK server, with governance applied.
     let url = server.url("/mcp/calc");
@@ -539,7 +536,7 @@ async fn clients_from_both_sdks_use_servers_through_the_proxy() {
     );
     // The renamed tool with its pinned parameter, on the raw path too.
     assert_eq!(answer["result"]["structuredContent"]["result"], 42);
-    assert_eq!(passthrough_calls(&server).await, 3.0);
+    assert_eq!(raw_calls(&server).await, 3.0);
 
     // The Python SDK client over the legacy HTTP+SSE transport, at the sibling path.
     let url = server.url("/mcp/calc/sse");
@@ -632,8 +629,8 @@ async fn input_requests_of_a_2026_upstream_reach_clients_of_both_eras() {
             "{answer}"
         );
     }
-    // Both rounds of both calls took the raw fast path.
-    assert_eq!(passthrough_calls(&server).await, 4.0);
+    // Both rounds of both calls took the raw raw path.
+    assert_eq!(raw_calls(&server).await, 4.0);
     // A session-era client's plain call takes it too, and gets the result as rmcp's server
     // sends it to such a client: without the 2026-07-28 `resultType`.
     let session = open_raw_session(&server, "/mcp/calc").await;
@@ -645,7 +642,7 @@ async fn input_requests_of_a_2026_upstream_reach_clients_of_both_eras() {
         "{answer}"
     );
     assert!(answer["result"].get("resultType").is_none(), "{answer}");
-    assert_eq!(passthrough_calls(&server).await, 5.0);
+    assert_eq!(raw_calls(&server).await, 5.0);
     // A 2025-era client that can answer requests gets an upstream session of its era, even from
     // an upstream that speaks 2026-07-28: the upstream asks on it the way of that era.
     let python = calc_upstream_url(&server).await;
@@ -820,8 +817,8 @@ async fn a_2026_client_hears_list_changes_through_subscriptions_listen() {
         )
         .await
         .expect("calls");
-    // A stateless call between two stateless ends takes the raw fast path.
-    assert_eq!(passthrough_calls(&server).await, 1.0);
+    // A stateless call between two stateless ends takes the raw raw path.
+    assert_eq!(raw_calls(&server).await, 1.0);
     await_tools_changed(&mut events).await;
     let names = tool_names(&client).await;
     assert!(names.contains(&"greet_zed".to_string()), "{names:?}");

@@ -102,9 +102,9 @@ pub(crate) async fn everything_behind_gateway()
     (everything, server)
 }
 
-/// How many proxied calls took the raw fast path so far.
-pub(crate) async fn passthrough_calls(server: &Switchboard) -> f64 {
-    metric(server, "switchboard_passthrough_calls_total").await
+/// How many proxied calls took the raw raw path so far.
+pub(crate) async fn raw_calls(server: &Switchboard) -> f64 {
+    metric(server, "switchboard_raw_calls_total").await
 }
 
 /// The gateway's metric `name` now.

@@ -15,7 +15,7 @@ mod sessions;
 
 use std::{path::Path, time::Duration};
 
-use common::{binary, mcp_client, poll_tool_text, register, remote_body, run_client, serve};
+use common::{await_tool_text, binary, mcp_client, register, remote_body, run_client, serve};
 use helpers::*;
 use reqwest::Method;
 use serde_json::{Value, json};

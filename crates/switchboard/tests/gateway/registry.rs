@@ -626,15 +626,12 @@ async fn npx_runtime_from_the_local_npm_folder_gets_only_its_env() {
     assert_eq!(fetched["status"]["state"], "connected");
 
     // Stopped after the idle timeout, and shown idle.
-    assert!(
-        eventually(Duration::from_secs(20), || pids_with_env(
-            "RUNTIME_MARKER",
-            &marker
-        )
-        .is_empty())
-        .await,
-        "the idle runtime was not stopped"
-    );
+    eventually(
+        "the idle runtime was not stopped",
+        Duration::from_millis(20),
+        || std::future::ready(pids_with_env("RUNTIME_MARKER", &marker).is_empty()),
+    )
+    .await;
     let (_, fetched) = server
         .send_json(Method::GET, "/api/mcp-servers/everything", None)
         .await

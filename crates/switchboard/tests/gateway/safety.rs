@@ -147,10 +147,7 @@ async fn a_name_rebound_to_a_forbidden_address_is_refused_when_connecting() {
             "{answer}"
         );
     }
-    assert!(
-        passthrough_calls(&server).await >= 1.0,
-        "a raw connection was made"
-    );
+    assert!(raw_calls(&server).await >= 1.0, "a raw connection was made");
 
     // The name now points at a forbidden address, and every open connection is gone.
     point("0.0.0.0");
@@ -178,7 +175,7 @@ async fn a_name_rebound_to_a_forbidden_address_is_refused_when_connecting() {
     );
 }
 
-/// An answer over `--max-answer-bytes` ends its call with a clear error, on the fast path and the
+/// An answer over `--max-answer-bytes` ends its call with a clear error, on the raw path and the
 /// typed path alike, and from a legacy SSE upstream, and the next call is served as usual. server-everything echoes what it is
 /// sent, so a large message makes a large answer.
 #[tokio::test]
@@ -197,7 +194,7 @@ async fn an_answer_over_the_cap_ends_its_call_on_both_paths() {
         json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
             "params": {"name": "echo", "arguments": {"message": message}, "_meta": meta}})
     };
-    // The first call opens the upstream session, so that the next plain ones take the fast path.
+    // The first call opens the upstream session, so that the next plain ones take the raw path.
     let answer = request_raw(&server, "/mcp/echo", &session, echo(1, "hi", json!({}))).await;
     assert_eq!(
         answer["result"]["content"][0]["text"], "Echo: hi",
@@ -205,7 +202,7 @@ async fn an_answer_over_the_cap_ends_its_call_on_both_paths() {
     );
     let large = "x".repeat(150_000);
     for (id, meta) in [(2, json!({})), (3, json!({"note": "typed path"}))] {
-        let before = passthrough_calls(&server).await;
+        let before = raw_calls(&server).await;
         let answer = request_raw(
             &server,
             "/mcp/echo",
@@ -219,8 +216,8 @@ async fn an_answer_over_the_cap_ends_its_call_on_both_paths() {
             "{meta}: {}",
             &answer.to_string()[..answer.to_string().len().min(500)]
         );
-        let fast = passthrough_calls(&server).await - before;
-        assert_eq!(fast, if meta == json!({}) { 1.0 } else { 0.0 }, "{meta}");
+        let raw = raw_calls(&server).await - before;
+        assert_eq!(raw, if meta == json!({}) { 1.0 } else { 0.0 }, "{meta}");
         let small = request_raw(&server, "/mcp/echo", &session, echo(id + 10, "again", meta)).await;
         assert_eq!(
             small["result"]["content"][0]["text"], "Echo: again",
@@ -250,10 +247,10 @@ async fn an_answer_over_the_cap_ends_its_call_on_both_paths() {
 }
 
 /// A plain call to an upstream that accepts TCP but never finishes its handshake fails once, with
-/// the handshake's own error: the fast path does not drop it and leave the typed path to try a
+/// the handshake's own error: the raw path does not drop it and leave the typed path to try a
 /// second handshake, which would make the client wait twice.
 #[tokio::test]
-async fn a_fast_call_to_an_upstream_that_never_answers_tries_it_once() {
+async fn a_raw_call_to_an_upstream_that_never_answers_tries_it_once() {
     let silent = switchboard_test_support::SilentServer::start()
         .await
         .expect("a silent upstream");
@@ -522,7 +519,7 @@ async fn bad_input_and_foreign_origins_get_json_rpc_errors_on_every_mcp_endpoint
             .expect("answers");
         assert_eq!(response.status(), 403, "{path}");
     }
-    // Good ids, and allowed origins, are served (the string id on the fast path).
+    // Good ids, and allowed origins, are served (the string id on the raw path).
     for (id, origin) in [
         (r#""s-1""#, None),
         ("7", Some("http://localhost:6274")),
@@ -538,7 +535,7 @@ async fn bad_input_and_foreign_origins_get_json_rpc_errors_on_every_mcp_endpoint
 }
 
 /// Denied and renamed-away names are refused and pinned parameters win, for a 2026-07-28 client
-/// (stateless, on the fast path). Names the upstream never listed, or that governance leaves
+/// (stateless, on the raw path). Names the upstream never listed, or that governance leaves
 /// out, are tried on every path by `an_allow_list_bounds_what_can_be_called_on_every_path`.
 #[tokio::test]
 async fn governance_cannot_be_bypassed_through_the_proxy() {
@@ -575,7 +572,7 @@ async fn governance_cannot_be_bypassed_through_the_proxy() {
 
 /// The Python fixture runs `danger` but never lists it, and lists `bump`, which the allow-list
 /// leaves out. Neither, nor a name nobody serves, nor their prefixed forms, may reach the upstream:
-/// through the fast path and the typed path, on `/mcp/{alias}` and `/mcp`, for clients of both
+/// through the raw path and the typed path, on `/mcp/{alias}` and `/mcp`, for clients of both
 /// eras. Each is refused as an unknown tool, and the upstream's counters show nothing ran.
 #[tokio::test]
 async fn an_allow_list_bounds_what_can_be_called_on_every_path() {
@@ -588,12 +585,12 @@ async fn an_allow_list_bounds_what_can_be_called_on_every_path() {
     register(&server, &calc).await;
     let refused = ["danger", "c_danger", "bump", "c_bump", "ghost", "c_ghost"];
 
-    // A 2025-era session: plain calls take the fast path, calls with other `_meta` the typed one.
+    // A 2025-era session: plain calls take the raw path, calls with other `_meta` the typed one.
     for (path, prefix) in [("/mcp/calc", ""), ("/mcp", "calc__")] {
         let session = open_raw_session(&server, path).await;
         for (index, name) in refused.iter().enumerate() {
             for meta in [json!({}), json!({"note": "typed path"})] {
-                let before = passthrough_calls(&server).await;
+                let before = raw_calls(&server).await;
                 let answer = request_raw(
                     &server,
                     path,
@@ -606,9 +603,9 @@ async fn an_allow_list_bounds_what_can_be_called_on_every_path() {
                 assert_eq!(answer["error"]["code"], -32602, "{path} {name}: {answer}");
                 let message = answer["error"]["message"].as_str().unwrap_or_default();
                 assert!(message.contains("unknown tool"), "{path} {name}: {answer}");
-                let fast = passthrough_calls(&server).await - before;
+                let raw = raw_calls(&server).await - before;
                 let expected = if meta == json!({}) { 1.0 } else { 0.0 };
-                assert_eq!(fast, expected, "{path} {name} {meta}: which path served it");
+                assert_eq!(raw, expected, "{path} {name} {meta}: which path served it");
             }
         }
     }

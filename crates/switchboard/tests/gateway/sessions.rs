@@ -54,8 +54,8 @@ async fn the_aggregate_serves_every_server_and_leaves_out_a_dead_one() {
     assert!(tools.contains(&"everything-http__get-sum"), "{tools:?}");
     assert!(!tools.iter().any(|t| t.starts_with("silent__")));
     assert_eq!(answer["result"]["structuredContent"]["result"], 42);
-    // `alias__name` resolved on the raw fast path.
-    assert_eq!(passthrough_calls(&server).await, 1.0);
+    // `alias__name` resolved on the raw raw path.
+    assert_eq!(raw_calls(&server).await, 1.0);
 
     let (_, silent_server) = server
         .send_json(Method::GET, "/api/mcp-servers/silent", None)
@@ -112,14 +112,12 @@ async fn a_crashed_runtime_restarts_and_shutdown_stops_every_child() {
             nix::sys::signal::Signal::SIGKILL,
         );
     }
-    assert!(
-        eventually(Duration::from_secs(10), || pids_with_env(
-            "RUNTIME_MARKER",
-            &marker
-        )
-        .is_empty())
-        .await
-    );
+    eventually(
+        "the killed runtime to be gone",
+        Duration::from_millis(20),
+        || std::future::ready(pids_with_env("RUNTIME_MARKER", &marker).is_empty()),
+    )
+    .await;
     let answer = sum(url.clone()).await;
     assert!(
         answer["result"]["content"][0]["text"]
@@ -136,15 +134,12 @@ async fn a_crashed_runtime_restarts_and_shutdown_stops_every_child() {
     // SIGTERM: the server drains and exits, and the runtime stops with it.
     let status = server.terminate().await.expect("exits");
     assert!(status.success(), "{status:?}");
-    assert!(
-        eventually(Duration::from_secs(10), || pids_with_env(
-            "RUNTIME_MARKER",
-            &marker
-        )
-        .is_empty())
-        .await,
-        "a runtime outlived the server"
-    );
+    eventually(
+        "a runtime outlived the server",
+        Duration::from_millis(20),
+        || std::future::ready(pids_with_env("RUNTIME_MARKER", &marker).is_empty()),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -285,26 +280,19 @@ async fn await_metric(server: &Switchboard, name: &str, value: f64) {
     .await;
 }
 
-/// Asks the gateway `ask` until it says yes, for up to ten seconds: what it is asked about (a
-/// metric, a status) has no event to await from outside the process.
-async fn await_answer<F, Fut>(what: &str, mut ask: F)
+/// Asks the gateway `ask` until it says yes: what it is asked about (a metric, a status) has no
+/// event to await from outside the process. Below the admin API's rate limit (20 a second).
+async fn await_answer<F, Fut>(what: &str, ask: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let reached = tokio::time::timeout(Duration::from_secs(10), async {
-        while !ask().await {
-            // Below the admin API's rate limit (20 a second).
-            tokio::time::sleep(Duration::from_millis(60)).await;
-        }
-    })
-    .await;
-    assert!(reached.is_ok(), "waited in vain for {what}");
+    switchboard_test_support::eventually(what, Duration::from_millis(60), ask).await;
 }
 
 #[tokio::test]
-async fn a_session_used_only_by_fast_calls_outlives_the_idle_timeout() {
-    // A session ends after a second without a request; fast calls never reach rmcp.
+async fn a_session_used_only_by_raw_calls_outlives_the_idle_timeout() {
+    // A session ends after a second without a request; raw calls never reach rmcp.
     let (_upstream, server) = echo_behind_gateway(&["--session-idle-timeout", "1"]).await;
     let session = open_raw_session(&server, "/mcp/echo").await;
     // A client calling a tool five times a second, for three idle timeouts.
@@ -316,7 +304,7 @@ async fn a_session_used_only_by_fast_calls_outlives_the_idle_timeout() {
         calls += 1;
         echo_hi_raw(&server, &session, 100 + calls).await;
     }
-    assert_eq!(passthrough_calls(&server).await, f64::from(calls));
+    assert_eq!(raw_calls(&server).await, f64::from(calls));
     // The session still lives: a request rmcp serves itself works on it.
     assert_eq!(
         session_tool_names(&server, "/mcp/echo", &session).await,
@@ -354,7 +342,7 @@ async fn an_idle_session_hibernates_and_wakes_for_the_next_request_rmcp_serves()
     let (_upstream, server) = echo_behind_gateway(&[]).await;
     let session = open_raw_session(&server, "/mcp/echo").await;
     await_hibernated(&server, 1.0).await;
-    // A fast call is served without waking it.
+    // A raw call is served without waking it.
     let called = request_raw(
         &server,
         "/mcp/echo",
@@ -364,7 +352,7 @@ async fn an_idle_session_hibernates_and_wakes_for_the_next_request_rmcp_serves()
     )
     .await;
     assert_eq!(called["result"]["content"][0]["text"], "asleep", "{called}");
-    assert_eq!(passthrough_calls(&server).await, 1.0);
+    assert_eq!(raw_calls(&server).await, 1.0);
     await_hibernated(&server, 1.0).await;
     // Requests rmcp serves, all at once: the first wakes the session, the others wait for it.
     let lists = (0..8).map(|n| {
@@ -416,7 +404,7 @@ async fn await_on_stream(stream: &mut reqwest::Response, wanted: &str) -> String
 }
 
 /// Opens a session on `path` with its GET stream, sees it sleep with the stream open, has the
-/// calculator fixture add a tool (a fast call, which wakes nothing), and checks that the stream
+/// calculator fixture add a tool (a raw call, which wakes nothing), and checks that the stream
 /// hears the list change and that the next listing, which wakes the session, has the new tool
 /// (the cached tools were dropped). `prefix` is what the endpoint puts before a tool's name.
 /// Returns the session and its stream.
@@ -437,7 +425,7 @@ async fn a_list_change_reaches_a_sleeping_stream(
     )
     .await;
     assert!(added["result"].is_object(), "{added}");
-    assert_eq!(passthrough_calls(server).await, 1.0);
+    assert_eq!(raw_calls(server).await, 1.0);
     let heard = await_on_stream(&mut stream, "notifications/tools/list_changed").await;
     assert!(heard.contains(r#""jsonrpc":"2.0""#), "{heard}");
     await_hibernated(server, 1.0).await;

@@ -1,45 +1,6 @@
-//! The agent runner end to end: `switchboard serve` as a real process, `POST /run` over real HTTP,
-//! tools from real MCP servers (server-everything over stdio, the Python SDK over HTTP), and the
-//! scripted LLM, which records what the model was sent.
+//! `POST /run` and `DELETE /run/{id}`: tools, output, failures, events, cancellation, bad input.
 
-use std::time::Duration;
-
-mod common;
-
-use common::{binary, poll_tool_text, serve};
-use futures::StreamExt as _;
-use serde_json::{Value, json};
-use switchboard_test_support::{
-    ADMIN_TOKEN, Reply, ScriptedLlm, Switchboard, eventually, everything_stdio_command, llm::usage,
-    pids_with_env, start_python,
-};
-
-/// A `mcp_servers` entry running server-everything over stdio, with `env`.
-fn everything_entry(env: Value) -> Value {
-    let (command, args) = everything_stdio_command();
-    json!({"command": command, "args": args, "env": env})
-}
-
-fn run_body(llm: &ScriptedLlm, servers: Value) -> Value {
-    json!({
-        "task": "Add 2 and 3, and 4 and 5.",
-        "model": "scripted-model",
-        "base_url": llm.base_url(),
-        "api_key": "sk-test-run-key-123",
-        "agent_type": "mcp",
-        "mcp_servers": servers,
-    })
-}
-
-fn as_usage(value: &Value) -> (u64, u64, u64) {
-    (
-        value["prompt_tokens"].as_u64().expect("prompt_tokens"),
-        value["completion_tokens"]
-            .as_u64()
-            .expect("completion_tokens"),
-        value["total_tokens"].as_u64().expect("total_tokens"),
-    )
-}
+use super::*;
 
 #[tokio::test]
 async fn parallel_tools_from_stdio_and_http_servers() {
@@ -321,15 +282,12 @@ async fn children_get_only_their_own_env_and_are_stopped_at_the_end() {
     assert!(!env_text.contains("gateway-secret-value-42"));
     // Values given for the run are masked in what the model sees.
     assert!(!env_text.contains("visible-value"), "{env_text}");
-    assert!(
-        eventually(Duration::from_secs(10), || pids_with_env(
-            "RUN_MARKER",
-            &marker
-        )
-        .is_empty())
-        .await,
-        "the run's child outlived the run"
-    );
+    eventually(
+        "the run's child outlived the run",
+        Duration::from_millis(20),
+        || std::future::ready(pids_with_env("RUN_MARKER", &marker).is_empty()),
+    )
+    .await;
 
     // `${VAR}` cannot read the gateway's environment either.
     let llm = ScriptedLlm::start(vec![Reply::text("ok")]).await;
@@ -339,24 +297,6 @@ async fn children_get_only_their_own_env_and_are_stopped_at_the_end() {
     let (_, result) = server.post_run(&body).await.expect("run answers");
     let warning = result["warnings"][0].as_str().expect("a warning");
     assert!(warning.contains("`GATEWAY_SECRET` is not set"), "{warning}");
-}
-
-/// Reads SSE events until one named `last`; returns them as (name, data).
-async fn read_events(response: reqwest::Response, last: &str) -> Vec<(String, Value)> {
-    let mut stream = sse_stream::SseStream::from_bytes_stream(response.bytes_stream());
-    let mut events = Vec::new();
-    while let Some(Ok(event)) = stream.next().await {
-        let (Some(name), Some(data)) = (event.event, event.data) else {
-            continue;
-        };
-        let data: Value = serde_json::from_str(&data).expect("event data is JSON");
-        let done = name == last;
-        events.push((name, data));
-        if done {
-            break;
-        }
-    }
-    events
 }
 
 #[tokio::test]
@@ -419,26 +359,18 @@ async fn a_client_that_disconnects_cancels_the_run_and_its_children() {
         });
         let requests = if streaming { 1 } else { 2 };
         llm.wait_for_requests(requests).await;
-        assert!(
-            eventually(Duration::from_secs(20), || !pids_with_env(
-                "RUN_MARKER",
-                &marker
-            )
-            .is_empty())
-            .await,
-            "the run's child started"
-        );
+        eventually("the run's child started", Duration::from_millis(20), || {
+            std::future::ready(!pids_with_env("RUN_MARKER", &marker).is_empty())
+        })
+        .await;
         pending.abort();
         let _ = pending.await;
-        assert!(
-            eventually(Duration::from_secs(10), || pids_with_env(
-                "RUN_MARKER",
-                &marker
-            )
-            .is_empty())
-            .await,
-            "a child outlived the disconnected run (streaming: {streaming})"
-        );
+        eventually(
+            format!("a child outlived the disconnected run (streaming: {streaming})"),
+            Duration::from_millis(20),
+            || std::future::ready(pids_with_env("RUN_MARKER", &marker).is_empty()),
+        )
+        .await;
     }
 }
 
@@ -472,10 +404,7 @@ async fn delete_cancels_a_run_and_the_call_upstream() {
     ))
     .await
     .expect("connects");
-    assert!(
-        poll_tool_text(&upstream, "started_calls", "cancel-me").await,
-        "the slow call never started"
-    );
+    await_tool_text(&upstream, "started_calls", "cancel-me").await;
     let cancelled = server
         .request(reqwest::Method::DELETE, &format!("/run/{run_id}"))
         .send()
@@ -495,10 +424,7 @@ async fn delete_cancels_a_run_and_the_call_upstream() {
     assert_eq!(final_result["stop_reason"], "cancelled");
 
     // The upstream saw `notifications/cancelled` for the call.
-    assert!(
-        poll_tool_text(&upstream, "cancelled_calls", "cancel-me").await,
-        "the cancel did not reach the upstream"
-    );
+    await_tool_text(&upstream, "cancelled_calls", "cancel-me").await;
 
     let gone = server
         .request(reqwest::Method::DELETE, &format!("/run/{run_id}"))
@@ -657,372 +583,4 @@ async fn rate_limits_are_retried_after_the_wait_asked_for() {
     let requests = llm.requests();
     assert_eq!(requests.len(), 2);
     assert!(requests[1].at.duration_since(requests[0].at) >= Duration::from_secs(1));
-}
-
-#[tokio::test]
-async fn cli_run_with_a_spec_pins_params_and_masks_secrets() {
-    let python = start_python("streamable-http")
-        .await
-        .expect("python fixture");
-    let llm = ScriptedLlm::start(vec![
-        Reply::calls(&[("add_forty", json!({"a": 2})), ("whoami", json!({}))]),
-        Reply::Text {
-            content: "42".into(),
-            usage: Some(usage(7, 3)),
-        },
-    ])
-    .await;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let spec = dir.path().join("agent.yaml");
-    std::fs::write(
-        &spec,
-        format!(
-            r#"model: scripted-model
-base_url: {base}
-max_steps: 3
-system_prompt: Be brief.
-tools:
-  - kind: mcp
-    server: {url}
-    headers:
-      Authorization: "Bearer {{{{secrets.MCP_TOKEN}}}}"
-    tools:
-      - whoami
-      - tool: add
-        name: add_forty
-        description: Adds forty.
-        params:
-          b: 40
-"#,
-            base = llm.base_url(),
-            url = python.url("/mcp"),
-        ),
-    )
-    .expect("spec written");
-    let secrets = dir.path().join("secrets.env");
-    std::fs::write(&secrets, "MCP_TOKEN=mcp-token-from-file-77\n").expect("secrets written");
-    let output = tokio::process::Command::new(binary())
-        .arg("run")
-        .arg(&spec)
-        .arg("What is 2 plus forty?")
-        .arg("--secrets-file")
-        .arg(&secrets)
-        .arg("--json")
-        .env("OPENAI_API_KEY", "sk-cli-key-0001")
-        .output()
-        .await
-        .expect("runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let result: Value = serde_json::from_slice(&output.stdout).expect("JSON result");
-    assert_eq!(result["final_answer"], "42");
-    assert_eq!(result["stop_reason"], "final_answer");
-    assert_eq!(as_usage(&result["token_usage"]), (27, 13, 40));
-
-    let first = &llm.requests()[0];
-    assert_eq!(first.messages()[0]["content"], "Be brief.");
-    assert_eq!(
-        first.authorization.as_deref(),
-        Some("Bearer sk-cli-key-0001")
-    );
-    let mut names = first.tool_names();
-    names.sort();
-    assert_eq!(names, ["add_forty", "whoami"]);
-    let add = first.tool("add_forty").expect("offered");
-    assert_eq!(add["description"], "Adds forty.");
-    assert_eq!(
-        add["parameters"]["required"],
-        json!(["a"]),
-        "the pinned `b` is hidden"
-    );
-    assert!(add["parameters"]["properties"].get("b").is_none());
-    let second = &llm.requests()[1];
-    assert_eq!(
-        second.tool_message("call_0").as_deref(),
-        Some(r#"{"result":42}"#)
-    );
-    // The header went upstream, and the secret in the tool's answer was masked for the model.
-    assert_eq!(
-        second.tool_message("call_1").as_deref(),
-        Some(r#"{"result":"Bearer ***"}"#)
-    );
-
-    // Without --json, the final answer alone.
-    let llm = ScriptedLlm::start(vec![Reply::text("plain answer")]).await;
-    let output = tokio::process::Command::new(binary())
-        .args([
-            "run",
-            "--model",
-            "m",
-            "--base-url",
-            &llm.base_url(),
-            "say hi",
-        ])
-        .output()
-        .await
-        .expect("runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&output.stdout), "plain answer\n");
-}
-
-#[tokio::test]
-async fn cli_flags_stand_in_for_a_spec_and_a_terminal_sees_each_step() {
-    let python = start_python("streamable-http")
-        .await
-        .expect("python fixture");
-    let llm = ScriptedLlm::start(vec![
-        Reply::calls(&[
-            ("get-sum", json!({"a": 1, "b": 2})),
-            ("fail", json!({"reason": "nope"})),
-        ]),
-        Reply::text("three"),
-    ])
-    .await;
-    let (command, args) = everything_stdio_command();
-    let stdio = format!("{command} {}", args.join(" "));
-    // `script` gives the command a terminal, where progress is shown.
-    let line = format!(
-        "{} run --model m --base-url {} --mcp-stdio '{stdio}' --mcp-url {} 'add one and two'",
-        binary().display(),
-        llm.base_url(),
-        python.url("/mcp"),
-    );
-    let output = tokio::process::Command::new("script")
-        .args(["-qec", &line, "/dev/null"])
-        .output()
-        .await
-        .expect("runs");
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{text}");
-    assert!(text.contains("step 1: calling get-sum, fail"), "{text}");
-    assert!(text.contains("✓ get-sum ("), "{text}");
-    assert!(text.contains("✗ fail ("), "{text}");
-    assert!(text.trim_end().ends_with("three"), "{text}");
-    let mut offered = llm.requests()[0].tool_names();
-    offered.sort();
-    assert!(offered.contains(&"get-sum".to_string()) && offered.contains(&"add".to_string()));
-}
-
-#[tokio::test]
-async fn the_servers_key_is_used_when_a_request_brings_none() {
-    let llm = ScriptedLlm::start(vec![Reply::text("a"), Reply::text("b")]).await;
-    let server = Switchboard::start(binary(), &[], &[("OPENAI_API_KEY", "sk-server-default-9")])
-        .await
-        .expect("starts");
-    let body = json!({"task": "t", "model": "m", "base_url": format!("{}/chat/completions", llm.base_url()),
-        "temperature": 0.25, "system_prompt": "Answer in one word."});
-    let (status, result) = server.post_run(&body).await.expect("answers");
-    assert_eq!(status, 200, "{result}");
-    let request = &llm.requests()[0];
-    assert_eq!(
-        request.authorization.as_deref(),
-        Some("Bearer sk-server-default-9")
-    );
-    assert_eq!(request.body["temperature"], 0.25);
-    assert_eq!(request.messages()[0]["content"], "Answer in one word.");
-    assert!(!server.log().contains("sk-server-default-9"));
-
-    let server = Switchboard::start(
-        binary(),
-        &["--llm-api-key", "sk-flag-key-10"],
-        &[("OPENAI_API_KEY", "sk-server-default-9")],
-    )
-    .await
-    .expect("starts");
-    let (status, _) = server.post_run(&body).await.expect("answers");
-    assert_eq!(status, 200);
-    assert_eq!(
-        llm.requests()[1].authorization.as_deref(),
-        Some("Bearer sk-flag-key-10")
-    );
-}
-
-#[tokio::test]
-async fn shutdown_cancels_runs_after_the_grace_period_and_stops_their_children() {
-    let marker = format!("shutdown-{}", std::process::id());
-    let llm = ScriptedLlm::start(vec![Reply::call(
-        "trigger-long-running-operation",
-        json!({"duration": 60, "steps": 60}),
-    )])
-    .await;
-    let mut server = serve(&["--shutdown-grace", "1"]).await;
-    let body = run_body(
-        &llm,
-        json!([everything_entry(json!({"RUN_MARKER": marker}))]),
-    );
-    let request = server
-        .request(reqwest::Method::POST, "/run")
-        .header("accept", "text/event-stream")
-        .json(&body);
-    let reader = tokio::spawn(async move {
-        let response = request.send().await.expect("run answers");
-        read_events(response, "final").await
-    });
-    llm.wait_for_requests(1).await;
-    let status = server.terminate().await.expect("exits");
-    assert!(status.success(), "{status:?}");
-    let events = reader.await.expect("reader");
-    let (name, last) = events.last().expect("events");
-    assert_eq!(name, "final");
-    assert_eq!(last["stop_reason"], "cancelled");
-    assert!(
-        eventually(Duration::from_secs(10), || pids_with_env(
-            "RUN_MARKER",
-            &marker
-        )
-        .is_empty())
-        .await,
-        "a run's child outlived the server"
-    );
-}
-
-#[tokio::test]
-async fn a_run_is_traced_over_otlp_continuing_the_callers_trace() {
-    let receiver = switchboard_test_support::OtlpReceiver::start()
-        .await
-        .expect("receiver");
-    let llm = ScriptedLlm::start(vec![
-        Reply::calls(&[
-            ("get-sum", json!({"a": 2, "b": 3})),
-            ("no-such-tool", json!({})),
-        ]),
-        Reply::text("5"),
-    ])
-    .await;
-    let server = Switchboard::start(
-        binary(),
-        &["--otlp-endpoint", &receiver.endpoint],
-        &[("OTEL_BSP_SCHEDULE_DELAY", "50")],
-    )
-    .await
-    .expect("starts");
-    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
-    let body = run_body(
-        &llm,
-        json!([everything_entry(
-            json!({"SECRET_FOR_CHILD": "child-secret-value-77"})
-        )]),
-    );
-    let response = server
-        .request(reqwest::Method::POST, "/run")
-        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
-        .json(&body)
-        .send()
-        .await
-        .expect("answers");
-    assert_eq!(response.status(), 200);
-    let result: Value = response.json().await.expect("json");
-    assert_eq!(result["trace_id"], trace_id, "{result}");
-    // The LLM was called within the same trace.
-    let traceparent = llm.requests()[0]
-        .traceparent
-        .clone()
-        .expect("traceparent to the LLM");
-    assert!(traceparent.contains(trace_id), "{traceparent}");
-
-    let spans = receiver
-        .wait_until(|spans| {
-            spans.iter().any(|s| s.name == "run")
-                && spans.iter().filter(|s| s.name == "tool.execute").count() >= 2
-                && spans.iter().filter(|s| s.name == "llm.call").count() >= 2
-        })
-        .await;
-    let run = spans.iter().find(|s| s.name == "run").expect("a run span");
-    assert_eq!(run.trace_id, trace_id);
-    assert_eq!(run.attribute("gen_ai.operation.name"), Some("invoke_agent"));
-    assert_eq!(
-        run.attribute("gen_ai.request.model"),
-        Some("scripted-model")
-    );
-    let children = |name: &str| -> Vec<&switchboard_test_support::ReceivedSpan> {
-        spans
-            .iter()
-            .filter(|s| s.name == name && s.parent_span_id == run.span_id)
-            .collect()
-    };
-    let llm_calls = children("llm.call");
-    assert_eq!(llm_calls.len(), 2, "{spans:#?}");
-    assert_eq!(
-        llm_calls[0].attribute("gen_ai.usage.input_tokens"),
-        Some("20")
-    );
-    let tools = children("tool.execute");
-    assert_eq!(tools.len(), 2);
-    let failed = tools
-        .iter()
-        .find(|s| s.attribute("gen_ai.tool.name") == Some("no-such-tool"))
-        .expect("the failing call");
-    assert_eq!(failed.status_code, 2, "status error: {failed:?}");
-    let ok = tools
-        .iter()
-        .find(|s| s.attribute("gen_ai.tool.name") == Some("get-sum"))
-        .expect("the good call");
-    assert_ne!(ok.status_code, 2);
-    assert_eq!(ok.attribute("switchboard.server"), Some("index"));
-    assert!(
-        spans
-            .iter()
-            .any(|s| s.name == "upstream.connect" && s.trace_id == trace_id)
-    );
-
-    for span in &spans {
-        for (key, value) in &span.attributes {
-            for secret in ["sk-test-run-key-123", "child-secret-value-77"] {
-                assert!(
-                    !value.contains(secret),
-                    "{} {key} holds a secret",
-                    span.name
-                );
-            }
-        }
-    }
-}
-
-#[tokio::test]
-async fn tool_io_is_traced_only_when_configured_and_masked() {
-    let receiver = switchboard_test_support::OtlpReceiver::start()
-        .await
-        .expect("receiver");
-    let llm = ScriptedLlm::start(vec![
-        Reply::call("echo", json!({"message": "key sk-test-run-key-123 inside"})),
-        Reply::text("done"),
-    ])
-    .await;
-    let server = Switchboard::start(
-        binary(),
-        &["--otlp-endpoint", &receiver.endpoint, "--trace-tool-io"],
-        &[("OTEL_BSP_SCHEDULE_DELAY", "50")],
-    )
-    .await
-    .expect("starts");
-    let (status, _) = server
-        .post_run(&run_body(&llm, json!([everything_entry(json!({}))])))
-        .await
-        .expect("answers");
-    assert_eq!(status, 200);
-    let spans = receiver
-        .wait_until(|spans| spans.iter().any(|s| s.name == "tool.execute"))
-        .await;
-    let tool = spans
-        .iter()
-        .find(|s| s.name == "tool.execute")
-        .expect("a tool span");
-    let arguments = tool
-        .attribute("gen_ai.tool.call.arguments")
-        .expect("arguments recorded");
-    assert!(
-        arguments.contains("***") && !arguments.contains("sk-test-run-key-123"),
-        "{arguments}"
-    );
-    let result = tool
-        .attribute("gen_ai.tool.call.result")
-        .expect("result recorded");
-    assert!(result.starts_with("Echo: "), "{result}");
 }

@@ -1,11 +1,11 @@
-//! The HTTP side of the proxy's fast path (see `switchboard_gateway::passthrough`).
+//! The HTTP side of the proxy's raw path (see `switchboard_gateway::raw_path`).
 //!
 //! A `POST` on `/mcp/{server}` or `/mcp` that is a plain `tools/call` (on a known session, or
 //! stateless) is answered here: the body is read only for `method`, `id`, the tool name, the
 //! arguments (kept as raw JSON) and `_meta`, and the upstream's result is written back around the
 //! client's own id. Anything else, and anything unusual (other methods, other `_meta` keys,
 //! headers rmcp must check against a schema, a Host it would have to judge), goes on to rmcp's
-//! service untouched. A client's `notifications/cancelled` for a fast call is taken here too.
+//! service untouched. A client's `notifications/cancelled` for a raw call is taken here too.
 
 use std::{borrow::Cow, sync::Arc};
 
@@ -18,16 +18,16 @@ use axum::{
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use switchboard_gateway::{
-    Gateway,
-    passthrough::{self, FastSession},
+    Gateway, raw_path,
+    shared_sessions::{self, SharedSession},
 };
 
 /// The largest body read here; rmcp's own limit.
 const MAX_BODY: usize = 4 * 1024 * 1024;
 
-/// The session-era protocol versions whose `tools/call` the fast path knows; others go to rmcp.
+/// The session-era protocol versions whose `tools/call` the raw path knows; others go to rmcp.
 pub(crate) const SESSION_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
-/// The stateless protocol version the fast path knows: every request carries its client's
+/// The stateless protocol version the raw path knows: every request carries its client's
 /// context in `_meta` and names itself in `Mcp-Method`/`Mcp-Name` headers.
 const STATELESS_VERSION: &str = "2026-07-28";
 
@@ -44,7 +44,7 @@ struct Incoming<'a> {
     params: Option<&'a RawValue>,
 }
 
-/// `tools/call` params the fast path can forward; any other field (a task, say) sends the call
+/// `tools/call` params the raw path can forward; any other field (a task, say) sends the call
 /// to rmcp.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -62,7 +62,7 @@ struct CallParams<'a> {
     request_state: Option<&'a RawValue>,
 }
 
-/// The `_meta` of a call the fast path can forward: a progress token, and on a stateless request
+/// The `_meta` of a call the raw path can forward: a progress token, and on a stateless request
 /// the client's context.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -129,8 +129,8 @@ struct CancelParams<'a> {
     request_id: &'a RawValue,
 }
 
-/// Where the fast path may answer: the endpoint (a server id, or `None` for `/mcp`), the hosts
-/// rmcp allows, and the endpoint's session manager, kept told of clients the fast path serves.
+/// Where the raw path may answer: the endpoint (a server id, or `None` for `/mcp`), the hosts
+/// rmcp allows, and the endpoint's session manager, kept told of clients the raw path serves.
 pub(crate) struct Lane<'a> {
     pub gateway: &'a Gateway,
     pub endpoint: Option<&'a str>,
@@ -138,15 +138,15 @@ pub(crate) struct Lane<'a> {
     pub sessions: &'a Arc<crate::sessions::HibernatingSessions>,
 }
 
-/// How a request may take the fast path.
+/// How a request may take the raw path.
 enum Mode {
     /// On a session opened at `initialize`, registered once initialized (`crate::sessions`).
-    Session(Arc<FastSession>),
+    Session(Arc<SharedSession>),
     /// A stateless (2026-07-28) request: the client's context rides in each request.
     Stateless,
 }
 
-/// Answers `request` on the fast path, or hands it back for rmcp's service.
+/// Answers `request` on the raw path, or hands it back for rmcp's service.
 pub(crate) async fn serve(lane: Lane<'_>, request: Request) -> Result<Response, Request> {
     let Some(mode) = eligible(&lane, request.headers()) else {
         return Err(request);
@@ -161,7 +161,9 @@ pub(crate) async fn serve(lane: Lane<'_>, request: Request) -> Result<Response, 
     match answer(&lane, &mode, &parts.headers, &bytes).await {
         Some(response) => {
             if let Mode::Session(session) = &mode
-                && session.needs_touch(passthrough::touch_interval(lane.sessions.idle_timeout()))
+                && session.needs_touch(shared_sessions::touch_interval(
+                    lane.sessions.idle_timeout(),
+                ))
                 && let Some(id) = crate::sessions::session_id(&parts.headers)
             {
                 lane.sessions.touch(id);
@@ -172,7 +174,7 @@ pub(crate) async fn serve(lane: Lane<'_>, request: Request) -> Result<Response, 
     }
 }
 
-/// The fast path's mode, when the request's headers are the plain case rmcp would accept as
+/// The raw path's mode, when the request's headers are the plain case rmcp would accept as
 /// they are.
 fn eligible(lane: &Lane<'_>, headers: &HeaderMap) -> Option<Mode> {
     let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
@@ -196,7 +198,7 @@ fn eligible(lane: &Lane<'_>, headers: &HeaderMap) -> Option<Mode> {
                 && headers.get("mcp-method").is_none()
                 && headers.get("mcp-name").is_none() =>
         {
-            let session = lane.gateway.fast_sessions().get(session, lane.endpoint)?;
+            let session = lane.gateway.shared_sessions().get(session, lane.endpoint)?;
             Some(Mode::Session(session))
         }
         // Headers that mirror parameters are checked against the tool's schema by rmcp.
@@ -221,7 +223,7 @@ pub(crate) fn host_allowed(host: &str, allowed: &[String]) -> bool {
         .any(|entry| entry == authority.host() || entry == authority.as_str())
 }
 
-/// The fast answer to one message, or `None` for rmcp.
+/// The raw path's answer to one message, or `None` for rmcp.
 async fn answer(
     lane: &Lane<'_>,
     mode: &Mode,
@@ -274,7 +276,7 @@ fn stateless_session(
     lane: &Lane<'_>,
     headers: &HeaderMap,
     params: &CallParams<'_>,
-) -> Option<(Arc<FastSession>, StatelessParts)> {
+) -> Option<(Arc<SharedSession>, StatelessParts)> {
     let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
     let meta = params.meta.as_ref()?;
     let consistent = text("mcp-method") == Some("tools/call")
@@ -309,26 +311,25 @@ fn stateless_session(
         request_state: params.request_state.map(ToOwned::to_owned),
         answers_requests,
     };
-    let session = FastSession::new(lane.endpoint.map(str::to_owned), client_name);
+    let session = SharedSession::new(lane.endpoint.map(str::to_owned), client_name);
     Some((session, parts))
 }
 
 async fn call(
     lane: &Lane<'_>,
-    session: &Arc<FastSession>,
+    session: &Arc<SharedSession>,
     headers: &HeaderMap,
     id: &RawValue,
     params: &CallParams<'_>,
     stateless: Option<StatelessParts>,
 ) -> Option<Response> {
-    let (served, tool) =
-        match passthrough::target(lane.gateway, lane.endpoint, &params.name).await? {
-            Ok(target) => target,
-            Err(error) => {
-                let (message, _) = answer_message(id, Err(error));
-                return Some(answer_response(message, Vec::new()));
-            }
-        };
+    let (served, tool) = match raw_path::target(lane.gateway, lane.endpoint, &params.name).await? {
+        Ok(target) => target,
+        Err(error) => {
+            let (message, _) = answer_message(id, Err(error));
+            return Some(answer_response(message, Vec::new()));
+        }
+    };
     if let Some(token) = params.meta.as_ref().and_then(|meta| meta.progress_token) {
         let call = OwnedCall {
             gateway: lane.gateway.clone(),
@@ -343,7 +344,7 @@ async fn call(
         return call_with_progress(call, token.to_owned()).await;
     }
     let tracked = session.track(id.get());
-    let call = passthrough::RawCall {
+    let call = raw_path::RawCall {
         served: &served,
         name: tool,
         arguments: params.arguments,
@@ -354,7 +355,7 @@ async fn call(
         progress_token: None,
         stateless: stateless.as_ref().map(StatelessParts::call),
     };
-    let reply = passthrough::call_raw(lane.gateway, call).await?;
+    let reply = raw_path::call_raw(lane.gateway, call).await?;
     let (message, notifications) = answer_message(id, reply);
     Some(answer_response(message, notifications))
 }
@@ -428,7 +429,7 @@ struct OwnedCall {
     served: switchboard_gateway::Served,
     tool: String,
     arguments: Option<Box<RawValue>>,
-    session: Arc<FastSession>,
+    session: Arc<SharedSession>,
     headers: HeaderMap,
     id: Box<RawValue>,
     stateless: Option<StatelessParts>,
@@ -449,7 +450,7 @@ async fn call_with_progress(call: OwnedCall, client_token: Box<RawValue>) -> Opt
     let cancel = tracked.token.clone();
     let upstream_token = client_token.clone();
     let mut running = Box::pin(async move {
-        let raw = passthrough::RawCall {
+        let raw = raw_path::RawCall {
             served: &call.served,
             name: &call.tool,
             arguments: call.arguments.as_deref(),
@@ -460,7 +461,7 @@ async fn call_with_progress(call: OwnedCall, client_token: Box<RawValue>) -> Opt
             progress_token: Some(&upstream_token),
             stateless: call.stateless.as_ref().map(StatelessParts::call),
         };
-        let reply = passthrough::call_raw(&call.gateway, raw).await;
+        let reply = raw_path::call_raw(&call.gateway, raw).await;
         drop(tracked);
         reply.map(|reply| answer_message(&call.id, reply))
     });

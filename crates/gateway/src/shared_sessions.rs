@@ -1,9 +1,7 @@
-//! The proxy's fast path: a downstream `tools/call` forwarded to an upstream's Streamable HTTP
-//! session as raw JSON, governed like every call (the registry's names, filters and pinned
-//! parameters; breaker, timeout, audit, metrics and the `mcp.request` span), but never decoded into
-//! rmcp's typed model. A call the fast path cannot take (the client answers server-to-client
-//! requests, the call carries `_meta` beyond a progress token, the upstream is not on Streamable
-//! HTTP) is declined before anything is sent, and rmcp's typed path serves it.
+//! The downstream sessions on a server's shared upstream (those whose clients answer no
+//! server-to-client requests), as the gateway keeps them apart from rmcp's session, so that they
+//! outlive its hibernation: their raw-path registration and the raw calls in flight (for the
+//! client's cancel), when the client was last active, and the resources it subscribed to.
 
 use std::{
     collections::{BTreeSet, HashMap},
@@ -14,31 +12,25 @@ use std::{
     time::Instant,
 };
 
-use rmcp::ErrorData as McpError;
-use serde_json::value::RawValue;
-use switchboard_mcp::{CallContext, RawReply, RequestOptions};
-use switchboard_tools::RawExecuteError;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Gateway, Served};
-
-/// Downstream sessions whose calls may take the fast path, by session id.
+/// Downstream sessions whose calls may take the raw path, by session id.
 #[derive(Debug, Clone, Default)]
-pub struct FastSessions {
-    sessions: Arc<RwLock<HashMap<Arc<str>, Arc<FastSession>>>>,
+pub struct SharedSessions {
+    sessions: Arc<RwLock<HashMap<Arc<str>, Arc<SharedSession>>>>,
     /// Where a session that ends lets go of the resources it subscribed to.
     pool: crate::pool::UpstreamPool,
 }
 
 /// A downstream session that shares its server's upstream session.
 #[derive(Debug)]
-pub struct FastSession {
+pub struct SharedSession {
     /// The endpoint it was opened on: a server id, or `None` for the aggregate. A session id is
     /// only good on its own endpoint.
     pub endpoint: Option<String>,
     /// The client's name, for the audit.
     pub client_name: String,
-    /// Fast calls in flight, by the client's request id (its JSON text), so that the client's
+    /// Raw calls in flight, by the client's request id (its JSON text), so that the client's
     /// `notifications/cancelled` reaches them.
     in_flight: Mutex<HashMap<String, CancellationToken>>,
     /// The resources the client subscribed to, kept here rather than by the upstream (which
@@ -46,7 +38,7 @@ pub struct FastSession {
     /// listen filter): its GET stream relays their updates and no others.
     resources: Mutex<BTreeSet<String>>,
     /// When (milliseconds since the process's epoch) the client was last known active: rmcp's
-    /// session is told of fast calls from it at most once per interval (they bypass it, and it
+    /// session is told of raw calls from it at most once per interval (they bypass it, and it
     /// would otherwise end the session as idle), and a hibernated session ends by this clock.
     last_touch: AtomicU64,
 }
@@ -57,14 +49,14 @@ fn now_ms() -> u64 {
     u64::try_from(EPOCH.get_or_init(Instant::now).elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
-/// How often a session's keep-alive is refreshed while fast calls use it: five times per idle
+/// How often a session's keep-alive is refreshed while raw calls use it: five times per idle
 /// timeout, so that a late refresh still comes in time.
 pub fn touch_interval(idle_timeout: std::time::Duration) -> std::time::Duration {
     idle_timeout / 5
 }
 
-impl FastSession {
-    /// A session's fast-path state; a stateless (2026-07-28) request gets one of its own.
+impl SharedSession {
+    /// A session's raw-path state; a stateless (2026-07-28) request gets one of its own.
     pub fn new(endpoint: Option<String>, client_name: String) -> Arc<Self> {
         Arc::new(Self {
             endpoint,
@@ -134,7 +126,7 @@ impl FastSession {
         }
     }
 
-    /// Cancels the fast call with this request id; false when there is none.
+    /// Cancels the raw call with this request id; false when there is none.
     pub fn cancel(&self, request_id: &str) -> bool {
         let token = self
             .in_flight
@@ -146,10 +138,10 @@ impl FastSession {
     }
 }
 
-/// A fast call being tracked for cancellation.
+/// A raw call being tracked for cancellation.
 #[derive(Debug)]
 pub struct InFlightCall {
-    session: Arc<FastSession>,
+    session: Arc<SharedSession>,
     request_id: String,
     pub token: CancellationToken,
 }
@@ -164,7 +156,7 @@ impl Drop for InFlightCall {
     }
 }
 
-impl FastSessions {
+impl SharedSessions {
     /// The sessions of a gateway whose upstreams are in `pool`.
     pub(crate) fn new(pool: crate::pool::UpstreamPool) -> Self {
         Self {
@@ -182,7 +174,7 @@ impl FastSessions {
         client_name: String,
     ) -> SessionTicket {
         let id: Arc<str> = Arc::from(session_id);
-        let session = FastSession::new(endpoint, client_name);
+        let session = SharedSession::new(endpoint, client_name);
         self.sessions
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -194,8 +186,8 @@ impl FastSessions {
         }
     }
 
-    /// The session, if it may take the fast path on `endpoint`.
-    pub fn get(&self, session_id: &str, endpoint: Option<&str>) -> Option<Arc<FastSession>> {
+    /// The session, if it may take the raw path on `endpoint`.
+    pub fn get(&self, session_id: &str, endpoint: Option<&str>) -> Option<Arc<SharedSession>> {
         self.sessions
             .read()
             .unwrap_or_else(PoisonError::into_inner)
@@ -205,17 +197,17 @@ impl FastSessions {
     }
 }
 
-/// Removes a session from [`FastSessions`] when dropped.
+/// Removes a session from [`SharedSessions`] when dropped.
 #[derive(Debug)]
 pub struct SessionTicket {
-    sessions: FastSessions,
+    sessions: SharedSessions,
     id: Arc<str>,
-    session: Arc<FastSession>,
+    session: Arc<SharedSession>,
 }
 
 impl SessionTicket {
     /// The registered session.
-    pub fn session(&self) -> &Arc<FastSession> {
+    pub fn session(&self) -> &Arc<SharedSession> {
         &self.session
     }
 }
@@ -237,123 +229,13 @@ impl Drop for SessionTicket {
     }
 }
 
-/// One call for the fast path.
-#[derive(Debug)]
-pub struct RawCall<'a> {
-    pub served: &'a Served,
-    /// The tool's name as the client sees it.
-    pub name: &'a str,
-    /// The client's arguments, as it wrote them.
-    pub arguments: Option<&'a RawValue>,
-    pub session: &'a FastSession,
-    /// The client's request headers: the trace and the session id for the span.
-    pub headers: &'a http::HeaderMap,
-    pub cancel: CancellationToken,
-    /// Where the upstream's progress goes, when the client asked for it, and the client's token
-    /// (JSON text), which goes upstream as it is.
-    pub progress: Option<tokio::sync::mpsc::UnboundedSender<switchboard_mcp::Progress>>,
-    pub progress_token: Option<&'a RawValue>,
-    /// What a stateless client's call carries besides its arguments.
-    pub stateless: Option<switchboard_mcp::StatelessCall<'a>>,
-}
-
-/// Calls a governed tool with raw JSON. `None`: declined, nothing was sent, and the typed path
-/// should serve the call. Otherwise the call was made, counted and audited.
-pub async fn call_raw(gateway: &Gateway, call: RawCall<'_>) -> Option<Result<RawReply, McpError>> {
-    use tracing::Instrument as _;
-    let RawCall {
-        served,
-        name,
-        arguments,
-        session,
-        headers,
-        cancel,
-        progress,
-        progress_token,
-        stateless,
-    } = call;
-    let span = crate::call::call_span(served, name, headers);
-    let started = Instant::now();
-    let options = RequestOptions {
-        cancel: Some(cancel),
-        progress,
-        progress_token: progress_token.map(|token| token.get().to_string()),
-        ..RequestOptions::default()
-    };
-    let result = served
-        .registry
-        .execute_raw(
-            name,
-            arguments,
-            stateless.as_ref(),
-            &CallContext::new(),
-            options,
-        )
-        .instrument(span.clone())
-        .await;
-    let result = match result {
-        Ok(reply) => Ok(reply),
-        // An unrouted call was not sent: the typed path takes it.
-        Err(RawExecuteError::Unrouted) => return None,
-        Err(RawExecuteError::Tool(error)) => {
-            Err(crate::call::tool_error_to_mcp(gateway, &served.id, error))
-        }
-        Err(error) => Err(McpError::internal_error(error.to_string(), None)),
-    };
-    gateway.metrics().passthrough_calls.inc();
-    if result.is_ok() {
-        crate::call::record(gateway, &served.id, None);
-    }
-    let outcome = match &result {
-        Ok(reply) if reply.is_error => crate::call::CallOutcome::ToolError,
-        Ok(_) => crate::call::CallOutcome::Ok,
-        Err(error) => crate::call::CallOutcome::Failed(error.message.to_string()),
-    };
-    let arguments_hash = arguments
-        .and_then(|raw| serde_json::from_str::<serde_json::Value>(raw.get()).ok())
-        .filter(serde_json::Value::is_object)
-        .map(|value| crate::audit::hash_json(&value));
-    crate::call::account_call(
-        gateway,
-        served,
-        name,
-        session.client_name.clone(),
-        started,
-        outcome,
-        arguments_hash,
-        &span,
-    );
-    Some(result)
-}
-
-/// The served server and tool name a fast call on `endpoint` goes to: the endpoint's server, or
-/// on the aggregate the server named before the separator. `None` when the aggregate's name does
-/// not split or names no enabled server: the typed path then gives the error. An upstream that
-/// could not be reached or listed is an error to answer: trying again on the typed path would
-/// make the client wait twice.
-pub async fn target<'n>(
-    gateway: &Gateway,
-    endpoint: Option<&str>,
-    name: &'n str,
-) -> Option<Result<(Served, &'n str), McpError>> {
-    let (server, tool) = match endpoint {
-        Some(server) => (server, name),
-        None => crate::aggregate::split(name)?,
-    };
-    match gateway.served(server).await {
-        Ok(served) => Some(Ok((served, tool))),
-        Err(error @ crate::GatewayError::Upstream(_)) => Some(Err(crate::call::to_mcp(error))),
-        Err(_) => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn a_clients_cancel_reaches_its_tracked_call_only_while_it_runs() {
-        let sessions = FastSessions::default();
+        let sessions = SharedSessions::default();
         let ticket = sessions.register("s1", Some("ms1".into()), "client".into());
         let session = sessions.get("s1", Some("ms1")).expect("registered");
         // A session id is good only on the endpoint it was opened on.

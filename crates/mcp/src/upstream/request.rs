@@ -1,0 +1,400 @@
+//! One request to an upstream, as every typed request goes: admitted, sent on the live session
+//! with its timeout (restarted by progress), retried when that is safe, cancelled upstream when
+//! its caller goes away, and carried through `input_required` rounds.
+
+use super::*;
+
+/// Rounds of `input_required` a call may go through before it fails (the SDKs' default).
+const MAX_INPUT_ROUNDS: usize = 10;
+
+impl Upstream {
+    /// Sends any request, with the upstream's timeout, retry, breaker and concurrency rules.
+    ///
+    /// A 2026-07-28 server may answer `tools/call`, `prompts/get` or `resources/read` with
+    /// `input_required`: its embedded requests are answered through the relay (the downstream
+    /// client), and the request is made again with the answers and the echoed state, until it
+    /// completes.
+    pub async fn request(
+        &self,
+        mut request: ClientRequest,
+        options: &RequestOptions,
+    ) -> Result<ServerResult, UpstreamError> {
+        if options.client_meta.is_some() {
+            // The client answers its own input requests.
+            return self.request_once(&request, options).await;
+        }
+        for _round in 0..MAX_INPUT_ROUNDS {
+            let pending = match self.request_once(&request, options).await? {
+                ServerResult::InputRequiredResult(pending) => pending,
+                done => return Ok(done),
+            };
+            let method = request.method().to_string();
+            let mut answers = std::collections::BTreeMap::new();
+            for (key, input) in pending.input_requests.unwrap_or_default() {
+                let answer = self
+                    .inner
+                    .handler
+                    .answer_input(input)
+                    .await
+                    .map_err(|error| UpstreamError::Rpc {
+                        upstream: self.name().into(),
+                        method: method.clone(),
+                        code: error.code.0,
+                        message: sanitize_message(&error.message),
+                        data: error.data,
+                    })?;
+                answers.insert(key, answer);
+            }
+            let answers = (!answers.is_empty()).then_some(answers);
+            if !carry_input(&mut request, answers, pending.request_state) {
+                return Err(self.unexpected(&method));
+            }
+        }
+        Err(UpstreamError::UnexpectedResponse {
+            upstream: self.name().into(),
+            method: format!(
+                "{} (still asking for input after {MAX_INPUT_ROUNDS} rounds)",
+                request.method()
+            ),
+        })
+    }
+
+    /// One request, without answering `input_required`.
+    async fn request_once(
+        &self,
+        request: &ClientRequest,
+        options: &RequestOptions,
+    ) -> Result<ServerResult, UpstreamError> {
+        let ticket = self.inner.admission.admit().await?;
+        let result = self.request_with_retries(request, options).await;
+        ticket.record(result.as_ref().map(|_| ()));
+        result
+    }
+
+    async fn request_with_retries(
+        &self,
+        request: &ClientRequest,
+        options: &RequestOptions,
+    ) -> Result<ServerResult, UpstreamError> {
+        let mut attempt = 0;
+        let mut reopened_stale = false;
+        loop {
+            // Whether the request may have left: not when the session did not open.
+            let mut sent = true;
+            let result = match self.session().await {
+                Ok(session) => match self.send_once(&session, request.clone(), options).await {
+                    Err(Attempt::Stale) => {
+                        // The session died before the request left: not a retry, as nothing was
+                        // sent. Once only, so a server that dies at every start cannot loop us.
+                        self.forget(&session);
+                        if reopened_stale {
+                            Err(self.closed(request, &session))
+                        } else {
+                            reopened_stale = true;
+                            continue;
+                        }
+                    }
+                    Err(Attempt::Failed(error)) => {
+                        if matches!(error, UpstreamError::Closed { .. }) {
+                            self.forget(&session);
+                        }
+                        Err(error)
+                    }
+                    Ok(result) => Ok(result),
+                },
+                Err(error) => {
+                    sent = false;
+                    Err(error)
+                }
+            };
+            let error = match result {
+                Ok(result) => return Ok(result),
+                Err(error) => error,
+            };
+            let retryable = match error.delivery() {
+                Some(Delivery::NotSent) => true,
+                // A handshake cut off (a server still starting may take a connection and drop
+                // it) never carried the request; one that hung would hang as long again.
+                Some(Delivery::MaybeSent) => {
+                    options.retry_safe
+                        || (!sent
+                            && !matches!(&error, UpstreamError::Connect { reason, .. }
+                                if reason.starts_with(NO_HANDSHAKE)))
+                }
+                _ => false,
+            };
+            if !retryable || attempt >= self.inner.config.retries {
+                return Err(error);
+            }
+            tracing::debug!(upstream = %self.name(), attempt, %error, "retrying");
+            // A failed connect already set the reconnect backoff, which the next attempt waits for.
+            if !matches!(error, UpstreamError::Connect { .. }) {
+                tokio::time::sleep(self.inner.config.retry_delay(attempt)).await;
+            }
+            attempt += 1;
+        }
+    }
+
+    /// One attempt of one request on one session.
+    async fn send_once(
+        &self,
+        session: &Session,
+        request: ClientRequest,
+        options: &RequestOptions,
+    ) -> Result<ServerResult, Attempt> {
+        let method = request.method().to_string();
+        let timeout = options.timeout.unwrap_or(self.inner.config.request_timeout);
+        let hard_limit = self.inner.config.max_request_timeout.max(timeout);
+        // rmcp enforces only the hard limit; the silence timeout below restarts on each progress.
+        let mut peer_options = PeerRequestOptions::with_timeout(hard_limit);
+        let mut meta = rmcp::model::RequestMetaObject::default();
+        if matches!(self.inner.config.auth, UpstreamAuth::Bearer(_)) {
+            meta.insert(
+                CONTEXT_META_KEY.into(),
+                Value::Object(options.context.0.clone()),
+            );
+        }
+        // Stdio has no headers to carry it; HTTP transports turn it into `traceparent`.
+        if session.transport != TransportKind::Stdio
+            && let Some(traceparent) = crate::exchange::current_traceparent()
+        {
+            meta.insert(
+                crate::exchange::TRACEPARENT_META_KEY.into(),
+                Value::String(traceparent),
+            );
+        }
+        // A stateless client's own context, for an upstream of its era (a session-era one has
+        // the gateway's, from the handshake).
+        let stateless = session.is_stateless();
+        if let Some(client) = options.client_meta.as_ref().filter(|_| stateless) {
+            for (key, value) in client {
+                meta.insert(key.clone(), value.clone());
+            }
+        }
+        if !meta.is_empty() {
+            peer_options.meta = Some(meta);
+        }
+        let peer = session.service.peer().clone();
+        let handle = match peer.send_request_with_option(request, peer_options).await {
+            Ok(handle) => handle,
+            Err(ServiceError::TransportClosed) => return Err(Attempt::Stale),
+            Err(error) => {
+                return Err(Attempt::Failed(
+                    self.map_service_error(&method, session, error),
+                ));
+            }
+        };
+        let routes = &self.inner.handler.progress;
+        // Progress is always routed here, to restart the timeout, and passed on to the caller.
+        let (progress_sender, mut progress) = mpsc::unbounded_channel();
+        routes.add(handle.progress_token.clone(), progress_sender);
+        let mut guard = InFlight {
+            peer,
+            id: Some(handle.id.clone()),
+            progress_token: handle.progress_token.clone(),
+            routes: routes.clone(),
+            cancels: self.inner.cancels.clone(),
+        };
+        let cancelled = async {
+            match &options.cancel {
+                Some(cancel) => cancel.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
+        let started = Instant::now();
+        let mut deadline = started + timeout;
+        let pass_on = |report: Progress| {
+            if let Some(caller) = &options.progress {
+                let _ = caller.send(report);
+            }
+        };
+        let response = handle.await_response();
+        tokio::pin!(response);
+        tokio::pin!(cancelled);
+        loop {
+            tokio::select! {
+                response = &mut response => {
+                    guard.disarm();
+                    // Every report the upstream sent before its answer was routed before the
+                    // answer arrived (see `InOrder`), so it is here to pass on.
+                    while let Ok(report) = progress.try_recv() {
+                        pass_on(report);
+                    }
+                    return match response {
+                        Ok(result) => Ok(result),
+                        Err(ServiceError::TransportSend(error)) if session_is_gone(&error) => Err(Attempt::Stale),
+                        Err(error) => Err(Attempt::Failed(self.map_service_error(&method, session, error))),
+                    };
+                }
+                () = &mut cancelled => {
+                    // The armed guard sends `notifications/cancelled` as it drops.
+                    return Err(Attempt::Failed(UpstreamError::Cancelled {
+                        upstream: self.name().into(),
+                        method: method.clone(),
+                    }));
+                }
+                Some(report) = progress.recv() => {
+                    // Progress proves the call is alive: the silence timeout starts again.
+                    deadline = (Instant::now() + timeout).min(started + hard_limit);
+                    pass_on(report);
+                }
+                () = tokio::time::sleep_until(deadline) => {
+                    // The armed guard sends `notifications/cancelled` as it drops.
+                    return Err(Attempt::Failed(UpstreamError::Timeout {
+                        upstream: self.name().into(),
+                        method: method.clone(),
+                        timeout: deadline.duration_since(started),
+                    }));
+                }
+            }
+        }
+    }
+
+    pub(super) fn map_service_error(
+        &self,
+        method: &str,
+        session: &Session,
+        error: ServiceError,
+    ) -> UpstreamError {
+        let upstream = self.name().to_string();
+        let method = method.to_string();
+        match error {
+            ServiceError::McpError(error) => UpstreamError::Rpc {
+                upstream,
+                method,
+                code: error.code.0,
+                message: sanitize_message(&error.message),
+                data: error.data,
+            },
+            ServiceError::Timeout { timeout } => UpstreamError::Timeout {
+                upstream,
+                method,
+                timeout,
+            },
+            ServiceError::Cancelled { .. } => UpstreamError::Cancelled { upstream, method },
+            ServiceError::TransportClosed
+                if session
+                    .oversized_answer
+                    .load(std::sync::atomic::Ordering::Relaxed) =>
+            {
+                UpstreamError::Transport {
+                    upstream,
+                    method,
+                    reason: format!(
+                        "the answer exceeded the cap of {} bytes",
+                        self.max_answer_bytes()
+                    ),
+                    delivery: Delivery::MaybeSent,
+                }
+            }
+            ServiceError::TransportClosed => UpstreamError::Closed {
+                upstream,
+                method,
+                reason: match session.transport {
+                    TransportKind::Stdio => "the server process exited".into(),
+                    _ => "the connection closed".into(),
+                },
+            },
+            ServiceError::UnexpectedResponse => {
+                UpstreamError::UnexpectedResponse { upstream, method }
+            }
+            ServiceError::TransportSend(error) => {
+                let (reason, delivery) = describe_transport_error(&error);
+                UpstreamError::Transport {
+                    upstream,
+                    method,
+                    reason,
+                    delivery,
+                }
+            }
+            other => UpstreamError::Transport {
+                upstream,
+                method,
+                reason: sanitize_message(&other.to_string()),
+                delivery: Delivery::MaybeSent,
+            },
+        }
+    }
+}
+
+/// How one attempt on one session failed.
+enum Attempt {
+    /// The session was dead before the request reached the server; open a new one and resend.
+    Stale,
+    Failed(UpstreamError),
+}
+
+/// Whether a send failed because the server forgot the session (legacy SSE after a restart).
+fn session_is_gone(error: &rmcp::transport::DynamicTransportError) -> bool {
+    crate::error::chain(error).any(|err| {
+        matches!(
+            err.downcast_ref::<crate::sse::SseError>(),
+            Some(crate::sse::SseError::SessionGone)
+        )
+    })
+}
+
+/// One request in flight. Dropped however the call ends, including when its caller's future is
+/// dropped: it stops routing the request's progress and, unless disarmed by an answer, sends
+/// `notifications/cancelled`.
+struct InFlight {
+    peer: Peer<RoleClient>,
+    /// The request to cancel; `None` once it was answered.
+    id: Option<rmcp::model::RequestId>,
+    progress_token: rmcp::model::ProgressToken,
+    routes: ProgressRoutes,
+    /// Where the cancel is sent from, so that `close` can wait for it.
+    cancels: TaskTracker,
+}
+
+/// Puts the answers to an `input_required` and its echoed state on the request that got it;
+/// false for a request that cannot carry them.
+fn carry_input(
+    request: &mut ClientRequest,
+    responses: Option<rmcp::model::InputResponses>,
+    state: Option<String>,
+) -> bool {
+    match request {
+        ClientRequest::CallToolRequest(call) => {
+            call.params.input_responses = responses;
+            call.params.request_state = state;
+        }
+        ClientRequest::GetPromptRequest(get) => {
+            get.params.input_responses = responses;
+            get.params.request_state = state;
+        }
+        ClientRequest::ReadResourceRequest(read) => {
+            read.params.input_responses = responses;
+            read.params.request_state = state;
+        }
+        _ => return false,
+    }
+    true
+}
+
+impl InFlight {
+    fn disarm(&mut self) {
+        self.id = None;
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.routes.remove(&self.progress_token);
+        let Some(id) = self.id.take() else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let peer = self.peer.clone();
+        self.cancels.spawn_on(
+            async move {
+                let params = rmcp::model::CancelledNotificationParam::new(
+                    Some(id),
+                    Some("the caller cancelled the request".to_string()),
+                );
+                let _ = peer.notify_cancelled(params).await;
+            },
+            &runtime,
+        );
+    }
+}
