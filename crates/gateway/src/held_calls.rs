@@ -1,5 +1,5 @@
-//! A 2026-07-28 client's tool call to an upstream of the 2025 era, held between the client's
-//! rounds. Such an upstream asks for sampling, elicitation or roots with a request on its
+//! A 2026-07-28 client's tool call or prompt request to an upstream of the 2025 era, held
+//! between the client's rounds. Such an upstream asks for sampling, elicitation or roots with a request on its
 //! session, and waits for the answer; a stateless client can only be asked with an
 //! `input_required` result, and answers on its retry. So the call runs on an upstream session of
 //! its own, opened with the client's capabilities, whose relay ([`HeldRelay`]) turns each of the
@@ -19,7 +19,10 @@ use std::{
 
 use rmcp::{
     ErrorData as McpError,
-    model::{CallToolRequestParams, CallToolResponse, CallToolResult, InputRequest},
+    model::{
+        CallToolRequestParams, ClientRequest, GetPromptRequest, GetPromptRequestParams,
+        InputRequest, InputRequiredResult, ServerResult,
+    },
 };
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
@@ -70,7 +73,39 @@ struct Waiting {
 enum Said {
     /// The upstream asked something: it waits in the held call's `waiting`.
     Asked,
-    Done(Result<CallToolResult, McpError>),
+    /// The upstream reported progress: it goes to the client's round in progress.
+    Progress(switchboard_mcp::Progress),
+    Done(Box<Result<ServerResult, McpError>>),
+}
+
+/// A request that may be held: the two an upstream of the 2025 era answers after asking.
+pub(crate) enum Asking {
+    Tool(CallToolRequestParams),
+    Prompt(GetPromptRequestParams),
+}
+
+impl Asking {
+    /// A retry's `requestState` and answers.
+    pub(crate) fn retry(self) -> (String, Option<rmcp::model::InputResponses>) {
+        let (state, responses) = match self {
+            Self::Tool(request) => (request.request_state, request.input_responses),
+            Self::Prompt(request) => (request.request_state, request.input_responses),
+        };
+        (state.unwrap_or_default(), responses)
+    }
+}
+
+/// What the client hears of a held request: its result, or what the upstream asks.
+pub(crate) enum Heard {
+    Done(Box<ServerResult>),
+    InputRequired(InputRequiredResult),
+}
+
+/// The client's request of the round in progress: where progress goes.
+pub(crate) struct Round {
+    pub(crate) peer: rmcp::service::Peer<rmcp::RoleServer>,
+    /// The token of the client's request, if it wants progress.
+    pub(crate) progress_token: Option<rmcp::model::ProgressToken>,
 }
 
 impl HeldCalls {
@@ -88,25 +123,38 @@ impl HeldCalls {
     fn remove(&self, state: &str) {
         self.lock().remove(state);
     }
+
+    /// Gives the held call under `state` a new name, which the next round must bring: every
+    /// round's `requestState` is its own.
+    fn rename(&self, state: &str) -> String {
+        let renamed = new_state();
+        let mut calls = self.lock();
+        if let Some(held) = calls.remove(state) {
+            calls.insert(renamed.clone(), held);
+        }
+        renamed
+    }
 }
 
-/// Whether `request` continues a held call: its `requestState` is one of ours.
-pub(crate) fn continues_held(request: &CallToolRequestParams) -> bool {
-    request
-        .request_state
-        .as_deref()
-        .is_some_and(|state| state.starts_with(STATE_PREFIX))
+fn new_state() -> String {
+    format!("{STATE_PREFIX}{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Whether a request with this `requestState` continues a held call: the state is one of ours.
+pub(crate) fn continues_held(request_state: Option<&str>) -> bool {
+    request_state.is_some_and(|state| state.starts_with(STATE_PREFIX))
 }
 
 /// Makes `request` for a stateless client with `capabilities` on an upstream session of its own,
-/// and answers with the call's result or with what the upstream asked first.
+/// and answers with its result or with what the upstream asked first.
 pub(crate) async fn start(
     gateway: &Gateway,
     server: &str,
-    request: CallToolRequestParams,
+    request: Asking,
     capabilities: rmcp::model::ClientCapabilities,
     client: String,
-) -> Result<CallToolResponse, McpError> {
+    round: Round,
+) -> Result<Heard, McpError> {
     let (said_tx, said_rx) = mpsc::unbounded_channel();
     let waiting = Arc::new(Mutex::new(BTreeMap::new()));
     let relay = Arc::new(HeldRelay {
@@ -121,12 +169,12 @@ pub(crate) async fn start(
         .map_err(call::to_mcp)?;
     let gateway_for_call = gateway.clone();
     let task = tokio::spawn(async move {
-        let done = run(&gateway_for_call, &served, request, client).await;
-        let _ = said_tx.send(Said::Done(done));
+        let done = run(&gateway_for_call, &served, request, client, &said_tx).await;
+        let _ = said_tx.send(Said::Done(Box::new(done)));
         // The session stays until the held call goes, so that nothing more is asked of it.
         std::future::pending::<()>().await;
     });
-    let state = format!("{STATE_PREFIX}{}", uuid::Uuid::new_v4().simple());
+    let state = new_state();
     let held = Arc::new(HeldCall {
         server: server.to_string(),
         said: tokio::sync::Mutex::new(said_rx),
@@ -138,12 +186,12 @@ pub(crate) async fn start(
         .lock()
         .insert(state.clone(), held.clone());
     let calls = Arc::downgrade(&gateway.held_calls().0);
-    let expired = state.clone();
+    let expired = Arc::downgrade(&held);
     tokio::spawn(async move {
         tokio::time::sleep(HELD_FOR).await;
         forget(&calls, &expired);
     });
-    next(gateway, &state, &held).await
+    next(gateway, &state, &held, &round).await
 }
 
 /// Delivers a retry's answers to the held call its `requestState` names, and answers with what
@@ -151,9 +199,10 @@ pub(crate) async fn start(
 pub(crate) async fn resume(
     gateway: &Gateway,
     server: &str,
-    request: CallToolRequestParams,
-) -> Result<CallToolResponse, McpError> {
-    let state = request.request_state.unwrap_or_default();
+    state: String,
+    input_responses: Option<rmcp::model::InputResponses>,
+    round: Round,
+) -> Result<Heard, McpError> {
     let Some(held) = gateway.held_calls().get(&state, server) else {
         return Err(McpError::invalid_params(
             "the requestState names no call held for this client: it ended, expired or never was",
@@ -163,7 +212,7 @@ pub(crate) async fn resume(
     let mut unanswered = Vec::new();
     {
         let mut waiting = held.waiting.lock().unwrap_or_else(PoisonError::into_inner);
-        for (key, answer) in request.input_responses.unwrap_or_default() {
+        for (key, answer) in input_responses.unwrap_or_default() {
             if let Some(request) = waiting.remove(&key) {
                 let _ = request.answer.send(answer);
             }
@@ -176,57 +225,73 @@ pub(crate) async fn resume(
     }
     if !unanswered.is_empty() {
         // Asked again for what the retry left out.
-        return input_required(&state, unanswered);
+        return input_required(&gateway.held_calls().rename(&state), unanswered);
     }
-    next(gateway, &state, &held).await
+    next(gateway, &state, &held, &round).await
 }
 
 /// Waits for what the held call says next: the upstream's requests (all those asked by then), or
-/// its result, which ends it.
+/// its result, which ends it. Progress it reports meanwhile goes to the client's round.
 async fn next(
     gateway: &Gateway,
     state: &str,
     held: &HeldCall,
-) -> Result<CallToolResponse, McpError> {
+    round: &Round,
+) -> Result<Heard, McpError> {
     let mut said = held.said.lock().await;
-    let first = said.recv().await;
     let mut done = None;
-    let mut consider = |message: Said| {
-        if let Said::Done(result) = message {
-            done = Some(result);
+    let mut asked = false;
+    while let Some(message) = said.recv().await {
+        match message {
+            Said::Progress(report) => {
+                if let Some(token) = &round.progress_token {
+                    let mut param =
+                        rmcp::model::ProgressNotificationParam::new(token.clone(), report.progress);
+                    param.total = report.total;
+                    param.message = report.message;
+                    let _ = round.peer.notify_progress(param).await;
+                }
+            }
+            Said::Asked => {
+                asked = true;
+                break;
+            }
+            Said::Done(result) => {
+                done = Some(result);
+                break;
+            }
         }
-    };
-    if let Some(message) = first {
-        consider(message);
     }
+    // Whatever else was said by now: more requests asked together, or the end.
     while let Ok(message) = said.try_recv() {
-        consider(message);
+        match message {
+            Said::Done(result) => done = Some(result),
+            Said::Asked => asked = true,
+            Said::Progress(_) => {}
+        }
     }
     if let Some(result) = done {
         gateway.held_calls().remove(state);
-        return result.map(CallToolResponse::Complete);
+        return (*result).map(|result| Heard::Done(Box::new(result)));
     }
-    let asked: Vec<(String, InputRequest)> = held
+    let waiting: Vec<(String, InputRequest)> = held
         .waiting
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .iter()
         .map(|(key, waiting)| (key.clone(), waiting.request.clone()))
         .collect();
-    if asked.is_empty() {
+    if !asked || waiting.is_empty() {
         gateway.held_calls().remove(state);
         return Err(McpError::internal_error(
             "the held call ended without an answer",
             None,
         ));
     }
-    input_required(state, asked)
+    input_required(&gateway.held_calls().rename(state), waiting)
 }
 
-fn input_required(
-    state: &str,
-    asked: Vec<(String, InputRequest)>,
-) -> Result<CallToolResponse, McpError> {
+fn input_required(state: &str, asked: Vec<(String, InputRequest)>) -> Result<Heard, McpError> {
     let requests: serde_json::Map<String, Value> = asked
         .into_iter()
         .filter_map(|(key, request)| Some((key, serde_json::to_value(request).ok()?)))
@@ -237,41 +302,77 @@ fn input_required(
         "requestState": state,
     });
     serde_json::from_value(result)
-        .map(CallToolResponse::InputRequired)
+        .map(Heard::InputRequired)
         .map_err(|error| McpError::internal_error(format!("an input request: {error}"), None))
 }
 
-fn forget(calls: &Weak<Mutex<HashMap<String, Arc<HeldCall>>>>, state: &str) {
-    if let Some(calls) = calls.upgrade() {
-        calls
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(state);
-    }
+/// Forgets `held`, under whatever name it has now.
+fn forget(calls: &Weak<Mutex<HashMap<String, Arc<HeldCall>>>>, held: &Weak<HeldCall>) {
+    let (Some(calls), Some(held)) = (calls.upgrade(), held.upgrade()) else {
+        return;
+    };
+    calls
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .retain(|_, call| !Arc::ptr_eq(call, &held));
 }
 
-/// The governed call itself, accounted as every call is.
+/// The held request itself: a tool call governed and accounted as every call is, or a prompt
+/// request on the held session.
 async fn run(
+    gateway: &Gateway,
+    served: &Served,
+    request: Asking,
+    client: String,
+    said: &mpsc::UnboundedSender<Said>,
+) -> Result<ServerResult, McpError> {
+    let request = match request {
+        Asking::Tool(request) => return run_tool(gateway, served, request, client, said).await,
+        Asking::Prompt(request) => request,
+    };
+    let request = ClientRequest::GetPromptRequest(GetPromptRequest::new(request));
+    let mut result = served
+        .upstream
+        .request(request, &switchboard_mcp::RequestOptions::default())
+        .await
+        .map_err(|error| call::upstream_to_mcp(&error))?;
+    crate::era::say_complete(&mut result);
+    Ok(result)
+}
+
+async fn run_tool(
     gateway: &Gateway,
     served: &Served,
     request: CallToolRequestParams,
     client: String,
-) -> Result<CallToolResult, McpError> {
+    said: &mpsc::UnboundedSender<Said>,
+) -> Result<ServerResult, McpError> {
     let name = request.name.to_string();
     let span = call::call_span(served, &name, &http::HeaderMap::new());
     let started = std::time::Instant::now();
     let arguments = request.arguments.map(Value::Object).unwrap_or(Value::Null);
     let arguments_hash = Some(crate::audit::hash_json(&arguments));
-    let output = tracing::Instrument::instrument(
-        served.registry.execute_with(
-            &name,
-            arguments,
-            &switchboard_mcp::CallContext::new(),
-            switchboard_mcp::RequestOptions::default(),
-        ),
-        span.clone(),
-    )
-    .await;
+    let (progress, mut reports) = mpsc::unbounded_channel();
+    let options = switchboard_mcp::RequestOptions {
+        progress: Some(progress),
+        ..switchboard_mcp::RequestOptions::default()
+    };
+    let context = switchboard_mcp::CallContext::new();
+    let call = served
+        .registry
+        .execute_with(&name, arguments, &context, options);
+    let mut call = std::pin::pin!(tracing::Instrument::instrument(call, span.clone()));
+    let output = loop {
+        tokio::select! {
+            output = &mut call => break output,
+            Some(report) = reports.recv() => {
+                let _ = said.send(Said::Progress(report));
+            }
+        }
+    };
+    while let Ok(report) = reports.try_recv() {
+        let _ = said.send(Said::Progress(report));
+    }
     let result = call::answer_of(gateway, served, output);
     let outcome = match &result {
         Ok(result) if result.is_error == Some(true) => call::CallOutcome::ToolError,
@@ -288,7 +389,7 @@ async fn run(
         arguments_hash,
         &span,
     );
-    result
+    result.map(ServerResult::CallToolResult)
 }
 
 /// Answers a held call's upstream by asking its client: each request is kept under a key of its

@@ -26,6 +26,7 @@ use crate::{
     Gateway, GatewayError, Served,
     call::{record, to_mcp, unexpected},
     era,
+    held_calls::{Asking, Heard},
     registry_watch::{RegistryWatch, Scope, announce_changes},
     relay::{Relay, list_changes, relay_to_peer, typed_notification},
 };
@@ -142,13 +143,18 @@ impl ProxyHandler {
         }
     }
 
-    /// The capabilities of a stateless client whose call must be held between its rounds (see
-    /// `held_calls`): one that answers server-to-client requests, of an upstream of the 2025
-    /// era, which asks for them on a session. `None` for any other.
-    async fn held_call_needed(
+    /// Whether a request must be held between its client's rounds (see `held_calls`): one that
+    /// continues a held call (its `requestState` is the gateway's), or a stateless client's that
+    /// answers server-to-client requests, to an upstream of the 2025 era, which asks for them on
+    /// a session. `None` for any other.
+    async fn hold(
         &self,
         context: &RequestContext<RoleServer>,
-    ) -> Result<Option<rmcp::model::ClientCapabilities>, McpError> {
+        request_state: Option<&str>,
+    ) -> Result<Option<Hold>, McpError> {
+        if crate::held_calls::continues_held(request_state) {
+            return Ok(Some(Hold::Resume));
+        }
         let Some(client_meta) = stateless_context(context) else {
             return Ok(None);
         };
@@ -166,7 +172,43 @@ impl ProxyHandler {
             .await
             .map_err(|error| to_mcp(error.into()))?;
         let stateless = era::is_stateless(connected.upstream.protocol_version().as_ref());
-        Ok((!stateless).then_some(capabilities))
+        Ok((!stateless).then_some(Hold::Start(capabilities)))
+    }
+
+    /// Starts or resumes a held request (see [`ProxyHandler::hold`]).
+    async fn held(
+        &self,
+        hold: Hold,
+        context: &RequestContext<RoleServer>,
+        request: Asking,
+    ) -> Result<Heard, McpError> {
+        let round = crate::held_calls::Round {
+            peer: context.peer.clone(),
+            progress_token: context.meta.get_progress_token(),
+        };
+        match hold {
+            Hold::Resume => {
+                let (state, responses) = request.retry();
+                crate::held_calls::resume(&self.gateway, &self.server, state, responses, round)
+                    .await
+            }
+            Hold::Start(capabilities) => {
+                let client = context
+                    .peer
+                    .peer_info()
+                    .map(|info| info.client_info.name.clone())
+                    .unwrap_or_default();
+                crate::held_calls::start(
+                    &self.gateway,
+                    &self.server,
+                    request,
+                    capabilities,
+                    client,
+                    round,
+                )
+                .await
+            }
+        }
     }
 
     /// The gateway's record of a client session on the shared upstream (see
@@ -221,6 +263,14 @@ impl ProxyHandler {
         )
         .await
     }
+}
+
+/// How a request is held between its client's rounds (see [`ProxyHandler::hold`]).
+enum Hold {
+    /// It continues a held call.
+    Resume,
+    /// It starts one, for a client with these capabilities.
+    Start(rmcp::model::ClientCapabilities),
 }
 
 /// A single request to a server, answered as the upstream answered, in an `mcp.request` span.
@@ -508,23 +558,15 @@ impl ServerHandler for ProxyHandler {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        if crate::held_calls::continues_held(&request) {
-            return crate::held_calls::resume(&self.gateway, &self.server, request).await;
-        }
-        if let Some(capabilities) = self.held_call_needed(&context).await? {
-            let client = context
-                .peer
-                .peer_info()
-                .map(|info| info.client_info.name.clone())
-                .unwrap_or_default();
-            return crate::held_calls::start(
-                &self.gateway,
-                &self.server,
-                request,
-                capabilities,
-                client,
-            )
-            .await;
+        let state = request.request_state.as_deref();
+        if let Some(hold) = self.hold(&context, state).await? {
+            return match self.held(hold, &context, Asking::Tool(request)).await? {
+                Heard::Done(done) => match *done {
+                    ServerResult::CallToolResult(result) => Ok(result.into()),
+                    _ => Err(unexpected()),
+                },
+                Heard::InputRequired(pending) => Ok(CallToolResponse::InputRequired(pending)),
+            };
         }
         let served = self.session_for(&context.peer).await?;
         call_served(
@@ -598,6 +640,16 @@ impl ServerHandler for ProxyHandler {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
+        let state = request.request_state.as_deref();
+        if let Some(hold) = self.hold(&context, state).await? {
+            return match self.held(hold, &context, Asking::Prompt(request)).await? {
+                Heard::Done(done) => match *done {
+                    ServerResult::GetPromptResult(result) => Ok(result.into()),
+                    _ => Err(unexpected()),
+                },
+                Heard::InputRequired(pending) => Ok(GetPromptResponse::InputRequired(pending)),
+            };
+        }
         let request = ClientRequest::GetPromptRequest(GetPromptRequest::new(request));
         match self.forward_for(&context, request).await? {
             ServerResult::GetPromptResult(result) => Ok(result.into()),
