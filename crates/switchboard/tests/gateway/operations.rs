@@ -689,3 +689,39 @@ async fn a_client_that_goes_away_has_its_call_cancelled_upstream() {
     drop(socket);
     assert_cancel_reached(&python, "client-gone").await;
 }
+
+/// A 2026 client cancels a call by going away (there is no session to send a cancel on): the
+/// gateway sends the upstream `notifications/cancelled`, as for a client of a session.
+#[tokio::test]
+async fn a_stateless_client_that_goes_away_has_its_call_cancelled_upstream() {
+    use tokio::io::AsyncWriteExt as _;
+    let (python, server) = calc_behind_gateway(&[]).await;
+    let body = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {
+    "name": "slow", "arguments": {"seconds": 30, "label": "stateless-gone"},
+    "_meta": {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {}
+    }}})
+    .to_string();
+    let request = format!(
+        "POST /mcp/calc HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {}\r\n\
+         content-type: application/json\r\naccept: application/json, text/event-stream\r\n\
+         mcp-protocol-version: 2026-07-28\r\nmcp-method: tools/call\r\nmcp-name: slow\r\n\
+         content-length: {}\r\n\r\n{body}",
+        address_of(&server),
+        switchboard_test_support::ADMIN_TOKEN,
+        body.len()
+    );
+    let mut socket = tokio::net::TcpStream::connect(address_of(&server))
+        .await
+        .expect("connects");
+    socket.write_all(request.as_bytes()).await.expect("writes");
+    let checker = switchboard_mcp::Upstream::new(switchboard_mcp::UpstreamConfig::http(
+        "check",
+        python.url("/mcp"),
+    ));
+    await_tool_text(&checker, "started_calls", "stateless-gone").await;
+    drop(socket);
+    assert_cancel_reached(&python, "stateless-gone").await;
+}
