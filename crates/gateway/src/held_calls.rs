@@ -1,7 +1,7 @@
 //! A 2026-07-28 client's tool call or prompt request to an upstream of the 2025 era, held
-//! between the client's rounds. Such an upstream asks for sampling, elicitation or roots with a request on its
-//! session, and waits for the answer; a stateless client can only be asked with an
-//! `input_required` result, and answers on its retry. So the call runs on an upstream session of
+//! between the client's rounds. Such an upstream asks for sampling, elicitation or roots with a
+//! request on its session, and waits for the answer; a stateless client can only be asked with
+//! an `input_required` result, and answers on its retry. So the call runs on an upstream session of
 //! its own, opened with the client's capabilities, whose relay ([`HeldRelay`]) turns each of the
 //! upstream's requests into an input request and waits; the client gets them with a
 //! `requestState` naming the held call, and its retry delivers the answers. The call ends with

@@ -2,7 +2,7 @@
 //! resources that downstream clients subscribed to. A session of the 2025 era sends list changes
 //! unasked and resource updates after `resources/subscribe`; a stateless one (2026-07-28) sends
 //! both only on a `subscriptions/listen` stream, whose filter names the resources. Either way they
-//! become the upstream's [`UpstreamEvent`]s.
+//! become the upstream's [`UpstreamEvent`](crate::UpstreamEvent)s.
 
 // `resources/subscribe` is of the 2025 era, which rmcp marks deprecated; servers of that era
 // still have it, and their clients still use it.
