@@ -176,32 +176,42 @@ async fn status_of_error(response: Response) -> Response {
 /// One JSON-RPC message, as far as its envelope goes.
 #[derive(serde::Deserialize)]
 struct Envelope<'a> {
-    #[serde(borrow)]
+    /// As written, `null` included (which an id may not be); absent for a notification.
+    #[serde(borrow, default, deserialize_with = "present")]
     id: Option<&'a RawValue>,
+}
+
+/// A field that is there, whatever its value: serde reads a `null` as an absent `Option`.
+fn present<'de, D>(deserializer: D) -> Result<Option<&'de RawValue>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    serde::Deserialize::deserialize(deserializer).map(Some)
 }
 
 /// Why a body is not one JSON-RPC message: its JSON-RPC error code and message.
 fn check_message(body: &[u8]) -> Result<(), (i32, String)> {
-    if let Err(error) = serde_json::from_slice::<serde::de::IgnoredAny>(body) {
-        return Err((PARSE_ERROR, format!("the body is not JSON: {error}")));
-    }
-    let not_a_message = || {
-        (
-            INVALID_REQUEST,
-            "the body is not a JSON-RPC message".to_string(),
-        )
+    // One parse for a message, which reading its envelope also checks whole; a body that fails
+    // it is parsed again only to tell bad JSON from JSON that is not a message.
+    let envelope = match body.iter().find(|byte| !byte.is_ascii_whitespace()) {
+        Some(b'{') => serde_json::from_slice::<Envelope<'_>>(body).ok(),
+        _ => None,
     };
-    match body.iter().find(|byte| !byte.is_ascii_whitespace()) {
-        Some(b'{') => {}
-        Some(b'[') => {
+    let Some(envelope) = envelope else {
+        if let Err(error) = serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+            return Err((PARSE_ERROR, format!("the body is not JSON: {error}")));
+        }
+        if body.iter().find(|byte| !byte.is_ascii_whitespace()) == Some(&b'[') {
             return Err((
                 INVALID_REQUEST,
                 "JSON-RPC batches are not supported: send one message per request".into(),
             ));
         }
-        _ => return Err(not_a_message()),
-    }
-    let envelope: Envelope<'_> = serde_json::from_slice(body).map_err(|_| not_a_message())?;
+        return Err((
+            INVALID_REQUEST,
+            "the body is not a JSON-RPC message".to_string(),
+        ));
+    };
     if envelope.id.is_some_and(|id| !valid_id(id)) {
         return Err((
             INVALID_REQUEST,
@@ -266,6 +276,34 @@ mod tests {
             headers.insert("mcp-protocol-version", HeaderValue::from_static(version));
             assert_eq!(is_stateless(&headers), stateless, "{version}");
         }
+    }
+
+    #[test]
+    fn a_body_is_one_json_rpc_message() {
+        let code = |body: &str| check_message(body.as_bytes()).err().map(|(code, _)| code);
+        assert_eq!(code(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#), None);
+        assert_eq!(
+            code(r#" {"jsonrpc":"2.0","method":"notifications/initialized"}"#),
+            None
+        );
+        for bad_json in ["{", r#"{"a":}"#, "[1,", "nope", ""] {
+            assert_eq!(code(bad_json), Some(PARSE_ERROR), "{bad_json:?}");
+        }
+        for not_a_message in ["[]", r#"[{"jsonrpc":"2.0"}]"#, "1", r#""x""#, "null"] {
+            assert_eq!(
+                code(not_a_message),
+                Some(INVALID_REQUEST),
+                "{not_a_message}"
+            );
+        }
+        assert_eq!(
+            code(r#"{"jsonrpc":"2.0","id":1.5,"method":"ping"}"#),
+            Some(INVALID_REQUEST)
+        );
+        assert_eq!(
+            code(r#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#),
+            Some(INVALID_REQUEST)
+        );
     }
 
     #[test]
