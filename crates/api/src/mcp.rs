@@ -379,7 +379,7 @@ fn standalone_stream_of(
 }
 
 /// The GET stream of a session that may hibernate, served here rather than by rmcp, so that the
-/// session can sleep with it open. It carries what `proxy::followed_notifications` carries for
+/// session can sleep with it open. It carries what `registry_watch::followed_notifications` carries for
 /// `server` and the session (its `(id, session id)`; on `/mcp`, what
 /// `aggregate::notifications` carries) until the session ends (`ended`). `None` when the server
 /// cannot be served now: rmcp serves the stream then.

@@ -288,13 +288,13 @@ impl ServerHandler for AggregateHandler {
         &self,
         requested: &rmcp::model::SubscriptionFilter,
     ) -> Option<rmcp::model::SubscriptionFilter> {
-        Some(crate::proxy::list_change_filter(requested))
+        Some(crate::relay::list_change_filter(requested))
     }
 
     /// Relays what [`notifications`] carries to a 2026-07-28 subscription until it ends.
     async fn listen(&self, context: rmcp::service::SubscriptionContext) -> Result<(), McpError> {
         let changes = notifications(&self.gateway).await.map_err(to_mcp)?;
-        crate::proxy::serve_subscription(&context, changes).await;
+        crate::relay::serve_subscription(&context, changes).await;
         Ok(())
     }
 

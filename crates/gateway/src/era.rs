@@ -55,6 +55,24 @@ pub(crate) fn say_complete(result: &mut ServerResult) {
     result_type.get_or_insert(ResultType::COMPLETE);
 }
 
+/// The `_meta` context a stateless (2026-07-28) client sends with each request: its protocol
+/// version, client info and capabilities. `None` for a client of a session.
+pub(crate) fn stateless_context(
+    context: &rmcp::service::RequestContext<rmcp::RoleServer>,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    const KEYS: [&str; 3] = [
+        "io.modelcontextprotocol/protocolVersion",
+        "io.modelcontextprotocol/clientInfo",
+        "io.modelcontextprotocol/clientCapabilities",
+    ];
+    let meta: &serde_json::Map<String, serde_json::Value> = &context.meta;
+    meta.contains_key(KEYS[2]).then(|| {
+        KEYS.iter()
+            .filter_map(|key| Some((key.to_string(), meta.get(*key)?.clone())))
+            .collect()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,11 +18,12 @@ use std::{
 };
 
 use rmcp::{
-    ErrorData as McpError,
+    ErrorData as McpError, RoleServer,
     model::{
         CallToolRequestParams, ClientRequest, GetPromptRequest, GetPromptRequestParams,
         InputRequest, InputRequiredResult, ServerResult,
     },
+    service::RequestContext,
 };
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
@@ -138,6 +139,75 @@ impl HeldCalls {
 
 fn new_state() -> String {
     format!("{STATE_PREFIX}{}", uuid::Uuid::new_v4().simple())
+}
+
+/// How a request is held between its client's rounds (see [`hold`]).
+pub(crate) enum Hold {
+    /// It continues a held call.
+    Resume,
+    /// It starts one, for a client with these capabilities.
+    Start(rmcp::model::ClientCapabilities),
+}
+
+/// Whether a request must be held between its client's rounds (see `held_calls`): one that
+/// continues a held call (its `requestState` is the gateway's), or a stateless client's that
+/// answers server-to-client requests, to an upstream of the 2025 era, which asks for them on
+/// a session. `None` for any other.
+pub(crate) async fn hold(
+    gateway: &Gateway,
+    server: &str,
+    context: &RequestContext<RoleServer>,
+    request_state: Option<&str>,
+) -> Result<Option<Hold>, McpError> {
+    if continues_held(request_state) {
+        return Ok(Some(Hold::Resume));
+    }
+    let Some(client_meta) = crate::era::stateless_context(context) else {
+        return Ok(None);
+    };
+    let capabilities: rmcp::model::ClientCapabilities = client_meta
+        .get("io.modelcontextprotocol/clientCapabilities")
+        .and_then(|value| serde_json::from_value(value.clone()).ok())
+        .unwrap_or_default();
+    if !crate::client_sessions::answers_requests(&capabilities) {
+        return Ok(None);
+    }
+    let connected = gateway.upstream(server).await.map_err(call::to_mcp)?;
+    connected
+        .upstream
+        .capabilities()
+        .await
+        .map_err(|error| call::to_mcp(error.into()))?;
+    let stateless = crate::era::is_stateless(connected.upstream.protocol_version().as_ref());
+    Ok((!stateless).then_some(Hold::Start(capabilities)))
+}
+
+/// Starts or resumes a held request (see [`hold`]).
+pub(crate) async fn held(
+    gateway: &Gateway,
+    server: &str,
+    hold: Hold,
+    context: &RequestContext<RoleServer>,
+    request: Asking,
+) -> Result<Heard, McpError> {
+    let round = Round {
+        peer: context.peer.clone(),
+        progress_token: context.meta.get_progress_token(),
+    };
+    match hold {
+        Hold::Resume => {
+            let (state, responses) = request.retry();
+            resume(gateway, server, state, responses, round).await
+        }
+        Hold::Start(capabilities) => {
+            let client = context
+                .peer
+                .peer_info()
+                .map(|info| info.client_info.name.clone())
+                .unwrap_or_default();
+            start(gateway, server, request, capabilities, client, round).await
+        }
+    }
 }
 
 /// Whether a request with this `requestState` continues a held call: the state is one of ours.

@@ -14,22 +14,22 @@ use rmcp::{
     },
     service::{NotificationContext, Peer, RequestContext},
 };
-use serde_json::{Value, json};
+use serde_json::json;
 use switchboard_mcp::{RequestOptions, Upstream};
 use switchboard_tools::ToolMetadata;
 
 pub use crate::call::{call_served, upstream_to_mcp};
 pub(crate) use crate::client_sessions::needs_own_session;
 pub use crate::client_sessions::{ClientSessions, answers_requests};
-pub use crate::relay::Relayed;
 use crate::{
-    Gateway, GatewayError, Served,
+    Gateway, Served,
     call::{record, to_mcp, unexpected},
     era,
-    held_calls::{Asking, Heard},
-    registry_watch::{RegistryWatch, Scope, announce_changes},
-    relay::{Relay, list_changes, relay_to_peer, typed_notification},
+    held_calls::{Asking, Heard, held, hold},
+    registry_watch::{Scope, announce_changes},
+    relay::{list_change_filter, relay_to_peer, serve_subscription},
 };
+pub use crate::{registry_watch::followed_notifications, relay::Relayed};
 
 /// Tools per `tools/list` page sent downstream, unless configured.
 pub const DEFAULT_TOOLS_PAGE_SIZE: usize = 100;
@@ -45,72 +45,6 @@ pub struct ProxyHandler {
     /// than, for a client with no upstream session of its own, through the GET stream served
     /// outside rmcp.
     notifies_through_peer: bool,
-}
-
-/// What a client of one server's endpoint should hear unasked: its upstreams' notifications (see
-/// [`notifications`]), and on every change to its definition (re-governed, reconfigured,
-/// disabled or enabled again) all three lists changed. It ends when the server is removed.
-pub async fn followed_notifications(
-    gateway: &Gateway,
-    server: &str,
-    relayed: Relayed,
-) -> Result<impl futures::Stream<Item = String> + Send + 'static, GatewayError> {
-    let (id, _) = gateway.locate(server).await?;
-    let watch = RegistryWatch::new(gateway.clone(), Scope::Server(id.clone())).await?;
-    let relay = Relay::of_server(gateway, &id, relayed);
-    let batches = futures::stream::unfold((watch, relay), |(mut watch, mut relay)| async move {
-        let batch: Vec<String> = tokio::select! {
-            // `None`: deleted.
-            message = relay.next() => vec![message?],
-            () = watch.changed() => {
-                if watch.servers.is_empty() {
-                    // Removed (by another replica: this one's channel stays).
-                    return None;
-                }
-                list_changes().collect()
-            }
-        };
-        Some((batch, (watch, relay)))
-    });
-    Ok(futures::StreamExt::flat_map(batches, futures::stream::iter))
-}
-
-/// The list changes a 2026-07-28 subscription asked for, all of which the gateway relays.
-pub(crate) fn list_change_filter(
-    requested: &rmcp::model::SubscriptionFilter,
-) -> rmcp::model::SubscriptionFilter {
-    // Non-exhaustive upstream type: built by assignment.
-    let mut accepted = rmcp::model::SubscriptionFilter::default();
-    accepted.tools_list_changed = requested.tools_list_changed;
-    accepted.prompts_list_changed = requested.prompts_list_changed;
-    accepted.resources_list_changed = requested.resources_list_changed;
-    accepted
-}
-
-/// Sends `notifications` (JSON-RPC texts) to a 2026-07-28 subscription until either ends. A
-/// list the client did not subscribe to is skipped, and the subscription goes on.
-pub(crate) async fn serve_subscription(
-    context: &rmcp::service::SubscriptionContext,
-    notifications: impl futures::Stream<Item = String>,
-) {
-    use futures::StreamExt as _;
-    let mut notifications = std::pin::pin!(notifications);
-    loop {
-        let message = tokio::select! {
-            () = context.cancelled() => return,
-            message = notifications.next() => message,
-        };
-        let Some(message) = message else {
-            return;
-        };
-        let Some(notification) = typed_notification(&message) else {
-            continue;
-        };
-        match context.sink().send(notification).await {
-            Ok(()) | Err(rmcp::service::SubscriptionSendError::NotificationNotAccepted(_)) => {}
-            Err(_) => return,
-        }
-    }
 }
 
 impl ProxyHandler {
@@ -139,74 +73,6 @@ impl ProxyHandler {
             Ok(notifications) => relay_to_peer(notifications, peer, self.sessions.ended()),
             Err(reason) => {
                 tracing::warn!(server = %self.server, "a session will hear no notifications: {reason}");
-            }
-        }
-    }
-
-    /// Whether a request must be held between its client's rounds (see `held_calls`): one that
-    /// continues a held call (its `requestState` is the gateway's), or a stateless client's that
-    /// answers server-to-client requests, to an upstream of the 2025 era, which asks for them on
-    /// a session. `None` for any other.
-    async fn hold(
-        &self,
-        context: &RequestContext<RoleServer>,
-        request_state: Option<&str>,
-    ) -> Result<Option<Hold>, McpError> {
-        if crate::held_calls::continues_held(request_state) {
-            return Ok(Some(Hold::Resume));
-        }
-        let Some(client_meta) = stateless_context(context) else {
-            return Ok(None);
-        };
-        let capabilities: rmcp::model::ClientCapabilities = client_meta
-            .get("io.modelcontextprotocol/clientCapabilities")
-            .and_then(|value| serde_json::from_value(value.clone()).ok())
-            .unwrap_or_default();
-        if !crate::client_sessions::answers_requests(&capabilities) {
-            return Ok(None);
-        }
-        let connected = self.gateway.upstream(&self.server).await.map_err(to_mcp)?;
-        connected
-            .upstream
-            .capabilities()
-            .await
-            .map_err(|error| to_mcp(error.into()))?;
-        let stateless = era::is_stateless(connected.upstream.protocol_version().as_ref());
-        Ok((!stateless).then_some(Hold::Start(capabilities)))
-    }
-
-    /// Starts or resumes a held request (see [`ProxyHandler::hold`]).
-    async fn held(
-        &self,
-        hold: Hold,
-        context: &RequestContext<RoleServer>,
-        request: Asking,
-    ) -> Result<Heard, McpError> {
-        let round = crate::held_calls::Round {
-            peer: context.peer.clone(),
-            progress_token: context.meta.get_progress_token(),
-        };
-        match hold {
-            Hold::Resume => {
-                let (state, responses) = request.retry();
-                crate::held_calls::resume(&self.gateway, &self.server, state, responses, round)
-                    .await
-            }
-            Hold::Start(capabilities) => {
-                let client = context
-                    .peer
-                    .peer_info()
-                    .map(|info| info.client_info.name.clone())
-                    .unwrap_or_default();
-                crate::held_calls::start(
-                    &self.gateway,
-                    &self.server,
-                    request,
-                    capabilities,
-                    client,
-                    round,
-                )
-                .await
             }
         }
     }
@@ -265,14 +131,6 @@ impl ProxyHandler {
     }
 }
 
-/// How a request is held between its client's rounds (see [`ProxyHandler::hold`]).
-enum Hold {
-    /// It continues a held call.
-    Resume,
-    /// It starts one, for a client with these capabilities.
-    Start(rmcp::model::ClientCapabilities),
-}
-
 /// A single request to a server, answered as the upstream answered, in an `mcp.request` span.
 pub(crate) async fn forward(
     gateway: &Gateway,
@@ -301,24 +159,6 @@ async fn forward_with(
     .await
 }
 
-/// The `_meta` context a stateless (2026-07-28) client sends with each request: its protocol
-/// version, client info and capabilities. `None` for a client of a session.
-pub(crate) fn stateless_context(
-    context: &RequestContext<RoleServer>,
-) -> Option<serde_json::Map<String, Value>> {
-    const KEYS: [&str; 3] = [
-        "io.modelcontextprotocol/protocolVersion",
-        "io.modelcontextprotocol/clientInfo",
-        "io.modelcontextprotocol/clientCapabilities",
-    ];
-    let meta: &serde_json::Map<String, Value> = &context.meta;
-    meta.contains_key(KEYS[2]).then(|| {
-        KEYS.iter()
-            .filter_map(|key| Some((key.to_string(), meta.get(*key)?.clone())))
-            .collect()
-    })
-}
-
 /// A request that may draw server-to-client requests (a 2026-07-28 `input_required` on
 /// `prompts/get` or `resources/read`). A stateless client's goes upstream with its own context,
 /// and an `input_required` answer comes back to it as it is, for it to fulfil and retry. A
@@ -331,7 +171,7 @@ pub(crate) async fn forward_for_client(
     context: &RequestContext<RoleServer>,
     request: ClientRequest,
 ) -> Result<ServerResult, McpError> {
-    if let Some(client_meta) = stateless_context(context) {
+    if let Some(client_meta) = era::stateless_context(context) {
         let options = RequestOptions {
             client_meta: Some(client_meta),
             ..RequestOptions::retry_safe()
@@ -559,8 +399,16 @@ impl ServerHandler for ProxyHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let state = request.request_state.as_deref();
-        if let Some(hold) = self.hold(&context, state).await? {
-            return match self.held(hold, &context, Asking::Tool(request)).await? {
+        if let Some(hold) = hold(&self.gateway, &self.server, &context, state).await? {
+            return match held(
+                &self.gateway,
+                &self.server,
+                hold,
+                &context,
+                Asking::Tool(request),
+            )
+            .await?
+            {
                 Heard::Done(done) => match *done {
                     ServerResult::CallToolResult(result) => Ok(result.into()),
                     _ => Err(unexpected()),
@@ -641,8 +489,16 @@ impl ServerHandler for ProxyHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
         let state = request.request_state.as_deref();
-        if let Some(hold) = self.hold(&context, state).await? {
-            return match self.held(hold, &context, Asking::Prompt(request)).await? {
+        if let Some(hold) = hold(&self.gateway, &self.server, &context, state).await? {
+            return match held(
+                &self.gateway,
+                &self.server,
+                hold,
+                &context,
+                Asking::Prompt(request),
+            )
+            .await?
+            {
                 Heard::Done(done) => match *done {
                     ServerResult::GetPromptResult(result) => Ok(result.into()),
                     _ => Err(unexpected()),

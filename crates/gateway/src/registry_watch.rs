@@ -8,7 +8,10 @@ use std::time::Duration;
 use rmcp::{Peer, RoleServer};
 use tokio_util::sync::CancellationToken;
 
-use crate::{Gateway, GatewayError, RegisteredServer};
+use crate::{
+    Gateway, GatewayError, RegisteredServer,
+    relay::{Relay, Relayed, list_changes},
+};
 
 /// How often the store is looked at for registry changes made by another replica sharing it;
 /// changes made through this gateway reach listeners at once.
@@ -167,4 +170,32 @@ pub(crate) async fn announce_changes(
     })
     .flatten();
     crate::relay::relay_to_peer(changes, peer, ended);
+}
+
+/// What a client of one server's endpoint should hear unasked: its upstreams' notifications (see
+/// [`notifications`]), and on every change to its definition (re-governed, reconfigured,
+/// disabled or enabled again) all three lists changed. It ends when the server is removed.
+pub async fn followed_notifications(
+    gateway: &Gateway,
+    server: &str,
+    relayed: Relayed,
+) -> Result<impl futures::Stream<Item = String> + Send + 'static, GatewayError> {
+    let (id, _) = gateway.locate(server).await?;
+    let watch = RegistryWatch::new(gateway.clone(), Scope::Server(id.clone())).await?;
+    let relay = Relay::of_server(gateway, &id, relayed);
+    let batches = futures::stream::unfold((watch, relay), |(mut watch, mut relay)| async move {
+        let batch: Vec<String> = tokio::select! {
+            // `None`: deleted.
+            message = relay.next() => vec![message?],
+            () = watch.changed() => {
+                if watch.servers.is_empty() {
+                    // Removed (by another replica: this one's channel stays).
+                    return None;
+                }
+                list_changes().collect()
+            }
+        };
+        Some((batch, (watch, relay)))
+    });
+    Ok(futures::StreamExt::flat_map(batches, futures::stream::iter))
 }

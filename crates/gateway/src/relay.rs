@@ -227,6 +227,44 @@ pub(crate) fn notifications(
     Relay::of_server(gateway, id, relayed).into_messages()
 }
 
+/// The list changes a 2026-07-28 subscription asked for, all of which the gateway relays.
+pub(crate) fn list_change_filter(
+    requested: &rmcp::model::SubscriptionFilter,
+) -> rmcp::model::SubscriptionFilter {
+    // Non-exhaustive upstream type: built by assignment.
+    let mut accepted = rmcp::model::SubscriptionFilter::default();
+    accepted.tools_list_changed = requested.tools_list_changed;
+    accepted.prompts_list_changed = requested.prompts_list_changed;
+    accepted.resources_list_changed = requested.resources_list_changed;
+    accepted
+}
+
+/// Sends `notifications` (JSON-RPC texts) to a 2026-07-28 subscription until either ends. A
+/// list the client did not subscribe to is skipped, and the subscription goes on.
+pub(crate) async fn serve_subscription(
+    context: &rmcp::service::SubscriptionContext,
+    notifications: impl futures::Stream<Item = String>,
+) {
+    use futures::StreamExt as _;
+    let mut notifications = std::pin::pin!(notifications);
+    loop {
+        let message = tokio::select! {
+            () = context.cancelled() => return,
+            message = notifications.next() => message,
+        };
+        let Some(message) = message else {
+            return;
+        };
+        let Some(notification) = typed_notification(&message) else {
+            continue;
+        };
+        match context.sink().send(notification).await {
+            Ok(()) | Err(rmcp::service::SubscriptionSendError::NotificationNotAccepted(_)) => {}
+            Err(_) => return,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
