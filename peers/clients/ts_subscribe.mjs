@@ -2,16 +2,19 @@
 // resource at different times and have the server announce updates with a tool. For
 // Switchboard's tests. Each wait is for a notification that must come; a bound of 30 s keeps a
 // lost one from hanging the test, and is never what the test checks.
-// Usage: node ts_subscribe.mjs URL TOKEN UPDATE_TOOL WATCHED_URI OTHER_URI
+// Usage: node ts_subscribe.mjs URL TOKEN UPDATE_TOOL WATCHED_URI OTHER_URI [sse]
+// With `sse`, URL is a legacy HTTP+SSE endpoint.
 // Prints one JSON line: {a: [uri, ...], b: [uri, ...]}, the updates each session heard, in order.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { ResourceUpdatedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 
-const [url, token, tool, watched, other] = process.argv.slice(2);
+const [url, token, tool, watched, other, kind] = process.argv.slice(2);
 
 async function session(name) {
-  const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
+  const options = { requestInit: { headers: { Authorization: `Bearer ${token}` } } };
+  const transport = kind === "sse" ? new SSEClientTransport(new URL(url), options) : new StreamableHTTPClientTransport(new URL(url), options);
   const client = new Client({ name, version: "1.0.0" });
   const heard = [];
   let waiting = [];

@@ -45,6 +45,9 @@ pub struct ProxyHandler {
     /// than, for a client with no upstream session of its own, through the GET stream served
     /// outside rmcp.
     notifies_through_peer: bool,
+    /// A legacy SSE session's own record (it has no raw-path registration to keep one): the
+    /// resources it subscribed to.
+    own_record: Option<std::sync::Arc<crate::shared_sessions::OwnRecord>>,
 }
 
 impl ProxyHandler {
@@ -54,6 +57,7 @@ impl ProxyHandler {
             server: server.into(),
             sessions: ClientSessions::default(),
             notifies_through_peer: false,
+            own_record: None,
         }
     }
 
@@ -61,14 +65,16 @@ impl ProxyHandler {
     /// whose only stream is the one rmcp writes to.
     pub fn notifying_through_peer(mut self) -> Self {
         self.notifies_through_peer = true;
+        self.own_record = Some(std::sync::Arc::new(crate::shared_sessions::OwnRecord::new(
+            &self.gateway,
+            &self.server,
+        )));
         self
     }
 
     /// Sends the client of `peer` what [`followed_notifications`] carries until its session ends.
     async fn relay_followed(&self, peer: Peer<RoleServer>) {
-        // A legacy SSE session has no raw-path record to keep subscriptions in: it hears no
-        // resource updates from the shared upstream.
-        let relayed = Relayed::Session(None);
+        let relayed = Relayed::Session(self.own_record.as_ref().map(|own| own.session()));
         match followed_notifications(&self.gateway, &self.server, relayed).await {
             Ok(notifications) => relay_to_peer(notifications, peer, self.sessions.ended()),
             Err(reason) => {
@@ -84,6 +90,9 @@ impl ProxyHandler {
         &self,
         context: &RequestContext<RoleServer>,
     ) -> Option<std::sync::Arc<crate::shared_sessions::SharedSession>> {
+        if let Some(own) = &self.own_record {
+            return Some(own.session());
+        }
         let parts = context.extensions.get::<http::request::Parts>()?;
         let id = parts.headers.get("mcp-session-id")?.to_str().ok()?;
         self.gateway.shared_sessions().get(id, Some(&self.server))

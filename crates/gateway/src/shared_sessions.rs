@@ -83,6 +83,14 @@ impl SharedSession {
         self.resources().remove(uri)
     }
 
+    /// Lets go of every resource the session subscribed to: it ended.
+    fn release(&self, pool: &crate::pool::UpstreamPool) {
+        let uris = std::mem::take(&mut *self.resources());
+        if let Some(server) = &self.endpoint {
+            pool.unsubscribe_in_background(server, uris.into_iter().collect());
+        }
+    }
+
     /// Whether the client subscribed to `uri`.
     pub fn subscribed(&self, uri: &str) -> bool {
         self.resources().contains(uri)
@@ -220,12 +228,34 @@ impl Drop for SessionTicket {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&self.id);
-        let uris = std::mem::take(&mut *self.session.resources());
-        if let Some(server) = &self.session.endpoint {
-            self.sessions
-                .pool
-                .unsubscribe_in_background(server, uris.into_iter().collect());
+        self.session.release(&self.sessions.pool);
+    }
+}
+
+/// The record of a session that has no raw-path registration (legacy SSE): held by its
+/// handler, it lets go of what the session subscribed to when the handler goes.
+#[derive(Debug)]
+pub struct OwnRecord {
+    session: Arc<SharedSession>,
+    pool: crate::pool::UpstreamPool,
+}
+
+impl OwnRecord {
+    pub(crate) fn new(gateway: &crate::Gateway, server: &str) -> Self {
+        Self {
+            session: SharedSession::new(Some(server.to_string()), String::new()),
+            pool: gateway.pool().clone(),
         }
+    }
+
+    pub(crate) fn session(&self) -> Arc<SharedSession> {
+        self.session.clone()
+    }
+}
+
+impl Drop for OwnRecord {
+    fn drop(&mut self) {
+        self.session.release(&self.pool);
     }
 }
 

@@ -39,26 +39,26 @@ async fn behind_gateway(
 #[tokio::test]
 async fn a_2025_client_subscribes_to_resources_of_a_stateless_upstream() {
     let (_fixture, server) = behind_gateway(Fixture::BothEras, "both").await;
-    let url = server.url("/mcp/both");
     let watched = "test://watched-resource";
     let other = "test://static-text";
-    let answer = run_client(
-        Path::new("node"),
-        "ts_subscribe.mjs",
-        &[
+    // Over Streamable HTTP, and over legacy HTTP+SSE, whose sessions keep a record of their own.
+    for (path, transport) in [("/mcp/both", None), ("/mcp/both/sse", Some("sse"))] {
+        let url = server.url(path);
+        let mut args = vec![
             url.as_str(),
             switchboard_test_support::ADMIN_TOKEN,
             "test_update_resource",
             watched,
             other,
-        ],
-    )
-    .await;
-    assert_eq!(
-        answer,
-        json!({"a": [watched, watched, other], "b": [watched, watched]}),
-        "A hears the watched resource while subscribed, then the other; B only after it subscribed"
-    );
+        ];
+        args.extend(transport);
+        let answer = run_client(Path::new("node"), "ts_subscribe.mjs", &args).await;
+        assert_eq!(
+            answer,
+            json!({"a": [watched, watched, other], "b": [watched, watched]}),
+            "{path}: A hears the watched resource while subscribed, then the other; B only after it subscribed"
+        );
+    }
 }
 
 /// A 2026 client names resources on its `subscriptions/listen` stream, through the gateway to an
