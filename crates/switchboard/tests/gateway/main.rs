@@ -9,6 +9,7 @@ mod eras;
 mod fidelity;
 mod helpers;
 mod operations;
+mod progress;
 mod registry;
 mod safety;
 mod sessions;
