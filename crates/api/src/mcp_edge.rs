@@ -138,7 +138,7 @@ fn error_status(code: i64) -> Option<StatusCode> {
 
 /// A stateless client's JSON answer that is one of those errors gets its status, whoever wrote
 /// it: an upstream's error crosses the gateway whole, and so does the status it calls for.
-async fn status_of_error(response: Response) -> Response {
+async fn status_of_error(mut response: Response) -> Response {
     #[derive(serde::Deserialize)]
     struct Answer {
         error: Option<Code>,
@@ -153,6 +153,13 @@ async fn status_of_error(response: Response) -> Response {
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.starts_with("application/json"));
     if response.status() != StatusCode::OK || !is_json {
+        return response;
+    }
+    // The raw path says what it answered; only rmcp's answers are read for it.
+    if let Some(RawAnswer { error_code }) = response.extensions().get::<RawAnswer>().copied() {
+        if let Some(status) = error_code.and_then(error_status) {
+            *response.status_mut() = status;
+        }
         return response;
     }
     let (mut parts, body) = response.into_parts();
@@ -171,6 +178,13 @@ async fn status_of_error(response: Response) -> Response {
         parts.status = status;
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// Marks an answer the raw path wrote, with the code of its error if it is one, so that its
+/// status is set without reading it again.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RawAnswer {
+    pub(crate) error_code: Option<i64>,
 }
 
 /// One JSON-RPC message, as far as its envelope goes.

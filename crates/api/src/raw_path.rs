@@ -325,10 +325,7 @@ async fn call(
 ) -> Option<Response> {
     let (served, tool) = match raw_path::target(lane.gateway, lane.endpoint, &params.name).await? {
         Ok(target) => target,
-        Err(error) => {
-            let (message, _) = answer_message(id, Err(error));
-            return Some(answer_response(message, Vec::new()));
-        }
+        Err(error) => return Some(answer_response(answer_message(id, Err(error)))),
     };
     if let Some(token) = params.meta.as_ref().and_then(|meta| meta.progress_token) {
         let call = OwnedCall {
@@ -356,15 +353,19 @@ async fn call(
         stateless: stateless.as_ref().map(StatelessParts::call),
     };
     let reply = raw_path::call_raw(lane.gateway, call).await?;
-    let (message, notifications) = answer_message(id, reply);
-    Some(answer_response(message, notifications))
+    Some(answer_response(answer_message(id, reply)))
 }
 
 /// The answer as JSON, or as an event stream when the upstream sent notifications first: they go
 /// out in order, then the answer.
-fn answer_response(message: String, notifications: Vec<Box<RawValue>>) -> Response {
+fn answer_response(answered: Answered) -> Response {
+    let Answered {
+        message,
+        notifications,
+        error_code,
+    } = answered;
     if notifications.is_empty() {
-        return (
+        let mut response = (
             [(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
@@ -372,6 +373,10 @@ fn answer_response(message: String, notifications: Vec<Box<RawValue>>) -> Respon
             message,
         )
             .into_response();
+        response
+            .extensions_mut()
+            .insert(crate::mcp_edge::RawAnswer { error_code });
+        return response;
     }
     let events: Vec<_> = notifications
         .iter()
@@ -382,12 +387,19 @@ fn answer_response(message: String, notifications: Vec<Box<RawValue>>) -> Respon
     event_stream(futures::stream::iter(events))
 }
 
-/// The JSON-RPC answer to the client's call, under its own id, and the notifications to send
-/// before it.
+/// The JSON-RPC answer to a client's call, the notifications to send before it, and the code of
+/// its error if it is one.
+struct Answered {
+    message: String,
+    notifications: Vec<Box<RawValue>>,
+    error_code: Option<i64>,
+}
+
+/// The answer to the client's call, under its own id.
 fn answer_message(
     id: &RawValue,
     reply: Result<switchboard_mcp::RawReply, rmcp::ErrorData>,
-) -> (String, Vec<Box<RawValue>>) {
+) -> Answered {
     match reply {
         Ok(reply) => {
             let mut message = String::with_capacity(64 + reply.result.get().len());
@@ -396,9 +408,17 @@ fn answer_message(
             message.push_str(r#","result":"#);
             message.push_str(reply.result.get());
             message.push('}');
-            (message, reply.notifications)
+            Answered {
+                message,
+                notifications: reply.notifications,
+                error_code: None,
+            }
         }
-        Err(error) => (crate::error::jsonrpc_error(Some(id), &error), Vec::new()),
+        Err(error) => Answered {
+            message: crate::error::jsonrpc_error(Some(id), &error),
+            notifications: Vec::new(),
+            error_code: Some(i64::from(error.code.0)),
+        },
     }
 }
 
@@ -467,15 +487,16 @@ async fn call_with_progress(call: OwnedCall, client_token: Box<RawValue>) -> Opt
     });
     let first = tokio::select! {
         answered = &mut running => {
-            let (message, notifications) = answered?;
+            let mut answered = answered?;
             // Reports that came with the answer go out before it.
             let mut reported: Vec<Box<RawValue>> = std::iter::from_fn(|| reports.try_recv().ok())
                 .filter_map(|report| {
                     RawValue::from_string(progress_message(&client_token, &report)).ok()
                 })
                 .collect();
-            reported.extend(notifications);
-            return Some(answer_response(message, reported));
+            reported.append(&mut answered.notifications);
+            answered.notifications = reported;
+            return Some(answer_response(answered));
         }
         Some(report) = reports.recv() => report,
     };
@@ -495,11 +516,11 @@ async fn call_with_progress(call: OwnedCall, client_token: Box<RawValue>) -> Opt
             let _ = events.send(progress_message(&client_token, &report));
         }
         // Sent, so never declined past the first report.
-        if let Some((message, notifications)) = answered {
-            for notification in notifications {
+        if let Some(answered) = answered {
+            for notification in answered.notifications {
                 let _ = events.send(notification.get().to_string());
             }
-            let _ = events.send(message);
+            let _ = events.send(answered.message);
         }
     });
     let events = futures::stream::unfold(received, |mut received| async move {

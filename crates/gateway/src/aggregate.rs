@@ -28,7 +28,8 @@ use crate::{
     Gateway,
     call::{call_served, to_mcp, unexpected},
     client_sessions::{ClientSessions, needs_own_session},
-    proxy::{forward_for_client, page, tool_from_metadata},
+    forward::forward_for_client,
+    proxy::{page, tool_from_metadata},
     registry_watch::{RegistryWatch, Scope, announce_changes},
 };
 

@@ -43,9 +43,9 @@ pub fn upstream_to_mcp(error: &UpstreamError) -> McpError {
     }
 }
 
-/// Calls one governed tool of a served server: pinned params injected, the client's progress token
-/// fed from upstream progress, the client's cancel sent upstream. The call is audited: who,
-/// which client, server, tool, outcome and duration, with the arguments only as a hash.
+/// Calls one governed tool of a served server for the client of an rmcp session: the client's
+/// progress token fed from upstream progress, and its cancel sent upstream (see
+/// [`governed_call`]).
 pub async fn call_served(
     gateway: &Gateway,
     served: &Served,
@@ -53,30 +53,73 @@ pub async fn call_served(
     arguments: Option<serde_json::Map<String, Value>>,
     context: &RequestContext<RoleServer>,
 ) -> Result<CallToolResponse, McpError> {
-    use tracing::Instrument as _;
     // rmcp serves the request from its session task: the HTTP request's headers carry the trace.
+    let empty = http::HeaderMap::new();
     let headers = context
         .extensions
         .get::<http::request::Parts>()
-        .map(|parts| &parts.headers);
-    let span = call_span(served, name, headers.unwrap_or(&http::HeaderMap::new()));
-    let started = std::time::Instant::now();
-    let arguments_hash = arguments.as_ref().map(crate::audit::hash_json);
-    let result = call_governed(gateway, served, name, arguments, context)
-        .instrument(span.clone())
-        .await;
-    let outcome = match &result {
-        Ok(CallToolResponse::Complete(complete)) if complete.is_error == Some(true) => {
-            CallOutcome::ToolError
-        }
-        Ok(_) => CallOutcome::Ok,
-        Err(error) => CallOutcome::Failed(error.message.to_string()),
-    };
+        .map_or(&empty, |parts| &parts.headers);
     let client = context
         .peer
         .peer_info()
         .map(|info| info.client_info.name.clone())
         .unwrap_or_default();
+    let mut options = RequestOptions {
+        cancel: Some(context.ct.clone()),
+        ..RequestOptions::default()
+    };
+    // Progress from upstream goes to the client under the client's own token.
+    let relay = context.meta.get_progress_token().map(|token| {
+        let (sender, mut receiver) = mpsc::unbounded_channel::<switchboard_mcp::Progress>();
+        options.progress = Some(sender);
+        let peer = context.peer.clone();
+        tokio::spawn(async move {
+            while let Some(progress) = receiver.recv().await {
+                let mut param = ProgressNotificationParam::new(token.clone(), progress.progress);
+                param.total = progress.total;
+                param.message = progress.message;
+                let _ = peer.notify_progress(param).await;
+            }
+        })
+    });
+    let result = governed_call(gateway, served, name, arguments, client, headers, options).await;
+    if let Some(relay) = relay {
+        // The sender is gone with the call; the relay ends once it has sent the rest.
+        let _ = relay.await;
+    }
+    result.map(Into::into)
+}
+
+/// One governed tool call on the typed path, accounted: in its `mcp.request` span (continuing
+/// the trace `headers` carry), through the registry (its names, filters and pinned parameters:
+/// an unlisted, denied or renamed-away name is refused as unknown before anything is sent
+/// upstream), with its audit row (who, which client, server, tool, outcome and duration, the
+/// arguments only as a hash) and metrics. `options` bring the caller's cancel and progress.
+pub(crate) async fn governed_call(
+    gateway: &Gateway,
+    served: &Served,
+    name: &str,
+    arguments: Option<serde_json::Map<String, Value>>,
+    client: String,
+    headers: &http::HeaderMap,
+    options: RequestOptions,
+) -> Result<rmcp::model::CallToolResult, McpError> {
+    use tracing::Instrument as _;
+    let span = call_span(served, name, headers);
+    let started = std::time::Instant::now();
+    let arguments_hash = arguments.as_ref().map(crate::audit::hash_json);
+    let arguments = arguments.map(Value::Object).unwrap_or(Value::Null);
+    let output = served
+        .registry
+        .execute_with(name, arguments, &CallContext::new(), options)
+        .instrument(span.clone())
+        .await;
+    let result = answer_of(gateway, served, output);
+    let outcome = match &result {
+        Ok(result) if result.is_error == Some(true) => CallOutcome::ToolError,
+        Ok(_) => CallOutcome::Ok,
+        Err(error) => CallOutcome::Failed(error.message.to_string()),
+    };
     account_call(
         gateway,
         served,
@@ -161,48 +204,9 @@ pub(crate) fn account_call(
     });
 }
 
-async fn call_governed(
-    gateway: &Gateway,
-    served: &Served,
-    name: &str,
-    arguments: Option<serde_json::Map<String, Value>>,
-    context: &RequestContext<RoleServer>,
-) -> Result<CallToolResponse, McpError> {
-    let mut options = RequestOptions {
-        cancel: Some(context.ct.clone()),
-        ..RequestOptions::default()
-    };
-    // Progress from upstream goes to the client under the client's own token.
-    let relay = context.meta.get_progress_token().map(|token| {
-        let (sender, mut receiver) = mpsc::unbounded_channel::<switchboard_mcp::Progress>();
-        options.progress = Some(sender);
-        let peer = context.peer.clone();
-        tokio::spawn(async move {
-            while let Some(progress) = receiver.recv().await {
-                let mut param = ProgressNotificationParam::new(token.clone(), progress.progress);
-                param.total = progress.total;
-                param.message = progress.message;
-                let _ = peer.notify_progress(param).await;
-            }
-        })
-    });
-    // Only a name the registry serves is called: an unlisted, denied or renamed-away name is
-    // refused as unknown there, before anything is sent upstream.
-    let arguments = arguments.map(Value::Object).unwrap_or(Value::Null);
-    let result = served
-        .registry
-        .execute_with(name, arguments, &CallContext::new(), options)
-        .await;
-    if let Some(relay) = relay {
-        // The sender is gone with the call; the relay ends once it has sent the rest.
-        let _ = relay.await;
-    }
-    answer_of(gateway, served, result).map(Into::into)
-}
-
 /// A governed call's outcome as the client gets it: the tool's result, said complete (rmcp
 /// leaves `resultType` out for a client of the 2025 era), or the error.
-pub(crate) fn answer_of(
+fn answer_of(
     gateway: &Gateway,
     served: &Served,
     result: Result<switchboard_tools::ToolOutput, ToolError>,

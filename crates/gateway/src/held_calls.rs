@@ -86,8 +86,15 @@ pub(crate) enum Asking {
 }
 
 impl Asking {
+    fn request_state(&self) -> Option<&str> {
+        match self {
+            Self::Tool(request) => request.request_state.as_deref(),
+            Self::Prompt(request) => request.request_state.as_deref(),
+        }
+    }
+
     /// A retry's `requestState` and answers.
-    pub(crate) fn retry(self) -> (String, Option<rmcp::model::InputResponses>) {
+    fn retry(self) -> (String, Option<rmcp::model::InputResponses>) {
         let (state, responses) = match self {
             Self::Tool(request) => (request.request_state, request.input_responses),
             Self::Prompt(request) => (request.request_state, request.input_responses),
@@ -103,10 +110,10 @@ pub(crate) enum Heard {
 }
 
 /// The client's request of the round in progress: where progress goes.
-pub(crate) struct Round {
-    pub(crate) peer: rmcp::service::Peer<rmcp::RoleServer>,
+struct Round {
+    peer: rmcp::service::Peer<rmcp::RoleServer>,
     /// The token of the client's request, if it wants progress.
-    pub(crate) progress_token: Option<rmcp::model::ProgressToken>,
+    progress_token: Option<rmcp::model::ProgressToken>,
 }
 
 impl HeldCalls {
@@ -141,19 +148,50 @@ fn new_state() -> String {
     format!("{STATE_PREFIX}{}", uuid::Uuid::new_v4().simple())
 }
 
-/// How a request is held between its client's rounds (see [`hold`]).
-pub(crate) enum Hold {
+/// How a request is held between its client's rounds.
+enum Hold {
     /// It continues a held call.
     Resume,
     /// It starts one, for a client with these capabilities.
     Start(rmcp::model::ClientCapabilities),
 }
 
-/// Whether a request must be held between its client's rounds (see `held_calls`): one that
-/// continues a held call (its `requestState` is the gateway's), or a stateless client's that
-/// answers server-to-client requests, to an upstream of the 2025 era, which asks for them on
-/// a session. `None` for any other.
-pub(crate) async fn hold(
+/// Holds `request` if it must be: one that continues a held call (its `requestState` is the
+/// gateway's), or a stateless client's that answers server-to-client requests, to an upstream
+/// of the 2025 era, which asks for them on a session. Any other request comes back as it was,
+/// for the ordinary path.
+pub(crate) async fn hold_if_needed(
+    gateway: &Gateway,
+    server: &str,
+    context: &RequestContext<RoleServer>,
+    request: Asking,
+) -> Result<Result<Heard, Asking>, McpError> {
+    let Some(hold) = hold(gateway, server, context, request.request_state()).await? else {
+        return Ok(Err(request));
+    };
+    let round = Round {
+        peer: context.peer.clone(),
+        progress_token: context.meta.get_progress_token(),
+    };
+    let heard = match hold {
+        Hold::Resume => {
+            let (state, responses) = request.retry();
+            resume(gateway, server, state, responses, round).await
+        }
+        Hold::Start(capabilities) => {
+            let client = context
+                .peer
+                .peer_info()
+                .map(|info| info.client_info.name.clone())
+                .unwrap_or_default();
+            start(gateway, server, request, capabilities, client, round).await
+        }
+    };
+    heard.map(Ok)
+}
+
+/// Whether, and how, a request with `request_state` from this client is held.
+async fn hold(
     gateway: &Gateway,
     server: &str,
     context: &RequestContext<RoleServer>,
@@ -182,42 +220,14 @@ pub(crate) async fn hold(
     Ok((!stateless).then_some(Hold::Start(capabilities)))
 }
 
-/// Starts or resumes a held request (see [`hold`]).
-pub(crate) async fn held(
-    gateway: &Gateway,
-    server: &str,
-    hold: Hold,
-    context: &RequestContext<RoleServer>,
-    request: Asking,
-) -> Result<Heard, McpError> {
-    let round = Round {
-        peer: context.peer.clone(),
-        progress_token: context.meta.get_progress_token(),
-    };
-    match hold {
-        Hold::Resume => {
-            let (state, responses) = request.retry();
-            resume(gateway, server, state, responses, round).await
-        }
-        Hold::Start(capabilities) => {
-            let client = context
-                .peer
-                .peer_info()
-                .map(|info| info.client_info.name.clone())
-                .unwrap_or_default();
-            start(gateway, server, request, capabilities, client, round).await
-        }
-    }
-}
-
 /// Whether a request with this `requestState` continues a held call: the state is one of ours.
-pub(crate) fn continues_held(request_state: Option<&str>) -> bool {
+fn continues_held(request_state: Option<&str>) -> bool {
     request_state.is_some_and(|state| state.starts_with(STATE_PREFIX))
 }
 
 /// Makes `request` for a stateless client with `capabilities` on an upstream session of its own,
 /// and answers with its result or with what the upstream asked first.
-pub(crate) async fn start(
+async fn start(
     gateway: &Gateway,
     server: &str,
     request: Asking,
@@ -266,7 +276,7 @@ pub(crate) async fn start(
 
 /// Delivers a retry's answers to the held call its `requestState` names, and answers with what
 /// the call says next.
-pub(crate) async fn resume(
+async fn resume(
     gateway: &Gateway,
     server: &str,
     state: String,
@@ -401,13 +411,15 @@ async fn run(
         Asking::Prompt(request) => request,
     };
     let request = ClientRequest::GetPromptRequest(GetPromptRequest::new(request));
-    let mut result = served
-        .upstream
-        .request(request, &switchboard_mcp::RequestOptions::default())
-        .await
-        .map_err(|error| call::upstream_to_mcp(&error))?;
-    crate::era::say_complete(&mut result);
-    Ok(result)
+    crate::forward::forward_on(
+        gateway,
+        &served.id,
+        &served.alias,
+        &served.upstream,
+        request,
+        &switchboard_mcp::RequestOptions::default(),
+    )
+    .await
 }
 
 async fn run_tool(
@@ -417,48 +429,29 @@ async fn run_tool(
     client: String,
     said: &mpsc::UnboundedSender<Said>,
 ) -> Result<ServerResult, McpError> {
-    let name = request.name.to_string();
-    let span = call::call_span(served, &name, &http::HeaderMap::new());
-    let started = std::time::Instant::now();
-    let arguments = request.arguments.map(Value::Object).unwrap_or(Value::Null);
-    let arguments_hash = Some(crate::audit::hash_json(&arguments));
+    // Progress goes to the round in progress, all of it before the call's end.
     let (progress, mut reports) = mpsc::unbounded_channel();
+    let to_round = said.clone();
+    let forward = tokio::spawn(async move {
+        while let Some(report) = reports.recv().await {
+            let _ = to_round.send(Said::Progress(report));
+        }
+    });
     let options = switchboard_mcp::RequestOptions {
         progress: Some(progress),
         ..switchboard_mcp::RequestOptions::default()
     };
-    let context = switchboard_mcp::CallContext::new();
-    let call = served
-        .registry
-        .execute_with(&name, arguments, &context, options);
-    let mut call = std::pin::pin!(tracing::Instrument::instrument(call, span.clone()));
-    let output = loop {
-        tokio::select! {
-            output = &mut call => break output,
-            Some(report) = reports.recv() => {
-                let _ = said.send(Said::Progress(report));
-            }
-        }
-    };
-    while let Ok(report) = reports.try_recv() {
-        let _ = said.send(Said::Progress(report));
-    }
-    let result = call::answer_of(gateway, served, output);
-    let outcome = match &result {
-        Ok(result) if result.is_error == Some(true) => call::CallOutcome::ToolError,
-        Ok(_) => call::CallOutcome::Ok,
-        Err(error) => call::CallOutcome::Failed(error.message.to_string()),
-    };
-    call::account_call(
+    let result = call::governed_call(
         gateway,
         served,
-        &name,
+        &request.name,
+        request.arguments,
         client,
-        started,
-        outcome,
-        arguments_hash,
-        &span,
-    );
+        &http::HeaderMap::new(),
+        options,
+    )
+    .await;
+    let _ = forward.await;
     result.map(ServerResult::CallToolResult)
 }
 

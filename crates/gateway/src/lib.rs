@@ -12,6 +12,7 @@ mod definition_cache;
 mod definitions;
 mod era;
 mod error;
+mod forward;
 mod held_calls;
 pub mod metrics;
 pub mod model;

@@ -15,7 +15,6 @@ use rmcp::{
     service::{NotificationContext, Peer, RequestContext},
 };
 use serde_json::json;
-use switchboard_mcp::{RequestOptions, Upstream};
 use switchboard_tools::ToolMetadata;
 
 pub use crate::call::{call_served, upstream_to_mcp};
@@ -23,9 +22,10 @@ pub(crate) use crate::client_sessions::needs_own_session;
 pub use crate::client_sessions::{ClientSessions, answers_requests};
 use crate::{
     Gateway, Served,
-    call::{record, to_mcp, unexpected},
+    call::{to_mcp, unexpected},
     era,
-    held_calls::{Asking, Heard, held, hold},
+    forward::{forward, forward_for_client},
+    held_calls::{Asking, Heard, hold_if_needed},
     registry_watch::{Scope, announce_changes},
     relay::{list_change_filter, relay_to_peer, serve_subscription},
 };
@@ -138,96 +138,6 @@ impl ProxyHandler {
         )
         .await
     }
-}
-
-/// A single request to a server, answered as the upstream answered, in an `mcp.request` span.
-pub(crate) async fn forward(
-    gateway: &Gateway,
-    server: &str,
-    request: ClientRequest,
-) -> Result<ServerResult, McpError> {
-    forward_with(gateway, server, request, &RequestOptions::retry_safe()).await
-}
-
-async fn forward_with(
-    gateway: &Gateway,
-    server: &str,
-    request: ClientRequest,
-    options: &RequestOptions,
-) -> Result<ServerResult, McpError> {
-    let connected = gateway.upstream(server).await.map_err(to_mcp)?;
-    let alias = &connected.definition.alias;
-    forward_on(
-        gateway,
-        &connected.id,
-        alias,
-        &connected.upstream,
-        request,
-        options,
-    )
-    .await
-}
-
-/// A request that may draw server-to-client requests (a 2026-07-28 `input_required` on
-/// `prompts/get` or `resources/read`). A stateless client's goes upstream with its own context,
-/// and an `input_required` answer comes back to it as it is, for it to fulfil and retry. A
-/// client of a session that can answer such requests sends it on its own upstream session, whose
-/// relay reaches it; any other on the server's shared one.
-pub(crate) async fn forward_for_client(
-    gateway: &Gateway,
-    sessions: &ClientSessions,
-    server: &str,
-    context: &RequestContext<RoleServer>,
-    request: ClientRequest,
-) -> Result<ServerResult, McpError> {
-    if let Some(client_meta) = era::stateless_context(context) {
-        let options = RequestOptions {
-            client_meta: Some(client_meta),
-            ..RequestOptions::retry_safe()
-        };
-        return forward_with(gateway, server, request, &options).await;
-    }
-    if !needs_own_session(&context.peer) {
-        return forward(gateway, server, request).await;
-    }
-    let served = sessions.for_client(gateway, server, &context.peer).await?;
-    forward_on(
-        gateway,
-        &served.id,
-        &served.alias,
-        &served.upstream,
-        request,
-        &RequestOptions::retry_safe(),
-    )
-    .await
-}
-
-async fn forward_on(
-    gateway: &Gateway,
-    id: &str,
-    alias: &str,
-    upstream: &Upstream,
-    request: ClientRequest,
-    options: &RequestOptions,
-) -> Result<ServerResult, McpError> {
-    use tracing::Instrument as _;
-    let span = tracing::info_span!(
-        "mcp.request",
-        "mcp.method.name" = %request.method(),
-        "switchboard.server" = %alias,
-        "otel.status_code" = tracing::field::Empty,
-    );
-    let result = upstream
-        .request(request, options)
-        .instrument(span.clone())
-        .await;
-    if result.is_err() {
-        span.record("otel.status_code", "ERROR");
-    }
-    record(gateway, id, result.as_ref().err());
-    let mut result = result.map_err(|error| upstream_to_mcp(&error))?;
-    crate::era::say_complete(&mut result);
-    Ok(result)
 }
 
 /// A tool as MCP clients get it, from the registry's metadata.
@@ -407,24 +317,18 @@ impl ServerHandler for ProxyHandler {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let state = request.request_state.as_deref();
-        if let Some(hold) = hold(&self.gateway, &self.server, &context, state).await? {
-            return match held(
-                &self.gateway,
-                &self.server,
-                hold,
-                &context,
-                Asking::Tool(request),
-            )
-            .await?
-            {
-                Heard::Done(done) => match *done {
-                    ServerResult::CallToolResult(result) => Ok(result.into()),
-                    _ => Err(unexpected()),
-                },
-                Heard::InputRequired(pending) => Ok(CallToolResponse::InputRequired(pending)),
-            };
-        }
+        let asking = Asking::Tool(request);
+        let request = match hold_if_needed(&self.gateway, &self.server, &context, asking).await? {
+            Ok(Heard::Done(done)) => match *done {
+                ServerResult::CallToolResult(result) => return Ok(result.into()),
+                _ => return Err(unexpected()),
+            },
+            Ok(Heard::InputRequired(pending)) => {
+                return Ok(CallToolResponse::InputRequired(pending));
+            }
+            Err(Asking::Tool(request)) => request,
+            Err(Asking::Prompt(_)) => return Err(unexpected()),
+        };
         let served = self.session_for(&context.peer).await?;
         call_served(
             &self.gateway,
@@ -497,24 +401,18 @@ impl ServerHandler for ProxyHandler {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
-        let state = request.request_state.as_deref();
-        if let Some(hold) = hold(&self.gateway, &self.server, &context, state).await? {
-            return match held(
-                &self.gateway,
-                &self.server,
-                hold,
-                &context,
-                Asking::Prompt(request),
-            )
-            .await?
-            {
-                Heard::Done(done) => match *done {
-                    ServerResult::GetPromptResult(result) => Ok(result.into()),
-                    _ => Err(unexpected()),
-                },
-                Heard::InputRequired(pending) => Ok(GetPromptResponse::InputRequired(pending)),
-            };
-        }
+        let asking = Asking::Prompt(request);
+        let request = match hold_if_needed(&self.gateway, &self.server, &context, asking).await? {
+            Ok(Heard::Done(done)) => match *done {
+                ServerResult::GetPromptResult(result) => return Ok(result.into()),
+                _ => return Err(unexpected()),
+            },
+            Ok(Heard::InputRequired(pending)) => {
+                return Ok(GetPromptResponse::InputRequired(pending));
+            }
+            Err(Asking::Prompt(request)) => request,
+            Err(Asking::Tool(_)) => return Err(unexpected()),
+        };
         let request = ClientRequest::GetPromptRequest(GetPromptRequest::new(request));
         match self.forward_for(&context, request).await? {
             ServerResult::GetPromptResult(result) => Ok(result.into()),
