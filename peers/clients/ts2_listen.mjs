@@ -1,28 +1,18 @@
 // With the official TypeScript SDK v2 (`@modelcontextprotocol/client`, which negotiates
 // 2026-07-28): opens a `subscriptions/listen` stream naming one resource and has the server
-// announce updates with a tool. For Switchboard's tests. A wait is for a notification that must
-// come; a bound of 30 s keeps a lost one from hanging the test, and is never what it checks.
+// announce updates with a tool. For Switchboard's tests (waits: see heard.mjs).
 // Usage: node ts2_listen.mjs URL TOKEN UPDATE_TOOL WATCHED_URI OTHER_URI
 // Prints one JSON line: {version, honored, heard: [uri, ...]}.
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
+import { heardLog } from "./heard.mjs";
 
 const [url, token, tool, watched, other] = process.argv.slice(2);
 const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
 const client = new Client({ name: "switchboard-test-listener", version: "1.0.0" }, { versionNegotiation: { mode: { pin: "2026-07-28" } } });
-const heard = [];
-let waiting = [];
-client.setNotificationHandler("notifications/resources/updated", (notification) => {
-  heard.push(notification.params.uri);
-  for (const wake of waiting) wake();
-  waiting = [];
-});
+const log = heardLog();
+const { heard, atLeast: heardAtLeast } = log;
+client.setNotificationHandler("notifications/resources/updated", (notification) => log.record(notification.params.uri));
 await client.connect(transport);
-const heardAtLeast = async (count) => {
-  const deadline = Date.now() + 30000;
-  while (heard.length < count && Date.now() < deadline) {
-    await new Promise((resolve) => { waiting.push(resolve); setTimeout(resolve, deadline - Date.now()); });
-  }
-};
 const subscription = await client.listen({ resourceSubscriptions: [watched] });
 await client.callTool({ name: tool, arguments: { uri: watched } });
 await heardAtLeast(1);

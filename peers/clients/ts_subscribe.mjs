@@ -1,7 +1,6 @@
 // With the official TypeScript SDK (a 2025-era client): two sessions, A and B, subscribe to a
 // resource at different times and have the server announce updates with a tool. For
-// Switchboard's tests. Each wait is for a notification that must come; a bound of 30 s keeps a
-// lost one from hanging the test, and is never what the test checks.
+// Switchboard's tests (waits: see heard.mjs).
 // Usage: node ts_subscribe.mjs URL TOKEN UPDATE_TOOL WATCHED_URI OTHER_URI [sse]
 // With `sse`, URL is a legacy HTTP+SSE endpoint.
 // Prints one JSON line: {a: [uri, ...], b: [uri, ...]}, the updates each session heard, in order.
@@ -9,6 +8,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { ResourceUpdatedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
+import { heardLog } from "./heard.mjs";
 
 const [url, token, tool, watched, other, kind] = process.argv.slice(2);
 
@@ -16,22 +16,11 @@ async function session(name) {
   const options = { requestInit: { headers: { Authorization: `Bearer ${token}` } } };
   const transport = kind === "sse" ? new SSEClientTransport(new URL(url), options) : new StreamableHTTPClientTransport(new URL(url), options);
   const client = new Client({ name, version: "1.0.0" });
-  const heard = [];
-  let waiting = [];
-  client.setNotificationHandler(ResourceUpdatedNotificationSchema, (notification) => {
-    heard.push(notification.params.uri);
-    for (const wake of waiting) wake();
-    waiting = [];
-  });
+  const log = heardLog();
+  client.setNotificationHandler(ResourceUpdatedNotificationSchema, (notification) => log.record(notification.params.uri));
   await client.connect(transport);
-  const heardAtLeast = async (count) => {
-    const deadline = Date.now() + 30000;
-    while (heard.length < count && Date.now() < deadline) {
-      await new Promise((resolve) => { waiting.push(resolve); setTimeout(resolve, deadline - Date.now()); });
-    }
-  };
   const update = (uri) => client.callTool({ name: tool, arguments: { uri } });
-  return { client, heard, heardAtLeast, update };
+  return { client, heard: log.heard, heardAtLeast: log.atLeast, update };
 }
 
 const a = await session("switchboard-test-subscriber-a");
