@@ -140,14 +140,13 @@ async fn timeout(peer: Peer) {
         timeout: Some(Duration::from_millis(300)),
         ..Default::default()
     };
-    let started = tokio::time::Instant::now();
+    // The tool runs for 30 s: a call that did not time out would end with its answer.
     let error = target
         .upstream
         .call_tool(tool, arguments, options)
         .await
         .expect_err("times out");
     assert!(matches!(error, UpstreamError::Timeout { .. }), "{error}");
-    assert!(started.elapsed() < Duration::from_secs(10));
     if peer.is_python() {
         wait_until_cancel_recorded(&target.upstream, "timeout").await;
     }
@@ -177,19 +176,15 @@ async fn session_loss(peer: Peer) {
                 upstream.call_tool(tool, arguments, options).await
             });
             progress_rx.recv().await.expect("the call is running");
-            let killed_at = tokio::time::Instant::now();
             nix::sys::signal::killpg(
                 nix::unistd::Pid::from_raw(pid as i32),
                 nix::sys::signal::Signal::SIGKILL,
             )
             .expect("kills the child");
+            // A call that missed the exit would end at its timeout, not as closed.
             let error = call.await.expect("joins").expect_err("fails");
             assert!(matches!(error, UpstreamError::Closed { .. }), "{error}");
             assert!(error.to_string().contains("exited"), "{error}");
-            assert!(
-                killed_at.elapsed() < Duration::from_secs(5),
-                "the failure was not immediate"
-            );
             assert!(call_sum(&target, peer).await.contains('5'));
             let new_pid = target.upstream.child_pid().expect("a new child runs");
             assert_ne!(pid, new_pid);

@@ -420,23 +420,14 @@ async fn a_raw_call_that_times_out_is_cancelled_upstream() {
 async fn an_upstream_with_nagle_on_neither_stalls_calls_nor_costs_a_connection_each() {
     // rmcp's server on axum, which leaves Nagle's algorithm on for its sockets. It answers with an
     // event stream, whose end it holds until the answer is acknowledged: if the gateway delayed
-    // that acknowledgement, the connection would be busy for 40 ms after each call.
+    // that acknowledgement, the connection would stay busy after each call (about 40 ms), and
+    // the next call, made at once, would have to open another. How long calls take is the
+    // bench's to measure; this counts the connections.
     let (upstream, server) = echo_behind_gateway(&[]).await;
     let client = mcp_client(&server, "/mcp/echo").await;
-    let mut latencies = Vec::new();
     for _ in 0..21 {
-        let started = std::time::Instant::now();
         echo_hi(&client).await;
-        latencies.push(started.elapsed());
     }
-    latencies.sort();
-    // Nagle's algorithm against delayed ACKs stalls a call by about 40 ms; a healthy call on
-    // loopback takes a few. The margin is wide so that a busy machine cannot fail this.
-    let median = latencies[latencies.len() / 2];
-    assert!(
-        median < Duration::from_millis(25),
-        "median call took {median:?}"
-    );
     assert_eq!(raw_calls(&server).await, 21.0);
     // The calls went one after another, each on a connection the last one gave back: besides
     // them, only the typed path's session (its handshake and listing) connects.
