@@ -177,4 +177,7 @@ async fn a_made_up_request_state_is_refused() {
     let text = answer.text().await.expect("reads");
     let message = answer_of(&text);
     assert_eq!(message["error"]["code"], -32602, "{text}");
+    // Refused as a state the gateway does not hold, not for anything the upstream said.
+    let said = message["error"]["message"].as_str().unwrap_or_default();
+    assert!(said.contains("requestState names no call held"), "{text}");
 }
