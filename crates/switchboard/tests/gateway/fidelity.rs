@@ -304,12 +304,7 @@ async fn clients_from_both_sdks_use_servers_through_the_proxy() {
         ],
     )
     .await;
-    let tools: Vec<&str> = answer["tools"]
-        .as_array()
-        .expect("tools")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let tools = printed_tools(&answer);
     assert!(
         tools.contains(&"get-sum") && tools.contains(&"echo"),
         "{tools:?}"
@@ -369,12 +364,7 @@ async fn clients_from_both_sdks_use_servers_through_the_proxy() {
         &[&url, token, "plus", r#"{"a": 2}"#],
     )
     .await;
-    let tools: Vec<&str> = answer["tools"]
-        .as_array()
-        .expect("tools")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let tools = printed_tools(&answer);
     assert!(
         tools.contains(&"plus") && !tools.contains(&"add"),
         "{tools:?}"
@@ -560,12 +550,7 @@ async fn sampling_elicitation_and_roots_requests_reach_the_right_client() {
         ],
     )
     .await;
-    let tools: Vec<&str> = answer["tools"]
-        .as_array()
-        .expect("tools")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let tools = printed_tools(&answer);
     assert!(
         tools.contains(&"trigger-sampling-request"),
         "offered to a client that can sample: {tools:?}"
@@ -641,12 +626,7 @@ async fn sampling_elicitation_and_roots_requests_reach_the_right_client() {
         &[&url, token, "get-sum", r#"{"a": 1, "b": 1}"#],
     )
     .await;
-    let tools: Vec<&str> = plain["tools"]
-        .as_array()
-        .expect("tools")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let tools = printed_tools(&plain);
     assert!(!tools.contains(&"trigger-sampling-request"), "{tools:?}");
 }
 

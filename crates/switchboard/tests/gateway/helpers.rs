@@ -277,3 +277,13 @@ pub(crate) async fn echo_hi_raw(server: &Switchboard, session: &str, id: u32) {
     .await;
     assert_eq!(answer["result"]["content"][0]["text"], "hi", "{answer}");
 }
+
+/// The tool names a client script printed (its `tools`).
+pub(crate) fn printed_tools(answer: &Value) -> Vec<&str> {
+    answer["tools"]
+        .as_array()
+        .unwrap_or_else(|| panic!("tools: {answer}"))
+        .iter()
+        .filter_map(Value::as_str)
+        .collect()
+}
