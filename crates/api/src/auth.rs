@@ -95,40 +95,13 @@ fn new_token() -> String {
     format!("sb_{}{}", a.simple(), b.simple())
 }
 
-/// The authenticated caller of a request.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    /// Whether the caller holds the admin token: everything is allowed.
-    pub admin: bool,
-    /// Who, for the audit log: `admin` until sign-in lands.
-    pub actor: String,
-    /// Which client, for the audit log: its User-Agent.
-    pub client: String,
-}
+pub use switchboard_gateway::policy::Caller;
 
-impl Caller {
-    /// The admin change this caller asks for, on `server` as they named it.
-    pub fn action(&self, action: &str, server: &str) -> AdminAction {
-        AdminAction {
-            actor: self.actor.clone(),
-            client: self.client.clone(),
-            action: action.to_string(),
-            server: server.to_string(),
-            started: std::time::Instant::now(),
-        }
-    }
-
-    /// Records an admin change that failed; one that succeeded wrote its row with the change.
-    pub fn audit_failure<T>(
-        &self,
-        state: &AppState,
-        action: &AdminAction,
-        result: &Result<T, ApiError>,
-    ) {
-        if let Err(error) = result {
-            let detail = serde_json::json!({"code": error.code});
-            state.gateway.audit().record(action.entry("error", detail));
-        }
+/// Records an admin change that failed; one that succeeded wrote its row with the change.
+pub fn audit_failure<T>(state: &AppState, action: &AdminAction, result: &Result<T, ApiError>) {
+    if let Err(error) = result {
+        let detail = serde_json::json!({"code": error.code});
+        state.gateway.audit().record(action.entry("error", detail));
     }
 }
 
@@ -143,25 +116,38 @@ fn user_agent(parts: &Parts) -> String {
         .collect()
 }
 
+/// The REST API's caller: authenticated, and allowed by the policy to administer.
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let verdict = authenticate(parts, state);
-        if let Err(error) = &verdict {
-            // Access decisions are audited; a refused token is never recorded, only that it was.
-            state.gateway.audit().record(AuditEntry {
-                actor: "".into(),
-                client: user_agent(parts),
-                kind: "access",
-                action: format!("{} {}", parts.method, parts.uri.path()).into(),
-                outcome: "denied",
-                detail: serde_json::json!({"reason": error.message}),
-                ..AuditEntry::default()
-            });
+        let caller = authenticate(parts, state)?;
+        if !caller.may_administer() {
+            return Err(switchboard_gateway::GatewayError::Forbidden(
+                "this endpoint is for admins".into(),
+            )
+            .into());
         }
-        verdict
+        Ok(caller)
     }
+}
+
+/// Who calls, from the request's bearer token; a refusal is audited (never the token itself).
+pub(crate) fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+    let verdict = check_token(parts, state);
+    if let Err(error) = &verdict {
+        // Access decisions are audited; a refused token is never recorded, only that it was.
+        state.gateway.audit().record(AuditEntry {
+            actor: "".into(),
+            client: user_agent(parts),
+            kind: "access",
+            action: format!("{} {}", parts.method, parts.uri.path()).into(),
+            outcome: "denied",
+            detail: serde_json::json!({"reason": error.message}),
+            ..AuditEntry::default()
+        });
+    }
+    verdict
 }
 
 fn bearer_token(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
@@ -180,14 +166,10 @@ fn bearer_token(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
         .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))
 }
 
-fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+fn check_token(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
     let token = bearer_token(&parts.headers)?;
     if state.admin.verify(token) {
-        Ok(Caller {
-            admin: true,
-            actor: "admin".into(),
-            client: user_agent(parts),
-        })
+        Ok(Caller::admin(user_agent(parts)))
     } else {
         Err(ApiError::unauthorized("the token is not valid"))
     }

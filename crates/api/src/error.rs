@@ -67,7 +67,8 @@ impl From<switchboard_gateway::GatewayError> for ApiError {
         use switchboard_gateway::GatewayError as E;
         let status = match &error {
             E::Invalid(_) => StatusCode::BAD_REQUEST,
-            E::NotFound(_) => StatusCode::NOT_FOUND,
+            E::NotFound(_) | E::UnknownName(_) => StatusCode::NOT_FOUND,
+            E::Forbidden(_) => StatusCode::FORBIDDEN,
             E::Conflict(_) | E::Disabled(_) => StatusCode::CONFLICT,
             E::Upstream(_) => StatusCode::BAD_GATEWAY,
             _ => StatusCode::INTERNAL_SERVER_ERROR,

@@ -10,7 +10,7 @@ use std::{
 };
 
 use axum::{
-    Json,
+    Extension, Json,
     extract::{Path, Query, State},
     http::StatusCode,
     response::{
@@ -28,7 +28,9 @@ use serde::Deserialize;
 use serde_json::json;
 use switchboard_gateway::proxy::ProxyHandler;
 
-use crate::{AppState, auth::Caller, error::ApiError};
+use switchboard_gateway::policy::Decision;
+
+use crate::{AppState, error::ApiError};
 
 /// Open legacy sessions: where each one's POSTed messages go.
 #[derive(Debug, Clone, Default)]
@@ -69,10 +71,13 @@ impl Drop for SessionGuard {
 /// `GET /mcp/{server}/sse`: opens a session and streams the server's messages.
 pub async fn open(
     State(state): State<AppState>,
-    _caller: Caller,
     Path(server): Path<String>,
+    Extension(decision): Extension<Decision>,
 ) -> Result<Response, ApiError> {
-    let connected = state.gateway.upstream(&server).await?;
+    let Some(decided) = decision.server else {
+        return Ok(crate::mcp::unresolved());
+    };
+    let connected = state.gateway.upstream(&decided.id).await?;
     let id = uuid::Uuid::new_v4().simple().to_string();
     let (inbox, incoming) = mpsc::unbounded::<ClientJsonRpcMessage>();
     let (outgoing, outbox) = mpsc::unbounded::<ServerJsonRpcMessage>();
@@ -125,8 +130,7 @@ pub struct SessionQuery {
 /// `POST /mcp/{server}/message?sessionId=…`: one client message into its session.
 pub async fn message(
     State(state): State<AppState>,
-    _caller: Caller,
-    Path(server): Path<String>,
+    Extension(decision): Extension<Decision>,
     Query(query): Query<SessionQuery>,
     body: crate::error::Body,
 ) -> Result<Response, ApiError> {
@@ -143,17 +147,24 @@ pub async fn message(
         .get(&session)
         .cloned()
         .ok_or_else(|| ApiError::not_found("no such SSE session; open a new one"))?;
-    let (id, _) = state.gateway.locate(&server).await?;
-    if id != inbox.server {
+    if decision
+        .server
+        .as_ref()
+        .is_none_or(|server| server.id != inbox.server)
+    {
         return Err(ApiError::not_found("no such SSE session on this server"));
     }
-    let message: ClientJsonRpcMessage = serde_json::from_slice(&body?).map_err(|error| {
+    let mut message: ClientJsonRpcMessage = serde_json::from_slice(&body?).map_err(|error| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_request",
             format!("not a JSON-RPC message: {error}"),
         )
     })?;
+    // The session's handler reads who calls from the decision, as over Streamable HTTP.
+    if let rmcp::model::JsonRpcMessage::Request(request) = &mut message {
+        rmcp::model::GetExtensions::extensions_mut(&mut request.request).insert(decision);
+    }
     inbox
         .sender
         .unbounded_send(message)

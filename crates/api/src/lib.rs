@@ -7,6 +7,7 @@ pub mod error;
 pub mod legacy_sse;
 pub mod mcp;
 mod mcp_edge;
+mod mcp_message;
 mod raw_path;
 pub mod runs;
 pub mod servers;

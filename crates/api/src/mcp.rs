@@ -10,7 +10,7 @@ use std::{
 
 use axum::{
     body::Body,
-    extract::{Path, Request, State},
+    extract::{Request, State},
     response::{IntoResponse, Response},
 };
 use rmcp::transport::streamable_http_server::{
@@ -21,7 +21,9 @@ use switchboard_gateway::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::{AppState, auth::Caller, error::ApiError, sessions::HibernatingSessions};
+use switchboard_gateway::policy::Decision;
+
+use crate::{AppState, sessions::HibernatingSessions};
 
 type ProxyService = StreamableHttpService<ProxyHandler, HibernatingSessions>;
 type AdminService = StreamableHttpService<AdminMcp, LocalSessionManager>;
@@ -121,6 +123,11 @@ impl McpMounts {
 
     pub fn shutdown(&self) {
         self.shutdown.cancel();
+    }
+
+    /// The host names clients may use.
+    pub(crate) fn allowed_hosts(&self) -> &[String] {
+        &self.allowed_hosts
     }
 
     /// Cancelled at shutdown, for sessions served outside rmcp's services.
@@ -266,7 +273,7 @@ where
 }
 
 /// `/mcp/admin`: the admin MCP server.
-pub async fn admin(State(state): State<AppState>, _caller: Caller, request: Request) -> Response {
+pub async fn admin(State(state): State<AppState>, request: Request) -> Response {
     state
         .mcp
         .admin
@@ -277,11 +284,7 @@ pub async fn admin(State(state): State<AppState>, _caller: Caller, request: Requ
 }
 
 /// `/mcp`: every enabled server as one MCP server.
-pub async fn aggregate(
-    State(state): State<AppState>,
-    _caller: Caller,
-    request: Request,
-) -> Response {
+pub async fn aggregate(State(state): State<AppState>, request: Request) -> Response {
     let sessions = &state.mcp.aggregate_sessions;
     let request = match offer_raw_path(&state, None, sessions, request).await {
         Ok(answered) => return answered,
@@ -316,39 +319,54 @@ async fn offer_raw_path(
     let lane = crate::raw_path::Lane {
         gateway: &state.gateway,
         endpoint: server,
-        allowed_hosts: &state.mcp.allowed_hosts,
         sessions,
     };
     // Boxed: only the calls the lane takes need its future, and axum moves every request's.
     Box::pin(crate::raw_path::serve(lane, request)).await
 }
 
-/// `/mcp/{id-or-alias}`: one server's governed tools, resources and prompts.
-pub async fn proxy(
-    State(state): State<AppState>,
-    _caller: Caller,
-    Path(server): Path<String>,
-    request: Request,
-) -> Result<Response, ApiError> {
-    let (id, _) = state.gateway.locate(&server).await?;
+/// `/mcp/{id-or-alias}`: one server's governed tools, resources and prompts, the server as the
+/// policy resolved it.
+pub async fn proxy(State(state): State<AppState>, request: Request) -> Response {
+    let Some(id) = decided_server(&request) else {
+        return unresolved();
+    };
     let mounted = state.mcp.service(&state, &id);
     let request = match offer_raw_path(&state, Some(&id), &mounted.sessions, request).await {
-        Ok(answered) => return Ok(answered),
+        Ok(answered) => return answered,
         Err(declined) => declined,
     };
     if let Some((ended, session)) = standalone_stream_of(&state, &mounted.sessions, &request)
         && let Some(response) =
             Box::pin(standalone_stream(&state, Some((&id, &session)), ended)).await
     {
-        return Ok(response);
+        return response;
     }
     // Boxed, as on `/mcp`.
-    Ok(Box::pin(handle_visiting(
+    Box::pin(handle_visiting(
         &mounted.service,
         &mounted.sessions,
         request,
     ))
-    .await)
+    .await
+}
+
+/// The id of the server the policy resolved for `request` (see `crate::mcp_edge`).
+pub(crate) fn decided_server(request: &Request) -> Option<String> {
+    let decision = request.extensions().get::<Decision>()?;
+    decision.server.as_ref().map(|server| server.id.clone())
+}
+
+/// The answer to a request that reached a server's handler without the policy's decision: a
+/// route left out of the MCP guard, which is a bug.
+pub(crate) fn unresolved() -> Response {
+    tracing::error!("an MCP request reached its handler without the policy's decision");
+    crate::error::ApiError::new(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "the gateway failed; see its log",
+    )
+    .into_response()
 }
 
 /// How often an idle GET stream carries a keep-alive comment: rmcp's default.

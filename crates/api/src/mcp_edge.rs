@@ -1,23 +1,27 @@
-//! What every MCP endpoint checks before a request reaches its handler, and how its refusals
-//! read. A request whose `Origin` is not allowed is refused with 403 (DNS rebinding); a `POST`
-//! must carry one JSON-RPC message whose id, if any, is a string or an integer. rmcp's own
-//! refusals, which are plain text, are reshaped into JSON-RPC errors with a JSON body, and its
-//! answer to a session's `DELETE` is 204.
+//! The edge of every MCP endpoint: what is checked before a request reaches its handler, and
+//! how refusals read. A request whose `Origin` is not allowed is refused with 403 (DNS
+//! rebinding); the caller is authenticated; a `POST` must carry one JSON-RPC message whose id, if
+//! any, is a string or an integer (`crate::mcp_message`). Then the policy decides the request
+//! (`switchboard_gateway::policy`): a refusal is answered here, and the decision and the message
+//! ride on in the request's extensions for the handler and the raw path. rmcp's own refusals,
+//! which are plain text, are reshaped into JSON-RPC errors with a JSON body, and its answer to a
+//! session's `DELETE` is 204.
 
 use axum::{
     body::Body,
-    extract::{Request, State},
+    extract::{FromRequestParts, Request, State},
     http::{HeaderMap, HeaderValue, Method, StatusCode, header},
     middleware::Next,
-    response::Response,
+    response::{IntoResponse, Response},
 };
-use serde_json::value::RawValue;
+use switchboard_gateway::policy::{self, Decision, Endpoint, Verdict};
 
-use crate::{AppState, error::jsonrpc_refusal};
+use crate::{
+    AppState,
+    error::{ApiError, jsonrpc_refusal},
+    mcp_message::{INVALID_REQUEST, McpMessage},
+};
 
-/// JSON-RPC's codes for a body that is not JSON, and for one that is not a valid request.
-const PARSE_ERROR: i32 = -32700;
-const INVALID_REQUEST: i32 = -32600;
 const INTERNAL_ERROR: i32 = -32603;
 
 /// The browser origins allowed to reach the MCP endpoints: the public URL's, loopback ones on any
@@ -67,13 +71,6 @@ impl AllowedOrigins {
     }
 }
 
-/// Whether a JSON-RPC id is one MCP allows: a string or an integer (never `null`, an object, an
-/// array or a fraction).
-pub(crate) fn valid_id(id: &RawValue) -> bool {
-    let text = id.get();
-    text.starts_with('"') || text.parse::<i64>().is_ok() || text.parse::<u64>().is_ok()
-}
-
 /// The guard of every MCP route (see the module's doc).
 pub(crate) async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     if !state.origins.admit(request.headers()) {
@@ -83,10 +80,14 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
             "the request's Origin is not allowed",
         );
     }
-    let deleting = request.method() == Method::DELETE;
-    let stateless = is_stateless(request.headers());
-    let request = if request.method() == Method::POST {
-        let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
+    let caller = match crate::auth::authenticate(&parts, &state) {
+        Ok(caller) => caller,
+        Err(refused) => return refused.into_response(),
+    };
+    let deleting = parts.method == Method::DELETE;
+    let stateless = is_stateless(&parts.headers);
+    let (body, message) = if parts.method == Method::POST {
         let bytes = match axum::body::to_bytes(body, crate::MAX_BODY_BYTES).await {
             Ok(bytes) => bytes,
             Err(_) => {
@@ -97,14 +98,32 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
                 );
             }
         };
-        if let Err((code, message)) = check_message(&bytes) {
-            return jsonrpc_refusal(StatusCode::BAD_REQUEST, code, &message);
+        match McpMessage::read(&bytes) {
+            Ok(message) => (Body::from(bytes), Some(message)),
+            Err((code, message)) => {
+                return jsonrpc_refusal(StatusCode::BAD_REQUEST, code, &message);
+            }
         }
-        Request::from_parts(parts, Body::from(bytes))
     } else {
-        request
+        (body, None)
     };
-    let mut response = next.run(request).await;
+    let server = axum::extract::RawPathParams::from_request_parts(&mut parts, &state)
+        .await
+        .ok()
+        .and_then(|params| {
+            params
+                .iter()
+                .find_map(|(key, value)| (key == "server").then(|| value.to_string()))
+        });
+    let decision = match decide(&state, &parts, caller, server.as_deref(), message.as_ref()).await {
+        Ok(decision) => decision,
+        Err(refused) => return refused,
+    };
+    parts.extensions.insert(decision);
+    if let Some(message) = message {
+        parts.extensions.insert(message);
+    }
+    let mut response = next.run(Request::from_parts(parts, body)).await;
     // rmcp ends a session with 202, which clients (the Python SDK) take for a failed termination:
     // the session is gone, and nothing more will come.
     if deleting && response.status() == StatusCode::ACCEPTED {
@@ -115,6 +134,53 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
         return status_of_error(response).await;
     }
     response
+}
+
+/// The policy's decision on a request, or the answer that refuses it: an HTTP error for the
+/// endpoint, or a JSON-RPC error for the one message.
+async fn decide(
+    state: &AppState,
+    parts: &axum::http::request::Parts,
+    caller: policy::Caller,
+    server: Option<&str>,
+    message: Option<&McpMessage>,
+) -> Result<Decision, Response> {
+    let endpoint = match (server, parts.uri.path()) {
+        (Some(server), _) => Endpoint::Server(server),
+        (None, "/mcp/admin") => Endpoint::Admin,
+        (None, _) => Endpoint::Aggregate,
+    };
+    let arrival = crate::raw_path::arrival(&parts.headers, message, state.mcp.allowed_hosts());
+    let carriable = message.is_some_and(|message| crate::raw_path::carriable(message, arrival));
+    let request = policy::Request {
+        caller: &caller,
+        endpoint,
+        asked: message.map(|message| message.asked(carriable)),
+        arrival,
+    };
+    let decision = state
+        .gateway
+        .decide(&request)
+        .await
+        .map_err(|error| ApiError::from(error).into_response())?;
+    let Verdict::Refuse(refusal) = &decision.verdict else {
+        return Ok(decision);
+    };
+    let error = refusal.error();
+    Err(match message.and_then(|message| message.id.as_deref()) {
+        Some(id) if refusal.of_message => {
+            let body = crate::error::jsonrpc_error(Some(id), &error.into_jsonrpc());
+            (
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
+                body,
+            )
+                .into_response()
+        }
+        _ => ApiError::from(error).into_response(),
+    })
 }
 
 /// Whether a request is of a stateless revision (2026-07-28 or later): revisions are dates, and
@@ -187,54 +253,6 @@ pub(crate) struct RawAnswer {
     pub(crate) error_code: Option<i64>,
 }
 
-/// One JSON-RPC message, as far as its envelope goes.
-#[derive(serde::Deserialize)]
-struct Envelope<'a> {
-    /// As written, `null` included (which an id may not be); absent for a notification.
-    #[serde(borrow, default, deserialize_with = "present")]
-    id: Option<&'a RawValue>,
-}
-
-/// A field that is there, whatever its value: serde reads a `null` as an absent `Option`.
-fn present<'de, D>(deserializer: D) -> Result<Option<&'de RawValue>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-{
-    serde::Deserialize::deserialize(deserializer).map(Some)
-}
-
-/// Why a body is not one JSON-RPC message: its JSON-RPC error code and message.
-fn check_message(body: &[u8]) -> Result<(), (i32, String)> {
-    // One parse for a message, which reading its envelope also checks whole; a body that fails
-    // it is parsed again only to tell bad JSON from JSON that is not a message.
-    let envelope = match body.iter().find(|byte| !byte.is_ascii_whitespace()) {
-        Some(b'{') => serde_json::from_slice::<Envelope<'_>>(body).ok(),
-        _ => None,
-    };
-    let Some(envelope) = envelope else {
-        if let Err(error) = serde_json::from_slice::<serde::de::IgnoredAny>(body) {
-            return Err((PARSE_ERROR, format!("the body is not JSON: {error}")));
-        }
-        if body.iter().find(|byte| !byte.is_ascii_whitespace()) == Some(&b'[') {
-            return Err((
-                INVALID_REQUEST,
-                "JSON-RPC batches are not supported: send one message per request".into(),
-            ));
-        }
-        return Err((
-            INVALID_REQUEST,
-            "the body is not a JSON-RPC message".to_string(),
-        ));
-    };
-    if envelope.id.is_some_and(|id| !valid_id(id)) {
-        return Err((
-            INVALID_REQUEST,
-            "a JSON-RPC id must be a string or an integer".into(),
-        ));
-    }
-    Ok(())
-}
-
 /// A refusal written as plain text (rmcp's) becomes a JSON-RPC error with the same status; one
 /// that says the body was not a JSON-RPC message becomes a 400.
 async fn reshape(response: Response) -> Response {
@@ -289,46 +307,6 @@ mod tests {
         ] {
             headers.insert("mcp-protocol-version", HeaderValue::from_static(version));
             assert_eq!(is_stateless(&headers), stateless, "{version}");
-        }
-    }
-
-    #[test]
-    fn a_body_is_one_json_rpc_message() {
-        let code = |body: &str| check_message(body.as_bytes()).err().map(|(code, _)| code);
-        assert_eq!(code(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#), None);
-        assert_eq!(
-            code(r#" {"jsonrpc":"2.0","method":"notifications/initialized"}"#),
-            None
-        );
-        for bad_json in ["{", r#"{"a":}"#, "[1,", "nope", ""] {
-            assert_eq!(code(bad_json), Some(PARSE_ERROR), "{bad_json:?}");
-        }
-        for not_a_message in ["[]", r#"[{"jsonrpc":"2.0"}]"#, "1", r#""x""#, "null"] {
-            assert_eq!(
-                code(not_a_message),
-                Some(INVALID_REQUEST),
-                "{not_a_message}"
-            );
-        }
-        assert_eq!(
-            code(r#"{"jsonrpc":"2.0","id":1.5,"method":"ping"}"#),
-            Some(INVALID_REQUEST)
-        );
-        assert_eq!(
-            code(r#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#),
-            Some(INVALID_REQUEST)
-        );
-    }
-
-    #[test]
-    fn ids_are_strings_or_integers() {
-        for ok in [r#""a""#, "1", "-7", "0", "18446744073709551615"] {
-            let id = RawValue::from_string(ok.into()).expect("json");
-            assert!(valid_id(&id), "{ok}");
-        }
-        for bad in ["1.5", "1e3", "null", "{}", r#"{"a":1}"#, "[1]", "true"] {
-            let id = RawValue::from_string(bad.into()).expect("json");
-            assert!(!valid_id(&id), "{bad}");
         }
     }
 

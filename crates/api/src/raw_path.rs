@@ -1,13 +1,13 @@
 //! The HTTP side of the proxy's raw path (see `switchboard_gateway::raw_path`).
 //!
-//! A `POST` on `/mcp/{server}` or `/mcp` that is a plain `tools/call` (on a known session, or
-//! stateless) is answered here: the body is read only for `method`, `id`, the tool name, the
-//! arguments (kept as raw JSON) and `_meta`, and the upstream's result is written back around the
-//! client's own id. Anything else, and anything unusual (other methods, other `_meta` keys,
-//! headers rmcp must check against a schema, a Host it would have to judge), goes on to rmcp's
-//! service untouched. A client's `notifications/cancelled` for a raw call is taken here too.
+//! A `POST` on `/mcp/{server}` or `/mcp` that the policy routed here (a plain `tools/call` on a
+//! known session or stateless, or the cancel of such a call) is answered from the message the
+//! edge read (`crate::mcp_message`): the upstream's result is written back around the client's
+//! own id. The headers that make a request plain enough for it ([`arrival`], [`carriable`]) are
+//! read here, for the policy to decide on. A call the upstream's connection turns out unable to
+//! carry, before a byte is sent, goes on to rmcp's service untouched.
 
-use std::{borrow::Cow, sync::Arc};
+use std::sync::Arc;
 
 use axum::{
     body::{Body, Bytes},
@@ -18,12 +18,13 @@ use axum::{
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use switchboard_gateway::{
-    Gateway, raw_path,
+    Gateway,
+    policy::{Arrival, Decision, Route, Target},
+    raw_path,
     shared_sessions::{self, SharedSession},
 };
 
-/// The largest body read here; rmcp's own limit.
-const MAX_BODY: usize = 4 * 1024 * 1024;
+use crate::mcp_message::{CallParts, McpMessage};
 
 /// The session-era protocol versions whose `tools/call` the raw path knows; others go to rmcp.
 pub(crate) const SESSION_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
@@ -31,58 +32,10 @@ pub(crate) const SESSION_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "202
 /// context in `_meta` and names itself in `Mcp-Method`/`Mcp-Name` headers.
 const STATELESS_VERSION: &str = "2026-07-28";
 
-/// A client's JSON-RPC message, read only as far as routing needs.
-#[derive(Deserialize)]
-struct Incoming<'a> {
-    #[serde(borrow)]
-    jsonrpc: Cow<'a, str>,
-    #[serde(borrow, default)]
-    id: Option<&'a RawValue>,
-    #[serde(borrow)]
-    method: Cow<'a, str>,
-    #[serde(borrow, default)]
-    params: Option<&'a RawValue>,
-}
-
-/// `tools/call` params the raw path can forward; any other field (a task, say) sends the call
-/// to rmcp.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CallParams<'a> {
-    #[serde(borrow)]
-    name: Cow<'a, str>,
-    #[serde(borrow, default)]
-    arguments: Option<&'a RawValue>,
-    #[serde(borrow, default, rename = "_meta")]
-    meta: Option<CallMeta<'a>>,
-    /// A stateless client's answers to an earlier `input_required`, and its echoed state.
-    #[serde(borrow, default, rename = "inputResponses")]
-    input_responses: Option<&'a RawValue>,
-    #[serde(borrow, default, rename = "requestState")]
-    request_state: Option<&'a RawValue>,
-}
-
-/// The `_meta` of a call the raw path can forward: a progress token, and on a stateless request
-/// the client's context.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CallMeta<'a> {
-    #[serde(borrow, default, rename = "progressToken")]
-    progress_token: Option<&'a RawValue>,
-    /// The stateless era's per-request client context.
-    #[serde(borrow, default, rename = "io.modelcontextprotocol/protocolVersion")]
-    protocol_version: Option<Cow<'a, str>>,
-    /// Kept as JSON: passed on to the upstream as the client wrote them.
-    #[serde(borrow, default, rename = "io.modelcontextprotocol/clientInfo")]
-    client_info: Option<&'a RawValue>,
-    #[serde(borrow, default, rename = "io.modelcontextprotocol/clientCapabilities")]
-    client_capabilities: Option<&'a RawValue>,
-}
-
 #[derive(Deserialize)]
 struct ClientInfo<'a> {
     #[serde(borrow)]
-    name: Cow<'a, str>,
+    name: std::borrow::Cow<'a, str>,
 }
 
 /// What matters of a stateless client's capabilities: whether it answers server-to-client
@@ -123,94 +76,110 @@ impl StatelessParts {
     }
 }
 
-#[derive(Deserialize)]
-struct CancelParams<'a> {
-    #[serde(borrow, rename = "requestId")]
-    request_id: &'a RawValue,
-}
-
-/// Where the raw path may answer: the endpoint (a server id, or `None` for `/mcp`), the hosts
-/// rmcp allows, and the endpoint's session manager, kept told of clients the raw path serves.
+/// Where the raw path answers: the endpoint (a server id, or `None` for `/mcp`), and the
+/// endpoint's session manager, kept told of clients the raw path serves.
 pub(crate) struct Lane<'a> {
     pub gateway: &'a Gateway,
     pub endpoint: Option<&'a str>,
-    pub allowed_hosts: &'a [String],
     pub sessions: &'a Arc<crate::sessions::HibernatingSessions>,
 }
 
-/// How a request may take the raw path.
-enum Mode {
-    /// On a session opened at `initialize`, registered once initialized (`crate::sessions`).
-    Session(Arc<SharedSession>),
-    /// A stateless (2026-07-28) request: the client's context rides in each request.
-    Stateless,
-}
-
-/// Answers `request` on the raw path, or hands it back for rmcp's service.
-pub(crate) async fn serve(lane: Lane<'_>, request: Request) -> Result<Response, Request> {
-    let Some(mode) = eligible(&lane, request.headers()) else {
-        return Err(request);
-    };
-    let (parts, body) = request.into_parts();
-    let bytes = match http_body_util::BodyExt::collect(http_body_util::Limited::new(body, MAX_BODY))
-        .await
-    {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => return Ok(too_large()),
-    };
-    match answer(&lane, &mode, &parts.headers, &bytes).await {
-        Some(response) => {
-            if let Mode::Session(session) = &mode
-                && session.needs_touch(shared_sessions::touch_interval(
-                    lane.sessions.idle_timeout(),
-                ))
-                && let Some(id) = crate::sessions::session_id(&parts.headers)
-            {
-                lane.sessions.touch(id);
-            }
-            Ok(response)
-        }
-        None => Err(Request::from_parts(parts, Body::from(bytes))),
-    }
-}
-
-/// The raw path's mode, when the request's headers are the plain case rmcp would accept as
-/// they are.
-fn eligible(lane: &Lane<'_>, headers: &HeaderMap) -> Option<Mode> {
+/// How a request came, as far as the policy's route depends on it: on a session, or
+/// statelessly, with headers rmcp would accept as they are and, when stateless, that agree with
+/// the message. Anything else is [`Arrival::Other`], which rmcp serves.
+pub(crate) fn arrival<'h>(
+    headers: &'h HeaderMap,
+    message: Option<&McpMessage>,
+    allowed_hosts: &[String],
+) -> Arrival<'h> {
     let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
-    let content_type = text(header::CONTENT_TYPE.as_str())?;
-    let accept = text(header::ACCEPT.as_str())?;
-    let plain = content_type
-        .split(';')
-        .next()
-        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
-        && accept.contains("application/json")
-        && accept.contains("text/event-stream")
+    let plain = message.is_some()
+        && text(header::CONTENT_TYPE.as_str()).is_some_and(|content_type| {
+            content_type
+                .split(';')
+                .next()
+                .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+        })
+        && text(header::ACCEPT.as_str()).is_some_and(|accept| {
+            accept.contains("application/json") && accept.contains("text/event-stream")
+        })
         && headers.get(header::ORIGIN).is_none()
-        && host_allowed(text(header::HOST.as_str())?, lane.allowed_hosts);
-    if !plain {
-        return None;
-    }
-    let version = text("mcp-protocol-version")?;
-    match text("mcp-session-id") {
+        && text(header::HOST.as_str()).is_some_and(|host| host_allowed(host, allowed_hosts));
+    let (Some(message), Some(version)) = (message.filter(|_| plain), text("mcp-protocol-version"))
+    else {
+        return Arrival::Other;
+    };
+    match headers
+        .get("mcp-session-id")
+        .and_then(|value| value.to_str().ok())
+    {
         Some(session)
             if SESSION_VERSIONS.contains(&version)
                 && headers.get("mcp-method").is_none()
                 && headers.get("mcp-name").is_none() =>
         {
-            let session = lane.gateway.shared_sessions().get(session, lane.endpoint)?;
-            Some(Mode::Session(session))
+            Arrival::Session(session)
         }
         // Headers that mirror parameters are checked against the tool's schema by rmcp.
         None if version == STATELESS_VERSION
+            && text("mcp-method") == message.method.as_deref()
+            && text("mcp-name") == message.named.as_deref()
             && !headers
                 .keys()
                 .any(|name| name.as_str().starts_with("mcp-param-")) =>
         {
-            Some(Mode::Stateless)
+            Arrival::Stateless
         }
-        _ => None,
+        _ => Arrival::Other,
     }
+}
+
+/// Whether the raw path can carry a message that came this way: a plain call, which on a
+/// session carries nothing of the stateless era, and statelessly states its version.
+pub(crate) fn carriable(message: &McpMessage, arrival: Arrival<'_>) -> bool {
+    let Some(call) = &message.call else {
+        return false;
+    };
+    match arrival {
+        Arrival::Session(_) => !call.is_stateless(),
+        Arrival::Stateless => call.protocol_version.as_deref() == Some(STATELESS_VERSION),
+        Arrival::Other => false,
+    }
+}
+
+/// Answers `request` on the raw path when the policy routed it there, or hands it back for
+/// rmcp's service.
+pub(crate) async fn serve(lane: Lane<'_>, mut request: Request) -> Result<Response, Request> {
+    let routed = request
+        .extensions()
+        .get::<Decision>()
+        .filter(|decision| decision.route == Route::Raw)
+        .cloned();
+    let (Some(decision), Some(message)) = (routed, request.extensions_mut().remove::<McpMessage>())
+    else {
+        return Err(request);
+    };
+    let headers = request.headers();
+    let session_id = crate::sessions::session_id(headers);
+    let answered = match session_id {
+        Some(id) => {
+            let Some(session) = lane.gateway.shared_sessions().get(id, lane.endpoint) else {
+                // Ended since the policy looked: rmcp answers for a session it does not know.
+                return Err(request);
+            };
+            let answered = answer_on_session(&lane, &decision, &message, &session, headers).await;
+            if answered.is_some()
+                && session.needs_touch(shared_sessions::touch_interval(
+                    lane.sessions.idle_timeout(),
+                ))
+            {
+                lane.sessions.touch(id);
+            }
+            answered
+        }
+        None => answer_stateless(&lane, &decision, &message, headers).await,
+    };
+    answered.ok_or(request)
 }
 
 /// Whether rmcp's DNS-rebinding guard would surely let this Host through.
@@ -223,129 +192,117 @@ pub(crate) fn host_allowed(host: &str, allowed: &[String]) -> bool {
         .any(|entry| entry == authority.host() || entry == authority.as_str())
 }
 
-/// The raw path's answer to one message, or `None` for rmcp.
-async fn answer(
+/// The raw path's answer to a message on a session, or `None` for rmcp: a call, or the cancel
+/// of a call it holds.
+async fn answer_on_session(
     lane: &Lane<'_>,
-    mode: &Mode,
+    decision: &Decision,
+    message: &McpMessage,
+    session: &Arc<SharedSession>,
     headers: &HeaderMap,
-    body: &Bytes,
 ) -> Option<Response> {
-    let text = std::str::from_utf8(body).ok()?;
-    let message: Incoming<'_> = serde_json::from_str(text).ok()?;
-    // An id of the wrong shape is refused by the router's MCP guard.
-    if message.jsonrpc != "2.0" || message.id.is_some_and(|id| !crate::mcp_edge::valid_id(id)) {
-        return None;
+    if let Some(cancelled) = &message.cancels {
+        // A cancel for a call rmcp serves goes to rmcp.
+        return session
+            .cancel(cancelled.get())
+            .then(|| StatusCode::ACCEPTED.into_response());
     }
-    match (message.method.as_ref(), message.id, mode) {
-        ("tools/call", Some(id), Mode::Session(session)) => {
-            let params: CallParams<'_> = serde_json::from_str(message.params?.get()).ok()?;
-            // The stateless era's context and its multi-round trips have no place on a session.
-            let meta = params.meta.as_ref();
-            if meta.is_some_and(|meta| {
-                meta.protocol_version.is_some()
-                    || meta.client_info.is_some()
-                    || meta.client_capabilities.is_some()
-            }) || params.input_responses.is_some()
-                || params.request_state.is_some()
-            {
-                return None;
-            }
-            call(lane, session, headers, id, &params, None).await
-        }
-        ("tools/call", Some(id), Mode::Stateless) => {
-            let params: CallParams<'_> = serde_json::from_str(message.params?.get()).ok()?;
-            let (session, parts) = stateless_session(lane, headers, &params)?;
-            call(lane, &session, headers, id, &params, Some(parts)).await
-        }
-        ("notifications/cancelled", None, Mode::Session(session)) => {
-            let params: CancelParams<'_> = serde_json::from_str(message.params?.get()).ok()?;
-            // A cancel for a call rmcp serves goes to rmcp.
-            session
-                .cancel(params.request_id.get())
-                .then(|| StatusCode::ACCEPTED.into_response())
-        }
-        _ => None,
-    }
+    call(lane, decision, message, session, headers, None).await
 }
 
-/// A one-request session for a stateless call whose headers and `_meta` are as rmcp requires
-/// (the method and name headers match the body, the version is stated), and what the call
-/// carries for the upstream: the client's context, so that the upstream sees what the client can
-/// answer, and its answers to an earlier `input_required`.
-fn stateless_session(
+/// The raw path's answer to a stateless call, or `None` for rmcp.
+async fn answer_stateless(
     lane: &Lane<'_>,
+    decision: &Decision,
+    message: &McpMessage,
     headers: &HeaderMap,
-    params: &CallParams<'_>,
-) -> Option<(Arc<SharedSession>, StatelessParts)> {
-    let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
-    let meta = params.meta.as_ref()?;
-    let consistent = text("mcp-method") == Some("tools/call")
-        && text("mcp-name") == Some(params.name.as_ref())
-        && meta.protocol_version.as_deref() == Some(STATELESS_VERSION);
-    if !consistent {
-        return None;
-    }
-    let client_name = meta
+) -> Option<Response> {
+    let (session, parts) = stateless_session(lane, message.call.as_ref()?);
+    call(lane, decision, message, &session, headers, Some(parts)).await
+}
+
+/// A one-request session for a stateless call, and what the call carries for the upstream: the
+/// client's context, so that the upstream sees what the client can answer, and its answers to
+/// an earlier `input_required`.
+fn stateless_session(lane: &Lane<'_>, call: &CallParts) -> (Arc<SharedSession>, StatelessParts) {
+    let client_name = call
         .client_info
+        .as_deref()
         .and_then(|raw| serde_json::from_str::<ClientInfo<'_>>(raw.get()).ok())
         .map(|info| info.name.to_string())
         .unwrap_or_default();
     let mut client_meta =
         format!(r#"{{"io.modelcontextprotocol/protocolVersion":"{STATELESS_VERSION}""#);
-    if let Some(info) = meta.client_info {
+    if let Some(info) = &call.client_info {
         client_meta.push_str(r#","io.modelcontextprotocol/clientInfo":"#);
         client_meta.push_str(info.get());
     }
-    if let Some(capabilities) = meta.client_capabilities {
+    if let Some(capabilities) = &call.client_capabilities {
         client_meta.push_str(r#","io.modelcontextprotocol/clientCapabilities":"#);
         client_meta.push_str(capabilities.get());
     }
     client_meta.push('}');
-    let answers_requests = meta
+    let answers_requests = call
         .client_capabilities
+        .as_deref()
         .and_then(|raw| serde_json::from_str::<ClientCapabilities<'_>>(raw.get()).ok())
         .is_some_and(|capabilities| capabilities.answers_requests());
     let parts = StatelessParts {
         client_meta,
-        input_responses: params.input_responses.map(ToOwned::to_owned),
-        request_state: params.request_state.map(ToOwned::to_owned),
+        input_responses: call.input_responses.clone(),
+        request_state: call.request_state.clone(),
         answers_requests,
     };
     let session = SharedSession::new(lane.endpoint.map(str::to_owned), client_name);
-    Some((session, parts))
+    (session, parts)
 }
 
 async fn call(
     lane: &Lane<'_>,
+    decision: &Decision,
+    message: &McpMessage,
     session: &Arc<SharedSession>,
     headers: &HeaderMap,
-    id: &RawValue,
-    params: &CallParams<'_>,
     stateless: Option<StatelessParts>,
 ) -> Option<Response> {
-    let (served, tool) = match raw_path::target(lane.gateway, lane.endpoint, &params.name).await? {
-        Ok(target) => target,
-        Err(error) => return Some(answer_response(answer_message(id, Err(error)))),
+    let (Some(server), Target::Tool(tool), Some(id), Some(parts)) = (
+        &decision.server,
+        &decision.target,
+        &message.id,
+        &message.call,
+    ) else {
+        return None;
     };
-    if let Some(token) = params.meta.as_ref().and_then(|meta| meta.progress_token) {
+    let served = match lane.gateway.served(&server.id).await {
+        Ok(served) => served,
+        Err(error) => {
+            return Some(answer_response(answer_message(
+                id,
+                Err(error.into_jsonrpc()),
+            )));
+        }
+    };
+    if let Some(token) = &parts.progress_token {
         let call = OwnedCall {
             gateway: lane.gateway.clone(),
             served,
-            tool: tool.to_string(),
-            arguments: params.arguments.map(ToOwned::to_owned),
+            tool: tool.clone(),
+            arguments: parts.arguments.clone(),
             session: session.clone(),
+            actor: decision.caller.actor.clone(),
             headers: headers.clone(),
-            id: id.to_owned(),
+            id: id.clone(),
             stateless,
         };
-        return call_with_progress(call, token.to_owned()).await;
+        return call_with_progress(call, token.clone()).await;
     }
     let tracked = session.track(id.get());
     let call = raw_path::RawCall {
         served: &served,
         name: tool,
-        arguments: params.arguments,
+        arguments: parts.arguments.as_deref(),
         session,
+        actor: &decision.caller.actor,
         headers,
         cancel: tracked.token.clone(),
         progress: None,
@@ -450,6 +407,7 @@ struct OwnedCall {
     tool: String,
     arguments: Option<Box<RawValue>>,
     session: Arc<SharedSession>,
+    actor: String,
     headers: HeaderMap,
     id: Box<RawValue>,
     stateless: Option<StatelessParts>,
@@ -475,6 +433,7 @@ async fn call_with_progress(call: OwnedCall, client_token: Box<RawValue>) -> Opt
             name: &call.tool,
             arguments: call.arguments.as_deref(),
             session: &call.session,
+            actor: &call.actor,
             headers: &call.headers,
             cancel: tracked.token.clone(),
             progress: Some(progress),
@@ -548,15 +507,6 @@ fn progress_message(token: &RawValue, report: &switchboard_mcp::Progress) -> Str
     )
 }
 
-fn too_large() -> Response {
-    crate::error::ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "body_too_large",
-        format!("the request body is larger than {MAX_BODY} bytes"),
-    )
-    .into_response()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -569,24 +519,6 @@ mod tests {
         assert!(!host_allowed("gw.example:9000", &allowed));
         assert!(!host_allowed("evil.example", &allowed));
         assert!(!host_allowed("not a host", &allowed));
-    }
-
-    #[test]
-    fn only_a_progress_token_may_ride_in_meta() {
-        let plain: Result<CallParams<'_>, _> =
-            serde_json::from_str(r#"{"name":"echo","arguments":{"a":1}}"#);
-        assert!(plain.is_ok());
-        let progress: CallParams<'_> =
-            serde_json::from_str(r#"{"name":"echo","_meta":{"progressToken":"t-1"}}"#)
-                .expect("a progress token is forwarded");
-        let token = progress.meta.and_then(|meta| meta.progress_token);
-        assert_eq!(token.map(RawValue::get), Some(r#""t-1""#));
-        let other: Result<CallParams<'_>, _> =
-            serde_json::from_str(r#"{"name":"echo","_meta":{"io.example/x":1}}"#);
-        assert!(other.is_err());
-        let task: Result<CallParams<'_>, _> =
-            serde_json::from_str(r#"{"name":"echo","task":{"ttl":1}}"#);
-        assert!(task.is_err());
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub async fn start_run(
     body: crate::error::Body,
 ) -> Result<Response, ApiError> {
     let permissions = RunPermissions {
-        stdio: caller.admin,
+        stdio: caller.may_start_local_servers(),
     };
     let request = parse_request(&body?)?;
     // The URLs a run will call must not reach link-local or cloud metadata addresses, as for

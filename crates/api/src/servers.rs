@@ -40,7 +40,7 @@ pub async fn create(
         Ok(state.gateway.create(body, &action).await?)
     }
     .await;
-    caller.audit_failure(&state, &action, &created);
+    crate::auth::audit_failure(&state, &action, &created);
     Ok((StatusCode::CREATED, Json(created?)).into_response())
 }
 
@@ -64,7 +64,7 @@ pub async fn update(
         Ok(state.gateway.update(&id, body, &action).await?)
     }
     .await;
-    caller.audit_failure(&state, &action, &updated);
+    crate::auth::audit_failure(&state, &action, &updated);
     Ok(Json(updated?).into_response())
 }
 
@@ -79,7 +79,7 @@ pub async fn delete(
         .delete(&id, &action)
         .await
         .map_err(ApiError::from);
-    caller.audit_failure(&state, &action, &deleted);
+    crate::auth::audit_failure(&state, &action, &deleted);
     deleted?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

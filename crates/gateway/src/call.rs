@@ -13,7 +13,7 @@ use switchboard_mcp::{CallContext, RequestOptions, UpstreamError};
 use switchboard_tools::ToolError;
 use tokio::sync::mpsc;
 
-use crate::{Gateway, GatewayError, Served};
+use crate::{Gateway, GatewayError, Served, policy::Decision};
 
 /// A gateway error as a JSON-RPC error, its stable code in `data.code` (see
 /// [`GatewayError::code`]); an upstream's own JSON-RPC error passes through as it was.
@@ -25,6 +25,7 @@ pub(crate) fn to_mcp(error: GatewayError) -> McpError {
             tracing::error!(%error, "proxy request failed");
             McpError::internal_error("the gateway failed; see its log", data)
         }
+        GatewayError::UnknownName(_) => McpError::invalid_params(error.to_string(), data),
         _ => McpError::invalid_request(error.to_string(), data),
     }
 }
@@ -40,6 +41,36 @@ pub fn upstream_to_mcp(error: &UpstreamError) -> McpError {
             ..
         } => McpError::new(rmcp::model::ErrorCode(*code), message.clone(), data.clone()),
         other => McpError::internal_error(other.to_string(), None),
+    }
+}
+
+/// Who made a call, for its audit row.
+#[derive(Debug, Clone, Default)]
+pub struct CalledBy {
+    /// The caller, as the policy decided the request (`policy::Caller::actor`).
+    pub actor: String,
+    /// The MCP client's name (`clientInfo.name`).
+    pub client: String,
+}
+
+impl CalledBy {
+    /// Who made the request rmcp serves in `context`: the caller from the policy's decision,
+    /// which the edge put in the HTTP request (or, for legacy SSE, in the message itself).
+    pub(crate) fn of(context: &RequestContext<RoleServer>) -> Self {
+        let decision = context.extensions.get::<Decision>().or_else(|| {
+            context
+                .extensions
+                .get::<http::request::Parts>()
+                .and_then(|parts| parts.extensions.get::<Decision>())
+        });
+        Self {
+            actor: decision.map_or_else(String::new, |decision| decision.caller.actor.clone()),
+            client: context
+                .peer
+                .peer_info()
+                .map(|info| info.client_info.name.clone())
+                .unwrap_or_default(),
+        }
     }
 }
 
@@ -59,11 +90,7 @@ pub async fn call_served(
         .extensions
         .get::<http::request::Parts>()
         .map_or(&empty, |parts| &parts.headers);
-    let client = context
-        .peer
-        .peer_info()
-        .map(|info| info.client_info.name.clone())
-        .unwrap_or_default();
+    let by = CalledBy::of(context);
     let mut options = RequestOptions {
         cancel: Some(context.ct.clone()),
         ..RequestOptions::default()
@@ -82,7 +109,7 @@ pub async fn call_served(
             }
         })
     });
-    let result = governed_call(gateway, served, name, arguments, client, headers, options).await;
+    let result = governed_call(gateway, served, name, arguments, by, headers, options).await;
     if let Some(relay) = relay {
         // The sender is gone with the call; the relay ends once it has sent the rest.
         let _ = relay.await;
@@ -100,7 +127,7 @@ pub(crate) async fn governed_call(
     served: &Served,
     name: &str,
     arguments: Option<serde_json::Map<String, Value>>,
-    client: String,
+    by: CalledBy,
     headers: &http::HeaderMap,
     options: RequestOptions,
 ) -> Result<rmcp::model::CallToolResult, McpError> {
@@ -124,7 +151,7 @@ pub(crate) async fn governed_call(
         gateway,
         served,
         name,
-        client,
+        by,
         started,
         outcome,
         arguments_hash,
@@ -173,7 +200,7 @@ pub(crate) fn account_call(
     gateway: &Gateway,
     served: &Served,
     name: &str,
-    client: String,
+    by: CalledBy,
     started: std::time::Instant,
     outcome: CallOutcome,
     arguments_hash: Option<String>,
@@ -192,8 +219,8 @@ pub(crate) fn account_call(
         .metrics()
         .tool_call("proxy", &served.alias, name, ok, elapsed.as_secs_f64());
     gateway.audit().record(crate::audit::AuditEntry {
-        actor: "admin".into(),
-        client,
+        actor: by.actor.into(),
+        client: by.client,
         kind: "tool_call",
         action: "tools/call".into(),
         server: served.alias.clone(),

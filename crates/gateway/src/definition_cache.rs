@@ -81,7 +81,9 @@ impl Gateway {
     }
 
     /// The definitions by id and by alias, read again from the store when stale.
-    async fn definitions(&self) -> Result<Arc<HashMap<String, CachedDefinition>>, GatewayError> {
+    pub(crate) async fn definitions(
+        &self,
+    ) -> Result<Arc<HashMap<String, CachedDefinition>>, GatewayError> {
         if let Some(fresh) = self.definition_cache().fresh() {
             return Ok(fresh);
         }

@@ -16,6 +16,12 @@ pub enum GatewayError {
     Conflict(String),
     #[error("the server `{0}` is disabled")]
     Disabled(String),
+    /// A name that names nothing the endpoint serves.
+    #[error("{0}")]
+    UnknownName(String),
+    /// The caller may not do this.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     Upstream(#[from] UpstreamError),
     #[error("the store failed: {0}")]
@@ -34,6 +40,8 @@ impl GatewayError {
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
             Self::Disabled(_) => "server_disabled",
+            Self::UnknownName(_) => "unknown_name",
+            Self::Forbidden(_) => "forbidden",
             Self::Upstream(_) => "upstream_error",
             Self::Sealed(_) => "secrets_unreadable",
             Self::Store(_) => "internal",
@@ -53,5 +61,13 @@ impl From<StoreError> for GatewayError {
             StoreError::Conflict(what) => Self::Conflict(format!("{what} is already taken")),
             other => Self::Store(other),
         }
+    }
+}
+
+impl GatewayError {
+    /// The error as a JSON-RPC error: the one reading of every gateway error as JSON-RPC (see
+    /// `call::to_mcp`).
+    pub fn into_jsonrpc(self) -> rmcp::ErrorData {
+        crate::call::to_mcp(self)
     }
 }

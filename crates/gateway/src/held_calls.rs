@@ -179,12 +179,8 @@ pub(crate) async fn hold_if_needed(
             resume(gateway, server, state, responses, round).await
         }
         Hold::Start(capabilities) => {
-            let client = context
-                .peer
-                .peer_info()
-                .map(|info| info.client_info.name.clone())
-                .unwrap_or_default();
-            start(gateway, server, request, capabilities, client, round).await
+            let by = call::CalledBy::of(context);
+            start(gateway, server, request, capabilities, by, round).await
         }
     };
     heard.map(Ok)
@@ -232,7 +228,7 @@ async fn start(
     server: &str,
     request: Asking,
     capabilities: rmcp::model::ClientCapabilities,
-    client: String,
+    by: call::CalledBy,
     round: Round,
 ) -> Result<Heard, McpError> {
     let (said_tx, said_rx) = mpsc::unbounded_channel();
@@ -249,7 +245,7 @@ async fn start(
         .map_err(call::to_mcp)?;
     let gateway_for_call = gateway.clone();
     let task = tokio::spawn(async move {
-        let done = run(&gateway_for_call, &served, request, client, &said_tx).await;
+        let done = run(&gateway_for_call, &served, request, by, &said_tx).await;
         let _ = said_tx.send(Said::Done(Box::new(done)));
         // The session stays until the held call goes, so that nothing more is asked of it.
         std::future::pending::<()>().await;
@@ -403,11 +399,11 @@ async fn run(
     gateway: &Gateway,
     served: &Served,
     request: Asking,
-    client: String,
+    by: call::CalledBy,
     said: &mpsc::UnboundedSender<Said>,
 ) -> Result<ServerResult, McpError> {
     let request = match request {
-        Asking::Tool(request) => return run_tool(gateway, served, request, client, said).await,
+        Asking::Tool(request) => return run_tool(gateway, served, request, by, said).await,
         Asking::Prompt(request) => request,
     };
     let request = ClientRequest::GetPromptRequest(GetPromptRequest::new(request));
@@ -426,7 +422,7 @@ async fn run_tool(
     gateway: &Gateway,
     served: &Served,
     request: CallToolRequestParams,
-    client: String,
+    by: call::CalledBy,
     said: &mpsc::UnboundedSender<Said>,
 ) -> Result<ServerResult, McpError> {
     // Progress goes to the round in progress, all of it before the call's end.
@@ -446,7 +442,7 @@ async fn run_tool(
         served,
         &request.name,
         request.arguments,
-        client,
+        by,
         &http::HeaderMap::new(),
         options,
     )

@@ -16,6 +16,7 @@ mod forward;
 mod held_calls;
 pub mod metrics;
 pub mod model;
+pub mod policy;
 pub mod pool;
 pub mod proxy;
 pub mod raw_path;

@@ -24,6 +24,8 @@ pub struct RawCall<'a> {
     /// The client's arguments, as it wrote them.
     pub arguments: Option<&'a RawValue>,
     pub session: &'a SharedSession,
+    /// Who calls, as the policy decided the request, for the audit row.
+    pub actor: &'a str,
     /// The client's request headers: the trace and the session id for the span.
     pub headers: &'a http::HeaderMap,
     pub cancel: CancellationToken,
@@ -44,6 +46,7 @@ pub async fn call_raw(gateway: &Gateway, call: RawCall<'_>) -> Option<Result<Raw
         name,
         arguments,
         session,
+        actor,
         headers,
         cancel,
         progress,
@@ -95,32 +98,14 @@ pub async fn call_raw(gateway: &Gateway, call: RawCall<'_>) -> Option<Result<Raw
         gateway,
         served,
         name,
-        session.client_name.clone(),
+        crate::call::CalledBy {
+            actor: actor.to_string(),
+            client: session.client_name.clone(),
+        },
         started,
         outcome,
         arguments_hash,
         &span,
     );
     Some(result)
-}
-
-/// The served server and tool name a raw call on `endpoint` goes to: the endpoint's server, or
-/// on the aggregate the server named before the separator. `None` when the aggregate's name does
-/// not split or names no enabled server: the typed path then gives the error. An upstream that
-/// could not be reached or listed is an error to answer: trying again on the typed path would
-/// make the client wait twice.
-pub async fn target<'n>(
-    gateway: &Gateway,
-    endpoint: Option<&str>,
-    name: &'n str,
-) -> Option<Result<(Served, &'n str), McpError>> {
-    let (server, tool) = match endpoint {
-        Some(server) => (server, name),
-        None => crate::aggregate::split(name)?,
-    };
-    match gateway.served(server).await {
-        Ok(served) => Some(Ok((served, tool))),
-        Err(error @ crate::GatewayError::Upstream(_)) => Some(Err(crate::call::to_mcp(error))),
-        Err(_) => None,
-    }
 }

@@ -29,6 +29,21 @@ async fn the_audit_log_records_calls_admin_actions_and_refusals() {
         &[&url, token, "plus", r#"{"a": 2}"#],
     )
     .await;
+    // The same call on the raw path and, with `_meta` only rmcp's model carries, the typed one.
+    let session = open_raw_session(&server, "/mcp/calc").await;
+    let raw_before = raw_calls(&server).await;
+    for (id, meta) in [(1, json!({})), (2, json!({"note": "typed path"}))] {
+        let answer = request_raw(
+            &server,
+            "/mcp/calc",
+            &session,
+            json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                "params": {"name": "plus", "arguments": {"a": 2}, "_meta": meta}}),
+        )
+        .await;
+        assert_eq!(answer["result"]["structuredContent"]["result"], 42, "{answer}");
+    }
+    assert_eq!(raw_calls(&server).await - raw_before, 1.0);
     let denied = switchboard_test_support::http_client()
         .get(server.url("/api/mcp-servers"))
         .bearer_auth("not-the-token-123")
@@ -71,6 +86,10 @@ async fn the_audit_log_records_calls_admin_actions_and_refusals() {
     assert_eq!(call["tool"], "plus");
     assert_eq!(call["outcome"], "ok");
     assert_eq!(call["actor"], "admin");
+    // Every path records who called, as the policy decided the request.
+    let calls: Vec<&Value> = rows.iter().filter(|r| r["kind"] == "tool_call").collect();
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    assert!(calls.iter().all(|r| r["actor"] == "admin"), "{calls:?}");
     let detail: Value =
         serde_json::from_str(call["detail"].as_str().expect("detail")).expect("json");
     assert_eq!(detail["argumentsSha256"].as_str().map(str::len), Some(64));

@@ -644,3 +644,87 @@ async fn an_allow_list_bounds_what_can_be_called_on_every_path() {
         );
     }
 }
+
+/// The policy decides what a request names before anything is sent: on `/mcp`, a name that does
+/// not begin with a server's alias, or that names an unknown or disabled server, is refused as a
+/// JSON-RPC error with its stable code, on the raw path's way and the typed one's, for clients
+/// of both eras; a disabled server's own endpoint answers 409. The upstream behind the disabled
+/// server confirms that nothing ran.
+#[tokio::test]
+async fn the_policy_refuses_names_of_no_usable_server_before_anything_is_sent() {
+    let python = start_python("streamable-http")
+        .await
+        .expect("python fixture");
+    let server = serve(&[]).await;
+    register(
+        &server,
+        &remote_body("Calc", &python.url("/mcp"), Some("calc")),
+    )
+    .await;
+    register(
+        &server,
+        &remote_body("Quiet", &python.url("/mcp"), Some("quiet")),
+    )
+    .await;
+    update(&server, "quiet", json!({"enabled": false})).await;
+    let refused = [
+        ("quiet__bump", -32600, "server_disabled"),
+        ("ghost__bump", -32600, "not_found"),
+        ("bump", -32602, "unknown_name"),
+    ];
+
+    let session = open_raw_session(&server, "/mcp").await;
+    for (index, (name, code, stable)) in refused.iter().enumerate() {
+        // Plain (the raw path's shape) and with other `_meta` (the typed path's).
+        for meta in [json!({}), json!({"note": "typed path"})] {
+            let answer = request_raw(
+                &server,
+                "/mcp",
+                &session,
+                json!({"jsonrpc": "2.0", "id": index, "method": "tools/call",
+                    "params": {"name": name, "arguments": {}, "_meta": meta}}),
+            )
+            .await;
+            assert_eq!(answer["id"], index, "{name}: {answer}");
+            assert_eq!(answer["error"]["code"], *code, "{name}: {answer}");
+            assert_eq!(answer["error"]["data"]["code"], *stable, "{name}: {answer}");
+        }
+    }
+    let client = mcp_client(&server, "/mcp").await;
+    for (name, code, _) in refused {
+        let error = client
+            .call_tool(name, None, Default::default())
+            .await
+            .expect_err("refused");
+        assert_eq!(error.rpc_code(), Some(code), "{name}: {error}");
+    }
+    // The disabled server's own endpoint, on every transport.
+    for (method, path) in [
+        (Method::POST, "/mcp/quiet"),
+        (Method::GET, "/mcp/quiet/sse"),
+        (Method::POST, "/mcp/quiet/message?sessionId=x"),
+    ] {
+        let answer = server
+            .request(method, path)
+            .header("accept", "application/json, text/event-stream")
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": {"name": "bump"}}))
+            .send()
+            .await
+            .expect("answers");
+        assert_eq!(answer.status(), 409, "{path}");
+        let body: Value = answer.json().await.expect("a JSON body");
+        assert_eq!(body["error"]["code"], "server_disabled", "{path}: {body}");
+    }
+    let direct = switchboard_mcp::Upstream::connect(switchboard_mcp::UpstreamConfig::http(
+        "direct",
+        python.url("/mcp"),
+    ))
+    .await
+    .expect("connects");
+    let bumps = direct
+        .call_tool("bumps", None, Default::default())
+        .await
+        .expect("calls");
+    assert_eq!(bumps.structured_content, Some(json!({"result": 0})));
+}

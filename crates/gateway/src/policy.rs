@@ -1,0 +1,643 @@
+//! The one policy point. Every downstream request to an MCP endpoint, whatever its transport
+//! (Streamable HTTP, legacy SSE) or era, is decided here once, before any IO: who calls, which
+//! server and which tool, prompt or resource it names, whether that is allowed, and which way it
+//! travels (the raw path, or rmcp's typed model). [`decide`] is a pure function of what the
+//! request says ([`Request`]) and of [`Facts`], a snapshot of the registry and of the open
+//! sessions, so that tests check decisions without a network.
+//!
+//! The HTTP edge (`switchboard_api::mcp_edge`) authenticates the caller, reads the message,
+//! asks [`Gateway::decide`], answers a refusal itself, and hands the [`Decision`] on in the
+//! request's extensions; the handlers and the raw path act on it and decide nothing again.
+//! Every authorization rule is here: the next rules (users, scopes, grants) are added to
+//! [`decide`] and nowhere else.
+
+use crate::{
+    Gateway, GatewayError, audit::AdminAction, definition_cache::CachedDefinition,
+    shared_sessions::SharedSessions,
+};
+
+/// Who calls, once the edge has checked the credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub role: Role,
+    /// Who, for the audit log: `admin` until sign-in lands.
+    pub actor: String,
+    /// Which client, for the audit log: its User-Agent.
+    pub client: String,
+}
+
+/// What a caller may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Holds the admin token: everything.
+    Admin,
+}
+
+impl Caller {
+    /// The holder of the admin token, calling with this client.
+    pub fn admin(client: String) -> Self {
+        Self {
+            role: Role::Admin,
+            actor: "admin".into(),
+            client,
+        }
+    }
+
+    /// The admin change this caller asks for, on `server` as they named it.
+    pub fn action(&self, action: &str, server: &str) -> AdminAction {
+        AdminAction {
+            actor: self.actor.clone(),
+            client: self.client.clone(),
+            action: action.to_string(),
+            server: server.to_string(),
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// Whether the admin API and `/metrics` answer this caller.
+    pub fn may_administer(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// Whether a run of this caller may start local (stdio) servers, which run commands on the
+    /// gateway's machine.
+    pub fn may_start_local_servers(&self) -> bool {
+        self.role == Role::Admin
+    }
+}
+
+/// The MCP endpoint a request came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint<'a> {
+    /// `/mcp/{server}` and its legacy SSE pair, with the server's id or alias as written.
+    Server(&'a str),
+    /// `/mcp`: every enabled server as one.
+    Aggregate,
+    /// `/mcp/admin`.
+    Admin,
+}
+
+/// What a request's JSON-RPC message asks, as far as the policy reads it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Asked<'a> {
+    /// `None` for a client's answer to a server's request.
+    pub method: Option<&'a str>,
+    /// Whether it is a request (it has an id), rather than a notification or an answer.
+    pub has_id: bool,
+    /// The tool or prompt name, or the resource URI, the message names.
+    pub named: Option<&'a str>,
+    /// Whether it is a `tools/call` the raw path can carry as it is: nothing in it needs rmcp's
+    /// typed model (see `switchboard_api::mcp_message`).
+    pub raw_carriable: bool,
+}
+
+/// How the request came, as far as its route depends on it (the edge reads it from the
+/// headers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival<'a> {
+    /// On the 2025-era session with this id, with headers rmcp would accept as they are.
+    Session(&'a str),
+    /// A stateless (2026-07-28) request whose headers agree with its message.
+    Stateless,
+    /// Anything else: a `GET` or `DELETE`, the legacy SSE transport, headers rmcp must judge.
+    Other,
+}
+
+/// One request, as the policy sees it.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    pub caller: &'a Caller,
+    pub endpoint: Endpoint<'a>,
+    /// The message of a `POST`; `None` for a `GET` or `DELETE`.
+    pub asked: Option<Asked<'a>>,
+    pub arrival: Arrival<'a>,
+}
+
+/// What the policy reads besides the request: in memory, no IO.
+pub trait Facts {
+    /// A registered server by id or alias.
+    fn server(&self, id_or_alias: &str) -> Option<ServerFacts<'_>>;
+    /// Whether `session` is open on the endpoint of `server` (`None`: `/mcp`) with a client that
+    /// answers no server-to-client requests, so that the raw path can serve its calls.
+    fn plain_session(&self, session: &str, server: Option<&str>) -> bool;
+}
+
+/// A registered server, as far as the policy reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerFacts<'a> {
+    pub id: &'a str,
+    pub alias: &'a str,
+    pub state: ServerState,
+    /// Whether its upstream is reached over Streamable HTTP, the only transport the raw path
+    /// speaks.
+    pub raw_capable: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerState {
+    Enabled,
+    Disabled,
+    /// Its secrets cannot be opened with the configured key.
+    Sealed,
+}
+
+/// What [`decide`] decided about one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub caller: Caller,
+    /// The server the request goes to: the endpoint's, or on `/mcp` the one its message names.
+    pub server: Option<ServerRef>,
+    pub target: Target,
+    pub verdict: Verdict,
+    pub route: Route,
+}
+
+/// A server, once resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerRef {
+    pub id: String,
+    pub alias: String,
+}
+
+/// What a request names, as its server exposes it (on `/mcp`, without the server's prefix).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// The endpoint itself: a `GET` stream, a `DELETE`, or a message that names nothing.
+    Endpoint,
+    /// A method that names nothing (`initialize`, a listing, `ping`, …).
+    Method(String),
+    Tool(String),
+    Prompt(String),
+    Resource(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Allow,
+    Refuse(Refusal),
+}
+
+/// Why a request is refused, and whether the refusal is of the endpoint (an HTTP answer) or of
+/// the one message (a JSON-RPC error answering it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub of_message: bool,
+    pub reason: Reason,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// No server with this id or alias.
+    NoSuchServer(String),
+    Disabled(String),
+    Sealed(String),
+    /// On `/mcp`, a name that is not `<server>__<name>`.
+    NotAggregated(String),
+    /// `/mcp/admin` is for admins.
+    AdminOnly,
+}
+
+impl Refusal {
+    /// The refusal as the gateway's error, with its stable code.
+    pub fn error(&self) -> GatewayError {
+        match &self.reason {
+            Reason::NoSuchServer(name) => GatewayError::NotFound(name.clone()),
+            Reason::Disabled(alias) => GatewayError::Disabled(alias.clone()),
+            Reason::Sealed(alias) => GatewayError::Sealed(alias.clone()),
+            Reason::NotAggregated(name) => GatewayError::UnknownName(format!(
+                "`{name}` is not `<server>{}<name>`",
+                crate::aggregate::SEPARATOR
+            )),
+            Reason::AdminOnly => GatewayError::Forbidden("this endpoint is for admins".into()),
+        }
+    }
+}
+
+/// The way a request travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// The raw path (`switchboard_api::raw_path`): a plain `tools/call` forwarded as JSON text,
+    /// or a cancel of such a call. The upstream layer may still find, before sending a byte,
+    /// that its connection cannot carry it (no open session yet, or an `auto` URL that turned
+    /// out to be legacy SSE); the call then goes to rmcp's service, governed the same way.
+    Raw,
+    /// rmcp's typed model.
+    Typed,
+}
+
+/// Decides one request (see the module's doc).
+pub fn decide(request: &Request<'_>, facts: &impl Facts) -> Decision {
+    let caller = request.caller.clone();
+    let target = target_of(request.asked.as_ref());
+    let refuse = |of_message: bool, reason: Reason| Decision {
+        caller: request.caller.clone(),
+        server: None,
+        target: target.clone(),
+        verdict: Verdict::Refuse(Refusal { of_message, reason }),
+        route: Route::Typed,
+    };
+    let server = match request.endpoint {
+        Endpoint::Admin if caller.role != Role::Admin => return refuse(false, Reason::AdminOnly),
+        Endpoint::Admin => None,
+        Endpoint::Server(named) => match resolve(facts, named) {
+            Ok(server) => Some(server),
+            Err(reason) => return refuse(false, reason),
+        },
+        Endpoint::Aggregate => match aggregated(&target) {
+            None => None,
+            Some(Err(name)) => return refuse(true, Reason::NotAggregated(name.to_string())),
+            Some(Ok(alias)) => match resolve(facts, alias) {
+                Ok(server) => Some(server),
+                Err(reason) => return refuse(true, reason),
+            },
+        },
+    };
+    let route = route_of(request, server.as_ref(), facts);
+    let target = match (request.endpoint, target) {
+        (Endpoint::Aggregate, Target::Tool(name)) => Target::Tool(unprefixed(&name)),
+        (Endpoint::Aggregate, Target::Prompt(name)) => Target::Prompt(unprefixed(&name)),
+        (_, target) => target,
+    };
+    Decision {
+        caller,
+        server: server.map(|server| ServerRef {
+            id: server.id.to_string(),
+            alias: server.alias.to_string(),
+        }),
+        target,
+        verdict: Verdict::Allow,
+        route,
+    }
+}
+
+fn target_of(asked: Option<&Asked<'_>>) -> Target {
+    let Some(asked) = asked else {
+        return Target::Endpoint;
+    };
+    let named = asked.named.unwrap_or_default().to_string();
+    match asked.method {
+        Some("tools/call") => Target::Tool(named),
+        Some("prompts/get") => Target::Prompt(named),
+        Some("resources/read" | "resources/subscribe" | "resources/unsubscribe") => {
+            Target::Resource(named)
+        }
+        Some(method) => Target::Method(method.to_string()),
+        None => Target::Endpoint,
+    }
+}
+
+/// On `/mcp`, the alias a tool or prompt name begins with, or the name that has none. Resources
+/// and other methods name no server there.
+fn aggregated(target: &Target) -> Option<Result<&str, &str>> {
+    match target {
+        Target::Tool(name) | Target::Prompt(name) => Some(
+            crate::aggregate::split(name)
+                .map(|(alias, _)| alias)
+                .ok_or(name.as_str()),
+        ),
+        _ => None,
+    }
+}
+
+fn unprefixed(name: &str) -> String {
+    crate::aggregate::split(name)
+        .map_or(name, |(_, name)| name)
+        .to_string()
+}
+
+fn resolve<'f>(facts: &'f impl Facts, named: &str) -> Result<ServerFacts<'f>, Reason> {
+    let server = facts
+        .server(named)
+        .ok_or_else(|| Reason::NoSuchServer(named.to_string()))?;
+    match server.state {
+        ServerState::Enabled => Ok(server),
+        ServerState::Disabled => Err(Reason::Disabled(server.alias.to_string())),
+        ServerState::Sealed => Err(Reason::Sealed(server.alias.to_string())),
+    }
+}
+
+/// The raw path takes a plain `tools/call` to a server it can reach, on a session of the
+/// endpoint whose client answers no requests or statelessly, and on such a session a client's
+/// cancel (the raw path passes on to rmcp the cancels of calls it does not hold).
+fn route_of(request: &Request<'_>, server: Option<&ServerFacts<'_>>, facts: &impl Facts) -> Route {
+    let Some(asked) = request.asked else {
+        return Route::Typed;
+    };
+    let endpoint_server = match request.endpoint {
+        Endpoint::Server(_) => server.map(|server| server.id),
+        Endpoint::Aggregate => None,
+        Endpoint::Admin => return Route::Typed,
+    };
+    let call = asked.method == Some("tools/call")
+        && asked.has_id
+        && asked.raw_carriable
+        && server.is_some_and(|server| server.raw_capable);
+    let cancel = asked.method == Some("notifications/cancelled") && !asked.has_id;
+    let raw = match request.arrival {
+        Arrival::Stateless => call,
+        Arrival::Session(session) => {
+            (call || cancel) && facts.plain_session(session, endpoint_server)
+        }
+        Arrival::Other => false,
+    };
+    if raw { Route::Raw } else { Route::Typed }
+}
+
+/// The policy's facts on a running gateway: the cached definitions and the shared sessions.
+struct Snapshot<'a> {
+    definitions: &'a std::collections::HashMap<String, CachedDefinition>,
+    sessions: &'a SharedSessions,
+}
+
+impl Facts for Snapshot<'_> {
+    fn server(&self, id_or_alias: &str) -> Option<ServerFacts<'_>> {
+        Some(match self.definitions.get(id_or_alias)? {
+            CachedDefinition::Ready(resolved) => ServerFacts {
+                id: &resolved.id,
+                alias: &resolved.definition.alias,
+                state: if resolved.definition.enabled {
+                    ServerState::Enabled
+                } else {
+                    ServerState::Disabled
+                },
+                raw_capable: matches!(
+                    &resolved.config.upstream.endpoint,
+                    switchboard_mcp::Endpoint::Http(http)
+                        if http.transport != switchboard_mcp::HttpTransport::Sse
+                ),
+            },
+            // Refused whatever it names: its id is not needed.
+            CachedDefinition::Sealed(alias) => ServerFacts {
+                id: alias,
+                alias,
+                state: ServerState::Sealed,
+                raw_capable: false,
+            },
+        })
+    }
+
+    fn plain_session(&self, session: &str, server: Option<&str>) -> bool {
+        self.sessions.get(session, server).is_some()
+    }
+}
+
+impl Gateway {
+    /// Decides `request` over the registry as cached (the store is read only when the cache is
+    /// older than its TTL) and the open sessions.
+    pub async fn decide(&self, request: &Request<'_>) -> Result<Decision, GatewayError> {
+        let definitions = self.definitions().await?;
+        let facts = Snapshot {
+            definitions: &definitions,
+            sessions: self.shared_sessions(),
+        };
+        Ok(decide(request, &facts))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A registry of three servers, and one open session on `/mcp/echo`.
+    struct Registry;
+
+    impl Facts for Registry {
+        fn server(&self, id_or_alias: &str) -> Option<ServerFacts<'_>> {
+            let server = |id, alias, state, raw_capable| ServerFacts {
+                id,
+                alias,
+                state,
+                raw_capable,
+            };
+            match id_or_alias {
+                "echo" | "id-echo" => Some(server("id-echo", "echo", ServerState::Enabled, true)),
+                "local" | "id-local" => {
+                    Some(server("id-local", "local", ServerState::Enabled, false))
+                }
+                "off" | "id-off" => Some(server("id-off", "off", ServerState::Disabled, true)),
+                "locked" => Some(server("locked", "locked", ServerState::Sealed, true)),
+                _ => None,
+            }
+        }
+
+        fn plain_session(&self, session: &str, server: Option<&str>) -> bool {
+            (session, server) == ("s-1", Some("id-echo")) || (session, server) == ("s-2", None)
+        }
+    }
+
+    fn admin() -> Caller {
+        Caller::admin("test".into())
+    }
+
+    fn call(name: &str) -> Asked<'_> {
+        Asked {
+            method: Some("tools/call"),
+            has_id: true,
+            named: Some(name),
+            raw_carriable: true,
+        }
+    }
+
+    fn decided(endpoint: Endpoint<'_>, asked: Option<Asked<'_>>, arrival: Arrival<'_>) -> Decision {
+        let caller = admin();
+        decide(
+            &Request {
+                caller: &caller,
+                endpoint,
+                asked,
+                arrival,
+            },
+            &Registry,
+        )
+    }
+
+    fn echo() -> Option<ServerRef> {
+        Some(ServerRef {
+            id: "id-echo".into(),
+            alias: "echo".into(),
+        })
+    }
+
+    #[test]
+    fn a_plain_call_on_a_known_session_or_stateless_takes_the_raw_path() {
+        for (endpoint, name, arrival) in [
+            (Endpoint::Server("echo"), "add", Arrival::Session("s-1")),
+            (Endpoint::Server("id-echo"), "add", Arrival::Stateless),
+            (Endpoint::Aggregate, "echo__add", Arrival::Session("s-2")),
+            (Endpoint::Aggregate, "echo__add", Arrival::Stateless),
+        ] {
+            let decision = decided(endpoint, Some(call(name)), arrival);
+            assert_eq!(
+                decision,
+                Decision {
+                    caller: admin(),
+                    server: echo(),
+                    target: Target::Tool("add".into()),
+                    verdict: Verdict::Allow,
+                    route: Route::Raw,
+                },
+                "{endpoint:?} {arrival:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn anything_the_raw_path_cannot_carry_is_typed() {
+        let typed = |endpoint, asked, arrival| {
+            let decision = decided(endpoint, Some(asked), arrival);
+            assert_eq!(decision.verdict, Verdict::Allow, "{asked:?}");
+            assert_eq!(
+                decision.route,
+                Route::Typed,
+                "{endpoint:?} {asked:?} {arrival:?}"
+            );
+        };
+        let echo = Endpoint::Server("echo");
+        // A session the raw path does not know (its client answers requests, or it is another
+        // endpoint's), and headers rmcp must judge.
+        typed(echo, call("add"), Arrival::Session("s-9"));
+        typed(echo, call("add"), Arrival::Session("s-2"));
+        typed(
+            Endpoint::Aggregate,
+            call("echo__add"),
+            Arrival::Session("s-1"),
+        );
+        typed(echo, call("add"), Arrival::Other);
+        // A server reached over stdio or legacy SSE.
+        typed(Endpoint::Server("local"), call("add"), Arrival::Stateless);
+        typed(Endpoint::Aggregate, call("local__add"), Arrival::Stateless);
+        // A call with what only the typed model carries, a notification, other methods.
+        let unusual = Asked {
+            raw_carriable: false,
+            ..call("add")
+        };
+        typed(echo, unusual, Arrival::Stateless);
+        let notification = Asked {
+            has_id: false,
+            ..call("add")
+        };
+        typed(echo, notification, Arrival::Session("s-1"));
+        let list = Asked {
+            method: Some("tools/list"),
+            has_id: true,
+            named: None,
+            raw_carriable: false,
+        };
+        typed(echo, list, Arrival::Session("s-1"));
+        // A cancel goes to the raw path only on a session it serves.
+        let cancel = Asked {
+            method: Some("notifications/cancelled"),
+            has_id: false,
+            named: None,
+            raw_carriable: false,
+        };
+        typed(echo, cancel, Arrival::Stateless);
+        assert_eq!(
+            decided(echo, Some(cancel), Arrival::Session("s-1")).route,
+            Route::Raw
+        );
+        // The admin endpoint has no raw path.
+        typed(
+            Endpoint::Admin,
+            call("list_mcp_servers"),
+            Arrival::Stateless,
+        );
+    }
+
+    #[test]
+    fn an_endpoint_of_no_usable_server_is_refused_before_anything_else() {
+        for (named, reason, code) in [
+            ("nope", Reason::NoSuchServer("nope".into()), "not_found"),
+            ("off", Reason::Disabled("off".into()), "server_disabled"),
+            (
+                "locked",
+                Reason::Sealed("locked".into()),
+                "secrets_unreadable",
+            ),
+        ] {
+            for asked in [None, Some(call("add"))] {
+                let decision = decided(Endpoint::Server(named), asked, Arrival::Stateless);
+                let expected = Refusal {
+                    of_message: false,
+                    reason: reason.clone(),
+                };
+                assert_eq!(decision.verdict, Verdict::Refuse(expected.clone()));
+                assert_eq!(decision.route, Route::Typed);
+                assert_eq!(decision.server, None);
+                assert_eq!(expected.error().code(), code);
+            }
+        }
+    }
+
+    #[test]
+    fn on_the_aggregate_a_name_must_name_a_usable_server() {
+        for (name, reason) in [
+            ("add", Reason::NotAggregated("add".into())),
+            ("nope__add", Reason::NoSuchServer("nope".into())),
+            ("off__add", Reason::Disabled("off".into())),
+        ] {
+            let decision = decided(Endpoint::Aggregate, Some(call(name)), Arrival::Stateless);
+            assert_eq!(
+                decision.verdict,
+                Verdict::Refuse(Refusal {
+                    of_message: true,
+                    reason
+                }),
+                "{name}"
+            );
+            assert_eq!(decision.route, Route::Typed);
+        }
+        let refusal = Refusal {
+            of_message: true,
+            reason: Reason::NotAggregated("add".into()),
+        };
+        assert_eq!(refusal.error().code(), "unknown_name");
+        // A prompt is named the same way; a listing or a resource names no server.
+        let prompt = Asked {
+            method: Some("prompts/get"),
+            ..call("echo__greet")
+        };
+        let decision = decided(Endpoint::Aggregate, Some(prompt), Arrival::Stateless);
+        assert_eq!(decision.target, Target::Prompt("greet".into()));
+        assert_eq!(decision.server, echo());
+        let read = Asked {
+            method: Some("resources/read"),
+            raw_carriable: false,
+            ..call("demo://a")
+        };
+        let decision = decided(Endpoint::Aggregate, Some(read), Arrival::Stateless);
+        assert_eq!(decision.verdict, Verdict::Allow);
+        assert_eq!(decision.target, Target::Resource("demo://a".into()));
+        assert_eq!(decision.server, None);
+    }
+
+    #[test]
+    fn the_target_is_what_the_message_names() {
+        let echo = Endpoint::Server("echo");
+        assert_eq!(decided(echo, None, Arrival::Other).target, Target::Endpoint);
+        let init = Asked {
+            method: Some("initialize"),
+            has_id: true,
+            ..Asked::default()
+        };
+        assert_eq!(
+            decided(echo, Some(init), Arrival::Other).target,
+            Target::Method("initialize".into())
+        );
+        let answer = Asked {
+            has_id: true,
+            ..Asked::default()
+        };
+        assert_eq!(
+            decided(echo, Some(answer), Arrival::Other).target,
+            Target::Endpoint
+        );
+        let decision = decided(
+            Endpoint::Admin,
+            Some(call("list_mcp_servers")),
+            Arrival::Other,
+        );
+        assert_eq!(decision.target, Target::Tool("list_mcp_servers".into()));
+        assert_eq!(decision.verdict, Verdict::Allow);
+    }
+}
