@@ -7,6 +7,7 @@
 
 mod admission;
 pub mod config;
+mod deadline;
 pub mod error;
 mod exchange;
 pub mod handler;

@@ -31,6 +31,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     config::{CallContext, Endpoint, HttpConfig, HttpTransport, UpstreamAuth, UpstreamConfig},
+    deadline::{Cut, Deadline, governed},
     error::{Delivery, UpstreamError, describe_transport_error, sanitize_message},
     exchange::{CONTEXT_META_KEY, header_map},
     handler::{InOrder, Progress, ProgressRoutes, UpstreamEvent, UpstreamHandler},

@@ -2,7 +2,7 @@
 //! JSON text (`crate::raw`), with the same admission, deadline, cancel and error rules as typed
 //! requests. A child of `upstream`, whose session and state it uses.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use super::*;
 
@@ -108,19 +108,14 @@ impl Upstream {
             stateless,
         );
         let timeout = options.timeout.unwrap_or(self.inner.config.request_timeout);
-        let hard_limit = self.inner.config.max_request_timeout.max(timeout);
         let mut guard = RawInFlight {
             upstream: self.clone(),
             route: route.clone(),
             id: Some(id),
         };
-        let started = Instant::now();
-        // When the call times out, in nanoseconds after `started`: progress proves the call is
-        // alive and pushes it back, up to the hard limit.
-        let deadline = std::sync::atomic::AtomicU64::new(timeout.as_nanos() as u64);
+        let deadline = Deadline::new(timeout, self.inner.config.max_request_timeout);
         let on_progress = |report: crate::Progress| {
-            let next = (started.elapsed() + timeout).min(hard_limit);
-            deadline.store(next.as_nanos() as u64, Ordering::Relaxed);
+            deadline.progressed();
             if let Some(caller) = &options.progress {
                 let _ = caller.send(report);
             }
@@ -147,32 +142,9 @@ impl Upstream {
             self.read_raw_answer(route, response, expected, for_stateless_client, on_progress)
                 .await
         };
-        let cancelled = async {
-            match &options.cancel {
-                Some(cancel) => cancel.cancelled().await,
-                None => std::future::pending().await,
-            }
-        };
-        let timed_out = async {
-            loop {
-                let limit = Duration::from_nanos(deadline.load(Ordering::Relaxed));
-                tokio::time::sleep_until(started + limit).await;
-                if started.elapsed() >= Duration::from_nanos(deadline.load(Ordering::Relaxed)) {
-                    return limit;
-                }
-            }
-        };
-        let result = tokio::select! {
-            result = exchange => result,
-            () = cancelled => Err(RawCallError::Upstream(UpstreamError::Cancelled {
-                upstream: self.name().into(),
-                method: method.into(),
-            })),
-            timeout = timed_out => Err(RawCallError::Upstream(UpstreamError::Timeout {
-                upstream: self.name().into(),
-                method: method.into(),
-                timeout,
-            })),
+        let result = match governed(exchange, options.cancel.as_ref(), &deadline).await {
+            Ok(answered) => answered,
+            Err(cut) => Err(RawCallError::Upstream(self.cut(method, cut))),
         };
         // A call that may still run upstream (cancelled, timed out, cut off) stays armed: the
         // guard sends `notifications/cancelled` as it drops.

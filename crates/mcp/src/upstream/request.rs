@@ -4,6 +4,26 @@
 
 use super::*;
 
+/// Whether a failed attempt may be made again: always when the request never left; when it may
+/// have left, only if the caller says a second run is safe, or if it failed before its session
+/// opened for a reason other than a handshake that hung (one that hung would hang as long
+/// again); never after the upstream answered, an HTTP error status included. `sent` is whether
+/// a session was open to send it on.
+fn may_retry(error: &UpstreamError, sent: bool, retry_safe: bool) -> bool {
+    match error.delivery() {
+        Some(Delivery::NotSent) => true,
+        // A handshake cut off (a server still starting may take a connection and drop it) never
+        // carried the request.
+        Some(Delivery::MaybeSent) => {
+            retry_safe
+                || (!sent
+                    && !matches!(error, UpstreamError::Connect { reason, .. }
+                        if reason.starts_with(NO_HANDSHAKE)))
+        }
+        _ => false,
+    }
+}
+
 /// Rounds of `input_required` a call may go through before it fails (the SDKs' default).
 const MAX_INPUT_ROUNDS: usize = 10;
 
@@ -111,18 +131,7 @@ impl Upstream {
                 Ok(result) => return Ok(result),
                 Err(error) => error,
             };
-            let retryable = match error.delivery() {
-                Some(Delivery::NotSent) => true,
-                // A handshake cut off (a server still starting may take a connection and drop
-                // it) never carried the request; one that hung would hang as long again.
-                Some(Delivery::MaybeSent) => {
-                    options.retry_safe
-                        || (!sent
-                            && !matches!(&error, UpstreamError::Connect { reason, .. }
-                                if reason.starts_with(NO_HANDSHAKE)))
-                }
-                _ => false,
-            };
+            let retryable = may_retry(&error, sent, options.retry_safe);
             if !retryable || attempt >= self.inner.config.retries {
                 return Err(error);
             }
@@ -195,58 +204,61 @@ impl Upstream {
             routes: routes.clone(),
             cancels: self.inner.cancels.clone(),
         };
-        let cancelled = async {
-            match &options.cancel {
-                Some(cancel) => cancel.cancelled().await,
-                None => std::future::pending().await,
-            }
-        };
-        let started = Instant::now();
-        let mut deadline = started + timeout;
+        let deadline = Deadline::new(timeout, hard_limit);
         let pass_on = |report: Progress| {
             if let Some(caller) = &options.progress {
                 let _ = caller.send(report);
             }
         };
-        let response = handle.await_response();
-        tokio::pin!(response);
-        tokio::pin!(cancelled);
-        loop {
-            tokio::select! {
-                response = &mut response => {
-                    guard.disarm();
-                    // Every report the upstream sent before its answer was routed before the
-                    // answer arrived (see `InOrder`), so it is here to pass on.
-                    while let Ok(report) = progress.try_recv() {
+        let exchange = async {
+            let response = handle.await_response();
+            tokio::pin!(response);
+            loop {
+                tokio::select! {
+                    response = &mut response => {
+                        // Every report the upstream sent before its answer was routed before the
+                        // answer arrived (see `InOrder`), so it is here to pass on.
+                        while let Ok(report) = progress.try_recv() {
+                            pass_on(report);
+                        }
+                        return response;
+                    }
+                    Some(report) = progress.recv() => {
+                        deadline.progressed();
                         pass_on(report);
                     }
-                    return match response {
-                        Ok(result) => Ok(result),
-                        Err(ServiceError::TransportSend(error)) if session_is_gone(&error) => Err(Attempt::Stale),
-                        Err(error) => Err(Attempt::Failed(self.map_service_error(&method, session, error))),
-                    };
-                }
-                () = &mut cancelled => {
-                    // The armed guard sends `notifications/cancelled` as it drops.
-                    return Err(Attempt::Failed(UpstreamError::Cancelled {
-                        upstream: self.name().into(),
-                        method: method.clone(),
-                    }));
-                }
-                Some(report) = progress.recv() => {
-                    // Progress proves the call is alive: the silence timeout starts again.
-                    deadline = (Instant::now() + timeout).min(started + hard_limit);
-                    pass_on(report);
-                }
-                () = tokio::time::sleep_until(deadline) => {
-                    // The armed guard sends `notifications/cancelled` as it drops.
-                    return Err(Attempt::Failed(UpstreamError::Timeout {
-                        upstream: self.name().into(),
-                        method: method.clone(),
-                        timeout: deadline.duration_since(started),
-                    }));
                 }
             }
+        };
+        match governed(exchange, options.cancel.as_ref(), &deadline).await {
+            Ok(response) => {
+                guard.disarm();
+                match response {
+                    Ok(result) => Ok(result),
+                    Err(ServiceError::TransportSend(error)) if session_is_gone(&error) => {
+                        Err(Attempt::Stale)
+                    }
+                    Err(error) => Err(Attempt::Failed(
+                        self.map_service_error(&method, session, error),
+                    )),
+                }
+            }
+            // The armed guard sends `notifications/cancelled` as it drops.
+            Err(cut) => Err(Attempt::Failed(self.cut(&method, cut))),
+        }
+    }
+
+    /// The error of a request its caller cancelled or whose deadline passed.
+    pub(super) fn cut(&self, method: &str, cut: Cut) -> UpstreamError {
+        let upstream = self.name().into();
+        let method = method.into();
+        match cut {
+            Cut::Cancelled => UpstreamError::Cancelled { upstream, method },
+            Cut::TimedOut(timeout) => UpstreamError::Timeout {
+                upstream,
+                method,
+                timeout,
+            },
         }
     }
 
@@ -396,5 +408,62 @@ impl Drop for InFlight {
             },
             &runtime,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_is_retried_only_when_a_second_run_is_safe() {
+        let connect = |reason: &str, delivery| UpstreamError::Connect {
+            upstream: "u".into(),
+            reason: reason.into(),
+            delivery,
+        };
+        let transport = |delivery| UpstreamError::Transport {
+            upstream: "u".into(),
+            method: "tools/call".into(),
+            reason: "cut off".into(),
+            delivery,
+        };
+        let closed = UpstreamError::Closed {
+            upstream: "u".into(),
+            method: "tools/call".into(),
+            reason: "exited".into(),
+        };
+        let hung = connect(&format!("{NO_HANDSHAKE} 10s"), Delivery::MaybeSent);
+        let answered = UpstreamError::Rpc {
+            upstream: "u".into(),
+            method: "tools/call".into(),
+            code: -32603,
+            message: "no".into(),
+            data: None,
+        };
+        let timed_out = UpstreamError::Timeout {
+            upstream: "u".into(),
+            method: "tools/call".into(),
+            timeout: Duration::from_secs(1),
+        };
+        // (error, a session was open, the caller says it is safe) → retried
+        for (error, sent, safe, retried) in [
+            (connect("refused", Delivery::NotSent), true, false, true),
+            (transport(Delivery::NotSent), true, false, true),
+            (transport(Delivery::MaybeSent), true, false, false),
+            (transport(Delivery::MaybeSent), true, true, true),
+            (closed, true, false, false),
+            (connect("reset", Delivery::MaybeSent), false, false, true),
+            (hung, false, false, false),
+            (transport(Delivery::Rejected), true, true, false),
+            (answered, true, true, false),
+            (timed_out, true, true, false),
+        ] {
+            assert_eq!(
+                may_retry(&error, sent, safe),
+                retried,
+                "{error} sent={sent} safe={safe}"
+            );
+        }
     }
 }
