@@ -41,7 +41,10 @@ async fn the_audit_log_records_calls_admin_actions_and_refusals() {
                 "params": {"name": "plus", "arguments": {"a": 2}, "_meta": meta}}),
         )
         .await;
-        assert_eq!(answer["result"]["structuredContent"]["result"], 42, "{answer}");
+        assert_eq!(
+            answer["result"]["structuredContent"]["result"], 42,
+            "{answer}"
+        );
     }
     assert_eq!(raw_calls(&server).await - raw_before, 1.0);
     let denied = switchboard_test_support::http_client()
