@@ -237,7 +237,7 @@ struct Mounted {
 }
 
 /// A service's config; `hibernating` is where its sessions sleep, and what wakes them.
-fn config(
+pub(crate) fn config(
     allowed_hosts: &[String],
     shutdown: &CancellationToken,
     hibernating: Option<&Arc<HibernatingSessions>>,

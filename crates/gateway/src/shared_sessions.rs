@@ -166,7 +166,7 @@ impl Drop for InFlightCall {
 
 impl SharedSessions {
     /// The sessions of a gateway whose upstreams are in `pool`.
-    pub(crate) fn new(pool: crate::pool::UpstreamPool) -> Self {
+    pub fn new(pool: crate::pool::UpstreamPool) -> Self {
         Self {
             sessions: Arc::default(),
             pool,
