@@ -50,6 +50,8 @@ enum Bench {
         #[arg(long)]
         minimal: bool,
     },
+    /// An `echo` server on stdin and stdout: the stdio upstream that `proxy` registers.
+    StdioEcho,
     /// The agent loop's own cost per step.
     RunLoop {
         /// Tool-calling steps per run.
@@ -66,6 +68,7 @@ async fn main() -> anyhow::Result<()> {
     switchboard_mcp::net::install_crypto_provider();
     match Cli::parse().bench {
         Bench::RunLoop { steps, runs } => run_loop(steps, runs).await,
+        Bench::StdioEcho => switchboard_test_support::serve_echo_over_stdio().await,
         Bench::Forward { upstream, minimal } if minimal => {
             minimal_forwarder::serve(&upstream).await
         }

@@ -1,6 +1,7 @@
 //! `tools/call` directly against an in-process rmcp upstream, then through a bare forwarder (the
 //! floor of any proxy on this stack), and through `/mcp/{alias}` and `/mcp` of a real
-//! `switchboard serve` process, at concurrency 1 and 64. The gateway's own CPU
+//! `switchboard serve` process, at concurrency 1 and 64; and through `/mcp/echo-stdio`, the
+//! same tool served by a child over stdio (this program as `stdio-echo`). The gateway's own CPU
 //! time and peak RSS are read from /proc, so that they are the gateway's alone.
 
 use std::{
@@ -183,6 +184,23 @@ async fn start_gateway(
         )
         .await?;
     anyhow::ensure!(status == 201, "registering failed: {created}");
+    // The same tool from a child's stdio: this program, as `stdio-echo`.
+    let bench = std::env::current_exe()?.display().to_string();
+    let (status, created) = gateway
+        .send_json(
+            reqwest::Method::POST,
+            "/api/mcp-servers",
+            Some(
+                &json!({"manifest": {"name": "Echo over stdio", "runtime": "command",
+                "commandConfig": {"command": bench, "args": ["stdio-echo"]}},
+                "alias": "echo-stdio"}),
+            ),
+        )
+        .await?;
+    anyhow::ensure!(
+        status == 201,
+        "registering the stdio server failed: {created}"
+    );
     Ok((gateway, pid, ready))
 }
 
@@ -274,6 +292,12 @@ pub async fn run(binary: &Path, plan: &Plan) -> anyhow::Result<()> {
                 forwarder_pid,
             ),
             ("/mcp/echo", gateway.url("/mcp/echo"), "echo", pid),
+            (
+                "/mcp/echo-stdio",
+                gateway.url("/mcp/echo-stdio"),
+                "echo",
+                pid,
+            ),
             ("/mcp", gateway.url("/mcp"), "echo__echo", pid),
         ];
         for (path, url, tool, pid) in paths {
@@ -303,7 +327,7 @@ pub async fn run(binary: &Path, plan: &Plan) -> anyhow::Result<()> {
         status_kib(forwarder_pid, "RssFile")
     );
     println!(
-        "calls forwarded on the raw raw path: {}",
+        "calls forwarded on the raw path: {}",
         metric(&gateway, "switchboard_raw_calls_total").await?
     );
 

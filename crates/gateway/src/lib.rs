@@ -107,7 +107,7 @@ pub struct Gateway {
     /// Servers whose listing missed `/mcp`'s deadline and still runs in the background: left
     /// out of `/mcp` until it ends, so that no page waits on them again.
     lagging: aggregate::Lagging,
-    /// Downstream sessions whose tool calls may take the raw raw path.
+    /// Downstream sessions whose tool calls may take the raw path.
     shared_sessions: shared_sessions::SharedSessions,
     settings: GatewaySettings,
 }

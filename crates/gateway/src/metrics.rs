@@ -73,7 +73,7 @@ pub struct Metrics {
     pub registry_listeners: Gauge,
     pub runs: Family<StopLabels, Counter>,
     pub tokens: Family<TokenLabels, Counter>,
-    /// Proxied tool calls that took the raw raw path, to show how much traffic it carries.
+    /// Proxied tool calls that took the raw path, to show how much traffic it carries.
     pub raw_calls: Counter,
     /// Reads of every server definition from the store: shows that the definition cache and its
     /// one-at-a-time reload keep load off the database.

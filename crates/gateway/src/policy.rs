@@ -128,8 +128,8 @@ pub struct ServerFacts<'a> {
     pub id: &'a str,
     pub alias: &'a str,
     pub state: ServerState,
-    /// Whether its upstream is reached over Streamable HTTP, the only transport the raw path
-    /// speaks.
+    /// Whether its upstream is reached over a transport the raw path speaks: Streamable HTTP or
+    /// a child's stdio (not legacy SSE).
     pub raw_capable: bool,
 }
 
@@ -360,11 +360,12 @@ impl Facts for Snapshot<'_> {
                 } else {
                     ServerState::Disabled
                 },
-                raw_capable: matches!(
-                    &resolved.config.upstream.endpoint,
-                    switchboard_mcp::Endpoint::Http(http)
-                        if http.transport != switchboard_mcp::HttpTransport::Sse
-                ),
+                raw_capable: match &resolved.config.upstream.endpoint {
+                    switchboard_mcp::Endpoint::Http(http) => {
+                        http.transport != switchboard_mcp::HttpTransport::Sse
+                    }
+                    _ => true,
+                },
             },
             // Refused whatever it names: its id is not needed.
             CachedDefinition::Sealed(alias) => ServerFacts {
@@ -503,7 +504,7 @@ mod tests {
             Arrival::Session("s-1"),
         );
         typed(echo, call("add"), Arrival::Other);
-        // A server reached over stdio or legacy SSE.
+        // A server reached over legacy SSE.
         typed(Endpoint::Server("local"), call("add"), Arrival::Stateless);
         typed(Endpoint::Aggregate, call("local__add"), Arrival::Stateless);
         // A call with what only the typed model carries, a notification, other methods.

@@ -4,16 +4,15 @@
 //! so that killing the group also ends whatever it started (`npx` runs the real server as its own
 //! child). The [`ChildGuard`] owns that group and kills it when dropped, even without a runtime.
 
-use std::{collections::BTreeMap, process::Stdio};
+use std::{collections::BTreeMap, process::Stdio, sync::Arc};
 
 use nix::{
     sys::signal::{Signal, killpg},
     unistd::Pid,
 };
-use rmcp::{RoleClient, transport::async_rw::AsyncRwTransport};
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
-    process::{Child, ChildStdin, ChildStdout, Command},
+    process::{Child, Command},
 };
 
 use crate::{
@@ -25,7 +24,9 @@ use crate::{
 /// and a home directory, nothing that could hold a secret.
 pub const MINIMAL_ENV_KEYS: &[&str] = &["PATH", "HOME"];
 
-pub(crate) type StdioTransport = AsyncRwTransport<RoleClient, ChildStdout, ChildStdin>;
+mod link;
+
+pub(crate) use link::{Awaited, LinkTransport, StdioLink};
 
 /// Owns a child's process group; dropping it kills the whole group.
 #[derive(Debug)]
@@ -81,11 +82,13 @@ pub(crate) fn child_env(
     Ok(env)
 }
 
-/// Spawns the child and returns the transport over its stdin and stdout.
+/// Spawns the child and links to its stdin and stdout (see [`StdioLink`]); `max_line` caps a
+/// message it writes.
 pub(crate) fn spawn(
     upstream: &str,
     config: &StdioConfig,
-) -> Result<(ChildGuard, StdioTransport), UpstreamError> {
+    max_line: usize,
+) -> Result<(ChildGuard, Arc<StdioLink>, LinkTransport), UpstreamError> {
     // `${VAR}` may read this process's environment only where the child inherits it anyway;
     // otherwise only the minimal keys, so that `${GATEWAY_SECRET}` cannot smuggle a secret out.
     let inherit = config.inherit_env;
@@ -146,10 +149,8 @@ pub(crate) fn spawn(
             }
         });
     }
-    Ok((
-        ChildGuard { child, pgid },
-        AsyncRwTransport::new_client(stdout, stdin),
-    ))
+    let (link, transport) = StdioLink::start(upstream, stdout, stdin, max_line);
+    Ok((ChildGuard { child, pgid }, link, transport))
 }
 
 #[cfg(test)]

@@ -44,6 +44,7 @@ use crate::{
 mod changes;
 mod connect;
 mod raw_call;
+mod raw_stdio;
 mod request;
 
 /// Rounds of `input_required` a call may go through before it fails (the SDKs' default).
@@ -137,11 +138,21 @@ struct Session {
     child: SyncMutex<Option<ChildGuard>>,
     /// Which transport carries the session, for diagnostics.
     transport: TransportKind,
-    /// How raw calls reach a Streamable HTTP session.
-    raw_route: Option<Arc<RouteCell>>,
+    /// How raw calls reach the session.
+    raw_way: RawWay,
     /// Set when an answer went over the cap: rmcp then closes the whole transport, and this
     /// says why to the requests it fails.
     oversized_answer: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// How raw calls reach a session, by its transport.
+enum RawWay {
+    /// A Streamable HTTP session: the route its requests record.
+    Http(Arc<RouteCell>),
+    /// A child's stdio: one line each way.
+    Stdio(Arc<stdio::StdioLink>),
+    /// Legacy SSE: raw calls take the typed path.
+    None,
 }
 
 impl Session {

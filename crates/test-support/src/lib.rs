@@ -25,7 +25,7 @@ use tokio::process::{Child, Command};
 pub use llm::{LlmRequest, Reply, ScriptedLlm};
 pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use proxy::{Fault, RecordedRequest, RecordingProxy};
-pub use rust_server::InProcessServer;
+pub use rust_server::{InProcessServer, serve_echo_over_stdio};
 pub use silent::SilentServer;
 pub use switchboard::{ADMIN_TOKEN, Switchboard, pids_with_env};
 pub use wait::{PATIENCE, eventually};

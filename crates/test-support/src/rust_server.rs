@@ -38,6 +38,14 @@ impl EchoServer {
 #[tool_handler]
 impl ServerHandler for EchoServer {}
 
+/// Serves [`EchoServer`] on this process's stdin and stdout until the client goes: a stdio
+/// upstream for benchmarks.
+pub async fn serve_echo_over_stdio() -> anyhow::Result<()> {
+    let running = rmcp::serve_server(EchoServer, (tokio::io::stdin(), tokio::io::stdout())).await?;
+    running.waiting().await?;
+    Ok(())
+}
+
 /// A running in-process server; stops when dropped.
 #[derive(Debug)]
 pub struct InProcessServer {

@@ -120,13 +120,14 @@ impl Upstream {
                             .into(),
                     });
                 }
-                let (child, transport) = stdio::spawn(self.name(), stdio_config)?;
+                let (child, link, transport) =
+                    stdio::spawn(self.name(), stdio_config, self.max_answer_bytes())?;
                 let service = self.handshake(transport, self.lifecycle()).await?;
                 return Ok(Session {
                     service,
                     child: SyncMutex::new(Some(child)),
                     transport: TransportKind::Stdio,
-                    raw_route: None,
+                    raw_way: RawWay::Stdio(link),
                     oversized_answer: Arc::default(),
                 });
             }
@@ -177,7 +178,7 @@ impl Upstream {
             service,
             child: SyncMutex::new(None),
             transport: TransportKind::StreamableHttp,
-            raw_route: Some(route),
+            raw_way: RawWay::Http(route),
             oversized_answer,
         })
     }
@@ -226,7 +227,7 @@ impl Upstream {
             service,
             child: SyncMutex::new(None),
             transport: TransportKind::Sse,
-            raw_route: None,
+            raw_way: RawWay::None,
             oversized_answer,
         })
     }

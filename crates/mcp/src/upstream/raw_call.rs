@@ -1,17 +1,18 @@
-//! Raw calls over an upstream's open Streamable HTTP session: a `tools/call` written and read as
-//! JSON text (`crate::raw`), with the same admission, deadline, cancel and error rules as typed
-//! requests. A child of `upstream`, whose session and state it uses.
+//! Raw calls over an upstream's open session: a `tools/call` written and read as JSON text
+//! (`crate::raw`), with the same admission, deadline, cancel and error rules as typed requests;
+//! over Streamable HTTP here, over a child's stdio in `raw_stdio.rs`. A child of `upstream`,
+//! whose session and state it uses.
 
 use std::sync::Arc;
 
 use super::*;
 
 impl Upstream {
-    /// Calls a tool over the open Streamable HTTP session with raw JSON: `arguments` is the text
-    /// of a JSON object, and the answer's `result` comes back as the upstream wrote it. The
-    /// breaker, the concurrency gate and the timeout apply as to [`Self::request`]. Fails with
+    /// Calls a tool over the open session with raw JSON: `arguments` is the text of a JSON
+    /// object, and the answer's `result` comes back as the upstream wrote it. The breaker, the
+    /// concurrency gate and the timeout apply as to [`Self::request`]. Fails with
     /// [`RawCallError::Unrouted`], having sent nothing, when there is no such session (not yet
-    /// opened, stdio, legacy SSE, or found gone): the typed path should take the call.
+    /// opened, legacy SSE, or found gone): the typed path should take the call.
     ///
     /// A stateless client's call (`stateless`) goes to a stateless upstream with the client's own
     /// context, and an answer that asks for more input (2026-07-28 `input_required`) comes back
@@ -25,23 +26,31 @@ impl Upstream {
         stateless: Option<&StatelessCall<'_>>,
         options: &RequestOptions,
     ) -> Result<RawReply, RawCallError> {
-        let Some((cell, route)) = self.live_session().and_then(|session| {
-            let cell = session.raw_route.clone()?;
-            let route = cell.get()?;
-            Some((cell, route))
-        }) else {
+        let Some(session) = self.live_session() else {
             return Err(RawCallError::Unrouted);
         };
-        if !route.direct || (route.standard_headers && !crate::raw::plain_header_value(name)) {
-            return Err(RawCallError::Unrouted);
-        }
+        let way = match &session.raw_way {
+            RawWay::Http(cell) => {
+                let route = cell.get().ok_or(RawCallError::Unrouted)?;
+                if !route.direct
+                    || (route.standard_headers && !crate::raw::plain_header_value(name))
+                {
+                    return Err(RawCallError::Unrouted);
+                }
+                Way::Http(cell.clone(), route)
+            }
+            RawWay::Stdio(link) => Way::Stdio(link.clone()),
+            RawWay::None => return Err(RawCallError::Unrouted),
+        };
+        drop(session);
         // The answer is read for the client's era, whatever the upstream's (a stateless client
         // gets `resultType`).
         let for_stateless_client = stateless.is_some();
         // A session-era upstream gets the gateway's own context on its shared session; a call
         // that needs the client's own (to be asked for input) goes to the typed path instead.
+        let upstream_stateless = matches!(&way, Way::Http(_, route) if route.stateless);
         let stateless = match stateless {
-            Some(call) if !route.stateless => {
+            Some(call) if !upstream_stateless => {
                 if call.needs_stateless_upstream() {
                     return Err(RawCallError::Unrouted);
                 }
@@ -50,19 +59,28 @@ impl Upstream {
             other => other,
         };
         let ticket = self.inner.admission.admit().await?;
-        let result = self
-            .send_raw(
-                &route,
-                name,
-                arguments,
-                stateless,
-                for_stateless_client,
-                options,
-            )
-            .await;
+        let result = match &way {
+            Way::Http(_, route) => {
+                self.send_raw(
+                    route,
+                    name,
+                    arguments,
+                    stateless,
+                    for_stateless_client,
+                    options,
+                )
+                .await
+            }
+            Way::Stdio(link) => {
+                self.send_raw_stdio(link, name, arguments, for_stateless_client, options)
+                    .await
+            }
+        };
         match &result {
             Err(RawCallError::Unrouted) => {
-                cell.clear();
+                if let Way::Http(cell, _) = &way {
+                    cell.clear();
+                }
                 ticket.release();
             }
             Err(RawCallError::Upstream(error)) => ticket.record(Err(error)),
@@ -238,7 +256,7 @@ impl Upstream {
     }
 
     /// The upstream's JSON-RPC error to a raw call, as it sent it.
-    fn rpc_error(&self, error: crate::raw::RpcError) -> UpstreamError {
+    pub(super) fn rpc_error(&self, error: crate::raw::RpcError) -> UpstreamError {
         UpstreamError::Rpc {
             upstream: self.name().into(),
             method: "tools/call".into(),
@@ -248,7 +266,7 @@ impl Upstream {
         }
     }
 
-    fn raw_failure(&self, reason: String, delivery: Delivery) -> RawCallError {
+    pub(super) fn raw_failure(&self, reason: String, delivery: Delivery) -> RawCallError {
         RawCallError::Upstream(UpstreamError::Transport {
             upstream: self.name().into(),
             method: "tools/call".into(),
@@ -256,6 +274,12 @@ impl Upstream {
             delivery,
         })
     }
+}
+
+/// The way one raw call goes, taken from the session when it starts.
+enum Way {
+    Http(Arc<RouteCell>, Arc<RawRoute>),
+    Stdio(Arc<stdio::StdioLink>),
 }
 
 /// A raw call in flight: unless disarmed by an answer, dropping it sends

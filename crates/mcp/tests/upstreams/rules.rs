@@ -572,18 +572,148 @@ async fn raw_calls_ride_the_open_session_and_step_aside_when_it_is_gone() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn raw_calls_are_refused_where_there_is_no_http_session() {
-    for peer in [Peer::EverythingStdio, Peer::PythonSse] {
+async fn raw_calls_are_refused_over_legacy_sse() {
+    let peer = Peer::PythonSse;
+    let target = start(peer).await;
+    assert!(call_sum(&target, peer).await.contains('5'));
+    assert!(matches!(
+        raw_sum(&target, peer).await,
+        Err(switchboard_mcp::RawCallError::Unrouted)
+    ));
+}
+
+/// Over stdio, a raw call is one line each way on the child's pipes, which rmcp's session
+/// shares: raw and typed calls made at once each get their own answer, and the reports of a
+/// raw call come back under its own token, all before its answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_calls_over_stdio_share_the_childs_pipes_with_the_typed_session() {
+    for peer in [Peer::EverythingStdio, Peer::PythonStdio] {
         let target = start(peer).await;
-        assert!(call_sum(&target, peer).await.contains('5'));
+        assert!(call_sum(&target, peer).await.contains('5'), "{peer:?}");
+        let answer = raw_sum(&target, peer).await.expect("a raw call");
+        let result: Value = serde_json::from_str(&answer).expect("the result is JSON");
         assert!(
-            matches!(
-                raw_sum(&target, peer).await,
-                Err(switchboard_mcp::RawCallError::Unrouted)
-            ),
-            "{peer:?}"
+            support::content_text(&result["content"]).contains('5'),
+            "{peer:?}: {answer}"
         );
     }
+    let peer = Peer::PythonStdio;
+    let target = start(peer).await;
+    let calls = (0..40).map(|n| {
+        let upstream = target.upstream.clone();
+        async move {
+            let arguments = format!(r#"{{"a": {n}, "b": 1}}"#);
+            if n % 2 == 0 {
+                let reply = upstream
+                    .call_tool_raw("add", &arguments, None, &RequestOptions::default())
+                    .await
+                    .expect("a raw call");
+                let result: Value = serde_json::from_str(reply.result.get()).expect("JSON");
+                result["structuredContent"]["result"].clone()
+            } else {
+                let result = upstream
+                    .call_tool(
+                        "add",
+                        args(json!({"a": n, "b": 1})),
+                        RequestOptions::default(),
+                    )
+                    .await
+                    .expect("a typed call");
+                result.structured_content.expect("structured")["result"].clone()
+            }
+        }
+    });
+    let sums = futures::future::join_all(calls).await;
+    let expected: Vec<Value> = (0..40).map(|n| json!(n + 1)).collect();
+    assert_eq!(sums, expected);
+
+    let (progress, mut reports) = tokio::sync::mpsc::unbounded_channel();
+    let options = RequestOptions {
+        progress: Some(progress),
+        ..RequestOptions::default()
+    };
+    let reply = target
+        .upstream
+        .call_tool_raw(
+            "slow",
+            r#"{"seconds": 0.5, "label": "stdio-progress"}"#,
+            None,
+            &options,
+        )
+        .await
+        .expect("the call answers");
+    assert!(reply.result.get().contains("done stdio-progress"));
+    let mut steps = Vec::new();
+    while let Ok(report) = reports.try_recv() {
+        steps.push(report.progress);
+    }
+    assert_eq!(steps, [1.0, 2.0, 3.0, 4.0, 5.0]);
+}
+
+/// A raw call over stdio that its caller cancels, or that times out, is cancelled upstream, and
+/// the session goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_raw_call_over_stdio_that_ends_early_is_cancelled_upstream() {
+    let peer = Peer::PythonStdio;
+    let target = start(peer).await;
+    assert!(call_sum(&target, peer).await.contains('5'));
+    let timed = RequestOptions {
+        timeout: Some(Duration::from_millis(300)),
+        ..RequestOptions::default()
+    };
+    let error = target
+        .upstream
+        .call_tool_raw(
+            "slow",
+            r#"{"seconds": 30, "label": "stdio-timeout"}"#,
+            None,
+            &timed,
+        )
+        .await
+        .expect_err("times out");
+    assert!(
+        matches!(
+            &error,
+            switchboard_mcp::RawCallError::Upstream(UpstreamError::Timeout { .. })
+        ),
+        "{error:?}"
+    );
+    let token = CancellationToken::new();
+    let cancelled = RequestOptions {
+        cancel: Some(token.clone()),
+        ..RequestOptions::default()
+    };
+    let call = tokio::spawn({
+        let upstream = target.upstream.clone();
+        async move {
+            upstream
+                .call_tool_raw(
+                    "slow",
+                    r#"{"seconds": 30, "label": "stdio-cancel"}"#,
+                    None,
+                    &cancelled,
+                )
+                .await
+        }
+    });
+    wait_until_listed(&target.upstream, "started_calls", "stdio-cancel").await;
+    token.cancel();
+    let error = call.await.expect("joins").expect_err("cancelled");
+    assert!(
+        matches!(
+            &error,
+            switchboard_mcp::RawCallError::Upstream(UpstreamError::Cancelled { .. })
+        ),
+        "{error:?}"
+    );
+    wait_until_cancel_recorded(&target.upstream, "stdio-timeout").await;
+    wait_until_cancel_recorded(&target.upstream, "stdio-cancel").await;
+    assert!(
+        raw_sum(&target, peer)
+            .await
+            .expect("raw again")
+            .contains('5')
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -319,8 +319,9 @@ async fn clients_from_both_sdks_use_servers_through_the_proxy() {
         answer["progress"].as_u64() >= Some(1),
         "progress relayed: {answer}"
     );
-    // A stdio upstream, and a call with a progress token, take rmcp's typed path.
-    assert_eq!(raw_calls(&server).await, 0.0);
+    // A stdio upstream's plain call, progress token and all, takes the raw path: one line each
+    // way on the child's pipes.
+    assert_eq!(raw_calls(&server).await, 1.0);
 
     // The TypeScript SDK client, through a remote HTTP server.
     let url = server.url("/mcp/everything-http");
@@ -337,7 +338,7 @@ async fn clients_from_both_sdks_use_servers_through_the_proxy() {
             .contains('5')
     );
     // A plain call to an HTTP upstream is forwarded as raw JSON.
-    assert_eq!(raw_calls(&server).await, 1.0);
+    assert_eq!(raw_calls(&server).await, 2.0);
     // So is a stateless (2026-07-28) client's call to this session-era upstream.
     let stateless = mcp_client(&server, "/mcp/everything-http").await;
     let sum = stateless
@@ -354,7 +355,7 @@ async fn clients_from_both_sdks_use_servers_through_the_proxy() {
             .contains('9'),
         "{sum:?}"
     );
-    assert_eq!(raw_calls(&server).await, 2.0);
+    assert_eq!(raw_calls(&server).await, 3.0);
 
     // The Python SDK client, through the Python SDK server, with governance applied.
     let url = server.url("/mcp/calc");
@@ -371,7 +372,7 @@ async fn clients_from_both_sdks_use_servers_through_the_proxy() {
     );
     // The renamed tool with its pinned parameter, on the raw path too.
     assert_eq!(answer["result"]["structuredContent"]["result"], 42);
-    assert_eq!(raw_calls(&server).await, 3.0);
+    assert_eq!(raw_calls(&server).await, 4.0);
 
     // The Python SDK client over the legacy HTTP+SSE transport, at the sibling path.
     let url = server.url("/mcp/calc/sse");
@@ -464,8 +465,8 @@ async fn input_requests_of_a_2026_upstream_reach_clients_of_both_eras() {
             "{answer}"
         );
     }
-    // Both rounds of both calls took the raw raw path.
-    assert_eq!(raw_calls(&server).await, 4.0);
+    // Both rounds of both calls took the raw path.
+    assert_eq!(raw_calls(&server).await, 5.0);
     // A session-era client's plain call takes it too, and gets the result as rmcp's server
     // sends it to such a client: without the 2026-07-28 `resultType`.
     let session = open_raw_session(&server, "/mcp/calc").await;
@@ -477,7 +478,7 @@ async fn input_requests_of_a_2026_upstream_reach_clients_of_both_eras() {
         "{answer}"
     );
     assert!(answer["result"].get("resultType").is_none(), "{answer}");
-    assert_eq!(raw_calls(&server).await, 5.0);
+    assert_eq!(raw_calls(&server).await, 6.0);
     // A 2025-era client that can answer requests gets an upstream session of its era, even from
     // an upstream that speaks 2026-07-28: the upstream asks on it the way of that era.
     let python = calc_upstream_url(&server).await;
@@ -642,7 +643,7 @@ async fn a_2026_client_hears_list_changes_through_subscriptions_listen() {
         )
         .await
         .expect("calls");
-    // A stateless call between two stateless ends takes the raw raw path.
+    // A stateless call between two stateless ends takes the raw path.
     assert_eq!(raw_calls(&server).await, 1.0);
     await_tools_changed(&mut events).await;
     let names = tool_names(&client).await;

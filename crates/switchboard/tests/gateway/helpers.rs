@@ -102,7 +102,7 @@ pub(crate) async fn everything_behind_gateway()
     (everything, server)
 }
 
-/// How many proxied calls took the raw raw path so far.
+/// How many proxied calls took the raw path so far.
 pub(crate) async fn raw_calls(server: &Switchboard) -> f64 {
     metric(server, "switchboard_raw_calls_total").await
 }

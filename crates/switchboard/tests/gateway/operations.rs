@@ -355,7 +355,7 @@ async fn a_client_cancel_reaches_the_upstream_through_the_proxy() {
     )
     .await;
     assert_eq!(answer["cancelled"], true, "{answer}");
-    // The call and its cancel took the raw raw path.
+    // The call and its cancel took the raw path.
     assert_eq!(raw_calls(&server).await, 1.0);
     assert_cancel_reached(&python, "cancel-through-gateway").await;
 }

@@ -49,7 +49,7 @@ async fn the_aggregate_serves_every_server_and_leaves_out_a_dead_one() {
     assert!(tools.contains(&"everything-http__get-sum"), "{tools:?}");
     assert!(!tools.iter().any(|t| t.starts_with("silent__")));
     assert_eq!(answer["result"]["structuredContent"]["result"], 42);
-    // `alias__name` resolved on the raw raw path.
+    // `alias__name` resolved on the raw path.
     assert_eq!(raw_calls(&server).await, 1.0);
 
     let (_, silent_server) = server
