@@ -153,14 +153,14 @@ async fn decide(
     let arrival = crate::raw_path::arrival(&parts.headers, message, state.mcp.allowed_hosts());
     let carriable = message.is_some_and(|message| crate::raw_path::carriable(message, arrival));
     let request = policy::Request {
-        caller: &caller,
+        caller,
         endpoint,
         asked: message.map(|message| message.asked(carriable)),
         arrival,
     };
     let decision = state
         .gateway
-        .decide(&request)
+        .decide(request)
         .await
         .map_err(|error| ApiError::from(error).into_response())?;
     let Verdict::Refuse(refusal) = &decision.verdict else {

@@ -153,10 +153,16 @@ pub(crate) async fn serve(lane: Lane<'_>, mut request: Request) -> Result<Respon
     let routed = request
         .extensions()
         .get::<Decision>()
-        .filter(|decision| decision.route == Route::Raw)
-        .cloned();
-    let (Some(decision), Some(message)) = (routed, request.extensions_mut().remove::<McpMessage>())
-    else {
+        .is_some_and(|decision| decision.route == Route::Raw);
+    if !routed {
+        return Err(request);
+    }
+    // Taken out rather than copied; a declined request gets its decision back.
+    let extensions = request.extensions_mut();
+    let (Some(decision), Some(message)) = (
+        extensions.remove::<Decision>(),
+        extensions.remove::<McpMessage>(),
+    ) else {
         return Err(request);
     };
     let headers = request.headers();
@@ -165,6 +171,7 @@ pub(crate) async fn serve(lane: Lane<'_>, mut request: Request) -> Result<Respon
         Some(id) => {
             let Some(session) = lane.gateway.shared_sessions().get(id, lane.endpoint) else {
                 // Ended since the policy looked: rmcp answers for a session it does not know.
+                request.extensions_mut().insert(decision);
                 return Err(request);
             };
             let answered = answer_on_session(&lane, &decision, &message, &session, headers).await;
@@ -179,7 +186,12 @@ pub(crate) async fn serve(lane: Lane<'_>, mut request: Request) -> Result<Respon
         }
         None => answer_stateless(&lane, &decision, &message, headers).await,
     };
-    answered.ok_or(request)
+    answered.ok_or_else(|| {
+        // Declined: rmcp's service serves it, and reads who calls from the decision.
+        let mut request = request;
+        request.extensions_mut().insert(decision);
+        request
+    })
 }
 
 /// Whether rmcp's DNS-rebinding guard would surely let this Host through.

@@ -270,6 +270,7 @@ pub async fn run(binary: &Path, plan: &Plan) -> anyhow::Result<()> {
         "| path | concurrency | calls/s | ratio | p50 | p99 | proxy CPU/call | of it in the kernel |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    let mut http_peak = 0;
     for concurrency in [1, 64] {
         let direct = load(&upstream.url, "echo", concurrency, duration).await?;
         println!(
@@ -292,15 +293,19 @@ pub async fn run(binary: &Path, plan: &Plan) -> anyhow::Result<()> {
                 forwarder_pid,
             ),
             ("/mcp/echo", gateway.url("/mcp/echo"), "echo", pid),
+            ("/mcp", gateway.url("/mcp"), "echo__echo", pid),
             (
                 "/mcp/echo-stdio",
                 gateway.url("/mcp/echo-stdio"),
                 "echo",
                 pid,
             ),
-            ("/mcp", gateway.url("/mcp"), "echo__echo", pid),
         ];
         for (path, url, tool, pid) in paths {
+            if concurrency == 64 && path == "/mcp/echo-stdio" {
+                // The peak of the HTTP upstream's loads alone, before the stdio one adds its own.
+                http_peak = status_kib(pid, "VmHWM");
+            }
             let before = CpuTime::of(pid);
             let through = load(&url, tool, concurrency, duration).await?;
             let (cpu, kernel) = CpuTime::of(pid).per_call_since(before, through.calls);
@@ -314,8 +319,9 @@ pub async fn run(binary: &Path, plan: &Plan) -> anyhow::Result<()> {
         }
     }
     println!();
+    println!("gateway peak RSS under the HTTP upstream's loads: {http_peak} KiB");
     println!(
-        "gateway peak RSS under load: {} KiB (now {} KiB of heap and {} KiB of mapped files)",
+        "gateway peak RSS under every load: {} KiB (now {} KiB of heap and {} KiB of mapped files)",
         status_kib(pid, "VmHWM"),
         status_kib(pid, "RssAnon"),
         status_kib(pid, "RssFile")

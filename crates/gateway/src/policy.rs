@@ -106,7 +106,7 @@ pub enum Arrival<'a> {
 /// One request, as the policy sees it.
 #[derive(Debug, Clone)]
 pub struct Request<'a> {
-    pub caller: &'a Caller,
+    pub caller: Caller,
     pub endpoint: Endpoint<'a>,
     /// The message of a `POST`; `None` for a `GET` or `DELETE`.
     pub asked: Option<Asked<'a>>,
@@ -226,9 +226,9 @@ pub enum Route {
 }
 
 /// Decides one request (see the module's doc).
-pub fn decide(request: &Request<'_>, facts: &impl Facts) -> Decision {
-    let caller = request.caller.clone();
+pub fn decide(request: Request<'_>, facts: &impl Facts) -> Decision {
     let target = target_of(request.asked.as_ref());
+    let route = |server: Option<&ServerFacts<'_>>| route_of(&request, server, facts);
     let refuse = |of_message: bool, reason: Reason| Decision {
         caller: request.caller.clone(),
         server: None,
@@ -237,7 +237,9 @@ pub fn decide(request: &Request<'_>, facts: &impl Facts) -> Decision {
         route: Route::Typed,
     };
     let server = match request.endpoint {
-        Endpoint::Admin if caller.role != Role::Admin => return refuse(false, Reason::AdminOnly),
+        Endpoint::Admin if request.caller.role != Role::Admin => {
+            return refuse(false, Reason::AdminOnly);
+        }
         Endpoint::Admin => None,
         Endpoint::Server(named) => match resolve(facts, named) {
             Ok(server) => Some(server),
@@ -252,14 +254,14 @@ pub fn decide(request: &Request<'_>, facts: &impl Facts) -> Decision {
             },
         },
     };
-    let route = route_of(request, server.as_ref(), facts);
+    let route = route(server.as_ref());
     let target = match (request.endpoint, target) {
         (Endpoint::Aggregate, Target::Tool(name)) => Target::Tool(unprefixed(&name)),
         (Endpoint::Aggregate, Target::Prompt(name)) => Target::Prompt(unprefixed(&name)),
         (_, target) => target,
     };
     Decision {
-        caller,
+        caller: request.caller,
         server: server.map(|server| ServerRef {
             id: server.id.to_string(),
             alias: server.alias.to_string(),
@@ -385,7 +387,7 @@ impl Facts for Snapshot<'_> {
 impl Gateway {
     /// Decides `request` over the registry as cached (the store is read only when the cache is
     /// older than its TTL) and the open sessions.
-    pub async fn decide(&self, request: &Request<'_>) -> Result<Decision, GatewayError> {
+    pub async fn decide(&self, request: Request<'_>) -> Result<Decision, GatewayError> {
         let definitions = self.definitions().await?;
         let facts = Snapshot {
             definitions: &definitions,
@@ -440,10 +442,9 @@ mod tests {
     }
 
     fn decided(endpoint: Endpoint<'_>, asked: Option<Asked<'_>>, arrival: Arrival<'_>) -> Decision {
-        let caller = admin();
         decide(
-            &Request {
-                caller: &caller,
+            Request {
+                caller: admin(),
                 endpoint,
                 asked,
                 arrival,

@@ -41,6 +41,7 @@ use crate::{
     stdio::{self, ChildGuard},
 };
 
+mod cancel;
 mod changes;
 mod connect;
 mod raw_call;

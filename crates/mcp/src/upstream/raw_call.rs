@@ -126,11 +126,7 @@ impl Upstream {
             stateless,
         );
         let timeout = options.timeout.unwrap_or(self.inner.config.request_timeout);
-        let mut guard = RawInFlight {
-            upstream: self.clone(),
-            route: route.clone(),
-            id: Some(id),
-        };
+        let mut guard = cancel::CancelOnDrop::new(self, cancel::Sent::Http(route.clone(), id));
         let deadline = Deadline::new(timeout, self.inner.config.max_request_timeout);
         let on_progress = |report: crate::Progress| {
             deadline.progressed();
@@ -176,7 +172,7 @@ impl Upstream {
             _ => false,
         };
         if !may_run {
-            guard.id = None;
+            guard.disarm();
         }
         result
     }
@@ -280,54 +276,6 @@ impl Upstream {
 enum Way {
     Http(Arc<RouteCell>, Arc<RawRoute>),
     Stdio(Arc<stdio::StdioLink>),
-}
-
-/// A raw call in flight: unless disarmed by an answer, dropping it sends
-/// `notifications/cancelled` for it on the same session.
-struct RawInFlight {
-    upstream: Upstream,
-    route: Arc<RawRoute>,
-    id: Option<u64>,
-}
-
-impl Drop for RawInFlight {
-    fn drop(&mut self) {
-        let Some(id) = self.id.take() else { return };
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let upstream = self.upstream.clone();
-        let route = self.route.clone();
-        let cancels = upstream.inner.cancels.clone();
-        cancels.spawn_on(
-            async move {
-                let Ok(headers) = crate::raw::request_headers(
-                    &route,
-                    &upstream.inner.config.auth,
-                    &CallContext::default(),
-                    "notifications/cancelled",
-                    None,
-                )
-                .await
-                else {
-                    return;
-                };
-                // Read to its end, so that the connection goes back to the pool.
-                if let Ok(answer) = (upstream.inner.config.raw_client)
-                    .post(
-                        &route.target,
-                        headers,
-                        crate::raw::cancel_body(id),
-                        upstream.max_answer_bytes(),
-                    )
-                    .await
-                {
-                    let _ = read_body(answer.into_body()).await;
-                }
-            },
-            &runtime,
-        );
-    }
 }
 
 /// The whole of a response body.

@@ -1,7 +1,7 @@
 //! Raw calls over a child's stdio: the call's line written on the child's stdin, and its answer
-//! line waited for (`stdio::StdioLink`), with the deadline, cancel and error rules of every
-//! request. The call asks for progress under its own id: the child's one stdout carries every
-//! client's reports, so a client's own token could collide with another's.
+//! line waited for (`stdio::StdioLink`), with the deadline, cancel (`cancel::CancelOnDrop`) and
+//! error rules of every request. The call asks for progress under its own id: the child's one
+//! stdout carries every client's reports, so a client's own token could collide with another's.
 
 use std::sync::Arc;
 
@@ -25,17 +25,12 @@ impl Upstream {
         let timeout = options.timeout.unwrap_or(self.inner.config.request_timeout);
         let deadline = Deadline::new(timeout, self.inner.config.max_request_timeout);
         let awaited = link.expect(id, wants_progress);
-        let mut guard = StdioInFlight {
-            upstream: self.clone(),
-            link: link.clone(),
-            id,
-            armed: false,
-        };
+        let _waiting = AnswerWait { link, id };
         if link.write(&body).await.is_err() {
             // The child's stdin is closed: nothing was sent, and the typed path reconnects.
             return Err(RawCallError::Unrouted);
         }
-        guard.armed = true;
+        let mut guard = cancel::CancelOnDrop::new(self, cancel::Sent::Stdio(link.clone(), id));
         let pass_on = |report: crate::Progress| {
             deadline.progressed();
             if let Some(caller) = &options.progress {
@@ -67,7 +62,7 @@ impl Upstream {
             Ok(Ok(line)) => line,
             Ok(Err(_)) => {
                 // The child's stdout ended: it is gone, with the call.
-                guard.armed = false;
+                guard.disarm();
                 return Err(RawCallError::Upstream(UpstreamError::Closed {
                     upstream: self.name().into(),
                     method: "tools/call".into(),
@@ -77,7 +72,7 @@ impl Upstream {
             // The armed guard writes `notifications/cancelled` as it drops.
             Err(cut) => return Err(RawCallError::Upstream(self.cut("tools/call", cut))),
         };
-        guard.armed = false;
+        guard.disarm();
         match crate::raw::classify(&line, id, for_stateless_client) {
             Ok(crate::raw::Message::Answer(Ok((result, is_error)))) => Ok(RawReply {
                 result,
@@ -105,31 +100,14 @@ async fn next_report(
     }
 }
 
-/// A raw call written on a child's stdin: dropping it stops waiting for its answer and, unless
-/// it was answered (or never written), writes `notifications/cancelled` for it.
-struct StdioInFlight {
-    upstream: Upstream,
-    link: Arc<StdioLink>,
+/// A raw call's wait for its answer line, ended however the call ends.
+struct AnswerWait<'a> {
+    link: &'a StdioLink,
     id: u64,
-    armed: bool,
 }
 
-impl Drop for StdioInFlight {
+impl Drop for AnswerWait<'_> {
     fn drop(&mut self) {
         self.link.forget(self.id);
-        if !self.armed {
-            return;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let link = self.link.clone();
-        let cancel = crate::raw::cancel_body(self.id);
-        self.upstream.inner.cancels.spawn_on(
-            async move {
-                let _ = link.write(&cancel).await;
-            },
-            &runtime,
-        );
     }
 }

@@ -198,11 +198,9 @@ impl Upstream {
         let (progress_sender, mut progress) = mpsc::unbounded_channel();
         routes.add(handle.progress_token.clone(), progress_sender);
         let mut guard = InFlight {
-            peer,
-            id: Some(handle.id.clone()),
+            cancel: cancel::CancelOnDrop::new(self, cancel::Sent::Typed(peer, handle.id.clone())),
             progress_token: handle.progress_token.clone(),
             routes: routes.clone(),
-            cancels: self.inner.cancels.clone(),
         };
         let deadline = Deadline::new(timeout, hard_limit);
         let pass_on = |report: Progress| {
@@ -350,13 +348,9 @@ fn session_is_gone(error: &rmcp::transport::DynamicTransportError) -> bool {
 /// dropped: it stops routing the request's progress and, unless disarmed by an answer, sends
 /// `notifications/cancelled`.
 struct InFlight {
-    peer: Peer<RoleClient>,
-    /// The request to cancel; `None` once it was answered.
-    id: Option<rmcp::model::RequestId>,
+    cancel: cancel::CancelOnDrop,
     progress_token: rmcp::model::ProgressToken,
     routes: ProgressRoutes,
-    /// Where the cancel is sent from, so that `close` can wait for it.
-    cancels: TaskTracker,
 }
 
 /// Puts the answers to an `input_required` and its echoed state on the request that got it;
@@ -386,28 +380,13 @@ fn carry_input(
 
 impl InFlight {
     fn disarm(&mut self) {
-        self.id = None;
+        self.cancel.disarm();
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.routes.remove(&self.progress_token);
-        let Some(id) = self.id.take() else { return };
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let peer = self.peer.clone();
-        self.cancels.spawn_on(
-            async move {
-                let params = rmcp::model::CancelledNotificationParam::new(
-                    Some(id),
-                    Some("the caller cancelled the request".to_string()),
-                );
-                let _ = peer.notify_cancelled(params).await;
-            },
-            &runtime,
-        );
     }
 }
 

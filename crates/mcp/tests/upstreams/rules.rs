@@ -627,27 +627,10 @@ async fn raw_calls_over_stdio_share_the_childs_pipes_with_the_typed_session() {
     let expected: Vec<Value> = (0..40).map(|n| json!(n + 1)).collect();
     assert_eq!(sums, expected);
 
-    let (progress, mut reports) = tokio::sync::mpsc::unbounded_channel();
-    let options = RequestOptions {
-        progress: Some(progress),
-        ..RequestOptions::default()
-    };
-    let reply = target
-        .upstream
-        .call_tool_raw(
-            "slow",
-            r#"{"seconds": 0.5, "label": "stdio-progress"}"#,
-            None,
-            &options,
-        )
-        .await
-        .expect("the call answers");
-    assert!(reply.result.get().contains("done stdio-progress"));
-    let mut steps = Vec::new();
-    while let Ok(report) = reports.try_recv() {
-        steps.push(report.progress);
-    }
-    assert_eq!(steps, [1.0, 2.0, 3.0, 4.0, 5.0]);
+    assert_eq!(
+        raw_progress(&target, "stdio-progress").await,
+        [1.0, 2.0, 3.0, 4.0, 5.0]
+    );
 }
 
 /// A raw call over stdio that its caller cancels, or that times out, is cancelled upstream, and
@@ -716,11 +699,9 @@ async fn a_raw_call_over_stdio_that_ends_early_is_cancelled_upstream() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_raw_call_relays_progress_under_its_own_token() {
-    let peer = Peer::PythonHttp;
-    let target = start(peer).await;
-    assert!(call_sum(&target, peer).await.contains('5'));
+/// The progress a raw call of the Python fixture's `slow` tool (labelled `label`) reported, in
+/// the order it reached the caller, all before the answer.
+async fn raw_progress(target: &Target, label: &str) -> Vec<f64> {
     let (progress, mut reports) = tokio::sync::mpsc::unbounded_channel();
     let options = RequestOptions {
         progress: Some(progress),
@@ -730,22 +711,31 @@ async fn a_raw_call_relays_progress_under_its_own_token() {
         .upstream
         .call_tool_raw(
             "slow",
-            r#"{"seconds": 0.5, "label": "raw-progress"}"#,
+            &json!({"seconds": 0.5, "label": label}).to_string(),
             None,
             &options,
         )
         .await
         .expect("the call answers");
     assert!(
-        reply.result.get().contains("done raw-progress"),
+        reply.result.get().contains(&format!("done {label}")),
         "{}",
         reply.result.get()
     );
-    let mut steps = Vec::new();
-    while let Ok(report) = reports.try_recv() {
-        steps.push(report.progress);
-    }
-    assert_eq!(steps, [1.0, 2.0, 3.0, 4.0, 5.0]);
+    std::iter::from_fn(|| reports.try_recv().ok())
+        .map(|report| report.progress)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_raw_call_relays_progress_under_its_own_token() {
+    let peer = Peer::PythonHttp;
+    let target = start(peer).await;
+    assert!(call_sum(&target, peer).await.contains('5'));
+    assert_eq!(
+        raw_progress(&target, "raw-progress").await,
+        [1.0, 2.0, 3.0, 4.0, 5.0]
+    );
 }
 
 /// A stdio server slower to start than rmcp's 10 s wait for `server/discover` (as `npx` is while

