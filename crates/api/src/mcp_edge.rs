@@ -20,6 +20,7 @@ use crate::{
     AppState,
     error::{ApiError, jsonrpc_refusal},
     mcp_message::{INVALID_REQUEST, McpMessage},
+    raw_path::RawAnswer,
 };
 
 const INTERNAL_ERROR: i32 = -32603;
@@ -244,13 +245,6 @@ async fn status_of_error(mut response: Response) -> Response {
         parts.status = status;
     }
     Response::from_parts(parts, Body::from(bytes))
-}
-
-/// Marks an answer the raw path wrote, with the code of its error if it is one, so that its
-/// status is set without reading it again.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RawAnswer {
-    pub(crate) error_code: Option<i64>,
 }
 
 /// A refusal written as plain text (rmcp's) becomes a JSON-RPC error with the same status; one

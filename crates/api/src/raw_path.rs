@@ -325,6 +325,13 @@ async fn call(
     Some(answer_response(answer_message(id, reply)))
 }
 
+/// Marks an answer the raw path wrote, with the code of its error if it is one, so that its
+/// status is set without reading it again.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RawAnswer {
+    pub(crate) error_code: Option<i64>,
+}
+
 /// The answer as JSON, or as an event stream when the upstream sent notifications first: they go
 /// out in order, then the answer.
 fn answer_response(answered: Answered) -> Response {
@@ -342,9 +349,7 @@ fn answer_response(answered: Answered) -> Response {
             message,
         )
             .into_response();
-        response
-            .extensions_mut()
-            .insert(crate::mcp_edge::RawAnswer { error_code });
+        response.extensions_mut().insert(RawAnswer { error_code });
         return response;
     }
     let events: Vec<_> = notifications

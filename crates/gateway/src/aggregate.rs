@@ -24,6 +24,8 @@ use rmcp::{
 use serde_json::json;
 use switchboard_tools::transform::sanitize_name;
 
+pub use crate::policy::SEPARATOR;
+use crate::policy::split;
 use crate::{
     Gateway,
     call::{call_served, to_mcp, unexpected},
@@ -32,15 +34,6 @@ use crate::{
     proxy::{page, tool_from_metadata},
     registry_watch::{RegistryWatch, Scope, announce_changes},
 };
-
-/// Between a server's alias and its own tool or prompt name.
-pub const SEPARATOR: &str = "__";
-
-/// The alias and the server's own name in an aggregated name; aliases hold no `_`, so the first
-/// separator ends the alias.
-pub(crate) fn split(aggregated: &str) -> Option<(&str, &str)> {
-    aggregated.split_once(SEPARATOR)
-}
 
 /// What a `/mcp` client should hear unasked, for the GET stream the HTTP layer serves itself:
 /// each enabled server's list changes, and every change to which servers are enabled or to their
