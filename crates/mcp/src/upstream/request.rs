@@ -24,6 +24,36 @@ fn may_retry(error: &UpstreamError, sent: bool, retry_safe: bool) -> bool {
     }
 }
 
+/// Makes `attempt` again while its failure may be retried ([`may_retry`]) and `retries` last,
+/// waiting `delay(n)` before retry `n` (0-based), except after a failed connect, whose backoff
+/// the next attempt waits for.
+async fn with_retries<T, Tried>(
+    upstream: &str,
+    retries: u32,
+    retry_safe: bool,
+    delay: impl Fn(u32) -> Duration,
+    mut attempt: impl FnMut() -> Tried,
+) -> Result<T, UpstreamError>
+where
+    Tried: std::future::Future<Output = Result<T, (UpstreamError, bool)>>,
+{
+    let mut retry = 0;
+    loop {
+        let (error, sent) = match attempt().await {
+            Ok(done) => return Ok(done),
+            Err(failed) => failed,
+        };
+        if !may_retry(&error, sent, retry_safe) || retry >= retries {
+            return Err(error);
+        }
+        tracing::debug!(%upstream, retry, %error, "retrying");
+        if !matches!(error, UpstreamError::Connect { .. }) {
+            tokio::time::sleep(delay(retry)).await;
+        }
+        retry += 1;
+    }
+}
+
 /// Rounds of `input_required` a call may go through before it fails (the SDKs' default).
 const MAX_INPUT_ROUNDS: usize = 10;
 
@@ -96,51 +126,44 @@ impl Upstream {
         request: &ClientRequest,
         options: &RequestOptions,
     ) -> Result<ServerResult, UpstreamError> {
-        let mut attempt = 0;
+        let config = &self.inner.config;
+        with_retries(
+            self.name(),
+            config.retries,
+            options.retry_safe,
+            |retry| config.retry_delay(retry),
+            || self.attempt(request, options),
+        )
+        .await
+    }
+
+    /// One attempt of a request: on the live session, opened if need be. A session found dead
+    /// before the request left is replaced once, as nothing was sent (a server that dies at
+    /// every start cannot loop us). A failure says whether a session was open to send it on.
+    async fn attempt(
+        &self,
+        request: &ClientRequest,
+        options: &RequestOptions,
+    ) -> Result<ServerResult, (UpstreamError, bool)> {
         let mut reopened_stale = false;
         loop {
-            // Whether the request may have left: not when the session did not open.
-            let mut sent = true;
-            let result = match self.session().await {
-                Ok(session) => match self.send_once(&session, request.clone(), options).await {
-                    Err(Attempt::Stale) => {
-                        // The session died before the request left: not a retry, as nothing was
-                        // sent. Once only, so a server that dies at every start cannot loop us.
-                        self.forget(&session);
-                        if reopened_stale {
-                            Err(self.closed(request, &session))
-                        } else {
-                            reopened_stale = true;
-                            continue;
-                        }
-                    }
-                    Err(Attempt::Failed(error)) => {
-                        if matches!(error, UpstreamError::Closed { .. }) {
-                            self.forget(&session);
-                        }
-                        Err(error)
-                    }
-                    Ok(result) => Ok(result),
-                },
-                Err(error) => {
-                    sent = false;
-                    Err(error)
-                }
-            };
-            let error = match result {
+            let session = self.session().await.map_err(|error| (error, false))?;
+            match self.send_once(&session, request.clone(), options).await {
                 Ok(result) => return Ok(result),
-                Err(error) => error,
-            };
-            let retryable = may_retry(&error, sent, options.retry_safe);
-            if !retryable || attempt >= self.inner.config.retries {
-                return Err(error);
+                Err(Attempt::Stale) => {
+                    self.forget(&session);
+                    if reopened_stale {
+                        return Err((self.closed(request, &session), true));
+                    }
+                    reopened_stale = true;
+                }
+                Err(Attempt::Failed(error)) => {
+                    if matches!(error, UpstreamError::Closed { .. }) {
+                        self.forget(&session);
+                    }
+                    return Err((error, true));
+                }
             }
-            tracing::debug!(upstream = %self.name(), attempt, %error, "retrying");
-            // A failed connect already set the reconnect backoff, which the next attempt waits for.
-            if !matches!(error, UpstreamError::Connect { .. }) {
-                tokio::time::sleep(self.inner.config.retry_delay(attempt)).await;
-            }
-            attempt += 1;
         }
     }
 
@@ -393,6 +416,84 @@ impl Drop for InFlight {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn transport(delivery: Delivery) -> UpstreamError {
+        UpstreamError::Transport {
+            upstream: "u".into(),
+            method: "tools/call".into(),
+            reason: "cut off".into(),
+            delivery,
+        }
+    }
+
+    fn refused() -> UpstreamError {
+        UpstreamError::Connect {
+            upstream: "u".into(),
+            reason: "refused".into(),
+            delivery: Delivery::NotSent,
+        }
+    }
+
+    /// Runs [`with_retries`] over `failures` (then a success), with `retries` and delays of 1 s
+    /// doubling; returns the outcome, the attempts made, and the time it took.
+    async fn retried(
+        failures: Vec<UpstreamError>,
+        retries: u32,
+        retry_safe: bool,
+    ) -> (Result<&'static str, UpstreamError>, usize, Duration) {
+        let started = tokio::time::Instant::now();
+        let mut failures = failures.into_iter();
+        let mut attempts = 0;
+        let outcome = with_retries(
+            "u",
+            retries,
+            retry_safe,
+            |retry| Duration::from_secs(1 << retry),
+            || {
+                attempts += 1;
+                let next = failures.next();
+                async move {
+                    match next {
+                        Some(error) => Err((error, true)),
+                        None => Ok("answered"),
+                    }
+                }
+            },
+        )
+        .await;
+        (outcome, attempts, started.elapsed())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_wait_a_doubling_delay_between_attempts() {
+        let failures = vec![transport(Delivery::NotSent), transport(Delivery::NotSent)];
+        let (outcome, attempts, took) = retried(failures, 3, false).await;
+        assert_eq!(outcome.expect("answered"), "answered");
+        assert_eq!((attempts, took), (3, Duration::from_secs(1 + 2)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_connect_is_retried_without_a_delay_of_its_own() {
+        let (outcome, attempts, took) = retried(vec![refused(), refused()], 3, false).await;
+        assert!(outcome.is_ok());
+        assert_eq!((attempts, took), (3, Duration::ZERO));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_stop_when_spent_or_when_a_second_run_is_not_safe() {
+        let always: Vec<UpstreamError> = (0..5).map(|_| transport(Delivery::NotSent)).collect();
+        let (outcome, attempts, took) = retried(always, 2, false).await;
+        assert!(matches!(outcome, Err(UpstreamError::Transport { .. })));
+        assert_eq!((attempts, took), (3, Duration::from_secs(1 + 2)));
+
+        let (outcome, attempts, took) =
+            retried(vec![transport(Delivery::MaybeSent)], 3, false).await;
+        assert!(outcome.is_err());
+        assert_eq!((attempts, took), (1, Duration::ZERO));
+        let (outcome, attempts, _) = retried(vec![transport(Delivery::MaybeSent)], 3, true).await;
+        assert!(outcome.is_ok());
+        assert_eq!(attempts, 2);
+    }
 
     #[test]
     fn a_request_is_retried_only_when_a_second_run_is_safe() {
