@@ -26,9 +26,7 @@ use rmcp::{
 };
 use serde::Deserialize;
 use serde_json::json;
-use switchboard_gateway::proxy::ProxyHandler;
-
-use switchboard_gateway::policy::Decision;
+use switchboard_gateway::{policy::Decision, proxy::ProxyHandler};
 
 use crate::{AppState, error::ApiError};
 

@@ -17,11 +17,10 @@ use rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
 };
 use switchboard_gateway::{
-    Gateway, admin_mcp::AdminMcp, aggregate::AggregateHandler, proxy::ProxyHandler,
+    Gateway, admin_mcp::AdminMcp, aggregate::AggregateHandler, policy::Decision,
+    proxy::ProxyHandler,
 };
 use tokio_util::sync::CancellationToken;
-
-use switchboard_gateway::policy::Decision;
 
 use crate::{AppState, sessions::HibernatingSessions};
 

@@ -1,9 +1,10 @@
-//! The proxy's raw path: a downstream `tools/call` forwarded to an upstream's Streamable HTTP
-//! session as raw JSON, governed like every call (the registry's names, filters and pinned
-//! parameters; breaker, timeout, audit, metrics and the `mcp.request` span), but never decoded into
-//! rmcp's typed model. A call the raw path cannot take (the client answers server-to-client
-//! requests, the call carries `_meta` beyond a progress token, the upstream is not on Streamable
-//! HTTP) is declined before anything is sent, and rmcp's typed path serves it.
+//! The proxy's raw path: a downstream `tools/call` that the policy routed here, forwarded to an
+//! upstream's open session (Streamable HTTP, or a child's stdio) as raw JSON, governed like every
+//! call (the registry's names, filters and pinned parameters; breaker, timeout, audit, metrics
+//! and the `mcp.request` span), but never decoded into rmcp's typed model. A call the upstream's
+//! connection turns out unable to carry (no open session yet, legacy SSE behind an `auto` URL,
+//! a call that needs the client's own session) is declined before anything is sent, and rmcp's
+//! typed path serves it.
 
 use std::time::Instant;
 
