@@ -17,10 +17,16 @@ fn the_keep_alive_is_a_notification_rmcp_accepts() {
 struct Quiet;
 impl ServerHandler for Quiet {}
 
-/// The endpoint `srv`'s sessions, and the raw path's registrations they make.
+/// The endpoint `srv`'s sessions, and the raw path's registrations they make. Hibernated
+/// sessions expire after `idle_timeout`; rmcp's own keep-alive for awake ones stays long, so
+/// that no awake session ends while a test looks at it.
 fn endpoint(idle_timeout: Duration) -> (Arc<HibernatingSessions>, SharedSessions) {
     let shared = SharedSessions::new(UpstreamPool::default());
-    let sessions = HibernatingSessions::new(Some("srv".into()), shared.clone(), idle_timeout);
+    let mut sessions =
+        HibernatingSessions::new(Some("srv".into()), shared.clone(), Duration::from_secs(600));
+    Arc::get_mut(&mut sessions)
+        .expect("not shared yet")
+        .idle_timeout = idle_timeout;
     (sessions, shared)
 }
 
