@@ -81,7 +81,7 @@ pub async fn call_served(
     gateway: &Gateway,
     served: &Served,
     name: &str,
-    arguments: Option<serde_json::Map<String, Value>>,
+    request: rmcp::model::CallToolRequestParams,
     context: &RequestContext<RoleServer>,
 ) -> Result<CallToolResponse, McpError> {
     // rmcp serves the request from its session task: the HTTP request's headers carry the trace.
@@ -109,19 +109,40 @@ pub async fn call_served(
             }
         })
     });
-    let result = governed_call(gateway, served, name, arguments, by, headers, options).await;
+    // A stateless client's own context goes upstream, with its answers to an earlier
+    // `input_required`, and a new `input_required` comes back to it.
+    options.client_meta = crate::era::stateless_context(context);
+    if options.client_meta.is_some()
+        && (request.input_responses.is_some() || request.request_state.is_some())
+    {
+        options.input = Some(switchboard_mcp::RetriedInput {
+            responses: request.input_responses,
+            state: request.request_state,
+        });
+    }
+    let result = governed_call(
+        gateway,
+        served,
+        name,
+        request.arguments,
+        by,
+        headers,
+        options,
+    )
+    .await;
     if let Some(relay) = relay {
         // The sender is gone with the call; the relay ends once it has sent the rest.
         let _ = relay.await;
     }
-    result.map(Into::into)
+    result
 }
 
 /// One governed tool call on the typed path, accounted: in its `mcp.request` span (continuing
 /// the trace `headers` carry), through the registry (its names, filters and pinned parameters:
 /// an unlisted, denied or renamed-away name is refused as unknown before anything is sent
 /// upstream), with its audit row (who, which client, server, tool, outcome and duration, the
-/// arguments only as a hash) and metrics. `options` bring the caller's cancel and progress.
+/// arguments only as a hash) and metrics. `options` bring the caller's cancel and progress, and
+/// a stateless client's own context, with which the upstream's `input_required` is the answer.
 pub(crate) async fn governed_call(
     gateway: &Gateway,
     served: &Served,
@@ -130,7 +151,7 @@ pub(crate) async fn governed_call(
     by: CalledBy,
     headers: &http::HeaderMap,
     options: RequestOptions,
-) -> Result<rmcp::model::CallToolResult, McpError> {
+) -> Result<CallToolResponse, McpError> {
     use tracing::Instrument as _;
     let span = call_span(served, name, headers);
     let started = std::time::Instant::now();
@@ -143,7 +164,9 @@ pub(crate) async fn governed_call(
         .await;
     let result = answer_of(gateway, served, output);
     let outcome = match &result {
-        Ok(result) if result.is_error == Some(true) => CallOutcome::ToolError,
+        Ok(CallToolResponse::Complete(result)) if result.is_error == Some(true) => {
+            CallOutcome::ToolError
+        }
         Ok(_) => CallOutcome::Ok,
         Err(error) => CallOutcome::Failed(error.message.to_string()),
     };
@@ -237,8 +260,16 @@ fn answer_of(
     gateway: &Gateway,
     served: &Served,
     result: Result<switchboard_tools::ToolOutput, ToolError>,
-) -> Result<rmcp::model::CallToolResult, McpError> {
-    let output = result.map_err(|error| tool_error_to_mcp(gateway, &served.id, error))?;
+) -> Result<CallToolResponse, McpError> {
+    let output = match result {
+        Ok(output) => output,
+        // The stateless client fulfils the upstream's input requests and calls again.
+        Err(ToolError::Upstream(UpstreamError::InputRequired { pending, .. })) => {
+            record(gateway, &served.id, None);
+            return Ok(CallToolResponse::InputRequired(*pending));
+        }
+        Err(error) => return Err(tool_error_to_mcp(gateway, &served.id, error)),
+    };
     record(gateway, &served.id, None);
     // Non-exhaustive upstream type: built by assignment.
     #[allow(clippy::field_reassign_with_default)]
@@ -252,7 +283,7 @@ fn answer_of(
     let mut result = rmcp::model::ServerResult::CallToolResult(result);
     crate::era::say_complete(&mut result);
     match result {
-        rmcp::model::ServerResult::CallToolResult(result) => Ok(result),
+        rmcp::model::ServerResult::CallToolResult(result) => Ok(CallToolResponse::Complete(result)),
         _ => Err(unexpected()),
     }
 }

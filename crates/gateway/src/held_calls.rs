@@ -20,8 +20,8 @@ use std::{
 use rmcp::{
     ErrorData as McpError, RoleServer,
     model::{
-        CallToolRequestParams, ClientRequest, GetPromptRequest, GetPromptRequestParams,
-        InputRequest, InputRequiredResult, ServerResult,
+        CallToolRequestParams, CallToolResponse, ClientRequest, GetPromptRequest,
+        GetPromptRequestParams, InputRequest, InputRequiredResult, ServerResult,
     },
     service::RequestContext,
 };
@@ -448,7 +448,12 @@ async fn run_tool(
     )
     .await;
     let _ = forward.await;
-    result.map(ServerResult::CallToolResult)
+    // The held session carries the gateway's context: the upstream asks on it, never with
+    // `input_required`.
+    match result? {
+        CallToolResponse::Complete(result) => Ok(ServerResult::CallToolResult(result)),
+        _ => Err(call::unexpected()),
+    }
 }
 
 /// Answers a held call's upstream by asking its client: each request is kept under a key of its

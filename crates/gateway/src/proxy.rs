@@ -114,9 +114,10 @@ impl ProxyHandler {
     }
 
     /// The upstream session this client's calls go to.
-    async fn session_for(&self, peer: &Peer<RoleServer>) -> Result<Served, McpError> {
+    async fn session_for(&self, context: &RequestContext<RoleServer>) -> Result<Served, McpError> {
+        let stateless = crate::era::is_stateless_request(context);
         self.sessions
-            .for_client(&self.gateway, &self.server, peer)
+            .for_client(&self.gateway, &self.server, &context.peer, stateless)
             .await
     }
 
@@ -301,7 +302,7 @@ impl ServerHandler for ProxyHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         // A client that can answer sampling or elicitation may see tools that need it.
-        let registry = self.session_for(&context.peer).await?.registry;
+        let registry = self.session_for(&context).await?.registry;
         let tools: Vec<Tool> = registry.list().iter().map(tool_from_metadata).collect();
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
         let (tools, next_cursor) = page(&tools, cursor, self.gateway.settings().tools_page_size)?;
@@ -329,15 +330,9 @@ impl ServerHandler for ProxyHandler {
             Err(Asking::Tool(request)) => request,
             Err(Asking::Prompt(_)) => return Err(unexpected()),
         };
-        let served = self.session_for(&context.peer).await?;
-        call_served(
-            &self.gateway,
-            &served,
-            &request.name,
-            request.arguments,
-            &context,
-        )
-        .await
+        let served = self.session_for(&context).await?;
+        let name = request.name.to_string();
+        call_served(&self.gateway, &served, &name, request, &context).await
     }
 
     async fn list_resources(

@@ -107,6 +107,17 @@ pub enum UpstreamError {
         running: usize,
         queued: usize,
     },
+
+    /// The upstream asks the caller for input (2026-07-28 `input_required`) on a request that
+    /// carried the caller's own client context: the caller fulfils it and calls again. Only a
+    /// proxy of a stateless client gets this; for any other caller the request answers the
+    /// upstream's input requests itself.
+    #[error("upstream `{upstream}` asks the caller for input to `{method}`")]
+    InputRequired {
+        upstream: String,
+        method: String,
+        pending: Box<rmcp::model::InputRequiredResult>,
+    },
 }
 
 impl UpstreamError {

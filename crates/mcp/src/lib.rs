@@ -33,4 +33,4 @@ pub use raw::{RawCallError, RawReply, StatelessCall};
 pub use raw_client::RawClient;
 pub use rmcp::model;
 pub use subscriptions::ResourceSubscriptions;
-pub use upstream::{RequestOptions, TransportKind, Upstream, WeakUpstream};
+pub use upstream::{RequestOptions, RetriedInput, TransportKind, Upstream, WeakUpstream};

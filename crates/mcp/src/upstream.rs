@@ -79,10 +79,20 @@ pub struct RequestOptions {
     /// can answer. Its `input_required` answers then come back as they are, for that client to
     /// fulfil and retry, instead of being asked through the relay.
     pub client_meta: Option<serde_json::Map<String, Value>>,
+    /// Such a client's answers to an earlier `input_required` on a tool call, and the state it
+    /// echoes (`inputResponses`, `requestState`), carried on its retry.
+    pub input: Option<RetriedInput>,
     /// The client's own progress token, as JSON text: a raw call sends it upstream in place of one
     /// of the gateway's, as the client would directly. A raw call's reports come back on its own
     /// answer stream, so the tokens of different clients never mix.
     pub progress_token: Option<String>,
+}
+
+/// A stateless client's retry of a tool call that asked it for input.
+#[derive(Debug, Clone, Default)]
+pub struct RetriedInput {
+    pub responses: Option<rmcp::model::InputResponses>,
+    pub state: Option<String>,
 }
 
 impl RequestOptions {
@@ -398,9 +408,19 @@ impl Upstream {
     ) -> Result<CallToolResult, UpstreamError> {
         let mut params = CallToolRequestParams::new(name.to_string());
         params.arguments = arguments;
+        if let Some(input) = &options.input {
+            params.input_responses = input.responses.clone();
+            params.request_state = input.state.clone();
+        }
         let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
         match self.request(request, &options).await? {
             ServerResult::CallToolResult(result) => Ok(result),
+            // Only with the caller's own context (`RequestOptions::client_meta`): see `request`.
+            ServerResult::InputRequiredResult(pending) => Err(UpstreamError::InputRequired {
+                upstream: self.name().into(),
+                method: "tools/call".into(),
+                pending: Box::new(pending),
+            }),
             _ => Err(self.unexpected("tools/call")),
         }
     }

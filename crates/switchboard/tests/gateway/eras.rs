@@ -264,3 +264,39 @@ async fn a_2026_client_hears_the_list_changes_of_an_upstream_of_either_era() {
         );
     }
 }
+
+/// A 2026 client's call that the raw path cannot carry (the upstream's URL holds credentials,
+/// which only the typed path's client sends) still reaches a 2026 upstream with the client's own
+/// context, and the upstream's `input_required` comes back to the client as it is: the Python
+/// SDK's `mcp.Client` fulfils it and completes the call.
+#[tokio::test]
+async fn a_2026_clients_typed_call_passes_input_requests_back_as_they_are() {
+    let python = start_python("streamable-http")
+        .await
+        .expect("python fixture");
+    let server = serve(&[]).await;
+    let url = python.url("/mcp").replace("http://", "http://user:secret@");
+    register(&server, &remote_body("Calc", &url, Some("calc"))).await;
+    for (path, tool) in [("/mcp/calc", "confirm"), ("/mcp", "calc__confirm")] {
+        let answer = run_client(
+            &switchboard_test_support::python(),
+            "python_mrtr.py",
+            &[
+                &server.url(path),
+                switchboard_test_support::ADMIN_TOKEN,
+                tool,
+                r#"{"action": "deploy"}"#,
+            ],
+        )
+        .await;
+        assert_eq!(answer["protocolVersion"], "2026-07-28", "{answer}");
+        assert_eq!(answer["elicited"], json!(["Confirm deploy?"]), "{answer}");
+        assert_eq!(
+            answer["result"]["structuredContent"]["result"],
+            "deploy: accept ok=True state=pending deploy",
+            "{answer}"
+        );
+    }
+    // Every round took the typed path.
+    assert_eq!(raw_calls(&server).await, 0.0);
+}
