@@ -314,9 +314,7 @@ impl ServerHandler for AggregateHandler {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        let tools = self
-            .listed_tools(&context.peer, crate::era::is_stateless_request(&context))
-            .await?;
+        let tools = self.listed_tools(&context.peer).await?;
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
         let (tools, next_cursor) = page(&tools, cursor, self.gateway.settings().tools_page_size)?;
         Ok(ListToolsResult {
@@ -332,19 +330,12 @@ impl ServerHandler for AggregateHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let relist = async {
-            let _ = self
-                .listed_tools(&context.peer, crate::era::is_stateless_request(&context))
-                .await;
+            let _ = self.listed_tools(&context.peer).await;
         };
         let target = self.target(&request.name, relist).await?;
         let served = self
             .sessions
-            .for_client(
-                &self.gateway,
-                &target.server,
-                &context.peer,
-                crate::era::is_stateless_request(&context),
-            )
+            .for_client(&self.gateway, &target.server, &context.peer)
             .await?;
         call_served(&self.gateway, &served, &target.name, request, &context).await
     }
@@ -457,18 +448,14 @@ impl AggregateHandler {
     }
 
     /// Every enabled server's tools under their aggregated names, which are claimed for calls.
-    async fn listed_tools(
-        &self,
-        peer: &rmcp::Peer<RoleServer>,
-        stateless: bool,
-    ) -> Result<Vec<Tool>, McpError> {
+    async fn listed_tools(&self, peer: &rmcp::Peer<RoleServer>) -> Result<Vec<Tool>, McpError> {
         let gathered = self
             .gather("tools", |gateway, id| {
                 let sessions = self.sessions.clone();
                 let peer = peer.clone();
                 async move {
                     let served = sessions
-                        .for_client(&gateway, &id, &peer, stateless)
+                        .for_client(&gateway, &id, &peer)
                         .await
                         .map_err(|e| e.message.to_string())?;
                     Ok(served.registry.list())

@@ -55,16 +55,15 @@ impl ClientSessions {
     }
 
     /// The served server a request of the client of `peer` goes through: the shared upstream,
-    /// unless the client answers server-to-client requests on a session of its own era. A
-    /// stateless client's request (`stateless`) carries its own context, so it needs none.
+    /// unless the client answers server-to-client requests on a session. A stateless client's
+    /// request never does (rmcp gives it no capabilities): it carries its own context instead.
     pub async fn for_client(
         &self,
         gateway: &Gateway,
         server: &str,
         peer: &Peer<RoleServer>,
-        stateless: bool,
     ) -> Result<Served, McpError> {
-        if stateless || !needs_own_session(peer) {
+        if !needs_own_session(peer) {
             return gateway.served(server).await.map_err(to_mcp);
         }
         let capabilities = peer

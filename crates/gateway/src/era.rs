@@ -55,15 +55,6 @@ pub(crate) fn say_complete(result: &mut ServerResult) {
     result_type.get_or_insert(ResultType::COMPLETE);
 }
 
-/// Whether the request of `context` is a stateless client's (it carries its own context).
-pub(crate) fn is_stateless_request(
-    context: &rmcp::service::RequestContext<rmcp::RoleServer>,
-) -> bool {
-    context
-        .meta
-        .contains_key("io.modelcontextprotocol/clientCapabilities")
-}
-
 /// The `_meta` context a stateless (2026-07-28) client sends with each request: its protocol
 /// version, client info and capabilities. `None` for a client of a session.
 pub(crate) fn stateless_context(

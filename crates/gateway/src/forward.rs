@@ -66,9 +66,7 @@ pub(crate) async fn forward_for_client(
     if !needs_own_session(&context.peer) {
         return forward(gateway, server, request).await;
     }
-    let served = sessions
-        .for_client(gateway, server, &context.peer, false)
-        .await?;
+    let served = sessions.for_client(gateway, server, &context.peer).await?;
     forward_on(
         gateway,
         &served.id,

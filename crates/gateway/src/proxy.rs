@@ -114,10 +114,9 @@ impl ProxyHandler {
     }
 
     /// The upstream session this client's calls go to.
-    async fn session_for(&self, context: &RequestContext<RoleServer>) -> Result<Served, McpError> {
-        let stateless = crate::era::is_stateless_request(context);
+    async fn session_for(&self, peer: &Peer<RoleServer>) -> Result<Served, McpError> {
         self.sessions
-            .for_client(&self.gateway, &self.server, &context.peer, stateless)
+            .for_client(&self.gateway, &self.server, peer)
             .await
     }
 
@@ -302,7 +301,7 @@ impl ServerHandler for ProxyHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         // A client that can answer sampling or elicitation may see tools that need it.
-        let registry = self.session_for(&context).await?.registry;
+        let registry = self.session_for(&context.peer).await?.registry;
         let tools: Vec<Tool> = registry.list().iter().map(tool_from_metadata).collect();
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
         let (tools, next_cursor) = page(&tools, cursor, self.gateway.settings().tools_page_size)?;
@@ -330,7 +329,7 @@ impl ServerHandler for ProxyHandler {
             Err(Asking::Tool(request)) => request,
             Err(Asking::Prompt(_)) => return Err(unexpected()),
         };
-        let served = self.session_for(&context).await?;
+        let served = self.session_for(&context.peer).await?;
         let name = request.name.to_string();
         call_served(&self.gateway, &served, &name, request, &context).await
     }

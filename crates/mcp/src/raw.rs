@@ -23,7 +23,8 @@ mod answer;
 #[cfg(test)]
 use answer::classify_expected;
 pub(crate) use answer::{
-    Expected, INCOMPLETE, Message, RpcError, classify, error_answer, read_event_stream,
+    Expected, INCOMPLETE, Message, ProgressParams, RpcError, classify, error_answer,
+    read_event_stream,
 };
 
 /// What a raw request needs to join an upstream session, as rmcp last sent it.

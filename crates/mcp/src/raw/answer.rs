@@ -21,15 +21,27 @@ struct Envelope<'a> {
     params: Option<&'a RawValue>,
 }
 
+/// The params of a `notifications/progress`.
 #[derive(Deserialize)]
-struct ProgressParams<'a> {
+pub(crate) struct ProgressParams<'a> {
     #[serde(borrow, rename = "progressToken")]
-    progress_token: &'a RawValue,
+    pub(crate) progress_token: &'a RawValue,
     progress: f64,
     #[serde(default)]
     total: Option<f64>,
     #[serde(default)]
     message: Option<String>,
+}
+
+impl ProgressParams<'_> {
+    /// The report, for the caller whose token it carries.
+    pub(crate) fn report(self) -> crate::Progress {
+        crate::Progress {
+            progress: self.progress,
+            total: self.total,
+            message: self.message,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -147,11 +159,7 @@ pub(crate) fn classify_expected(
             if !expected.is_our_token(report.progress_token) {
                 return Ok(Message::Other);
             }
-            return Ok(Message::Progress(crate::Progress {
-                progress: report.progress,
-                total: report.total,
-                message: report.message,
-            }));
+            return Ok(Message::Progress(report.report()));
         }
         (None, Some(_)) => {
             return Ok(Message::Notification(RawValue::from_string(

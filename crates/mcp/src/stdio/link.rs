@@ -62,12 +62,6 @@ struct Envelope<'a> {
     params: Option<&'a RawValue>,
 }
 
-#[derive(Deserialize)]
-struct ProgressToken<'a> {
-    #[serde(borrow, rename = "progressToken")]
-    token: &'a RawValue,
-}
-
 /// A raw id (or token) in a line: an integer from the raw range.
 fn raw_id(value: &RawValue) -> Option<u64> {
     value
@@ -169,16 +163,16 @@ impl StdioLink {
                 Some(())
             }
             (None, Some("notifications/progress")) => {
-                let token: ProgressToken<'_> = serde_json::from_str(envelope.params?.get()).ok()?;
-                let id = raw_id(token.token)?;
-                let waiting = self.waiting();
-                let Some(reports) = waiting.get(&id).and_then(|call| call.progress.as_ref()) else {
-                    return Some(());
-                };
-                if let Ok(crate::raw::Message::Progress(report)) =
-                    crate::raw::classify(line, id, false)
+                let report: crate::raw::ProgressParams<'_> =
+                    serde_json::from_str(envelope.params?.get()).ok()?;
+                let id = raw_id(report.progress_token)?;
+                // A raw call's report, even one nobody waits for any more.
+                if let Some(reports) = self
+                    .waiting()
+                    .get(&id)
+                    .and_then(|call| call.progress.clone())
                 {
-                    let _ = reports.send(report);
+                    let _ = reports.send(report.report());
                 }
                 Some(())
             }

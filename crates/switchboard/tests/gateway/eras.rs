@@ -278,24 +278,7 @@ async fn a_2026_clients_typed_call_passes_input_requests_back_as_they_are() {
     let url = python.url("/mcp").replace("http://", "http://user:secret@");
     register(&server, &remote_body("Calc", &url, Some("calc"))).await;
     for (path, tool) in [("/mcp/calc", "confirm"), ("/mcp", "calc__confirm")] {
-        let answer = run_client(
-            &switchboard_test_support::python(),
-            "python_mrtr.py",
-            &[
-                &server.url(path),
-                switchboard_test_support::ADMIN_TOKEN,
-                tool,
-                r#"{"action": "deploy"}"#,
-            ],
-        )
-        .await;
-        assert_eq!(answer["protocolVersion"], "2026-07-28", "{answer}");
-        assert_eq!(answer["elicited"], json!(["Confirm deploy?"]), "{answer}");
-        assert_eq!(
-            answer["result"]["structuredContent"]["result"],
-            "deploy: accept ok=True state=pending deploy",
-            "{answer}"
-        );
+        confirm_through(&server, path, tool).await;
     }
     // Every round took the typed path.
     assert_eq!(raw_calls(&server).await, 0.0);

@@ -440,22 +440,8 @@ async fn an_upstream_list_change_reaches_the_client() {
 async fn input_requests_of_a_2026_upstream_reach_clients_of_both_eras() {
     let (_python, server) = calc_behind_gateway(&[]).await;
     let token = switchboard_test_support::ADMIN_TOKEN;
-    // The fixture's `confirm` answers `input_required` with an elicitation; the Python SDK's
-    // 2026-07-28 client fulfils it and calls again with its answer and the echoed state.
     for (path, tool) in [("/mcp/calc", "confirm"), ("/mcp", "calc__confirm")] {
-        let answer = run_client(
-            &switchboard_test_support::python(),
-            "python_mrtr.py",
-            &[&server.url(path), token, tool, r#"{"action": "deploy"}"#],
-        )
-        .await;
-        assert_eq!(answer["protocolVersion"], "2026-07-28", "{answer}");
-        assert_eq!(answer["elicited"], json!(["Confirm deploy?"]), "{answer}");
-        assert_eq!(
-            answer["result"]["structuredContent"]["result"],
-            "deploy: accept ok=True state=pending deploy",
-            "{answer}"
-        );
+        confirm_through(&server, path, tool).await;
     }
     // Both rounds of both calls took the raw path.
     assert_eq!(raw_calls(&server).await, 4.0);

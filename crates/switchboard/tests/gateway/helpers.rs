@@ -287,3 +287,27 @@ pub(crate) fn printed_tools(answer: &Value) -> Vec<&str> {
         .filter_map(Value::as_str)
         .collect()
 }
+
+/// The Python SDK's 2026-07-28 `mcp.Client` calls the Python fixture's `confirm` (`tool`, as
+/// `path` names it) through the gateway: the fixture answers `input_required` with an
+/// elicitation, and the client fulfils it and calls again with its answer and the echoed state.
+pub(crate) async fn confirm_through(server: &Switchboard, path: &str, tool: &str) {
+    let answer = run_client(
+        &switchboard_test_support::python(),
+        "python_mrtr.py",
+        &[
+            &server.url(path),
+            switchboard_test_support::ADMIN_TOKEN,
+            tool,
+            r#"{"action": "deploy"}"#,
+        ],
+    )
+    .await;
+    assert_eq!(answer["protocolVersion"], "2026-07-28", "{answer}");
+    assert_eq!(answer["elicited"], json!(["Confirm deploy?"]), "{answer}");
+    assert_eq!(
+        answer["result"]["structuredContent"]["result"],
+        "deploy: accept ok=True state=pending deploy",
+        "{answer}"
+    );
+}

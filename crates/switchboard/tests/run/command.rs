@@ -2,6 +2,17 @@
 
 use super::*;
 
+/// Runs `command` and checks that it succeeded, showing its stderr if not.
+async fn succeeded(command: &mut tokio::process::Command) -> std::process::Output {
+    let output = command.output().await.expect("runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
 #[tokio::test]
 async fn cli_run_with_a_spec_pins_params_and_masks_secrets() {
     let python = start_python("streamable-http")
@@ -44,22 +55,17 @@ tools:
     .expect("spec written");
     let secrets = dir.path().join("secrets.env");
     std::fs::write(&secrets, "MCP_TOKEN=mcp-token-from-file-77\n").expect("secrets written");
-    let output = tokio::process::Command::new(binary())
-        .arg("run")
-        .arg(&spec)
-        .arg("What is 2 plus forty?")
-        .arg("--secrets-file")
-        .arg(&secrets)
-        .arg("--json")
-        .env("OPENAI_API_KEY", "sk-cli-key-0001")
-        .output()
-        .await
-        .expect("runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = succeeded(
+        tokio::process::Command::new(binary())
+            .arg("run")
+            .arg(&spec)
+            .arg("What is 2 plus forty?")
+            .arg("--secrets-file")
+            .arg(&secrets)
+            .arg("--json")
+            .env("OPENAI_API_KEY", "sk-cli-key-0001"),
+    )
+    .await;
     let result: Value = serde_json::from_slice(&output.stdout).expect("JSON result");
     assert_eq!(result["final_answer"], "42");
     assert_eq!(result["stop_reason"], "final_answer");
@@ -95,23 +101,15 @@ tools:
 
     // Without --json, the final answer alone.
     let llm = ScriptedLlm::start(vec![Reply::text("plain answer")]).await;
-    let output = tokio::process::Command::new(binary())
-        .args([
-            "run",
-            "--model",
-            "m",
-            "--base-url",
-            &llm.base_url(),
-            "say hi",
-        ])
-        .output()
-        .await
-        .expect("runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = succeeded(tokio::process::Command::new(binary()).args([
+        "run",
+        "--model",
+        "m",
+        "--base-url",
+        &llm.base_url(),
+        "say hi",
+    ]))
+    .await;
     assert_eq!(String::from_utf8_lossy(&output.stdout), "plain answer\n");
 }
 
