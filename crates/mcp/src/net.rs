@@ -82,6 +82,44 @@ fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
     }
 }
 
+/// Whether `ip` is an address of the public internet: not private, loopback, link-local,
+/// shared (CGNAT), multicast, reserved, documentation or benchmarking space, in IPv4 or IPv6, nor
+/// an IPv6 form embedding such an IPv4 address. Fetches the gateway makes on a client's word (a
+/// client's metadata document) may reach only these.
+pub fn is_public_address(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = embedded_v4(v6) {
+                return is_public_v4(v4);
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || (first & 0xffc0) == 0xfec0
+                || (first & 0xff00) == 0xff00
+                || (first == 0x2001 && v6.segments()[1] == 0x0db8))
+        }
+    }
+}
+
+fn is_public_v4(v4: Ipv4Addr) -> bool {
+    let [a, b, c, _] = v4.octets();
+    !(v4.is_private()
+        || v4.is_loopback()
+        || v4.is_link_local()
+        || v4.is_broadcast()
+        || v4.is_multicast()
+        || v4.is_documentation()
+        || a == 0
+        || a >= 240
+        || (a == 100 && (b & 0xc0) == 64)
+        || (a == 198 && (b & 0xfe) == 18)
+        || (a == 192 && b == 0 && c == 0))
+}
+
 /// Names of cloud metadata services, refused whatever they resolve to (trailing dots and case
 /// do not change a name).
 pub fn is_forbidden_host_name(host: &str) -> bool {
@@ -200,6 +238,40 @@ mod tests {
             "metadata.google.internal.example.com",
         ] {
             assert_eq!(check_host(host), Ok(()), "{host}");
+        }
+    }
+
+    #[test]
+    fn public_addresses_are_told_from_every_other_kind() {
+        for public in [
+            "93.184.215.14",
+            "8.8.8.8",
+            "2606:2800:21f:cb07:6820:80da:af6b:8b2c",
+        ] {
+            assert!(is_public_address(public.parse().expect("ip")), "{public}");
+        }
+        for other in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "224.0.0.1",
+            "255.255.255.255",
+            "192.0.2.1",
+            "198.18.0.1",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "ff02::1",
+            "2001:db8::1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+        ] {
+            assert!(!is_public_address(other.parse().expect("ip")), "{other}");
         }
     }
 

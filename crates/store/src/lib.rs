@@ -7,7 +7,9 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod oauth;
 pub mod secrets;
+pub mod users;
 
 use std::{str::FromStr, time::Duration};
 
@@ -17,7 +19,9 @@ use sqlx::{
 };
 
 pub use audit::{AuditQuery, AuditRow};
+pub use oauth::{ClientRow, CodeRow, FamilyRow, Redemption, RefreshRow, Rotation};
 pub use secrets::{SealError, SecretBox};
+pub use users::UserRow;
 
 /// How long SQLite waits on a lock held by another connection before failing.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
@@ -31,7 +35,7 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
-    /// A unique column (the alias) already holds the value.
+    /// A unique column (an alias, a username) already holds the value.
     #[error("{0} is already taken")]
     Conflict(&'static str),
     #[error("a stored value is not valid: {0}")]
@@ -184,6 +188,11 @@ impl Store {
         self.pool.close().await;
     }
 
+    /// Whether [`Self::close`] was called: background loops stop then.
+    pub fn is_closed(&self) -> bool {
+        self.pool.is_closed()
+    }
+
     /// Inserts a server and the audit row of the action, in one transaction.
     pub async fn insert_server(&self, row: &ServerRow, audit: &AuditRow) -> Result<(), StoreError> {
         let sql = format!(
@@ -322,10 +331,16 @@ fn server_from_row(row: &AnyRow) -> Result<ServerRow, StoreError> {
     })
 }
 
-/// A unique violation can only be the alias (the id is generated).
+/// A unique violation of a server can only be the alias (the id is generated).
 fn conflict_on_alias(error: sqlx::Error) -> StoreError {
+    conflict_on(error, "the alias")
+}
+
+/// A unique violation as [`StoreError::Conflict`] on `what`, the one unique column a caller
+/// chooses.
+fn conflict_on(error: sqlx::Error, what: &'static str) -> StoreError {
     match &error {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict("the alias"),
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what),
         _ => StoreError::Database(error),
     }
 }

@@ -27,6 +27,8 @@ pub enum SealError {
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: XChaCha20Poly1305,
+    /// Kept to derive the keys of other purposes ([`SecretBox::derive`]).
+    key: [u8; 32],
 }
 
 impl std::fmt::Debug for SecretBox {
@@ -39,9 +41,27 @@ impl SecretBox {
     pub fn from_hex(key: &str) -> Result<Self, SealError> {
         let bytes = hex::decode(key.trim()).map_err(|_| SealError::BadKey)?;
         let key: [u8; 32] = bytes.try_into().map_err(|_| SealError::BadKey)?;
-        Ok(Self {
+        Ok(Self::from_key(key))
+    }
+
+    fn from_key(key: [u8; 32]) -> Self {
+        Self {
             cipher: XChaCha20Poly1305::new(&key.into()),
-        })
+            key,
+        }
+    }
+
+    /// A box with a key of its own for `purpose`, derived from this one (SHA-256 of the purpose
+    /// and the key), so that what one purpose seals another cannot open: access tokens are not
+    /// secrets at rest.
+    pub fn derive(&self, purpose: &str) -> SecretBox {
+        use sha2::Digest as _;
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(b"switchboard key for ");
+        hasher.update(purpose.as_bytes());
+        hasher.update([0]);
+        hasher.update(self.key);
+        Self::from_key(hasher.finalize().into())
     }
 
     /// The key from the environment's value, or from `path`, made there (mode 0600) if absent.
@@ -71,19 +91,26 @@ impl SecretBox {
 
     /// Seals a value: a fresh random nonce each time, so equal secrets never look equal at rest.
     pub fn seal(&self, plaintext: &[u8]) -> String {
-        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
-        // Encryption of a byte slice in memory cannot fail.
-        let sealed = self.cipher.encrypt(&nonce, plaintext).unwrap_or_default();
-        format!(
-            "{SEALED_PREFIX}{}{}",
-            hex::encode(nonce),
-            hex::encode(sealed)
-        )
+        format!("{SEALED_PREFIX}{}", hex::encode(self.seal_bytes(plaintext)))
     }
 
     pub fn open(&self, sealed: &str) -> Result<Vec<u8>, SealError> {
         let body = sealed.strip_prefix(SEALED_PREFIX).ok_or(SealError::Open)?;
         let bytes = hex::decode(body).map_err(|_| SealError::Open)?;
+        self.open_bytes(&bytes)
+    }
+
+    /// Seals to bytes: the nonce, then the ciphertext with its tag.
+    pub fn seal_bytes(&self, plaintext: &[u8]) -> Vec<u8> {
+        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+        // Encryption of a byte slice in memory cannot fail.
+        let sealed = self.cipher.encrypt(&nonce, plaintext).unwrap_or_default();
+        let mut bytes = nonce.to_vec();
+        bytes.extend_from_slice(&sealed);
+        bytes
+    }
+
+    pub fn open_bytes(&self, bytes: &[u8]) -> Result<Vec<u8>, SealError> {
         if bytes.len() < 24 {
             return Err(SealError::Open);
         }
@@ -126,5 +153,17 @@ mod tests {
         assert!(matches!(other.open(&sealed), Err(SealError::Open)));
         assert!(matches!(SecretBox::from_hex("abc"), Err(SealError::BadKey)));
         assert!(!format!("{sealer:?}").contains(&std::fs::read_to_string(&path).expect("key")));
+
+        let tokens = sealer.derive("tokens");
+        let sealed = tokens.seal(b"claims");
+        assert_eq!(
+            sealer.derive("tokens").open(&sealed).expect("same purpose"),
+            b"claims"
+        );
+        assert!(
+            sealer.open(&sealed).is_err(),
+            "the parent key cannot open it"
+        );
+        assert!(sealer.derive("other").open(&sealed).is_err());
     }
 }

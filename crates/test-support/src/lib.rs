@@ -7,6 +7,7 @@
 
 pub mod llm;
 pub mod otlp;
+pub mod postgres;
 mod proxy;
 mod rust_server;
 mod silent;

@@ -16,26 +16,7 @@ pub(crate) async fn update(server: &Switchboard, id_or_alias: &str, body: Value)
     patched
 }
 
-/// Runs `sql` on the local PostgreSQL as its superuser.
-pub(crate) fn psql(sql: &str) -> std::process::ExitStatus {
-    std::process::Command::new("psql")
-        .args([
-            "postgres://postgres@127.0.0.1:5432/postgres",
-            "-q",
-            "-c",
-            sql,
-        ])
-        .env("PGOPTIONS", "-c client_min_messages=warning")
-        .status()
-        .expect("psql runs")
-}
-
-/// Creates the local PostgreSQL database `name` afresh, and returns its URL.
-pub(crate) fn fresh_database(name: &str) -> String {
-    psql(&format!("DROP DATABASE IF EXISTS {name}"));
-    assert!(psql(&format!("CREATE DATABASE {name}")).success());
-    format!("postgres://postgres@127.0.0.1:5432/{name}")
-}
+pub(crate) use switchboard_test_support::postgres::{fresh_database, psql};
 
 /// The tool names `session` lists on `path`.
 pub(crate) async fn session_tool_names(
