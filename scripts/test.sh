@@ -6,6 +6,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== installing test peers"
+# The sign-in tests drive Debian's Chromium (playwright-core, from peers/) and make certificates
+# with openssl.
+missing=""
+command -v chromium >/dev/null || missing="$missing chromium"
+command -v openssl >/dev/null || missing="$missing openssl"
+if [ -n "$missing" ]; then
+  apt-get update -qq
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
+fi
 (cd peers && npm ci --no-audit --no-fund --loglevel=error)
 if [ ! -x peers/.venv/bin/python ]; then
   python3 -m venv peers/.venv

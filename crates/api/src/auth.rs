@@ -96,6 +96,7 @@ fn new_token() -> String {
 }
 
 pub use switchboard_gateway::policy::Caller;
+use switchboard_gateway::policy::{self, Credential, Endpoint, Verdict};
 
 /// Records an admin change that failed; one that succeeded wrote its row with the change.
 pub fn audit_failure<T>(state: &AppState, action: &AdminAction, result: &Result<T, ApiError>) {
@@ -116,63 +117,85 @@ fn user_agent(parts: &Parts) -> String {
         .collect()
 }
 
-/// The REST API's caller: authenticated, and allowed by the policy to administer.
+/// The REST API's caller, admitted by the policy: a read (`GET`) needs `admin:read`, anything
+/// else `admin:write`.
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let caller = authenticate(parts, state)?;
-        if !caller.may_administer() {
-            return Err(switchboard_gateway::GatewayError::Forbidden(
-                "this endpoint is for admins".into(),
-            )
-            .into());
+        let caller = authenticate(parts, state);
+        let write = !matches!(
+            parts.method,
+            axum::http::Method::GET | axum::http::Method::HEAD
+        );
+        let request = policy::Request {
+            caller,
+            endpoint: Endpoint::AdminApi { write },
+            asked: None,
+            arrival: policy::Arrival::Other,
+            now: switchboard_auth::secret::now_ms(),
+        };
+        let decision = state
+            .gateway
+            .decide(request, state.auth.revocations())
+            .await?;
+        match decision.verdict {
+            Verdict::Allow => Ok(decision.caller),
+            Verdict::Refuse(refusal) => {
+                let error = ApiError::from(refusal.error());
+                audit_refusal(state, parts, &decision.caller, &error);
+                Err(error)
+            }
         }
-        Ok(caller)
     }
 }
 
-/// Who calls, from the request's bearer token; a refusal is audited (never the token itself).
-pub(crate) fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
-    let verdict = check_token(parts, state);
-    if let Err(error) = &verdict {
-        // Access decisions are audited; a refused token is never recorded, only that it was.
+/// Who calls, from the request's bearer credential: the admin token, an access token this
+/// gateway sealed (opened, not yet judged: that is the policy's), none, or something else. A use
+/// of the admin token, the break-glass credential, is audited.
+pub(crate) fn authenticate(parts: &Parts, state: &AppState) -> Caller {
+    let client = user_agent(parts);
+    let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
+        return Caller::unidentified(Credential::Anonymous, client);
+    };
+    let token = header.to_str().ok().and_then(|value| {
+        let (scheme, token) = value.split_once(' ')?;
+        scheme
+            .eq_ignore_ascii_case("bearer")
+            .then_some(token.trim())
+    });
+    let Some(token) = token else {
+        return Caller::unidentified(Credential::Invalid, client);
+    };
+    if state.admin.verify(token) {
         state.gateway.audit().record(AuditEntry {
-            actor: "".into(),
-            client: user_agent(parts),
+            actor: policy::ADMIN_TOKEN_ACTOR.into(),
+            client: client.clone(),
             kind: "access",
             action: format!("{} {}", parts.method, parts.uri.path()).into(),
-            outcome: "denied",
-            detail: serde_json::json!({"reason": error.message}),
+            outcome: "ok",
+            detail: serde_json::json!({"credential": "admin token"}),
             ..AuditEntry::default()
         });
+        return Caller::admin(client);
     }
-    verdict
+    match state.auth.tokens().open(token) {
+        Some(claims) => Caller::token(claims, client),
+        None => Caller::unidentified(Credential::Invalid, client),
+    }
 }
 
-fn bearer_token(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
-    let header = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .ok_or_else(|| ApiError::unauthorized("a bearer token is required"))?;
-    header
-        .to_str()
-        .ok()
-        .and_then(|value| {
-            let (scheme, token) = value.split_once(' ')?;
-            scheme
-                .eq_ignore_ascii_case("bearer")
-                .then_some(token.trim())
-        })
-        .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))
-}
-
-fn check_token(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
-    let token = bearer_token(&parts.headers)?;
-    if state.admin.verify(token) {
-        Ok(Caller::admin(user_agent(parts)))
-    } else {
-        Err(ApiError::unauthorized("the token is not valid"))
-    }
+/// Access decisions are audited: a refused request is recorded with why (never the credential).
+pub(crate) fn audit_refusal(state: &AppState, parts: &Parts, caller: &Caller, error: &ApiError) {
+    state.gateway.audit().record(AuditEntry {
+        actor: caller.actor.clone().into(),
+        client: caller.client.clone(),
+        kind: "access",
+        action: format!("{} {}", parts.method, parts.uri.path()).into(),
+        outcome: "denied",
+        detail: serde_json::json!({"code": error.code, "reason": error.message}),
+        ..AuditEntry::default()
+    });
 }
 
 #[cfg(test)]

@@ -16,6 +16,9 @@ pub struct ApiError {
     /// Stable, for programs: `invalid_request`, `unauthorized`, `not_found`…
     pub code: &'static str,
     pub message: String,
+    /// The `WWW-Authenticate` challenge of a 401 or 403 from the policy; a plain `Bearer` on any
+    /// other 401.
+    pub challenge: Option<String>,
 }
 
 impl ApiError {
@@ -24,6 +27,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            challenge: None,
         }
     }
 
@@ -65,7 +69,15 @@ impl From<switchboard_agent::RequestError> for ApiError {
 impl From<switchboard_gateway::GatewayError> for ApiError {
     fn from(error: switchboard_gateway::GatewayError) -> Self {
         use switchboard_gateway::GatewayError as E;
+        let challenge = match &error {
+            E::Unauthenticated { header, .. } | E::InsufficientScope { header, .. } => {
+                Some(header.clone())
+            }
+            _ => None,
+        };
         let status = match &error {
+            E::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+            E::InsufficientScope { .. } => StatusCode::FORBIDDEN,
             E::Invalid(_) => StatusCode::BAD_REQUEST,
             E::NotFound(_) | E::UnknownName(_) => StatusCode::NOT_FOUND,
             E::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -79,7 +91,10 @@ impl From<switchboard_gateway::GatewayError> for ApiError {
             tracing::error!(%error, "request failed");
             return Self::new(status, code, "the server failed; see its log");
         }
-        Self::new(status, code, error.to_string())
+        Self {
+            challenge,
+            ..Self::new(status, code, error.to_string())
+        }
     }
 }
 
@@ -121,12 +136,49 @@ impl IntoResponse for ApiError {
             Json(json!({"error": {"code": self.code, "message": self.message}})),
         )
             .into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
-                axum::http::header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("Bearer"),
-            );
+        let challenge = match self.challenge {
+            Some(challenge) => axum::http::HeaderValue::from_str(&challenge).ok(),
+            None => (self.status == StatusCode::UNAUTHORIZED)
+                .then(|| axum::http::HeaderValue::from_static("Bearer")),
+        };
+        if let Some(challenge) = challenge {
+            response
+                .headers_mut()
+                .insert(axum::http::header::WWW_AUTHENTICATE, challenge);
         }
         response
     }
+}
+
+/// An error of the OAuth endpoints, as RFC 6749 §5.2 writes it: `{"error", "error_description"}`,
+/// never cached; a client that failed HTTP Basic authentication is challenged for it again.
+pub fn oauth_error(error: &switchboard_auth::OAuthError, basic: bool) -> Response {
+    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut response = (
+        status,
+        no_store(),
+        Json(json!({"error": error.error, "error_description": error.description})),
+    )
+        .into_response();
+    if status == StatusCode::UNAUTHORIZED && basic {
+        response.headers_mut().insert(
+            axum::http::header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static(r#"Basic realm="switchboard""#),
+        );
+    }
+    response
+}
+
+/// The headers that keep an answer holding credentials out of every cache.
+pub fn no_store() -> [(axum::http::HeaderName, axum::http::HeaderValue); 2] {
+    [
+        (
+            axum::http::header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("no-store"),
+        ),
+        (
+            axum::http::header::PRAGMA,
+            axum::http::HeaderValue::from_static("no-cache"),
+        ),
+    ]
 }

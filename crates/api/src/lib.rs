@@ -8,6 +8,7 @@ pub mod legacy_sse;
 pub mod mcp;
 mod mcp_edge;
 mod mcp_message;
+mod oauth;
 mod raw_path;
 pub mod runs;
 pub mod servers;
@@ -59,6 +60,10 @@ impl std::ops::Deref for AppState {
 pub struct Shared {
     /// Checks the admin token.
     pub admin: AdminAuth,
+    /// The OAuth authorization server of the endpoints.
+    pub auth: switchboard_auth::AuthServer,
+    /// Sign-ins and browser sessions.
+    pub sign_in: switchboard_auth::SignIn,
     /// The registry and its upstream sessions.
     pub gateway: switchboard_gateway::Gateway,
     /// The operator's settings for runs.
@@ -160,6 +165,7 @@ pub fn router(state: AppState) -> Router {
         .route("/run/{run_id}", delete(runs::cancel_run))
         .merge(admin_api)
         .merge(mcp_endpoints)
+        .merge(oauth::routes())
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

@@ -82,10 +82,7 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
         );
     }
     let (mut parts, body) = request.into_parts();
-    let caller = match crate::auth::authenticate(&parts, &state) {
-        Ok(caller) => caller,
-        Err(refused) => return refused.into_response(),
-    };
+    let caller = crate::auth::authenticate(&parts, &state);
     let deleting = parts.method == Method::DELETE;
     let stateless = is_stateless(&parts.headers);
     let (body, message) = if parts.method == Method::POST {
@@ -158,16 +155,21 @@ async fn decide(
         endpoint,
         asked: message.map(|message| message.asked(carriable)),
         arrival,
+        now: switchboard_auth::secret::now_ms(),
     };
     let decision = state
         .gateway
-        .decide(request)
+        .decide(request, state.auth.revocations())
         .await
         .map_err(|error| ApiError::from(error).into_response())?;
     let Verdict::Refuse(refusal) = &decision.verdict else {
         return Ok(decision);
     };
     let error = refusal.error();
+    if !refusal.of_message {
+        let answer = ApiError::from(refusal.error());
+        crate::auth::audit_refusal(state, parts, &decision.caller, &answer);
+    }
     Err(match message.and_then(|message| message.id.as_deref()) {
         Some(id) if refusal.of_message => {
             let body = crate::error::jsonrpc_error(Some(id), &error.into_jsonrpc());

@@ -94,6 +94,12 @@ fn tool(
     serde_json::from_value(value).unwrap_or_default()
 }
 
+/// Whether the admin tool `name` changes nothing, so that `admin:read` may call it; every other
+/// needs `admin:write` (an unknown name too, which is refused anyway).
+pub fn is_read_only(name: &str) -> bool {
+    !WRITES.contains(&name) && admin_tools().iter().any(|tool| tool.name == name)
+}
+
 fn read_only() -> Value {
     json!({"readOnlyHint": true, "destructiveHint": false, "idempotentHint": true, "openWorldHint": false})
 }
@@ -508,13 +514,10 @@ impl ServerHandler for AdminMcp {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
+        let called_by = crate::call::CalledBy::of(&context);
         let action = AdminAction {
-            actor: "admin".into(),
-            client: context
-                .peer
-                .peer_info()
-                .map(|info| info.client_info.name.clone())
-                .unwrap_or_default(),
+            actor: called_by.actor,
+            client: called_by.client,
             action: format!("admin_mcp.{}", request.name),
             server: target,
             started: std::time::Instant::now(),
@@ -573,7 +576,7 @@ mod tests {
         assert_eq!(tools.len(), 9);
         for tool in &tools {
             let value = serde_json::to_value(tool).expect("json");
-            let name = &value["name"];
+            let name = value["name"].as_str().unwrap_or_default();
             let description = value["description"].as_str().expect("description");
             assert!(description.len() > 150, "{name}: description too thin");
             assert!(
@@ -597,6 +600,11 @@ mod tests {
             for hint in ["readOnlyHint", "destructiveHint", "idempotentHint"] {
                 assert!(annotations.get(hint).is_some(), "{name}: no {hint}");
             }
+            assert_eq!(
+                annotations["readOnlyHint"] == true,
+                is_read_only(name),
+                "{name}: the scope it needs follows its annotation"
+            );
             assert_eq!(value["outputSchema"]["type"], "object", "{name}");
         }
         let delete = tools

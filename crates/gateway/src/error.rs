@@ -22,6 +22,12 @@ pub enum GatewayError {
     /// The caller may not do this.
     #[error("{0}")]
     Forbidden(String),
+    /// No valid credential: `header` is the `WWW-Authenticate` challenge of the 401.
+    #[error("{message}")]
+    Unauthenticated { message: String, header: String },
+    /// The token lacks scopes: `header` is the challenge of the 403 that names them.
+    #[error("{message}")]
+    InsufficientScope { message: String, header: String },
     #[error("{0}")]
     Upstream(#[from] UpstreamError),
     #[error("the store failed: {0}")]
@@ -42,6 +48,8 @@ impl GatewayError {
             Self::Disabled(_) => "server_disabled",
             Self::UnknownName(_) => "unknown_name",
             Self::Forbidden(_) => "forbidden",
+            Self::Unauthenticated { .. } => "unauthorized",
+            Self::InsufficientScope { .. } => "insufficient_scope",
             Self::Upstream(_) => "upstream_error",
             Self::Sealed(_) => "secrets_unreadable",
             Self::Store(_) => "internal",

@@ -10,7 +10,7 @@ use switchboard_tools::shape::{object, objects};
 /// What a masked secret looks like in every answer.
 pub const MASK: &str = "********";
 /// Aliases that name the gateway's own endpoints.
-const RESERVED_ALIASES: &[&str] = &["admin", "sse", "message", "messages"];
+const RESERVED_ALIASES: &[&str] = &["admin", "user", "sse", "message", "messages"];
 
 /// How a server runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,6 +11,8 @@
 //! Every authorization rule is here: the next rules (users, scopes, grants) are added to
 //! [`decide`] and nowhere else.
 
+use switchboard_auth::{Claims, Resource, Revocations, Role, Scope, Scopes};
+
 use crate::{
     Gateway, GatewayError, audit::AdminAction, definition_cache::CachedDefinition,
     shared_sessions::SharedSessions,
@@ -25,29 +27,57 @@ pub(crate) fn split(aggregated: &str) -> Option<(&str, &str)> {
     aggregated.split_once(SEPARATOR)
 }
 
-/// Who calls, once the edge has checked the credential.
+/// Who calls, as the edge found them: the credential is opened there, and judged here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
-    pub role: Role,
-    /// Who, for the audit log: `admin` until sign-in lands.
+    pub credential: Credential,
+    /// Who, for the audit log: [`ADMIN_TOKEN_ACTOR`] for the admin token, else the user's name.
     pub actor: String,
     /// Which client, for the audit log: its User-Agent.
     pub client: String,
 }
 
-/// What a caller may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// Holds the admin token: everything.
-    Admin,
+/// The audit log's actor for the admin token: no username can be written so (a space).
+pub const ADMIN_TOKEN_ACTOR: &str = "admin token";
+
+/// The credential a request presented.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// The admin token: the break-glass credential, allowed everything (every use audited).
+    AdminToken,
+    /// An access token this gateway sealed, opened but not yet judged: its expiry, revocation,
+    /// audience and scopes are [`decide`]'s to check.
+    Token(Box<Claims>),
+    /// No `Authorization` header.
+    Anonymous,
+    /// A bearer credential that is no token of this gateway, or a malformed header.
+    Invalid,
 }
 
 impl Caller {
     /// The holder of the admin token, calling with this client.
     pub fn admin(client: String) -> Self {
         Self {
-            role: Role::Admin,
-            actor: "admin".into(),
+            credential: Credential::AdminToken,
+            actor: ADMIN_TOKEN_ACTOR.into(),
+            client,
+        }
+    }
+
+    /// A user's access token.
+    pub fn token(claims: Claims, client: String) -> Self {
+        Self {
+            actor: claims.username.clone(),
+            credential: Credential::Token(Box::new(claims)),
+            client,
+        }
+    }
+
+    /// A caller without a valid credential (`credential` is `Anonymous` or `Invalid`).
+    pub fn unidentified(credential: Credential, client: String) -> Self {
+        Self {
+            credential,
+            actor: String::new(),
             client,
         }
     }
@@ -63,15 +93,16 @@ impl Caller {
         }
     }
 
-    /// Whether the admin API and `/metrics` answer this caller.
-    pub fn may_administer(&self) -> bool {
-        self.role == Role::Admin
-    }
-
     /// Whether a run of this caller may start local (stdio) servers, which run commands on the
-    /// gateway's machine.
+    /// gateway's machine: the admin token, or an admin's token that may write.
     pub fn may_start_local_servers(&self) -> bool {
-        self.role == Role::Admin
+        match &self.credential {
+            Credential::AdminToken => true,
+            Credential::Token(claims) => {
+                claims.role == Role::Admin && claims.scopes.contains(Scope::AdminWrite)
+            }
+            Credential::Anonymous | Credential::Invalid => false,
+        }
     }
 }
 
@@ -84,6 +115,20 @@ pub enum Endpoint<'a> {
     Aggregate,
     /// `/mcp/admin`.
     Admin,
+    /// The REST admin API (and `/metrics`, `/run`): a read, or a change.
+    AdminApi { write: bool },
+}
+
+impl Endpoint<'_> {
+    /// The protected resource a token for this endpoint names as its audience.
+    pub fn resource(&self) -> Resource {
+        match self {
+            Endpoint::Server(name) => Resource::Server((*name).to_string()),
+            Endpoint::Aggregate => Resource::Aggregate,
+            Endpoint::Admin => Resource::Admin,
+            Endpoint::AdminApi { .. } => Resource::AdminApi,
+        }
+    }
 }
 
 /// What a request's JSON-RPC message asks, as far as the policy reads it.
@@ -120,6 +165,8 @@ pub struct Request<'a> {
     /// The message of a `POST`; `None` for a `GET` or `DELETE`.
     pub asked: Option<Asked<'a>>,
     pub arrival: Arrival<'a>,
+    /// Unix milliseconds, for the token's expiry.
+    pub now: i64,
 }
 
 /// What the policy reads besides the request: in memory, no IO.
@@ -129,6 +176,10 @@ pub trait Facts {
     /// Whether `session` is open on the endpoint of `server` (`None`: `/mcp`) with a client that
     /// answers no server-to-client requests, so that the raw path can serve its calls.
     fn plain_session(&self, session: &str, server: Option<&str>) -> bool;
+    /// Whether a token family was revoked.
+    fn revoked(&self, family: &str) -> bool;
+    /// The gateway's public URL: the base of every resource's URI.
+    fn public_url(&self) -> &str;
 }
 
 /// A registered server, as far as the policy reads it.
@@ -202,8 +253,43 @@ pub enum Reason {
     Sealed(String),
     /// On `/mcp`, a name that is not `<server>__<name>`.
     NotAggregated(String),
-    /// `/mcp/admin` is for admins.
+    /// `/mcp/admin` and the admin API are for admins.
     AdminOnly,
+    /// No credential, or one that is not valid here (expired, revoked, for another resource):
+    /// the client must (re)authorize.
+    Unauthenticated(Challenge),
+    /// The token lacks scopes this request needs: the client may step up.
+    InsufficientScope(Challenge),
+}
+
+/// What a 401 or 403 tells the client so that it can get a token that will do (RFC 6750, RFC
+/// 9728): where the resource's metadata is, and which scopes to ask for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    /// What is wrong, for people.
+    pub message: String,
+    /// The URL of the resource's Protected Resource Metadata.
+    pub resource_metadata: String,
+    pub scopes: Scopes,
+    /// Whether a token was presented and refused (`error="invalid_token"`).
+    pub invalid_token: bool,
+}
+
+impl Challenge {
+    /// The `WWW-Authenticate` header's value.
+    pub fn header(&self, insufficient: bool) -> String {
+        let error = if insufficient {
+            r#"error="insufficient_scope", "#
+        } else if self.invalid_token {
+            r#"error="invalid_token", "#
+        } else {
+            ""
+        };
+        format!(
+            r#"Bearer {error}resource_metadata="{}", scope="{}""#,
+            self.resource_metadata, self.scopes
+        )
+    }
 }
 
 impl Refusal {
@@ -217,6 +303,14 @@ impl Refusal {
                 GatewayError::UnknownName(format!("`{name}` is not `<server>{}<name>`", SEPARATOR))
             }
             Reason::AdminOnly => GatewayError::Forbidden("this endpoint is for admins".into()),
+            Reason::Unauthenticated(challenge) => GatewayError::Unauthenticated {
+                header: challenge.header(false),
+                message: challenge.message.clone(),
+            },
+            Reason::InsufficientScope(challenge) => GatewayError::InsufficientScope {
+                header: challenge.header(true),
+                message: challenge.message.clone(),
+            },
         }
     }
 }
@@ -244,11 +338,12 @@ pub fn decide(request: Request<'_>, facts: &impl Facts) -> Decision {
         verdict: Verdict::Refuse(Refusal { of_message, reason }),
         route: Route::Typed,
     };
+    let needed = needed_scopes(request.endpoint, &target);
+    if let Err(reason) = admit(&request, needed, facts) {
+        return refuse(false, reason);
+    }
     let server = match request.endpoint {
-        Endpoint::Admin if request.caller.role != Role::Admin => {
-            return refuse(false, Reason::AdminOnly);
-        }
-        Endpoint::Admin => None,
+        Endpoint::Admin | Endpoint::AdminApi { .. } => None,
         Endpoint::Server(named) => match resolve(facts, named) {
             Ok(server) => Some(server),
             Err(reason) => return refuse(false, reason),
@@ -278,6 +373,76 @@ pub fn decide(request: Request<'_>, facts: &impl Facts) -> Decision {
         verdict: Verdict::Allow,
         route,
     }
+}
+
+/// The scopes a request needs: `mcp` on the proxied servers; on `/mcp/admin` `admin:read`, or
+/// `admin:write` to call a tool that changes something; on the admin API by its method.
+fn needed_scopes(endpoint: Endpoint<'_>, target: &Target) -> Scopes {
+    match endpoint {
+        Endpoint::Server(_) | Endpoint::Aggregate => Scopes::of([Scope::Mcp]),
+        Endpoint::Admin => match target {
+            Target::Tool(tool) if !crate::admin_mcp::is_read_only(tool) => {
+                Scopes::of([Scope::AdminWrite])
+            }
+            _ => Scopes::of([Scope::AdminRead]),
+        },
+        Endpoint::AdminApi { write: true } => Scopes::of([Scope::AdminWrite]),
+        Endpoint::AdminApi { write: false } => Scopes::of([Scope::AdminRead]),
+    }
+}
+
+/// Judges the caller's credential for the endpoint: the admin token passes; a user's token must
+/// be unexpired, unrevoked, for exactly this endpoint, with the scopes needed (and an admin's,
+/// for the admin endpoints).
+fn admit(request: &Request<'_>, needed: Scopes, facts: &impl Facts) -> Result<(), Reason> {
+    let resource = request.endpoint.resource();
+    let challenge = |message: &str, invalid_token: bool, scopes: Scopes| Challenge {
+        message: message.to_string(),
+        resource_metadata: format!(
+            "{}/.well-known/oauth-protected-resource{}",
+            facts.public_url().trim_end_matches('/'),
+            resource.path()
+        ),
+        scopes,
+        invalid_token,
+    };
+    // The scopes this request needs: a client asks for no more than it uses, and steps up
+    // when a later request needs more (a 403 naming them).
+    let unauthenticated = |message: &str, invalid_token: bool| {
+        Reason::Unauthenticated(challenge(message, invalid_token, needed))
+    };
+    let claims = match &request.caller.credential {
+        Credential::AdminToken => return Ok(()),
+        Credential::Anonymous => {
+            return Err(unauthenticated("a bearer token is required", false));
+        }
+        Credential::Invalid => return Err(unauthenticated("the token is not valid", true)),
+        Credential::Token(claims) => claims,
+    };
+    if claims.expires_at <= request.now {
+        return Err(unauthenticated("the token has expired", true));
+    }
+    if facts.revoked(&claims.family) {
+        return Err(unauthenticated("the token was revoked", true));
+    }
+    if claims.audience != resource.uri(facts.public_url()) {
+        return Err(unauthenticated(
+            "the token was issued for another resource",
+            true,
+        ));
+    }
+    let admin_resource = matches!(resource, Resource::Admin | Resource::AdminApi);
+    if admin_resource && claims.role != Role::Admin {
+        return Err(Reason::AdminOnly);
+    }
+    if !claims.scopes.covers(needed) {
+        return Err(Reason::InsufficientScope(challenge(
+            &format!("this request needs the scopes: {needed}"),
+            false,
+            needed.union(claims.scopes.intersect(resource.scopes())),
+        )));
+    }
+    Ok(())
 }
 
 fn target_of(asked: Option<&Asked<'_>>) -> Target {
@@ -332,7 +497,7 @@ fn route_of(request: &Request<'_>, server: Option<&ServerFacts<'_>>, facts: &imp
     let endpoint_server = match request.endpoint {
         Endpoint::Server(_) => server.map(|server| server.id),
         Endpoint::Aggregate => None,
-        Endpoint::Admin => return Route::Typed,
+        Endpoint::Admin | Endpoint::AdminApi { .. } => return Route::Typed,
     };
     let call = asked.method == Some("tools/call")
         && asked.has_id
@@ -353,6 +518,8 @@ fn route_of(request: &Request<'_>, server: Option<&ServerFacts<'_>>, facts: &imp
 struct Snapshot<'a> {
     definitions: &'a std::collections::HashMap<String, CachedDefinition>,
     sessions: &'a SharedSessions,
+    revocations: &'a Revocations,
+    public_url: &'a str,
 }
 
 impl Facts for Snapshot<'_> {
@@ -386,16 +553,34 @@ impl Facts for Snapshot<'_> {
     fn plain_session(&self, session: &str, server: Option<&str>) -> bool {
         self.sessions.get(session, server).is_some()
     }
+
+    fn revoked(&self, family: &str) -> bool {
+        self.revocations.is_revoked(family)
+    }
+
+    fn public_url(&self) -> &str {
+        self.public_url
+    }
 }
 
 impl Gateway {
     /// Decides `request` over the registry as cached (the store is read only when the cache is
-    /// older than its TTL) and the open sessions.
-    pub async fn decide(&self, request: Request<'_>) -> Result<Decision, GatewayError> {
-        let definitions = self.definitions().await?;
+    /// older than its TTL), the open sessions and the revoked token families.
+    pub async fn decide(
+        &self,
+        request: Request<'_>,
+        revocations: &Revocations,
+    ) -> Result<Decision, GatewayError> {
+        let definitions = match request.endpoint {
+            // The admin API names no server: no need to read the registry.
+            Endpoint::AdminApi { .. } => Default::default(),
+            _ => self.definitions().await?,
+        };
         let facts = Snapshot {
             definitions: &definitions,
             sessions: self.shared_sessions(),
+            revocations,
+            public_url: &self.settings().public_url,
         };
         Ok(decide(request, &facts))
     }

@@ -40,6 +40,8 @@ enum Command {
     Serve(commands::serve::Args),
     /// Run an agent on a task with the tools of MCP servers.
     Run(commands::run::Args),
+    /// Manage the gateway's local users.
+    Users(commands::users::Args),
 }
 
 /// The runtime's worker threads: `TOKIO_WORKER_THREADS` when set (the one runtime knob), else
@@ -81,6 +83,7 @@ fn main() -> ExitCode {
             Command::Call(args) => commands::call::run(args).await,
             Command::Serve(args) => commands::serve::run(args).await,
             Command::Run(args) => commands::run::run_command(args).await,
+            Command::Users(args) => commands::users::run(args).await,
         }
     });
     match result {

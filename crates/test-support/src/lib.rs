@@ -12,6 +12,7 @@ mod proxy;
 mod rust_server;
 mod silent;
 mod switchboard;
+pub mod tls;
 mod wait;
 
 use std::{path::PathBuf, process::Stdio, time::Duration};
@@ -28,7 +29,7 @@ pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use proxy::{Fault, RecordedRequest, RecordingProxy};
 pub use rust_server::{InProcessServer, serve_echo_over_stdio};
 pub use silent::SilentServer;
-pub use switchboard::{ADMIN_TOKEN, Switchboard, pids_with_env};
+pub use switchboard::{ADMIN_PASSWORD, ADMIN_TOKEN, Switchboard, pids_with_env};
 pub use wait::{PATIENCE, eventually};
 
 /// The repository root.

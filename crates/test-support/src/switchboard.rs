@@ -15,6 +15,8 @@ use tokio::{
 
 /// The admin token every test server is started with.
 pub const ADMIN_TOKEN: &str = "test-admin-token-5f1c";
+/// The password of the `admin` user every test server makes at its first start.
+pub const ADMIN_PASSWORD: &str = "test-admin-password-9d2e";
 
 /// A running `switchboard serve`; killed when dropped.
 #[derive(Debug)]
@@ -87,6 +89,7 @@ impl Switchboard {
                     .filter_map(|k| Some((*k, std::env::var(k).ok()?))),
             )
             .env("SWITCHBOARD_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("SWITCHBOARD_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("RUST_LOG", "info")
             .envs(env.iter().copied())
             .stdin(Stdio::null())

@@ -26,7 +26,19 @@ impl Facts for Registry {
     fn plain_session(&self, session: &str, server: Option<&str>) -> bool {
         (session, server) == ("s-1", Some("id-echo")) || (session, server) == ("s-2", None)
     }
+
+    fn revoked(&self, family: &str) -> bool {
+        family == "revoked-family"
+    }
+
+    fn public_url(&self) -> &str {
+        BASE
+    }
 }
+
+const BASE: &str = "https://gw.example.com";
+/// The decisions' clock: Unix milliseconds.
+const NOW: i64 = 1_800_000_000_000;
 
 fn admin() -> Caller {
     Caller::admin("test".into())
@@ -48,6 +60,7 @@ fn decided(endpoint: Endpoint<'_>, asked: Option<Asked<'_>>, arrival: Arrival<'_
             endpoint,
             asked,
             arrival,
+            now: NOW,
         },
         &Registry,
     )
@@ -241,4 +254,179 @@ fn the_target_is_what_the_message_names() {
     );
     assert_eq!(decision.target, Target::Tool("list_mcp_servers".into()));
     assert_eq!(decision.verdict, Verdict::Allow);
+}
+
+/// A user's token for `audience` (a path under [`BASE`]) with `scopes`.
+fn token(role: Role, audience: &str, scopes: &str) -> Claims {
+    Claims {
+        family: "family".into(),
+        user_id: "u1".into(),
+        username: "ada".into(),
+        role,
+        client_id: "https://client.example.com/meta.json".into(),
+        audience: format!("{BASE}{audience}"),
+        scopes: Scopes::parse(scopes).expect("scopes"),
+        expires_at: NOW + 60_000,
+    }
+}
+
+/// The verdict on `claims` calling `asked` on `endpoint`.
+fn verdict_of(caller: Caller, endpoint: Endpoint<'_>, asked: Option<Asked<'_>>) -> Verdict {
+    decide(
+        Request {
+            caller,
+            endpoint,
+            asked,
+            arrival: Arrival::Other,
+            now: NOW,
+        },
+        &Registry,
+    )
+    .verdict
+}
+
+fn user(claims: Claims) -> Caller {
+    Caller::token(claims, "test".into())
+}
+
+/// The refusal's challenge header, and whether it is a 401 (rather than a 403).
+fn challenge(verdict: Verdict) -> (String, bool) {
+    match verdict {
+        Verdict::Refuse(Refusal {
+            of_message: false,
+            reason: Reason::Unauthenticated(challenge),
+        }) => (challenge.header(false), true),
+        Verdict::Refuse(Refusal {
+            of_message: false,
+            reason: Reason::InsufficientScope(challenge),
+        }) => (challenge.header(true), false),
+        other => panic!("a challenge expected: {other:?}"),
+    }
+}
+
+#[test]
+fn a_token_is_allowed_only_unexpired_unrevoked_for_its_own_endpoint_with_its_scopes() {
+    let echo = Endpoint::Server("echo");
+    assert_eq!(
+        verdict_of(
+            user(token(Role::User, "/mcp/echo", "mcp")),
+            echo,
+            Some(call("add"))
+        ),
+        Verdict::Allow
+    );
+    assert_eq!(
+        verdict_of(
+            user(token(Role::User, "/mcp", "mcp")),
+            Endpoint::Aggregate,
+            None
+        ),
+        Verdict::Allow
+    );
+    let metadata = format!("{BASE}/.well-known/oauth-protected-resource/mcp/echo");
+    let invalid =
+        format!(r#"Bearer error="invalid_token", resource_metadata="{metadata}", scope="mcp""#);
+    let expired = Claims {
+        expires_at: NOW,
+        ..token(Role::User, "/mcp/echo", "mcp")
+    };
+    let revoked = Claims {
+        family: "revoked-family".into(),
+        ..token(Role::User, "/mcp/echo", "mcp")
+    };
+    for (claims, why) in [
+        (expired, "expired"),
+        (revoked, "revoked"),
+        (token(Role::User, "/mcp/other", "mcp"), "another server's"),
+        (token(Role::User, "/mcp", "mcp"), "the aggregate's"),
+    ] {
+        assert_eq!(
+            challenge(verdict_of(user(claims), echo, Some(call("add")))),
+            (invalid.clone(), true),
+            "{why}"
+        );
+    }
+    let anonymous = Caller::unidentified(Credential::Anonymous, "test".into());
+    assert_eq!(
+        challenge(verdict_of(anonymous, echo, None)),
+        (
+            format!(r#"Bearer resource_metadata="{metadata}", scope="mcp""#),
+            true
+        )
+    );
+    let forged = Caller::unidentified(Credential::Invalid, "test".into());
+    assert_eq!(challenge(verdict_of(forged, echo, None)), (invalid, true));
+    let admin_metadata = format!("{BASE}/.well-known/oauth-protected-resource/mcp/admin");
+    assert!(
+        !challenge(verdict_of(
+            user(token(Role::User, "/mcp/echo", "user:read")),
+            echo,
+            None
+        ))
+        .1,
+        "a token without `mcp` may step up"
+    );
+    // /mcp/admin: admin:read lists and reads, admin:write changes; admins only.
+    let reader = || user(token(Role::Admin, "/mcp/admin", "admin:read"));
+    assert_eq!(
+        verdict_of(reader(), Endpoint::Admin, Some(call("list_mcp_servers"))),
+        Verdict::Allow
+    );
+    assert_eq!(
+        challenge(verdict_of(
+            reader(),
+            Endpoint::Admin,
+            Some(call("delete_mcp_server"))
+        )),
+        (
+            format!(
+                r#"Bearer error="insufficient_scope", resource_metadata="{admin_metadata}", scope="admin:read admin:write""#
+            ),
+            false
+        )
+    );
+    assert_eq!(
+        verdict_of(
+            user(token(Role::Admin, "/mcp/admin", "admin:write")),
+            Endpoint::Admin,
+            Some(call("delete_mcp_server"))
+        ),
+        Verdict::Allow
+    );
+    assert_eq!(
+        verdict_of(
+            user(token(Role::User, "/mcp/admin", "admin:write")),
+            Endpoint::Admin,
+            Some(call("list_mcp_servers"))
+        ),
+        Verdict::Refuse(Refusal {
+            of_message: false,
+            reason: Reason::AdminOnly
+        }),
+        "a token of a user who is no longer an admin"
+    );
+    // The admin API: reads and writes.
+    let api_reader = || user(token(Role::Admin, "/api", "admin:read"));
+    assert_eq!(
+        verdict_of(api_reader(), Endpoint::AdminApi { write: false }, None),
+        Verdict::Allow
+    );
+    assert!(
+        !challenge(verdict_of(
+            api_reader(),
+            Endpoint::AdminApi { write: true },
+            None
+        ))
+        .1
+    );
+    assert!(!api_reader().may_start_local_servers());
+    assert!(admin().may_start_local_servers());
+    // The admin token passes everywhere.
+    for endpoint in [
+        Endpoint::Admin,
+        Endpoint::AdminApi { write: true },
+        Endpoint::Server("echo"),
+    ] {
+        assert_eq!(verdict_of(admin(), endpoint, None), Verdict::Allow);
+    }
 }

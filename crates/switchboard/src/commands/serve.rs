@@ -6,20 +6,15 @@ use anyhow::Context as _;
 use switchboard_agent::{ApiKey, RunnerSettings, RunningRuns};
 use switchboard_api::{AdminAuth, AdminTokenSource, AppState, mcp::McpMounts};
 use switchboard_gateway::{Gateway, GatewaySettings, catalog::Catalog};
-use switchboard_store::{SecretBox, Store};
+use switchboard_store::SecretBox;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The address to listen on.
     #[arg(long, default_value = "127.0.0.1:7777")]
     listen: SocketAddr,
-    /// Where Switchboard keeps its data.
-    #[arg(long, env = "SWITCHBOARD_DATA_DIR")]
-    data_dir: Option<PathBuf>,
-    /// The store: `sqlite://PATH` or `postgres://…`; a SQLite file in the data directory by
-    /// default.
-    #[arg(long, env = "SWITCHBOARD_DATABASE_URL", hide_env_values = true)]
-    database: Option<String>,
+    #[command(flatten)]
+    store: super::StoreArgs,
     /// The base URL clients reach this server at, for `connectURL`; `http://<listen address>` by
     /// default.
     #[arg(long)]
@@ -94,22 +89,17 @@ pub struct Args {
     /// Seconds requests in flight get to finish at shutdown.
     #[arg(long, default_value_t = 10)]
     shutdown_grace: u64,
+    /// Seconds an OAuth access token lives.
+    #[arg(long, default_value_t = 3600)]
+    access_token_ttl: u64,
+    /// Accept Client ID Metadata Documents served over http from loopback addresses. For
+    /// development and tests only: documents must otherwise be https on public addresses.
+    #[arg(long)]
+    allow_loopback_client_metadata: bool,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let data_dir = match args.data_dir {
-        Some(dir) => dir,
-        None => default_data_dir()?,
-    };
-    std::fs::create_dir_all(&data_dir)
-        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
-    let database = match args.database {
-        Some(url) => url,
-        None => format!("sqlite://{}", data_dir.join("switchboard.db").display()),
-    };
-    let store = Store::open(&database)
-        .await
-        .context("cannot open the store")?;
+    let (store, data_dir) = args.store.open().await?;
     let key_env = std::env::var("SWITCHBOARD_SECRET_KEY").ok();
     let (sealer, _) = SecretBox::load_or_create(key_env.as_deref(), &data_dir.join("secret.key"))
         .context("cannot set up the secret key")?;
@@ -136,6 +126,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (admin, source) = AdminAuth::load_or_create(admin_env.as_deref(), &store)
         .await
         .context("cannot set up the admin token")?;
+    let admin_password = std::env::var("SWITCHBOARD_ADMIN_PASSWORD").ok();
+    let first_admin =
+        switchboard_auth::sign_in::ensure_first_admin(&store, admin_password.as_deref())
+            .await
+            .context("cannot set up the first admin user")?;
     let default_api_key = args
         .llm_api_key
         .or_else(|| std::env::var("OPENAI_API_KEY").ok())
@@ -158,6 +153,17 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         allowed_hosts.push(host);
     }
     switchboard_mcp::net::allow_link_local(args.allow_link_local_upstreams);
+    let auth = switchboard_auth::AuthServer::new(
+        store.clone(),
+        &sealer,
+        switchboard_auth::AuthSettings {
+            access_ttl: Duration::from_secs(args.access_token_ttl.max(1)),
+            allow_loopback_metadata: args.allow_loopback_client_metadata,
+            ..switchboard_auth::AuthSettings::new(&public_url)
+        },
+    );
+    auth.spawn_background();
+    let sign_in = switchboard_auth::SignIn::new(store.clone());
     let gateway = Gateway::new(
         store,
         sealer,
@@ -183,6 +189,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     ));
     let state = AppState::new(switchboard_api::Shared {
         admin,
+        auth,
+        sign_in,
         mcp: McpMounts::new(
             allowed_hosts,
             Duration::from_secs(args.session_idle_timeout.max(1)),
@@ -227,6 +235,17 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             banner.push_str("admin token: from SWITCHBOARD_ADMIN_TOKEN\n")
         }
     }
+    match first_admin {
+        switchboard_auth::sign_in::FirstAdmin::Created { password } => banner.push_str(&format!(
+            "admin user `{}` created; its password (shown once): {password}\n",
+            switchboard_auth::sign_in::FIRST_ADMIN
+        )),
+        switchboard_auth::sign_in::FirstAdmin::FromEnvironment => banner.push_str(&format!(
+            "admin user `{}` created with SWITCHBOARD_ADMIN_PASSWORD\n",
+            switchboard_auth::sign_in::FIRST_ADMIN
+        )),
+        switchboard_auth::sign_in::FirstAdmin::Existing => {}
+    }
     super::emit(&banner)?;
     switchboard_api::serve(
         listener,
@@ -236,17 +255,6 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     )
     .await?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// `$XDG_DATA_HOME/switchboard`, or `~/.local/share/switchboard`.
-fn default_data_dir() -> anyhow::Result<PathBuf> {
-    if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
-        return Ok(PathBuf::from(dir).join("switchboard"));
-    }
-    let home = std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .context("no --data-dir given and HOME is not set")?;
-    Ok(PathBuf::from(home).join(".local/share/switchboard"))
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -42,9 +42,14 @@ pub async fn register(server: &Switchboard, body: &Value) -> Value {
 
 /// An MCP client of ours on one of the server's MCP endpoints, with the admin token.
 pub async fn mcp_client(server: &Switchboard, path: &str) -> Upstream {
+    mcp_client_with(server, path, ADMIN_TOKEN).await
+}
+
+/// [`mcp_client`] with another bearer token.
+pub async fn mcp_client_with(server: &Switchboard, path: &str, token: &str) -> Upstream {
     let mut http = HttpConfig::new(server.url(path));
     http.headers
-        .push(("Authorization".into(), format!("Bearer {ADMIN_TOKEN}")));
+        .push(("Authorization".into(), format!("Bearer {token}")));
     Upstream::connect(UpstreamConfig::new("client", Endpoint::Http(http)))
         .await
         .expect("connects")

@@ -13,6 +13,7 @@ mod progress;
 mod registry;
 mod safety;
 mod sessions;
+mod sign_in;
 
 use std::{path::Path, time::Duration};
 

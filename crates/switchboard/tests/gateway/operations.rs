@@ -88,11 +88,21 @@ async fn the_audit_log_records_calls_admin_actions_and_refusals() {
     assert_eq!(call["server"], "calc");
     assert_eq!(call["tool"], "plus");
     assert_eq!(call["outcome"], "ok");
-    assert_eq!(call["actor"], "admin");
+    assert_eq!(call["actor"], "admin token");
     // Every path records who called, as the policy decided the request.
     let calls: Vec<&Value> = rows.iter().filter(|r| r["kind"] == "tool_call").collect();
     assert_eq!(calls.len(), 3, "{calls:?}");
-    assert!(calls.iter().all(|r| r["actor"] == "admin"), "{calls:?}");
+    assert!(
+        calls.iter().all(|r| r["actor"] == "admin token"),
+        "{calls:?}"
+    );
+    // Every use of the admin token, the break-glass credential, is on record.
+    assert!(
+        rows.iter().any(|r| r["kind"] == "access"
+            && r["actor"] == "admin token"
+            && r["action"] == "GET /api/audit"),
+        "{rows:?}"
+    );
     let detail: Value =
         serde_json::from_str(call["detail"].as_str().expect("detail")).expect("json");
     assert_eq!(detail["argumentsSha256"].as_str().map(str::len), Some(64));
@@ -103,9 +113,9 @@ async fn the_audit_log_records_calls_admin_actions_and_refusals() {
     );
     let refused = rows
         .iter()
-        .find(|r| r["kind"] == "access")
+        .find(|r| r["kind"] == "access" && r["outcome"] == "denied")
         .expect("an access row");
-    assert_eq!(refused["outcome"], "denied");
+    assert_eq!(refused["action"], "GET /api/mcp-servers");
     assert!(
         !audit.to_string().contains("not-the-token-123"),
         "a refused token was recorded"

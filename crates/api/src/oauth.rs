@@ -1,0 +1,53 @@
+//! The gateway as the OAuth 2.1 authorization server of its own MCP endpoints (the MCP
+//! authorization spec, 2025-11-25 and 2026-07-28): discovery documents, the authorization and
+//! token endpoints, registration and revocation, and the browser pages around them (sign-in,
+//! consent, authorized clients). The rules are `switchboard_auth`'s; a token is judged where
+//! every request is, at the policy point.
+
+mod account;
+mod authorize;
+mod browser;
+mod endpoints;
+mod metadata;
+mod pages;
+
+use axum::{
+    Router,
+    routing::{delete, get, post},
+};
+
+use crate::AppState;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(metadata::root_resource),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/{*path}",
+            get(metadata::resource),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(metadata::authorization_server),
+        )
+        .route(
+            "/.well-known/openid-configuration",
+            get(metadata::authorization_server),
+        )
+        .route(
+            "/oauth/authorize",
+            get(authorize::start).post(authorize::decide),
+        )
+        .route("/oauth/token", post(endpoints::token))
+        .route("/oauth/revoke", post(endpoints::revoke))
+        .route("/oauth/register", post(endpoints::register))
+        .route("/login", get(browser::login_page).post(browser::login))
+        .route("/logout", post(browser::logout))
+        .route("/account/clients", get(account::page))
+        .route("/account/clients/revoke", post(account::revoke_form))
+        .route("/api/me/clients", get(account::list))
+        .route("/api/me/clients/{client_id}", delete(account::revoke))
+        .route("/assets/site.css", get(pages::stylesheet))
+}

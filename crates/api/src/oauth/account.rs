@@ -1,0 +1,115 @@
+//! The clients a signed-in user has authorized: a page and a JSON API, each able to revoke one.
+
+use axum::{
+    Form, Json,
+    extract::{Path, State},
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+};
+use axum_extra::extract::cookie::CookieJar;
+
+use super::{
+    browser::{csrf, csrf_ok, error_page, login_url, signed_in},
+    pages::ClientsPage,
+};
+use crate::{AppState, error::ApiError};
+
+const PAGE: &str = "/account/clients";
+
+pub(super) async fn page(State(state): State<AppState>, jar: CookieJar) -> Response {
+    let Some(user) = signed_in(&state, &jar).await else {
+        return Redirect::to(&login_url(PAGE)).into_response();
+    };
+    let clients = match state.auth.authorized_clients(&user.id).await {
+        Ok(clients) => clients,
+        Err(error) => {
+            tracing::error!(%error, "cannot list authorized clients");
+            return error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                jar,
+                "Something went wrong",
+                "Your authorized clients could not be read; try again.",
+            );
+        }
+    };
+    let (jar, csrf) = csrf(&state, jar);
+    let html = ClientsPage {
+        signed_in: Some(&user.username),
+        csrf: &csrf,
+        clients,
+    }
+    .render();
+    super::browser::page(StatusCode::OK, jar, html)
+}
+
+#[derive(serde::Deserialize)]
+pub(super) struct RevokeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    client_id: String,
+}
+
+pub(super) async fn revoke_form(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<RevokeForm>,
+) -> Response {
+    if !csrf_ok(&jar, &form.csrf) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            jar,
+            "This form has expired",
+            "Revoke clients from this gateway's own page.",
+        );
+    }
+    let Some(user) = signed_in(&state, &jar).await else {
+        return Redirect::to(&login_url(PAGE)).into_response();
+    };
+    if let Err(error) = state.auth.revoke_client(&user.id, &form.client_id).await {
+        tracing::error!(%error, "cannot revoke a client");
+    }
+    Redirect::to(PAGE).into_response()
+}
+
+/// The JSON API's user: the browser session's (cookies are SameSite=Lax, and a `DELETE` from
+/// another site cannot carry them).
+async fn api_user(
+    state: &AppState,
+    jar: &CookieJar,
+) -> Result<switchboard_store::UserRow, ApiError> {
+    signed_in(state, jar)
+        .await
+        .ok_or_else(|| ApiError::unauthorized("sign in first: this API is for the signed-in user"))
+}
+
+pub(super) async fn list(State(state): State<AppState>, jar: CookieJar) -> Response {
+    let user = match api_user(&state, &jar).await {
+        Ok(user) => user,
+        Err(error) => return error.into_response(),
+    };
+    match state.auth.authorized_clients(&user.id).await {
+        Ok(clients) => Json(serde_json::json!({"clients": clients})).into_response(),
+        Err(error) => {
+            ApiError::from(switchboard_gateway::GatewayError::from(error)).into_response()
+        }
+    }
+}
+
+pub(super) async fn revoke(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(client_id): Path<String>,
+) -> Response {
+    let user = match api_user(&state, &jar).await {
+        Ok(user) => user,
+        Err(error) => return error.into_response(),
+    };
+    match state.auth.revoke_client(&user.id, &client_id).await {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => ApiError::not_found("you have not authorized this client").into_response(),
+        Err(error) => {
+            ApiError::from(switchboard_gateway::GatewayError::from(error)).into_response()
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! The browser's side of sign-in: the session cookie, the CSRF double-submit cookie, the pages'
+//! security headers, and the sign-in and sign-out forms.
+
+use axum::{
+    Form,
+    extract::{ConnectInfo, Query, State},
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Redirect, Response},
+};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use switchboard_auth::{secret::constant_time_eq, sign_in::LoginError};
+use switchboard_store::UserRow;
+
+use super::pages::{self, LoginPage};
+use crate::AppState;
+
+const SESSION_COOKIE: &str = "sb_session";
+const CSRF_COOKIE: &str = "sb_csrf";
+
+/// A cookie of the sign-in pages: HttpOnly, SameSite=Lax (sent when a client's redirect brings
+/// the user back, not with other sites' requests), Secure when the public URL is https.
+fn cookie(state: &AppState, name: &'static str, value: String) -> Cookie<'static> {
+    Cookie::build((name, value))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.auth.issuer().starts_with("https://"))
+        .path("/")
+        .build()
+}
+
+/// The signed-in user of the request's session cookie.
+pub(super) async fn signed_in(state: &AppState, jar: &CookieJar) -> Option<UserRow> {
+    let value = jar.get(SESSION_COOKIE)?.value().to_string();
+    match state.sign_in.session_user(&value).await {
+        Ok(user) => user,
+        Err(error) => {
+            tracing::error!(%error, "cannot read a browser session");
+            None
+        }
+    }
+}
+
+/// The CSRF token of this browser: its cookie's value, made now if it has none. A form carries
+/// it back in a field, which another site's page cannot read.
+pub(super) fn csrf(state: &AppState, jar: CookieJar) -> (CookieJar, String) {
+    if let Some(token) = jar.get(CSRF_COOKIE).map(|c| c.value().to_string()) {
+        return (jar, token);
+    }
+    let token = switchboard_auth::secret::random_credential("");
+    (jar.add(cookie(state, CSRF_COOKIE, token.clone())), token)
+}
+
+/// Whether a form's CSRF field matches the browser's cookie.
+pub(super) fn csrf_ok(jar: &CookieJar, field: &str) -> bool {
+    jar.get(CSRF_COOKIE)
+        .is_some_and(|cookie| !field.is_empty() && constant_time_eq(cookie.value(), field))
+}
+
+/// An HTML page with the headers every page gets: no script may run (the pages have none), no
+/// framing, no caching, no referrer.
+pub(super) fn page(status: StatusCode, jar: CookieJar, html: String) -> Response {
+    let mut response = (status, jar, axum::response::Html(html)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; \
+             base-uri 'none'",
+        ),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// A page saying what went wrong.
+pub(super) fn error_page(
+    status: StatusCode,
+    jar: CookieJar,
+    heading: &str,
+    message: &str,
+) -> Response {
+    page(status, jar, pages::error(heading, message))
+}
+
+/// Where to go after signing in: a path of this gateway only (never `//host`, another site).
+fn local_path(next: &str) -> &str {
+    let local = next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\");
+    if local { next } else { "/account/clients" }
+}
+
+/// The sign-in page's address that comes back to `next`.
+pub(super) fn login_url(next: &str) -> String {
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("next", next)
+        .finish();
+    format!("/login?{query}")
+}
+
+#[derive(serde::Deserialize)]
+pub(super) struct Next {
+    #[serde(default)]
+    next: String,
+}
+
+pub(super) async fn login_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(Next { next }): Query<Next>,
+) -> Response {
+    if signed_in(&state, &jar).await.is_some() {
+        return Redirect::to(local_path(&next)).into_response();
+    }
+    let (jar, csrf) = csrf(&state, jar);
+    let html = LoginPage::new(&csrf, local_path(&next), "", None).render();
+    page(StatusCode::OK, jar, html)
+}
+
+#[derive(serde::Deserialize)]
+pub(super) struct LoginForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    next: String,
+}
+
+pub(super) async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    jar: CookieJar,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let next = local_path(&form.next).to_string();
+    if !csrf_ok(&jar, &form.csrf) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            jar,
+            "This form has expired",
+            "The sign-in form was not sent from this gateway's page. Open the sign-in page again.",
+        );
+    }
+    match state
+        .sign_in
+        .login(&form.username, &form.password, peer.ip())
+        .await
+    {
+        Ok(user) => match state.sign_in.start_session(&user.id).await {
+            Ok(session) => {
+                let jar = jar.add(cookie(&state, SESSION_COOKIE, session));
+                (jar, Redirect::to(&next)).into_response()
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot open a browser session");
+                error_page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    jar,
+                    "Sign-in failed",
+                    "The gateway could not sign you in; try again.",
+                )
+            }
+        },
+        Err(error) => {
+            let status = match error {
+                LoginError::Invalid => StatusCode::UNAUTHORIZED,
+                LoginError::TooMany => StatusCode::TOO_MANY_REQUESTS,
+                LoginError::Store => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            let (jar, csrf) = super::browser::csrf(&state, jar);
+            let message = error.to_string();
+            let html = LoginPage::new(&csrf, &next, &form.username, Some(&message)).render();
+            page(status, jar, html)
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub(super) struct LogoutForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// Signs out, and goes to the sign-in page (which comes back to `next`: switching accounts in
+/// the middle of an authorization).
+pub(super) async fn logout(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<LogoutForm>,
+) -> Response {
+    if !csrf_ok(&jar, &form.csrf) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            jar,
+            "This form has expired",
+            "Sign out from this gateway's own page.",
+        );
+    }
+    if let Some(session) = jar.get(SESSION_COOKIE).map(|c| c.value().to_string())
+        && let Err(error) = state.sign_in.end_session(&session).await
+    {
+        tracing::error!(%error, "cannot end a browser session");
+    }
+    let jar = jar.remove(Cookie::build(SESSION_COOKIE).path("/"));
+    (jar, Redirect::to(&login_url(local_path(&form.next)))).into_response()
+}

