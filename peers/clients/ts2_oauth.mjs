@@ -8,6 +8,8 @@
 //   username, password,            the user the browser signs in as
 //   screenshots: DIR,              where the pages are saved as PNG files
 //   tls: {cert, key},              PEM files for the metadata document's https server
+//   oidc: {host, login},           sign in at this OpenID Connect provider (host:port) as `login`
+//                                  instead of with a password
 //   flows: [{
 //     url,                         the MCP endpoint
 //     client: "metadata" | "registered",
@@ -103,9 +105,30 @@ async function shoot(name) {
 async function authorize(url, pages, shot) {
   const arrived = new Promise((resolve) => { waiting = resolve; });
   await page.goto(url.toString());
-  for (let step = 0; step < 4; step++) {
+  for (let step = 0; step < 8; step++) {
     const where = new URL(page.url());
     if (where.pathname === "/callback") break;
+    if (config.oidc && where.host === config.oidc.host) {
+      if (await page.locator("input[name=login]").count()) {
+        pages.push("provider-login");
+        await page.fill("input[name=login]", config.oidc.login);
+        await page.fill("input[name=password]", "any password");
+        await shoot(`${shot}-provider-login`);
+      } else {
+        pages.push("provider-consent");
+      }
+      const before = page.url();
+      await page.click("button[type=submit]");
+      await page.waitForURL((u) => u.toString() !== before, { timeout: 15000 });
+      continue;
+    }
+    if (where.pathname === "/login" && config.oidc) {
+      pages.push("login");
+      await shoot(`${shot}-login`);
+      await page.click("a.button");
+      await page.waitForURL((u) => u.host === config.oidc.host, { timeout: 15000 });
+      continue;
+    }
     if (where.pathname === "/login") {
       pages.push("login");
       await page.fill("#username", config.username);

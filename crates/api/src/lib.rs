@@ -64,6 +64,8 @@ pub struct Shared {
     pub auth: switchboard_auth::AuthServer,
     /// Sign-ins and browser sessions.
     pub sign_in: switchboard_auth::SignIn,
+    /// The organization's OpenID Connect provider, when one is configured.
+    pub external: Option<switchboard_auth::ExternalProvider>,
     /// The registry and its upstream sessions.
     pub gateway: switchboard_gateway::Gateway,
     /// The operator's settings for runs.

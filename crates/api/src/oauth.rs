@@ -45,6 +45,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/oauth/register", post(endpoints::register))
         .route("/login", get(browser::login_page).post(browser::login))
         .route("/logout", post(browser::logout))
+        .route("/login/oidc", get(browser::external_start))
+        .route("/login/oidc/callback", get(browser::external_finish))
         .route("/account/clients", get(account::page))
         .route("/account/clients/revoke", post(account::revoke_form))
         .route("/api/me/clients", get(account::list))

@@ -10,6 +10,7 @@
 
 pub mod access_token;
 pub mod client;
+pub mod external;
 pub mod metadata_document;
 pub mod password;
 mod registration;
@@ -21,6 +22,7 @@ pub mod sign_in;
 
 pub use access_token::{AccessTokens, Claims};
 pub use client::{Client, ClientKind};
+pub use external::{ExternalProvider, ExternalSettings};
 pub use metadata_document::MetadataDocuments;
 pub use revocations::Revocations;
 pub use scope::{Resource, Scope, Scopes};

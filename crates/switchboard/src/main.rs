@@ -37,7 +37,7 @@ enum Command {
     /// Call one tool of an MCP server.
     Call(commands::call::Args),
     /// Serve the HTTP API (`POST /run`).
-    Serve(commands::serve::Args),
+    Serve(Box<commands::serve::Args>),
     /// Run an agent on a task with the tools of MCP servers.
     Run(commands::run::Args),
     /// Manage the gateway's local users.
@@ -81,7 +81,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Tools(args) => commands::tools::run(args).await,
             Command::Call(args) => commands::call::run(args).await,
-            Command::Serve(args) => commands::serve::run(args).await,
+            Command::Serve(args) => commands::serve::run(*args).await,
             Command::Run(args) => commands::run::run_command(args).await,
             Command::Users(args) => commands::users::run(args).await,
         }

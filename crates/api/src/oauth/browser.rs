@@ -16,6 +16,8 @@ use crate::AppState;
 
 const SESSION_COOKIE: &str = "sb_session";
 const CSRF_COOKIE: &str = "sb_csrf";
+/// The sealed state of a sign-in at the external provider, until the browser comes back.
+const EXTERNAL_COOKIE: &str = "sb_oidc";
 
 /// A cookie of the sign-in pages: HttpOnly, SameSite=Lax (sent when a client's redirect brings
 /// the user back, not with other sites' requests), Secure when the public URL is https.
@@ -120,7 +122,9 @@ pub(super) async fn login_page(
         return Redirect::to(local_path(&next)).into_response();
     }
     let (jar, csrf) = csrf(&state, jar);
-    let html = LoginPage::new(&csrf, local_path(&next), "", None).render();
+    let html = LoginPage::new(&csrf, local_path(&next), "", None)
+        .with_provider(state.external.as_ref().map(|p| p.name()))
+        .render();
     page(StatusCode::OK, jar, html)
 }
 
@@ -156,21 +160,7 @@ pub(super) async fn login(
         .login(&form.username, &form.password, peer.ip())
         .await
     {
-        Ok(user) => match state.sign_in.start_session(&user.id).await {
-            Ok(session) => {
-                let jar = jar.add(cookie(&state, SESSION_COOKIE, session));
-                (jar, Redirect::to(&next)).into_response()
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot open a browser session");
-                error_page(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    jar,
-                    "Sign-in failed",
-                    "The gateway could not sign you in; try again.",
-                )
-            }
-        },
+        Ok(user) => signed_in_as(&state, jar, &user, &next).await,
         Err(error) => {
             let status = match error {
                 LoginError::Invalid => StatusCode::UNAUTHORIZED,
@@ -179,9 +169,111 @@ pub(super) async fn login(
             };
             let (jar, csrf) = super::browser::csrf(&state, jar);
             let message = error.to_string();
-            let html = LoginPage::new(&csrf, &next, &form.username, Some(&message)).render();
+            let html = LoginPage::new(&csrf, &next, &form.username, Some(&message))
+                .with_provider(state.external.as_ref().map(|p| p.name()))
+                .render();
             page(status, jar, html)
         }
+    }
+}
+
+/// Opens a browser session for `user` and goes on to `next`.
+async fn signed_in_as(state: &AppState, jar: CookieJar, user: &UserRow, next: &str) -> Response {
+    match state.sign_in.start_session(&user.id).await {
+        Ok(session) => {
+            let jar = jar.add(cookie(state, SESSION_COOKIE, session));
+            (jar, Redirect::to(local_path(next))).into_response()
+        }
+        Err(error) => {
+            tracing::error!(%error, "cannot open a browser session");
+            error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                jar,
+                "Sign-in failed",
+                "The gateway could not sign you in; try again.",
+            )
+        }
+    }
+}
+
+/// Sends the browser to the organization's provider, with the sealed state in a cookie.
+pub(super) async fn external_start(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(Next { next }): Query<Next>,
+) -> Response {
+    let Some(provider) = &state.external else {
+        return error_page(
+            StatusCode::NOT_FOUND,
+            jar,
+            "No sign-in provider",
+            "This gateway signs users in with its own accounts only.",
+        );
+    };
+    match provider.start(local_path(&next)).await {
+        Ok((url, pending)) => {
+            let jar = jar.add(cookie(&state, EXTERNAL_COOKIE, pending));
+            (jar, Redirect::to(&url)).into_response()
+        }
+        Err(error) => error_page(
+            StatusCode::BAD_GATEWAY,
+            jar,
+            "Sign-in failed",
+            &error.to_string(),
+        ),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub(super) struct ProviderAnswer {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    state: String,
+    error: Option<String>,
+}
+
+/// The provider sends the browser back here: the user is signed in (made on their first visit).
+pub(super) async fn external_finish(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(answer): Query<ProviderAnswer>,
+) -> Response {
+    let failed = |jar: CookieJar, status: StatusCode, message: &str| {
+        error_page(status, jar, "Sign-in failed", message)
+    };
+    let Some(provider) = &state.external else {
+        return failed(
+            jar,
+            StatusCode::NOT_FOUND,
+            "No sign-in provider is configured.",
+        );
+    };
+    let pending = jar.get(EXTERNAL_COOKIE).map(|c| c.value().to_string());
+    let jar = jar.remove(Cookie::build(EXTERNAL_COOKIE).path("/"));
+    if let Some(error) = answer.error {
+        let message = format!("The sign-in provider answered: {error}.");
+        return failed(jar, StatusCode::FORBIDDEN, &message);
+    }
+    let Some(pending) = pending else {
+        return failed(
+            jar,
+            StatusCode::BAD_REQUEST,
+            "This sign-in did not start here, or took too long; start again.",
+        );
+    };
+    let identity = provider.finish(&pending, &answer.state, &answer.code).await;
+    let outcome = match identity {
+        Ok((identity, next)) => {
+            switchboard_auth::external::external_user(state.gateway.store(), &identity)
+                .await
+                .map(|user| (user, next))
+        }
+        Err(error) => Err(error),
+    };
+    match outcome {
+        Ok((user, next)) => signed_in_as(&state, jar, &user, &next).await,
+        Err(error) => failed(jar, StatusCode::FORBIDDEN, &error.to_string()),
     }
 }
 

@@ -42,6 +42,10 @@ impl<'a> LoginPage<'a> {
         }
     }
 
+    pub(super) fn with_provider(self, provider: Option<&'a str>) -> Self {
+        Self { provider, ..self }
+    }
+
     pub(super) fn render(&self) -> String {
         render(self)
     }

