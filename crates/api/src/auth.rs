@@ -140,7 +140,10 @@ impl FromRequestParts<AppState> for Caller {
             .decide(request, state.auth.revocations())
             .await?;
         match decision.verdict {
-            Verdict::Allow => Ok(decision.caller),
+            Verdict::Allow => {
+                audit_break_glass(state, parts, &decision.caller);
+                Ok(decision.caller)
+            }
             Verdict::Refuse(refusal) => {
                 let error = ApiError::from(refusal.error());
                 audit_refusal(state, parts, &decision.caller, &error);
@@ -151,8 +154,7 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 /// Who calls, from the request's bearer credential: the admin token, an access token this
-/// gateway sealed (opened, not yet judged: that is the policy's), none, or something else. A use
-/// of the admin token, the break-glass credential, is audited.
+/// gateway sealed (opened, not yet judged: that is the policy's), none, or something else.
 pub(crate) fn authenticate(parts: &Parts, state: &AppState) -> Caller {
     let client = user_agent(parts);
     let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
@@ -168,21 +170,29 @@ pub(crate) fn authenticate(parts: &Parts, state: &AppState) -> Caller {
         return Caller::unidentified(Credential::Invalid, client);
     };
     if state.admin.verify(token) {
-        state.gateway.audit().record(AuditEntry {
-            actor: policy::ADMIN_TOKEN_ACTOR.into(),
-            client: client.clone(),
-            kind: "access",
-            action: format!("{} {}", parts.method, parts.uri.path()).into(),
-            outcome: "ok",
-            detail: serde_json::json!({"credential": "admin token"}),
-            ..AuditEntry::default()
-        });
         return Caller::admin(client);
     }
     match state.auth.tokens().open(token) {
         Some(claims) => Caller::token(claims, client),
         None => Caller::unidentified(Credential::Invalid, client),
     }
+}
+
+/// Records a use of the admin token, the break-glass credential, when the request writes no row
+/// of its own that names it (a tool call's row does).
+pub(crate) fn audit_break_glass(state: &AppState, parts: &Parts, caller: &Caller) {
+    if caller.credential != Credential::AdminToken {
+        return;
+    }
+    state.gateway.audit().record(AuditEntry {
+        actor: caller.actor.clone().into(),
+        client: caller.client.clone(),
+        kind: "access",
+        action: format!("{} {}", parts.method, parts.uri.path()).into(),
+        outcome: "ok",
+        detail: serde_json::json!({"credential": "admin token"}),
+        ..AuditEntry::default()
+    });
 }
 
 /// Access decisions are audited: a refused request is recorded with why (never the credential).

@@ -163,8 +163,14 @@ async fn decide(
         .await
         .map_err(|error| ApiError::from(error).into_response())?;
     let Verdict::Refuse(refusal) = &decision.verdict else {
+        // A tool call's own audit row names who called; anything else with the admin token is
+        // recorded here.
+        if !matches!(decision.target, policy::Target::Tool(_)) {
+            crate::auth::audit_break_glass(state, parts, &decision.caller);
+        }
         return Ok(decision);
     };
+    crate::auth::audit_break_glass(state, parts, &decision.caller);
     let error = refusal.error();
     if !refusal.of_message {
         let answer = ApiError::from(refusal.error());

@@ -15,6 +15,9 @@ use crate::{
     secret::{constant_time_eq, hash_credential, now_ms, pkce_matches, random_credential},
 };
 
+/// How often expired sign-in state is pruned.
+pub const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
+
 /// The authorization server's settings.
 #[derive(Debug, Clone)]
 pub struct AuthSettings {
@@ -218,9 +221,26 @@ impl AuthServer {
         &self.0.revocations
     }
 
-    /// Starts the background work: the revocation list's reloads.
+    /// Starts the background work: the revocation list's reloads, and every
+    /// [`HOUSEKEEPING_EVERY`] the store's expired codes, refresh tokens, browser sessions and
+    /// revocations pruned, and the registration limiter's idle addresses forgotten.
     pub fn spawn_background(&self) {
         self.0.revocations.spawn_reloader(self.0.store.clone());
+        let server = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
+            loop {
+                tick.tick().await;
+                if server.0.store.is_closed() {
+                    return;
+                }
+                if let Err(error) = server.0.store.prune_sign_in(now_ms()).await {
+                    tracing::warn!(%error, "cannot prune expired sign-in state");
+                }
+                server.0.registrations.retain_recent();
+                server.0.registrations.shrink_to_fit();
+            }
+        });
     }
 
     /// The client a `client_id` names: a metadata document, or a registered client.

@@ -88,6 +88,23 @@ impl SignIn {
         }
     }
 
+    /// Forgets accounts and addresses whose attempts are long past, every
+    /// [`crate::server::HOUSEKEEPING_EVERY`], so that sign-ins with made-up names do not grow
+    /// the limiters for ever.
+    pub fn spawn_housekeeping(&self) {
+        let limits = self.limits.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(crate::server::HOUSEKEEPING_EVERY);
+            loop {
+                tick.tick().await;
+                limits.per_account.retain_recent();
+                limits.per_account.shrink_to_fit();
+                limits.per_address.retain_recent();
+                limits.per_address.shrink_to_fit();
+            }
+        });
+    }
+
     /// Checks a local user's password. Every attempt counts against the account and the
     /// address, whether or not the account exists.
     pub async fn login(

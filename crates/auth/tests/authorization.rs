@@ -379,6 +379,21 @@ async fn suite(store: Store) {
         "invalid_grant"
     );
 
+    // Pruning drops what has expired: far in the future, every code, refresh token, browser
+    // session and revocation entry has.
+    let far = switchboard_auth::secret::now_ms() + 100 * 365 * 86_400_000;
+    store.prune_sign_in(far).await.expect("pruned");
+    assert!(store.listed_revocations(0).await.expect("read").is_empty());
+    assert_eq!(
+        store
+            .refresh_family(&switchboard_auth::secret::hash_credential(
+                &live.refresh_token
+            ))
+            .await
+            .expect("read"),
+        None
+    );
+
     // Sign-in: a disabled user cannot; too many attempts are refused whatever the password.
     let sign_in = SignIn::new(store.clone());
     add_user(&store, "bob", Role::User, Some("bob's long password"))

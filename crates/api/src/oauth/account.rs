@@ -9,7 +9,7 @@ use axum::{
 use axum_extra::extract::cookie::CookieJar;
 
 use super::{
-    browser::{csrf, csrf_ok, error_page, login_url, signed_in},
+    browser::{csrf, csrf_ok, error_page, login_url, signed_in, stale_form},
     pages::ClientsPage,
 };
 use crate::{AppState, error::ApiError};
@@ -56,12 +56,7 @@ pub(super) async fn revoke_form(
     Form(form): Form<RevokeForm>,
 ) -> Response {
     if !csrf_ok(&jar, &form.csrf) {
-        return error_page(
-            StatusCode::FORBIDDEN,
-            jar,
-            "This form has expired",
-            "Revoke clients from this gateway's own page.",
-        );
+        return stale_form(jar, "Revoke clients from this gateway's own page.");
     }
     let Some(user) = signed_in(&state, &jar).await else {
         return Redirect::to(&login_url(PAGE)).into_response();

@@ -12,7 +12,7 @@ use switchboard_auth::{AuthorizeError, AuthorizeParams, AuthorizeRequest, Client
 use switchboard_store::UserRow;
 
 use super::{
-    browser::{csrf, csrf_ok, error_page, login_url, page, signed_in},
+    browser::{csrf, csrf_ok, error_page, login_url, page, signed_in, stale_form},
     pages::ConsentPage,
 };
 use crate::AppState;
@@ -76,12 +76,7 @@ pub(super) async fn decide(
     Form(form): Form<Decision>,
 ) -> Response {
     if !csrf_ok(&jar, &form.csrf) {
-        return error_page(
-            StatusCode::FORBIDDEN,
-            jar,
-            "This form has expired",
-            "The consent form was not sent from this gateway's page. Start again from your client.",
-        );
+        return stale_form(jar, "Start again from your client.");
     }
     let here = format!("/oauth/authorize?{}", form.request);
     let Some(user) = signed_in(&state, &jar).await else {

@@ -93,6 +93,12 @@ pub(super) fn error_page(
     page(status, jar, pages::error(heading, message))
 }
 
+/// The answer to a form whose CSRF token does not match the browser's cookie: sent from another
+/// site's page, or from a page of an earlier session. `hint` says where to start again.
+pub(super) fn stale_form(jar: CookieJar, hint: &str) -> Response {
+    error_page(StatusCode::FORBIDDEN, jar, "This form has expired", hint)
+}
+
 /// Where to go after signing in: a path of this gateway only (never `//host`, another site).
 fn local_path(next: &str) -> &str {
     let local = next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\");
@@ -148,12 +154,7 @@ pub(super) async fn login(
 ) -> Response {
     let next = local_path(&form.next).to_string();
     if !csrf_ok(&jar, &form.csrf) {
-        return error_page(
-            StatusCode::FORBIDDEN,
-            jar,
-            "This form has expired",
-            "The sign-in form was not sent from this gateway's page. Open the sign-in page again.",
-        );
+        return stale_form(jar, "Open the sign-in page again.");
     }
     match state
         .sign_in
@@ -293,12 +294,7 @@ pub(super) async fn logout(
     Form(form): Form<LogoutForm>,
 ) -> Response {
     if !csrf_ok(&jar, &form.csrf) {
-        return error_page(
-            StatusCode::FORBIDDEN,
-            jar,
-            "This form has expired",
-            "Sign out from this gateway's own page.",
-        );
+        return stale_form(jar, "Sign out from this gateway's own page.");
     }
     if let Some(session) = jar.get(SESSION_COOKIE).map(|c| c.value().to_string())
         && let Err(error) = state.sign_in.end_session(&session).await

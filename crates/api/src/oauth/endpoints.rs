@@ -43,23 +43,33 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
     Ok(Some((unescape(id), unescape(secret))))
 }
 
-/// The form body of a token or revocation request.
-fn form(body: Body, headers: &HeaderMap) -> Result<TokenParams, OAuthError> {
+/// A token or revocation request's form, and the client's Basic credentials if it sent them.
+type ClientRequest = (TokenParams, Option<(String, String)>);
+
+/// What a token or revocation request says, and whether it used Basic authentication (a failure
+/// is challenged for it).
+fn client_request(headers: &HeaderMap, body: Body) -> (Result<ClientRequest, OAuthError>, bool) {
+    let basic = basic_credentials(headers);
+    let used_basic = matches!(basic, Ok(Some(_)));
     let is_form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
-    if !is_form {
-        return Err(OAuthError::new(
-            400,
-            "invalid_request",
-            "the body must be application/x-www-form-urlencoded",
-        ));
-    }
-    let body =
-        body.map_err(|_| OAuthError::new(400, "invalid_request", "the body is too large"))?;
-    serde_urlencoded::from_bytes(&body)
-        .map_err(|_| OAuthError::new(400, "invalid_request", "the form cannot be read"))
+    let read = || {
+        if !is_form {
+            return Err(OAuthError::new(
+                400,
+                "invalid_request",
+                "the body must be application/x-www-form-urlencoded",
+            ));
+        }
+        let body =
+            body.map_err(|_| OAuthError::new(400, "invalid_request", "the body is too large"))?;
+        let params = serde_urlencoded::from_bytes(&body)
+            .map_err(|_| OAuthError::new(400, "invalid_request", "the form cannot be read"))?;
+        Ok((params, basic?))
+    };
+    (read(), used_basic)
 }
 
 pub(super) async fn token(
@@ -67,13 +77,11 @@ pub(super) async fn token(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let basic = basic_credentials(&headers);
-    let used_basic = matches!(basic, Ok(Some(_)));
-    let answer = async {
-        let params = form(body, &headers)?;
-        state.auth.token(&params, basic?).await
-    }
-    .await;
+    let (request, used_basic) = client_request(&headers, body);
+    let answer = match request {
+        Ok((params, basic)) => state.auth.token(&params, basic).await,
+        Err(error) => Err(error),
+    };
     match answer {
         Ok(tokens) => (no_store(), Json(tokens)).into_response(),
         Err(error) => oauth_error(&error, used_basic),
@@ -85,13 +93,11 @@ pub(super) async fn revoke(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let basic = basic_credentials(&headers);
-    let used_basic = matches!(basic, Ok(Some(_)));
-    let answer = async {
-        let params = form(body, &headers)?;
-        state.auth.revoke(&params, basic?).await
-    }
-    .await;
+    let (request, used_basic) = client_request(&headers, body);
+    let answer = match request {
+        Ok((params, basic)) => state.auth.revoke(&params, basic).await,
+        Err(error) => Err(error),
+    };
     match answer {
         Ok(()) => (StatusCode::OK, no_store()).into_response(),
         Err(error) => oauth_error(&error, used_basic),

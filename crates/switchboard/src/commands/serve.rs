@@ -239,6 +239,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     auth.spawn_background();
     let external = args.oidc.provider(&public_url, &sealer)?;
     let sign_in = switchboard_auth::SignIn::new(store.clone());
+    sign_in.spawn_housekeeping();
     let gateway = Gateway::new(
         store,
         sealer,

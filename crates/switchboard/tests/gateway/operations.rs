@@ -97,12 +97,14 @@ async fn the_audit_log_records_calls_admin_actions_and_refusals() {
         "{calls:?}"
     );
     // Every use of the admin token, the break-glass credential, is on record.
-    assert!(
-        rows.iter().any(|r| r["kind"] == "access"
-            && r["actor"] == "admin token"
-            && r["action"] == "GET /api/audit"),
-        "{rows:?}"
-    );
+    for action in ["GET /api/audit", "POST /mcp/calc"] {
+        assert!(
+            rows.iter().any(|r| r["kind"] == "access"
+                && r["actor"] == "admin token"
+                && r["action"] == action),
+            "{action}: {rows:?}"
+        );
+    }
     let detail: Value =
         serde_json::from_str(call["detail"].as_str().expect("detail")).expect("json");
     assert_eq!(detail["argumentsSha256"].as_str().map(str::len), Some(64));

@@ -258,6 +258,20 @@ async fn mcp_status(server: &Switchboard, path: &str, token: Option<&str>) -> (u
     (response.status().as_u16(), challenge)
 }
 
+/// Waits until `server` refuses `token` on `/mcp/calc` as no longer valid: once it expired, or
+/// once the server's revocation list, reloaded every second, holds its family.
+async fn refused_in_time(server: &Switchboard, token: &str) {
+    eventually(
+        "the token to be refused",
+        Duration::from_millis(100),
+        || async {
+            let (status, challenge) = mcp_status(server, "/mcp/calc", Some(token)).await;
+            status == 401 && challenge.contains("invalid_token")
+        },
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn every_endpoint_names_its_metadata_and_scopes_and_the_server_describes_itself() {
     let (_python, server) = calc_behind_gateway(&[]).await;
@@ -772,6 +786,14 @@ async fn each_refusal_of_the_authorization_server_has_its_error() {
         .await
         .expect("answers");
     assert_eq!(anonymous.status(), 401);
+
+    // Signing out ends the session: the pages ask to sign in again.
+    let csrf = browser.csrf();
+    let out = browser.post("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, 303);
+    let got = browser.get("/account/clients").await;
+    assert_eq!(got.status, 303);
+    assert!(got.location.is_some_and(|l| l.starts_with("/login")));
 }
 
 /// `switchboard users add` on the server's data directory.
@@ -816,15 +838,7 @@ async fn an_access_token_expires() {
     let tokens = tokens_for(&server, &mut browser, &client_id, "/mcp/calc", "mcp").await;
     assert_eq!(tokens["expires_in"], 1);
     let access = tokens["access_token"].as_str().expect("access").to_string();
-    eventually("the token to expire", Duration::from_millis(100), || {
-        let server = &server;
-        let access = access.clone();
-        async move {
-            let (status, challenge) = mcp_status(server, "/mcp/calc", Some(&access)).await;
-            status == 401 && challenge.contains("invalid_token")
-        }
-    })
-    .await;
+    refused_in_time(&server, &access).await;
 }
 
 /// The users CLI works on a running server's store: a disabled user's token stops within the
@@ -864,16 +878,7 @@ async fn a_user_disabled_with_the_cli_is_refused_everywhere() {
             .any(|l| l.starts_with("bob ") && l.contains("disabled")),
         "{listed}"
     );
-    eventually(
-        "every replica's revocation list to hold the token",
-        Duration::from_millis(100),
-        || {
-            let server = &server;
-            let access = access.clone();
-            async move { mcp_status(server, "/mcp/calc", Some(&access)).await.0 == 401 }
-        },
-    )
-    .await;
+    refused_in_time(&server, &access).await;
     let refresh = tokens["refresh_token"].as_str().expect("refresh");
     let (status, error) = token_request(
         &server,
@@ -980,16 +985,7 @@ async fn two_replicas_on_postgres_are_one_authorization_server() {
     .expect("answers");
     assert_eq!(revoked.status(), 200);
     assert_eq!(mcp_status(&a, "/mcp/calc", Some(&fresh)).await.0, 401);
-    eventually(
-        "replica B to refuse the revoked token",
-        Duration::from_millis(100),
-        || {
-            let b = &b;
-            let fresh = fresh.clone();
-            async move { mcp_status(b, "/mcp/calc", Some(&fresh)).await.0 == 401 }
-        },
-    )
-    .await;
+    refused_in_time(&b, &fresh).await;
     drop((a, b));
     psql(&format!("DROP DATABASE {name} WITH (FORCE)"));
 }
