@@ -181,29 +181,33 @@ pub(crate) fn authenticate(parts: &Parts, state: &AppState) -> Caller {
 /// Records a use of the admin token, the break-glass credential, when the request writes no row
 /// of its own that names it (a tool call's row does).
 pub(crate) fn audit_break_glass(state: &AppState, parts: &Parts, caller: &Caller) {
-    if caller.credential != Credential::AdminToken {
-        return;
+    if caller.credential == Credential::AdminToken {
+        let detail = serde_json::json!({"credential": "admin token"});
+        audit_access(state, parts, caller, "ok", detail);
     }
-    state.gateway.audit().record(AuditEntry {
-        actor: caller.actor.clone().into(),
-        client: caller.client.clone(),
-        kind: "access",
-        action: format!("{} {}", parts.method, parts.uri.path()).into(),
-        outcome: "ok",
-        detail: serde_json::json!({"credential": "admin token"}),
-        ..AuditEntry::default()
-    });
 }
 
 /// Access decisions are audited: a refused request is recorded with why (never the credential).
 pub(crate) fn audit_refusal(state: &AppState, parts: &Parts, caller: &Caller, error: &ApiError) {
+    let detail = serde_json::json!({"code": error.code, "reason": error.message});
+    audit_access(state, parts, caller, "denied", detail);
+}
+
+/// An `access` row: who asked for which method and path, and what came of it.
+fn audit_access(
+    state: &AppState,
+    parts: &Parts,
+    caller: &Caller,
+    outcome: &'static str,
+    detail: serde_json::Value,
+) {
     state.gateway.audit().record(AuditEntry {
         actor: caller.actor.clone().into(),
         client: caller.client.clone(),
         kind: "access",
         action: format!("{} {}", parts.method, parts.uri.path()).into(),
-        outcome: "denied",
-        detail: serde_json::json!({"code": error.code, "reason": error.message}),
+        outcome,
+        detail,
         ..AuditEntry::default()
     });
 }

@@ -18,6 +18,29 @@ use axum::{
 
 use crate::AppState;
 
+/// Records a sign-in event in the audit log (kind `sign_in`): who, what (`login`,
+/// `login.oidc`, `consent.approve`, `consent.deny`, `client.revoke`), the outcome, and details
+/// that hold no secret.
+pub(crate) fn audit(
+    state: &AppState,
+    actor: &str,
+    action: &'static str,
+    outcome: &'static str,
+    detail: serde_json::Value,
+) {
+    state
+        .gateway
+        .audit()
+        .record(switchboard_gateway::audit::AuditEntry {
+            actor: actor.chars().take(100).collect::<String>().into(),
+            kind: "sign_in",
+            action: action.into(),
+            outcome,
+            detail,
+            ..Default::default()
+        });
+}
+
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route(

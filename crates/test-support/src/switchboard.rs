@@ -28,6 +28,8 @@ pub struct Switchboard {
     _data_dir: tempfile::TempDir,
     /// Every line the server wrote to stderr (its log), collected as it runs.
     log: std::sync::Arc<std::sync::Mutex<String>>,
+    /// What it printed to stdout after the line that says where it listens.
+    printed: std::sync::Arc<std::sync::Mutex<String>>,
     client: reqwest::Client,
 }
 
@@ -123,13 +125,25 @@ impl Switchboard {
         })
         .await
         .context("switchboard serve did not start within 30 s")??;
-        // Keep draining stdout so the server never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        // Keep reading stdout (the rest of the banner), so that the server never blocks on a full
+        // pipe and tests can read what it printed.
+        let printed = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let keep = printed.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut printed = keep
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                printed.push_str(&line);
+                printed.push('\n');
+            }
+        });
         Ok(Self {
             child,
             base_url,
             _data_dir: data_dir,
             log,
+            printed,
             client: crate::http_client(),
         })
     }
@@ -145,6 +159,14 @@ impl Switchboard {
 
     pub fn pid(&self) -> Option<u32> {
         self.child.id()
+    }
+
+    /// What the server printed to stdout after where it listens (its banner's other lines).
+    pub fn printed(&self) -> String {
+        self.printed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// What the server logged so far.

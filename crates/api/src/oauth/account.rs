@@ -61,8 +61,9 @@ pub(super) async fn revoke_form(
     let Some(user) = signed_in(&state, &jar).await else {
         return Redirect::to(&login_url(PAGE)).into_response();
     };
-    if let Err(error) = state.auth.revoke_client(&user.id, &form.client_id).await {
-        tracing::error!(%error, "cannot revoke a client");
+    match state.auth.revoke_client(&user.id, &form.client_id).await {
+        Ok(_) => revoked(&state, &user.username, &form.client_id),
+        Err(error) => tracing::error!(%error, "cannot revoke a client"),
     }
     Redirect::to(PAGE).into_response()
 }
@@ -101,10 +102,23 @@ pub(super) async fn revoke(
         Err(error) => return error.into_response(),
     };
     match state.auth.revoke_client(&user.id, &client_id).await {
-        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(true) => {
+            revoked(&state, &user.username, &client_id);
+            StatusCode::NO_CONTENT.into_response()
+        }
         Ok(false) => ApiError::not_found("you have not authorized this client").into_response(),
         Err(error) => {
             ApiError::from(switchboard_gateway::GatewayError::from(error)).into_response()
         }
     }
+}
+
+fn revoked(state: &AppState, username: &str, client_id: &str) {
+    super::audit(
+        state,
+        username,
+        "client.revoke",
+        "ok",
+        serde_json::json!({"clientId": client_id}),
+    );
 }

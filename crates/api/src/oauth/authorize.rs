@@ -106,9 +106,16 @@ async fn finish(
     request: &AuthorizeRequest,
     approved: bool,
 ) -> Response {
+    let detail = serde_json::json!({
+        "clientId": request.client.id,
+        "resource": request.resource_uri,
+        "scopes": request.scopes.to_string(),
+    });
     if !approved {
+        super::audit(state, &user.username, "consent.deny", "ok", detail);
         return (jar, Redirect::to(&state.auth.deny(request))).into_response();
     }
+    super::audit(state, &user.username, "consent.approve", "ok", detail);
     match state.auth.approve(user, request).await {
         Ok(url) => (jar, Redirect::to(&url)).into_response(),
         Err(error) => failed(jar, &error),

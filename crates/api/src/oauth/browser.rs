@@ -161,8 +161,18 @@ pub(super) async fn login(
         .login(&form.username, &form.password, peer.ip())
         .await
     {
-        Ok(user) => signed_in_as(&state, jar, &user, &next).await,
+        Ok(user) => {
+            super::audit(&state, &user.username, "login", "ok", serde_json::json!({}));
+            signed_in_as(&state, jar, &user, &next).await
+        }
         Err(error) => {
+            super::audit(
+                &state,
+                form.username.trim(),
+                "login",
+                "denied",
+                serde_json::json!({"reason": error.to_string()}),
+            );
             let status = match error {
                 LoginError::Invalid => StatusCode::UNAUTHORIZED,
                 LoginError::TooMany => StatusCode::TOO_MANY_REQUESTS,
@@ -273,8 +283,27 @@ pub(super) async fn external_finish(
         Err(error) => Err(error),
     };
     match outcome {
-        Ok((user, next)) => signed_in_as(&state, jar, &user, &next).await,
-        Err(error) => failed(jar, StatusCode::FORBIDDEN, &error.to_string()),
+        Ok((user, next)) => {
+            super::audit(
+                &state,
+                &user.username,
+                "login.oidc",
+                "ok",
+                serde_json::json!({}),
+            );
+            signed_in_as(&state, jar, &user, &next).await
+        }
+        Err(error) => {
+            let reason = error.to_string();
+            super::audit(
+                &state,
+                "",
+                "login.oidc",
+                "denied",
+                serde_json::json!({"reason": reason}),
+            );
+            failed(jar, StatusCode::FORBIDDEN, &reason)
+        }
     }
 }
 

@@ -258,6 +258,28 @@ async fn mcp_status(server: &Switchboard, path: &str, token: Option<&str>) -> (u
     (response.status().as_u16(), challenge)
 }
 
+/// Without `SWITCHBOARD_ADMIN_PASSWORD`, the first start makes the `admin` user with a password
+/// it prints once.
+#[tokio::test]
+async fn the_first_start_prints_the_first_admins_password_once() {
+    let server = Switchboard::start(binary(), &[], &[("SWITCHBOARD_ADMIN_PASSWORD", "")])
+        .await
+        .expect("serve");
+    let mut printed = String::new();
+    eventually("the banner", Duration::from_millis(20), || {
+        printed = server.printed();
+        std::future::ready(printed.contains("admin user"))
+    })
+    .await;
+    let password = printed
+        .lines()
+        .find_map(|line| line.split_once("its password (shown once): "))
+        .map(|(_, password)| password.trim().to_string())
+        .unwrap_or_else(|| panic!("{printed}"));
+    let mut browser = Browser::new(&server);
+    assert_eq!(browser.sign_in("admin", &password).await.status, 303);
+}
+
 /// Waits until `server` refuses `token` on `/mcp/calc` as no longer valid: once it expired, or
 /// once the server's revocation list, reloaded every second, holds its family.
 async fn refused_in_time(server: &Switchboard, token: &str) {
@@ -787,10 +809,48 @@ async fn each_refusal_of_the_authorization_server_has_its_error() {
         .expect("answers");
     assert_eq!(anonymous.status(), 401);
 
-    // Signing out ends the session: the pages ask to sign in again.
+    // Sign-ins, consents and revocations are on record, without a password.
+    let (_, audit) = server
+        .send_json(Method::GET, "/api/audit?limit=1000", None)
+        .await
+        .expect("answers");
+    let rows: Vec<&Value> = audit["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|row| row["kind"] == "sign_in")
+        .collect();
+    for (actor, action, outcome) in [
+        ("admin", "login", "denied"),
+        ("ada", "login", "ok"),
+        ("ada", "consent.deny", "ok"),
+        ("ada", "consent.approve", "ok"),
+        ("ada", "client.revoke", "ok"),
+    ] {
+        assert!(
+            rows.iter().any(|row| row["actor"] == actor
+                && row["action"] == action
+                && row["outcome"] == outcome),
+            "{actor} {action} {outcome}: {rows:?}"
+        );
+    }
+    assert!(!audit.to_string().contains("not the password"));
+
+    // Signing out ends the session: the pages ask to sign in again. Signing out from the consent
+    // screen ("use another account") comes back to the request after signing in.
     let csrf = browser.csrf();
-    let out = browser.post("/logout", &[("csrf", &csrf)]).await;
+    let here = format!("/oauth/authorize?{query}");
+    let out = browser
+        .post("/logout", &[("csrf", &csrf), ("next", &here)])
+        .await;
     assert_eq!(out.status, 303);
+    assert_eq!(
+        out.location,
+        Some(format!(
+            "/login?next={}",
+            url::form_urlencoded::byte_serialize(here.as_bytes()).collect::<String>()
+        ))
+    );
     let got = browser.get("/account/clients").await;
     assert_eq!(got.status, 303);
     assert!(got.location.is_some_and(|l| l.starts_with("/login")));
