@@ -2,6 +2,7 @@
 //! become HTTP answers ([`error::ApiError`]).
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod auth;
 pub mod error;
 pub mod legacy_sse;
@@ -148,6 +149,28 @@ pub fn router(state: AppState) -> Router {
         .route("/api/mcp-servers/{id}/tools", get(servers::tools))
         .route("/api/catalog", get(servers::catalog))
         .route("/api/audit", get(servers::audit))
+        .route(
+            "/api/mcp-servers/{id}/permissions",
+            get(access::permissions).post(access::create_permission),
+        )
+        .route(
+            "/api/permissions/{id}",
+            axum::routing::patch(access::update_permission).delete(access::delete_permission),
+        )
+        .route(
+            "/api/grants",
+            get(access::grants).post(access::create_grant),
+        )
+        .route("/api/grants/{id}", delete(access::delete_grant))
+        .route(
+            "/api/groups",
+            get(access::groups).post(access::create_group),
+        )
+        .route("/api/groups/{id}", delete(access::delete_group))
+        .route(
+            "/api/groups/{id}/members/{user}",
+            axum::routing::put(access::add_member).delete(access::remove_member),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             limit_admin,

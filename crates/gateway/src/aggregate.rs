@@ -25,10 +25,10 @@ use serde_json::json;
 use switchboard_tools::transform::sanitize_name;
 
 pub use crate::policy::SEPARATOR;
-use crate::policy::split;
+use crate::policy::{Grants, split};
 use crate::{
     Gateway,
-    call::{call_served, to_mcp, unexpected},
+    call::{call_served, grants_of, to_mcp, unexpected},
     client_sessions::{ClientSessions, needs_own_session},
     forward::forward_for_client,
     proxy::{page, tool_from_metadata},
@@ -200,13 +200,16 @@ impl AggregateHandler {
     async fn gather<T, F, Fut>(
         &self,
         what: &str,
+        grants: &Grants,
         list: F,
     ) -> Result<Vec<(String, String, Vec<T>)>, McpError>
     where
         F: Fn(Gateway, String) -> Fut,
         Fut: std::future::Future<Output = Result<Vec<T>, String>> + Send + 'static,
     {
-        let enabled = self.gateway.enabled_servers().await.map_err(to_mcp)?;
+        let mut enabled = self.gateway.enabled_servers().await.map_err(to_mcp)?;
+        // A server the caller holds no permission on is not theirs to see.
+        enabled.retain(|server| grants.any_on(&server.id));
         let list = &list;
         let lists = enabled.iter().map(|server| async move {
             if self.gateway.lagging().contains(&server.id) {
@@ -314,7 +317,9 @@ impl ServerHandler for AggregateHandler {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        let tools = self.listed_tools(&context.peer).await?;
+        let tools = self
+            .listed_tools(&context.peer, &grants_of(&context))
+            .await?;
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
         let (tools, next_cursor) = page(&tools, cursor, self.gateway.settings().tools_page_size)?;
         Ok(ListToolsResult {
@@ -330,7 +335,7 @@ impl ServerHandler for AggregateHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let relist = async {
-            let _ = self.listed_tools(&context.peer).await;
+            let _ = self.listed_tools(&context.peer, &grants_of(&context)).await;
         };
         let target = self.target(&request.name, relist).await?;
         let served = self
@@ -343,10 +348,10 @@ impl ServerHandler for AggregateHandler {
     async fn list_prompts(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
         Ok(ListPromptsResult {
-            prompts: self.listed_prompts().await?,
+            prompts: self.listed_prompts(&grants_of(&context)).await?,
             ..ListPromptsResult::default()
         })
     }
@@ -357,7 +362,7 @@ impl ServerHandler for AggregateHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
         let relist = async {
-            let _ = self.listed_prompts().await;
+            let _ = self.listed_prompts(&grants_of(&context)).await;
         };
         let target = self.target(&request.name, relist).await?;
         request.name = target.name;
@@ -382,10 +387,10 @@ impl ServerHandler for AggregateHandler {
     async fn list_resources(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
         Ok(ListResourcesResult {
-            resources: self.listed_resources().await?,
+            resources: self.listed_resources(&grants_of(&context)).await?,
             ..ListResourcesResult::default()
         })
     }
@@ -397,7 +402,7 @@ impl ServerHandler for AggregateHandler {
     ) -> Result<ReadResourceResponse, McpError> {
         if self.owner(request.uri.as_str()).is_none() {
             // Not listed in this session (see `target`).
-            let _ = self.listed_resources().await;
+            let _ = self.listed_resources(&grants_of(&context)).await;
         }
         let owner = self.owner(request.uri.as_str()).ok_or_else(|| {
             McpError::invalid_params("unknown resource: no server lists it", None)
@@ -448,17 +453,24 @@ impl AggregateHandler {
     }
 
     /// Every enabled server's tools under their aggregated names, which are claimed for calls.
-    async fn listed_tools(&self, peer: &rmcp::Peer<RoleServer>) -> Result<Vec<Tool>, McpError> {
+    async fn listed_tools(
+        &self,
+        peer: &rmcp::Peer<RoleServer>,
+        grants: &Grants,
+    ) -> Result<Vec<Tool>, McpError> {
         let gathered = self
-            .gather("tools", |gateway, id| {
+            .gather("tools", grants, |gateway, id| {
                 let sessions = self.sessions.clone();
                 let peer = peer.clone();
+                let grants = grants.clone();
                 async move {
                     let served = sessions
                         .for_client(&gateway, &id, &peer)
                         .await
                         .map_err(|e| e.message.to_string())?;
-                    Ok(served.registry.list())
+                    let mut tools = served.registry.list();
+                    tools.retain(|tool| grants.permit(&id, &tool.name, tool.read_only()));
+                    Ok(tools)
                 }
             })
             .await?;
@@ -474,9 +486,9 @@ impl AggregateHandler {
     }
 
     /// Every enabled server's prompts under their aggregated names, which are claimed for gets.
-    async fn listed_prompts(&self) -> Result<Vec<Prompt>, McpError> {
+    async fn listed_prompts(&self, grants: &Grants) -> Result<Vec<Prompt>, McpError> {
         let gathered = self
-            .gather("prompts", |gateway, id| {
+            .gather("prompts", grants, |gateway, id| {
                 on_upstream(gateway, id, |upstream| async move {
                     upstream.list_prompts().await
                 })
@@ -493,9 +505,9 @@ impl AggregateHandler {
     }
 
     /// Every enabled server's resources, each remembered with the first server that lists it.
-    async fn listed_resources(&self) -> Result<Vec<Resource>, McpError> {
+    async fn listed_resources(&self, grants: &Grants) -> Result<Vec<Resource>, McpError> {
         let gathered = self
-            .gather("resources", |gateway, id| {
+            .gather("resources", grants, |gateway, id| {
                 on_upstream(gateway, id, |upstream| async move {
                     upstream.list_resources().await
                 })

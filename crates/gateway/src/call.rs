@@ -53,16 +53,52 @@ pub struct CalledBy {
     pub client: String,
 }
 
+/// The policy's decision on the request rmcp serves in `context`, which the edge put in the HTTP
+/// request (or, for legacy SSE, in the message itself).
+fn decision_of(context: &RequestContext<RoleServer>) -> Option<&Decision> {
+    context.extensions.get::<Decision>().or_else(|| {
+        context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Decision>())
+    })
+}
+
+/// What the caller of the request in `context` may use, as the policy decided; nothing when no
+/// decision came with it (a route left out of the MCP edge, which is a bug).
+pub(crate) fn grants_of(context: &RequestContext<RoleServer>) -> crate::policy::Grants {
+    decision_of(context).map_or(crate::policy::Grants::Held(Vec::new()), |decision| {
+        decision.grants.clone()
+    })
+}
+
+/// Whether `grants` let the caller call `name` of `served`; the refusal names the permission
+/// that would. A name the registry does not hold passes, to be refused as unknown.
+pub(crate) fn permitted(
+    gateway: &Gateway,
+    served: &Served,
+    name: &str,
+    grants: &crate::policy::Grants,
+) -> Result<(), McpError> {
+    let Some(read_only) = served.registry.read_only(name) else {
+        return Ok(());
+    };
+    if grants.permit(&served.id, name, read_only) {
+        return Ok(());
+    }
+    let permissions = gateway.access().permissions_of(&served.id);
+    Err(to_mcp(crate::policy::refuse_call(
+        &served.alias,
+        name,
+        read_only,
+        &permissions,
+    )))
+}
+
 impl CalledBy {
-    /// Who made the request rmcp serves in `context`: the caller from the policy's decision,
-    /// which the edge put in the HTTP request (or, for legacy SSE, in the message itself).
+    /// Who made the request rmcp serves in `context`: the caller from the policy's decision.
     pub(crate) fn of(context: &RequestContext<RoleServer>) -> Self {
-        let decision = context.extensions.get::<Decision>().or_else(|| {
-            context
-                .extensions
-                .get::<http::request::Parts>()
-                .and_then(|parts| parts.extensions.get::<Decision>())
-        });
+        let decision = decision_of(context);
         Self {
             actor: decision.map_or_else(String::new, |decision| decision.caller.actor.clone()),
             client: context
@@ -90,6 +126,7 @@ pub async fn call_served(
         .extensions
         .get::<http::request::Parts>()
         .map_or(&empty, |parts| &parts.headers);
+    permitted(gateway, served, name, &grants_of(context))?;
     let by = CalledBy::of(context);
     let mut options = RequestOptions {
         cancel: Some(context.ct.clone()),

@@ -2,6 +2,8 @@
 //! answer), the catalog they can come from, and the pool of upstream sessions that serve them.
 #![forbid(unsafe_code)]
 
+pub mod access;
+pub mod access_admin;
 pub mod admin_mcp;
 pub mod aggregate;
 pub mod audit;
@@ -109,6 +111,8 @@ pub struct Gateway {
     lagging: aggregate::Lagging,
     /// Downstream sessions whose tool calls may take the raw path.
     shared_sessions: shared_sessions::SharedSessions,
+    /// The grants, in memory for the policy.
+    access: access::Access,
     settings: GatewaySettings,
 }
 
@@ -189,8 +193,33 @@ impl Gateway {
             metrics: metrics::Metrics::default(),
             lagging: aggregate::Lagging::default(),
             shared_sessions: shared_sessions::SharedSessions::new(pool),
+            access: access::Access::default(),
             settings,
         }
+    }
+
+    /// The grants the policy reads.
+    pub fn access(&self) -> &access::Access {
+        &self.access
+    }
+
+    /// Reads the grants, and keeps them current: every second the store's version is compared,
+    /// and a change made by another replica is read, and heard by open sessions as list changes.
+    pub async fn start_access(&self) -> Result<(), GatewayError> {
+        self.access.reload(&self.store, true).await?;
+        let gateway = self.clone();
+        self.access.spawn_reloader(self.store.clone(), move || {
+            gateway.announce_registry_change()
+        });
+        Ok(())
+    }
+
+    /// After a change of grants made here: read at once, and heard by open sessions.
+    pub async fn access_changed(&self) -> Result<(), GatewayError> {
+        self.access.reload(&self.store, true).await?;
+        self.access.mark_changed();
+        self.announce_registry_change();
+        Ok(())
     }
 
     pub fn store(&self) -> &Store {

@@ -14,7 +14,10 @@
 use switchboard_auth::{Claims, Resource, Revocations, Role, Scope, Scopes};
 
 use crate::{
-    Gateway, GatewayError, audit::AdminAction, definition_cache::CachedDefinition,
+    Gateway, GatewayError,
+    access::{Access, Held},
+    audit::AdminAction,
+    definition_cache::CachedDefinition,
     shared_sessions::SharedSessions,
 };
 
@@ -178,6 +181,10 @@ pub trait Facts {
     fn plain_session(&self, session: &str, server: Option<&str>) -> bool;
     /// Whether a token family was revoked.
     fn revoked(&self, family: &str) -> bool;
+    /// The unexpired permissions a user holds on a server (directly or through a group).
+    fn held(&self, user_id: &str, server_id: &str, now: i64) -> Vec<Held>;
+    /// The unexpired permissions a user holds on every server.
+    fn held_anywhere(&self, user_id: &str, now: i64) -> Vec<Held>;
     /// The gateway's public URL: the base of every resource's URI.
     fn public_url(&self) -> &str;
 }
@@ -210,6 +217,77 @@ pub struct Decision {
     pub target: Target,
     pub verdict: Verdict,
     pub route: Route,
+    /// What the caller may use of the servers it reaches: which tools it may call and see.
+    pub grants: Grants,
+}
+
+/// What a caller may use, as far as grants say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Grants {
+    /// Everything: the admin token, an admin, or an endpoint that serves no registered server.
+    Unrestricted,
+    /// The permissions the user holds: on the decided server, or on every server when the
+    /// request names none (a listing of `/mcp`).
+    Held(Vec<Held>),
+}
+
+impl Grants {
+    /// Whether these grants let the caller call `tool` of `server_id`, which says whether it
+    /// only reads. The one rule for calls and listings alike.
+    pub fn permit(&self, server_id: &str, tool: &str, read_only: bool) -> bool {
+        match self {
+            Grants::Unrestricted => true,
+            Grants::Held(held) => held.iter().any(|held| {
+                let permission = &held.permission;
+                permission.server_id == server_id
+                    && match permission.selector.as_str() {
+                        "all" => true,
+                        "read_only" => read_only,
+                        "list" => permission.tools.iter().any(|name| name == tool),
+                        _ => false,
+                    }
+            }),
+        }
+    }
+
+    /// Whether the caller holds any permission on `server_id` (its prompts and resources, and
+    /// its place in `/mcp`'s listings).
+    pub fn any_on(&self, server_id: &str) -> bool {
+        match self {
+            Grants::Unrestricted => true,
+            Grants::Held(held) => held.iter().any(|h| h.permission.server_id == server_id),
+        }
+    }
+}
+
+/// The refusal of a call that the caller's grants do not allow, naming the permission that would
+/// (of `permissions`, the server's) and how to ask for it.
+pub fn refuse_call(
+    server_alias: &str,
+    tool: &str,
+    read_only: bool,
+    permissions: &[std::sync::Arc<switchboard_store::PermissionRow>],
+) -> GatewayError {
+    let allowing = permissions.iter().find(|permission| {
+        Grants::Held(vec![Held {
+            permission: std::sync::Arc::clone(permission),
+            expires_at: None,
+        }])
+        .permit(&permission.server_id, tool, read_only)
+    });
+    let ask = match allowing {
+        Some(permission) if permission.requestable => format!(
+            "the permission \"{}\" of `{server_alias}` allows it: ask for it with \
+             `submit_access_request` on /mcp/user, or ask an admin",
+            permission.label
+        ),
+        Some(permission) => format!(
+            "the permission \"{}\" of `{server_alias}` allows it; ask an admin to grant it",
+            permission.label
+        ),
+        None => format!("no permission of `{server_alias}` allows it; ask an admin"),
+    };
+    GatewayError::Forbidden(format!("you may not call `{tool}`: {ask}"))
 }
 
 /// A server, once resolved.
@@ -253,6 +331,8 @@ pub enum Reason {
     Sealed(String),
     /// On `/mcp`, a name that is not `<server>__<name>`.
     NotAggregated(String),
+    /// The user holds no permission on this server (its alias).
+    NoGrant(String),
     /// `/mcp/admin` and the admin API are for admins.
     AdminOnly,
     /// No credential, or one that is not valid here (expired, revoked, for another resource):
@@ -303,6 +383,10 @@ impl Refusal {
                 GatewayError::UnknownName(format!("`{name}` is not `<server>{}<name>`", SEPARATOR))
             }
             Reason::AdminOnly => GatewayError::Forbidden("this endpoint is for admins".into()),
+            Reason::NoGrant(alias) => GatewayError::Forbidden(format!(
+                "you have no access to the server `{alias}`: ask for it with the self-service \
+                 tools of /mcp/user, or ask an admin"
+            )),
             Reason::Unauthenticated(challenge) => GatewayError::Unauthenticated {
                 header: challenge.header(false),
                 message: challenge.message.clone(),
@@ -337,6 +421,7 @@ pub fn decide(request: Request<'_>, facts: &impl Facts) -> Decision {
         target: target.clone(),
         verdict: Verdict::Refuse(Refusal { of_message, reason }),
         route: Route::Typed,
+        grants: Grants::Held(Vec::new()),
     };
     let needed = needed_scopes(request.endpoint, &target);
     if let Err(reason) = admit(&request, needed, facts) {
@@ -357,6 +442,13 @@ pub fn decide(request: Request<'_>, facts: &impl Facts) -> Decision {
             },
         },
     };
+    let grants = match grants_of(&request, server.as_ref(), facts) {
+        Ok(grants) => grants,
+        Err(reason) => {
+            let of_message = request.endpoint == Endpoint::Aggregate;
+            return refuse(of_message, reason);
+        }
+    };
     let route = route(server.as_ref());
     let target = match (request.endpoint, target) {
         (Endpoint::Aggregate, Target::Tool(name)) => Target::Tool(unprefixed(&name)),
@@ -372,6 +464,36 @@ pub fn decide(request: Request<'_>, facts: &impl Facts) -> Decision {
         target,
         verdict: Verdict::Allow,
         route,
+        grants,
+    }
+}
+
+/// What the caller may use on the server the request reaches: everything for the admin token and
+/// admins; for a user, the permissions they hold there (none refuses the request), or on `/mcp`
+/// without a named server, those they hold anywhere.
+fn grants_of(
+    request: &Request<'_>,
+    server: Option<&ServerFacts<'_>>,
+    facts: &impl Facts,
+) -> Result<Grants, Reason> {
+    let Credential::Token(claims) = &request.caller.credential else {
+        return Ok(Grants::Unrestricted);
+    };
+    if claims.role == Role::Admin {
+        return Ok(Grants::Unrestricted);
+    }
+    match (request.endpoint, server) {
+        (Endpoint::Server(_) | Endpoint::Aggregate, Some(server)) => {
+            let held = facts.held(&claims.user_id, server.id, request.now);
+            if held.is_empty() {
+                return Err(Reason::NoGrant(server.alias.to_string()));
+            }
+            Ok(Grants::Held(held))
+        }
+        (Endpoint::Aggregate, None) => Ok(Grants::Held(
+            facts.held_anywhere(&claims.user_id, request.now),
+        )),
+        _ => Ok(Grants::Unrestricted),
     }
 }
 
@@ -519,6 +641,7 @@ struct Snapshot<'a> {
     definitions: &'a std::collections::HashMap<String, CachedDefinition>,
     sessions: &'a SharedSessions,
     revocations: &'a Revocations,
+    access: &'a Access,
     public_url: &'a str,
 }
 
@@ -558,6 +681,14 @@ impl Facts for Snapshot<'_> {
         self.revocations.is_revoked(family)
     }
 
+    fn held(&self, user_id: &str, server_id: &str, now: i64) -> Vec<Held> {
+        self.access.held(user_id, server_id, now)
+    }
+
+    fn held_anywhere(&self, user_id: &str, now: i64) -> Vec<Held> {
+        self.access.held_anywhere(user_id, now)
+    }
+
     fn public_url(&self) -> &str {
         self.public_url
     }
@@ -580,6 +711,7 @@ impl Gateway {
             definitions: &definitions,
             sessions: self.shared_sessions(),
             revocations,
+            access: self.access(),
             public_url: &self.settings().public_url,
         };
         Ok(decide(request, &facts))

@@ -301,8 +301,15 @@ impl ServerHandler for ProxyHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         // A client that can answer sampling or elicitation may see tools that need it.
-        let registry = self.session_for(&context.peer).await?.registry;
-        let tools: Vec<Tool> = registry.list().iter().map(tool_from_metadata).collect();
+        let served = self.session_for(&context.peer).await?;
+        let grants = crate::call::grants_of(&context);
+        let tools: Vec<Tool> = served
+            .registry
+            .list()
+            .iter()
+            .filter(|tool| grants.permit(&served.id, &tool.name, tool.read_only()))
+            .map(tool_from_metadata)
+            .collect();
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
         let (tools, next_cursor) = page(&tools, cursor, self.gateway.settings().tools_page_size)?;
         Ok(ListToolsResult {

@@ -27,6 +27,8 @@ pub struct RawCall<'a> {
     pub session: &'a SharedSession,
     /// Who calls, as the policy decided the request, for the audit row.
     pub actor: &'a str,
+    /// What the caller may call, as the policy decided the request.
+    pub grants: &'a crate::policy::Grants,
     /// The client's request headers: the trace and the session id for the span.
     pub headers: &'a http::HeaderMap,
     pub cancel: CancellationToken,
@@ -48,12 +50,16 @@ pub async fn call_raw(gateway: &Gateway, call: RawCall<'_>) -> Option<Result<Raw
         arguments,
         session,
         actor,
+        grants,
         headers,
         cancel,
         progress,
         progress_token,
         stateless,
     } = call;
+    if let Err(refused) = crate::call::permitted(gateway, served, name, grants) {
+        return Some(Err(refused));
+    }
     let span = crate::call::call_span(served, name, headers);
     let started = Instant::now();
     let options = RequestOptions {

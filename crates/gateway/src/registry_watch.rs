@@ -37,6 +37,8 @@ pub(crate) struct RegistryWatch {
     /// A change was signalled but not yet compared: `changed` may be dropped mid-way by a
     /// `select!`, and must not lose it.
     unchecked: bool,
+    /// The grants' generation as last seen.
+    access_generation: u64,
 }
 
 impl Drop for RegistryWatch {
@@ -53,6 +55,7 @@ impl RegistryWatch {
         // Counted once the baseline is read: a change after this reaches the listener.
         gateway.metrics().registry_listeners.inc();
         Ok(Self {
+            access_generation: gateway.access().generation(),
             gateway,
             scope,
             servers,
@@ -81,15 +84,19 @@ impl RegistryWatch {
     /// Whether the servers in scope or one of their definitions differ from `servers` now, which
     /// then holds the new ones.
     pub(crate) async fn changed_now(&mut self) -> bool {
+        // A change of grants may change what the client sees, whatever the registry did.
+        let access = self.gateway.access().generation();
+        let access_changed = access != self.access_generation;
+        self.access_generation = access;
         match look(&self.gateway, &self.scope).await {
             Ok(servers) if servers != self.servers => {
                 self.servers = servers;
                 true
             }
-            Ok(_) => false,
+            Ok(_) => access_changed,
             Err(error) => {
                 tracing::warn!(%error, "a list-change listener cannot read the registry");
-                false
+                access_changed
             }
         }
     }

@@ -6,6 +6,7 @@
 //! get a sibling per backend. Migrations run at open.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod audit;
 pub mod oauth;
 pub mod secrets;
@@ -18,6 +19,7 @@ use sqlx::{
     any::{AnyPoolOptions, AnyRow},
 };
 
+pub use access::{AccessRows, GrantRow, GroupRow, PermissionRow};
 pub use audit::{AuditQuery, AuditRow};
 pub use oauth::{ClientRow, CodeRow, FamilyRow, Redemption, RefreshRow, Rotation};
 pub use secrets::{SealError, SecretBox};
@@ -193,15 +195,56 @@ impl Store {
         self.pool.is_closed()
     }
 
-    /// Inserts a server and the audit row of the action, in one transaction.
+    /// Inserts a server with its two first permissions ("Full access" and "Read-only", as the
+    /// migration gave the servers before it), and the audit row of the action, in one
+    /// transaction.
     pub async fn insert_server(&self, row: &ServerRow, audit: &AuditRow) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT INTO servers ({SERVER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
              $10, $11, $12, $13)"
         );
-        self.audited(bind_server(sqlx::query(&sql), row), audit)
-            .await
-            .map(drop)
+        let defaults = [
+            (
+                "prm_full_",
+                "Full access",
+                "Every tool of the server.",
+                "all",
+            ),
+            (
+                "prm_read_",
+                "Read-only",
+                "The tools that only read.",
+                "read_only",
+            ),
+        ];
+        let ids: Vec<String> = defaults
+            .iter()
+            .map(|(prefix, ..)| format!("{prefix}{}", row.id))
+            .collect();
+        let permissions =
+            defaults
+                .iter()
+                .zip(&ids)
+                .map(|((_, label, description, selector), id)| {
+                    sqlx::query(
+                "INSERT INTO permissions (id, server_id, label, description, selector, tools, \
+                 requestable, max_duration_s, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, '[]', 1, NULL, $6, $6)",
+            )
+            .bind(id.as_str())
+            .bind(&row.id)
+            .bind(*label)
+            .bind(*description)
+            .bind(*selector)
+            .bind(row.created_at)
+                });
+        self.audited_with(
+            bind_server(sqlx::query(&sql), row),
+            permissions.collect(),
+            audit,
+        )
+        .await
+        .map(drop)
     }
 
     /// Replaces every column but `id` and `created_at`, and appends the action's audit row, in one
@@ -223,8 +266,16 @@ impl Store {
     /// Deletes a server and appends the action's audit row, in one transaction; false, and
     /// nothing written, when there is no such server.
     pub async fn delete_server(&self, id: &str, audit: &AuditRow) -> Result<bool, StoreError> {
-        self.audited(
+        self.audited_with(
             sqlx::query("DELETE FROM servers WHERE id = $1").bind(id),
+            vec![
+                sqlx::query(
+                    "DELETE FROM grants WHERE permission_id IN \
+                     (SELECT id FROM permissions WHERE server_id = $1)",
+                )
+                .bind(id),
+                sqlx::query("DELETE FROM permissions WHERE server_id = $1").bind(id),
+            ],
             audit,
         )
         .await
@@ -234,6 +285,17 @@ impl Store {
     /// lacks its row, even after a crash. False, and nothing written, when the change touched no
     /// row.
     async fn audited(&self, change: AnyQuery<'_>, audit: &AuditRow) -> Result<bool, StoreError> {
+        self.audited_with(change, Vec::new(), audit).await
+    }
+
+    /// [`Self::audited`], with statements that follow the change in its transaction (and,
+    /// when they touch permissions or grants, a new access version).
+    async fn audited_with(
+        &self,
+        change: AnyQuery<'_>,
+        then: Vec<AnyQuery<'_>>,
+        audit: &AuditRow,
+    ) -> Result<bool, StoreError> {
         let mut transaction = self.pool.begin().await?;
         let done = change
             .execute(&mut *transaction)
@@ -242,6 +304,12 @@ impl Store {
         if done.rows_affected() == 0 {
             transaction.rollback().await?;
             return Ok(false);
+        }
+        if !then.is_empty() {
+            for statement in then {
+                statement.execute(&mut *transaction).await?;
+            }
+            self.bump_access_version(&mut transaction).await?;
         }
         self.append_audit_in(&mut transaction, std::slice::from_ref(audit))
             .await?;

@@ -152,6 +152,7 @@ async fn suite(store: &Store) {
         store.setting("admin").await.expect("get").as_deref(),
         Some("hash-1")
     );
+    access_suite(store).await;
 }
 
 fn audit_row(at: i64, server: &str, tool: &str, outcome: &str) -> AuditRow {
@@ -168,6 +169,97 @@ fn audit_row(at: i64, server: &str, tool: &str, outcome: &str) -> AuditRow {
         duration_ms: 5,
         detail: "{}".into(),
     }
+}
+
+/// Permissions, grants and groups: every new server has its two first permissions, a change
+/// moves the access version and writes its audit row, and deleting a server takes its
+/// permissions and grants with it.
+async fn access_suite(store: &Store) {
+    use switchboard_store::{GrantRow, GroupRow};
+    let before = store.access_version().await.expect("version");
+    store
+        .insert_server(&row("acc1", "acc"), &change(900, "create"))
+        .await
+        .expect("insert");
+    let permissions = store.permissions(Some("acc1")).await.expect("permissions");
+    let labels: Vec<&str> = permissions.iter().map(|p| p.label.as_str()).collect();
+    assert_eq!(labels, ["Full access", "Read-only"]);
+    assert_ne!(store.access_version().await.expect("version"), before);
+    let group = GroupRow {
+        id: "g1".into(),
+        name: "eng".into(),
+        description: String::new(),
+        source: "local".into(),
+        created_at: 1,
+    };
+    store
+        .insert_group(&group, &change(901, "group.create"))
+        .await
+        .expect("group");
+    assert!(matches!(
+        store
+            .insert_group(
+                &GroupRow {
+                    id: "g2".into(),
+                    ..group.clone()
+                },
+                &change(902, "group.create")
+            )
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    store
+        .set_membership("g1", "u1", true, &change(903, "member"))
+        .await
+        .expect("member");
+    store
+        .set_membership("g1", "u1", true, &change(904, "member"))
+        .await
+        .expect("again");
+    let grant = GrantRow {
+        id: "gr1".into(),
+        permission_id: permissions[1].id.clone(),
+        subject_kind: "group".into(),
+        subject_id: "g1".into(),
+        expires_at: Some(5_000),
+        created_at: 1,
+        created_by: "admin".into(),
+        request_id: None,
+    };
+    store
+        .insert_grant(&grant, &change(905, "grant.create"))
+        .await
+        .expect("grant");
+    let rows = store.access_rows().await.expect("rows");
+    assert_eq!(rows.grants, vec![grant.clone()]);
+    assert_eq!(rows.members, vec![("g1".to_string(), "u1".to_string())]);
+    assert_eq!(store.memberships("u1").await.expect("groups"), ["g1"]);
+    let version = store.access_version().await.expect("version");
+    assert!(
+        store
+            .delete_server("acc1", &change(906, "delete"))
+            .await
+            .expect("deleted")
+    );
+    assert_ne!(store.access_version().await.expect("version"), version);
+    let rows = store.access_rows().await.expect("rows");
+    assert!(
+        rows.grants.is_empty() && rows.permissions.iter().all(|p| p.server_id != "acc1"),
+        "{rows:?}"
+    );
+    assert!(
+        store
+            .delete_group("g1", &change(907, "group.delete"))
+            .await
+            .expect("deleted")
+    );
+    assert!(store.access_rows().await.expect("rows").members.is_empty());
+    assert!(
+        !store
+            .delete_grant("gr1", &change(908, "grant.delete"))
+            .await
+            .expect("none")
+    );
 }
 
 async fn audit_suite(store: &Store) {

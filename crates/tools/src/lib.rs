@@ -163,6 +163,13 @@ pub struct ToolMetadata {
 }
 
 impl ToolMetadata {
+    /// Whether the tool says it only reads (`readOnlyHint`).
+    pub fn read_only(&self) -> bool {
+        self.annotations
+            .as_ref()
+            .is_some_and(|a| a.read_only_hint == Some(true))
+    }
+
     /// Whether running the tool twice is harmless, by its annotations: only such a tool is retried
     /// after a failure that may have reached the server.
     pub fn retry_safe(&self) -> bool {
@@ -290,6 +297,12 @@ impl ToolRegistry {
             .keys()
             .cloned()
             .collect()
+    }
+
+    /// Whether the tool `name` says it only reads (`readOnlyHint`); `None` when there is no such
+    /// tool. Cheaper than [`Self::metadata`], for a check on every call.
+    pub fn read_only(&self, name: &str) -> Option<bool> {
+        self.get(name).map(|tool| tool.metadata.read_only())
     }
 
     pub fn metadata(&self, name: &str) -> Option<ToolMetadata> {

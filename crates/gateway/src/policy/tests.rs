@@ -31,6 +31,24 @@ impl Facts for Registry {
         family == "revoked-family"
     }
 
+    fn held(&self, user_id: &str, server_id: &str, now: i64) -> Vec<Held> {
+        self.held_anywhere(user_id, now)
+            .into_iter()
+            .filter(|held| held.permission.server_id == server_id)
+            .collect()
+    }
+
+    /// `reader` holds "Read-only" on `echo`; nobody holds anything else.
+    fn held_anywhere(&self, user_id: &str, _now: i64) -> Vec<Held> {
+        if user_id != "reader" {
+            return Vec::new();
+        }
+        vec![Held {
+            permission: std::sync::Arc::new(permission("read", "Read-only", "read_only")),
+            expires_at: None,
+        }]
+    }
+
     fn public_url(&self) -> &str {
         BASE
     }
@@ -90,6 +108,7 @@ fn a_plain_call_on_a_known_session_or_stateless_takes_the_raw_path() {
                 target: Target::Tool("add".into()),
                 verdict: Verdict::Allow,
                 route: Route::Raw,
+                grants: Grants::Unrestricted,
             },
             "{endpoint:?} {arrival:?}"
         );
@@ -260,7 +279,8 @@ fn the_target_is_what_the_message_names() {
 fn token(role: Role, audience: &str, scopes: &str) -> Claims {
     Claims {
         family: "family".into(),
-        user_id: "u1".into(),
+        // Holds "Read-only" on `echo` (see `Registry`).
+        user_id: "reader".into(),
         username: "ada".into(),
         role,
         client_id: "https://client.example.com/meta.json".into(),
@@ -429,4 +449,106 @@ fn a_token_is_allowed_only_unexpired_unrevoked_for_its_own_endpoint_with_its_sco
     ] {
         assert_eq!(verdict_of(admin(), endpoint, None), Verdict::Allow);
     }
+}
+
+fn permission(id: &str, label: &str, selector: &str) -> switchboard_store::PermissionRow {
+    switchboard_store::PermissionRow {
+        id: id.into(),
+        server_id: "id-echo".into(),
+        label: label.into(),
+        description: String::new(),
+        selector: selector.into(),
+        tools: Vec::new(),
+        requestable: true,
+        max_duration_s: None,
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
+#[test]
+fn a_user_reaches_only_the_servers_and_tools_their_grants_allow() {
+    let as_user = |id: &str| {
+        user(Claims {
+            user_id: id.into(),
+            ..token(Role::User, "/mcp/echo", "mcp")
+        })
+    };
+    let decision = |caller: Caller, endpoint: Endpoint<'static>, asked: Option<Asked<'static>>| {
+        decide(
+            Request {
+                caller,
+                endpoint,
+                asked,
+                arrival: Arrival::Other,
+                now: NOW,
+            },
+            &Registry,
+        )
+    };
+    // No grant on the server: its endpoint refuses, and on /mcp so does a call to it.
+    let refused = decision(as_user("nobody"), Endpoint::Server("echo"), None);
+    assert_eq!(
+        refused.verdict,
+        Verdict::Refuse(Refusal {
+            of_message: false,
+            reason: Reason::NoGrant("echo".into())
+        })
+    );
+    let aggregate = |id: &str, asked| {
+        decision(
+            Caller::token(
+                Claims {
+                    user_id: id.into(),
+                    ..token(Role::User, "/mcp", "mcp")
+                },
+                "test".into(),
+            ),
+            Endpoint::Aggregate,
+            asked,
+        )
+    };
+    assert_eq!(
+        aggregate("nobody", Some(call("echo__add"))).verdict,
+        Verdict::Refuse(Refusal {
+            of_message: true,
+            reason: Reason::NoGrant("echo".into())
+        })
+    );
+    // With "Read-only": the endpoint opens, read-only tools may be called, others not.
+    let granted = decision(
+        as_user("reader"),
+        Endpoint::Server("echo"),
+        Some(call("add")),
+    );
+    assert_eq!(granted.verdict, Verdict::Allow);
+    assert!(granted.grants.permit("id-echo", "list_things", true));
+    assert!(!granted.grants.permit("id-echo", "add", false));
+    assert!(!granted.grants.permit("id-local", "list_things", true));
+    assert!(granted.grants.any_on("id-echo"));
+    assert!(!granted.grants.any_on("id-local"));
+    // On /mcp without a named server, the grants on every server (for the listings).
+    let listing = aggregate("reader", None);
+    assert_eq!(listing.verdict, Verdict::Allow);
+    assert!(listing.grants.any_on("id-echo"));
+    assert_eq!(aggregate("nobody", None).grants, Grants::Held(Vec::new()));
+    // Admins and the admin token are not held to grants.
+    let admin_user = decision(
+        user(token(Role::Admin, "/mcp/echo", "mcp")),
+        Endpoint::Server("echo"),
+        None,
+    );
+    assert_eq!(admin_user.grants, Grants::Unrestricted);
+    assert_eq!(
+        decision(admin(), Endpoint::Server("echo"), None).grants,
+        Grants::Unrestricted
+    );
+    // A refused call names the permission that would allow it, and how to ask.
+    let permissions = [
+        std::sync::Arc::new(permission("full", "Full access", "all")),
+        std::sync::Arc::new(permission("read", "Read-only", "read_only")),
+    ];
+    let refusal = refuse_call("echo", "add", false, &permissions).to_string();
+    assert!(refusal.contains("\"Full access\""), "{refusal}");
+    assert!(refusal.contains("submit_access_request"), "{refusal}");
 }

@@ -259,6 +259,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             max_answer_bytes: args.max_answer_bytes as usize,
         },
     );
+    gateway
+        .start_access()
+        .await
+        .context("cannot read the grants")?;
     gateway.spawn_idle_reaper();
     gateway.spawn_audit_pruner(Duration::from_secs(
         args.audit_retention_days.max(1) * 86_400,

@@ -7,6 +7,7 @@
 mod common;
 mod eras;
 mod fidelity;
+mod grants;
 mod helpers;
 mod operations;
 mod progress;

@@ -9,22 +9,22 @@ use switchboard_test_support::{ADMIN_PASSWORD, tls::TestCertificates};
 use super::*;
 
 /// A browser as far as these tests need one: it keeps cookies and reads redirects.
-struct Browser {
+pub(crate) struct Browser {
     http: reqwest::Client,
     base: String,
     cookies: HashMap<String, String>,
 }
 
 /// A page or redirect the browser got.
-struct Got {
-    status: u16,
+pub(crate) struct Got {
+    pub(crate) status: u16,
     location: Option<String>,
     body: String,
     headers: reqwest::header::HeaderMap,
 }
 
 impl Browser {
-    fn new(server: &Switchboard) -> Self {
+    pub(crate) fn new(server: &Switchboard) -> Self {
         Self {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -91,7 +91,7 @@ impl Browser {
         self.cookies.get("sb_csrf").cloned().unwrap_or_default()
     }
 
-    async fn sign_in(&mut self, username: &str, password: &str) -> Got {
+    pub(crate) async fn sign_in(&mut self, username: &str, password: &str) -> Got {
         self.get("/login").await;
         let csrf = self.csrf();
         self.post(
@@ -143,7 +143,7 @@ const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 const REDIRECT: &str = "http://127.0.0.1:5555/callback";
 
 /// Registers a public client (RFC 7591) and returns its id.
-async fn register_client(server: &Switchboard) -> String {
+pub(crate) async fn register_client(server: &Switchboard) -> String {
     let registered: Value = switchboard_test_support::http_client()
         .post(server.url("/oauth/register"))
         .json(&json!({
@@ -220,7 +220,7 @@ async fn redeem(server: &Switchboard, client_id: &str, code: &str) -> (u16, Valu
 }
 
 /// A signed-in user's code for `resource`, and the tokens it is redeemed for.
-async fn tokens_for(
+pub(crate) async fn tokens_for(
     server: &Switchboard,
     browser: &mut Browser,
     client_id: &str,
@@ -236,7 +236,11 @@ async fn tokens_for(
 }
 
 /// The status of an MCP `initialize` on `path` with `token`, and its `WWW-Authenticate`.
-async fn mcp_status(server: &Switchboard, path: &str, token: Option<&str>) -> (u16, String) {
+pub(crate) async fn mcp_status(
+    server: &Switchboard,
+    path: &str,
+    token: Option<&str>,
+) -> (u16, String) {
     let mut request = switchboard_test_support::http_client()
         .post(server.url(path))
         .header("accept", "application/json, text/event-stream")
@@ -542,6 +546,7 @@ async fn each_refusal_of_the_authorization_server_has_its_error() {
     // Another account's failures do not lock this one out.
     let mut browser = Browser::new(&server);
     add_user(&server, "ada", "ada's long password");
+    grant_full_access(&server, "calc", "ada").await;
     let got = browser.sign_in("ada", "ada's long password").await;
     assert_eq!(got.status, 303, "{}", got.body);
     let session = got
@@ -856,8 +861,36 @@ async fn each_refusal_of_the_authorization_server_has_its_error() {
     assert!(got.location.is_some_and(|l| l.starts_with("/login")));
 }
 
+/// Grants `user` the "Full access" permission of `server` with the admin API.
+pub(crate) async fn grant_full_access(server: &Switchboard, alias: &str, user: &str) {
+    let (_, permissions) = server
+        .send_json(
+            Method::GET,
+            &format!("/api/mcp-servers/{alias}/permissions"),
+            None,
+        )
+        .await
+        .expect("answers");
+    let full = permissions["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|p| p["label"] == "Full access")
+        .expect("every server has one")["id"]
+        .clone();
+    let (status, grant) = server
+        .send_json(
+            Method::POST,
+            "/api/grants",
+            Some(&json!({"permission": full, "user": user})),
+        )
+        .await
+        .expect("answers");
+    assert_eq!(status, 201, "{grant}");
+}
+
 /// `switchboard users add` on the server's data directory.
-fn add_user(server: &Switchboard, name: &str, password: &str) {
+pub(crate) fn add_user(server: &Switchboard, name: &str, password: &str) {
     let mut child = std::process::Command::new(binary())
         .args(["users", "--data-dir"])
         .arg(server.data_dir())
@@ -908,6 +941,7 @@ async fn a_user_disabled_with_the_cli_is_refused_everywhere() {
     let (_python, server) = calc_behind_gateway(&[]).await;
     let client_id = register_client(&server).await;
     add_user(&server, "bob", "bob's long password");
+    grant_full_access(&server, "calc", "bob").await;
     let mut browser = Browser::new(&server);
     assert_eq!(
         browser.sign_in("bob", "bob's long password").await.status,

@@ -1,0 +1,200 @@
+//! Who may use which server: the permissions, grants and group memberships, held in memory so
+//! that the policy reads them with no query. A change made here is seen at once; every replica
+//! compares the store's access version every second and reads everything again when it moved.
+//! Expiry is judged at each request, against the time the policy is given.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use switchboard_store::{AccessRows, PermissionRow, Store, StoreError};
+
+/// How often the store's access version is compared.
+pub const RELOAD_EVERY: Duration = Duration::from_secs(1);
+
+/// A permission a user holds on a server, and until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub permission: Arc<PermissionRow>,
+    /// Unix milliseconds; `None`: until revoked.
+    pub expires_at: Option<i64>,
+}
+
+/// The grants, by whom they are for.
+#[derive(Debug, Default)]
+struct Snapshot {
+    permissions: HashMap<String, Arc<PermissionRow>>,
+    /// User id → the permissions granted to the user directly.
+    users: HashMap<String, Vec<(String, Option<i64>)>>,
+    /// Group id → the permissions granted to the group.
+    groups: HashMap<String, Vec<(String, Option<i64>)>>,
+    /// User id → the groups they belong to.
+    members: HashMap<String, Vec<String>>,
+}
+
+impl Snapshot {
+    fn of(rows: AccessRows) -> Self {
+        let mut snapshot = Snapshot::default();
+        for permission in rows.permissions {
+            snapshot
+                .permissions
+                .insert(permission.id.clone(), Arc::new(permission));
+        }
+        for grant in rows.grants {
+            let by = match grant.subject_kind.as_str() {
+                "user" => &mut snapshot.users,
+                "group" => &mut snapshot.groups,
+                _ => continue,
+            };
+            by.entry(grant.subject_id)
+                .or_default()
+                .push((grant.permission_id, grant.expires_at));
+        }
+        for (group, user) in rows.members {
+            snapshot.members.entry(user).or_default().push(group);
+        }
+        snapshot
+    }
+}
+
+/// The access rules' data; cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    snapshot: Arc<RwLock<Arc<Snapshot>>>,
+    /// The store's version the snapshot was read at.
+    version: Arc<tokio::sync::Mutex<String>>,
+    /// Counts the reloads that changed something, so that list-change listeners can tell.
+    generation: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Access {
+    fn current(&self) -> Arc<Snapshot> {
+        match self.snapshot.read() {
+            Ok(snapshot) => Arc::clone(&snapshot),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// The unexpired permissions `user_id` holds on `server_id`, directly or through a group.
+    pub fn held(&self, user_id: &str, server_id: &str, now: i64) -> Vec<Held> {
+        self.held_where(user_id, now, |permission| permission.server_id == server_id)
+    }
+
+    /// The unexpired permissions `user_id` holds on every server.
+    pub fn held_anywhere(&self, user_id: &str, now: i64) -> Vec<Held> {
+        self.held_where(user_id, now, |_| true)
+    }
+
+    fn held_where(
+        &self,
+        user_id: &str,
+        now: i64,
+        wanted: impl Fn(&PermissionRow) -> bool,
+    ) -> Vec<Held> {
+        let snapshot = self.current();
+        let direct = snapshot.users.get(user_id).into_iter().flatten();
+        let through_groups = snapshot
+            .members
+            .get(user_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|group| snapshot.groups.get(group))
+            .flatten();
+        let mut held: Vec<Held> = Vec::new();
+        for (permission, expires_at) in direct.chain(through_groups) {
+            if expires_at.is_some_and(|at| at <= now) {
+                continue;
+            }
+            let Some(permission) = snapshot.permissions.get(permission) else {
+                continue;
+            };
+            if !wanted(permission) {
+                continue;
+            }
+            match held.iter_mut().find(|h| h.permission.id == permission.id) {
+                // The longest of two grants of one permission.
+                Some(existing) => {
+                    existing.expires_at = match (existing.expires_at, *expires_at) {
+                        (Some(a), Some(b)) => Some(a.max(b)),
+                        _ => None,
+                    }
+                }
+                None => held.push(Held {
+                    permission: Arc::clone(permission),
+                    expires_at: *expires_at,
+                }),
+            }
+        }
+        held
+    }
+
+    /// The permissions of a server, whoever holds them: to name the one that would allow a
+    /// refused call.
+    pub fn permissions_of(&self, server_id: &str) -> Vec<Arc<PermissionRow>> {
+        let mut found: Vec<Arc<PermissionRow>> = self
+            .current()
+            .permissions
+            .values()
+            .filter(|permission| permission.server_id == server_id)
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.label.cmp(&b.label)));
+        found
+    }
+
+    /// Reads everything again if the store's version moved (or `force`); true when it did.
+    pub async fn reload(&self, store: &Store, force: bool) -> Result<bool, StoreError> {
+        let mut seen = self.version.lock().await;
+        let version = store.access_version().await?;
+        if !force && *seen == version {
+            return Ok(false);
+        }
+        let rows = store.access_rows().await?;
+        let snapshot = Arc::new(Snapshot::of(rows));
+        match self.snapshot.write() {
+            Ok(mut current) => *current = snapshot,
+            Err(poisoned) => *poisoned.into_inner() = snapshot,
+        }
+        *seen = version;
+        Ok(true)
+    }
+
+    /// Tells list-change listeners (through [`Self::generation`]) that what callers may see
+    /// changed; called once whatever else changed with the grants is current.
+    pub fn mark_changed(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// A number that changes with every reload that read something new.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Compares the store's version every [`RELOAD_EVERY`], and calls `changed` after each
+    /// reload that found a change, until the store is closed. `changed` marks the change.
+    pub fn spawn_reloader(
+        &self,
+        store: Store,
+        changed: impl Fn() + Send + 'static,
+    ) -> tokio::task::JoinHandle<()> {
+        let access = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(RELOAD_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if store.is_closed() {
+                    return;
+                }
+                match access.reload(&store, false).await {
+                    Ok(true) => changed(),
+                    Ok(false) => {}
+                    Err(error) => tracing::warn!(%error, "cannot read the grants"),
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,210 @@
+//! Who may use what, end to end: a signed-in user reaches only the servers and tools their
+//! grants allow, through grants made and revoked with the admin API, directly or through a
+//! group, on `/mcp/{alias}` and on `/mcp`, on the raw path and the typed one.
+
+use super::sign_in::{Browser, add_user, mcp_status, register_client, tokens_for};
+use super::*;
+
+/// The tool names a client of ours lists, sorted.
+async fn listed(client: &switchboard_mcp::Upstream) -> Vec<String> {
+    let mut names = tool_names(client).await;
+    names.sort();
+    names
+}
+
+async fn admin(server: &Switchboard, method: Method, path: &str, body: Option<Value>) -> Value {
+    let (status, answer) = server
+        .send_json(method.clone(), path, body.as_ref())
+        .await
+        .expect("answers");
+    assert!(
+        (200..300).contains(&status),
+        "{method} {path}: {status} {answer}"
+    );
+    answer
+}
+
+#[tokio::test]
+async fn a_user_reaches_only_what_their_grants_allow() {
+    let (_python, server) = calc_behind_gateway(&[]).await;
+    let client_id = register_client(&server).await;
+    add_user(&server, "bob", "bob's long password");
+    let mut browser = Browser::new(&server);
+    assert_eq!(
+        browser.sign_in("bob", "bob's long password").await.status,
+        303
+    );
+    let on_calc = tokens_for(&server, &mut browser, &client_id, "/mcp/calc", "mcp").await;
+    let on_calc = on_calc["access_token"].as_str().expect("token").to_string();
+    let on_all = tokens_for(&server, &mut browser, &client_id, "/mcp", "mcp").await;
+    let on_all = on_all["access_token"].as_str().expect("token").to_string();
+
+    // No grant: the server's endpoint refuses, and /mcp shows nothing.
+    let refused = mcp_status(&server, "/mcp/calc", Some(&on_calc)).await;
+    assert_eq!(refused.0, 403, "{refused:?}");
+    let everything = common::mcp_client_with(&server, "/mcp", &on_all).await;
+    assert!(listed(&everything).await.is_empty());
+
+    // Every server starts with "Full access" and "Read-only".
+    let permissions = admin(
+        &server,
+        Method::GET,
+        "/api/mcp-servers/calc/permissions",
+        None,
+    )
+    .await;
+    let labels: Vec<&str> = permissions["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|p| p["label"].as_str())
+        .collect();
+    assert_eq!(labels, ["Full access", "Read-only"], "{permissions}");
+    let id_of = |label: &str| {
+        permissions["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|p| p["label"] == label)
+            .and_then(|p| p["id"].as_str())
+            .expect("a permission")
+            .to_string()
+    };
+
+    // "Read-only" for bob: the read-only tools appear and work; another is refused, and the
+    // refusal names the permission that would allow it.
+    let grant = admin(
+        &server,
+        Method::POST,
+        "/api/grants",
+        Some(json!({"permission": id_of("Read-only"), "user": "bob"})),
+    )
+    .await;
+    let calc = common::mcp_client_with(&server, "/mcp/calc", &on_calc).await;
+    assert_eq!(
+        listed(&calc).await,
+        ["bumps", "cancelled_calls", "danger_runs", "started_calls"]
+    );
+    let bumps = calc
+        .call_tool("bumps", None, Default::default())
+        .await
+        .expect("a read-only tool");
+    assert_eq!(bumps.is_error, Some(false), "{bumps:?}");
+    let add = calc
+        .call_tool(
+            "add",
+            json!({"a": 1, "b": 2}).as_object().cloned(),
+            Default::default(),
+        )
+        .await
+        .expect_err("not granted");
+    let message = add.to_string();
+    assert!(message.contains("\"Full access\""), "{message}");
+    assert!(message.contains("submit_access_request"), "{message}");
+    assert_eq!(
+        listed(&everything).await,
+        [
+            "calc__bumps",
+            "calc__cancelled_calls",
+            "calc__danger_runs",
+            "calc__started_calls"
+        ]
+    );
+    let through_all = everything
+        .call_tool(
+            "calc__add",
+            json!({"a": 1, "b": 2}).as_object().cloned(),
+            Default::default(),
+        )
+        .await
+        .expect_err("not granted on /mcp either");
+    assert!(
+        through_all.to_string().contains("\"Full access\""),
+        "{through_all}"
+    );
+
+    // A permission of one tool, through a group.
+    let adding = admin(
+        &server,
+        Method::POST,
+        "/api/mcp-servers/calc/permissions",
+        Some(json!({"label": "Adding", "description": "Just add.", "tools": ["add"]})),
+    )
+    .await;
+    admin(
+        &server,
+        Method::POST,
+        "/api/groups",
+        Some(json!({"name": "eng"})),
+    )
+    .await;
+    admin(&server, Method::PUT, "/api/groups/eng/members/bob", None).await;
+    admin(
+        &server,
+        Method::POST,
+        "/api/grants",
+        Some(json!({"permission": adding["id"], "group": "eng", "durationSeconds": 3600})),
+    )
+    .await;
+    let sum = calc
+        .call_tool(
+            "add",
+            json!({"a": 1, "b": 2}).as_object().cloned(),
+            Default::default(),
+        )
+        .await
+        .expect("granted through the group");
+    assert!(format!("{sum:?}").contains('3'), "{sum:?}");
+
+    // Revoked: the user's grant ends at once; the group's stays.
+    let id = grant["id"].as_str().expect("id");
+    admin(&server, Method::DELETE, &format!("/api/grants/{id}"), None).await;
+    assert_eq!(listed(&calc).await, ["add"]);
+    admin(&server, Method::DELETE, "/api/groups/eng/members/bob", None).await;
+    assert_eq!(
+        mcp_status(&server, "/mcp/calc", Some(&on_calc)).await.0,
+        403
+    );
+    assert!(listed(&everything).await.is_empty());
+
+    // Bad input is refused with its code.
+    for (body, code) in [
+        (json!({"permission": "prm_none", "user": "bob"}), 404),
+        (json!({"permission": id_of("Full access")}), 400),
+        (
+            json!({"permission": id_of("Full access"), "user": "bob", "durationSeconds": 0}),
+            400,
+        ),
+        (
+            json!({"permission": id_of("Full access"), "user": "nobody"}),
+            404,
+        ),
+    ] {
+        let (status, answer) = server
+            .send_json(Method::POST, "/api/grants", Some(&body))
+            .await
+            .expect("answers");
+        assert_eq!(status, code, "{body}: {answer}");
+        assert!(answer["error"]["code"].is_string(), "{answer}");
+    }
+    // The changes are on record.
+    let (_, audit) = server
+        .send_json(Method::GET, "/api/audit?limit=1000", None)
+        .await
+        .expect("answers");
+    for action in [
+        "grant.create",
+        "grant.delete",
+        "permission.create",
+        "group.add_member",
+    ] {
+        assert!(
+            audit["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .any(|row| row["action"] == action && row["outcome"] == "ok"),
+            "{action}: {audit}"
+        );
+    }
+}
