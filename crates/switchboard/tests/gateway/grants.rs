@@ -123,6 +123,15 @@ async fn a_user_reaches_only_what_their_grants_allow() {
         "{through_all}"
     );
 
+    // The typed path holds to the same rule: a client that answers sampling gets an upstream
+    // session of its own, and its calls go through rmcp's typed model.
+    let typed = TypedSession::open(&server, "/mcp/calc", &on_calc).await;
+    let answer = typed.call("add", json!({"a": 1, "b": 2})).await;
+    let refusal = answer["error"]["message"].as_str().unwrap_or_default();
+    assert!(refusal.contains("\"Full access\""), "{answer}");
+    let answer = typed.call("bumps", json!({})).await;
+    assert_eq!(answer["result"]["isError"], json!(false), "{answer}");
+
     // A permission of one tool, through a group.
     let adding = admin(
         &server,
@@ -206,5 +215,73 @@ async fn a_user_reaches_only_what_their_grants_allow() {
                 .any(|row| row["action"] == action && row["outcome"] == "ok"),
             "{action}: {audit}"
         );
+    }
+}
+
+/// A 2025-era session opened by hand with a user's token, as a client that answers sampling.
+struct TypedSession {
+    url: String,
+    token: String,
+    session: String,
+}
+
+impl TypedSession {
+    async fn open(server: &Switchboard, path: &str, token: &str) -> Self {
+        let url = server.url(path);
+        let opened = Self::post(
+            &url,
+            token,
+            None,
+            json!({"jsonrpc": "2.0", "id": 1,
+            "method": "initialize", "params": {"protocolVersion": "2025-11-25",
+            "capabilities": {"sampling": {}}, "clientInfo": {"name": "typed", "version": "1"}}}),
+        )
+        .await;
+        let session = opened
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .expect("a session")
+            .to_string();
+        opened.bytes().await.expect("reads");
+        let initialized = Self::post(
+            &url,
+            token,
+            Some(&session),
+            json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        )
+        .await;
+        assert_eq!(initialized.status(), 202);
+        Self {
+            url,
+            token: token.to_string(),
+            session,
+        }
+    }
+
+    async fn post(url: &str, token: &str, session: Option<&str>, body: Value) -> reqwest::Response {
+        let mut request = switchboard_test_support::http_client()
+            .post(url)
+            .bearer_auth(token)
+            .header("accept", "application/json, text/event-stream")
+            .json(&body);
+        if let Some(session) = session {
+            request = request
+                .header("mcp-session-id", session)
+                .header("mcp-protocol-version", "2025-11-25");
+        }
+        request.send().await.expect("answers")
+    }
+
+    async fn call(&self, tool: &str, arguments: Value) -> Value {
+        let answered = Self::post(
+            &self.url,
+            &self.token,
+            Some(&self.session),
+            json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                "params": {"name": tool, "arguments": arguments}}),
+        )
+        .await;
+        answer_of(&answered.text().await.expect("reads"))
     }
 }
