@@ -82,6 +82,11 @@ fn same_but_loopback_port(registered: &url::Url, asked: &url::Url) -> bool {
         && asked.password().is_none()
 }
 
+/// Whether a client's list of redirect URIs may be registered: not empty, each acceptable.
+pub fn acceptable_redirects(uris: &[String]) -> bool {
+    !uris.is_empty() && uris.iter().all(|uri| acceptable_redirect_uri(uri))
+}
+
 /// A redirect URI a client may register: https, http to a loopback host, or a private-use
 /// scheme of a native app (`com.example.app:/cb`); never a fragment, nor a scheme that runs
 /// code or reads files.

@@ -10,6 +10,7 @@
 
 pub mod access_token;
 pub mod client;
+mod error;
 pub mod external;
 pub mod metadata_document;
 pub mod password;
@@ -22,13 +23,14 @@ pub mod sign_in;
 
 pub use access_token::{AccessTokens, Claims};
 pub use client::{Client, ClientKind};
+pub use error::OAuthError;
 pub use external::{ExternalProvider, ExternalSettings};
 pub use metadata_document::MetadataDocuments;
 pub use revocations::Revocations;
 pub use scope::{Resource, Scope, Scopes};
 pub use server::{
     AuthServer, AuthSettings, AuthorizeError, AuthorizeParams, AuthorizeRequest, AuthorizedClient,
-    ClientError, OAuthError, TokenParams, TokenResponse,
+    ClientError, TokenParams, TokenResponse,
 };
 pub use sign_in::SignIn;
 

@@ -14,7 +14,7 @@ use std::{
 
 use switchboard_mcp::net::is_public_address;
 
-use crate::client::{Client, ClientKind, acceptable_redirect_uri};
+use crate::client::{Client, ClientKind, acceptable_redirects};
 
 pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
 pub const FETCH_TIME_LIMIT: Duration = Duration::from_secs(5);
@@ -232,12 +232,7 @@ fn parse_document(client_id: &str, body: &[u8]) -> Result<Client, DocumentError>
             "its client_id is not the URL it was fetched from".into(),
         ));
     }
-    if document.redirect_uris.is_empty()
-        || !document
-            .redirect_uris
-            .iter()
-            .all(|uri| acceptable_redirect_uri(uri))
-    {
+    if !acceptable_redirects(&document.redirect_uris) {
         return Err(DocumentError::Invalid(
             "redirect_uris must be a list of https, loopback or app URIs".into(),
         ));

@@ -5,8 +5,8 @@ use switchboard_store::{ClientRow, Store};
 
 use crate::{
     OAuthError,
+    client::acceptable_redirects,
     secret::{hash_credential, now_ms, random_credential},
-    server::acceptable_redirects,
 };
 
 #[derive(serde::Deserialize)]

@@ -9,8 +9,8 @@ use switchboard_store::{
 };
 
 use crate::{
-    AccessTokens, Claims, Client, MetadataDocuments, Resource, Revocations, Role, Scopes,
-    client::acceptable_redirect_uri,
+    AccessTokens, Claims, Client, MetadataDocuments, OAuthError, Resource, Revocations, Role,
+    Scopes,
     metadata_document::{DocumentError, is_document_url},
     secret::{constant_time_eq, hash_credential, now_ms, pkce_matches, random_credential},
 };
@@ -42,44 +42,6 @@ impl AuthSettings {
             allow_loopback_metadata: false,
             registrations_per_hour: 20,
         }
-    }
-}
-
-/// An error of the OAuth endpoints, in RFC 6749's terms.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{error}: {description}")]
-pub struct OAuthError {
-    /// The HTTP status it is answered with.
-    pub status: u16,
-    /// RFC 6749's (or RFC 7591's) error code.
-    pub error: &'static str,
-    pub description: String,
-}
-
-impl OAuthError {
-    pub fn new(status: u16, error: &'static str, description: impl Into<String>) -> Self {
-        Self {
-            status,
-            error,
-            description: description.into(),
-        }
-    }
-
-    fn invalid_grant(description: &str) -> Self {
-        Self::new(400, "invalid_grant", description)
-    }
-
-    fn invalid_client(description: &str) -> Self {
-        Self::new(401, "invalid_client", description)
-    }
-
-    fn server(error: StoreError) -> Self {
-        tracing::error!(%error, "the authorization server cannot reach the store");
-        Self::new(
-            500,
-            "server_error",
-            "the server could not complete the request",
-        )
     }
 }
 
@@ -874,9 +836,4 @@ pub async fn revoke_families(
 
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// Whether a registrable redirect URI list is acceptable (used by registration).
-pub(crate) fn acceptable_redirects(uris: &[String]) -> bool {
-    !uris.is_empty() && uris.iter().all(|uri| acceptable_redirect_uri(uri))
 }

@@ -19,6 +19,7 @@ use crate::{
     model::{
         CreateServer, EnvInput, Governance, Manifest, PackageConfig, RemoteConfig, UpdateServer,
     },
+    policy::ADMIN_WRITES,
 };
 
 /// The admin tools over one gateway.
@@ -92,12 +93,6 @@ fn tool(
         "annotations": annotations,
     });
     serde_json::from_value(value).unwrap_or_default()
-}
-
-/// Whether the admin tool `name` changes nothing, so that `admin:read` may call it; every other
-/// needs `admin:write` (an unknown name too, which is refused anyway).
-pub fn is_read_only(name: &str) -> bool {
-    !WRITES.contains(&name) && admin_tools().iter().any(|tool| tool.name == name)
 }
 
 fn read_only() -> Value {
@@ -302,16 +297,6 @@ fn gateway_failure(error: GatewayError) -> CallToolResult {
     }
     failure(code, error.to_string())
 }
-
-/// The tools that change the registry: a success has its audit row written with the change.
-const WRITES: &[&str] = &[
-    "add_npx_mcp",
-    "add_remote_mcp",
-    "update_mcp_server",
-    "enable_mcp_server",
-    "disable_mcp_server",
-    "delete_mcp_server",
-];
 
 fn success(structured: Value) -> CallToolResult {
     let text = serde_json::to_string_pretty(&structured).unwrap_or_default();
@@ -527,7 +512,8 @@ impl ServerHandler for AdminMcp {
             Err(failure) => (failure, "error"),
         };
         // A change done has its row already, written with it.
-        let changed = outcome == "ok" && WRITES.contains(&request.name.as_ref());
+        // A change that succeeded has its audit row, written with the change.
+        let changed = outcome == "ok" && ADMIN_WRITES.contains(&request.name.as_ref());
         if !changed {
             let detail = result
                 .structured_content
@@ -544,6 +530,7 @@ impl ServerHandler for AdminMcp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::ADMIN_READS;
 
     /// REST, `/mcp/admin` and JSON-RPC answers carry the same code for the same error.
     #[test]
@@ -602,8 +589,13 @@ mod tests {
             }
             assert_eq!(
                 annotations["readOnlyHint"] == true,
-                is_read_only(name),
+                ADMIN_READS.contains(&name),
                 "{name}: the scope it needs follows its annotation"
+            );
+            assert_ne!(
+                ADMIN_READS.contains(&name),
+                ADMIN_WRITES.contains(&name),
+                "{name}: in exactly one of the policy's lists"
             );
             assert_eq!(value["outputSchema"]["type"], "object", "{name}");
         }

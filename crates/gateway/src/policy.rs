@@ -497,13 +497,27 @@ fn grants_of(
     }
 }
 
+/// The `/mcp/admin` tools that change nothing: `admin:read` may call them. Every other (and an
+/// unknown name, refused anyway) needs `admin:write`.
+pub const ADMIN_READS: &[&str] = &["list_mcp_servers", "get_mcp_server", "list_catalog_entries"];
+
+/// The `/mcp/admin` tools that change the registry.
+pub const ADMIN_WRITES: &[&str] = &[
+    "add_npx_mcp",
+    "add_remote_mcp",
+    "update_mcp_server",
+    "enable_mcp_server",
+    "disable_mcp_server",
+    "delete_mcp_server",
+];
+
 /// The scopes a request needs: `mcp` on the proxied servers; on `/mcp/admin` `admin:read`, or
 /// `admin:write` to call a tool that changes something; on the admin API by its method.
 fn needed_scopes(endpoint: Endpoint<'_>, target: &Target) -> Scopes {
     match endpoint {
         Endpoint::Server(_) | Endpoint::Aggregate => Scopes::of([Scope::Mcp]),
         Endpoint::Admin => match target {
-            Target::Tool(tool) if !crate::admin_mcp::is_read_only(tool) => {
+            Target::Tool(tool) if !ADMIN_READS.contains(&tool.as_str()) => {
                 Scopes::of([Scope::AdminWrite])
             }
             _ => Scopes::of([Scope::AdminRead]),
