@@ -15,7 +15,7 @@ use openidconnect::{
     PkceCodeVerifier, RedirectUrl, Scope as OidcScope, TokenResponse as _,
     core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata},
 };
-use switchboard_store::{SecretBox, Store, StoreError, UserRow};
+use switchboard_store::{AuditRow, GroupRow, SecretBox, Store, StoreError, UserRow};
 use tokio::sync::Mutex;
 
 use crate::{
@@ -313,9 +313,106 @@ impl ExternalProvider {
     }
 }
 
-/// The user of an external identity: made on the first sign-in, and updated (name, email, role)
-/// on each. A disabled user stays out.
+/// The user of an external identity: made on the first sign-in, and updated (name, email, role,
+/// groups) on each. A disabled user stays out. The identity's groups are the user's groups of the
+/// same names: made (as `oidc` groups) when missing, and the user leaves the `oidc` groups the
+/// identity no longer names. Returns whether the groups changed, so that grants are read again.
 pub async fn external_user(
+    store: &Store,
+    identity: &ExternalIdentity,
+) -> Result<(UserRow, bool), ExternalError> {
+    let user = external_account(store, identity).await?;
+    let changed = sync_groups(store, &user, &identity.groups).await?;
+    Ok((user, changed))
+}
+
+/// The audit row of a change the sign-in made to `user`'s groups.
+fn group_row(user: &UserRow, action: &str, group: &str) -> AuditRow {
+    let at = now_ms();
+    AuditRow {
+        id: format!("{at:013}-{}", uuid::Uuid::new_v4().simple()),
+        at,
+        actor: user.username.clone().into(),
+        client: String::new(),
+        kind: "sign_in".into(),
+        action: action.to_string().into(),
+        server: String::new(),
+        tool: String::new(),
+        outcome: "ok".into(),
+        duration_ms: 0,
+        detail: serde_json::json!({"group": group}).to_string(),
+    }
+}
+
+async fn sync_groups(
+    store: &Store,
+    user: &UserRow,
+    names: &[String],
+) -> Result<bool, ExternalError> {
+    let mut changed = false;
+    let mut wanted = Vec::new();
+    for name in names
+        .iter()
+        .map(|n| n.trim())
+        .filter(|n| !n.is_empty())
+        .take(100)
+    {
+        let group = match store.group(name).await? {
+            Some(group) => group,
+            None => {
+                let group = GroupRow {
+                    id: random_credential("grp_")[..24].to_string(),
+                    name: name.chars().take(64).collect(),
+                    description: "From the sign-in provider's groups.".into(),
+                    source: "oidc".into(),
+                    created_at: now_ms(),
+                };
+                match store
+                    .insert_group(&group, &group_row(user, "group.create", name))
+                    .await
+                {
+                    Ok(()) => group,
+                    // Made at the same moment by another sign-in.
+                    Err(StoreError::Conflict(_)) => store
+                        .group(name)
+                        .await?
+                        .ok_or(ExternalError::Verification)?,
+                    Err(error) => return Err(error.into()),
+                }
+            }
+        };
+        wanted.push(group.id);
+    }
+    let current = store.memberships(&user.id).await?;
+    for group in &wanted {
+        if !current.contains(group) {
+            store
+                .set_membership(group, &user.id, true, &group_row(user, "group.join", group))
+                .await?;
+            changed = true;
+        }
+    }
+    for group in current.iter().filter(|group| !wanted.contains(group)) {
+        let from_provider = store
+            .group(group)
+            .await?
+            .is_some_and(|row| row.source == "oidc");
+        if from_provider {
+            store
+                .set_membership(
+                    group,
+                    &user.id,
+                    false,
+                    &group_row(user, "group.leave", group),
+                )
+                .await?;
+            changed = true;
+        }
+    }
+    Ok(changed)
+}
+
+async fn external_account(
     store: &Store,
     identity: &ExternalIdentity,
 ) -> Result<UserRow, ExternalError> {

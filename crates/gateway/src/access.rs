@@ -198,3 +198,68 @@ impl Access {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_store::GrantRow;
+
+    fn permission(id: &str, server: &str) -> PermissionRow {
+        PermissionRow {
+            id: id.into(),
+            server_id: server.into(),
+            label: id.into(),
+            description: String::new(),
+            selector: "all".into(),
+            tools: Vec::new(),
+            requestable: true,
+            max_duration_s: None,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    fn grant(permission: &str, kind: &str, subject: &str, expires_at: Option<i64>) -> GrantRow {
+        GrantRow {
+            id: format!("{permission}-{subject}"),
+            permission_id: permission.into(),
+            subject_kind: kind.into(),
+            subject_id: subject.into(),
+            expires_at,
+            created_at: 0,
+            created_by: "admin".into(),
+            request_id: None,
+        }
+    }
+
+    /// A grant for one minute, with the clock driven: held until its last millisecond, and not
+    /// after, directly or through a group; the longer of two grants of one permission counts.
+    #[test]
+    fn a_grant_holds_until_it_expires() {
+        let start = 1_800_000_000_000;
+        let minute = 60_000;
+        let access = Access::default();
+        let snapshot = Snapshot::of(AccessRows {
+            permissions: vec![permission("full", "s1"), permission("other", "s2")],
+            grants: vec![
+                grant("full", "user", "ada", Some(start + minute)),
+                grant("other", "group", "eng", Some(start + 2 * minute)),
+                grant("other", "user", "ada", None),
+            ],
+            members: vec![("eng".into(), "bob".into())],
+        });
+        *access.snapshot.write().expect("lock") = Arc::new(snapshot);
+        let on = |user: &str, server: &str, now: i64| access.held(user, server, now).len();
+        assert_eq!(on("ada", "s1", start), 1);
+        assert_eq!(on("ada", "s1", start + minute - 1), 1);
+        assert_eq!(on("ada", "s1", start + minute), 0, "expired");
+        assert_eq!(on("bob", "s2", start + minute), 1, "through the group");
+        assert_eq!(on("bob", "s2", start + 2 * minute), 0);
+        assert_eq!(on("bob", "s1", start), 0);
+        let held = access.held("ada", "s2", start + 10 * minute);
+        assert_eq!(held.len(), 1);
+        assert_eq!(held[0].expires_at, None, "the grant without end");
+        assert_eq!(access.held_anywhere("ada", start).len(), 2);
+        assert!(access.held_anywhere("ada", start + 10 * minute).len() == 1);
+    }
+}

@@ -278,12 +278,15 @@ pub(super) async fn external_finish(
         Ok((identity, next)) => {
             switchboard_auth::external::external_user(state.gateway.store(), &identity)
                 .await
-                .map(|user| (user, next))
+                .map(|(user, groups_changed)| (user, next, groups_changed))
         }
         Err(error) => Err(error),
     };
     match outcome {
-        Ok((user, next)) => {
+        Ok((user, next, groups_changed)) => {
+            if groups_changed && let Err(error) = state.gateway.access_changed().await {
+                tracing::warn!(%error, "cannot read the grants again after a sign-in");
+            }
             super::audit(
                 &state,
                 &user.username,

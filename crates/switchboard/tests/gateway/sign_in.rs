@@ -1180,4 +1180,46 @@ async fn users_sign_in_through_the_organizations_openid_connect_provider() {
             .any(|row| row["kind"] == "tool_call" && row["actor"] == "oidc:carol"),
         "{audit}"
     );
+
+    // A user who is not an admin gets access through the group the provider says they are in:
+    // "sales" holds "Full access" to calc, and Dave's claims put him in it.
+    let (status, _) = server
+        .send_json(Method::POST, "/api/groups", Some(&json!({"name": "sales"})))
+        .await
+        .expect("answers");
+    assert_eq!(status, 201);
+    let (_, permissions) = server
+        .send_json(Method::GET, "/api/mcp-servers/calc/permissions", None)
+        .await
+        .expect("answers");
+    let full = permissions["items"][0]["id"].clone();
+    let (status, _) = server
+        .send_json(
+            Method::POST,
+            "/api/grants",
+            Some(&json!({"permission": full, "group": "sales"})),
+        )
+        .await
+        .expect("answers");
+    assert_eq!(status, 201);
+    let config = json!({
+        "oidc": {"host": format!("127.0.0.1:{port}"), "login": "dave"},
+        "flows": [{"url": server.url("/mcp/calc"), "client": "registered",
+                   "call": {"name": "add", "arguments": {"a": 2, "b": 2}}}],
+    });
+    let answer = run_client(&node, "ts2_oauth.mjs", &[&config.to_string()]).await;
+    let flow = &answer["flows"][0];
+    assert!(flow.get("error").is_none(), "{answer}");
+    assert_eq!(
+        switchboard_test_support::content_text(&flow["result"]["content"]),
+        "4",
+        "{answer}"
+    );
+    let listed = users_command(&server, &["list"]);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("oidc:dave ") && l.contains(" user ")),
+        "{listed}"
+    );
 }
