@@ -9,7 +9,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde_json::json;
-use switchboard_gateway::access_admin::{GrantBody, GroupBody, PermissionBody};
+use switchboard_gateway::access_admin::{GrantBody, GroupBody, KeyBody, PermissionBody};
 
 use crate::{AppState, auth::Caller, error::ApiError, servers::parse_body};
 
@@ -220,6 +220,48 @@ pub async fn remove_member(
                 .set_member(&group, &user, false, action)
                 .await?)
         },
+    )
+    .await
+}
+
+pub async fn keys(State(state): State<AppState>, _caller: Caller) -> Result<Response, ApiError> {
+    let items = state.gateway.keys(None).await?;
+    Ok(Json(json!({"items": items})).into_response())
+}
+
+/// An admin makes a key for anyone (`user`, the caller's own when left out).
+pub async fn create_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: crate::error::Body,
+) -> Result<Response, ApiError> {
+    change(
+        &state,
+        &caller,
+        "key.create",
+        "",
+        StatusCode::CREATED,
+        async |action| {
+            let body: KeyBody = parse_body(&body?)?;
+            let owner = body.user.clone().unwrap_or_else(|| caller.actor.clone());
+            Ok(state.gateway.create_key(&owner, &body, action).await?)
+        },
+    )
+    .await
+}
+
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    change(
+        &state,
+        &caller,
+        "key.revoke",
+        "",
+        StatusCode::OK,
+        async |action| Ok(state.gateway.revoke_key(&id, None, action).await?),
     )
     .await
 }

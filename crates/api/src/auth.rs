@@ -172,6 +172,24 @@ pub(crate) fn authenticate(parts: &Parts, state: &AppState) -> Caller {
     if state.admin.verify(token) {
         return Caller::admin(client);
     }
+    if token.starts_with(switchboard_gateway::access_admin::API_KEY_PREFIX) {
+        let hash = switchboard_auth::secret::hash_credential(token);
+        return match state.gateway.access().key(&hash) {
+            Some(live) => Caller::key(
+                policy::KeyClaims {
+                    key_id: live.key.id.clone(),
+                    user_id: live.key.user_id.clone(),
+                    username: live.username.clone(),
+                    role: switchboard_auth::Role::parse(&live.role)
+                        .unwrap_or(switchboard_auth::Role::User),
+                    scopes: switchboard_auth::Scopes::parse(&live.key.scopes).unwrap_or_default(),
+                    expires_at: live.key.expires_at,
+                },
+                client,
+            ),
+            None => Caller::unidentified(Credential::Invalid, client),
+        };
+    }
     match state.auth.tokens().open(token) {
         Some(claims) => Caller::token(claims, client),
         None => Caller::unidentified(Credential::Invalid, client),

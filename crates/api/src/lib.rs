@@ -167,6 +167,8 @@ pub fn router(state: AppState) -> Router {
             get(access::groups).post(access::create_group),
         )
         .route("/api/groups/{id}", delete(access::delete_group))
+        .route("/api/keys", get(access::keys).post(access::create_key))
+        .route("/api/keys/{id}", delete(access::revoke_key))
         .route(
             "/api/groups/{id}/members/{user}",
             axum::routing::put(access::add_member).delete(access::remove_member),

@@ -74,5 +74,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/account/clients/revoke", post(account::revoke_form))
         .route("/api/me/clients", get(account::list))
         .route("/api/me/clients/{client_id}", delete(account::revoke))
+        .route("/api/me/keys", get(account::keys).post(account::create_key))
+        .route("/api/me/keys/{id}", delete(account::revoke_key))
         .route("/assets/site.css", get(pages::stylesheet))
 }

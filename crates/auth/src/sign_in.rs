@@ -287,5 +287,7 @@ pub async fn set_disabled(
             .collect();
         crate::server::revoke_families(store, &families, access_ttl).await?;
     }
+    // Their API keys stop (or work again) on every replica at its next reload.
+    store.touch_access().await?;
     Ok(user)
 }

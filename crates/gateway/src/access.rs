@@ -9,7 +9,7 @@ use std::{
     time::Duration,
 };
 
-use switchboard_store::{AccessRows, PermissionRow, Store, StoreError};
+use switchboard_store::{AccessRows, LiveKey, PermissionRow, Store, StoreError};
 
 /// How often the store's access version is compared.
 pub const RELOAD_EVERY: Duration = Duration::from_secs(1);
@@ -32,6 +32,8 @@ struct Snapshot {
     groups: HashMap<String, Vec<(String, Option<i64>)>>,
     /// User id → the groups they belong to.
     members: HashMap<String, Vec<String>>,
+    /// The live API keys, by their hash.
+    keys: HashMap<String, Arc<LiveKey>>,
 }
 
 impl Snapshot {
@@ -55,6 +57,9 @@ impl Snapshot {
         for (group, user) in rows.members {
             snapshot.members.entry(user).or_default().push(group);
         }
+        for key in rows.keys {
+            snapshot.keys.insert(key.key.hash.clone(), Arc::new(key));
+        }
         snapshot
     }
 }
@@ -75,6 +80,12 @@ impl Access {
             Ok(snapshot) => Arc::clone(&snapshot),
             Err(poisoned) => Arc::clone(&poisoned.into_inner()),
         }
+    }
+
+    /// The live API key with this hash: not revoked, its owner not disabled (expiry is the
+    /// policy's to judge).
+    pub fn key(&self, hash: &str) -> Option<Arc<LiveKey>> {
+        self.current().keys.get(hash).cloned()
     }
 
     /// The unexpired permissions `user_id` holds on `server_id`, directly or through a group.
@@ -247,6 +258,7 @@ mod tests {
                 grant("other", "user", "ada", None),
             ],
             members: vec![("eng".into(), "bob".into())],
+            keys: Vec::new(),
         });
         *access.snapshot.write().expect("lock") = Arc::new(snapshot);
         let on = |user: &str, server: &str, now: i64| access.held(user, server, now).len();

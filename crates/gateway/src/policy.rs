@@ -51,10 +51,37 @@ pub enum Credential {
     /// An access token this gateway sealed, opened but not yet judged: its expiry, revocation,
     /// audience and scopes are [`decide`]'s to check.
     Token(Box<Claims>),
+    /// An API key of this gateway, found live (not revoked, its owner enabled): its expiry and
+    /// scopes are [`decide`]'s to check. A key names no audience: it is good on every endpoint
+    /// its scopes open.
+    Key(Box<KeyClaims>),
     /// No `Authorization` header.
     Anonymous,
     /// A bearer credential that is no token of this gateway, or a malformed header.
     Invalid,
+}
+
+/// What an API key carries: its owner and scopes, until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyClaims {
+    pub key_id: String,
+    pub user_id: String,
+    pub username: String,
+    pub role: Role,
+    pub scopes: Scopes,
+    /// Unix milliseconds; `None`: until revoked.
+    pub expires_at: Option<i64>,
+}
+
+impl Credential {
+    /// The user a token or key acts for, and their role.
+    fn user(&self) -> Option<(&str, Role)> {
+        match self {
+            Credential::Token(claims) => Some((&claims.user_id, claims.role)),
+            Credential::Key(key) => Some((&key.user_id, key.role)),
+            _ => None,
+        }
+    }
 }
 
 impl Caller {
@@ -72,6 +99,15 @@ impl Caller {
         Self {
             actor: claims.username.clone(),
             credential: Credential::Token(Box::new(claims)),
+            client,
+        }
+    }
+
+    /// A user's API key.
+    pub fn key(claims: KeyClaims, client: String) -> Self {
+        Self {
+            actor: claims.username.clone(),
+            credential: Credential::Key(Box::new(claims)),
             client,
         }
     }
@@ -103,6 +139,9 @@ impl Caller {
             Credential::AdminToken => true,
             Credential::Token(claims) => {
                 claims.role == Role::Admin && claims.scopes.contains(Scope::AdminWrite)
+            }
+            Credential::Key(key) => {
+                key.role == Role::Admin && key.scopes.contains(Scope::AdminWrite)
             }
             Credential::Anonymous | Credential::Invalid => false,
         }
@@ -476,23 +515,21 @@ fn grants_of(
     server: Option<&ServerFacts<'_>>,
     facts: &impl Facts,
 ) -> Result<Grants, Reason> {
-    let Credential::Token(claims) = &request.caller.credential else {
+    let Some((user_id, role)) = request.caller.credential.user() else {
         return Ok(Grants::Unrestricted);
     };
-    if claims.role == Role::Admin {
+    if role == Role::Admin {
         return Ok(Grants::Unrestricted);
     }
     match (request.endpoint, server) {
         (Endpoint::Server(_) | Endpoint::Aggregate, Some(server)) => {
-            let held = facts.held(&claims.user_id, server.id, request.now);
+            let held = facts.held(user_id, server.id, request.now);
             if held.is_empty() {
                 return Err(Reason::NoGrant(server.alias.to_string()));
             }
             Ok(Grants::Held(held))
         }
-        (Endpoint::Aggregate, None) => Ok(Grants::Held(
-            facts.held_anywhere(&claims.user_id, request.now),
-        )),
+        (Endpoint::Aggregate, None) => Ok(Grants::Held(facts.held_anywhere(user_id, request.now))),
         _ => Ok(Grants::Unrestricted),
     }
 }
@@ -547,12 +584,32 @@ fn admit(request: &Request<'_>, needed: Scopes, facts: &impl Facts) -> Result<()
     let unauthenticated = |message: &str, invalid_token: bool| {
         Reason::Unauthenticated(challenge(message, invalid_token, needed))
     };
+    let admin_resource = matches!(resource, Resource::Admin | Resource::AdminApi);
+    let insufficient = |held: Scopes| {
+        Reason::InsufficientScope(challenge(
+            &format!("this request needs the scopes: {needed}"),
+            false,
+            needed.union(held.intersect(resource.scopes())),
+        ))
+    };
     let claims = match &request.caller.credential {
         Credential::AdminToken => return Ok(()),
         Credential::Anonymous => {
             return Err(unauthenticated("a bearer token is required", false));
         }
         Credential::Invalid => return Err(unauthenticated("the token is not valid", true)),
+        Credential::Key(key) => {
+            if key.expires_at.is_some_and(|at| at <= request.now) {
+                return Err(unauthenticated("the API key has expired", true));
+            }
+            if admin_resource && key.role != Role::Admin {
+                return Err(Reason::AdminOnly);
+            }
+            if !key.scopes.covers(needed) {
+                return Err(insufficient(key.scopes));
+            }
+            return Ok(());
+        }
         Credential::Token(claims) => claims,
     };
     if claims.expires_at <= request.now {
@@ -567,16 +624,11 @@ fn admit(request: &Request<'_>, needed: Scopes, facts: &impl Facts) -> Result<()
             true,
         ));
     }
-    let admin_resource = matches!(resource, Resource::Admin | Resource::AdminApi);
     if admin_resource && claims.role != Role::Admin {
         return Err(Reason::AdminOnly);
     }
     if !claims.scopes.covers(needed) {
-        return Err(Reason::InsufficientScope(challenge(
-            &format!("this request needs the scopes: {needed}"),
-            false,
-            needed.union(claims.scopes.intersect(resource.scopes())),
-        )));
+        return Err(insufficient(claims.scopes));
     }
     Ok(())
 }

@@ -50,6 +50,29 @@ pub struct GrantRow {
     pub request_id: Option<String>,
 }
 
+/// An API key as stored: its hash, never the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRow {
+    pub id: String,
+    pub hash: String,
+    /// The key's last characters, to tell keys apart in listings.
+    pub hint: String,
+    pub user_id: String,
+    pub name: String,
+    pub scopes: String,
+    pub expires_at: Option<i64>,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// A key that may be used: not revoked, its owner not disabled; with who the owner is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveKey {
+    pub key: KeyRow,
+    pub username: String,
+    pub role: String,
+}
+
 /// Everything the access rules read, as one snapshot.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AccessRows {
@@ -57,6 +80,24 @@ pub struct AccessRows {
     pub grants: Vec<GrantRow>,
     /// (group id, user id).
     pub members: Vec<(String, String)>,
+    pub keys: Vec<LiveKey>,
+}
+
+const KEY_COLUMNS: &str =
+    "id, hash, hint, user_id, name, scopes, expires_at, created_at, revoked_at";
+
+fn key_from_row(row: &AnyRow) -> Result<KeyRow, StoreError> {
+    Ok(KeyRow {
+        id: row.try_get("id")?,
+        hash: row.try_get("hash")?,
+        hint: row.try_get("hint")?,
+        user_id: row.try_get("user_id")?,
+        name: row.try_get("name")?,
+        scopes: row.try_get("scopes")?,
+        expires_at: row.try_get("expires_at")?,
+        created_at: row.try_get("created_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
 }
 
 const PERMISSION_COLUMNS: &str = "id, server_id, label, description, selector, tools, \
@@ -155,11 +196,33 @@ impl Store {
             .iter()
             .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
             .collect::<Result<_, StoreError>>()?;
+        let columns: Vec<String> = KEY_COLUMNS
+            .split(", ")
+            .map(|column| format!("k.{column}"))
+            .collect();
+        let sql = format!(
+            "SELECT {}, u.username AS owner_name, u.role AS owner_role FROM api_keys k \
+             JOIN users u ON u.id = k.user_id WHERE k.revoked_at IS NULL AND u.disabled = 0",
+            columns.join(", ")
+        );
+        let keys = sqlx::query(&sql)
+            .fetch_all(&mut *transaction)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(LiveKey {
+                    key: key_from_row(row)?,
+                    username: row.try_get("owner_name")?,
+                    role: row.try_get("owner_role")?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
         transaction.commit().await?;
         Ok(AccessRows {
             permissions,
             grants,
             members,
+            keys,
         })
     }
 
@@ -380,6 +443,59 @@ impl Store {
         self.access_change(vec![statement.bind(group_id).bind(user_id)], audit)
             .await
             .map(drop)
+    }
+
+    pub async fn insert_api_key(&self, key: &KeyRow, audit: &AuditRow) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)"
+        );
+        let statement = sqlx::query(&sql)
+            .bind(&key.id)
+            .bind(&key.hash)
+            .bind(&key.hint)
+            .bind(&key.user_id)
+            .bind(&key.name)
+            .bind(&key.scopes)
+            .bind(key.expires_at)
+            .bind(key.created_at);
+        self.access_change(vec![statement], audit).await.map(drop)
+    }
+
+    /// Revokes a key (of `user_id` only, when given); false when there is no such live key.
+    pub async fn revoke_api_key(
+        &self,
+        id: &str,
+        user_id: Option<&str>,
+        now: i64,
+        audit: &AuditRow,
+    ) -> Result<bool, StoreError> {
+        let statement = sqlx::query(
+            "UPDATE api_keys SET revoked_at = $3 WHERE id = $1 AND ($2 = '' OR user_id = $2) \
+             AND revoked_at IS NULL",
+        )
+        .bind(id)
+        .bind(user_id.unwrap_or_default())
+        .bind(now);
+        Ok(self.access_change(vec![statement], audit).await? > 0)
+    }
+
+    /// The keys of a user, or everyone's, newest first.
+    pub async fn api_keys(&self, user_id: Option<&str>) -> Result<Vec<KeyRow>, StoreError> {
+        let sql = format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE ($1 = '' OR user_id = $1) \
+             ORDER BY created_at DESC"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(user_id.unwrap_or_default())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    /// Moves the access version without another change: a user disabled, whose keys stop.
+    pub async fn touch_access(&self) -> Result<(), StoreError> {
+        let mut connection = self.pool.acquire().await?;
+        self.bump_access_version(&mut connection).await
     }
 
     /// The ids of the groups a user belongs to.

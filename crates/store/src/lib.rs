@@ -19,7 +19,7 @@ use sqlx::{
     any::{AnyPoolOptions, AnyRow},
 };
 
-pub use access::{AccessRows, GrantRow, GroupRow, PermissionRow};
+pub use access::{AccessRows, GrantRow, GroupRow, KeyRow, LiveKey, PermissionRow};
 pub use audit::{AuditQuery, AuditRow};
 pub use oauth::{ClientRow, CodeRow, FamilyRow, Redemption, RefreshRow, Rotation};
 pub use secrets::{SealError, SecretBox};

@@ -122,3 +122,78 @@ fn revoked(state: &AppState, username: &str, client_id: &str) {
         serde_json::json!({"clientId": client_id}),
     );
 }
+
+/// The signed-in user's API keys (never the keys themselves).
+pub(super) async fn keys(State(state): State<AppState>, jar: CookieJar) -> Response {
+    let user = match api_user(&state, &jar).await {
+        Ok(user) => user,
+        Err(error) => return error.into_response(),
+    };
+    match state.gateway.keys(Some(&user.id)).await {
+        Ok(keys) => Json(serde_json::json!({"items": keys})).into_response(),
+        Err(error) => ApiError::from(error).into_response(),
+    }
+}
+
+/// The signed-in user makes a key of their own; it is shown once.
+pub(super) async fn create_key(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    body: crate::error::Body,
+) -> Response {
+    let user = match api_user(&state, &jar).await {
+        Ok(user) => user,
+        Err(error) => return error.into_response(),
+    };
+    let made = async {
+        let body: switchboard_gateway::access_admin::KeyBody = crate::servers::parse_body(&body?)?;
+        if body
+            .user
+            .as_deref()
+            .is_some_and(|owner| owner != user.id && owner != user.username)
+        {
+            return Err(ApiError::from(
+                switchboard_gateway::GatewayError::Forbidden(
+                    "you make keys for yourself only".into(),
+                ),
+            ));
+        }
+        let action = self_action(&user, "key.create");
+        Ok(state.gateway.create_key(&user.id, &body, &action).await?)
+    }
+    .await;
+    match made {
+        Ok(key) => (StatusCode::CREATED, Json(key)).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+pub(super) async fn revoke_key(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+) -> Response {
+    let user = match api_user(&state, &jar).await {
+        Ok(user) => user,
+        Err(error) => return error.into_response(),
+    };
+    let action = self_action(&user, "key.revoke");
+    match state.gateway.revoke_key(&id, Some(&user.id), &action).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => ApiError::from(error).into_response(),
+    }
+}
+
+/// A change a signed-in user makes to what is their own, for its audit row.
+fn self_action(
+    user: &switchboard_store::UserRow,
+    action: &str,
+) -> switchboard_gateway::audit::AdminAction {
+    switchboard_gateway::audit::AdminAction {
+        actor: user.username.clone(),
+        client: String::new(),
+        action: action.to_string(),
+        server: String::new(),
+        started: std::time::Instant::now(),
+    }
+}

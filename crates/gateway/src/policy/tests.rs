@@ -552,3 +552,52 @@ fn a_user_reaches_only_the_servers_and_tools_their_grants_allow() {
     assert!(refusal.contains("\"Full access\""), "{refusal}");
     assert!(refusal.contains("submit_access_request"), "{refusal}");
 }
+
+#[test]
+fn an_api_key_opens_what_its_scopes_open_on_every_endpoint_until_it_expires() {
+    let key = |scopes: &str, expires_at: Option<i64>| {
+        Caller::key(
+            KeyClaims {
+                key_id: "key_1".into(),
+                user_id: "reader".into(),
+                username: "ada".into(),
+                role: Role::User,
+                scopes: Scopes::parse(scopes).expect("scopes"),
+                expires_at,
+            },
+            "test".into(),
+        )
+    };
+    for endpoint in [Endpoint::Server("echo"), Endpoint::Aggregate] {
+        assert_eq!(
+            verdict_of(key("mcp", None), endpoint, None),
+            Verdict::Allow,
+            "{endpoint:?}"
+        );
+        assert_eq!(
+            verdict_of(key("mcp", Some(NOW + 1)), endpoint, None),
+            Verdict::Allow
+        );
+        let (header, unauthenticated) =
+            challenge(verdict_of(key("mcp", Some(NOW)), endpoint, None));
+        assert!(
+            unauthenticated && header.contains("invalid_token"),
+            "{header}"
+        );
+        let (_, unauthenticated) = challenge(verdict_of(key("user:read", None), endpoint, None));
+        assert!(!unauthenticated, "a key without `mcp` is short of a scope");
+    }
+    assert_eq!(
+        verdict_of(
+            key("admin:read", None),
+            Endpoint::AdminApi { write: false },
+            None
+        ),
+        Verdict::Refuse(Refusal {
+            of_message: false,
+            reason: Reason::AdminOnly
+        }),
+        "a key is never more than its owner"
+    );
+    assert!(!key("mcp", None).may_start_local_servers());
+}

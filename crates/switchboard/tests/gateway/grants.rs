@@ -285,3 +285,110 @@ impl TypedSession {
         answer_of(&answered.text().await.expect("reads"))
     }
 }
+
+/// An API key acts with its owner's grants and its own scopes, on every endpoint those open,
+/// shown once and kept hashed, until it is revoked: refused from the next request.
+#[tokio::test]
+async fn an_api_key_acts_with_its_owners_grants_until_revoked() {
+    let (_python, server) = calc_behind_gateway(&[]).await;
+    add_user(&server, "bob", "bob's long password");
+    let permissions = admin(
+        &server,
+        Method::GET,
+        "/api/mcp-servers/calc/permissions",
+        None,
+    )
+    .await;
+    let read_only = permissions["items"][1]["id"].clone();
+    admin(
+        &server,
+        Method::POST,
+        "/api/grants",
+        Some(json!({"permission": read_only, "user": "bob"})),
+    )
+    .await;
+    let made = admin(
+        &server,
+        Method::POST,
+        "/api/keys",
+        Some(json!({"user": "bob", "name": "ci", "scopes": "mcp"})),
+    )
+    .await;
+    let key = made["key"].as_str().expect("the key, once").to_string();
+    assert!(key.starts_with("sbk_"), "{key}");
+    let keys = admin(&server, Method::GET, "/api/keys", None).await;
+    assert!(
+        !keys.to_string().contains(&key),
+        "never shown again: {keys}"
+    );
+    assert_eq!(keys["items"][0]["hint"], key[key.len() - 4..]);
+
+    let calc = common::mcp_client_with(&server, "/mcp/calc", &key).await;
+    assert_eq!(
+        listed(&calc).await,
+        ["bumps", "cancelled_calls", "danger_runs", "started_calls"]
+    );
+    let refused = calc
+        .call_tool(
+            "add",
+            json!({"a": 1, "b": 1}).as_object().cloned(),
+            Default::default(),
+        )
+        .await
+        .expect_err("outside bob's grants");
+    assert!(refused.to_string().contains("\"Full access\""), "{refused}");
+    let everything = common::mcp_client_with(&server, "/mcp", &key).await;
+    assert_eq!(listed(&everything).await.len(), 4);
+    let api = switchboard_test_support::http_client()
+        .get(server.url("/api/mcp-servers"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(api.status(), 403, "bob is no admin");
+    let (status, answer) = server
+        .send_json(
+            Method::POST,
+            "/api/keys",
+            Some(&json!({"user": "bob", "name": "x", "scopes": "mcp admin:read"})),
+        )
+        .await
+        .expect("answers");
+    assert_eq!(status, 400, "never more than its owner may hold: {answer}");
+
+    // Revoked: refused from the next request.
+    let id = made["id"].as_str().expect("id");
+    admin(&server, Method::DELETE, &format!("/api/keys/{id}"), None).await;
+    assert_eq!(mcp_status(&server, "/mcp/calc", Some(&key)).await.0, 401);
+
+    // A signed-in user makes and revokes keys of their own.
+    let mut browser = Browser::new(&server);
+    assert_eq!(
+        browser.sign_in("bob", "bob's long password").await.status,
+        303
+    );
+    let request = browser
+        .http
+        .post(browser.url("/api/me/keys"))
+        .json(&json!({"name": "laptop", "scopes": "mcp"}));
+    let own = browser.send(request).await;
+    assert_eq!(own.status, 201, "{}", own.body);
+    let own: Value = serde_json::from_str(&own.body).expect("json");
+    let own_key = own["key"].as_str().expect("key").to_string();
+    assert_eq!(
+        mcp_status(&server, "/mcp/calc", Some(&own_key)).await.0,
+        200
+    );
+    let mine = browser.get("/api/me/keys").await;
+    let mine: Value = serde_json::from_str(&mine.body).expect("json");
+    assert_eq!(mine["items"].as_array().map(Vec::len), Some(2), "{mine}");
+    let own_id = own["id"].as_str().expect("id");
+    let request = browser
+        .http
+        .delete(browser.url(&format!("/api/me/keys/{own_id}")));
+    assert_eq!(browser.send(request).await.status, 204);
+    assert_eq!(
+        mcp_status(&server, "/mcp/calc", Some(&own_key)).await.0,
+        401
+    );
+}

@@ -10,7 +10,7 @@ use super::*;
 
 /// A browser as far as these tests need one: it keeps cookies and reads redirects.
 pub(crate) struct Browser {
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
     base: String,
     cookies: HashMap<String, String>,
 }
@@ -19,7 +19,7 @@ pub(crate) struct Browser {
 pub(crate) struct Got {
     pub(crate) status: u16,
     location: Option<String>,
-    body: String,
+    pub(crate) body: String,
     headers: reqwest::header::HeaderMap,
 }
 
@@ -35,7 +35,7 @@ impl Browser {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         if path.starts_with("http") {
             path.to_string()
         } else {
@@ -43,7 +43,7 @@ impl Browser {
         }
     }
 
-    async fn send(&mut self, request: reqwest::RequestBuilder) -> Got {
+    pub(crate) async fn send(&mut self, request: reqwest::RequestBuilder) -> Got {
         let cookie: Vec<String> = self
             .cookies
             .iter()
@@ -77,7 +77,7 @@ impl Browser {
         }
     }
 
-    async fn get(&mut self, path: &str) -> Got {
+    pub(crate) async fn get(&mut self, path: &str) -> Got {
         let request = self.http.get(self.url(path));
         self.send(request).await
     }
