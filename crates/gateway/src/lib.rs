@@ -209,7 +209,12 @@ impl Gateway {
         self.access.reload(&self.store, true).await?;
         let gateway = self.clone();
         self.access.spawn_reloader(self.store.clone(), move || {
-            gateway.announce_registry_change()
+            // Another replica's change of grants may come with one of the registry (a new
+            // server brings its permissions): the definitions are read again before a listener
+            // can see the change.
+            gateway.invalidate_definitions();
+            gateway.access.mark_changed();
+            gateway.announce_registry_change();
         });
         Ok(())
     }

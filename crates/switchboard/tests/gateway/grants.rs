@@ -227,6 +227,11 @@ struct TypedSession {
 
 impl TypedSession {
     async fn open(server: &Switchboard, path: &str, token: &str) -> Self {
+        Self::open_with(server, path, token, json!({"sampling": {}})).await
+    }
+
+    /// Opens a session as a client with `capabilities`.
+    async fn open_with(server: &Switchboard, path: &str, token: &str, capabilities: Value) -> Self {
         let url = server.url(path);
         let opened = Self::post(
             &url,
@@ -234,7 +239,7 @@ impl TypedSession {
             None,
             json!({"jsonrpc": "2.0", "id": 1,
             "method": "initialize", "params": {"protocolVersion": "2025-11-25",
-            "capabilities": {"sampling": {}}, "clientInfo": {"name": "typed", "version": "1"}}}),
+            "capabilities": capabilities, "clientInfo": {"name": "typed", "version": "1"}}}),
         )
         .await;
         let session = opened
@@ -271,6 +276,38 @@ impl TypedSession {
                 .header("mcp-protocol-version", "2025-11-25");
         }
         request.send().await.expect("answers")
+    }
+
+    /// The session's GET stream, where what the server says unasked arrives.
+    async fn stream(&self) -> reqwest::Response {
+        let stream = switchboard_test_support::http_client()
+            .get(&self.url)
+            .bearer_auth(&self.token)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", &self.session)
+            .header("mcp-protocol-version", "2025-11-25")
+            .send()
+            .await
+            .expect("opens the stream");
+        assert_eq!(stream.status(), 200);
+        stream
+    }
+
+    async fn tool_names(&self) -> Vec<String> {
+        let answered = Self::post(
+            &self.url,
+            &self.token,
+            Some(&self.session),
+            json!({"jsonrpc": "2.0", "id": 8, "method": "tools/list"}),
+        )
+        .await;
+        let answer = answer_of(&answered.text().await.expect("reads"));
+        answer["result"]["tools"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{answer}"))
+            .iter()
+            .filter_map(|tool| tool["name"].as_str().map(str::to_string))
+            .collect()
     }
 
     async fn call(&self, tool: &str, arguments: Value) -> Value {
@@ -391,4 +428,96 @@ async fn an_api_key_acts_with_its_owners_grants_until_revoked() {
         mcp_status(&server, "/mcp/calc", Some(&own_key)).await.0,
         401
     );
+}
+
+/// Two replicas on one PostgreSQL store: a grant made on one is seen on the other, whose open
+/// session hears that its tools changed.
+#[tokio::test]
+async fn a_grant_made_on_one_replica_reaches_a_session_on_the_other() {
+    const PUBLIC: &str = "http://switchboard.test";
+    let name = format!("switchboard_grants_{}", std::process::id());
+    let database = fresh_database(&name);
+    let key = "cd".repeat(32);
+    let python = start_python("streamable-http")
+        .await
+        .expect("python fixture");
+    let replica = || async {
+        Switchboard::start(
+            binary(),
+            &["--database", &database, "--public-url", PUBLIC],
+            &[("SWITCHBOARD_SECRET_KEY", key.as_str())],
+        )
+        .await
+        .expect("serve")
+    };
+    let a = replica().await;
+    let b = replica().await;
+    register(&a, &remote_body("Calc", &python.url("/mcp"), Some("calc"))).await;
+    let mut add = std::process::Command::new(binary())
+        .args([
+            "users",
+            "--database",
+            &database,
+            "add",
+            "bob",
+            "--password-stdin",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("runs");
+    use std::io::Write as _;
+    add.stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"bob's long password")
+        .expect("written");
+    assert!(add.wait().expect("ends").success());
+    let client_id = register_client(&a).await;
+    let mut browser = Browser::new(&a);
+    assert_eq!(
+        browser.sign_in("bob", "bob's long password").await.status,
+        303
+    );
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &client_id)
+        .append_pair("redirect_uri", "http://127.0.0.1:5555/callback")
+        .append_pair("scope", "mcp")
+        .append_pair(
+            "code_challenge",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        )
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("resource", &format!("{PUBLIC}/mcp"))
+        .finish();
+    let redirect = browser.authorize(&query).await;
+    let code = url::Url::parse(&redirect)
+        .expect("url")
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("code");
+    let (status, tokens) = super::sign_in::redeem(&a, &client_id, &code).await;
+    assert_eq!(status, 200, "{tokens}");
+    let token = tokens["access_token"].as_str().expect("token");
+
+    let on_b = TypedSession::open_with(&b, "/mcp", token, json!({})).await;
+    let mut stream = on_b.stream().await;
+    assert!(on_b.tool_names().await.is_empty());
+    let permissions = admin(&a, Method::GET, "/api/mcp-servers/calc/permissions", None).await;
+    admin(
+        &a,
+        Method::POST,
+        "/api/grants",
+        Some(json!({"permission": permissions["items"][0]["id"], "user": "bob"})),
+    )
+    .await;
+    super::sessions::await_on_stream(&mut stream, "notifications/tools/list_changed").await;
+    assert!(
+        on_b.tool_names().await.contains(&"calc__add".to_string()),
+        "the grant made on A, seen on B"
+    );
+    drop((a, b));
+    psql(&format!("DROP DATABASE {name} WITH (FORCE)"));
 }

@@ -383,7 +383,7 @@ async fn open_stream(server: &Switchboard, path: &str, session: &str) -> reqwest
 }
 
 /// Reads `stream` until it has carried `wanted`, and returns what it carried.
-async fn await_on_stream(stream: &mut reqwest::Response, wanted: &str) -> String {
+pub(crate) async fn await_on_stream(stream: &mut reqwest::Response, wanted: &str) -> String {
     tokio::time::timeout(Duration::from_secs(10), async {
         let mut seen = String::new();
         while let Some(chunk) = stream.chunk().await.expect("reads the stream") {

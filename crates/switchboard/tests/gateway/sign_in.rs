@@ -107,7 +107,7 @@ impl Browser {
     }
 
     /// Runs an authorization request to its redirect, approving the consent screen if shown.
-    async fn authorize(&mut self, query: &str) -> String {
+    pub(crate) async fn authorize(&mut self, query: &str) -> String {
         let got = self.get(&format!("/oauth/authorize?{query}")).await;
         if let Some(location) = got.location {
             return location;
@@ -205,7 +205,7 @@ async fn token_request(server: &Switchboard, form: &[(&str, &str)]) -> (u16, Val
     (status, response.json().await.expect("json"))
 }
 
-async fn redeem(server: &Switchboard, client_id: &str, code: &str) -> (u16, Value) {
+pub(crate) async fn redeem(server: &Switchboard, client_id: &str, code: &str) -> (u16, Value) {
     token_request(
         server,
         &[
