@@ -2,7 +2,9 @@
 //! grants allow, through grants made and revoked with the admin API, directly or through a
 //! group, on `/mcp/{alias}` and on `/mcp`, on the raw path and the typed one.
 
-use super::sign_in::{Browser, add_user, mcp_status, register_client, tokens_for};
+use super::sign_in::{
+    Browser, PUBLIC, Replicas, add_user, mcp_status, register_client, tokens_for,
+};
 use super::*;
 
 /// The tool names a client of ours lists, sorted.
@@ -434,25 +436,13 @@ async fn an_api_key_acts_with_its_owners_grants_until_revoked() {
 /// session hears that its tools changed.
 #[tokio::test]
 async fn a_grant_made_on_one_replica_reaches_a_session_on_the_other() {
-    const PUBLIC: &str = "http://switchboard.test";
-    let name = format!("switchboard_grants_{}", std::process::id());
-    let database = fresh_database(&name);
-    let key = "cd".repeat(32);
-    let python = start_python("streamable-http")
-        .await
-        .expect("python fixture");
-    let replica = || async {
-        Switchboard::start(
-            binary(),
-            &["--database", &database, "--public-url", PUBLIC],
-            &[("SWITCHBOARD_SECRET_KEY", key.as_str())],
-        )
-        .await
-        .expect("serve")
-    };
-    let a = replica().await;
-    let b = replica().await;
-    register(&a, &remote_body("Calc", &python.url("/mcp"), Some("calc"))).await;
+    let Replicas {
+        name,
+        url: database,
+        python: _python,
+        a,
+        b,
+    } = Replicas::start("switchboard_grants").await;
     let mut add = std::process::Command::new(binary())
         .args([
             "users",

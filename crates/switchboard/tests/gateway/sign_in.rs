@@ -999,31 +999,63 @@ async fn a_user_disabled_with_the_cli_is_refused_everywhere() {
     assert_eq!(browser.sign_in("bob", password).await.status, 303);
 }
 
+/// The public URL every replica of [`Replicas`] shares.
+pub(crate) const PUBLIC: &str = "http://switchboard.test";
+
+/// Two replicas on a PostgreSQL database of their own, sharing [`PUBLIC`] and a secret key, with
+/// the Python fixture registered as `calc`.
+pub(crate) struct Replicas {
+    /// The database's name, to drop it at the end.
+    pub(crate) name: String,
+    pub(crate) url: String,
+    pub(crate) python: switchboard_test_support::PeerServer,
+    pub(crate) a: Switchboard,
+    pub(crate) b: Switchboard,
+}
+
+impl Replicas {
+    pub(crate) async fn start(prefix: &str) -> Self {
+        let name = format!("{prefix}_{}", std::process::id());
+        let url = fresh_database(&name);
+        let key = "ab".repeat(32);
+        let python = start_python("streamable-http")
+            .await
+            .expect("python fixture");
+        let replica = || async {
+            Switchboard::start(
+                binary(),
+                &["--database", &url, "--public-url", PUBLIC],
+                &[("SWITCHBOARD_SECRET_KEY", key.as_str())],
+            )
+            .await
+            .expect("serve")
+        };
+        let a = replica().await;
+        let b = replica().await;
+        register(&a, &remote_body("Calc", &python.url("/mcp"), Some("calc"))).await;
+        Self {
+            name,
+            url,
+            python,
+            a,
+            b,
+        }
+    }
+}
+
 /// Two replicas on one PostgreSQL store, with one public URL and one secret key, are one
 /// authorization server: a code made on one is redeemed on the other, a token made there works
 /// here, a consent given on one is remembered on the other, and a revocation on one holds on the
 /// other within two seconds.
 #[tokio::test]
 async fn two_replicas_on_postgres_are_one_authorization_server() {
-    const PUBLIC: &str = "http://switchboard.test";
-    let name = format!("switchboard_oauth_{}", std::process::id());
-    let database = fresh_database(&name);
-    let key = "ab".repeat(32);
-    let python = start_python("streamable-http")
-        .await
-        .expect("python fixture");
-    let replica = || async {
-        Switchboard::start(
-            binary(),
-            &["--database", &database, "--public-url", PUBLIC],
-            &[("SWITCHBOARD_SECRET_KEY", key.as_str())],
-        )
-        .await
-        .expect("serve")
-    };
-    let a = replica().await;
-    let b = replica().await;
-    register(&a, &remote_body("Calc", &python.url("/mcp"), Some("calc"))).await;
+    let Replicas {
+        name,
+        python: _python,
+        a,
+        b,
+        ..
+    } = Replicas::start("switchboard_oauth").await;
     let client_id = register_client(&a).await;
     let query = authorize_query(&a, &client_id, "/mcp/calc", "mcp").replace(
         &url::form_urlencoded::byte_serialize(a.base_url.as_bytes()).collect::<String>(),
