@@ -9,7 +9,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde_json::json;
-use switchboard_gateway::access_admin::{GrantBody, GroupBody, KeyBody, PermissionBody};
+use switchboard_gateway::{
+    access_admin::{GrantBody, GroupBody, PermissionBody},
+    api_keys::KeyBody,
+};
 
 use crate::{AppState, auth::Caller, error::ApiError, servers::parse_body};
 

@@ -172,7 +172,7 @@ pub(crate) fn authenticate(parts: &Parts, state: &AppState) -> Caller {
     if state.admin.verify(token) {
         return Caller::admin(client);
     }
-    if token.starts_with(switchboard_gateway::access_admin::API_KEY_PREFIX) {
+    if token.starts_with(switchboard_gateway::api_keys::API_KEY_PREFIX) {
         let hash = switchboard_auth::secret::hash_credential(token);
         return match state.gateway.access().key(&hash) {
             Some(live) => Caller::key(

@@ -172,10 +172,6 @@ async fn decide(
     };
     crate::auth::audit_break_glass(state, parts, &decision.caller);
     let error = refusal.error();
-    if !refusal.of_message {
-        let answer = ApiError::from(refusal.error());
-        crate::auth::audit_refusal(state, parts, &decision.caller, &answer);
-    }
     Err(match message.and_then(|message| message.id.as_deref()) {
         Some(id) if refusal.of_message => {
             let body = crate::error::jsonrpc_error(Some(id), &error.into_jsonrpc());
@@ -188,7 +184,13 @@ async fn decide(
             )
                 .into_response()
         }
-        _ => ApiError::from(error).into_response(),
+        _ => {
+            let answer = ApiError::from(error);
+            if !refusal.of_message {
+                crate::auth::audit_refusal(state, parts, &decision.caller, &answer);
+            }
+            answer.into_response()
+        }
     })
 }
 

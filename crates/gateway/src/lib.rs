@@ -6,6 +6,7 @@ pub mod access;
 pub mod access_admin;
 pub mod admin_mcp;
 pub mod aggregate;
+pub mod api_keys;
 pub mod audit;
 mod call;
 pub mod catalog;
@@ -208,23 +209,25 @@ impl Gateway {
     pub async fn start_access(&self) -> Result<(), GatewayError> {
         self.access.reload(&self.store, true).await?;
         let gateway = self.clone();
-        self.access.spawn_reloader(self.store.clone(), move || {
-            // Another replica's change of grants may come with one of the registry (a new
-            // server brings its permissions): the definitions are read again before a listener
-            // can see the change.
-            gateway.invalidate_definitions();
-            gateway.access.mark_changed();
-            gateway.announce_registry_change();
-        });
+        self.access
+            .spawn_reloader(self.store.clone(), move || gateway.access_moved());
         Ok(())
     }
 
     /// After a change of grants made here: read at once, and heard by open sessions.
     pub async fn access_changed(&self) -> Result<(), GatewayError> {
         self.access.reload(&self.store, true).await?;
+        self.access_moved();
+        Ok(())
+    }
+
+    /// Tells list-change listeners that the grants changed. A change of grants may come with
+    /// one of the registry (a new server brings its permissions, made on another replica): the
+    /// definitions are read again before a listener can see the change.
+    fn access_moved(&self) {
+        self.invalidate_definitions();
         self.access.mark_changed();
         self.announce_registry_change();
-        Ok(())
     }
 
     pub fn store(&self) -> &Store {

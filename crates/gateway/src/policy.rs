@@ -8,15 +8,15 @@
 //! The HTTP edge (`switchboard_api::mcp_edge`) authenticates the caller, reads the message,
 //! asks [`Gateway::decide`], answers a refusal itself, and hands the [`Decision`] on in the
 //! request's extensions; the handlers and the raw path act on it and decide nothing again.
-//! Every authorization rule is here: the next rules (users, scopes, grants) are added to
-//! [`decide`] and nowhere else.
+//! Every authorization rule is here, in [`decide`] and the parts it calls: `caller.rs` (who
+//! calls), `admission.rs` (whether their credential reaches the endpoint), `grants.rs` (what a
+//! user may use there).
 
-use switchboard_auth::{Claims, Resource, Revocations, Role, Scope, Scopes};
+use switchboard_auth::{Resource, Revocations};
 
 use crate::{
     Gateway, GatewayError,
     access::{Access, Held},
-    audit::AdminAction,
     definition_cache::CachedDefinition,
     shared_sessions::SharedSessions,
 };
@@ -28,124 +28,6 @@ pub const SEPARATOR: &str = "__";
 /// separator ends the alias.
 pub(crate) fn split(aggregated: &str) -> Option<(&str, &str)> {
     aggregated.split_once(SEPARATOR)
-}
-
-/// Who calls, as the edge found them: the credential is opened there, and judged here.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller {
-    pub credential: Credential,
-    /// Who, for the audit log: [`ADMIN_TOKEN_ACTOR`] for the admin token, else the user's name.
-    pub actor: String,
-    /// Which client, for the audit log: its User-Agent.
-    pub client: String,
-}
-
-/// The audit log's actor for the admin token: no username can be written so (a space).
-pub const ADMIN_TOKEN_ACTOR: &str = "admin token";
-
-/// The credential a request presented.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Credential {
-    /// The admin token: the break-glass credential, allowed everything (every use audited).
-    AdminToken,
-    /// An access token this gateway sealed, opened but not yet judged: its expiry, revocation,
-    /// audience and scopes are [`decide`]'s to check.
-    Token(Box<Claims>),
-    /// An API key of this gateway, found live (not revoked, its owner enabled): its expiry and
-    /// scopes are [`decide`]'s to check. A key names no audience: it is good on every endpoint
-    /// its scopes open.
-    Key(Box<KeyClaims>),
-    /// No `Authorization` header.
-    Anonymous,
-    /// A bearer credential that is no token of this gateway, or a malformed header.
-    Invalid,
-}
-
-/// What an API key carries: its owner and scopes, until when.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyClaims {
-    pub key_id: String,
-    pub user_id: String,
-    pub username: String,
-    pub role: Role,
-    pub scopes: Scopes,
-    /// Unix milliseconds; `None`: until revoked.
-    pub expires_at: Option<i64>,
-}
-
-impl Credential {
-    /// The user a token or key acts for, and their role.
-    fn user(&self) -> Option<(&str, Role)> {
-        match self {
-            Credential::Token(claims) => Some((&claims.user_id, claims.role)),
-            Credential::Key(key) => Some((&key.user_id, key.role)),
-            _ => None,
-        }
-    }
-}
-
-impl Caller {
-    /// The holder of the admin token, calling with this client.
-    pub fn admin(client: String) -> Self {
-        Self {
-            credential: Credential::AdminToken,
-            actor: ADMIN_TOKEN_ACTOR.into(),
-            client,
-        }
-    }
-
-    /// A user's access token.
-    pub fn token(claims: Claims, client: String) -> Self {
-        Self {
-            actor: claims.username.clone(),
-            credential: Credential::Token(Box::new(claims)),
-            client,
-        }
-    }
-
-    /// A user's API key.
-    pub fn key(claims: KeyClaims, client: String) -> Self {
-        Self {
-            actor: claims.username.clone(),
-            credential: Credential::Key(Box::new(claims)),
-            client,
-        }
-    }
-
-    /// A caller without a valid credential (`credential` is `Anonymous` or `Invalid`).
-    pub fn unidentified(credential: Credential, client: String) -> Self {
-        Self {
-            credential,
-            actor: String::new(),
-            client,
-        }
-    }
-
-    /// The admin change this caller asks for, on `server` as they named it.
-    pub fn action(&self, action: &str, server: &str) -> AdminAction {
-        AdminAction {
-            actor: self.actor.clone(),
-            client: self.client.clone(),
-            action: action.to_string(),
-            server: server.to_string(),
-            started: std::time::Instant::now(),
-        }
-    }
-
-    /// Whether a run of this caller may start local (stdio) servers, which run commands on the
-    /// gateway's machine: the admin token, or an admin's token that may write.
-    pub fn may_start_local_servers(&self) -> bool {
-        match &self.credential {
-            Credential::AdminToken => true,
-            Credential::Token(claims) => {
-                claims.role == Role::Admin && claims.scopes.contains(Scope::AdminWrite)
-            }
-            Credential::Key(key) => {
-                key.role == Role::Admin && key.scopes.contains(Scope::AdminWrite)
-            }
-            Credential::Anonymous | Credential::Invalid => false,
-        }
-    }
 }
 
 /// The MCP endpoint a request came to.
@@ -260,75 +142,6 @@ pub struct Decision {
     pub grants: Grants,
 }
 
-/// What a caller may use, as far as grants say.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Grants {
-    /// Everything: the admin token, an admin, or an endpoint that serves no registered server.
-    Unrestricted,
-    /// The permissions the user holds: on the decided server, or on every server when the
-    /// request names none (a listing of `/mcp`).
-    Held(Vec<Held>),
-}
-
-impl Grants {
-    /// Whether these grants let the caller call `tool` of `server_id`, which says whether it
-    /// only reads. The one rule for calls and listings alike.
-    pub fn permit(&self, server_id: &str, tool: &str, read_only: bool) -> bool {
-        match self {
-            Grants::Unrestricted => true,
-            Grants::Held(held) => held.iter().any(|held| {
-                let permission = &held.permission;
-                permission.server_id == server_id
-                    && match permission.selector.as_str() {
-                        "all" => true,
-                        "read_only" => read_only,
-                        "list" => permission.tools.iter().any(|name| name == tool),
-                        _ => false,
-                    }
-            }),
-        }
-    }
-
-    /// Whether the caller holds any permission on `server_id` (its prompts and resources, and
-    /// its place in `/mcp`'s listings).
-    pub fn any_on(&self, server_id: &str) -> bool {
-        match self {
-            Grants::Unrestricted => true,
-            Grants::Held(held) => held.iter().any(|h| h.permission.server_id == server_id),
-        }
-    }
-}
-
-/// The refusal of a call that the caller's grants do not allow, naming the permission that would
-/// (of `permissions`, the server's) and how to ask for it.
-pub fn refuse_call(
-    server_alias: &str,
-    tool: &str,
-    read_only: bool,
-    permissions: &[std::sync::Arc<switchboard_store::PermissionRow>],
-) -> GatewayError {
-    let allowing = permissions.iter().find(|permission| {
-        Grants::Held(vec![Held {
-            permission: std::sync::Arc::clone(permission),
-            expires_at: None,
-        }])
-        .permit(&permission.server_id, tool, read_only)
-    });
-    let ask = match allowing {
-        Some(permission) if permission.requestable => format!(
-            "the permission \"{}\" of `{server_alias}` allows it: ask for it with \
-             `submit_access_request` on /mcp/user, or ask an admin",
-            permission.label
-        ),
-        Some(permission) => format!(
-            "the permission \"{}\" of `{server_alias}` allows it; ask an admin to grant it",
-            permission.label
-        ),
-        None => format!("no permission of `{server_alias}` allows it; ask an admin"),
-    };
-    GatewayError::Forbidden(format!("you may not call `{tool}`: {ask}"))
-}
-
 /// A server, once resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerRef {
@@ -379,36 +192,6 @@ pub enum Reason {
     Unauthenticated(Challenge),
     /// The token lacks scopes this request needs: the client may step up.
     InsufficientScope(Challenge),
-}
-
-/// What a 401 or 403 tells the client so that it can get a token that will do (RFC 6750, RFC
-/// 9728): where the resource's metadata is, and which scopes to ask for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Challenge {
-    /// What is wrong, for people.
-    pub message: String,
-    /// The URL of the resource's Protected Resource Metadata.
-    pub resource_metadata: String,
-    pub scopes: Scopes,
-    /// Whether a token was presented and refused (`error="invalid_token"`).
-    pub invalid_token: bool,
-}
-
-impl Challenge {
-    /// The `WWW-Authenticate` header's value.
-    pub fn header(&self, insufficient: bool) -> String {
-        let error = if insufficient {
-            r#"error="insufficient_scope", "#
-        } else if self.invalid_token {
-            r#"error="invalid_token", "#
-        } else {
-            ""
-        };
-        format!(
-            r#"Bearer {error}resource_metadata="{}", scope="{}""#,
-            self.resource_metadata, self.scopes
-        )
-    }
 }
 
 impl Refusal {
@@ -505,132 +288,6 @@ pub fn decide(request: Request<'_>, facts: &impl Facts) -> Decision {
         route,
         grants,
     }
-}
-
-/// What the caller may use on the server the request reaches: everything for the admin token and
-/// admins; for a user, the permissions they hold there (none refuses the request), or on `/mcp`
-/// without a named server, those they hold anywhere.
-fn grants_of(
-    request: &Request<'_>,
-    server: Option<&ServerFacts<'_>>,
-    facts: &impl Facts,
-) -> Result<Grants, Reason> {
-    let Some((user_id, role)) = request.caller.credential.user() else {
-        return Ok(Grants::Unrestricted);
-    };
-    if role == Role::Admin {
-        return Ok(Grants::Unrestricted);
-    }
-    match (request.endpoint, server) {
-        (Endpoint::Server(_) | Endpoint::Aggregate, Some(server)) => {
-            let held = facts.held(user_id, server.id, request.now);
-            if held.is_empty() {
-                return Err(Reason::NoGrant(server.alias.to_string()));
-            }
-            Ok(Grants::Held(held))
-        }
-        (Endpoint::Aggregate, None) => Ok(Grants::Held(facts.held_anywhere(user_id, request.now))),
-        _ => Ok(Grants::Unrestricted),
-    }
-}
-
-/// The `/mcp/admin` tools that change nothing: `admin:read` may call them. Every other (and an
-/// unknown name, refused anyway) needs `admin:write`.
-pub const ADMIN_READS: &[&str] = &["list_mcp_servers", "get_mcp_server", "list_catalog_entries"];
-
-/// The `/mcp/admin` tools that change the registry.
-pub const ADMIN_WRITES: &[&str] = &[
-    "add_npx_mcp",
-    "add_remote_mcp",
-    "update_mcp_server",
-    "enable_mcp_server",
-    "disable_mcp_server",
-    "delete_mcp_server",
-];
-
-/// The scopes a request needs: `mcp` on the proxied servers; on `/mcp/admin` `admin:read`, or
-/// `admin:write` to call a tool that changes something; on the admin API by its method.
-fn needed_scopes(endpoint: Endpoint<'_>, target: &Target) -> Scopes {
-    match endpoint {
-        Endpoint::Server(_) | Endpoint::Aggregate => Scopes::of([Scope::Mcp]),
-        Endpoint::Admin => match target {
-            Target::Tool(tool) if !ADMIN_READS.contains(&tool.as_str()) => {
-                Scopes::of([Scope::AdminWrite])
-            }
-            _ => Scopes::of([Scope::AdminRead]),
-        },
-        Endpoint::AdminApi { write: true } => Scopes::of([Scope::AdminWrite]),
-        Endpoint::AdminApi { write: false } => Scopes::of([Scope::AdminRead]),
-    }
-}
-
-/// Judges the caller's credential for the endpoint: the admin token passes; a user's token must
-/// be unexpired, unrevoked, for exactly this endpoint, with the scopes needed (and an admin's,
-/// for the admin endpoints).
-fn admit(request: &Request<'_>, needed: Scopes, facts: &impl Facts) -> Result<(), Reason> {
-    let resource = request.endpoint.resource();
-    let challenge = |message: &str, invalid_token: bool, scopes: Scopes| Challenge {
-        message: message.to_string(),
-        resource_metadata: format!(
-            "{}/.well-known/oauth-protected-resource{}",
-            facts.public_url().trim_end_matches('/'),
-            resource.path()
-        ),
-        scopes,
-        invalid_token,
-    };
-    // The scopes this request needs: a client asks for no more than it uses, and steps up
-    // when a later request needs more (a 403 naming them).
-    let unauthenticated = |message: &str, invalid_token: bool| {
-        Reason::Unauthenticated(challenge(message, invalid_token, needed))
-    };
-    let admin_resource = matches!(resource, Resource::Admin | Resource::AdminApi);
-    let insufficient = |held: Scopes| {
-        Reason::InsufficientScope(challenge(
-            &format!("this request needs the scopes: {needed}"),
-            false,
-            needed.union(held.intersect(resource.scopes())),
-        ))
-    };
-    let claims = match &request.caller.credential {
-        Credential::AdminToken => return Ok(()),
-        Credential::Anonymous => {
-            return Err(unauthenticated("a bearer token is required", false));
-        }
-        Credential::Invalid => return Err(unauthenticated("the token is not valid", true)),
-        Credential::Key(key) => {
-            if key.expires_at.is_some_and(|at| at <= request.now) {
-                return Err(unauthenticated("the API key has expired", true));
-            }
-            if admin_resource && key.role != Role::Admin {
-                return Err(Reason::AdminOnly);
-            }
-            if !key.scopes.covers(needed) {
-                return Err(insufficient(key.scopes));
-            }
-            return Ok(());
-        }
-        Credential::Token(claims) => claims,
-    };
-    if claims.expires_at <= request.now {
-        return Err(unauthenticated("the token has expired", true));
-    }
-    if facts.revoked(&claims.family) {
-        return Err(unauthenticated("the token was revoked", true));
-    }
-    if claims.audience != resource.uri(facts.public_url()) {
-        return Err(unauthenticated(
-            "the token was issued for another resource",
-            true,
-        ));
-    }
-    if admin_resource && claims.role != Role::Admin {
-        return Err(Reason::AdminOnly);
-    }
-    if !claims.scopes.covers(needed) {
-        return Err(insufficient(claims.scopes));
-    }
-    Ok(())
 }
 
 fn target_of(asked: Option<&Asked<'_>>) -> Target {
@@ -784,5 +441,15 @@ impl Gateway {
     }
 }
 
+mod admission;
+mod caller;
+mod grants;
 #[cfg(test)]
 mod tests;
+
+pub use admission::{ADMIN_READS, ADMIN_WRITES, Challenge};
+pub use caller::{ADMIN_TOKEN_ACTOR, Caller, Credential, KeyClaims};
+pub use grants::{Grants, refuse_call};
+
+use admission::{admit, needed_scopes};
+use grants::grants_of;

@@ -60,13 +60,13 @@ pub struct FamilyRow {
 }
 
 /// What presenting a refresh token found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rotation {
     /// It was current: it is now used, and the new one stored in its family.
-    Rotated(FamilyRow),
+    Rotated,
     /// It had been used already: a sign that it leaked. The caller revokes the family.
-    Reused(FamilyRow),
-    /// No such token, expired, or its family revoked.
+    Reused,
+    /// No such token, or expired.
     Invalid,
 }
 
@@ -231,21 +231,13 @@ impl Store {
     }
 
     /// Uses a refresh token and stores its successor, in one transaction (see [`Rotation`]).
+    /// The caller has read the token's family and judged it (its client, its revocation).
     pub async fn rotate_refresh(
         &self,
         hash: &str,
         now: i64,
         next: &RefreshRow,
     ) -> Result<Rotation, StoreError> {
-        let Some(family_id) = self.refresh_family(hash).await? else {
-            return Ok(Rotation::Invalid);
-        };
-        let Some(family) = self.family(&family_id).await? else {
-            return Ok(Rotation::Invalid);
-        };
-        if family.revoked_at.is_some() {
-            return Ok(Rotation::Invalid);
-        }
         let mut transaction = self.pool.begin().await?;
         let taken = sqlx::query(
             "UPDATE refresh_tokens SET used_at = $2 WHERE hash = $1 AND used_at IS NULL \
@@ -260,18 +252,20 @@ impl Store {
             let used: Option<i64> =
                 sqlx::query("SELECT used_at FROM refresh_tokens WHERE hash = $1")
                     .bind(hash)
-                    .fetch_one(&self.pool)
+                    .fetch_optional(&self.pool)
                     .await?
-                    .try_get(0)?;
+                    .map(|row| row.try_get(0))
+                    .transpose()?
+                    .flatten();
             return Ok(if used.is_some() {
-                Rotation::Reused(family)
+                Rotation::Reused
             } else {
                 Rotation::Invalid
             });
         }
         insert_refresh(&mut transaction, next).await?;
         transaction.commit().await?;
-        Ok(Rotation::Rotated(family))
+        Ok(Rotation::Rotated)
     }
 
     /// The family of a refresh token, used or not.

@@ -146,7 +146,7 @@ pub(super) async fn create_key(
         Err(error) => return error.into_response(),
     };
     let made = async {
-        let body: switchboard_gateway::access_admin::KeyBody = crate::servers::parse_body(&body?)?;
+        let body: switchboard_gateway::api_keys::KeyBody = crate::servers::parse_body(&body?)?;
         if body
             .user
             .as_deref()

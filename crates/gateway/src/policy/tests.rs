@@ -1,6 +1,7 @@
 //! Decisions checked without a network, over a registry written down here.
 
 use super::*;
+use switchboard_auth::{Claims, Role, Scopes};
 
 /// A registry of four servers (over HTTP, over legacy SSE, disabled, sealed), and open sessions
 /// on `/mcp/echo` and `/mcp`.

@@ -220,71 +220,52 @@ async fn a_user_reaches_only_what_their_grants_allow() {
     }
 }
 
-/// A 2025-era session opened by hand with a user's token, as a client that answers sampling.
-struct TypedSession {
-    url: String,
-    token: String,
+/// A 2025-era session opened by hand with a user's token.
+struct TypedSession<'a> {
+    server: &'a Switchboard,
+    path: &'a str,
+    token: &'a str,
     session: String,
 }
 
-impl TypedSession {
-    async fn open(server: &Switchboard, path: &str, token: &str) -> Self {
+impl<'a> TypedSession<'a> {
+    /// As a client that answers sampling: its calls take the typed path.
+    async fn open(server: &'a Switchboard, path: &'a str, token: &'a str) -> Self {
         Self::open_with(server, path, token, json!({"sampling": {}})).await
     }
 
-    /// Opens a session as a client with `capabilities`.
-    async fn open_with(server: &Switchboard, path: &str, token: &str, capabilities: Value) -> Self {
-        let url = server.url(path);
-        let opened = Self::post(
-            &url,
-            token,
-            None,
-            json!({"jsonrpc": "2.0", "id": 1,
-            "method": "initialize", "params": {"protocolVersion": "2025-11-25",
-            "capabilities": capabilities, "clientInfo": {"name": "typed", "version": "1"}}}),
-        )
-        .await;
-        let session = opened
-            .headers()
-            .get("mcp-session-id")
-            .and_then(|v| v.to_str().ok())
-            .expect("a session")
-            .to_string();
-        opened.bytes().await.expect("reads");
-        let initialized = Self::post(
-            &url,
-            token,
-            Some(&session),
-            json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-        )
-        .await;
-        assert_eq!(initialized.status(), 202);
+    async fn open_with(
+        server: &'a Switchboard,
+        path: &'a str,
+        token: &'a str,
+        capabilities: Value,
+    ) -> Self {
+        let session = open_raw_session_as(server, token, path, capabilities).await;
         Self {
-            url,
-            token: token.to_string(),
+            server,
+            path,
+            token,
             session,
         }
     }
 
-    async fn post(url: &str, token: &str, session: Option<&str>, body: Value) -> reqwest::Response {
-        let mut request = switchboard_test_support::http_client()
-            .post(url)
-            .bearer_auth(token)
-            .header("accept", "application/json, text/event-stream")
-            .json(&body);
-        if let Some(session) = session {
-            request = request
-                .header("mcp-session-id", session)
-                .header("mcp-protocol-version", "2025-11-25");
-        }
-        request.send().await.expect("answers")
+    async fn request(&self, body: Value) -> Value {
+        let answered = post_raw_as(
+            self.server,
+            self.token,
+            self.path,
+            Some(&self.session),
+            body,
+        )
+        .await;
+        answer_of(&answered.text().await.expect("reads"))
     }
 
     /// The session's GET stream, where what the server says unasked arrives.
     async fn stream(&self) -> reqwest::Response {
         let stream = switchboard_test_support::http_client()
-            .get(&self.url)
-            .bearer_auth(&self.token)
+            .get(self.server.url(self.path))
+            .bearer_auth(self.token)
             .header("accept", "text/event-stream")
             .header("mcp-session-id", &self.session)
             .header("mcp-protocol-version", "2025-11-25")
@@ -296,14 +277,9 @@ impl TypedSession {
     }
 
     async fn tool_names(&self) -> Vec<String> {
-        let answered = Self::post(
-            &self.url,
-            &self.token,
-            Some(&self.session),
-            json!({"jsonrpc": "2.0", "id": 8, "method": "tools/list"}),
-        )
-        .await;
-        let answer = answer_of(&answered.text().await.expect("reads"));
+        let answer = self
+            .request(json!({"jsonrpc": "2.0", "id": 8, "method": "tools/list"}))
+            .await;
         answer["result"]["tools"]
             .as_array()
             .unwrap_or_else(|| panic!("{answer}"))
@@ -313,15 +289,9 @@ impl TypedSession {
     }
 
     async fn call(&self, tool: &str, arguments: Value) -> Value {
-        let answered = Self::post(
-            &self.url,
-            &self.token,
-            Some(&self.session),
-            json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
-                "params": {"name": tool, "arguments": arguments}}),
-        )
-        .await;
-        answer_of(&answered.text().await.expect("reads"))
+        self.request(json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+            "params": {"name": tool, "arguments": arguments}}))
+            .await
     }
 }
 

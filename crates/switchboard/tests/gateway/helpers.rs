@@ -1,6 +1,7 @@
 //! Helpers the gateway tests share: changing servers, raw MCP requests and sessions, metrics.
 
 use super::*;
+use switchboard_test_support::ADMIN_TOKEN;
 
 /// Changes the server `id_or_alias`, which must succeed; returns its record.
 pub(crate) async fn update(server: &Switchboard, id_or_alias: &str, body: Value) -> Value {
@@ -152,8 +153,20 @@ pub(crate) async fn post_raw(
     session: Option<&str>,
     body: Value,
 ) -> reqwest::Response {
-    let mut request = server
-        .request(Method::POST, path)
+    post_raw_as(server, ADMIN_TOKEN, path, session, body).await
+}
+
+/// [`post_raw`] with another bearer token.
+pub(crate) async fn post_raw_as(
+    server: &Switchboard,
+    token: &str,
+    path: &str,
+    session: Option<&str>,
+    body: Value,
+) -> reqwest::Response {
+    let mut request = switchboard_test_support::http_client()
+        .post(server.url(path))
+        .bearer_auth(token)
         .header("accept", "application/json, text/event-stream")
         .json(&body);
     if let Some(session) = session {
@@ -218,8 +231,19 @@ pub(crate) async fn open_raw_session_with(
     path: &str,
     capabilities: Value,
 ) -> String {
-    let opened = post_raw(
+    open_raw_session_as(server, ADMIN_TOKEN, path, capabilities).await
+}
+
+/// [`open_raw_session_with`] with another bearer token.
+pub(crate) async fn open_raw_session_as(
+    server: &Switchboard,
+    token: &str,
+    path: &str,
+    capabilities: Value,
+) -> String {
+    let opened = post_raw_as(
         server,
+        token,
         path,
         None,
         json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
@@ -234,8 +258,9 @@ pub(crate) async fn open_raw_session_with(
         .expect("a session id")
         .to_string();
     opened.bytes().await.expect("reads");
-    let initialized = post_raw(
+    let initialized = post_raw_as(
         server,
+        token,
         path,
         Some(&session),
         json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),

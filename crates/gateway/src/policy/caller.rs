@@ -1,0 +1,124 @@
+//! Who calls: the credential the edge found (the admin token, an access token or an API key,
+//! opened but not judged), and what the audit log calls them.
+
+use switchboard_auth::{Claims, Role, Scope, Scopes};
+
+use crate::audit::AdminAction;
+
+/// Who calls, as the edge found them: the credential is opened there, and judged here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub credential: Credential,
+    /// Who, for the audit log: [`ADMIN_TOKEN_ACTOR`] for the admin token, else the user's name.
+    pub actor: String,
+    /// Which client, for the audit log: its User-Agent.
+    pub client: String,
+}
+
+/// The audit log's actor for the admin token: no username can be written so (a space).
+pub const ADMIN_TOKEN_ACTOR: &str = "admin token";
+
+/// The credential a request presented.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// The admin token: the break-glass credential, allowed everything (every use audited).
+    AdminToken,
+    /// An access token this gateway sealed, opened but not yet judged: its expiry, revocation,
+    /// audience and scopes are [`decide`]'s to check.
+    Token(Box<Claims>),
+    /// An API key of this gateway, found live (not revoked, its owner enabled): its expiry and
+    /// scopes are [`decide`]'s to check. A key names no audience: it is good on every endpoint
+    /// its scopes open.
+    Key(Box<KeyClaims>),
+    /// No `Authorization` header.
+    Anonymous,
+    /// A bearer credential that is no token of this gateway, or a malformed header.
+    Invalid,
+}
+
+/// What an API key carries: its owner and scopes, until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyClaims {
+    pub key_id: String,
+    pub user_id: String,
+    pub username: String,
+    pub role: Role,
+    pub scopes: Scopes,
+    /// Unix milliseconds; `None`: until revoked.
+    pub expires_at: Option<i64>,
+}
+
+impl Credential {
+    /// The user a token or key acts for, and their role.
+    pub(super) fn user(&self) -> Option<(&str, Role)> {
+        match self {
+            Credential::Token(claims) => Some((&claims.user_id, claims.role)),
+            Credential::Key(key) => Some((&key.user_id, key.role)),
+            _ => None,
+        }
+    }
+}
+
+impl Caller {
+    /// The holder of the admin token, calling with this client.
+    pub fn admin(client: String) -> Self {
+        Self {
+            credential: Credential::AdminToken,
+            actor: ADMIN_TOKEN_ACTOR.into(),
+            client,
+        }
+    }
+
+    /// A user's access token.
+    pub fn token(claims: Claims, client: String) -> Self {
+        Self {
+            actor: claims.username.clone(),
+            credential: Credential::Token(Box::new(claims)),
+            client,
+        }
+    }
+
+    /// A user's API key.
+    pub fn key(claims: KeyClaims, client: String) -> Self {
+        Self {
+            actor: claims.username.clone(),
+            credential: Credential::Key(Box::new(claims)),
+            client,
+        }
+    }
+
+    /// A caller without a valid credential (`credential` is `Anonymous` or `Invalid`).
+    pub fn unidentified(credential: Credential, client: String) -> Self {
+        Self {
+            credential,
+            actor: String::new(),
+            client,
+        }
+    }
+
+    /// The admin change this caller asks for, on `server` as they named it.
+    pub fn action(&self, action: &str, server: &str) -> AdminAction {
+        AdminAction {
+            actor: self.actor.clone(),
+            client: self.client.clone(),
+            action: action.to_string(),
+            server: server.to_string(),
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// Whether a run of this caller may start local (stdio) servers, which run commands on the
+    /// gateway's machine: the admin token, or an admin's token that may write.
+    pub fn may_start_local_servers(&self) -> bool {
+        match &self.credential {
+            Credential::AdminToken => true,
+            Credential::Token(claims) => {
+                claims.role == Role::Admin && claims.scopes.contains(Scope::AdminWrite)
+            }
+            Credential::Key(key) => {
+                key.role == Role::Admin && key.scopes.contains(Scope::AdminWrite)
+            }
+            Credential::Anonymous | Credential::Invalid => false,
+        }
+    }
+}
