@@ -1,5 +1,6 @@
 //! Who may use what, as the REST admin API manages it: `/api/mcp-servers/{id}/permissions`,
-//! `/api/permissions/{id}`, `/api/grants` and `/api/groups`. The rules are the gateway's
+//! `/api/permissions/{id}`, `/api/grants`, `/api/groups`, `/api/access-requests` and
+//! `/api/settings`. The rules are the gateway's
 //! (`switchboard_gateway::access_admin`); every change is audited.
 
 use axum::{
@@ -11,7 +12,9 @@ use axum::{
 use serde_json::json;
 use switchboard_gateway::{
     access_admin::{GrantBody, GroupBody, PermissionBody},
+    access_requests::{ApproveBody, DenyBody, RequestQuery},
     api_keys::KeyBody,
+    org_settings::SettingsBody,
 };
 
 use crate::{AppState, auth::Caller, error::ApiError, servers::parse_body};
@@ -265,6 +268,97 @@ pub async fn revoke_key(
         "",
         StatusCode::OK,
         async |action| Ok(state.gateway.revoke_key(&id, None, action).await?),
+    )
+    .await
+}
+
+/// `GET /api/access-requests?status=&user=&server=&limit=`.
+pub async fn access_requests(
+    State(state): State<AppState>,
+    _caller: Caller,
+    query: Result<axum::extract::Query<RequestQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let axum::extract::Query(query) = query.map_err(|rejection| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            rejection.body_text(),
+        )
+    })?;
+    let items = state.gateway.access_requests(&query).await?;
+    Ok(Json(json!({"items": items})).into_response())
+}
+
+pub async fn approve_request(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: crate::error::Body,
+) -> Result<Response, ApiError> {
+    change(
+        &state,
+        &caller,
+        "access_request.approve",
+        "",
+        StatusCode::OK,
+        async |action| {
+            let body = body?;
+            let body: ApproveBody = if body.is_empty() {
+                ApproveBody::default()
+            } else {
+                parse_body(&body)?
+            };
+            Ok(state
+                .gateway
+                .approve_access_request(&id, body, action)
+                .await?)
+        },
+    )
+    .await
+}
+
+pub async fn deny_request(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: crate::error::Body,
+) -> Result<Response, ApiError> {
+    change(
+        &state,
+        &caller,
+        "access_request.deny",
+        "",
+        StatusCode::OK,
+        async |action| {
+            let body: DenyBody = parse_body(&body?)?;
+            Ok(state.gateway.deny_access_request(&id, body, action).await?)
+        },
+    )
+    .await
+}
+
+pub async fn settings(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> Result<Response, ApiError> {
+    Ok(Json(state.gateway.settings_view().await?).into_response())
+}
+
+pub async fn update_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: crate::error::Body,
+) -> Result<Response, ApiError> {
+    change(
+        &state,
+        &caller,
+        "settings.update",
+        "",
+        StatusCode::OK,
+        async |action| {
+            let body: SettingsBody = parse_body(&body?)?;
+            Ok(state.gateway.update_settings(body, action).await?)
+        },
     )
     .await
 }

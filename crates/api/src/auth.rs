@@ -133,6 +133,7 @@ impl FromRequestParts<AppState> for Caller {
             endpoint: Endpoint::AdminApi { write },
             asked: None,
             arrival: policy::Arrival::Other,
+            session: None,
             now: switchboard_auth::secret::now_ms(),
         };
         let decision = state

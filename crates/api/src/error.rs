@@ -79,7 +79,7 @@ impl From<switchboard_gateway::GatewayError> for ApiError {
             E::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
             E::InsufficientScope { .. } => StatusCode::FORBIDDEN,
             E::Invalid(_) => StatusCode::BAD_REQUEST,
-            E::NotFound(_) | E::UnknownName(_) => StatusCode::NOT_FOUND,
+            E::NotFound(_) | E::UnknownName(_) | E::SessionNotFound => StatusCode::NOT_FOUND,
             E::Forbidden(_) => StatusCode::FORBIDDEN,
             E::Conflict(_) | E::Disabled(_) => StatusCode::CONFLICT,
             E::Upstream(_) => StatusCode::BAD_GATEWAY,

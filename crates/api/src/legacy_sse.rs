@@ -57,12 +57,14 @@ impl LegacySessions {
 /// Removes the session when its stream ends (the client went away).
 struct SessionGuard {
     sessions: LegacySessions,
+    owners: switchboard_gateway::session_owners::SessionOwners,
     id: String,
 }
 
 impl Drop for SessionGuard {
     fn drop(&mut self) {
         self.sessions.lock().remove(&self.id);
+        self.owners.forget(&self.id);
     }
 }
 
@@ -77,6 +79,9 @@ pub async fn open(
     };
     let connected = state.gateway.upstream(&decided.id).await?;
     let id = uuid::Uuid::new_v4().simple().to_string();
+    if let Some(owner) = decision.caller.owner() {
+        state.gateway.session_owners().record_held(&id, &owner);
+    }
     let (inbox, incoming) = mpsc::unbounded::<ClientJsonRpcMessage>();
     let (outgoing, outbox) = mpsc::unbounded::<ServerJsonRpcMessage>();
     state.legacy.lock().insert(
@@ -102,6 +107,7 @@ pub async fn open(
     });
     let guard = SessionGuard {
         sessions: state.legacy.clone(),
+        owners: state.gateway.session_owners().clone(),
         id: id.clone(),
     };
     let endpoint = format!("/mcp/{server}/message?sessionId={id}");

@@ -167,6 +167,16 @@ pub fn router(state: AppState) -> Router {
             get(access::groups).post(access::create_group),
         )
         .route("/api/groups/{id}", delete(access::delete_group))
+        .route("/api/access-requests", get(access::access_requests))
+        .route(
+            "/api/access-requests/{id}/approve",
+            post(access::approve_request),
+        )
+        .route("/api/access-requests/{id}/deny", post(access::deny_request))
+        .route(
+            "/api/settings",
+            get(access::settings).patch(access::update_settings),
+        )
         .route("/api/keys", get(access::keys).post(access::create_key))
         .route("/api/keys/{id}", delete(access::revoke_key))
         .route(
@@ -180,6 +190,7 @@ pub fn router(state: AppState) -> Router {
     let mcp_endpoints = Router::new()
         .route("/mcp", any(mcp::aggregate))
         .route("/mcp/admin", any(mcp::admin))
+        .route("/mcp/user", any(mcp::user))
         .route("/mcp/{server}", any(mcp::proxy))
         .route("/mcp/{server}/sse", get(legacy_sse::open))
         .route("/mcp/{server}/message", post(legacy_sse::message))

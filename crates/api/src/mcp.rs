@@ -18,7 +18,7 @@ use rmcp::transport::streamable_http_server::{
 };
 use switchboard_gateway::{
     Gateway, admin_mcp::AdminMcp, aggregate::AggregateHandler, policy::Decision,
-    proxy::ProxyHandler,
+    proxy::ProxyHandler, user_mcp::UserMcp,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -26,6 +26,7 @@ use crate::{AppState, sessions::HibernatingSessions};
 
 type ProxyService = StreamableHttpService<ProxyHandler, HibernatingSessions>;
 type AdminService = StreamableHttpService<AdminMcp, LocalSessionManager>;
+type UserService = StreamableHttpService<UserMcp, LocalSessionManager>;
 type AggregateService = StreamableHttpService<AggregateHandler, HibernatingSessions>;
 
 /// The MCP services, by server id.
@@ -39,6 +40,9 @@ pub struct McpMounts {
     admin: AdminService,
     /// The admin server's sessions: rmcp's own, as they have no raw path to sleep behind.
     admin_sessions: Arc<LocalSessionManager>,
+    /// The self-service MCP server, and its sessions (rmcp's own, as the admin server's).
+    user: UserService,
+    user_sessions: Arc<LocalSessionManager>,
     /// Every enabled server as one.
     aggregate: AggregateService,
     aggregate_sessions: Arc<HibernatingSessions>,
@@ -65,9 +69,13 @@ impl McpMounts {
         gateway: &Gateway,
     ) -> Self {
         let shutdown = CancellationToken::new();
-        let mut admin_sessions = LocalSessionManager::default();
-        admin_sessions.session_config.keep_alive = Some(session_idle_timeout);
-        let admin_sessions = Arc::new(admin_sessions);
+        let own_sessions = || {
+            let mut sessions = LocalSessionManager::default();
+            sessions.session_config.keep_alive = Some(session_idle_timeout);
+            Arc::new(sessions)
+        };
+        let admin_sessions = own_sessions();
+        let user_sessions = own_sessions();
         let aggregate_sessions = HibernatingSessions::new(
             None,
             gateway.shared_sessions().clone(),
@@ -77,6 +85,12 @@ impl McpMounts {
         let admin = StreamableHttpService::new(
             move || Ok(AdminMcp::new(for_admin.clone())),
             admin_sessions.clone(),
+            config(&allowed_hosts, &shutdown, None),
+        );
+        let for_user = gateway.clone();
+        let user = StreamableHttpService::new(
+            move || Ok(UserMcp::new(for_user.clone())),
+            user_sessions.clone(),
             config(&allowed_hosts, &shutdown, None),
         );
         let for_aggregate = gateway.clone();
@@ -94,6 +108,7 @@ impl McpMounts {
             Arc::downgrade(&services),
             Arc::downgrade(&managers),
             switchboard_gateway::shared_sessions::touch_interval(session_idle_timeout),
+            session_idle_timeout,
             shutdown.clone(),
         );
         Self {
@@ -101,6 +116,8 @@ impl McpMounts {
             managers,
             admin,
             admin_sessions,
+            user,
+            user_sessions,
             aggregate,
             aggregate_sessions,
             allowed_hosts,
@@ -112,7 +129,9 @@ impl McpMounts {
     /// Streamable HTTP sessions open now, over every endpoint, awake or hibernated.
     pub async fn live_sessions(&self) -> usize {
         let proxied: usize = self.managers.live().iter().map(|m| m.count()).sum();
-        proxied + self.admin_sessions.sessions.read().await.len()
+        proxied
+            + self.admin_sessions.sessions.read().await.len()
+            + self.user_sessions.sessions.read().await.len()
     }
 
     /// Proxy sessions hibernated now (see [`crate::sessions`]).
@@ -169,6 +188,7 @@ fn spawn_housekeeping(
     services: std::sync::Weak<Mutex<HashMap<String, Mounted>>>,
     endpoints: std::sync::Weak<crate::sessions::Endpoints>,
     expiry: std::time::Duration,
+    idle_timeout: std::time::Duration,
     shutdown: CancellationToken,
 ) {
     tokio::spawn(async move {
@@ -189,6 +209,7 @@ fn spawn_housekeeping(
             let due = expired_at.elapsed() >= expiry;
             if due {
                 expired_at = tokio::time::Instant::now();
+                gateway.session_owners().prune(idle_timeout * 2);
                 for endpoint in endpoints.live() {
                     endpoint.expire_idle();
                 }
@@ -276,6 +297,17 @@ pub async fn admin(State(state): State<AppState>, request: Request) -> Response 
     state
         .mcp
         .admin
+        .handle(request)
+        .await
+        .map(Body::new)
+        .into_response()
+}
+
+/// `/mcp/user`: the self-service MCP server.
+pub async fn user(State(state): State<AppState>, request: Request) -> Response {
+    state
+        .mcp
+        .user
         .handle(request)
         .await
         .map(Body::new)

@@ -117,11 +117,32 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
         Ok(decision) => decision,
         Err(refused) => return refused,
     };
+    let owner = decision.caller.owner();
+    let opening = message
+        .as_ref()
+        .is_some_and(|message| message.method.as_deref() == Some("initialize"));
+    let session = session_of(&parts).map(str::to_string);
     parts.extensions.insert(decision);
     if let Some(message) = message {
         parts.extensions.insert(message);
     }
     let mut response = next.run(Request::from_parts(parts, body)).await;
+    let owners = state.gateway.session_owners();
+    match (
+        opening,
+        crate::sessions::session_id(response.headers()),
+        &owner,
+    ) {
+        (true, Some(opened), Some(owner)) if response.status().is_success() => {
+            owners.record(opened, owner);
+        }
+        _ if deleting && response.status().is_success() => {
+            if let Some(session) = &session {
+                owners.forget(session);
+            }
+        }
+        _ => {}
+    }
     // rmcp ends a session with 202, which clients (the Python SDK) take for a failed termination:
     // the session is gone, and nothing more will come.
     if deleting && response.status() == StatusCode::ACCEPTED {
@@ -146,6 +167,7 @@ async fn decide(
     let endpoint = match (server, parts.uri.path()) {
         (Some(server), _) => Endpoint::Server(server),
         (None, "/mcp/admin") => Endpoint::Admin,
+        (None, "/mcp/user") => Endpoint::User,
         (None, _) => Endpoint::Aggregate,
     };
     let arrival = crate::raw_path::arrival(&parts.headers, message, state.mcp.allowed_hosts());
@@ -155,6 +177,7 @@ async fn decide(
         endpoint,
         asked: message.map(|message| message.asked(carriable)),
         arrival,
+        session: session_of(parts),
         now: switchboard_auth::secret::now_ms(),
     };
     let decision = state
@@ -189,8 +212,28 @@ async fn decide(
             if !refusal.of_message {
                 crate::auth::audit_refusal(state, parts, &decision.caller, &answer);
             }
+            // As rmcp answers a session it does not know, which makes SDK clients open a new one.
+            if refusal.reason == policy::Reason::UnknownSession {
+                return Err(jsonrpc_refusal(
+                    StatusCode::NOT_FOUND,
+                    INVALID_REQUEST,
+                    "Session not found; open a new one",
+                ));
+            }
             answer.into_response()
         }
+    })
+}
+
+/// The session a request names: its `Mcp-Session-Id`, or the legacy SSE transport's
+/// `sessionId` query parameter.
+fn session_of(parts: &axum::http::request::Parts) -> Option<&str> {
+    crate::sessions::session_id(&parts.headers).or_else(|| {
+        parts.uri.query().and_then(|query| {
+            query
+                .split('&')
+                .find_map(|pair| pair.strip_prefix("sessionId="))
+        })
     })
 }
 

@@ -11,6 +11,8 @@ use std::{
 
 use switchboard_store::{AccessRows, LiveKey, PermissionRow, Store, StoreError};
 
+use crate::org_settings::{OrgSettings, SelfService};
+
 /// How often the store's access version is compared.
 pub const RELOAD_EVERY: Duration = Duration::from_secs(1);
 
@@ -34,6 +36,8 @@ struct Snapshot {
     members: HashMap<String, Vec<String>>,
     /// The live API keys, by their hash.
     keys: HashMap<String, Arc<LiveKey>>,
+    /// The organization's settings (self-service, for everyone and per group).
+    settings: OrgSettings,
 }
 
 impl Snapshot {
@@ -60,6 +64,7 @@ impl Snapshot {
         for key in rows.keys {
             snapshot.keys.insert(key.key.hash.clone(), Arc::new(key));
         }
+        snapshot.settings = OrgSettings::parse(rows.org_settings.as_deref());
         snapshot
     }
 }
@@ -139,6 +144,28 @@ impl Access {
             }
         }
         held
+    }
+
+    /// A permission by id.
+    pub fn permission(&self, id: &str) -> Option<Arc<PermissionRow>> {
+        self.current().permissions.get(id).cloned()
+    }
+
+    /// Every permission, by server and label.
+    pub fn permissions(&self) -> Vec<Arc<PermissionRow>> {
+        let mut all: Vec<_> = self.current().permissions.values().cloned().collect();
+        all.sort_by(|a, b| {
+            (&a.server_id, a.created_at, &a.label).cmp(&(&b.server_id, b.created_at, &b.label))
+        });
+        all
+    }
+
+    /// How far `user_id` may serve themselves: the organization's setting, or their groups'
+    /// where one is more restrictive.
+    pub fn self_service(&self, user_id: &str) -> SelfService {
+        let snapshot = self.current();
+        let groups = snapshot.members.get(user_id).into_iter().flatten();
+        snapshot.settings.self_service_for(groups)
     }
 
     /// The permissions of a server, whoever holds them: to name the one that would allow a
@@ -259,6 +286,7 @@ mod tests {
             ],
             members: vec![("eng".into(), "bob".into())],
             keys: Vec::new(),
+            org_settings: None,
         });
         *access.snapshot.write().expect("lock") = Arc::new(snapshot);
         let on = |user: &str, server: &str, now: i64| access.held(user, server, now).len();

@@ -5,8 +5,8 @@
 use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-        ListToolsResult, PaginatedRequestParams, ServerConfig, Tool,
+        CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ListToolsResult,
+        PaginatedRequestParams, ServerConfig, Tool,
     },
     service::RequestContext,
 };
@@ -14,12 +14,16 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::{
-    Gateway, GatewayError, ServerView,
+    Gateway, ServerView,
+    access_admin::GrantBody,
+    access_requests::{ApproveBody, DenyBody, RequestQuery},
     audit::AdminAction,
     model::{
         CreateServer, EnvInput, Governance, Manifest, PackageConfig, RemoteConfig, UpdateServer,
     },
-    policy::ADMIN_WRITES,
+    org_settings::SettingsBody,
+    own_tools::{failure, gateway_failure, output, parse, read_only, success, tool, writes},
+    policy::{ADMIN_WRITES, Endpoint, may_call},
 };
 
 /// The admin tools over one gateway.
@@ -47,20 +51,6 @@ fn summary_schema() -> Value {
     }})
 }
 
-/// Every result may instead carry this, with `isError: true`.
-fn error_schema() -> Value {
-    json!({"type": "object", "description": "Set when the call failed.", "properties": {
-        "code": {"type": "string", "description": "invalid_request, not_found, conflict or internal."},
-        "message": {"type": "string"}
-    }})
-}
-
-fn output(properties: Value) -> Value {
-    let mut properties = properties;
-    properties["error"] = error_schema();
-    json!({"type": "object", "properties": properties})
-}
-
 const ERRORS: &str = "On failure the result has isError and `error{code, message}`: \
 invalid_request for bad input, not_found for an unknown id, conflict for a taken alias.";
 
@@ -76,31 +66,6 @@ fn enabled_output() -> Value {
 
 fn id_param() -> Value {
     json!({"type": "string", "description": "The server's id (as `list_mcp_servers` returns it) or its alias."})
-}
-
-fn tool(
-    name: &str,
-    description: String,
-    input: Value,
-    output_schema: Value,
-    annotations: Value,
-) -> Tool {
-    let value = json!({
-        "name": name,
-        "description": description,
-        "inputSchema": input,
-        "outputSchema": output_schema,
-        "annotations": annotations,
-    });
-    serde_json::from_value(value).unwrap_or_default()
-}
-
-fn read_only() -> Value {
-    json!({"readOnlyHint": true, "destructiveHint": false, "idempotentHint": true, "openWorldHint": false})
-}
-
-fn writes(idempotent: bool, destructive: bool) -> Value {
-    json!({"readOnlyHint": false, "destructiveHint": destructive, "idempotentHint": idempotent, "openWorldHint": false})
 }
 
 /// The tools, described for an agent choosing among them.
@@ -221,6 +186,117 @@ pub fn admin_tools() -> Vec<Tool> {
             output(json!({"entries": {"type": "array", "items": {"type": "object"}}})),
             read_only(),
         ),
+        tool(
+            "list_access_requests",
+            format!(
+                "List users' access requests, newest first, filtered by status, user or server. Read-only. Returns `requests`: each with its id, user, permission, server, reason, asked duration, status and decision. Decide one with `approve_access_request` or `deny_access_request`. {ERRORS}"
+            ),
+            json!({"type": "object", "properties": {
+                "status": {"type": "string", "enum": ["pending", "approved", "denied"], "description": "Only this status; all when left out."},
+                "user": {"type": "string", "description": "Only this user's (id or username)."},
+                "server": {"type": "string", "description": "Only requests for this server's permissions (id or alias)."},
+                "limit": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "At most this many; 100 when left out."}
+            }, "additionalProperties": false}),
+            output(json!({"requests": {"type": "array", "items": {"type": "object"}}})),
+            read_only(),
+        ),
+        tool(
+            "approve_access_request",
+            format!(
+                "Approve a pending access request. Side effects: grants the user the permission for the duration asked, or the shorter one given here, and their open sessions hear the tool list change; the decision is audited and sent to the webhook. Not repeatable: a decided request answers conflict. Returns the decided `request`. {ERRORS}"
+            ),
+            json!({"type": "object", "properties": {
+                "id": {"type": "string", "description": "The request's id."},
+                "durationSeconds": {"type": "integer", "minimum": 1, "description": "A shorter grant than asked; the asked duration when left out."},
+                "reason": {"type": "string", "description": "A note for the user and the audit log."}
+            }, "required": ["id"], "additionalProperties": false}),
+            output(json!({"request": {"type": "object"}})),
+            writes(false, false),
+        ),
+        tool(
+            "deny_access_request",
+            format!(
+                "Deny a pending access request, with a reason the user will read. Side effects: the decision is audited and sent to the webhook; nothing is granted. Not repeatable: a decided request answers conflict. Returns the decided `request`. {ERRORS}"
+            ),
+            json!({"type": "object", "properties": {
+                "id": {"type": "string", "description": "The request's id."},
+                "reason": {"type": "string", "description": "Why, for the user; required."}
+            }, "required": ["id", "reason"], "additionalProperties": false}),
+            output(json!({"request": {"type": "object"}})),
+            writes(false, false),
+        ),
+        tool(
+            "list_permissions",
+            format!(
+                "List one server's permissions: named sets of its tools that users are granted or may request. Read-only. Returns `permissions`: each with its id, label, description, tools (all, readOnly or a list of names), whether users may request it and the longest grant it may be requested for. {ERRORS}"
+            ),
+            id_input(),
+            output(json!({"permissions": {"type": "array", "items": {"type": "object"}}})),
+            read_only(),
+        ),
+        tool(
+            "list_grants",
+            format!(
+                "List every grant: which permission is given to which user or group, until when, and by whom. Read-only. Returns `grants`. Revoke one with `revoke_grant`. {ERRORS}"
+            ),
+            json!({"type": "object", "properties": {}, "additionalProperties": false}),
+            output(json!({"grants": {"type": "array", "items": {"type": "object"}}})),
+            read_only(),
+        ),
+        tool(
+            "grant_permission",
+            format!(
+                "Give a permission to one user or one group, for a duration or until revoked. Side effects: the grantees' open sessions hear the tool list change at once; audited. Not idempotent: each call makes a grant. Returns the new `grant`. {ERRORS}"
+            ),
+            json!({"type": "object", "properties": {
+                "permission": {"type": "string", "description": "The permission's id, from `list_permissions`."},
+                "user": {"type": "string", "description": "A user's id or username; give this or `group`."},
+                "group": {"type": "string", "description": "A group's id or name; give this or `user`."},
+                "durationSeconds": {"type": "integer", "minimum": 1, "description": "How long it lasts; until revoked when left out."}
+            }, "required": ["permission"], "additionalProperties": false}),
+            output(json!({"grant": {"type": "object"}})),
+            writes(false, false),
+        ),
+        tool(
+            "revoke_grant",
+            format!(
+                "Revoke a grant. Side effects: it stops working on the next request, and open sessions hear the tool list change; audited. Irreversible; a second call reports not_found. Returns the revoked id. {ERRORS}"
+            ),
+            json!({"type": "object", "properties": {"id": {"type": "string", "description": "The grant's id, from `list_grants`."}}, "required": ["id"], "additionalProperties": false}),
+            output(json!({"id": {"type": "string"}, "revoked": {"type": "boolean"}})),
+            writes(true, true),
+        ),
+        tool(
+            "list_groups",
+            format!(
+                "List the groups of users, managed here or mapped from the sign-in provider's groups claim. Read-only. Returns `groups`: each with id, name, description and source (local or oidc). {ERRORS}"
+            ),
+            json!({"type": "object", "properties": {}, "additionalProperties": false}),
+            output(json!({"groups": {"type": "array", "items": {"type": "object"}}})),
+            read_only(),
+        ),
+        tool(
+            "get_settings",
+            format!(
+                "Get the organization's settings: self-service (on, readOnly or off) for everyone and per group, and the webhook that hears of access requests (its path masked). Read-only. Returns `settings`. {ERRORS}"
+            ),
+            json!({"type": "object", "properties": {}, "additionalProperties": false}),
+            output(json!({"settings": {"type": "object"}})),
+            read_only(),
+        ),
+        tool(
+            "update_settings",
+            format!(
+                "Change the organization's settings; only the fields given change. Side effects: applies to users' next requests on every replica; audited. Idempotent. Returns the new `settings`. {ERRORS}"
+            ),
+            json!({"type": "object", "properties": {
+                "selfService": {"type": "string", "enum": ["on", "readOnly", "off"], "description": "Self-service for everyone: on, readOnly (search but not request) or off."},
+                "groups": {"type": "object", "additionalProperties": {"type": ["string", "null"], "enum": ["on", "readOnly", "off", null]}, "description": "Per group (id or name): its members' self-service; null removes the group's setting. The most restrictive setting that applies wins."},
+                "webhookUrl": {"type": ["string", "null"], "description": "An http(s) URL that receives each request and decision as JSON; null removes it. Never a link-local or metadata address."}
+            }, "additionalProperties": false}),
+            output(json!({"settings": {"type": "object"}})),
+            writes(true, false),
+        ),
     ]
 }
 
@@ -276,40 +352,17 @@ struct SearchArgs {
     search: Option<String>,
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DecisionArgs {
+    id: String,
+    duration_seconds: Option<i64>,
+    reason: Option<String>,
+}
+
 fn summary(server: &ServerView) -> Value {
     json!({"id": server.id, "name": server.name, "alias": server.alias, "runtime": server.runtime,
         "enabled": server.enabled, "status": server.status, "connectURL": server.connect_url})
-}
-
-/// A tool failure as a result the model can read and act on.
-fn failure(code: &str, message: String) -> CallToolResult {
-    let structured = json!({"error": {"code": code, "message": message}});
-    let mut result = CallToolResult::error(vec![ContentBlock::text(message)]);
-    result.structured_content = Some(structured);
-    result
-}
-
-fn gateway_failure(error: GatewayError) -> CallToolResult {
-    let code = error.code();
-    if matches!(error, GatewayError::Store(_) | GatewayError::Sealed(_)) {
-        tracing::error!(%error, "admin tool failed");
-        return failure(code, "the gateway failed; see its log".into());
-    }
-    failure(code, error.to_string())
-}
-
-fn success(structured: Value) -> CallToolResult {
-    let text = serde_json::to_string_pretty(&structured).unwrap_or_default();
-    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
-    result.structured_content = Some(structured);
-    result
-}
-
-fn parse<T: serde::de::DeserializeOwned>(
-    arguments: Option<Map<String, Value>>,
-) -> Result<T, CallToolResult> {
-    serde_json::from_value(Value::Object(arguments.unwrap_or_default()))
-        .map_err(|error| failure("invalid_request", format!("invalid arguments: {error}")))
 }
 
 /// Registers a server; answers its id, alias and connectURL.
@@ -443,6 +496,81 @@ impl AdminMcp {
                 let args: SearchArgs = parse(arguments.or_else(|| Some(Map::new())))?;
                 Ok(json!({"entries": gateway.catalog().search(args.search.as_deref())}))
             }
+            "list_access_requests" => {
+                let query: RequestQuery = parse(arguments.or_else(|| Some(Map::new())))?;
+                let requests = gateway
+                    .access_requests(&query)
+                    .await
+                    .map_err(gateway_failure)?;
+                Ok(json!({"requests": requests}))
+            }
+            "approve_access_request" => {
+                let args: DecisionArgs = parse(arguments)?;
+                let body = ApproveBody {
+                    duration_seconds: args.duration_seconds,
+                    reason: args.reason,
+                };
+                let request = gateway
+                    .approve_access_request(&args.id, body, action)
+                    .await
+                    .map_err(gateway_failure)?;
+                Ok(json!({"request": request}))
+            }
+            "deny_access_request" => {
+                let args: DecisionArgs = parse(arguments)?;
+                let body = DenyBody {
+                    reason: args.reason.unwrap_or_default(),
+                };
+                let request = gateway
+                    .deny_access_request(&args.id, body, action)
+                    .await
+                    .map_err(gateway_failure)?;
+                Ok(json!({"request": request}))
+            }
+            "list_permissions" => {
+                let args: IdArgs = parse(arguments)?;
+                let permissions = gateway
+                    .permissions(&args.id)
+                    .await
+                    .map_err(gateway_failure)?;
+                Ok(json!({"permissions": permissions}))
+            }
+            "list_grants" => {
+                let _: SearchArgs = parse(arguments.or_else(|| Some(Map::new())))?;
+                Ok(json!({"grants": gateway.grants().await.map_err(gateway_failure)?}))
+            }
+            "grant_permission" => {
+                let body: GrantBody = parse(arguments)?;
+                let grant = gateway
+                    .create_grant(body, action)
+                    .await
+                    .map_err(gateway_failure)?;
+                Ok(json!({"grant": grant}))
+            }
+            "revoke_grant" => {
+                let args: IdArgs = parse(arguments)?;
+                gateway
+                    .delete_grant(&args.id, action)
+                    .await
+                    .map_err(gateway_failure)?;
+                Ok(json!({"id": args.id, "revoked": true}))
+            }
+            "list_groups" => {
+                let _: SearchArgs = parse(arguments.or_else(|| Some(Map::new())))?;
+                Ok(json!({"groups": gateway.groups().await.map_err(gateway_failure)?}))
+            }
+            "get_settings" => {
+                let _: SearchArgs = parse(arguments.or_else(|| Some(Map::new())))?;
+                Ok(json!({"settings": gateway.settings_view().await.map_err(gateway_failure)?}))
+            }
+            "update_settings" => {
+                let body: SettingsBody = parse(arguments)?;
+                let settings = gateway
+                    .update_settings(body, action)
+                    .await
+                    .map_err(gateway_failure)?;
+                Ok(json!({"settings": settings}))
+            }
             other => Err(failure(
                 "invalid_request",
                 format!("no admin tool named `{other}`"),
@@ -466,13 +594,22 @@ impl ServerHandler for AdminMcp {
             )
     }
 
+    /// The tools the caller's scopes reach: a read-only token sees only those that read.
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
+        let decision = crate::call::decision_of(&context);
+        let tools = admin_tools()
+            .into_iter()
+            .filter(|tool| {
+                decision
+                    .is_some_and(|decision| may_call(&decision.caller, Endpoint::Admin, &tool.name))
+            })
+            .collect();
         Ok(ListToolsResult {
-            tools: admin_tools(),
+            tools,
             ..ListToolsResult::default()
         })
     }
@@ -530,7 +667,7 @@ impl ServerHandler for AdminMcp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::ADMIN_READS;
+    use crate::{GatewayError, policy::ADMIN_READS};
 
     /// REST, `/mcp/admin` and JSON-RPC answers carry the same code for the same error.
     #[test]
@@ -560,7 +697,7 @@ mod tests {
     #[test]
     fn every_tool_meets_the_rubric() {
         let tools = admin_tools();
-        assert_eq!(tools.len(), 9);
+        assert_eq!(tools.len(), 19);
         for tool in &tools {
             let value = serde_json::to_value(tool).expect("json");
             let name = value["name"].as_str().unwrap_or_default();

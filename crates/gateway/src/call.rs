@@ -55,7 +55,7 @@ pub struct CalledBy {
 
 /// The policy's decision on the request rmcp serves in `context`, which the edge put in the HTTP
 /// request (or, for legacy SSE, in the message itself).
-fn decision_of(context: &RequestContext<RoleServer>) -> Option<&Decision> {
+pub(crate) fn decision_of(context: &RequestContext<RoleServer>) -> Option<&Decision> {
     context.extensions.get::<Decision>().or_else(|| {
         context
             .extensions

@@ -28,6 +28,9 @@ pub enum GatewayError {
     /// The token lacks scopes: `header` is the challenge of the 403 that names them.
     #[error("{message}")]
     InsufficientScope { message: String, header: String },
+    /// A session id this replica holds for no session of the caller's.
+    #[error("no such session; open a new one")]
+    SessionNotFound,
     #[error("{0}")]
     Upstream(#[from] UpstreamError),
     #[error("the store failed: {0}")]
@@ -50,6 +53,7 @@ impl GatewayError {
             Self::Forbidden(_) => "forbidden",
             Self::Unauthenticated { .. } => "unauthorized",
             Self::InsufficientScope { .. } => "insufficient_scope",
+            Self::SessionNotFound => "session_not_found",
             Self::Upstream(_) => "upstream_error",
             Self::Sealed(_) => "secrets_unreadable",
             Self::Store(_) => "internal",

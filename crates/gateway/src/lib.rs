@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod access_admin;
+pub mod access_requests;
 pub mod admin_mcp;
 pub mod aggregate;
 pub mod api_keys;
@@ -19,14 +20,19 @@ mod forward;
 mod held_calls;
 pub mod metrics;
 pub mod model;
+pub mod org_settings;
+mod own_tools;
 pub mod policy;
 pub mod pool;
 pub mod proxy;
 pub mod raw_path;
 mod registry_watch;
 mod relay;
+pub mod session_owners;
 mod settings;
 pub mod shared_sessions;
+pub mod user_mcp;
+pub mod webhooks;
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -114,6 +120,10 @@ pub struct Gateway {
     shared_sessions: shared_sessions::SharedSessions,
     /// The grants, in memory for the policy.
     access: access::Access,
+    /// Who opened each downstream session, for the policy.
+    session_owners: session_owners::SessionOwners,
+    /// Wakes the sender of webhook deliveries.
+    webhooks: webhooks::Webhooks,
     settings: GatewaySettings,
 }
 
@@ -195,6 +205,8 @@ impl Gateway {
             lagging: aggregate::Lagging::default(),
             shared_sessions: shared_sessions::SharedSessions::new(pool),
             access: access::Access::default(),
+            session_owners: session_owners::SessionOwners::default(),
+            webhooks: webhooks::Webhooks::default(),
             settings,
         }
     }
@@ -206,11 +218,13 @@ impl Gateway {
 
     /// Reads the grants, and keeps them current: every second the store's version is compared,
     /// and a change made by another replica is read, and heard by open sessions as list changes.
+    /// Starts the webhook sender too, which tells of access requests and decisions.
     pub async fn start_access(&self) -> Result<(), GatewayError> {
         self.access.reload(&self.store, true).await?;
         let gateway = self.clone();
         self.access
             .spawn_reloader(self.store.clone(), move || gateway.access_moved());
+        self.spawn_webhook_sender();
         Ok(())
     }
 
@@ -273,6 +287,10 @@ impl Gateway {
                 }
             }
         }
+    }
+
+    pub fn session_owners(&self) -> &session_owners::SessionOwners {
+        &self.session_owners
     }
 
     pub fn shared_sessions(&self) -> &shared_sessions::SharedSessions {

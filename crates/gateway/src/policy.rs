@@ -14,6 +14,7 @@
 
 use switchboard_auth::{Resource, Revocations};
 
+pub use crate::org_settings::SelfService;
 use crate::{
     Gateway, GatewayError,
     access::{Access, Held},
@@ -39,6 +40,8 @@ pub enum Endpoint<'a> {
     Aggregate,
     /// `/mcp/admin`.
     Admin,
+    /// `/mcp/user`: a user's self-service.
+    User,
     /// The REST admin API (and `/metrics`, `/run`): a read, or a change.
     AdminApi { write: bool },
 }
@@ -50,6 +53,7 @@ impl Endpoint<'_> {
             Endpoint::Server(name) => Resource::Server((*name).to_string()),
             Endpoint::Aggregate => Resource::Aggregate,
             Endpoint::Admin => Resource::Admin,
+            Endpoint::User => Resource::User,
             Endpoint::AdminApi { .. } => Resource::AdminApi,
         }
     }
@@ -89,6 +93,8 @@ pub struct Request<'a> {
     /// The message of a `POST`; `None` for a `GET` or `DELETE`.
     pub asked: Option<Asked<'a>>,
     pub arrival: Arrival<'a>,
+    /// The session id the request names (`Mcp-Session-Id`, or legacy SSE's `sessionId`).
+    pub session: Option<&'a str>,
     /// Unix milliseconds, for the token's expiry.
     pub now: i64,
 }
@@ -108,6 +114,10 @@ pub trait Facts {
     fn held_anywhere(&self, user_id: &str, now: i64) -> Vec<Held>;
     /// The gateway's public URL: the base of every resource's URI.
     fn public_url(&self) -> &str;
+    /// Who opened a session (`Caller::owner`); `None` for a session this replica does not know.
+    fn session_owner(&self, session: &str) -> Option<std::sync::Arc<str>>;
+    /// How far a user may serve themselves (the organization's settings and their groups').
+    fn self_service(&self, user_id: &str) -> SelfService;
 }
 
 /// A registered server, as far as the policy reads it.
@@ -140,6 +150,9 @@ pub struct Decision {
     pub route: Route,
     /// What the caller may use of the servers it reaches: which tools it may call and see.
     pub grants: Grants,
+    /// On `/mcp/user`, how far the user may serve themselves (`None`: elsewhere, or a caller
+    /// that is no user).
+    pub self_service: Option<SelfService>,
 }
 
 /// A server, once resolved.
@@ -187,6 +200,8 @@ pub enum Reason {
     NoGrant(String),
     /// `/mcp/admin` and the admin API are for admins.
     AdminOnly,
+    /// A session id unknown here, or opened by someone else: either way, no session of theirs.
+    UnknownSession,
     /// No credential, or one that is not valid here (expired, revoked, for another resource):
     /// the client must (re)authorize.
     Unauthenticated(Challenge),
@@ -205,6 +220,7 @@ impl Refusal {
                 GatewayError::UnknownName(format!("`{name}` is not `<server>{}<name>`", SEPARATOR))
             }
             Reason::AdminOnly => GatewayError::Forbidden("this endpoint is for admins".into()),
+            Reason::UnknownSession => GatewayError::SessionNotFound,
             Reason::NoGrant(alias) => GatewayError::Forbidden(format!(
                 "you have no access to the server `{alias}`: ask for it with the self-service \
                  tools of /mcp/user, or ask an admin"
@@ -244,13 +260,14 @@ pub fn decide(request: Request<'_>, facts: &impl Facts) -> Decision {
         verdict: Verdict::Refuse(Refusal { of_message, reason }),
         route: Route::Typed,
         grants: Grants::Held(Vec::new()),
+        self_service: None,
     };
     let needed = needed_scopes(request.endpoint, &target);
     if let Err(reason) = admit(&request, needed, facts) {
         return refuse(false, reason);
     }
     let server = match request.endpoint {
-        Endpoint::Admin | Endpoint::AdminApi { .. } => None,
+        Endpoint::Admin | Endpoint::User | Endpoint::AdminApi { .. } => None,
         Endpoint::Server(named) => match resolve(facts, named) {
             Ok(server) => Some(server),
             Err(reason) => return refuse(false, reason),
@@ -271,7 +288,14 @@ pub fn decide(request: Request<'_>, facts: &impl Facts) -> Decision {
             return refuse(of_message, reason);
         }
     };
+    if !owns_session(&request, facts) {
+        return refuse(false, Reason::UnknownSession);
+    }
     let route = route(server.as_ref());
+    let self_service = match (request.endpoint, request.caller.credential.user()) {
+        (Endpoint::User, Some((user_id, _))) => Some(facts.self_service(user_id)),
+        _ => None,
+    };
     let target = match (request.endpoint, target) {
         (Endpoint::Aggregate, Target::Tool(name)) => Target::Tool(unprefixed(&name)),
         (Endpoint::Aggregate, Target::Prompt(name)) => Target::Prompt(unprefixed(&name)),
@@ -287,6 +311,25 @@ pub fn decide(request: Request<'_>, facts: &impl Facts) -> Decision {
         verdict: Verdict::Allow,
         route,
         grants,
+        self_service,
+    }
+}
+
+/// Whether the session the request names, if any, is the caller's: opened with a credential of
+/// the same owner. An `initialize` opens a session and names none of its own.
+fn owns_session(request: &Request<'_>, facts: &impl Facts) -> bool {
+    let Some(session) = request.session else {
+        return true;
+    };
+    if request
+        .asked
+        .is_some_and(|asked| asked.method == Some("initialize"))
+    {
+        return true;
+    }
+    match (facts.session_owner(session), request.caller.owner()) {
+        (Some(owner), Some(caller)) => *owner == *caller,
+        _ => false,
     }
 }
 
@@ -342,7 +385,7 @@ fn route_of(request: &Request<'_>, server: Option<&ServerFacts<'_>>, facts: &imp
     let endpoint_server = match request.endpoint {
         Endpoint::Server(_) => server.map(|server| server.id),
         Endpoint::Aggregate => None,
-        Endpoint::Admin | Endpoint::AdminApi { .. } => return Route::Typed,
+        Endpoint::Admin | Endpoint::User | Endpoint::AdminApi { .. } => return Route::Typed,
     };
     let call = asked.method == Some("tools/call")
         && asked.has_id
@@ -365,6 +408,7 @@ struct Snapshot<'a> {
     sessions: &'a SharedSessions,
     revocations: &'a Revocations,
     access: &'a Access,
+    owners: &'a crate::session_owners::SessionOwners,
     public_url: &'a str,
 }
 
@@ -415,6 +459,14 @@ impl Facts for Snapshot<'_> {
     fn public_url(&self) -> &str {
         self.public_url
     }
+
+    fn session_owner(&self, session: &str) -> Option<std::sync::Arc<str>> {
+        self.owners.owner(session)
+    }
+
+    fn self_service(&self, user_id: &str) -> SelfService {
+        self.access.self_service(user_id)
+    }
 }
 
 impl Gateway {
@@ -435,6 +487,7 @@ impl Gateway {
             sessions: self.shared_sessions(),
             revocations,
             access: self.access(),
+            owners: self.session_owners(),
             public_url: &self.settings().public_url,
         };
         Ok(decide(request, &facts))
@@ -447,9 +500,9 @@ mod grants;
 #[cfg(test)]
 mod tests;
 
-pub use admission::{ADMIN_READS, ADMIN_WRITES, Challenge};
+pub use admission::{ADMIN_READS, ADMIN_WRITES, Challenge, USER_WRITES, may_call};
 pub use caller::{ADMIN_TOKEN_ACTOR, Caller, Credential, KeyClaims};
-pub use grants::{Grants, refuse_call};
+pub use grants::{Grants, allows as permission_allows, refuse_call};
 
 use admission::{admit, needed_scopes};
 use grants::grants_of;

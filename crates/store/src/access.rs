@@ -81,6 +81,8 @@ pub struct AccessRows {
     /// (group id, user id).
     pub members: Vec<(String, String)>,
     pub keys: Vec<LiveKey>,
+    /// The organization's settings, as JSON (see `Store::org_settings`).
+    pub org_settings: Option<String>,
 }
 
 const KEY_COLUMNS: &str =
@@ -133,6 +135,21 @@ fn grant_from_row(row: &AnyRow) -> Result<GrantRow, StoreError> {
         created_by: row.try_get("created_by")?,
         request_id: row.try_get("request_id")?,
     })
+}
+
+const GRANT_INSERT: &str = "INSERT INTO grants (id, permission_id, subject_kind, subject_id, \
+    expires_at, created_at, created_by, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+fn grant_insert(grant: &GrantRow) -> crate::AnyQuery<'_> {
+    sqlx::query(GRANT_INSERT)
+        .bind(&grant.id)
+        .bind(&grant.permission_id)
+        .bind(&grant.subject_kind)
+        .bind(&grant.subject_id)
+        .bind(grant.expires_at)
+        .bind(grant.created_at)
+        .bind(&grant.created_by)
+        .bind(grant.request_id.as_deref())
 }
 
 fn group_from_row(row: &AnyRow) -> Result<GroupRow, StoreError> {
@@ -217,12 +234,18 @@ impl Store {
                 })
             })
             .collect::<Result<_, StoreError>>()?;
+        let org_settings = sqlx::query("SELECT value FROM settings WHERE key = 'org_settings'")
+            .fetch_optional(&mut *transaction)
+            .await?
+            .map(|row| row.try_get::<String, _>(0))
+            .transpose()?;
         transaction.commit().await?;
         Ok(AccessRows {
             permissions,
             grants,
             members,
             keys,
+            org_settings,
         })
     }
 
@@ -343,18 +366,19 @@ impl Store {
     }
 
     pub async fn insert_grant(&self, grant: &GrantRow, audit: &AuditRow) -> Result<(), StoreError> {
-        let sql =
-            format!("INSERT INTO grants ({GRANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
-        let statement = sqlx::query(&sql)
-            .bind(&grant.id)
-            .bind(&grant.permission_id)
-            .bind(&grant.subject_kind)
-            .bind(&grant.subject_id)
-            .bind(grant.expires_at)
-            .bind(grant.created_at)
-            .bind(&grant.created_by)
-            .bind(grant.request_id.as_deref());
-        self.access_change(vec![statement], audit).await.map(drop)
+        self.access_change(vec![grant_insert(grant)], audit)
+            .await
+            .map(drop)
+    }
+
+    /// Inserts a grant in a transaction the caller holds (an approved request's).
+    pub(crate) async fn insert_grant_in(
+        &self,
+        connection: &mut sqlx::AnyConnection,
+        grant: &GrantRow,
+    ) -> Result<(), StoreError> {
+        grant_insert(grant).execute(&mut *connection).await?;
+        Ok(())
     }
 
     /// Revokes a grant; false when there is none.

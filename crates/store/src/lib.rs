@@ -9,6 +9,7 @@
 pub mod access;
 pub mod audit;
 pub mod oauth;
+pub mod requests;
 pub mod secrets;
 pub mod users;
 
@@ -22,6 +23,7 @@ use sqlx::{
 pub use access::{AccessRows, GrantRow, GroupRow, KeyRow, LiveKey, PermissionRow};
 pub use audit::{AuditQuery, AuditRow};
 pub use oauth::{ClientRow, CodeRow, FamilyRow, Redemption, RefreshRow, Rotation};
+pub use requests::{Decision, Delivery, RequestFilter, RequestRow, Submitted};
 pub use secrets::{SealError, SecretBox};
 pub use users::UserRow;
 
@@ -356,7 +358,7 @@ impl Store {
     }
 }
 
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 /// Binds every column, in `SERVER_COLUMNS` order.
 fn bind_server<'q>(query: AnyQuery<'q>, row: &'q ServerRow) -> AnyQuery<'q> {

@@ -39,7 +39,16 @@ impl Challenge {
 
 /// The `/mcp/admin` tools that change nothing: `admin:read` may call them. Every other (and an
 /// unknown name, refused anyway) needs `admin:write`.
-pub const ADMIN_READS: &[&str] = &["list_mcp_servers", "get_mcp_server", "list_catalog_entries"];
+pub const ADMIN_READS: &[&str] = &[
+    "list_mcp_servers",
+    "get_mcp_server",
+    "list_catalog_entries",
+    "list_access_requests",
+    "list_permissions",
+    "list_grants",
+    "list_groups",
+    "get_settings",
+];
 
 /// The `/mcp/admin` tools that change the registry.
 pub const ADMIN_WRITES: &[&str] = &[
@@ -49,10 +58,19 @@ pub const ADMIN_WRITES: &[&str] = &[
     "enable_mcp_server",
     "disable_mcp_server",
     "delete_mcp_server",
+    "approve_access_request",
+    "deny_access_request",
+    "grant_permission",
+    "revoke_grant",
+    "update_settings",
 ];
 
+/// The `/mcp/user` tools that change something: they need `user:write`, the others `user:read`.
+pub const USER_WRITES: &[&str] = &["submit_access_request"];
+
 /// The scopes a request needs: `mcp` on the proxied servers; on `/mcp/admin` `admin:read`, or
-/// `admin:write` to call a tool that changes something; on the admin API by its method.
+/// `admin:write` to call a tool that changes something; on `/mcp/user` `user:read`, or
+/// `user:write` to file a request; on the admin API by its method.
 pub(super) fn needed_scopes(endpoint: Endpoint<'_>, target: &Target) -> Scopes {
     match endpoint {
         Endpoint::Server(_) | Endpoint::Aggregate => Scopes::of([Scope::Mcp]),
@@ -62,8 +80,26 @@ pub(super) fn needed_scopes(endpoint: Endpoint<'_>, target: &Target) -> Scopes {
             }
             _ => Scopes::of([Scope::AdminRead]),
         },
+        Endpoint::User => match target {
+            Target::Tool(tool) if USER_WRITES.contains(&tool.as_str()) => {
+                Scopes::of([Scope::UserWrite])
+            }
+            _ => Scopes::of([Scope::UserRead]),
+        },
         Endpoint::AdminApi { write: true } => Scopes::of([Scope::AdminWrite]),
         Endpoint::AdminApi { write: false } => Scopes::of([Scope::AdminRead]),
+    }
+}
+
+/// Whether the caller's credential has the scopes to call `tool` on `endpoint`: what a listing
+/// of `/mcp/admin` or `/mcp/user` shows, so that a client sees only what it may call.
+pub fn may_call(caller: &super::Caller, endpoint: Endpoint<'_>, tool: &str) -> bool {
+    let needed = needed_scopes(endpoint, &Target::Tool(tool.to_string()));
+    match &caller.credential {
+        Credential::AdminToken => true,
+        Credential::Token(claims) => claims.scopes.covers(needed),
+        Credential::Key(key) => key.scopes.covers(needed),
+        Credential::Anonymous | Credential::Invalid => false,
     }
 }
 

@@ -50,7 +50,7 @@ pub struct KeyClaims {
 
 impl Credential {
     /// The user a token or key acts for, and their role.
-    pub(super) fn user(&self) -> Option<(&str, Role)> {
+    pub fn user(&self) -> Option<(&str, Role)> {
         match self {
             Credential::Token(claims) => Some((&claims.user_id, claims.role)),
             Credential::Key(key) => Some((&key.user_id, key.role)),
@@ -84,6 +84,17 @@ impl Caller {
             actor: claims.username.clone(),
             credential: Credential::Key(Box::new(claims)),
             client,
+        }
+    }
+
+    /// Who owns what this caller opens (a session): the admin token, or the user a token or
+    /// key acts for; `None` without a valid credential.
+    pub fn owner(&self) -> Option<String> {
+        match &self.credential {
+            Credential::AdminToken => Some("admin-token".into()),
+            Credential::Token(claims) => Some(format!("user:{}", claims.user_id)),
+            Credential::Key(key) => Some(format!("user:{}", key.user_id)),
+            Credential::Anonymous | Credential::Invalid => None,
         }
     }
 

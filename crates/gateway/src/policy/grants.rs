@@ -40,7 +40,7 @@ impl Grants {
 }
 
 /// Whether a permission holds a tool, which says whether it only reads.
-fn allows(permission: &PermissionRow, tool: &str, read_only: bool) -> bool {
+pub fn allows(permission: &PermissionRow, tool: &str, read_only: bool) -> bool {
     match permission.selector.as_str() {
         "all" => true,
         "read_only" => read_only,

@@ -53,6 +53,25 @@ impl Facts for Registry {
     fn public_url(&self) -> &str {
         BASE
     }
+
+    /// `intern` may only look; everyone else may ask.
+    fn self_service(&self, user_id: &str) -> SelfService {
+        if user_id == "intern" {
+            SelfService::ReadOnly
+        } else {
+            SelfService::On
+        }
+    }
+
+    /// The admin token opened `s-1`, `s-2` and `s-9` (whose client answers requests); `ada`
+    /// opened `s-ada`.
+    fn session_owner(&self, session: &str) -> Option<std::sync::Arc<str>> {
+        match session {
+            "s-1" | "s-2" | "s-9" => Some("admin-token".into()),
+            "s-ada" => Some("user:ada".into()),
+            _ => None,
+        }
+    }
 }
 
 const BASE: &str = "https://gw.example.com";
@@ -79,6 +98,10 @@ fn decided(endpoint: Endpoint<'_>, asked: Option<Asked<'_>>, arrival: Arrival<'_
             endpoint,
             asked,
             arrival,
+            session: match arrival {
+                Arrival::Session(session) => Some(session),
+                _ => None,
+            },
             now: NOW,
         },
         &Registry,
@@ -110,6 +133,7 @@ fn a_plain_call_on_a_known_session_or_stateless_takes_the_raw_path() {
                 verdict: Verdict::Allow,
                 route: Route::Raw,
                 grants: Grants::Unrestricted,
+                self_service: None,
             },
             "{endpoint:?} {arrival:?}"
         );
@@ -299,6 +323,7 @@ fn verdict_of(caller: Caller, endpoint: Endpoint<'_>, asked: Option<Asked<'_>>) 
             endpoint,
             asked,
             arrival: Arrival::Other,
+            session: None,
             now: NOW,
         },
         &Registry,
@@ -482,6 +507,7 @@ fn a_user_reaches_only_the_servers_and_tools_their_grants_allow() {
                 endpoint,
                 asked,
                 arrival: Arrival::Other,
+                session: None,
                 now: NOW,
             },
             &Registry,
@@ -601,4 +627,131 @@ fn an_api_key_opens_what_its_scopes_open_on_every_endpoint_until_it_expires() {
         "a key is never more than its owner"
     );
     assert!(!key("mcp", None).may_start_local_servers());
+}
+
+/// A session id is good only with a credential of the one who opened it: another user's token,
+/// the admin token on a user's session, or an id no one opened is refused as no session (404),
+/// so that a leaked id reaches nothing. An `initialize` opens a session and needs none.
+#[test]
+fn a_session_serves_only_its_owner() {
+    let ada = |user_id: &str| {
+        user(Claims {
+            user_id: user_id.into(),
+            ..token(Role::Admin, "/mcp/admin", "admin:read")
+        })
+    };
+    let on = |caller: Caller, session: &'static str, method: &'static str| {
+        decide(
+            Request {
+                caller,
+                endpoint: Endpoint::Admin,
+                asked: Some(Asked {
+                    method: Some(method),
+                    has_id: true,
+                    named: None,
+                    raw_carriable: false,
+                }),
+                arrival: Arrival::Session(session),
+                session: Some(session),
+                now: NOW,
+            },
+            &Registry,
+        )
+        .verdict
+    };
+    let unknown = Verdict::Refuse(Refusal {
+        of_message: false,
+        reason: Reason::UnknownSession,
+    });
+    assert_eq!(on(ada("ada"), "s-ada", "tools/list"), Verdict::Allow);
+    assert_eq!(
+        on(ada("bob"), "s-ada", "tools/list"),
+        unknown,
+        "another user"
+    );
+    assert_eq!(
+        on(admin(), "s-ada", "tools/list"),
+        unknown,
+        "the admin token"
+    );
+    assert_eq!(
+        on(ada("ada"), "s-1", "tools/list"),
+        unknown,
+        "the admin token's"
+    );
+    assert_eq!(on(ada("ada"), "s-none", "tools/list"), unknown, "no one's");
+    assert_eq!(on(admin(), "s-1", "tools/list"), Verdict::Allow);
+    assert_eq!(on(ada("bob"), "s-ada", "initialize"), Verdict::Allow);
+    assert_eq!(
+        Refusal {
+            of_message: false,
+            reason: Reason::UnknownSession
+        }
+        .error()
+        .code(),
+        "session_not_found"
+    );
+}
+
+/// `/mcp/user`: `user:read` lists and searches, `user:write` files requests (a token without it
+/// is refused with the scope to step up to, and its listing leaves the tool out); the decision
+/// carries how far the user may serve themselves, which the organization's settings decide.
+#[test]
+fn self_service_needs_the_user_scopes_and_follows_the_settings() {
+    let as_user = |user_id: &str, scopes: &str| {
+        user(Claims {
+            user_id: user_id.into(),
+            ..token(Role::User, "/mcp/user", scopes)
+        })
+    };
+    let submit = call("submit_access_request");
+    let search = call("search_apps");
+    let decision = |caller: Caller, asked: Asked<'static>| {
+        decide(
+            Request {
+                caller,
+                endpoint: Endpoint::User,
+                asked: Some(asked),
+                arrival: Arrival::Other,
+                session: None,
+                now: NOW,
+            },
+            &Registry,
+        )
+    };
+    let reader = as_user("ada", "user:read");
+    assert_eq!(decision(reader.clone(), search).verdict, Verdict::Allow);
+    let Verdict::Refuse(refusal) = decision(reader.clone(), submit).verdict else {
+        panic!("user:read files no request");
+    };
+    assert!(
+        matches!(&refusal.reason, Reason::InsufficientScope(c) if c.scopes.to_string().contains("user:write")),
+        "{refusal:?}"
+    );
+    assert!(may_call(&reader, Endpoint::User, "search_apps"));
+    assert!(!may_call(&reader, Endpoint::User, "submit_access_request"));
+    let writer = as_user("ada", "user:write");
+    assert!(may_call(&writer, Endpoint::User, "submit_access_request"));
+    let allowed = decision(writer, submit);
+    assert_eq!(allowed.verdict, Verdict::Allow);
+    assert_eq!(allowed.self_service, Some(SelfService::On));
+    let intern = decision(as_user("intern", "user:write"), submit);
+    assert_eq!(intern.self_service, Some(SelfService::ReadOnly));
+    // A token for /mcp/admin is not one for /mcp/user.
+    let elsewhere = user(token(Role::Admin, "/mcp/admin", "admin:read"));
+    assert!(matches!(
+        decision(elsewhere, search).verdict,
+        Verdict::Refuse(Refusal {
+            reason: Reason::Unauthenticated(_),
+            ..
+        })
+    ));
+    // On /mcp/admin, a read-only token lists only the tools that read.
+    let admin_reader = user(token(Role::Admin, "/mcp/admin", "admin:read"));
+    assert!(may_call(&admin_reader, Endpoint::Admin, "list_mcp_servers"));
+    assert!(!may_call(
+        &admin_reader,
+        Endpoint::Admin,
+        "delete_mcp_server"
+    ));
 }

@@ -221,20 +221,20 @@ async fn a_user_reaches_only_what_their_grants_allow() {
 }
 
 /// A 2025-era session opened by hand with a user's token.
-struct TypedSession<'a> {
+pub(crate) struct TypedSession<'a> {
     server: &'a Switchboard,
     path: &'a str,
     token: &'a str,
-    session: String,
+    pub(crate) session: String,
 }
 
 impl<'a> TypedSession<'a> {
     /// As a client that answers sampling: its calls take the typed path.
-    async fn open(server: &'a Switchboard, path: &'a str, token: &'a str) -> Self {
+    pub(crate) async fn open(server: &'a Switchboard, path: &'a str, token: &'a str) -> Self {
         Self::open_with(server, path, token, json!({"sampling": {}})).await
     }
 
-    async fn open_with(
+    pub(crate) async fn open_with(
         server: &'a Switchboard,
         path: &'a str,
         token: &'a str,
@@ -249,7 +249,7 @@ impl<'a> TypedSession<'a> {
         }
     }
 
-    async fn request(&self, body: Value) -> Value {
+    pub(crate) async fn request(&self, body: Value) -> Value {
         let answered = post_raw_as(
             self.server,
             self.token,
@@ -262,7 +262,7 @@ impl<'a> TypedSession<'a> {
     }
 
     /// The session's GET stream, where what the server says unasked arrives.
-    async fn stream(&self) -> reqwest::Response {
+    pub(crate) async fn stream(&self) -> reqwest::Response {
         let stream = switchboard_test_support::http_client()
             .get(self.server.url(self.path))
             .bearer_auth(self.token)
@@ -276,7 +276,7 @@ impl<'a> TypedSession<'a> {
         stream
     }
 
-    async fn tool_names(&self) -> Vec<String> {
+    pub(crate) async fn tool_names(&self) -> Vec<String> {
         let answer = self
             .request(json!({"jsonrpc": "2.0", "id": 8, "method": "tools/list"}))
             .await;
@@ -288,7 +288,7 @@ impl<'a> TypedSession<'a> {
             .collect()
     }
 
-    async fn call(&self, tool: &str, arguments: Value) -> Value {
+    pub(crate) async fn call(&self, tool: &str, arguments: Value) -> Value {
         self.request(json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
             "params": {"name": tool, "arguments": arguments}}))
             .await
@@ -480,4 +480,100 @@ async fn a_grant_made_on_one_replica_reaches_a_session_on_the_other() {
     );
     drop((a, b));
     psql(&format!("DROP DATABASE {name} WITH (FORCE)"));
+}
+
+/// The first event of a legacy SSE stream: the URL to post the session's messages to.
+async fn legacy_endpoint(stream: &mut reqwest::Response) -> String {
+    let mut text = String::new();
+    while !text.contains("\n\n") && !text.contains("\r\n\r\n") {
+        let chunk = stream.chunk().await.expect("reads").expect("an event");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    text.lines()
+        .find_map(|line| line.strip_prefix("data:"))
+        .map(|data| data.trim().to_string())
+        .expect("the endpoint event")
+}
+
+/// A session serves only who opened it. With bob's session id, another user's token or the
+/// admin token is told there is no such session, over Streamable HTTP (a request and the GET
+/// stream) and over legacy SSE; bob goes on in it.
+#[tokio::test]
+async fn a_session_id_is_good_only_with_its_owners_credential() {
+    let (_python, server) = calc_behind_gateway(&[]).await;
+    let client_id = register_client(&server).await;
+    let mut tokens = Vec::new();
+    for name in ["bob", "carol"] {
+        let password = format!("{name}'s long password");
+        add_user(&server, name, &password);
+        let mut browser = Browser::new(&server);
+        assert_eq!(browser.sign_in(name, &password).await.status, 303);
+        let answer = tokens_for(&server, &mut browser, &client_id, "/mcp/calc", "mcp").await;
+        tokens.push(answer["access_token"].as_str().expect("token").to_string());
+    }
+    let permissions = admin(
+        &server,
+        Method::GET,
+        "/api/mcp-servers/calc/permissions",
+        None,
+    )
+    .await;
+    for user in ["bob", "carol"] {
+        admin(
+            &server,
+            Method::POST,
+            "/api/grants",
+            Some(json!({"permission": permissions["items"][0]["id"], "user": user})),
+        )
+        .await;
+    }
+    let (bob, carol) = (&tokens[0], &tokens[1]);
+    let session = TypedSession::open(&server, "/mcp/calc", bob).await;
+    let list = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/list"});
+    for intruder in [carol.as_str(), switchboard_test_support::ADMIN_TOKEN] {
+        let answered = post_raw_as(
+            &server,
+            intruder,
+            "/mcp/calc",
+            Some(&session.session),
+            list.clone(),
+        )
+        .await;
+        assert_eq!(answered.status(), 404);
+        let stream = switchboard_test_support::http_client()
+            .get(server.url("/mcp/calc"))
+            .bearer_auth(intruder)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", &session.session)
+            .header("mcp-protocol-version", "2025-11-25")
+            .send()
+            .await
+            .expect("answers");
+        assert_eq!(stream.status(), 404);
+    }
+    let answer = session.request(list.clone()).await;
+    assert!(answer["result"]["tools"].is_array(), "{answer}");
+
+    // Legacy SSE: the stream's message URL, posted to with another credential.
+    let mut stream = switchboard_test_support::http_client()
+        .get(server.url("/mcp/calc/sse"))
+        .bearer_auth(bob)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("opens");
+    assert_eq!(stream.status(), 200);
+    let endpoint = legacy_endpoint(&mut stream).await;
+    let post = |token: &str| {
+        switchboard_test_support::http_client()
+            .post(server.url(&endpoint))
+            .bearer_auth(token)
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
+            .send()
+    };
+    let refused = post(carol).await.expect("answers");
+    assert_eq!(refused.status(), 404);
+    let body: Value = refused.json().await.expect("json");
+    assert_eq!(body["error"]["code"], -32600, "{body}");
+    assert_eq!(post(bob).await.expect("answers").status(), 202);
 }

@@ -13,6 +13,7 @@ mod operations;
 mod progress;
 mod registry;
 mod safety;
+mod self_service;
 mod sessions;
 mod sign_in;
 
