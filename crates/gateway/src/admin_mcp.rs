@@ -5,7 +5,7 @@
 use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ListToolsResult,
+        CallToolRequestParams, CallToolResponse, CallToolResult, ListToolsResult,
         PaginatedRequestParams, ServerConfig, Tool,
     },
     service::RequestContext,
@@ -581,17 +581,13 @@ impl AdminMcp {
 
 impl ServerHandler for AdminMcp {
     fn get_info(&self) -> ServerConfig {
-        let capabilities = serde_json::from_value(json!({"tools": {}})).unwrap_or_default();
-        ServerConfig::new(capabilities)
-            .with_server_info(Implementation::new(
-                "switchboard-admin",
-                env!("CARGO_PKG_VERSION"),
-            ))
-            .with_instructions(
-                "Manage the MCP servers that Switchboard registers and proxies: list, inspect, \
-                 add (npx or remote), update, enable, disable and delete them, and browse the \
-                 catalog.",
-            )
+        crate::own_tools::server_config(
+            "switchboard-admin",
+            "Manage the MCP servers that Switchboard registers and proxies: list, inspect, add \
+             (npx or remote), update, enable, disable and delete them, and browse the catalog; \
+             decide users' access requests, and manage permissions, grants, groups and the \
+             organization's settings.",
+        )
     }
 
     /// The tools the caller's scopes reach: a read-only token sees only those that read.
@@ -698,43 +694,14 @@ mod tests {
     fn every_tool_meets_the_rubric() {
         let tools = admin_tools();
         assert_eq!(tools.len(), 19);
+        crate::own_tools::assert_rubric(&tools, |name| ADMIN_READS.contains(&name));
         for tool in &tools {
-            let value = serde_json::to_value(tool).expect("json");
-            let name = value["name"].as_str().unwrap_or_default();
-            let description = value["description"].as_str().expect("description");
-            assert!(description.len() > 150, "{name}: description too thin");
-            assert!(
-                description.contains("Returns"),
-                "{name}: no return value described"
-            );
-            assert!(
-                description.contains("isError"),
-                "{name}: no errors described"
-            );
-            let properties = value["inputSchema"]["properties"]
-                .as_object()
-                .expect("properties");
-            for (param, schema) in properties {
-                assert!(
-                    schema.get("description").is_some(),
-                    "{name}.{param} has no description"
-                );
-            }
-            let annotations = &value["annotations"];
-            for hint in ["readOnlyHint", "destructiveHint", "idempotentHint"] {
-                assert!(annotations.get(hint).is_some(), "{name}: no {hint}");
-            }
-            assert_eq!(
-                annotations["readOnlyHint"] == true,
-                ADMIN_READS.contains(&name),
-                "{name}: the scope it needs follows its annotation"
-            );
+            let name = tool.name.as_ref();
             assert_ne!(
                 ADMIN_READS.contains(&name),
                 ADMIN_WRITES.contains(&name),
                 "{name}: in exactly one of the policy's lists"
             );
-            assert_eq!(value["outputSchema"]["type"], "object", "{name}");
         }
         let delete = tools
             .iter()

@@ -2,7 +2,7 @@
 //! rubric: a tool with its schemas and annotations, and results that carry structured content,
 //! or `isError` with `error{code, message}`.
 
-use rmcp::model::{CallToolResult, ContentBlock, Tool};
+use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerConfig, Tool};
 use serde_json::{Map, Value, json};
 
 use crate::GatewayError;
@@ -75,4 +75,52 @@ pub(crate) fn parse<T: serde::de::DeserializeOwned>(
 ) -> Result<T, CallToolResult> {
     serde_json::from_value(Value::Object(arguments.unwrap_or_default()))
         .map_err(|error| failure("invalid_request", format!("invalid arguments: {error}")))
+}
+
+/// The server info of one of the gateway's own MCP servers: tools only.
+pub(crate) fn server_config(name: &str, instructions: &str) -> ServerConfig {
+    let capabilities = serde_json::from_value(json!({"tools": {}})).unwrap_or_default();
+    ServerConfig::new(capabilities)
+        .with_server_info(Implementation::new(name, env!("CARGO_PKG_VERSION")))
+        .with_instructions(instructions)
+}
+
+/// Seed 004's rubric, checked on every tool: a description that covers effects, returns and
+/// errors; every parameter described; annotations, of which `readOnlyHint` agrees with
+/// `reads`; an output schema.
+#[cfg(test)]
+pub(crate) fn assert_rubric(tools: &[Tool], reads: impl Fn(&str) -> bool) {
+    for tool in tools {
+        let value = serde_json::to_value(tool).expect("json");
+        let name = value["name"].as_str().unwrap_or_default();
+        let description = value["description"].as_str().expect("description");
+        assert!(description.len() > 150, "{name}: description too thin");
+        assert!(
+            description.contains("Returns"),
+            "{name}: no return value described"
+        );
+        assert!(
+            description.contains("isError"),
+            "{name}: no errors described"
+        );
+        let properties = value["inputSchema"]["properties"]
+            .as_object()
+            .expect("properties");
+        for (param, schema) in properties {
+            assert!(
+                schema.get("description").is_some(),
+                "{name}.{param} has no description"
+            );
+        }
+        let annotations = &value["annotations"];
+        for hint in ["readOnlyHint", "destructiveHint", "idempotentHint"] {
+            assert!(annotations.get(hint).is_some(), "{name}: no {hint}");
+        }
+        assert_eq!(
+            annotations["readOnlyHint"] == true,
+            reads(name),
+            "{name}: the scope it needs follows its annotation"
+        );
+        assert_eq!(value["outputSchema"]["type"], "object", "{name}");
+    }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ListToolsResult,
+        CallToolRequestParams, CallToolResponse, CallToolResult, ListToolsResult,
         PaginatedRequestParams, ServerConfig, Tool,
     },
     service::RequestContext,
@@ -441,16 +441,11 @@ impl UserMcp {
 
 impl ServerHandler for UserMcp {
     fn get_info(&self) -> ServerConfig {
-        let capabilities = serde_json::from_value(json!({"tools": {}})).unwrap_or_default();
-        ServerConfig::new(capabilities)
-            .with_server_info(Implementation::new(
-                "switchboard-user",
-                env!("CARGO_PKG_VERSION"),
-            ))
-            .with_instructions(
-                "Find the apps (MCP servers) you can use, see their permissions, ask for access \
-                 with a reason, and follow your requests. Start with search_apps.",
-            )
+        crate::own_tools::server_config(
+            "switchboard-user",
+            "Find the apps (MCP servers) you can use, see their permissions, ask for access with \
+             a reason, and follow your requests. Start with search_apps.",
+        )
     }
 
     async fn list_tools(
@@ -504,29 +499,7 @@ mod tests {
     fn every_tool_meets_the_rubric() {
         let tools = user_tools();
         assert_eq!(tools.len(), 5);
-        for tool in &tools {
-            let value = serde_json::to_value(tool).expect("json");
-            let name = value["name"].as_str().unwrap_or_default();
-            let description = value["description"].as_str().expect("description");
-            assert!(description.len() > 150, "{name}: description too thin");
-            assert!(description.contains("Returns"), "{name}: no returns");
-            assert!(description.contains("isError"), "{name}: no errors");
-            for (param, schema) in value["inputSchema"]["properties"]
-                .as_object()
-                .expect("properties")
-            {
-                assert!(schema.get("description").is_some(), "{name}.{param}");
-            }
-            for hint in ["readOnlyHint", "destructiveHint", "idempotentHint"] {
-                assert!(value["annotations"].get(hint).is_some(), "{name}: {hint}");
-            }
-            assert_eq!(
-                value["annotations"]["readOnlyHint"] == true,
-                !USER_WRITES.contains(&name),
-                "{name}"
-            );
-            assert_eq!(value["outputSchema"]["type"], "object", "{name}");
-        }
+        crate::own_tools::assert_rubric(&tools, |name| !USER_WRITES.contains(&name));
     }
 
     #[test]

@@ -14,7 +14,12 @@ async fn listed(client: &switchboard_mcp::Upstream) -> Vec<String> {
     names
 }
 
-async fn admin(server: &Switchboard, method: Method, path: &str, body: Option<Value>) -> Value {
+pub(crate) async fn admin(
+    server: &Switchboard,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Value {
     let (status, answer) = server
         .send_json(method.clone(), path, body.as_ref())
         .await

@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::grants::TypedSession;
+use super::grants::{TypedSession, admin};
 use super::sign_in::{Browser, add_user, register_client, tokens_for};
 use super::*;
 
@@ -73,18 +73,6 @@ impl Receiver {
             notified.await;
         }
     }
-}
-
-async fn admin(server: &Switchboard, method: Method, path: &str, body: Option<Value>) -> Value {
-    let (status, answer) = server
-        .send_json(method.clone(), path, body.as_ref())
-        .await
-        .expect("answers");
-    assert!(
-        (200..300).contains(&status),
-        "{method} {path}: {status} {answer}"
-    );
-    answer
 }
 
 /// A `/mcp/user` tool called through the Python SDK's `ClientSession`: the tools it listed, and
