@@ -15,6 +15,7 @@ use switchboard_gateway::{
     access_requests::{ApproveBody, DenyBody, RequestQuery},
     api_keys::KeyBody,
     org_settings::SettingsBody,
+    users_admin::{NewUserBody, UserBody},
 };
 
 use crate::{AppState, auth::Caller, error::ApiError, servers::parse_body};
@@ -358,6 +359,79 @@ pub async fn update_settings(
         async |action| {
             let body: SettingsBody = parse_body(&body?)?;
             Ok(state.gateway.update_settings(body, action).await?)
+        },
+    )
+    .await
+}
+
+pub async fn users(State(state): State<AppState>, _caller: Caller) -> Result<Response, ApiError> {
+    Ok(Json(json!({"items": state.gateway.users().await?})).into_response())
+}
+
+pub async fn add_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: crate::error::Body,
+) -> Result<Response, ApiError> {
+    change(
+        &state,
+        &caller,
+        "user.create",
+        "",
+        StatusCode::CREATED,
+        async |action| {
+            let body: NewUserBody = parse_body(&body?)?;
+            Ok(state.gateway.add_user(body, action).await?)
+        },
+    )
+    .await
+}
+
+pub async fn update_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: crate::error::Body,
+) -> Result<Response, ApiError> {
+    change(
+        &state,
+        &caller,
+        "user.update",
+        "",
+        StatusCode::OK,
+        async |action| {
+            let body: UserBody = parse_body(&body?)?;
+            Ok(state.gateway.update_user(&id, body, action).await?)
+        },
+    )
+    .await
+}
+
+/// `POST /api/users/{id}/password` with `{"password"}`, or `{}` for a new one answered once.
+pub async fn reset_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: crate::error::Body,
+) -> Result<Response, ApiError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct PasswordBody {
+        password: Option<String>,
+    }
+    change(
+        &state,
+        &caller,
+        "user.reset_password",
+        "",
+        StatusCode::OK,
+        async |action| {
+            let body: PasswordBody = parse_body(&body?)?;
+            let made = state
+                .gateway
+                .reset_user_password(&id, body.password.as_deref(), action)
+                .await?;
+            Ok(json!({"password": made}))
         },
     )
     .await

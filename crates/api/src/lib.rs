@@ -167,6 +167,9 @@ pub fn router(state: AppState) -> Router {
             get(access::groups).post(access::create_group),
         )
         .route("/api/groups/{id}", delete(access::delete_group))
+        .route("/api/users", get(access::users).post(access::add_user))
+        .route("/api/users/{id}", axum::routing::patch(access::update_user))
+        .route("/api/users/{id}/password", post(access::reset_password))
         .route("/api/access-requests", get(access::access_requests))
         .route(
             "/api/access-requests/{id}/approve",

@@ -265,6 +265,42 @@ pub async fn reset_password(
     Ok(generated)
 }
 
+/// Gives a user another role. The tokens they hold name the old one: they are revoked (as a
+/// disabled user's are), so that the next token their clients get names the new role.
+pub async fn set_role(
+    store: &Store,
+    username: &str,
+    role: Role,
+    access_ttl: Duration,
+) -> Result<UserRow, UserError> {
+    let mut user = existing(store, username).await?;
+    if Role::of(&user) == role {
+        return Ok(user);
+    }
+    user.role = role.name().into();
+    user.updated_at = now_ms();
+    store.update_user(&user).await?;
+    revoke_tokens_of(store, &user.id, access_ttl).await?;
+    // Their API keys act with the new role on every replica at its next reload.
+    store.touch_access().await?;
+    Ok(user)
+}
+
+async fn revoke_tokens_of(
+    store: &Store,
+    user_id: &str,
+    access_ttl: Duration,
+) -> Result<(), UserError> {
+    let families: Vec<String> = store
+        .live_families(user_id, None)
+        .await?
+        .into_iter()
+        .map(|family| family.id)
+        .collect();
+    crate::server::revoke_families(store, &families, access_ttl).await?;
+    Ok(())
+}
+
 /// Disables (or enables) a user. Disabling ends their browser sessions and revokes every token
 /// they hold: at once for refresh tokens, within two seconds on every replica for access tokens.
 pub async fn set_disabled(
@@ -279,13 +315,7 @@ pub async fn set_disabled(
     store.update_user(&user).await?;
     if disabled {
         store.delete_user_browser_sessions(&user.id).await?;
-        let families: Vec<String> = store
-            .live_families(&user.id, None)
-            .await?
-            .into_iter()
-            .map(|family| family.id)
-            .collect();
-        crate::server::revoke_families(store, &families, access_ttl).await?;
+        revoke_tokens_of(store, &user.id, access_ttl).await?;
     }
     // Their API keys stop (or work again) on every replica at its next reload.
     store.touch_access().await?;

@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use crate::{
     Gateway, ServerView,
-    access_admin::GrantBody,
+    access_admin::{GrantBody, GroupBody, PermissionBody},
     access_requests::{ApproveBody, DenyBody, RequestQuery},
     audit::AdminAction,
     model::{
@@ -24,6 +24,7 @@ use crate::{
     org_settings::SettingsBody,
     own_tools::{failure, gateway_failure, output, parse, read_only, success, tool, writes},
     policy::{ADMIN_WRITES, Endpoint, may_call},
+    users_admin::UserBody,
 };
 
 /// The admin tools over one gateway.
@@ -62,6 +63,11 @@ fn id_input() -> Value {
 /// The output of enable and disable.
 fn enabled_output() -> Value {
     output(json!({"id": {"type": "string"}, "enabled": {"type": "boolean"}}))
+}
+
+fn permission_tools_param() -> Value {
+    json!({"description": "Which tools it gives: \"all\", \"readOnly\" (those annotated readOnlyHint) or a list of tool names as clients see them.",
+        "anyOf": [{"type": "string", "enum": ["all", "readOnly"]}, {"type": "array", "items": {"type": "string"}}]})
 }
 
 fn id_param() -> Value {
@@ -276,6 +282,96 @@ pub fn admin_tools() -> Vec<Tool> {
             read_only(),
         ),
         tool(
+            "create_permission",
+            format!(
+                "Add a permission to a server: a named set of its tools that users can be granted or may request. Side effects: stored and audited; users see it in `/mcp/user` at once if requestable. Not idempotent: a second call with the same label fails with conflict. Returns the new `permission`. {ERRORS}"
+            ),
+            json!({"type": "object", "properties": {
+                "id": id_param(),
+                "label": {"type": "string", "description": "A short name users see, such as `View reports`; 1-80 characters, unique per server."},
+                "description": {"type": "string", "description": "One line on what it allows; at most 300 characters."},
+                "tools": permission_tools_param(),
+                "requestable": {"type": "boolean", "description": "Whether users may request it; true when left out."},
+                "maxDurationSeconds": {"type": ["integer", "null"], "minimum": 1, "description": "The longest grant a request may ask for; no limit when left out or null."}
+            }, "required": ["id", "label", "tools"], "additionalProperties": false}),
+            output(json!({"permission": {"type": "object"}})),
+            writes(false, false),
+        ),
+        tool(
+            "update_permission",
+            format!(
+                "Change a permission; only the fields given change. Side effects: holders' tool lists change at once and their open sessions hear it; audited. Idempotent. Returns the updated `permission`. {ERRORS}"
+            ),
+            json!({"type": "object", "properties": {
+                "permission": {"type": "string", "description": "The permission's id, from `list_permissions`."},
+                "label": {"type": "string", "description": "A new label; 1-80 characters."},
+                "description": {"type": "string", "description": "A new one-line description."},
+                "tools": permission_tools_param(),
+                "requestable": {"type": "boolean", "description": "Whether users may request it."},
+                "maxDurationSeconds": {"type": ["integer", "null"], "minimum": 1, "description": "The longest grant a request may ask for; null removes the limit."}
+            }, "required": ["permission"], "additionalProperties": false}),
+            output(json!({"permission": {"type": "object"}})),
+            writes(true, false),
+        ),
+        tool(
+            "delete_permission",
+            format!(
+                "Delete a permission and every grant of it. Irreversible: holders lose its tools at once, and their open sessions hear it; audited. A second call reports not_found. Returns the deleted id. {ERRORS}"
+            ),
+            json!({"type": "object", "properties": {"permission": {"type": "string", "description": "The permission's id, from `list_permissions`."}}, "required": ["permission"], "additionalProperties": false}),
+            output(json!({"id": {"type": "string"}, "deleted": {"type": "boolean"}})),
+            writes(true, true),
+        ),
+        tool(
+            "create_group",
+            format!(
+                "Create a group of users, to grant permissions to all its members at once. Side effects: stored and audited. Not idempotent: a second call with the same name fails with conflict. Returns the new `group`. {ERRORS}"
+            ),
+            json!({"type": "object", "properties": {
+                "name": {"type": "string", "description": "1-64 letters, digits, spaces or `.`, `_`, `-`; unique."},
+                "description": {"type": "string", "description": "One line on who belongs; at most 300 characters."}
+            }, "required": ["name"], "additionalProperties": false}),
+            output(json!({"group": {"type": "object"}})),
+            writes(false, false),
+        ),
+        tool(
+            "set_group_member",
+            format!(
+                "Add a user to a group, or take them out (`member: false`). Side effects: the user gains or loses the group's grants at once, and their open sessions hear it; audited. Idempotent. Returns the group, the user and `member`. {ERRORS}"
+            ),
+            json!({"type": "object", "properties": {
+                "group": {"type": "string", "description": "The group's id or name."},
+                "user": {"type": "string", "description": "The user's id or username."},
+                "member": {"type": "boolean", "description": "true to add (the default), false to remove."}
+            }, "required": ["group", "user"], "additionalProperties": false}),
+            output(
+                json!({"group": {"type": "string"}, "user": {"type": "string"}, "member": {"type": "boolean"}}),
+            ),
+            writes(true, false),
+        ),
+        tool(
+            "list_users",
+            format!(
+                "List the users who can sign in: each with id, username, role (admin or user), whether disabled, and source (local password or the organization's provider). Read-only; never shows passwords. Returns `users`. {ERRORS}"
+            ),
+            json!({"type": "object", "properties": {}, "additionalProperties": false}),
+            output(json!({"users": {"type": "array", "items": {"type": "object"}}})),
+            read_only(),
+        ),
+        tool(
+            "update_user",
+            format!(
+                "Change a user's role or disable them (or enable them again). Side effects: disabling ends their browser sessions and revokes their tokens (refused within seconds on every replica) and stops their API keys; a new role revokes their tokens so the next ones name it; audited. Idempotent. Returns the updated `user`. {ERRORS}"
+            ),
+            json!({"type": "object", "properties": {
+                "user": {"type": "string", "description": "The user's id or username."},
+                "role": {"type": "string", "enum": ["admin", "user"], "description": "The new role."},
+                "disabled": {"type": "boolean", "description": "true to disable, false to enable."}
+            }, "required": ["user"], "additionalProperties": false}),
+            output(json!({"user": {"type": "object"}})),
+            writes(true, false),
+        ),
+        tool(
             "get_settings",
             format!(
                 "Get the organization's settings: self-service (on, readOnly or off) for everyone and per group, and the webhook that hears of access requests (its path masked). Read-only. Returns `settings`. {ERRORS}"
@@ -350,6 +446,25 @@ struct UpdateArgs {
 #[serde(deny_unknown_fields)]
 struct SearchArgs {
     search: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MemberArgs {
+    group: String,
+    user: String,
+    member: Option<bool>,
+}
+
+/// Takes the string argument `name` out of `args`, leaving the rest for the body it names.
+fn take_string(args: &mut Map<String, Value>, name: &str) -> Result<String, CallToolResult> {
+    match args.remove(name) {
+        Some(Value::String(value)) => Ok(value),
+        _ => Err(failure(
+            "invalid_request",
+            format!("invalid arguments: `{name}` is a required string"),
+        )),
+    }
 }
 
 #[derive(Deserialize)]
@@ -559,6 +674,67 @@ impl AdminMcp {
                 let _: SearchArgs = parse(arguments.or_else(|| Some(Map::new())))?;
                 Ok(json!({"groups": gateway.groups().await.map_err(gateway_failure)?}))
             }
+            "create_permission" => {
+                let mut args = arguments.unwrap_or_default();
+                let server = take_string(&mut args, "id")?;
+                let body: PermissionBody = parse(Some(args))?;
+                let permission = gateway
+                    .create_permission(&server, body, action)
+                    .await
+                    .map_err(gateway_failure)?;
+                Ok(json!({"permission": permission}))
+            }
+            "update_permission" => {
+                let mut args = arguments.unwrap_or_default();
+                let id = take_string(&mut args, "permission")?;
+                let body: PermissionBody = parse(Some(args))?;
+                let permission = gateway
+                    .update_permission(&id, body, action)
+                    .await
+                    .map_err(gateway_failure)?;
+                Ok(json!({"permission": permission}))
+            }
+            "delete_permission" => {
+                let mut args = arguments.unwrap_or_default();
+                let id = take_string(&mut args, "permission")?;
+                let _: SearchArgs = parse(Some(args))?;
+                gateway
+                    .delete_permission(&id, action)
+                    .await
+                    .map_err(gateway_failure)?;
+                Ok(json!({"id": id, "deleted": true}))
+            }
+            "create_group" => {
+                let body: GroupBody = parse(arguments)?;
+                let group = gateway
+                    .create_group(body, action)
+                    .await
+                    .map_err(gateway_failure)?;
+                Ok(json!({"group": group}))
+            }
+            "set_group_member" => {
+                let args: MemberArgs = parse(arguments)?;
+                let member = args.member.unwrap_or(true);
+                gateway
+                    .set_member(&args.group, &args.user, member, action)
+                    .await
+                    .map_err(gateway_failure)?;
+                Ok(json!({"group": args.group, "user": args.user, "member": member}))
+            }
+            "list_users" => {
+                let _: SearchArgs = parse(arguments.or_else(|| Some(Map::new())))?;
+                Ok(json!({"users": gateway.users().await.map_err(gateway_failure)?}))
+            }
+            "update_user" => {
+                let mut args = arguments.unwrap_or_default();
+                let user = take_string(&mut args, "user")?;
+                let body: UserBody = parse(Some(args))?;
+                let user = gateway
+                    .update_user(&user, body, action)
+                    .await
+                    .map_err(gateway_failure)?;
+                Ok(json!({"user": user}))
+            }
             "get_settings" => {
                 let _: SearchArgs = parse(arguments.or_else(|| Some(Map::new())))?;
                 Ok(json!({"settings": gateway.settings_view().await.map_err(gateway_failure)?}))
@@ -693,7 +869,7 @@ mod tests {
     #[test]
     fn every_tool_meets_the_rubric() {
         let tools = admin_tools();
-        assert_eq!(tools.len(), 19);
+        assert_eq!(tools.len(), 26);
         crate::own_tools::assert_rubric(&tools, |name| ADMIN_READS.contains(&name));
         for tool in &tools {
             let name = tool.name.as_ref();

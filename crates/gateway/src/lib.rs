@@ -32,6 +32,7 @@ pub mod session_owners;
 mod settings;
 pub mod shared_sessions;
 pub mod user_mcp;
+pub mod users_admin;
 pub mod webhooks;
 
 use std::{

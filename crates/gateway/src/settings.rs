@@ -29,6 +29,9 @@ pub struct GatewaySettings {
     pub max_queued: usize,
     /// The largest answer taken from an upstream, in bytes.
     pub max_answer_bytes: usize,
+    /// How long an access token lives: a user's tokens are revoked for as long when their role
+    /// changes.
+    pub access_token_ttl: Duration,
 }
 
 impl Default for GatewaySettings {
@@ -46,6 +49,7 @@ impl Default for GatewaySettings {
             max_concurrent: switchboard_mcp::config::DEFAULT_MAX_CONCURRENT,
             max_queued: switchboard_mcp::config::DEFAULT_MAX_QUEUED,
             max_answer_bytes: switchboard_mcp::config::MAX_ANSWER_BYTES,
+            access_token_ttl: Duration::from_secs(3600),
         }
     }
 }

@@ -48,6 +48,7 @@ pub const ADMIN_READS: &[&str] = &[
     "list_grants",
     "list_groups",
     "get_settings",
+    "list_users",
 ];
 
 /// The `/mcp/admin` tools that change the registry.
@@ -63,6 +64,12 @@ pub const ADMIN_WRITES: &[&str] = &[
     "grant_permission",
     "revoke_grant",
     "update_settings",
+    "create_permission",
+    "update_permission",
+    "delete_permission",
+    "create_group",
+    "set_group_member",
+    "update_user",
 ];
 
 /// The `/mcp/user` tools that change something: they need `user:write`, the others `user:read`.

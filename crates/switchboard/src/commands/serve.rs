@@ -257,6 +257,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             max_concurrent: args.upstream_max_concurrent.max(1),
             max_queued: args.upstream_max_queued,
             max_answer_bytes: args.max_answer_bytes as usize,
+            access_token_ttl: Duration::from_secs(args.access_token_ttl.max(1)),
         },
     );
     gateway

@@ -681,7 +681,7 @@ async fn the_admin_mcp_server_manages_the_registry() {
     )
     .await;
     let tools = answer["tools"].as_array().expect("tools");
-    assert_eq!(tools.len(), 19, "{tools:?}");
+    assert_eq!(tools.len(), 26, "{tools:?}");
     // The SDK validated the structured content against the tool's output schema.
     let structured = &answer["result"]["structuredContent"];
     assert_eq!(structured["alias"], "via-mcp");

@@ -460,3 +460,114 @@ async fn a_read_only_admin_credential_sees_only_the_tools_that_read() {
         "{answer}"
     );
 }
+
+/// Users managed over REST and `/mcp/admin`: added with a password made and shown once, never
+/// shown hashed; an admin demoted loses the admin endpoints with the tokens they hold; a reset
+/// password ends the old one; bad input is refused with its code.
+#[tokio::test]
+async fn users_are_managed_and_a_demoted_admin_loses_the_admin_endpoints() {
+    let server = serve(&[]).await;
+    let made = admin(
+        &server,
+        Method::POST,
+        "/api/users",
+        Some(json!({"username": "carol", "role": "admin"})),
+    )
+    .await;
+    let password = made["password"].as_str().expect("shown once").to_string();
+    assert_eq!(made["user"]["role"], "admin", "{made}");
+    let listed = admin(&server, Method::GET, "/api/users", None).await;
+    assert!(
+        listed["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|user| user["username"] == "carol" && user["source"] == "local"),
+        "{listed}"
+    );
+    assert!(!listed.to_string().contains("argon2"), "{listed}");
+
+    let client_id = register_client(&server).await;
+    let mut browser = Browser::new(&server);
+    assert_eq!(browser.sign_in("carol", &password).await.status, 303);
+    let tokens = tokens_for(&server, &mut browser, &client_id, "/mcp/admin", "admin:read").await;
+    let token = tokens["access_token"].as_str().expect("token").to_string();
+    let (status, _) = super::sign_in::mcp_status(&server, "/mcp/admin", Some(&token)).await;
+    assert_eq!(status, 200);
+
+    // Demoted through /mcp/admin: the token she holds names the admin role, and is refused.
+    let demote = json!({"user": "carol", "role": "user"});
+    let answer = run_client(
+        &switchboard_test_support::python(),
+        "python_client.py",
+        &[
+            &server.url("/mcp/admin"),
+            switchboard_test_support::ADMIN_TOKEN,
+            "update_user",
+            &demote.to_string(),
+        ],
+    )
+    .await;
+    assert_eq!(
+        answer["result"]["structuredContent"]["user"]["role"], "user",
+        "{answer}"
+    );
+    eventually(
+        "the demoted admin's token to be refused",
+        Duration::from_millis(100),
+        || async {
+            let (status, _) =
+                super::sign_in::mcp_status(&server, "/mcp/admin", Some(&token)).await;
+            status == 401
+        },
+    )
+    .await;
+
+    // A reset password ends the old one.
+    let reset = admin(&server, Method::POST, "/api/users/carol/password", Some(json!({}))).await;
+    let new_password = reset["password"].as_str().expect("a new password");
+    let mut again = Browser::new(&server);
+    assert_ne!(again.sign_in("carol", &password).await.status, 303);
+    assert_eq!(again.sign_in("carol", new_password).await.status, 303);
+
+    for (method, path, body, code) in [
+        (Method::POST, "/api/users", json!({"username": "carol"}), 409),
+        (Method::POST, "/api/users", json!({"username": "bad name!"}), 400),
+        (
+            Method::POST,
+            "/api/users",
+            json!({"username": "dave", "role": "root"}),
+            400,
+        ),
+        (
+            Method::POST,
+            "/api/users",
+            json!({"username": "erin", "password": "short"}),
+            400,
+        ),
+        (Method::PATCH, "/api/users/nobody", json!({"disabled": true}), 404),
+        (Method::PATCH, "/api/users/carol", json!({"colour": "red"}), 400),
+    ] {
+        let (status, answer) = server
+            .send_json(method.clone(), path, Some(&body))
+            .await
+            .expect("answers");
+        assert_eq!(status, code, "{method} {path} {body}: {answer}");
+        assert!(answer["error"]["code"].is_string(), "{answer}");
+    }
+    let audit = admin(&server, Method::GET, "/api/audit?limit=1000", None).await;
+    for action in [
+        "user.create",
+        "admin_mcp.update_user",
+        "user.reset_password",
+    ] {
+        assert!(
+            audit["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .any(|row| row["action"] == action && row["outcome"] == "ok"),
+            "{action}: {audit}"
+        );
+    }
+}
