@@ -1,7 +1,8 @@
 //! `tools/call` directly against an in-process rmcp upstream, then through a bare forwarder (the
 //! floor of any proxy on this stack), and through `/mcp/{alias}` and `/mcp` of a real
 //! `switchboard serve` process, at concurrency 1 and 64; and through `/mcp/echo-stdio`, the
-//! same tool served by a child over stdio (this program as `stdio-echo`). The gateway's own CPU
+//! same tool served by a child over stdio (this program as `stdio-echo`); and through
+//! `/mcp/echo` again as a signed-in user whose grant the policy checks on every call. The gateway's own CPU
 //! time and peak RSS are read from /proc, so that they are the gateway's alone.
 
 use std::{
@@ -38,10 +39,12 @@ impl Load {
     }
 }
 
-/// One client per concurrent caller, each calling `tool` back to back for `duration`.
+/// One client per concurrent caller, each calling `tool` back to back for `duration` with
+/// `token`.
 async fn load(
     url: &str,
     tool: &str,
+    token: &str,
     concurrency: usize,
     duration: Duration,
 ) -> anyhow::Result<Load> {
@@ -49,7 +52,7 @@ async fn load(
     for index in 0..concurrency {
         let mut http = HttpConfig::new(url);
         http.headers
-            .push(("Authorization".into(), format!("Bearer {TOKEN}")));
+            .push(("Authorization".into(), format!("Bearer {token}")));
         let config = UpstreamConfig::new(format!("load-{index}"), Endpoint::Http(http));
         clients.push(Upstream::connect(config).await?);
     }
@@ -204,6 +207,53 @@ async fn start_gateway(
     Ok((gateway, pid, ready))
 }
 
+/// An access token for `/mcp/echo` of a user who signed in and holds "Full access" of `echo`
+/// (not an admin): what a user's client presents, judged with the user's grants on every call.
+async fn signed_in_token(gateway: &Switchboard) -> anyhow::Result<String> {
+    use switchboard_test_support::oauth;
+    let password = "the bench user's password";
+    let (status, made) = gateway
+        .send_json(
+            reqwest::Method::POST,
+            "/api/users",
+            Some(&json!({"username": "bench", "password": password})),
+        )
+        .await?;
+    anyhow::ensure!(status == 201, "adding the user failed: {made}");
+    let (_, permissions) = gateway
+        .send_json(
+            reqwest::Method::GET,
+            "/api/mcp-servers/echo/permissions",
+            None,
+        )
+        .await?;
+    let full = permissions["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|p| p["label"] == "Full access"))
+        .context("no Full access permission")?;
+    let (status, granted) = gateway
+        .send_json(
+            reqwest::Method::POST,
+            "/api/grants",
+            Some(&json!({"permission": full["id"], "user": "bench"})),
+        )
+        .await?;
+    anyhow::ensure!(status == 201, "granting failed: {granted}");
+    let client_id = oauth::register_client(gateway).await;
+    let mut browser = oauth::Browser::new(gateway);
+    let signed_in = browser.sign_in("bench", password).await;
+    anyhow::ensure!(
+        signed_in.status == 303,
+        "signing in failed: {}",
+        signed_in.body
+    );
+    let tokens = oauth::tokens_for(gateway, &mut browser, &client_id, "/mcp/echo", "mcp").await;
+    tokens["access_token"]
+        .as_str()
+        .map(str::to_string)
+        .context("no access token")
+}
+
 /// The bare forwarder (see `crate::forwarder`) in a process of its own: the child, its pid and
 /// its URL. It dies with the child handle.
 async fn start_forwarder(
@@ -255,6 +305,7 @@ pub async fn run(binary: &Path, plan: &Plan) -> anyhow::Result<()> {
     let workers = workers.as_deref();
     let upstream = InProcessServer::start().await?;
     let (gateway, pid, ready) = start_gateway(binary, &upstream.url, workers).await?;
+    let user_token = signed_in_token(&gateway).await?;
     let (_forwarder, forwarder_pid, forwarder_url) =
         start_forwarder(&upstream.url, workers, false).await?;
     let (_minimal, minimal_pid, minimal_url) =
@@ -272,7 +323,7 @@ pub async fn run(binary: &Path, plan: &Plan) -> anyhow::Result<()> {
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     let mut http_peak = 0;
     for concurrency in [1, 64] {
-        let direct = load(&upstream.url, "echo", concurrency, duration).await?;
+        let direct = load(&upstream.url, "echo", TOKEN, concurrency, duration).await?;
         println!(
             "| direct | {concurrency} | {:.0} | 1.00 | {:?} | {:?} | — | — |",
             direct.rate(),
@@ -285,29 +336,39 @@ pub async fn run(binary: &Path, plan: &Plan) -> anyhow::Result<()> {
                 minimal_url.clone(),
                 "echo",
                 minimal_pid,
+                TOKEN,
             ),
             (
                 "bare forwarder",
                 forwarder_url.clone(),
                 "echo",
                 forwarder_pid,
+                TOKEN,
             ),
-            ("/mcp/echo", gateway.url("/mcp/echo"), "echo", pid),
-            ("/mcp", gateway.url("/mcp"), "echo__echo", pid),
+            ("/mcp/echo", gateway.url("/mcp/echo"), "echo", pid, TOKEN),
+            (
+                "/mcp/echo, a signed-in user with a grant",
+                gateway.url("/mcp/echo"),
+                "echo",
+                pid,
+                user_token.as_str(),
+            ),
+            ("/mcp", gateway.url("/mcp"), "echo__echo", pid, TOKEN),
             (
                 "/mcp/echo-stdio",
                 gateway.url("/mcp/echo-stdio"),
                 "echo",
                 pid,
+                TOKEN,
             ),
         ];
-        for (path, url, tool, pid) in paths {
+        for (path, url, tool, pid, token) in paths {
             if concurrency == 64 && path == "/mcp/echo-stdio" {
                 // The peak of the HTTP upstream's loads alone, before the stdio one adds its own.
                 http_peak = status_kib(pid, "VmHWM");
             }
             let before = CpuTime::of(pid);
-            let through = load(&url, tool, concurrency, duration).await?;
+            let through = load(&url, tool, token, concurrency, duration).await?;
             let (cpu, kernel) = CpuTime::of(pid).per_call_since(before, through.calls);
             println!(
                 "| {path} | {concurrency} | {:.0} | {:.2} | {:?} | {:?} | {cpu:?} | {kernel:?} |",

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod llm;
+pub mod oauth;
 pub mod otlp;
 pub mod postgres;
 mod proxy;

@@ -490,7 +490,14 @@ async fn users_are_managed_and_a_demoted_admin_loses_the_admin_endpoints() {
     let client_id = register_client(&server).await;
     let mut browser = Browser::new(&server);
     assert_eq!(browser.sign_in("carol", &password).await.status, 303);
-    let tokens = tokens_for(&server, &mut browser, &client_id, "/mcp/admin", "admin:read").await;
+    let tokens = tokens_for(
+        &server,
+        &mut browser,
+        &client_id,
+        "/mcp/admin",
+        "admin:read",
+    )
+    .await;
     let token = tokens["access_token"].as_str().expect("token").to_string();
     let (status, _) = super::sign_in::mcp_status(&server, "/mcp/admin", Some(&token)).await;
     assert_eq!(status, 200);
@@ -516,23 +523,38 @@ async fn users_are_managed_and_a_demoted_admin_loses_the_admin_endpoints() {
         "the demoted admin's token to be refused",
         Duration::from_millis(100),
         || async {
-            let (status, _) =
-                super::sign_in::mcp_status(&server, "/mcp/admin", Some(&token)).await;
+            let (status, _) = super::sign_in::mcp_status(&server, "/mcp/admin", Some(&token)).await;
             status == 401
         },
     )
     .await;
 
     // A reset password ends the old one.
-    let reset = admin(&server, Method::POST, "/api/users/carol/password", Some(json!({}))).await;
+    let reset = admin(
+        &server,
+        Method::POST,
+        "/api/users/carol/password",
+        Some(json!({})),
+    )
+    .await;
     let new_password = reset["password"].as_str().expect("a new password");
     let mut again = Browser::new(&server);
     assert_ne!(again.sign_in("carol", &password).await.status, 303);
     assert_eq!(again.sign_in("carol", new_password).await.status, 303);
 
     for (method, path, body, code) in [
-        (Method::POST, "/api/users", json!({"username": "carol"}), 409),
-        (Method::POST, "/api/users", json!({"username": "bad name!"}), 400),
+        (
+            Method::POST,
+            "/api/users",
+            json!({"username": "carol"}),
+            409,
+        ),
+        (
+            Method::POST,
+            "/api/users",
+            json!({"username": "bad name!"}),
+            400,
+        ),
         (
             Method::POST,
             "/api/users",
@@ -545,8 +567,18 @@ async fn users_are_managed_and_a_demoted_admin_loses_the_admin_endpoints() {
             json!({"username": "erin", "password": "short"}),
             400,
         ),
-        (Method::PATCH, "/api/users/nobody", json!({"disabled": true}), 404),
-        (Method::PATCH, "/api/users/carol", json!({"colour": "red"}), 400),
+        (
+            Method::PATCH,
+            "/api/users/nobody",
+            json!({"disabled": true}),
+            404,
+        ),
+        (
+            Method::PATCH,
+            "/api/users/carol",
+            json!({"colour": "red"}),
+            400,
+        ),
     ] {
         let (status, answer) = server
             .send_json(method.clone(), path, Some(&body))
