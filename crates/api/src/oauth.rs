@@ -41,31 +41,58 @@ pub(crate) fn audit(
         });
 }
 
-pub(crate) fn routes() -> Router<AppState> {
+/// Discovery, the token endpoint, revocation and registration, which a client running in a
+/// browser (the MCP Inspector's page) calls from its own origin: they answer any origin (CORS),
+/// as they take no cookie and act on nothing but what the request carries.
+fn for_any_origin() -> Router<AppState> {
+    use axum::http::{HeaderName, Method, header};
+    let cors = tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            HeaderName::from_static("mcp-protocol-version"),
+        ]);
     Router::new()
         .route(
             "/.well-known/oauth-protected-resource",
-            get(metadata::root_resource),
+            get(metadata::root_resource).options(preflight),
         )
         .route(
             "/.well-known/oauth-protected-resource/{*path}",
-            get(metadata::resource),
+            get(metadata::resource).options(preflight),
         )
         .route(
             "/.well-known/oauth-authorization-server",
-            get(metadata::authorization_server),
+            get(metadata::authorization_server).options(preflight),
         )
         .route(
             "/.well-known/openid-configuration",
-            get(metadata::authorization_server),
+            get(metadata::authorization_server).options(preflight),
         )
+        .route("/oauth/token", post(endpoints::token).options(preflight))
+        .route("/oauth/revoke", post(endpoints::revoke).options(preflight))
+        .route(
+            "/oauth/register",
+            post(endpoints::register).options(preflight),
+        )
+        .layer(cors)
+}
+
+/// A CORS preflight: the CORS layer answers it before this runs; routed so that it reaches the
+/// layer rather than the router's 405.
+async fn preflight() -> axum::http::StatusCode {
+    axum::http::StatusCode::NO_CONTENT
+}
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .merge(for_any_origin())
         .route(
             "/oauth/authorize",
             get(authorize::start).post(authorize::decide),
         )
-        .route("/oauth/token", post(endpoints::token))
-        .route("/oauth/revoke", post(endpoints::revoke))
-        .route("/oauth/register", post(endpoints::register))
         .route("/login", get(browser::login_page).post(browser::login))
         .route("/logout", post(browser::logout))
         .route("/login/oidc", get(browser::external_start))

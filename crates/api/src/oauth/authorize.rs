@@ -53,7 +53,7 @@ pub(super) async fn start(
     };
     match state.auth.needs_consent(&user, &request).await {
         Ok(true) => consent_page(&state, jar, &user, &request, &query, here).await,
-        Ok(false) => finish(&state, jar, &user, &request, true).await,
+        Ok(false) => finish(&state, jar, &user, &request, Consent::Remembered).await,
         Err(error) => failed(jar, &error),
     }
 }
@@ -87,8 +87,8 @@ pub(super) async fn decide(
         Err(error) => return refused(jar, error),
     };
     match form.decision.as_str() {
-        "approve" => finish(&state, jar, &user, &request, true).await,
-        "deny" => finish(&state, jar, &user, &request, false).await,
+        "approve" => finish(&state, jar, &user, &request, Consent::Approved).await,
+        "deny" => finish(&state, jar, &user, &request, Consent::Denied).await,
         _ => error_page(
             StatusCode::BAD_REQUEST,
             jar,
@@ -98,24 +98,37 @@ pub(super) async fn decide(
     }
 }
 
+/// How a user's consent was given, as the audit log names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Consent {
+    /// Approved earlier for the same client, resource and scopes: no screen was shown.
+    Remembered,
+    Approved,
+    Denied,
+}
+
 /// Sends the client its code, or `access_denied`.
 async fn finish(
     state: &AppState,
     jar: CookieJar,
     user: &UserRow,
     request: &AuthorizeRequest,
-    approved: bool,
+    consent: Consent,
 ) -> Response {
     let detail = serde_json::json!({
         "clientId": request.client.id,
         "resource": request.resource_uri,
         "scopes": request.scopes.to_string(),
     });
-    if !approved {
-        super::audit(state, &user.username, "consent.deny", "ok", detail);
-        return (jar, Redirect::to(&state.auth.deny(request))).into_response();
-    }
-    super::audit(state, &user.username, "consent.approve", "ok", detail);
+    let action = match consent {
+        Consent::Remembered => "consent.remembered",
+        Consent::Approved => "consent.approve",
+        Consent::Denied => {
+            super::audit(state, &user.username, "consent.deny", "ok", detail);
+            return (jar, Redirect::to(&state.auth.deny(request))).into_response();
+        }
+    };
+    super::audit(state, &user.username, action, "ok", detail);
     match state.auth.approve(user, request).await {
         Ok(url) => (jar, Redirect::to(&url)).into_response(),
         Err(error) => failed(jar, &error),

@@ -164,6 +164,42 @@ async fn every_endpoint_names_its_metadata_and_scopes_and_the_server_describes_i
         .await
         .expect("answers");
     assert_eq!(missing.status(), 404);
+
+    // A client in a browser page reaches discovery and the token endpoint from its own origin
+    // (CORS); the sign-in pages and the MCP endpoints answer no such thing.
+    let origin = "http://inspector.example:6274";
+    let http = switchboard_test_support::http_client();
+    let preflight = http
+        .request(Method::OPTIONS, server.url("/oauth/token"))
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .expect("answers");
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    let allowed = |response: &reqwest::Response| {
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string)
+    };
+    assert_eq!(allowed(&preflight).as_deref(), Some("*"));
+    let discovery = http
+        .get(server.url("/.well-known/oauth-protected-resource/mcp/calc"))
+        .header("origin", origin)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(allowed(&discovery).as_deref(), Some("*"));
+    let login = http
+        .get(server.url("/login"))
+        .header("origin", origin)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(allowed(&login), None);
 }
 
 /// The TypeScript SDK's OAuth client connects by URL alone, and Chromium signs in and approves:
@@ -606,6 +642,7 @@ async fn each_refusal_of_the_authorization_server_has_its_error() {
         ("ada", "login", "ok"),
         ("ada", "consent.deny", "ok"),
         ("ada", "consent.approve", "ok"),
+        ("ada", "consent.remembered", "ok"),
         ("ada", "client.revoke", "ok"),
     ] {
         assert!(
