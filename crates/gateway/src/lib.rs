@@ -8,6 +8,7 @@ pub mod access_requests;
 pub mod admin_mcp;
 pub mod aggregate;
 pub mod api_keys;
+pub mod app_store;
 pub mod audit;
 mod call;
 pub mod catalog;

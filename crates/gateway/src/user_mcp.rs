@@ -3,8 +3,6 @@
 //! follows them. What the tools list, and whether a request may be filed, follow the policy's
 //! decision: the token's scopes and how far the organization lets the user serve themselves.
 
-use std::time::Duration;
-
 use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler,
     model::{
@@ -15,19 +13,13 @@ use rmcp::{
 };
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use switchboard_store::PermissionRow;
-use switchboard_tools::ToolMetadata;
 
 use crate::{
-    Gateway, GatewayError,
+    Gateway,
     access_requests::{Requester, SubmitBody},
     own_tools::{failure, gateway_failure, output, parse, read_only, success, tool, writes},
     policy::{Decision, Endpoint, SelfService, USER_WRITES, may_call},
 };
-
-/// How long a search waits for a server's tool list; a server slower than this is matched on
-/// its name and description alone.
-const TOOLS_DEADLINE: Duration = Duration::from_secs(5);
 
 /// The self-service tools over one gateway.
 #[derive(Debug, Clone)]
@@ -180,98 +172,7 @@ struct StatusArgs {
     status: Option<String>,
 }
 
-/// Whether every word of `query` is in one of `texts` (case-insensitive).
-fn matches(query: Option<&str>, texts: &[&str]) -> bool {
-    let haystack = texts.join("\n").to_lowercase();
-    query
-        .unwrap_or_default()
-        .split_whitespace()
-        .all(|word| haystack.contains(&word.to_lowercase()))
-}
-
-/// A server as the user's tools see it.
-struct App {
-    id: String,
-    alias: String,
-    name: String,
-    description: String,
-    /// `None` when the server did not list its tools in time.
-    tools: Option<Vec<ToolMetadata>>,
-}
-
 impl UserMcp {
-    /// The enabled servers, with their tools where they list them in time.
-    async fn apps(&self) -> Result<Vec<App>, GatewayError> {
-        let servers = self.gateway.resolved_servers().await?;
-        let listings = servers.iter().map(|server| async {
-            tokio::time::timeout(TOOLS_DEADLINE, self.gateway.tools(&server.id))
-                .await
-                .ok()
-                .and_then(Result::ok)
-        });
-        let tools = futures::future::join_all(listings).await;
-        Ok(servers
-            .iter()
-            .zip(tools)
-            .filter(|(server, _)| server.definition.enabled)
-            .map(|(server, tools)| App {
-                id: server.id.clone(),
-                alias: server.definition.alias.clone(),
-                name: server.definition.name.clone(),
-                description: server.definition.short_description.clone(),
-                tools,
-            })
-            .collect())
-    }
-
-    /// A permission with its tools and the user's state.
-    fn permission(
-        &self,
-        user_id: &str,
-        permission: &PermissionRow,
-        app: &App,
-        pending: &[crate::access_requests::RequestView],
-    ) -> Value {
-        let tools: Vec<&str> = match &app.tools {
-            Some(tools) => tools
-                .iter()
-                .filter(|tool| {
-                    crate::policy::permission_allows(permission, &tool.name, tool.read_only())
-                })
-                .map(|tool| tool.name.as_str())
-                .collect(),
-            None => permission.tools.iter().map(String::as_str).collect(),
-        };
-        let now = crate::now_ms();
-        let held = self
-            .gateway
-            .access()
-            .held(user_id, &permission.server_id, now)
-            .into_iter()
-            .find(|held| held.permission.id == permission.id);
-        let request = pending
-            .iter()
-            .find(|request| request.permission_id == permission.id && request.status == "pending");
-        let mut value = json!({
-            "id": permission.id, "label": permission.label, "description": permission.description,
-            "server": app.alias, "tools": tools,
-            "maxDurationSeconds": permission.max_duration_s,
-        });
-        match (held, request) {
-            (Some(held), _) => {
-                value["state"] = json!("granted");
-                value["grantedUntil"] = json!(held.expires_at);
-            }
-            (None, Some(request)) => {
-                value["state"] = json!("pending");
-                value["requestId"] = json!(request.id);
-            }
-            (None, None) if permission.requestable => value["state"] = json!("requestable"),
-            (None, None) => value["state"] = json!("not_requestable"),
-        }
-        value
-    }
-
     async fn run(
         &self,
         name: &str,
@@ -285,108 +186,31 @@ impl UserMcp {
                     .into(),
             ));
         };
-        let access = self.gateway.access();
+        let gateway = &self.gateway;
         let empty = || Some(Map::new());
         match name {
             "search_apps" => {
                 let args: QueryArgs = parse(arguments.or_else(empty))?;
-                let apps = self.apps().await.map_err(gateway_failure)?;
-                let now = crate::now_ms();
-                let found: Vec<Value> = apps
-                    .iter()
-                    .filter_map(|app| {
-                        let granted = !access.held(user_id, &app.id, now).is_empty();
-                        let requestable = access
-                            .permissions_of(&app.id)
-                            .iter()
-                            .any(|permission| permission.requestable);
-                        if !granted && !requestable {
-                            return None;
-                        }
-                        let mut texts = vec![app.name.as_str(), &app.alias, &app.description];
-                        for tool in app.tools.iter().flatten() {
-                            texts.push(&tool.name);
-                            texts.extend(tool.description.as_deref());
-                        }
-                        matches(args.query.as_deref(), &texts).then(|| json!({
-                            "id": app.id, "alias": app.alias, "name": app.name,
-                            "description": app.description,
-                            "access": if granted { "granted" } else { "none" },
-                            "requestable": requestable,
-                            "connectURL": format!("{}/mcp/{}", self.gateway.settings().public_url.trim_end_matches('/'), app.alias),
-                        }))
-                    })
-                    .collect();
-                Ok(json!({"apps": found}))
+                let apps = gateway
+                    .apps_for(user_id, args.query.as_deref())
+                    .await
+                    .map_err(gateway_failure)?;
+                Ok(json!({"apps": apps}))
             }
             "search_requestable_permissions" => {
                 let args: QueryArgs = parse(arguments.or_else(empty))?;
-                let apps = self.apps().await.map_err(gateway_failure)?;
-                let mine = self
-                    .gateway
-                    .my_access_requests(user_id)
+                let permissions = gateway
+                    .requestable_permissions(user_id, args.query.as_deref())
                     .await
                     .map_err(gateway_failure)?;
-                let mut found = Vec::new();
-                for app in &apps {
-                    for permission in access.permissions_of(&app.id) {
-                        let value = self.permission(user_id, &permission, app, &mine);
-                        if !permission.requestable && value["state"] != "granted" {
-                            continue;
-                        }
-                        let tools: Vec<&str> = value["tools"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .filter_map(Value::as_str)
-                            .collect();
-                        let mut texts = vec![
-                            permission.label.as_str(),
-                            &permission.description,
-                            &app.name,
-                            &app.alias,
-                        ];
-                        texts.extend(tools);
-                        if matches(args.query.as_deref(), &texts) {
-                            found.push(value);
-                        }
-                    }
-                }
-                Ok(json!({"permissions": found}))
+                Ok(json!({"permissions": permissions}))
             }
             "list_requestable_permissions" => {
                 let args: ServerArgs = parse(arguments)?;
-                let server = self
-                    .gateway
-                    .resolved(&args.server)
+                let (app, permissions) = gateway
+                    .app_permissions(user_id, &args.server)
                     .await
                     .map_err(gateway_failure)?;
-                if !server.definition.enabled {
-                    return Err(gateway_failure(GatewayError::Disabled(
-                        server.definition.alias.clone(),
-                    )));
-                }
-                let tools = tokio::time::timeout(TOOLS_DEADLINE, self.gateway.tools(&server.id))
-                    .await
-                    .ok()
-                    .and_then(Result::ok);
-                let app = App {
-                    id: server.id.clone(),
-                    alias: server.definition.alias.clone(),
-                    name: server.definition.name.clone(),
-                    description: server.definition.short_description.clone(),
-                    tools,
-                };
-                let mine = self
-                    .gateway
-                    .my_access_requests(user_id)
-                    .await
-                    .map_err(gateway_failure)?;
-                let permissions: Vec<Value> = access
-                    .permissions_of(&app.id)
-                    .iter()
-                    .map(|permission| self.permission(user_id, permission, &app, &mine))
-                    .collect();
                 Ok(json!({
                     "server": {"id": app.id, "alias": app.alias, "name": app.name},
                     "permissions": permissions,
@@ -412,8 +236,7 @@ impl UserMcp {
                     username: decision.caller.actor.clone(),
                 };
                 let action = decision.caller.action("user_mcp.submit_access_request", "");
-                let (request, created) = self
-                    .gateway
+                let (request, created) = gateway
                     .submit_access_request(&requester, body, &action)
                     .await
                     .map_err(gateway_failure)?;
@@ -421,8 +244,7 @@ impl UserMcp {
             }
             "list_access_requests" => {
                 let args: StatusArgs = parse(arguments.or_else(empty))?;
-                let mut requests = self
-                    .gateway
+                let mut requests = gateway
                     .my_access_requests(user_id)
                     .await
                     .map_err(gateway_failure)?;
@@ -500,12 +322,5 @@ mod tests {
         let tools = user_tools();
         assert_eq!(tools.len(), 5);
         crate::own_tools::assert_rubric(&tools, |name| !USER_WRITES.contains(&name));
-    }
-
-    #[test]
-    fn every_word_must_match() {
-        assert!(matches(None, &["anything"]));
-        assert!(matches(Some("sales REPORTS"), &["Sales", "view reports"]));
-        assert!(!matches(Some("sales payroll"), &["Sales", "view reports"]));
     }
 }
