@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod auth;
+mod console;
 pub mod error;
 pub mod legacy_sse;
 pub mod mcp;
@@ -207,6 +208,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin_api)
         .merge(mcp_endpoints)
         .merge(oauth::routes())
+        .merge(console::routes())
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

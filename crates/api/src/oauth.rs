@@ -6,7 +6,7 @@
 
 mod account;
 mod authorize;
-mod browser;
+pub(crate) mod browser;
 mod endpoints;
 mod metadata;
 mod pages;

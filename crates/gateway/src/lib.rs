@@ -387,7 +387,8 @@ impl Gateway {
         self.store
             .insert_server(&row, &action.done(&definition.alias))
             .await?;
-        self.invalidate_definitions();
+        // Its first permissions are read at once, with the definitions.
+        self.access_changed().await?;
         tracing::info!(server = %id, alias = %definition.alias, runtime = definition.runtime.as_str(), "server registered");
         self.view(&row)
     }
@@ -434,6 +435,8 @@ impl Gateway {
         }
         self.forget(&row.id).await;
         self.pool.deleted(&row.id);
+        // Its permissions and their grants went with it.
+        self.access_changed().await?;
         tracing::info!(server = %row.id, "server deleted");
         Ok(())
     }

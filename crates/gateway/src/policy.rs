@@ -501,7 +501,7 @@ mod grants;
 mod tests;
 
 pub use admission::{ADMIN_READS, ADMIN_WRITES, Challenge, USER_WRITES, may_call};
-pub use caller::{ADMIN_TOKEN_ACTOR, Caller, Credential, KeyClaims};
+pub use caller::{ADMIN_TOKEN_ACTOR, Caller, Credential, KeyClaims, SessionUser};
 pub use grants::{Grants, allows as permission_allows, refuse_call};
 
 use admission::{admit, needed_scopes};

@@ -31,7 +31,7 @@ fn cookie(state: &AppState, name: &'static str, value: String) -> Cookie<'static
 }
 
 /// The signed-in user of the request's session cookie.
-pub(super) async fn signed_in(state: &AppState, jar: &CookieJar) -> Option<UserRow> {
+pub(crate) async fn signed_in(state: &AppState, jar: &CookieJar) -> Option<UserRow> {
     let value = jar.get(SESSION_COOKIE)?.value().to_string();
     match state.sign_in.session_user(&value).await {
         Ok(user) => user,
@@ -44,7 +44,7 @@ pub(super) async fn signed_in(state: &AppState, jar: &CookieJar) -> Option<UserR
 
 /// The CSRF token of this browser: its cookie's value, made now if it has none. A form carries
 /// it back in a field, which another site's page cannot read.
-pub(super) fn csrf(state: &AppState, jar: CookieJar) -> (CookieJar, String) {
+pub(crate) fn csrf(state: &AppState, jar: CookieJar) -> (CookieJar, String) {
     if let Some(token) = jar.get(CSRF_COOKIE).map(|c| c.value().to_string()) {
         return (jar, token);
     }
@@ -53,14 +53,14 @@ pub(super) fn csrf(state: &AppState, jar: CookieJar) -> (CookieJar, String) {
 }
 
 /// Whether a form's CSRF field matches the browser's cookie.
-pub(super) fn csrf_ok(jar: &CookieJar, field: &str) -> bool {
+pub(crate) fn csrf_ok(jar: &CookieJar, field: &str) -> bool {
     jar.get(CSRF_COOKIE)
         .is_some_and(|cookie| !field.is_empty() && constant_time_eq(cookie.value(), field))
 }
 
 /// An HTML page with the headers every page gets: no script may run (the pages have none), no
 /// framing, no caching, no referrer.
-pub(super) fn page(status: StatusCode, jar: CookieJar, html: String) -> Response {
+pub(crate) fn page(status: StatusCode, jar: CookieJar, html: String) -> Response {
     let mut response = (status, jar, axum::response::Html(html)).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -84,7 +84,7 @@ pub(super) fn page(status: StatusCode, jar: CookieJar, html: String) -> Response
 }
 
 /// A page saying what went wrong.
-pub(super) fn error_page(
+pub(crate) fn error_page(
     status: StatusCode,
     jar: CookieJar,
     heading: &str,
@@ -95,18 +95,18 @@ pub(super) fn error_page(
 
 /// The answer to a form whose CSRF token does not match the browser's cookie: sent from another
 /// site's page, or from a page of an earlier session. `hint` says where to start again.
-pub(super) fn stale_form(jar: CookieJar, hint: &str) -> Response {
+pub(crate) fn stale_form(jar: CookieJar, hint: &str) -> Response {
     error_page(StatusCode::FORBIDDEN, jar, "This form has expired", hint)
 }
 
 /// Where to go after signing in: a path of this gateway only (never `//host`, another site).
 fn local_path(next: &str) -> &str {
     let local = next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\");
-    if local { next } else { "/account/clients" }
+    if local { next } else { "/console" }
 }
 
 /// The sign-in page's address that comes back to `next`.
-pub(super) fn login_url(next: &str) -> String {
+pub(crate) fn login_url(next: &str) -> String {
     let query: String = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("next", next)
         .finish();

@@ -106,6 +106,7 @@ pub fn may_call(caller: &super::Caller, endpoint: Endpoint<'_>, tool: &str) -> b
         Credential::AdminToken => true,
         Credential::Token(claims) => claims.scopes.covers(needed),
         Credential::Key(key) => key.scopes.covers(needed),
+        Credential::Session(user) => user.role == Role::Admin || needed.without_admin() == needed,
         Credential::Anonymous | Credential::Invalid => false,
     }
 }
@@ -144,6 +145,13 @@ pub(super) fn admit(
     };
     let claims = match &request.caller.credential {
         Credential::AdminToken => return Ok(()),
+        // A console session holds every scope of its role.
+        Credential::Session(user) => {
+            if admin_resource && user.role != Role::Admin {
+                return Err(Reason::AdminOnly);
+            }
+            return Ok(());
+        }
         Credential::Anonymous => {
             return Err(unauthenticated("a bearer token is required", false));
         }

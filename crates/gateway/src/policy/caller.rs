@@ -30,10 +30,22 @@ pub enum Credential {
     /// scopes are [`decide`]'s to check. A key names no audience: it is good on every endpoint
     /// its scopes open.
     Key(Box<KeyClaims>),
+    /// A user signed in to the console in their browser: they act with every scope of their
+    /// role. Only the console presents it, once its CSRF check passed; no bearer credential
+    /// becomes one.
+    Session(Box<SessionUser>),
     /// No `Authorization` header.
     Anonymous,
     /// A bearer credential that is no token of this gateway, or a malformed header.
     Invalid,
+}
+
+/// Who a console session is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionUser {
+    pub user_id: String,
+    pub username: String,
+    pub role: Role,
 }
 
 /// What an API key carries: its owner and scopes, until when.
@@ -54,6 +66,7 @@ impl Credential {
         match self {
             Credential::Token(claims) => Some((&claims.user_id, claims.role)),
             Credential::Key(key) => Some((&key.user_id, key.role)),
+            Credential::Session(user) => Some((&user.user_id, user.role)),
             _ => None,
         }
     }
@@ -94,7 +107,17 @@ impl Caller {
             Credential::AdminToken => Some("admin-token".into()),
             Credential::Token(claims) => Some(format!("user:{}", claims.user_id)),
             Credential::Key(key) => Some(format!("user:{}", key.user_id)),
+            Credential::Session(user) => Some(format!("user:{}", user.user_id)),
             Credential::Anonymous | Credential::Invalid => None,
+        }
+    }
+
+    /// A user signed in to the console.
+    pub fn session(user: SessionUser, client: String) -> Self {
+        Self {
+            actor: user.username.clone(),
+            credential: Credential::Session(Box::new(user)),
+            client,
         }
     }
 
@@ -129,6 +152,7 @@ impl Caller {
             Credential::Key(key) => {
                 key.role == Role::Admin && key.scopes.contains(Scope::AdminWrite)
             }
+            Credential::Session(user) => user.role == Role::Admin,
             Credential::Anonymous | Credential::Invalid => false,
         }
     }

@@ -755,3 +755,57 @@ fn self_service_needs_the_user_scopes_and_follows_the_settings() {
         "delete_mcp_server"
     ));
 }
+
+/// A console session acts with every scope of its user's role: a user reaches `/mcp/user` and
+/// the endpoints of their grants, never the admin API; an admin reaches it all.
+#[test]
+fn a_console_session_acts_with_its_users_role() {
+    let session = |role: Role| {
+        Caller::session(
+            SessionUser {
+                user_id: "reader".into(),
+                username: "ada".into(),
+                role,
+            },
+            "console".into(),
+        )
+    };
+    let verdict = |caller: Caller, endpoint: Endpoint<'static>, asked: Option<Asked<'static>>| {
+        decide(
+            Request {
+                caller,
+                endpoint,
+                asked,
+                arrival: Arrival::Other,
+                session: None,
+                now: NOW,
+            },
+            &Registry,
+        )
+    };
+    let user = session(Role::User);
+    let admin_only = Verdict::Refuse(Refusal {
+        of_message: false,
+        reason: Reason::AdminOnly,
+    });
+    for write in [false, true] {
+        assert_eq!(
+            verdict(user.clone(), Endpoint::AdminApi { write }, None).verdict,
+            admin_only
+        );
+        assert_eq!(
+            verdict(session(Role::Admin), Endpoint::AdminApi { write }, None).verdict,
+            Verdict::Allow
+        );
+    }
+    let filing = verdict(
+        user.clone(),
+        Endpoint::User,
+        Some(call("submit_access_request")),
+    );
+    assert_eq!(filing.verdict, Verdict::Allow);
+    assert_eq!(filing.self_service, Some(SelfService::On));
+    assert!(!may_call(&user, Endpoint::Admin, "list_mcp_servers"));
+    assert!(may_call(&user, Endpoint::User, "submit_access_request"));
+    assert_eq!(user.owner().as_deref(), Some("user:reader"));
+}

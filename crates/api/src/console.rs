@@ -1,0 +1,201 @@
+//! The web console, served by the binary on the same sign-in as the consent screen: for every
+//! signed-in user the app store (`/console/apps`), connection settings (`/console/connect`) and
+//! their access (`/console/access`); for admins the request inbox (`/console/admin/requests`).
+//! Pages are askama templates (`templates/console/`) with no script; every form carries the
+//! CSRF token and works without JavaScript. What a page may show or do is decided at the policy
+//! point: the browser session is the caller (`Credential::Session`).
+
+mod admin;
+mod pages;
+mod user;
+
+use axum::{
+    Router,
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use axum_extra::extract::cookie::CookieJar;
+use switchboard_auth::Role;
+use switchboard_gateway::policy::{self, Caller, Endpoint, SessionUser, Verdict};
+use switchboard_store::UserRow;
+
+use crate::{
+    AppState,
+    oauth::browser::{csrf, csrf_ok, error_page, login_url, signed_in, stale_form},
+};
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/console", get(|| async { Redirect::to("/console/apps") }))
+        .route("/console/apps", get(user::apps))
+        .route("/console/apps/{alias}", get(user::app))
+        .route("/console/requests", post(user::request))
+        .route("/console/connect", get(user::connect))
+        .route("/console/access", get(user::access))
+        .route("/console/keys", post(user::create_key))
+        .route("/console/keys/{id}/revoke", post(user::revoke_key))
+        .route("/console/admin/requests", get(admin::requests))
+        .route("/console/admin/requests/{id}/approve", post(admin::approve))
+        .route("/console/admin/requests/{id}/deny", post(admin::deny))
+}
+
+/// The signed-in user of a console request, as the policy's caller.
+struct Viewer {
+    user: UserRow,
+    caller: Caller,
+    jar: CookieJar,
+    csrf: String,
+}
+
+impl Viewer {
+    /// The request's signed-in user, or the answer that sends the browser to sign in and come
+    /// back to `here`.
+    async fn of(state: &AppState, jar: CookieJar, here: &str) -> Result<Self, Response> {
+        let Some(user) = signed_in(state, &jar).await else {
+            return Err(Redirect::to(&login_url(here)).into_response());
+        };
+        let caller = Caller::session(
+            SessionUser {
+                user_id: user.id.clone(),
+                username: user.username.clone(),
+                role: Role::of(&user),
+            },
+            "console".into(),
+        );
+        let (jar, csrf) = csrf(state, jar);
+        Ok(Self {
+            user,
+            caller,
+            jar,
+            csrf,
+        })
+    }
+
+    /// As [`Self::of`], for a form: its CSRF field must match the browser's cookie.
+    async fn posting(
+        state: &AppState,
+        jar: CookieJar,
+        here: &str,
+        field: &str,
+    ) -> Result<Self, Response> {
+        if !csrf_ok(&jar, field) {
+            return Err(stale_form(
+                jar,
+                "Open the page again and repeat what you did.",
+            ));
+        }
+        Self::of(state, jar, here).await
+    }
+
+    /// The policy's decision on this user asking for `endpoint` (and `tool`, on `/mcp/user`).
+    async fn decide(
+        &self,
+        state: &AppState,
+        endpoint: Endpoint<'_>,
+        tool: Option<&str>,
+    ) -> Result<policy::Decision, Response> {
+        let asked = tool.map(|tool| policy::Asked {
+            method: Some("tools/call"),
+            has_id: true,
+            named: Some(tool),
+            raw_carriable: false,
+        });
+        let request = policy::Request {
+            caller: self.caller.clone(),
+            endpoint,
+            asked,
+            arrival: policy::Arrival::Other,
+            session: None,
+            now: switchboard_auth::secret::now_ms(),
+        };
+        state
+            .gateway
+            .decide(request, state.auth.revocations())
+            .await
+            .map_err(|error| self.failed(&error.to_string()))
+    }
+
+    /// Whether the policy lets this user use the admin pages (`write`: act on them).
+    async fn admin(&self, state: &AppState, write: bool) -> Result<(), Response> {
+        let decision = self
+            .decide(state, Endpoint::AdminApi { write }, None)
+            .await?;
+        match decision.verdict {
+            Verdict::Allow => Ok(()),
+            Verdict::Refuse(_) => Err(error_page(
+                StatusCode::FORBIDDEN,
+                self.jar.clone(),
+                "This page is for admins",
+                "Your account cannot open it. Ask an admin if you need to.",
+            )),
+        }
+    }
+
+    /// A page that failed for a reason of the gateway's (logged).
+    fn failed(&self, error: &str) -> Response {
+        tracing::error!(%error, "a console page failed");
+        error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            self.jar.clone(),
+            "Something went wrong",
+            "This page could not be shown; try again.",
+        )
+    }
+
+    /// The frame every page shares.
+    async fn frame(
+        &self,
+        state: &AppState,
+        section: &'static str,
+        notice: Option<&'static str>,
+        problem: Option<String>,
+    ) -> pages::Frame {
+        let admin = Role::of(&self.user) == Role::Admin;
+        let pending = if admin {
+            let query = switchboard_gateway::access_requests::RequestQuery {
+                status: Some("pending".into()),
+                limit: Some(1000),
+                ..Default::default()
+            };
+            state
+                .gateway
+                .access_requests(&query)
+                .await
+                .map_or(0, |pending| pending.len())
+        } else {
+            0
+        };
+        pages::Frame {
+            user: self.user.username.clone(),
+            admin,
+            csrf: self.csrf.clone(),
+            section,
+            pending,
+            notice,
+            problem,
+        }
+    }
+
+    /// The action this user takes, for its audit row.
+    fn action(&self, action: &str, server: &str) -> switchboard_gateway::audit::AdminAction {
+        self.caller.action(action, server)
+    }
+}
+
+/// What a page says after a form's redirect, by the code in its `done` parameter: fixed texts,
+/// so that no link can make a page say something else.
+fn notice(done: Option<&str>) -> Option<&'static str> {
+    Some(match done? {
+        "requested" => "Your request was sent. You will see the decision under My access.",
+        "key_revoked" => "The key was revoked: it stops working at once.",
+        "approved" => "Approved: the user has the permission now.",
+        "denied" => "Denied: the user sees your reason.",
+        _ => return None,
+    })
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Done {
+    done: Option<String>,
+}

@@ -1,0 +1,251 @@
+//! The console's templates (askama: checked at compile time, HTML-escaped by default) and what
+//! they show, already in words: the templates call no function.
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum_extra::extract::cookie::CookieJar;
+
+/// What every page shows around its content.
+pub(super) struct Frame {
+    pub user: String,
+    pub admin: bool,
+    pub csrf: String,
+    /// The nav entry of the page.
+    pub section: &'static str,
+    /// Requests waiting for an admin.
+    pub pending: usize,
+    pub notice: Option<&'static str>,
+    pub problem: Option<String>,
+}
+
+/// Renders a page with the security headers of the sign-in pages.
+pub(super) fn show(status: StatusCode, jar: CookieJar, template: &impl Template) -> Response {
+    let html = template.render().unwrap_or_else(|error| {
+        tracing::error!(%error, "a console page did not render");
+        "<!doctype html><title>Error</title><p>This page could not be shown.</p>".into()
+    });
+    crate::oauth::browser::page(status, jar, html)
+}
+
+#[derive(Template)]
+#[template(path = "console/apps.html")]
+pub(super) struct AppsPage {
+    pub frame: Frame,
+    pub query: String,
+    pub apps: Vec<switchboard_gateway::app_store::AppView>,
+}
+
+/// A permission as the app page shows it.
+pub(super) struct PermissionRow {
+    pub id: String,
+    pub label: String,
+    pub description: String,
+    pub tools: Vec<String>,
+    pub state: &'static str,
+    pub state_text: String,
+    pub state_class: &'static str,
+    /// The durations a request may ask for: (seconds, or empty for the longest; words).
+    pub durations: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "console/app.html")]
+pub(super) struct AppPage {
+    pub frame: Frame,
+    pub app: switchboard_gateway::app_store::AppView,
+    pub permissions: Vec<PermissionRow>,
+    /// Whether the organization lets this user file requests.
+    pub can_request: bool,
+}
+
+/// An app's connection settings.
+pub(super) struct Connection {
+    pub name: String,
+    pub alias: String,
+    pub connect_url: String,
+    pub mcp_servers: String,
+    pub vscode: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/connect.html")]
+pub(super) struct ConnectPage {
+    pub frame: Frame,
+    pub apps: Vec<Connection>,
+}
+
+pub(super) struct RequestRow {
+    pub server: String,
+    pub permission: String,
+    pub status: String,
+    pub status_class: &'static str,
+    pub asked: String,
+    pub decision: String,
+}
+
+pub(super) struct KeyRow {
+    pub id: String,
+    pub name: String,
+    pub scopes: String,
+    pub hint: String,
+    pub expires: String,
+    pub revoked: bool,
+}
+
+pub(super) struct NewKey {
+    pub name: String,
+    pub key: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/access.html")]
+pub(super) struct AccessPage {
+    pub frame: Frame,
+    pub new_key: Option<NewKey>,
+    /// (app, permission, until).
+    pub grants: Vec<(String, String, String)>,
+    pub requests: Vec<RequestRow>,
+    pub keys: Vec<KeyRow>,
+    /// The scopes a key may carry: (scope, what it allows).
+    pub scopes: Vec<(&'static str, &'static str)>,
+}
+
+pub(super) struct PendingRow {
+    pub id: String,
+    pub username: String,
+    pub permission: String,
+    pub server: String,
+    pub reason: String,
+    pub asked: String,
+    pub duration: String,
+    /// (seconds, or empty for as asked; words).
+    pub approvals: Vec<(String, String)>,
+}
+
+pub(super) struct DecidedRow {
+    pub username: String,
+    pub permission: String,
+    pub server: String,
+    pub status: String,
+    pub status_class: &'static str,
+    pub by: String,
+    pub reason: String,
+    pub when: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/requests.html")]
+pub(super) struct RequestsPage {
+    pub frame: Frame,
+    pub pending: Vec<PendingRow>,
+    pub decided: Vec<DecidedRow>,
+}
+
+/// A moment (Unix milliseconds) as people read it, in UTC.
+pub(super) fn when(ms: i64) -> String {
+    match time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)) {
+        Ok(at) => format!(
+            "{}-{:02}-{:02} {:02}:{:02} UTC",
+            at.year(),
+            u8::from(at.month()),
+            at.day(),
+            at.hour(),
+            at.minute()
+        ),
+        Err(_) => "—".into(),
+    }
+}
+
+/// When something ends: a moment, or no end.
+pub(super) fn until(ms: Option<i64>) -> String {
+    ms.map_or_else(
+        || "until revoked".into(),
+        |ms| format!("until {}", when(ms)),
+    )
+}
+
+/// A duration in seconds as people say it.
+pub(super) fn duration(seconds: Option<i64>) -> String {
+    let Some(seconds) = seconds else {
+        return "no end".into();
+    };
+    let plural = |n: i64, unit: &str| {
+        if n == 1 {
+            format!("1 {unit}")
+        } else {
+            format!("{n} {unit}s")
+        }
+    };
+    match seconds {
+        s if s % 86_400 == 0 => plural(s / 86_400, "day"),
+        s if s % 3_600 == 0 => plural(s / 3_600, "hour"),
+        s if s % 60 == 0 => plural(s / 60, "minute"),
+        s => plural(s, "second"),
+    }
+}
+
+/// The usual durations, in seconds.
+const DURATIONS: [i64; 4] = [3_600, 86_400, 7 * 86_400, 30 * 86_400];
+
+/// What a request may ask for under a permission's limit: the usual durations within it, then
+/// the longest allowed.
+pub(super) fn request_durations(limit: Option<i64>) -> Vec<(String, String)> {
+    let mut choices: Vec<(String, String)> = DURATIONS
+        .iter()
+        .filter(|seconds| limit.is_none_or(|limit| **seconds < limit))
+        .map(|seconds| (seconds.to_string(), duration(Some(*seconds))))
+        .collect();
+    let longest = match limit {
+        Some(limit) => format!("{} (the longest allowed)", duration(Some(limit))),
+        None => "until revoked".into(),
+    };
+    choices.push((String::new(), longest));
+    choices
+}
+
+/// What an approval may grant: as asked first, then the usual shorter durations.
+pub(super) fn approval_durations(asked: Option<i64>) -> Vec<(String, String)> {
+    let mut choices = vec![(String::new(), format!("{} (as asked)", duration(asked)))];
+    choices.extend(
+        DURATIONS
+            .iter()
+            .filter(|seconds| asked.is_none_or(|asked| **seconds < asked))
+            .map(|seconds| (seconds.to_string(), duration(Some(*seconds)))),
+    );
+    choices
+}
+
+/// The pill's class of a request's status.
+pub(super) fn status_class(status: &str) -> &'static str {
+    match status {
+        "approved" => "ok",
+        "pending" => "warn",
+        _ => "muted",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_and_durations_read_as_people_say_them() {
+        assert_eq!(when(1_796_000_000_000), "2026-11-30 00:53 UTC");
+        assert_eq!(until(None), "until revoked");
+        assert_eq!(duration(Some(3_600)), "1 hour");
+        assert_eq!(duration(Some(2 * 86_400)), "2 days");
+        assert_eq!(duration(Some(90)), "90 seconds");
+        assert_eq!(duration(None), "no end");
+        let limited = request_durations(Some(86_400));
+        assert_eq!(
+            limited,
+            [
+                ("3600".to_string(), "1 hour".to_string()),
+                (String::new(), "1 day (the longest allowed)".to_string())
+            ]
+        );
+        assert_eq!(approval_durations(Some(3_600)).len(), 1);
+        assert_eq!(approval_durations(None).len(), 5);
+    }
+}

@@ -1,0 +1,189 @@
+//! The web console in headless Chromium, clicking as people do: a user finds an app and asks
+//! for access, an admin approves it from the inbox, the user sees the grant and how to connect,
+//! then makes an API key and revokes it. Every page is saved at desktop and phone width; any
+//! browser console error or failed request fails the test. Then the attacks: no session, a
+//! user on an admin page, a form without its CSRF token.
+
+use switchboard_test_support::ADMIN_PASSWORD;
+
+use super::grants::admin;
+use super::sign_in::{Browser, add_user};
+use super::*;
+
+#[tokio::test]
+async fn a_user_asks_an_admin_approves_and_the_user_sees_the_grant_and_makes_a_key() {
+    let (_python, server) = calc_behind_gateway(&[]).await;
+    add_user(&server, "bob", "bob's long password");
+    let screenshots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&screenshots).expect("dir");
+    let config = json!({
+        "base": server.base_url,
+        "user": {"username": "bob", "password": "bob's long password"},
+        "admin": {"username": "admin", "password": ADMIN_PASSWORD},
+        "app": "calc",
+        "permission": "Read-only",
+        "screenshots": screenshots,
+    });
+    let out = run_client(Path::new("node"), "console.mjs", &[&config.to_string()]).await;
+    assert!(out.get("error").is_none(), "{}", out["error"]);
+    assert_eq!(out["problems"], json!([]), "{out}");
+    assert_eq!(out["requested"], "Pending", "{out}");
+    assert!(
+        out["approvedSeen"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Approved"),
+        "{out}"
+    );
+    let grant = out["grant"].as_str().unwrap_or_default();
+    assert!(
+        grant.contains("calc") && grant.contains("Read-only") && grant.contains("until 20"),
+        "{out}"
+    );
+    assert!(
+        out["connect"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("claude mcp add --transport http calc"),
+        "{out}"
+    );
+    let key = out["keyShown"].as_str().unwrap_or_default();
+    assert!(key.starts_with("sbk_"), "{out}");
+    assert!(
+        out["keyRevoked"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("revoked"),
+        "{out}"
+    );
+    for page in ["apps", "app", "requests", "connect", "access-key"] {
+        for width in ["desktop", "phone"] {
+            let shot = screenshots.join(format!("console-{page}-{width}.png"));
+            assert!(shot.exists(), "{}", shot.display());
+        }
+    }
+
+    // What the clicks did, as the API sees it: the grant is a day long, the key is refused.
+    let grants = admin(&server, Method::GET, "/api/grants", None).await;
+    let grant = &grants["items"][0];
+    let day = grant["expiresAt"].as_i64().expect("an end")
+        - grant["createdAt"].as_i64().expect("a start");
+    assert_eq!(day, 86_400_000, "{grants}");
+    let refused = switchboard_test_support::http_client()
+        .post(server.url("/mcp/calc"))
+        .bearer_auth(key)
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(refused.status(), 401);
+    let audit = admin(&server, Method::GET, "/api/audit?limit=1000", None).await;
+    for (action, actor) in [
+        ("console.submit_access_request", "bob"),
+        ("console.approve_access_request", "admin"),
+        ("key.create", "bob"),
+        ("key.revoke", "bob"),
+    ] {
+        assert!(
+            audit["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .any(|row| row["action"] == action
+                    && row["actor"] == actor
+                    && row["outcome"] == "ok"),
+            "{action}: {audit}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn console_pages_need_a_session_admin_pages_an_admin_and_forms_their_token() {
+    let (_python, server) = calc_behind_gateway(&[]).await;
+    add_user(&server, "bob", "bob's long password");
+    let mut anonymous = Browser::new(&server);
+    let got = anonymous.get("/console/access").await;
+    assert_eq!(got.status, 303);
+    assert!(
+        got.location
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("/login?next="),
+        "{:?}",
+        got.location
+    );
+    let mut bob = Browser::new(&server);
+    assert_eq!(bob.sign_in("bob", "bob's long password").await.status, 303);
+    let page = bob.get("/console/apps").await;
+    assert_eq!(page.status, 200);
+    let policy = page
+        .headers
+        .get("content-security-policy")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(policy.contains("default-src 'none'"), "{policy}");
+    assert_eq!(
+        page.headers
+            .get("x-frame-options")
+            .and_then(|v| v.to_str().ok()),
+        Some("DENY")
+    );
+    assert!(!page.body.contains("<script"), "no script on the pages");
+    // A user on the admin inbox, and acting on it with a valid token of their own.
+    assert_eq!(bob.get("/console/admin/requests").await.status, 403);
+    let csrf = bob.csrf();
+    let acted = bob
+        .post(
+            "/console/admin/requests/req_none/deny",
+            &[("csrf", csrf.as_str()), ("reason", "no")],
+        )
+        .await;
+    assert_eq!(acted.status, 403);
+    // A form from another site: no token, or another browser's.
+    let permissions = admin(
+        &server,
+        Method::GET,
+        "/api/mcp-servers/calc/permissions",
+        None,
+    )
+    .await;
+    let read_only = permissions["items"][1]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    for token in ["", "a-token-of-another-browser"] {
+        let forged = bob
+            .post(
+                "/console/requests",
+                &[
+                    ("csrf", token),
+                    ("permission", read_only.as_str()),
+                    ("app", "calc"),
+                    ("reason", "forged"),
+                    ("duration", ""),
+                ],
+            )
+            .await;
+        assert_eq!(forged.status, 403, "{token:?}");
+    }
+    let requests = admin(&server, Method::GET, "/api/access-requests", None).await;
+    assert_eq!(requests["items"], json!([]), "nothing was filed");
+    // Bad input reads as a problem on the page, and files nothing.
+    let bad = bob
+        .post(
+            "/console/requests",
+            &[
+                ("csrf", csrf.as_str()),
+                ("permission", read_only.as_str()),
+                ("app", "calc"),
+                ("reason", "   "),
+                ("duration", ""),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(bad.body.contains("give a reason"), "{}", bad.body);
+    assert_eq!(bob.get("/console/apps/nothing-here").await.status, 404);
+}
