@@ -39,7 +39,11 @@ pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
 
 /// Compares two strings without a timing that depends on where they differ.
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
+    constant_time_eq_bytes(a.as_bytes(), b.as_bytes())
+}
+
+/// [`constant_time_eq`] of bytes.
+pub fn constant_time_eq_bytes(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

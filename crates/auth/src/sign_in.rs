@@ -124,16 +124,14 @@ impl SignIn {
             .user(username.trim())
             .await
             .map_err(|_| LoginError::Store)?;
-        let hash = user
-            .as_ref()
-            .and_then(|user| user.password_hash.as_deref())
-            .unwrap_or_else(|| decoy_hash());
+        let hash = user.as_ref().and_then(|user| user.password_hash.clone());
         let password = password.to_string();
-        let hash = hash.to_string();
         // Argon2 takes tens of milliseconds of CPU: off the async workers.
-        let matches = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-            .await
-            .unwrap_or(false);
+        let matches = tokio::task::spawn_blocking(move || {
+            verify_password(&password, hash.as_deref().unwrap_or_else(|| decoy_hash()))
+        })
+        .await
+        .unwrap_or(false);
         match user {
             Some(user) if matches && !user.disabled => Ok(user),
             _ => Err(LoginError::Invalid),
@@ -173,6 +171,14 @@ pub enum FirstAdmin {
     FromEnvironment,
     /// Made now with this password, shown once.
     Created { password: String },
+}
+
+/// A password's hash, made on a blocking thread: Argon2 takes tens of milliseconds of CPU.
+async fn hash_off_the_runtime(password: &str) -> Result<String, PasswordError> {
+    let password = password.to_string();
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|_| PasswordError::Hash)?
 }
 
 /// The name of the admin user made at first start.
@@ -226,7 +232,7 @@ pub async fn add_user(
         name: username.to_string(),
         email: String::new(),
         role: role.name().into(),
-        password_hash: Some(hash_password(chosen)?),
+        password_hash: Some(hash_off_the_runtime(chosen).await?),
         disabled: false,
         created_at: now,
         updated_at: now,
@@ -258,7 +264,7 @@ pub async fn reset_password(
     let mut user = existing(store, username).await?;
     let generated = password.is_none().then(new_password);
     let chosen = password.or(generated.as_deref()).unwrap_or_default();
-    user.password_hash = Some(hash_password(chosen)?);
+    user.password_hash = Some(hash_off_the_runtime(chosen).await?);
     user.updated_at = now_ms();
     store.update_user(&user).await?;
     store.delete_user_browser_sessions(&user.id).await?;
