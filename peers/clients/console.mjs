@@ -11,7 +11,8 @@
 //   permission: LABEL,             the permission the user asks for
 //   screenshots: DIR
 // }
-// Prints one JSON line: {requested, approvedSeen, grant, keyShown, keyRevoked, problems: [...]}.
+// Prints one JSON line: {requested, approvedSeen, auditRowsBefore, auditRowsAfter, auditWho, grant,
+// connect, keyShown, keyRevoked, problems: [...]}.
 import path from "node:path";
 import { chromium } from "playwright-core";
 
@@ -76,6 +77,18 @@ try {
   await admin.waitForURL(/done=approved/);
   out.approvedSeen = await admin.getByRole("status").innerText();
   await shoot(admin, "requests-decided");
+
+  // The admin narrows the audit log to the user's rows.
+  await admin.getByRole("link", { name: "Audit" }).click();
+  await admin.waitForURL(/\/console\/admin\/audit/);
+  out.auditRowsBefore = await admin.locator("table.audit tbody tr").count();
+  await shoot(admin, "audit");
+  await admin.getByLabel("User").fill(config.user.username);
+  await admin.getByRole("button", { name: "Filter" }).click();
+  await admin.waitForURL(/user=/);
+  out.auditRowsAfter = await admin.locator("table.audit tbody tr").count();
+  out.auditWho = [...new Set(await admin.locator('table.audit tbody td[data-label="Who"]').allInnerTexts())];
+  await shoot(admin, "audit-filtered");
 
   // The user sees the grant, and how to connect.
   await user.goto(`${config.base}/console/access`);

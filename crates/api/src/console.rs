@@ -1,6 +1,7 @@
 //! The web console, served by the binary on the same sign-in as the consent screen: for every
 //! signed-in user the app store (`/console/apps`), connection settings (`/console/connect`) and
-//! their access (`/console/access`); for admins the request inbox (`/console/admin/requests`).
+//! their access (`/console/access`); for admins the request inbox (`/console/admin/requests`)
+//! and the audit log (`/console/admin/audit`, with a download as JSON lines).
 //! Pages are askama templates (`templates/console/`) with no script; every form carries the
 //! CSRF token and works without JavaScript. What a page may show or do is decided at the policy
 //! point: the browser session is the caller (`Credential::Session`).
@@ -38,6 +39,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/console/admin/requests", get(admin::requests))
         .route("/console/admin/requests/{id}/approve", post(admin::approve))
         .route("/console/admin/requests/{id}/deny", post(admin::deny))
+        .route("/console/admin/audit", get(admin::audit))
+        .route("/console/admin/audit.jsonl", get(admin::audit_download))
 }
 
 /// The signed-in user of a console request, as the policy's caller.

@@ -164,6 +164,7 @@ pub async fn audit(
         until: params.until,
         after: params.cursor,
         limit,
+        newest_first: false,
     };
     // Rows still queued are written first, so an answer never misses what already happened.
     state.gateway.audit().flush().await;

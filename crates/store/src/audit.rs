@@ -43,9 +43,13 @@ pub struct AuditQuery {
     pub since: Option<i64>,
     /// Unix milliseconds, exclusive.
     pub until: Option<i64>,
-    /// Rows after this id (the previous page's last), oldest first.
+    /// Rows after this id (the previous page's last), oldest first; with `newest_first`, rows
+    /// before it.
     pub after: Option<String>,
     pub limit: u32,
+    /// Newest first, paging backwards (what people read); oldest first otherwise (what
+    /// programs follow).
+    pub newest_first: bool,
 }
 
 /// A batch of audit rows as one statement: the rows travel as one JSON array of arrays, which the
@@ -123,11 +127,16 @@ impl Store {
     /// Rows matching the query, oldest first, at most `limit`.
     pub async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditRow>, StoreError> {
         // Unused filters compare a column with itself, so the statement stays one fixed text.
-        let sql = "SELECT id, at, actor, client, kind, action, server, tool, outcome, duration_ms, \
-                   detail FROM audit WHERE ($1 = '' OR actor = $1) AND ($2 = '' OR server = $2) \
-                   AND ($3 = '' OR tool = $3) AND ($4 = '' OR outcome = $4) AND at >= $5 \
-                   AND at < $6 AND id > $7 ORDER BY id LIMIT $8";
-        let rows = sqlx::query(sql)
+        const SELECT: &str = "SELECT id, at, actor, client, kind, action, server, tool, outcome, \
+                   duration_ms, detail FROM audit WHERE ($1 = '' OR actor = $1) \
+                   AND ($2 = '' OR server = $2) AND ($3 = '' OR tool = $3) \
+                   AND ($4 = '' OR outcome = $4) AND at >= $5 AND at < $6";
+        let sql = if query.newest_first {
+            format!("{SELECT} AND ($7 = '' OR id < $7) ORDER BY id DESC LIMIT $8")
+        } else {
+            format!("{SELECT} AND id > $7 ORDER BY id LIMIT $8")
+        };
+        let rows = sqlx::query(&sql)
             .bind(query.actor.clone().unwrap_or_default())
             .bind(query.server.clone().unwrap_or_default())
             .bind(query.tool.clone().unwrap_or_default())

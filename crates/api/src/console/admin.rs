@@ -184,3 +184,196 @@ pub(super) async fn deny(
         }
     }
 }
+
+const OUTCOMES: [(&str, &str); 4] = [
+    ("", "Any"),
+    ("ok", "ok"),
+    ("error", "error"),
+    ("denied", "denied"),
+];
+
+/// The store's query for the page's filters; a problem when a filter cannot be read.
+fn audit_query(
+    filter: &pages::AuditFilter,
+    newest_first: bool,
+) -> Result<switchboard_store::AuditQuery, String> {
+    let day = |text: &str, what: &str| -> Result<Option<i64>, String> {
+        if text.trim().is_empty() {
+            return Ok(None);
+        }
+        pages::day_start(text)
+            .map(Some)
+            .ok_or_else(|| format!("“{what}” is not a day (YYYY-MM-DD)."))
+    };
+    if !OUTCOMES.iter().any(|(value, _)| *value == filter.outcome) {
+        return Err("Choose an outcome from the list.".into());
+    }
+    let text = |value: &str| Some(value.trim().to_string()).filter(|value| !value.is_empty());
+    Ok(switchboard_store::AuditQuery {
+        actor: text(&filter.user),
+        server: text(&filter.server),
+        tool: text(&filter.tool),
+        outcome: text(&filter.outcome),
+        since: day(&filter.since, "From")?,
+        // The whole of the last day.
+        until: day(&filter.until, "To")?.map(|start| start + 86_400_000),
+        after: text(&filter.before),
+        limit: 50,
+        newest_first,
+    })
+}
+
+/// The filters as a query string, with `before` when given.
+fn filter_query(filter: &pages::AuditFilter, before: Option<&str>) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (key, value) in [
+        ("user", &filter.user),
+        ("server", &filter.server),
+        ("tool", &filter.tool),
+        ("outcome", &filter.outcome),
+        ("since", &filter.since),
+        ("until", &filter.until),
+    ] {
+        if !value.trim().is_empty() {
+            query.append_pair(key, value.trim());
+        }
+    }
+    if let Some(before) = before {
+        query.append_pair("before", before);
+    }
+    let query = query.finish();
+    if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{query}")
+    }
+}
+
+/// `/console/admin/audit`: the log, newest first, filtered, 50 rows a page.
+pub(super) async fn audit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(filter): Query<pages::AuditFilter>,
+) -> Response {
+    let viewer = match Viewer::of(&state, jar, "/console/admin/audit").await {
+        Ok(viewer) => viewer,
+        Err(answer) => return answer,
+    };
+    if let Err(refused) = viewer.admin(&state, false).await {
+        return refused;
+    }
+    let (rows, problem) = match audit_query(&filter, true) {
+        Ok(query) => {
+            state.gateway.audit().flush().await;
+            match state.gateway.store().audit(&query).await {
+                Ok(rows) => (rows, None),
+                Err(error) => return viewer.failed(&error.to_string()),
+            }
+        }
+        Err(problem) => (Vec::new(), Some(problem)),
+    };
+    let older = (rows.len() == 50)
+        .then(|| rows.last().map(|row| filter_query(&filter, Some(&row.id))))
+        .flatten();
+    let status = if problem.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let page = pages::AuditPage {
+        frame: viewer.frame(&state, "audit", None, problem).await,
+        query: filter_query(&filter, None),
+        outcomes: OUTCOMES.to_vec(),
+        rows: rows
+            .into_iter()
+            .map(|row| pages::AuditRow {
+                when: pages::when(row.at),
+                outcome_class: match row.outcome.as_ref() {
+                    "ok" => "ok",
+                    "denied" => "warn",
+                    _ => "muted",
+                },
+                actor: row.actor.into_owned(),
+                action: row.action.into_owned(),
+                server: row.server,
+                tool: row.tool,
+                outcome: row.outcome.into_owned(),
+                took: format!("{} ms", row.duration_ms),
+            })
+            .collect(),
+        older,
+        filter,
+    };
+    show(status, viewer.jar, &page)
+}
+
+/// The most rows one download carries.
+const DOWNLOAD_ROWS: usize = 100_000;
+
+/// `/console/admin/audit.jsonl`: the filtered log, oldest first, one JSON object a line.
+pub(super) async fn audit_download(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(filter): Query<pages::AuditFilter>,
+) -> Response {
+    let viewer = match Viewer::of(&state, jar, "/console/admin/audit").await {
+        Ok(viewer) => viewer,
+        Err(answer) => return answer,
+    };
+    if let Err(refused) = viewer.admin(&state, false).await {
+        return refused;
+    }
+    let mut query = match audit_query(&filter, false) {
+        Ok(query) => query,
+        Err(problem) => {
+            return crate::oauth::browser::error_page(
+                StatusCode::BAD_REQUEST,
+                viewer.jar,
+                "These filters cannot be read",
+                &problem,
+            );
+        }
+    };
+    query.after = None;
+    query.limit = 1000;
+    state.gateway.audit().flush().await;
+    let mut lines = String::new();
+    let mut count = 0;
+    loop {
+        let rows = match state.gateway.store().audit(&query).await {
+            Ok(rows) => rows,
+            Err(error) => return viewer.failed(&error.to_string()),
+        };
+        let Some(last) = rows.last().map(|row| row.id.clone()) else {
+            break;
+        };
+        for row in &rows {
+            let detail: serde_json::Value =
+                serde_json::from_str(&row.detail).unwrap_or(serde_json::Value::Null);
+            let line = serde_json::json!({"id": row.id, "at": row.at, "actor": row.actor,
+                "client": row.client, "kind": row.kind, "action": row.action,
+                "server": row.server, "tool": row.tool, "outcome": row.outcome,
+                "durationMs": row.duration_ms, "detail": detail});
+            lines.push_str(&line.to_string());
+            lines.push('\n');
+        }
+        count += rows.len();
+        if rows.len() < 1000 || count >= DOWNLOAD_ROWS {
+            break;
+        }
+        query.after = Some(last);
+    }
+    (
+        viewer.jar,
+        [
+            (axum::http::header::CONTENT_TYPE, "application/jsonl"),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                "attachment; filename=\"switchboard-audit.jsonl\"",
+            ),
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+        ],
+        lines,
+    )
+        .into_response()
+}

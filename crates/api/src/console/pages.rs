@@ -142,6 +142,57 @@ pub(super) struct RequestsPage {
     pub decided: Vec<DecidedRow>,
 }
 
+/// The audit page's filters, as the form sent them (and shows them again).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
+pub(super) struct AuditFilter {
+    pub user: String,
+    pub server: String,
+    pub tool: String,
+    pub outcome: String,
+    /// `YYYY-MM-DD`, UTC, inclusive.
+    pub since: String,
+    /// `YYYY-MM-DD`, UTC, inclusive.
+    pub until: String,
+    /// The id of the last row of the page before.
+    pub before: String,
+}
+
+pub(super) struct AuditRow {
+    pub when: String,
+    pub actor: String,
+    pub action: String,
+    pub server: String,
+    pub tool: String,
+    pub outcome: String,
+    pub outcome_class: &'static str,
+    pub took: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/audit.html")]
+pub(super) struct AuditPage {
+    pub frame: Frame,
+    pub filter: AuditFilter,
+    /// The filters as a query string (`?user=…`), for the download link.
+    pub query: String,
+    pub outcomes: Vec<(&'static str, &'static str)>,
+    pub rows: Vec<AuditRow>,
+    /// The query string of the next, older page.
+    pub older: Option<String>,
+}
+
+/// A day (`YYYY-MM-DD`) as Unix milliseconds at its start, UTC; `None` when it is no day.
+pub(super) fn day_start(day: &str) -> Option<i64> {
+    let mut parts = day.trim().splitn(3, '-');
+    let year: i32 = parts.next()?.parse().ok()?;
+    let month: u8 = parts.next()?.parse().ok()?;
+    let date: u8 = parts.next()?.parse().ok()?;
+    let date =
+        time::Date::from_calendar_date(year, time::Month::try_from(month).ok()?, date).ok()?;
+    Some(date.midnight().assume_utc().unix_timestamp() * 1000)
+}
+
 /// A moment (Unix milliseconds) as people read it, in UTC.
 pub(super) fn when(ms: i64) -> String {
     match time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)) {
@@ -247,5 +298,8 @@ mod tests {
         );
         assert_eq!(approval_durations(Some(3_600)).len(), 1);
         assert_eq!(approval_durations(None).len(), 5);
+        assert_eq!(day_start("2026-11-30"), Some(1_796_000_000_000 - 3_200_000));
+        assert_eq!(day_start("2026-13-01"), None);
+        assert_eq!(day_start("yesterday"), None);
     }
 }

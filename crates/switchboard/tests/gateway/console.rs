@@ -56,7 +56,21 @@ async fn a_user_asks_an_admin_approves_and_the_user_sees_the_grant_and_makes_a_k
             .contains("revoked"),
         "{out}"
     );
-    for page in ["apps", "app", "requests", "connect", "access-key"] {
+    let (before, after) = (
+        out["auditRowsBefore"].as_u64().unwrap_or(0),
+        out["auditRowsAfter"].as_u64().unwrap_or(0),
+    );
+    assert!(after > 0 && after < before, "the filter narrows: {out}");
+    assert_eq!(out["auditWho"], json!(["bob"]), "{out}");
+    for page in [
+        "apps",
+        "app",
+        "requests",
+        "connect",
+        "access-key",
+        "audit",
+        "audit-filtered",
+    ] {
         for width in ["desktop", "phone"] {
             let shot = screenshots.join(format!("console-{page}-{width}.png"));
             assert!(shot.exists(), "{}", shot.display());
@@ -186,4 +200,37 @@ async fn console_pages_need_a_session_admin_pages_an_admin_and_forms_their_token
     assert_eq!(bad.status, 400, "{}", bad.body);
     assert!(bad.body.contains("give a reason"), "{}", bad.body);
     assert_eq!(bob.get("/console/apps/nothing-here").await.status, 404);
+    assert_eq!(bob.get("/console/admin/audit").await.status, 403);
+    assert_eq!(bob.get("/console/admin/audit.jsonl").await.status, 403);
+
+    // An admin downloads the filtered log as JSON lines; a filter that is no day is a problem.
+    let mut ada = Browser::new(&server);
+    assert_eq!(ada.sign_in("admin", ADMIN_PASSWORD).await.status, 303);
+    let download = ada
+        .get("/console/admin/audit.jsonl?user=bob&outcome=ok")
+        .await;
+    assert_eq!(download.status, 200);
+    assert_eq!(
+        download
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/jsonl")
+    );
+    let lines: Vec<Value> = download
+        .body
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    assert!(!lines.is_empty(), "bob signed in: {}", download.body);
+    assert!(
+        lines
+            .iter()
+            .all(|row| row["actor"] == "bob" && row["outcome"] == "ok"),
+        "{}",
+        download.body
+    );
+    let bad = ada.get("/console/admin/audit?since=yesterday").await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("is not a day"), "{}", bad.body);
 }
