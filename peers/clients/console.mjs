@@ -89,6 +89,9 @@ try {
   out.auditRowsAfter = await admin.locator("table.audit tbody tr").count();
   out.auditWho = [...new Set(await admin.locator('table.audit tbody td[data-label="Who"]').allInnerTexts())];
   await shoot(admin, "audit-filtered");
+  await admin.getByRole("link", { name: "Servers" }).click();
+  await admin.waitForURL(/\/console\/admin\/servers/);
+  await shoot(admin, "servers");
 
   // The user sees the grant, and how to connect.
   await user.goto(`${config.base}/console/access`);

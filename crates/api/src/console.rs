@@ -1,13 +1,15 @@
 //! The web console, served by the binary on the same sign-in as the consent screen: for every
 //! signed-in user the app store (`/console/apps`), connection settings (`/console/connect`) and
 //! their access (`/console/access`); for admins the request inbox (`/console/admin/requests`)
-//! and the audit log (`/console/admin/audit`, with a download as JSON lines).
+//! and the audit log (`/console/admin/audit`, with a download as JSON lines), and the servers
+//! (`/console/admin/servers`: listed with their state, added by URL, enabled, disabled, deleted).
 //! Pages are askama templates (`templates/console/`) with no script; every form carries the
 //! CSRF token and works without JavaScript. What a page may show or do is decided at the policy
 //! point: the browser session is the caller (`Credential::Session`).
 
 mod admin;
 mod pages;
+mod servers;
 mod user;
 
 use axum::{
@@ -39,6 +41,19 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/console/admin/requests", get(admin::requests))
         .route("/console/admin/requests/{id}/approve", post(admin::approve))
         .route("/console/admin/requests/{id}/deny", post(admin::deny))
+        .route(
+            "/console/admin/servers",
+            get(servers::servers).post(servers::add),
+        )
+        .route("/console/admin/servers/{id}/enable", post(servers::enable))
+        .route(
+            "/console/admin/servers/{id}/disable",
+            post(servers::disable),
+        )
+        .route(
+            "/console/admin/servers/{id}/delete",
+            get(servers::confirm_delete).post(servers::delete),
+        )
         .route("/console/admin/audit", get(admin::audit))
         .route("/console/admin/audit.jsonl", get(admin::audit_download))
 }
@@ -194,6 +209,8 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "key_revoked" => "The key was revoked: it stops working at once.",
         "approved" => "Approved: the user has the permission now.",
         "denied" => "Denied: the user sees your reason.",
+        "server_added" => "The server was added. It connects on first use.",
+        "server_deleted" => "The server was deleted.",
         _ => return None,
     })
 }

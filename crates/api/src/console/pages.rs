@@ -142,6 +142,34 @@ pub(super) struct RequestsPage {
     pub decided: Vec<DecidedRow>,
 }
 
+pub(super) struct ServerRow {
+    pub id: String,
+    pub name: String,
+    pub alias: String,
+    pub runtime: &'static str,
+    pub enabled: bool,
+    pub state: &'static str,
+    pub state_class: &'static str,
+    /// The last error, when in error.
+    pub message: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/servers.html")]
+pub(super) struct ServersPage {
+    pub frame: Frame,
+    pub servers: Vec<ServerRow>,
+}
+
+#[derive(Template)]
+#[template(path = "console/delete.html")]
+pub(super) struct DeletePage {
+    pub frame: Frame,
+    pub id: String,
+    pub name: String,
+    pub alias: String,
+}
+
 /// The audit page's filters, as the form sent them (and shows them again).
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(default)]

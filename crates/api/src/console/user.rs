@@ -429,7 +429,7 @@ pub(super) async fn create_key(
 #[derive(Debug, serde::Deserialize)]
 pub(super) struct CsrfForm {
     #[serde(default)]
-    csrf: String,
+    pub(super) csrf: String,
 }
 
 pub(super) async fn revoke_key(

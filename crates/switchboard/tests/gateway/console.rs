@@ -234,3 +234,116 @@ async fn console_pages_need_a_session_admin_pages_an_admin_and_forms_their_token
     assert_eq!(bad.status, 400);
     assert!(bad.body.contains("is not a day"), "{}", bad.body);
 }
+
+/// The servers page: an admin adds a remote server by URL, disables it, and deletes it after the
+/// confirmation; a forbidden address is refused with its reason; a user cannot open the page.
+#[tokio::test]
+async fn an_admin_adds_disables_and_deletes_a_server() {
+    let (python, server) = calc_behind_gateway(&[]).await;
+    add_user(&server, "bob", "bob's long password");
+    let mut bob = Browser::new(&server);
+    assert_eq!(bob.sign_in("bob", "bob's long password").await.status, 303);
+    assert_eq!(bob.get("/console/admin/servers").await.status, 403);
+    let mut ada = Browser::new(&server);
+    assert_eq!(ada.sign_in("admin", ADMIN_PASSWORD).await.status, 303);
+    assert_eq!(ada.get("/console/admin/servers").await.status, 200);
+    let csrf = ada.csrf();
+    let url = python.url("/mcp");
+    let added = ada
+        .post(
+            "/console/admin/servers",
+            &[
+                ("csrf", csrf.as_str()),
+                ("name", "Calc again"),
+                ("url", url.as_str()),
+                ("alias", "calc-again"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    let listed = ada.get("/console/admin/servers?done=server_added").await;
+    assert!(listed.body.contains("calc-again"), "{}", listed.body);
+    assert!(
+        listed.body.contains("The server was added"),
+        "{}",
+        listed.body
+    );
+    let fetched = admin(&server, Method::GET, "/api/mcp-servers/calc-again", None).await;
+    let id = fetched["id"].as_str().expect("id").to_string();
+
+    let disabled = ada
+        .post(
+            &format!("/console/admin/servers/{id}/disable"),
+            &[("csrf", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(disabled.status, 303);
+    let fetched = admin(&server, Method::GET, "/api/mcp-servers/calc-again", None).await;
+    assert_eq!(fetched["enabled"], false);
+
+    let confirm = ada
+        .get(&format!("/console/admin/servers/{id}/delete"))
+        .await;
+    assert_eq!(confirm.status, 200);
+    assert!(
+        confirm.body.contains("Delete Calc again?"),
+        "{}",
+        confirm.body
+    );
+    let deleted = ada
+        .post(
+            &format!("/console/admin/servers/{id}/delete"),
+            &[("csrf", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(deleted.status, 303);
+    let (status, _) = server
+        .send_json(Method::GET, "/api/mcp-servers/calc-again", None)
+        .await
+        .expect("answers");
+    assert_eq!(status, 404);
+
+    let refused = ada
+        .post(
+            "/console/admin/servers",
+            &[
+                ("csrf", csrf.as_str()),
+                ("name", "Metadata"),
+                ("url", "http://169.254.169.254/latest"),
+                ("alias", ""),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(refused.body.contains("link-local"), "{}", refused.body);
+    // Bob's valid token of his own acts on nothing.
+    let bob_csrf = bob.csrf();
+    let acted = bob
+        .post(
+            "/console/admin/servers",
+            &[
+                ("csrf", bob_csrf.as_str()),
+                ("name", "Mine"),
+                ("url", url.as_str()),
+                ("alias", ""),
+            ],
+        )
+        .await;
+    assert_eq!(acted.status, 403);
+    let audit = admin(&server, Method::GET, "/api/audit?limit=1000", None).await;
+    for (action, outcome) in [
+        ("console.server.create", "ok"),
+        ("console.server.disable", "ok"),
+        ("console.server.delete", "ok"),
+        ("console.server.create", "error"),
+    ] {
+        assert!(
+            audit["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .any(|row| row["action"] == action && row["outcome"] == outcome),
+            "{action} {outcome}: {audit}"
+        );
+    }
+}
