@@ -106,6 +106,25 @@ impl Viewer {
         Self::of(state, jar, here).await
     }
 
+    /// As [`Self::of`], for an admin page the policy lets this user read.
+    async fn admin_page(state: &AppState, jar: CookieJar, here: &str) -> Result<Self, Response> {
+        let viewer = Self::of(state, jar, here).await?;
+        viewer.admin(state, false).await?;
+        Ok(viewer)
+    }
+
+    /// As [`Self::posting`], for an admin form the policy lets this user act on.
+    async fn admin_form(
+        state: &AppState,
+        jar: CookieJar,
+        here: &str,
+        field: &str,
+    ) -> Result<Self, Response> {
+        let viewer = Self::posting(state, jar, here, field).await?;
+        viewer.admin(state, true).await?;
+        Ok(viewer)
+    }
+
     /// The policy's decision on this user asking for `endpoint` (and `tool`, on `/mcp/user`).
     async fn decide(
         &self,
@@ -218,4 +237,12 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
 #[derive(Debug, serde::Deserialize)]
 struct Done {
     done: Option<String>,
+}
+
+/// A duration field of a form: seconds, or empty for the default; `Err` when it is neither.
+fn seconds(field: &str) -> Result<Option<i64>, ()> {
+    match field.trim() {
+        "" => Ok(None),
+        seconds => seconds.parse().map(Some).map_err(drop),
+    }
 }

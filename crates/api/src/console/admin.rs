@@ -91,13 +91,10 @@ pub(super) async fn requests(
     jar: CookieJar,
     Query(done): Query<Done>,
 ) -> Response {
-    let viewer = match Viewer::of(&state, jar, INBOX).await {
+    let viewer = match Viewer::admin_page(&state, jar, INBOX).await {
         Ok(viewer) => viewer,
         Err(answer) => return answer,
     };
-    if let Err(refused) = viewer.admin(&state, false).await {
-        return refused;
-    }
     inbox(&state, viewer, notice(done.done.as_deref()), None).await
 }
 
@@ -116,22 +113,13 @@ pub(super) async fn approve(
     Path(id): Path<String>,
     Form(form): Form<ApproveForm>,
 ) -> Response {
-    let viewer = match Viewer::posting(&state, jar, INBOX, &form.csrf).await {
+    let viewer = match Viewer::admin_form(&state, jar, INBOX, &form.csrf).await {
         Ok(viewer) => viewer,
         Err(answer) => return answer,
     };
-    if let Err(refused) = viewer.admin(&state, true).await {
-        return refused;
-    }
-    let duration_seconds = match form.duration.trim() {
-        "" => None,
-        seconds => match seconds.parse::<i64>() {
-            Ok(seconds) => Some(seconds),
-            Err(_) => {
-                let problem = "Choose a duration from the list.".to_string();
-                return inbox(&state, viewer, None, Some(problem)).await;
-            }
-        },
+    let Ok(duration_seconds) = super::seconds(&form.duration) else {
+        let problem = "Choose a duration from the list.".to_string();
+        return inbox(&state, viewer, None, Some(problem)).await;
     };
     let body = ApproveBody {
         duration_seconds,
@@ -165,13 +153,10 @@ pub(super) async fn deny(
     Path(id): Path<String>,
     Form(form): Form<DenyForm>,
 ) -> Response {
-    let viewer = match Viewer::posting(&state, jar, INBOX, &form.csrf).await {
+    let viewer = match Viewer::admin_form(&state, jar, INBOX, &form.csrf).await {
         Ok(viewer) => viewer,
         Err(answer) => return answer,
     };
-    if let Err(refused) = viewer.admin(&state, true).await {
-        return refused;
-    }
     let action = viewer.action("console.deny_access_request", "");
     let body = DenyBody {
         reason: form.reason,
@@ -255,13 +240,10 @@ pub(super) async fn audit(
     jar: CookieJar,
     Query(filter): Query<pages::AuditFilter>,
 ) -> Response {
-    let viewer = match Viewer::of(&state, jar, "/console/admin/audit").await {
+    let viewer = match Viewer::admin_page(&state, jar, "/console/admin/audit").await {
         Ok(viewer) => viewer,
         Err(answer) => return answer,
     };
-    if let Err(refused) = viewer.admin(&state, false).await {
-        return refused;
-    }
     let (rows, problem) = match audit_query(&filter, true) {
         Ok(query) => {
             state.gateway.audit().flush().await;
@@ -316,13 +298,10 @@ pub(super) async fn audit_download(
     jar: CookieJar,
     Query(filter): Query<pages::AuditFilter>,
 ) -> Response {
-    let viewer = match Viewer::of(&state, jar, "/console/admin/audit").await {
+    let viewer = match Viewer::admin_page(&state, jar, "/console/admin/audit").await {
         Ok(viewer) => viewer,
         Err(answer) => return answer,
     };
-    if let Err(refused) = viewer.admin(&state, false).await {
-        return refused;
-    }
     let mut query = match audit_query(&filter, false) {
         Ok(query) => query,
         Err(problem) => {

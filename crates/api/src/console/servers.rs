@@ -63,25 +63,15 @@ async fn servers_page(
     show(status, viewer.jar, &page)
 }
 
-/// As an admin who may write, for a form; or the answer that refuses.
-async fn writer(state: &AppState, jar: CookieJar, csrf: &str) -> Result<Viewer, Response> {
-    let viewer = Viewer::posting(state, jar, SERVERS, csrf).await?;
-    viewer.admin(state, true).await?;
-    Ok(viewer)
-}
-
 pub(super) async fn servers(
     State(state): State<AppState>,
     jar: CookieJar,
     axum::extract::Query(done): axum::extract::Query<super::Done>,
 ) -> Response {
-    let viewer = match Viewer::of(&state, jar, SERVERS).await {
+    let viewer = match Viewer::admin_page(&state, jar, SERVERS).await {
         Ok(viewer) => viewer,
         Err(answer) => return answer,
     };
-    if let Err(refused) = viewer.admin(&state, false).await {
-        return refused;
-    }
     servers_page(&state, viewer, super::notice(done.done.as_deref()), None).await
 }
 
@@ -102,7 +92,7 @@ pub(super) async fn add(
     jar: CookieJar,
     Form(form): Form<AddForm>,
 ) -> Response {
-    let viewer = match writer(&state, jar, &form.csrf).await {
+    let viewer = match Viewer::admin_form(&state, jar, SERVERS, &form.csrf).await {
         Ok(viewer) => viewer,
         Err(answer) => return answer,
     };
@@ -148,7 +138,7 @@ async fn set_enabled(
     csrf: &str,
     enabled: bool,
 ) -> Response {
-    let viewer = match writer(&state, jar, csrf).await {
+    let viewer = match Viewer::admin_form(&state, jar, SERVERS, csrf).await {
         Ok(viewer) => viewer,
         Err(answer) => return answer,
     };
@@ -188,13 +178,10 @@ pub(super) async fn confirm_delete(
     jar: CookieJar,
     Path(id): Path<String>,
 ) -> Response {
-    let viewer = match Viewer::of(&state, jar, SERVERS).await {
+    let viewer = match Viewer::admin_page(&state, jar, SERVERS).await {
         Ok(viewer) => viewer,
         Err(answer) => return answer,
     };
-    if let Err(refused) = viewer.admin(&state, false).await {
-        return refused;
-    }
     let server = match state.gateway.get(&id).await {
         Ok(server) => server,
         Err(error) => return failed_lookup(viewer, error),
@@ -226,7 +213,7 @@ pub(super) async fn delete(
     Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let viewer = match writer(&state, jar, &form.csrf).await {
+    let viewer = match Viewer::admin_form(&state, jar, SERVERS, &form.csrf).await {
         Ok(viewer) => viewer,
         Err(answer) => return answer,
     };

@@ -192,15 +192,9 @@ pub(super) async fn request(
         }
         Err(answer) => return answer,
     }
-    let duration_seconds = match form.duration.trim() {
-        "" => None,
-        seconds => match seconds.parse::<i64>() {
-            Ok(seconds) => Some(seconds),
-            Err(_) => {
-                let problem = "Choose a duration from the list.".to_string();
-                return app_page(&state, viewer, &form.app, None, Some(problem)).await;
-            }
-        },
+    let Ok(duration_seconds) = super::seconds(&form.duration) else {
+        let problem = "Choose a duration from the list.".to_string();
+        return app_page(&state, viewer, &form.app, None, Some(problem)).await;
     };
     let requester = Requester {
         user_id: viewer.user.id.clone(),
@@ -388,17 +382,15 @@ pub(super) async fn create_key(
         .filter(|(key, _)| key == "scope")
         .map(|(_, value)| value.as_str())
         .collect();
-    let expires_at = match field("expires").trim() {
-        "" => None,
-        seconds => match seconds.parse::<i64>() {
-            Ok(seconds) if seconds > 0 => {
-                Some(switchboard_auth::secret::now_ms() + seconds.saturating_mul(1000))
-            }
-            _ => {
-                let problem = "Choose when the key expires from the list.".to_string();
-                return access_page(&state, viewer, None, Some(problem), None).await;
-            }
-        },
+    let expires_at = match super::seconds(&field("expires")) {
+        Ok(None) => None,
+        Ok(Some(seconds)) if seconds > 0 => {
+            Some(switchboard_auth::secret::now_ms() + seconds.saturating_mul(1000))
+        }
+        _ => {
+            let problem = "Choose when the key expires from the list.".to_string();
+            return access_page(&state, viewer, None, Some(problem), None).await;
+        }
     };
     let body = KeyBody {
         user: None,
