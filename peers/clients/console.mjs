@@ -9,10 +9,14 @@
 //   admin: {username, password},   an admin
 //   app: ALIAS,                    the app the user asks for
 //   permission: LABEL,             the permission the user asks for
-//   screenshots: DIR
+//   screenshots: DIR,
+//   catalog: LABEL,                the catalog entry the admin adds, as the list shows it
+//   block: {mcpServers: {...}},    the block the admin pastes
+//   callServer: NAME,              the server whose tool the admin tries,
+//   call: {tool, arguments}        and the call
 // }
 // Prints one JSON line: {requested, approvedSeen, auditRowsBefore, auditRowsAfter, auditWho, grant,
-// connect, keyShown, keyRevoked, problems: [...]}.
+// catalogAdded, imported, called, connect, keyShown, keyRevoked, problems: [...]}.
 import path from "node:path";
 import { chromium } from "playwright-core";
 
@@ -92,6 +96,26 @@ try {
   await admin.getByRole("link", { name: "Servers" }).click();
   await admin.waitForURL(/\/console\/admin\/servers/);
   await shoot(admin, "servers");
+
+  // The admin adds a server from the catalog, then imports a pasted mcpServers block.
+  await admin.getByLabel("Server", { exact: true }).selectOption({ label: config.catalog });
+  await admin.getByRole("button", { name: "Add from the catalog" }).click();
+  await admin.waitForURL(/done=server_added/);
+  out.catalogAdded = await admin.locator("table tbody").innerText();
+  await admin.getByLabel("JSON").fill(JSON.stringify(config.block));
+  await admin.getByRole("button", { name: "Import" }).click();
+  out.imported = await admin.locator("section", { has: admin.getByRole("heading", { name: "Imported" }) }).innerText();
+  await shoot(admin, "servers-imported");
+
+  // The admin test-calls one of the app's tools.
+  await admin.getByRole("link", { name: config.callServer, exact: true }).click();
+  await admin.waitForURL(/\/console\/admin\/servers\/[^/]+$/);
+  const tool = admin.locator("li.panel", { has: admin.getByRole("heading", { name: config.call.tool, exact: true }) });
+  await tool.getByText("Try it").click();
+  await tool.getByLabel("Arguments (JSON)").fill(JSON.stringify(config.call.arguments));
+  await tool.getByRole("button", { name: `Call ${config.call.tool}` }).click();
+  out.called = await admin.locator("section", { has: admin.getByRole("heading", { name: /Result of/ }) }).locator("pre").innerText();
+  await shoot(admin, "server-called");
 
   // The user sees the grant, and how to connect.
   await user.goto(`${config.base}/console/access`);

@@ -45,6 +45,13 @@ pub(crate) fn routes() -> Router<AppState> {
             "/console/admin/servers",
             get(servers::servers).post(servers::add),
         )
+        .route(
+            "/console/admin/servers/catalog",
+            post(servers::add_from_catalog),
+        )
+        .route("/console/admin/servers/import", post(servers::import))
+        .route("/console/admin/servers/{id}", get(servers::server))
+        .route("/console/admin/servers/{id}/call", post(servers::call))
         .route("/console/admin/servers/{id}/enable", post(servers::enable))
         .route(
             "/console/admin/servers/{id}/disable",

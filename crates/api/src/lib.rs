@@ -147,6 +147,7 @@ pub fn router(state: AppState) -> Router {
                 .patch(servers::update)
                 .delete(servers::delete),
         )
+        .route("/api/mcp-servers/import", post(servers::import))
         .route("/api/mcp-servers/{id}/tools", get(servers::tools))
         .route("/api/catalog", get(servers::catalog))
         .route("/api/audit", get(servers::audit))

@@ -44,6 +44,22 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(created?)).into_response())
 }
 
+/// `POST /api/mcp-servers/import`: every entry of an `mcpServers` block, each one's outcome.
+pub async fn import(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: crate::error::Body,
+) -> Result<Response, ApiError> {
+    let action = caller.action("server.import", "");
+    let imported = async {
+        let block: serde_json::Value = parse_body(&body?)?;
+        Ok(state.gateway.import_servers(&block, &action).await?)
+    }
+    .await;
+    crate::auth::audit_failure(&state, &action, &imported);
+    Ok(Json(json!({"items": imported?})).into_response())
+}
+
 pub async fn get(
     State(state): State<AppState>,
     _caller: Caller,

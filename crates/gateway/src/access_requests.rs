@@ -119,12 +119,7 @@ impl Gateway {
         let server_id = permission
             .as_ref()
             .map_or_else(String::new, |p| p.server_id.clone());
-        let server = match self.definitions().await?.get(&server_id) {
-            Some(crate::definition_cache::CachedDefinition::Ready(resolved)) => {
-                resolved.definition.alias.clone()
-            }
-            _ => String::new(),
-        };
+        let server = self.alias_of(&server_id).await?;
         Ok(RequestView {
             id: row.id,
             user_id: row.user_id,

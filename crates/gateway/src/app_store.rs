@@ -2,6 +2,10 @@
 //! tools each gives, and the user's state for each (granted until, pending, requestable). What
 //! `/mcp/user`'s tools and the console's pages show; the rules of who may do what stay at the
 //! policy point.
+//!
+//! Searching asks remote servers for their tools (within [`TOOLS_DEADLINE`]) but reads a local
+//! server's last listing, and starts no process: a user's search never spawns every local
+//! server. One app's permissions ask its upstream, local or not, as a client of it would.
 
 use std::time::Duration;
 
@@ -72,21 +76,31 @@ fn matches<'a>(query: Option<&str>, texts: impl IntoIterator<Item = &'a str>) ->
 }
 
 impl Gateway {
-    /// The enabled servers `user_id` holds a grant on or may request, with their tools where
-    /// they list them in time.
-    async fn listed_apps(&self, user_id: &str) -> Result<Vec<Listed>, GatewayError> {
+    /// The enabled servers `user_id` holds a grant on or may request, with their tools (`only`:
+    /// just this server; see the module's doc for which are asked for now).
+    async fn listed_apps(
+        &self,
+        user_id: &str,
+        only: Option<&str>,
+    ) -> Result<Vec<Listed>, GatewayError> {
         let servers = self.resolved_servers().await?;
         let servers: Vec<_> = servers
             .into_iter()
             .filter(|server| server.definition.enabled)
+            .filter(|server| only.is_none_or(|id| server.id == id))
             .collect();
+        let mut tools = Vec::with_capacity(servers.len());
         let listings = servers.iter().map(|server| async {
+            let remote = server.definition.runtime == crate::model::Runtime::Remote;
+            if only.is_none() && !remote {
+                return self.listed_tools(&server.id);
+            }
             tokio::time::timeout(TOOLS_DEADLINE, self.tools(&server.id))
                 .await
                 .ok()
                 .and_then(Result::ok)
         });
-        let tools = futures::future::join_all(listings).await;
+        tools.extend(futures::future::join_all(listings).await);
         let now = crate::now_ms();
         let base = self.settings().public_url.trim_end_matches('/').to_string();
         Ok(servers
@@ -122,7 +136,7 @@ impl Gateway {
         query: Option<&str>,
     ) -> Result<Vec<AppView>, GatewayError> {
         Ok(self
-            .listed_apps(user_id)
+            .listed_apps(user_id, None)
             .await?
             .into_iter()
             .filter(|app| {
@@ -152,10 +166,10 @@ impl Gateway {
             return Err(GatewayError::Disabled(resolved.definition.alias.clone()));
         }
         let app = self
-            .listed_apps(user_id)
+            .listed_apps(user_id, Some(&resolved.id))
             .await?
             .into_iter()
-            .find(|app| app.view.id == resolved.id)
+            .next()
             .ok_or_else(|| GatewayError::NotFound(server.to_string()))?;
         let mine = self.my_access_requests(user_id).await?;
         let permissions = self
@@ -174,7 +188,7 @@ impl Gateway {
         user_id: &str,
         query: Option<&str>,
     ) -> Result<Vec<PermissionState>, GatewayError> {
-        let apps = self.listed_apps(user_id).await?;
+        let apps = self.listed_apps(user_id, None).await?;
         let mine = self.my_access_requests(user_id).await?;
         let mut found = Vec::new();
         for app in &apps {

@@ -351,3 +351,40 @@ pub(crate) fn record(gateway: &Gateway, id: &str, error: Option<&UpstreamError>)
 pub(crate) fn unexpected() -> McpError {
     McpError::internal_error("the upstream answered with an unexpected result", None)
 }
+
+impl Gateway {
+    /// Calls one tool of a server as an admin trying it (the console's test call): governed,
+    /// audited and counted as any call, with the caller's name. The answer as JSON: the result,
+    /// or the JSON-RPC error.
+    pub async fn test_call(
+        &self,
+        server: &str,
+        tool: &str,
+        arguments: Option<serde_json::Map<String, Value>>,
+        actor: &str,
+    ) -> Result<Value, GatewayError> {
+        let served = self.served(server).await?;
+        let by = CalledBy {
+            actor: actor.to_string(),
+            client: "console".into(),
+        };
+        let answer = governed_call(
+            self,
+            &served,
+            tool,
+            arguments,
+            by,
+            &http::HeaderMap::new(),
+            RequestOptions::default(),
+        )
+        .await;
+        Ok(match answer {
+            Ok(CallToolResponse::Complete(result)) => {
+                serde_json::to_value(result).unwrap_or(Value::Null)
+            }
+            // Only a stateless client's call is answered so; this one names no client.
+            Ok(_) => serde_json::json!({"error": {"message": "the tool asked for input"}}),
+            Err(error) => serde_json::json!({"error": error}),
+        })
+    }
+}

@@ -60,6 +60,14 @@ impl Gateway {
         }
     }
 
+    /// A server's alias by its id, from the cached definitions; empty for none (deleted).
+    pub async fn alias_of(&self, server_id: &str) -> Result<String, GatewayError> {
+        Ok(match self.definitions().await?.get(server_id) {
+            Some(CachedDefinition::Ready(resolved)) => resolved.definition.alias.clone(),
+            _ => String::new(),
+        })
+    }
+
     /// Every server, once, from the cached definitions: enabled or not, ordered by alias.
     pub(crate) async fn resolved_servers(&self) -> Result<Vec<Arc<Resolved>>, GatewayError> {
         let definitions = self.definitions().await?;

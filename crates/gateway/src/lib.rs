@@ -19,6 +19,7 @@ mod era;
 mod error;
 mod forward;
 mod held_calls;
+pub mod import;
 pub mod metrics;
 pub mod model;
 pub mod org_settings;
@@ -587,6 +588,16 @@ impl Gateway {
     /// The tools as exposed after governance.
     pub async fn tools(&self, id_or_alias: &str) -> Result<Vec<ToolMetadata>, GatewayError> {
         Ok(self.served(id_or_alias).await?.registry.list())
+    }
+
+    /// A server's tools as last listed, without asking the upstream: `None` when they were
+    /// not listed since it started or changed.
+    pub fn listed_tools(&self, id: &str) -> Option<Vec<ToolMetadata>> {
+        self.served
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id)
+            .map(|served| served.registry.list())
     }
 
     /// Drops a server's cached tools, so that the next listing asks the upstream again.

@@ -159,6 +159,38 @@ pub(super) struct ServerRow {
 pub(super) struct ServersPage {
     pub frame: Frame,
     pub servers: Vec<ServerRow>,
+    /// The catalog: (entry id, name and what it is).
+    pub catalog: Vec<(String, String)>,
+    /// What an import did, one line per entry.
+    pub imported: Vec<String>,
+}
+
+/// A tool as the server page shows it.
+pub(super) struct ToolRow {
+    pub name: String,
+    pub description: String,
+    /// Its annotations, in words.
+    pub hints: Vec<&'static str>,
+    /// Arguments to start from: `{}` with the required parameters' names.
+    pub example: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/server.html")]
+pub(super) struct ServerPage {
+    pub frame: Frame,
+    pub id: String,
+    pub name: String,
+    pub alias: String,
+    pub runtime: &'static str,
+    pub state: &'static str,
+    pub state_class: &'static str,
+    pub tools: Vec<ToolRow>,
+    /// Why there are no tools to show.
+    pub tools_note: String,
+    /// The last test call: its tool, and its answer as pretty JSON.
+    pub called: String,
+    pub result: Option<String>,
 }
 
 #[derive(Template)]

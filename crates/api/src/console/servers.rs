@@ -20,12 +20,32 @@ use crate::AppState;
 
 const SERVERS: &str = "/console/admin/servers";
 
+/// A server's state in words, and its pill's class.
+fn state_of(enabled: bool, state: &str) -> (&'static str, &'static str) {
+    match (enabled, state) {
+        (false, _) => ("disabled", "muted"),
+        (true, "connected") => ("connected", "ok"),
+        (true, "error") => ("error", "warn"),
+        (true, _) => ("idle", ""),
+    }
+}
+
 /// The servers page, with a notice or a problem to show.
 async fn servers_page(
     state: &AppState,
     viewer: Viewer,
     notice: Option<&'static str>,
     problem: Option<String>,
+) -> Response {
+    servers_page_with(state, viewer, notice, problem, Vec::new()).await
+}
+
+async fn servers_page_with(
+    state: &AppState,
+    viewer: Viewer,
+    notice: Option<&'static str>,
+    problem: Option<String>,
+    imported: Vec<String>,
 ) -> Response {
     let servers = match state.gateway.list().await {
         Ok(servers) => servers,
@@ -41,12 +61,7 @@ async fn servers_page(
         servers: servers
             .into_iter()
             .map(|server| {
-                let (state, state_class) = match (server.enabled, server.status.state) {
-                    (false, _) => ("disabled", "muted"),
-                    (true, "connected") => ("connected", "ok"),
-                    (true, "error") => ("error", "warn"),
-                    (true, _) => ("idle", ""),
-                };
+                let (state, state_class) = state_of(server.enabled, server.status.state);
                 pages::ServerRow {
                     message: server.status.message.clone().unwrap_or_default(),
                     id: server.id,
@@ -59,6 +74,17 @@ async fn servers_page(
                 }
             })
             .collect(),
+        catalog: state
+            .gateway
+            .catalog()
+            .search(None)
+            .into_iter()
+            .map(|entry| {
+                let words = format!("{} ({})", entry.name, entry.runtime);
+                (entry.id, words)
+            })
+            .collect(),
+        imported,
     };
     show(status, viewer.jar, &page)
 }
@@ -221,5 +247,228 @@ pub(super) async fn delete(
     match state.gateway.delete(&id, &action).await {
         Ok(()) => Redirect::to(&format!("{SERVERS}?done=server_deleted")).into_response(),
         Err(error) => failed(&state, viewer, &action, error).await,
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct CatalogForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    entry: String,
+}
+
+/// Adds the catalog entry chosen.
+pub(super) async fn add_from_catalog(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<CatalogForm>,
+) -> Response {
+    let viewer = match Viewer::admin_form(&state, jar, SERVERS, &form.csrf).await {
+        Ok(viewer) => viewer,
+        Err(answer) => return answer,
+    };
+    let body = CreateServer {
+        catalog_entry_id: Some(form.entry),
+        ..CreateServer::default()
+    };
+    let action = viewer.action("console.server.create", "");
+    match state.gateway.create(body, &action).await {
+        Ok(_) => Redirect::to(&format!("{SERVERS}?done=server_added")).into_response(),
+        Err(error) => failed(&state, viewer, &action, error).await,
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct ImportForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    block: String,
+}
+
+/// Adds every entry of a pasted `mcpServers` block; says what became of each.
+pub(super) async fn import(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<ImportForm>,
+) -> Response {
+    let viewer = match Viewer::admin_form(&state, jar, SERVERS, &form.csrf).await {
+        Ok(viewer) => viewer,
+        Err(answer) => return answer,
+    };
+    let action = viewer.action("console.server.import", "");
+    let block: serde_json::Value = match serde_json::from_str(&form.block) {
+        Ok(block) => block,
+        Err(error) => {
+            let problem = format!("The block is not JSON: {error}.");
+            return servers_page(&state, viewer, None, Some(problem)).await;
+        }
+    };
+    match state.gateway.import_servers(&block, &action).await {
+        Ok(outcomes) => {
+            let lines = outcomes
+                .into_iter()
+                .map(|outcome| match (outcome.alias, outcome.error) {
+                    (Some(alias), _) => format!("{}: added as /mcp/{alias}", outcome.name),
+                    (None, Some(error)) => {
+                        format!("{}: not added, {}", outcome.name, error.message)
+                    }
+                    (None, None) => format!("{}: not added", outcome.name),
+                })
+                .collect();
+            servers_page_with(&state, viewer, None, None, lines).await
+        }
+        Err(error) => failed(&state, viewer, &action, error).await,
+    }
+}
+
+/// A server's page: its tools as clients see them, each with a test call; and the last call's
+/// answer.
+async fn server_page(
+    state: &AppState,
+    viewer: Viewer,
+    id: &str,
+    called: Option<(String, serde_json::Value)>,
+    problem: Option<String>,
+) -> Response {
+    let server = match state.gateway.get(id).await {
+        Ok(server) => server,
+        Err(error) => return failed_lookup(viewer, error),
+    };
+    let (tools, tools_note) = if !server.enabled {
+        (
+            Vec::new(),
+            "The server is disabled; enable it to see its tools.".to_string(),
+        )
+    } else {
+        match state.gateway.tools(&server.id).await {
+            Ok(tools) => (tools, "The server lists no tool.".to_string()),
+            Err(error) => (
+                Vec::new(),
+                format!(
+                    "Its tools could not be listed: {}",
+                    crate::error::ApiError::from(error).message
+                ),
+            ),
+        }
+    };
+    let (state_word, state_class) = state_of(server.enabled, server.status.state);
+    let (called, result) = match called {
+        Some((tool, answer)) => (
+            tool,
+            Some(serde_json::to_string_pretty(&answer).unwrap_or_default()),
+        ),
+        None => (String::new(), None),
+    };
+    let status = if problem.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let page = pages::ServerPage {
+        frame: viewer.frame(state, "servers", None, problem).await,
+        id: server.id,
+        name: server.name,
+        alias: server.alias,
+        runtime: server.runtime.as_str(),
+        state: state_word,
+        state_class,
+        tools: tools
+            .into_iter()
+            .map(|tool| {
+                let mut hints = Vec::new();
+                if let Some(annotations) = &tool.annotations {
+                    if annotations.read_only_hint == Some(true) {
+                        hints.push("read-only");
+                    }
+                    if annotations.destructive_hint == Some(true) {
+                        hints.push("destructive");
+                    }
+                    if annotations.idempotent_hint == Some(true) {
+                        hints.push("idempotent");
+                    }
+                    if annotations.open_world_hint == Some(true) {
+                        hints.push("open world");
+                    }
+                }
+                let required: serde_json::Map<String, serde_json::Value> = tool
+                    .input_schema
+                    .get("required")
+                    .and_then(serde_json::Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(serde_json::Value::as_str)
+                    .map(|name| (name.to_string(), serde_json::Value::Null))
+                    .collect();
+                pages::ToolRow {
+                    example: serde_json::Value::Object(required).to_string(),
+                    name: tool.name,
+                    description: tool.description.unwrap_or_default(),
+                    hints,
+                }
+            })
+            .collect(),
+        tools_note,
+        called,
+        result,
+    };
+    show(status, viewer.jar, &page)
+}
+
+pub(super) async fn server(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+) -> Response {
+    let viewer = match Viewer::admin_page(&state, jar, SERVERS).await {
+        Ok(viewer) => viewer,
+        Err(answer) => return answer,
+    };
+    server_page(&state, viewer, &id, None, None).await
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct CallForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    tool: String,
+    #[serde(default)]
+    arguments: String,
+}
+
+/// Calls one of the server's tools with the arguments given, and shows the answer.
+pub(super) async fn call(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    Form(form): Form<CallForm>,
+) -> Response {
+    let viewer = match Viewer::admin_form(&state, jar, SERVERS, &form.csrf).await {
+        Ok(viewer) => viewer,
+        Err(answer) => return answer,
+    };
+    let arguments = match form.arguments.trim() {
+        "" => None,
+        text => match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(serde_json::Value::Object(arguments)) => Some(arguments),
+            _ => {
+                let problem = "The arguments are a JSON object, such as {\"a\": 1}.".to_string();
+                return server_page(&state, viewer, &id, None, Some(problem)).await;
+            }
+        },
+    };
+    let actor = viewer.user.username.clone();
+    match state
+        .gateway
+        .test_call(&id, &form.tool, arguments, &actor)
+        .await
+    {
+        Ok(answer) => server_page(&state, viewer, &id, Some((form.tool, answer)), None).await,
+        Err(error) => {
+            let problem = crate::error::ApiError::from(error).message;
+            server_page(&state, viewer, &id, None, Some(problem)).await
+        }
     }
 }

@@ -283,31 +283,25 @@ async fn access_page(
     let loaded = async {
         let requests = gateway.my_access_requests(&user_id).await?;
         let keys = gateway.keys(Some(&user_id)).await?;
-        let apps = gateway.apps_for(&user_id, None).await?;
-        Ok::<_, switchboard_gateway::GatewayError>((requests, keys, apps))
+        let mut grants = Vec::new();
+        for held in gateway
+            .access()
+            .held_anywhere(&user_id, switchboard_auth::secret::now_ms())
+        {
+            let alias = gateway.alias_of(&held.permission.server_id).await?;
+            grants.push((
+                alias,
+                held.permission.label.clone(),
+                pages::until(held.expires_at),
+            ));
+        }
+        Ok::<_, switchboard_gateway::GatewayError>((requests, keys, grants))
     }
     .await;
-    let (requests, keys, apps) = match loaded {
+    let (requests, keys, grants) = match loaded {
         Ok(loaded) => loaded,
         Err(error) => return viewer.failed(&error.to_string()),
     };
-    let alias_of = |server_id: &str| {
-        apps.iter()
-            .find(|app| app.id == server_id)
-            .map_or_else(|| server_id.to_string(), |app| app.alias.clone())
-    };
-    let grants = gateway
-        .access()
-        .held_anywhere(&user_id, switchboard_auth::secret::now_ms())
-        .into_iter()
-        .map(|held| {
-            (
-                alias_of(&held.permission.server_id),
-                held.permission.label.clone(),
-                pages::until(held.expires_at),
-            )
-        })
-        .collect();
     let admin = viewer.frame(state, "access", notice, problem).await;
     let scopes = key_scopes(admin.admin);
     let status = if admin.problem.is_some() {

@@ -12,7 +12,7 @@ use super::*;
 
 #[tokio::test]
 async fn a_user_asks_an_admin_approves_and_the_user_sees_the_grant_and_makes_a_key() {
-    let (_python, server) = calc_behind_gateway(&[]).await;
+    let (python, server) = calc_behind_gateway(&[]).await;
     add_user(&server, "bob", "bob's long password");
     let screenshots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
     std::fs::create_dir_all(&screenshots).expect("dir");
@@ -23,6 +23,15 @@ async fn a_user_asks_an_admin_approves_and_the_user_sees_the_grant_and_makes_a_k
         "app": "calc",
         "permission": "Read-only",
         "screenshots": screenshots,
+        "catalog": "Memory (npx)",
+        "block": {"mcpServers": {
+            "Calc Mirror": {"type": "http", "url": python.url("/mcp")},
+            "Local Notes": {"command": "npx", "args": ["-y", "@example/notes-mcp"],
+                "env": {"NOTES_TOKEN": "a secret value"}},
+            "Broken": {"type": "http", "url": "http://169.254.169.254/latest"},
+        }},
+        "callServer": "Calc",
+        "call": {"tool": "add", "arguments": {"a": 2, "b": 3}},
     });
     let out = run_client(Path::new("node"), "console.mjs", &[&config.to_string()]).await;
     assert!(out.get("error").is_none(), "{}", out["error"]);
@@ -62,7 +71,29 @@ async fn a_user_asks_an_admin_approves_and_the_user_sees_the_grant_and_makes_a_k
     );
     assert!(after > 0 && after < before, "the filter narrows: {out}");
     assert_eq!(out["auditWho"], json!(["bob"]), "{out}");
+    assert!(
+        out["catalogAdded"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Memory"),
+        "{out}"
+    );
+    let imported = out["imported"].as_str().unwrap_or_default();
+    assert!(
+        imported.contains("Calc Mirror: added as /mcp/calc-mirror")
+            && imported.contains("Local Notes: added as /mcp/local-notes")
+            && imported.contains("Broken: not added"),
+        "{out}"
+    );
+    let called: Value = serde_json::from_str(out["called"].as_str().unwrap_or_default())
+        .unwrap_or_else(|_| panic!("{out}"));
+    assert_eq!(called["structuredContent"]["result"], 5, "{out}");
+    // The pasted env value is a secret: sealed, and masked in every answer.
+    let notes = admin(&server, Method::GET, "/api/mcp-servers/local-notes", None).await;
+    assert_eq!(notes["env"]["NOTES_TOKEN"], "********", "{notes}");
     for page in [
+        "servers-imported",
+        "server-called",
         "apps",
         "app",
         "requests",
