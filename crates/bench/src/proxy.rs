@@ -353,6 +353,22 @@ pub async fn run(binary: &Path, plan: &Plan) -> anyhow::Result<()> {
                 pid,
                 user_token.as_str(),
             ),
+            // Again, alternated: the two credentials' figures are compared on this machine,
+            // whose neighbours' load moves from one measurement to the next.
+            (
+                "/mcp/echo (again)",
+                gateway.url("/mcp/echo"),
+                "echo",
+                pid,
+                TOKEN,
+            ),
+            (
+                "/mcp/echo, the signed-in user (again)",
+                gateway.url("/mcp/echo"),
+                "echo",
+                pid,
+                user_token.as_str(),
+            ),
             ("/mcp", gateway.url("/mcp"), "echo__echo", pid, TOKEN),
             (
                 "/mcp/echo-stdio",
