@@ -116,6 +116,9 @@ try {
   await tool.getByRole("button", { name: `Call ${config.call.tool}` }).click();
   out.called = await admin.locator("section", { has: admin.getByRole("heading", { name: /Result of/ }) }).locator("pre").innerText();
   await shoot(admin, "server-called");
+  await admin.getByRole("link", { name: "People" }).click();
+  await admin.waitForURL(/\/console\/admin\/people/);
+  await shoot(admin, "people");
 
   // The user sees the grant, and how to connect.
   await user.goto(`${config.base}/console/access`);

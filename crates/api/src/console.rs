@@ -9,6 +9,7 @@
 
 mod admin;
 mod pages;
+mod people;
 mod servers;
 mod user;
 
@@ -61,6 +62,20 @@ pub(crate) fn routes() -> Router<AppState> {
             "/console/admin/servers/{id}/delete",
             get(servers::confirm_delete).post(servers::delete),
         )
+        .route("/console/admin/people", get(people::people))
+        .route("/console/admin/people/users", post(people::add_user))
+        .route(
+            "/console/admin/people/users/{id}",
+            post(people::update_user),
+        )
+        .route("/console/admin/people/grants", post(people::grant))
+        .route(
+            "/console/admin/people/grants/{id}/revoke",
+            post(people::revoke_grant),
+        )
+        .route("/console/admin/people/groups", post(people::create_group))
+        .route("/console/admin/people/members", post(people::add_member))
+        .route("/console/admin/people/settings", post(people::settings))
         .route("/console/admin/audit", get(admin::audit))
         .route("/console/admin/audit.jsonl", get(admin::audit_download))
 }

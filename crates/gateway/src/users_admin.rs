@@ -140,6 +140,12 @@ impl Gateway {
         action: &AdminAction,
     ) -> Result<UserView, GatewayError> {
         let mut user = self.user_named(id_or_username).await?;
+        let demoting = body.role.as_deref().is_some_and(|role| role != "admin");
+        if user.username == action.actor && (demoting || body.disabled == Some(true)) {
+            return Err(GatewayError::Invalid(
+                "you cannot demote or disable yourself; another admin can".into(),
+            ));
+        }
         let ttl = self.settings().access_token_ttl;
         if let Some(role) = &body.role {
             user = sign_in::set_role(self.store(), &user.username, role_of(role)?, ttl).await?;

@@ -202,6 +202,38 @@ pub(super) struct DeletePage {
     pub alias: String,
 }
 
+pub(super) struct GrantRow {
+    pub id: String,
+    /// The permission's label and its server's alias.
+    pub permission: String,
+    /// Who holds it: a username, or a group's name.
+    pub subject: String,
+    pub until: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/people.html")]
+pub(super) struct PeoplePage {
+    pub frame: Frame,
+    /// A user just made and the password made for them, shown once.
+    pub made_password: Option<(String, String)>,
+    pub users: Vec<switchboard_gateway::users_admin::UserView>,
+    pub grants: Vec<GrantRow>,
+    /// (permission id, its label and server).
+    pub permissions: Vec<(String, String)>,
+    /// (`user:<id>` or `group:<id>`, a name).
+    pub subjects: Vec<(String, String)>,
+    pub durations: Vec<(String, String)>,
+    /// (name, description).
+    pub groups: Vec<(String, String)>,
+    pub self_service: String,
+    pub modes: Vec<(&'static str, &'static str)>,
+    /// (group, mode in words).
+    pub group_modes: Vec<(String, String)>,
+    /// The webhook's masked URL, or empty.
+    pub webhook: String,
+}
+
 /// The audit page's filters, as the form sent them (and shows them again).
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(default)]

@@ -94,6 +94,7 @@ async fn a_user_asks_an_admin_approves_and_the_user_sees_the_grant_and_makes_a_k
     for page in [
         "servers-imported",
         "server-called",
+        "people",
         "apps",
         "app",
         "requests",
@@ -377,4 +378,205 @@ async fn an_admin_adds_disables_and_deletes_a_server() {
             "{action} {outcome}: {audit}"
         );
     }
+}
+
+/// The people page: an admin adds a user (the password shown once), makes them an admin, gives
+/// and revokes a grant, makes a group with a member, and sets self-service; a user cannot.
+#[tokio::test]
+async fn an_admin_manages_people_grants_groups_and_settings() {
+    let (_python, server) = calc_behind_gateway(&[]).await;
+    add_user(&server, "bob", "bob's long password");
+    let mut bob = Browser::new(&server);
+    assert_eq!(bob.sign_in("bob", "bob's long password").await.status, 303);
+    assert_eq!(bob.get("/console/admin/people").await.status, 403);
+    let mut ada = Browser::new(&server);
+    assert_eq!(ada.sign_in("admin", ADMIN_PASSWORD).await.status, 303);
+    assert_eq!(ada.get("/console/admin/people").await.status, 200);
+    let csrf = ada.csrf();
+    let csrf = csrf.as_str();
+
+    let made = ada
+        .post(
+            "/console/admin/people/users",
+            &[("csrf", csrf), ("username", "carol"), ("role", "user")],
+        )
+        .await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    assert!(made.body.contains("carol's password"), "{}", made.body);
+    let users = admin(&server, Method::GET, "/api/users", None).await;
+    let carol = users["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|user| user["username"] == "carol")
+        .cloned()
+        .expect("carol");
+    let id = carol["id"].as_str().expect("id");
+    let promoted = ada
+        .post(
+            &format!("/console/admin/people/users/{id}"),
+            &[("csrf", csrf), ("role", "admin")],
+        )
+        .await;
+    assert_eq!(promoted.status, 303);
+    let disabled = ada
+        .post(
+            &format!("/console/admin/people/users/{id}"),
+            &[("csrf", csrf), ("disabled", "true")],
+        )
+        .await;
+    assert_eq!(disabled.status, 303);
+    let carol = admin(&server, Method::GET, "/api/users", None).await;
+    assert!(
+        carol["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|user| user["username"] == "carol"
+                && user["role"] == "admin"
+                && user["disabled"] == true),
+        "{carol}"
+    );
+
+    // A grant given and revoked; a group made, with bob in it.
+    let permissions = admin(
+        &server,
+        Method::GET,
+        "/api/mcp-servers/calc/permissions",
+        None,
+    )
+    .await;
+    let read_only = permissions["items"][1]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let users = admin(&server, Method::GET, "/api/users", None).await;
+    let bob_id = users["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|user| user["username"] == "bob")
+        .and_then(|user| user["id"].as_str())
+        .expect("bob")
+        .to_string();
+    let to = format!("user:{bob_id}");
+    let granted = ada
+        .post(
+            "/console/admin/people/grants",
+            &[
+                ("csrf", csrf),
+                ("permission", read_only.as_str()),
+                ("to", to.as_str()),
+                ("duration", "3600"),
+            ],
+        )
+        .await;
+    assert_eq!(granted.status, 303, "{}", granted.body);
+    let grants = admin(&server, Method::GET, "/api/grants", None).await;
+    let grant = grants["items"][0].clone();
+    assert_eq!(grant["subjectId"], bob_id.as_str(), "{grants}");
+    let page = ada.get("/console/admin/people").await;
+    assert!(page.body.contains("Read-only on calc"), "{}", page.body);
+    let revoked = ada
+        .post(
+            &format!(
+                "/console/admin/people/grants/{}/revoke",
+                grant["id"].as_str().expect("id")
+            ),
+            &[("csrf", csrf)],
+        )
+        .await;
+    assert_eq!(revoked.status, 303);
+    let grants = admin(&server, Method::GET, "/api/grants", None).await;
+    assert_eq!(grants["items"], json!([]));
+    for (path, form) in [
+        ("/console/admin/people/groups", vec![("name", "sales")]),
+        (
+            "/console/admin/people/members",
+            vec![("user", "bob"), ("group", "sales")],
+        ),
+    ] {
+        let mut fields = vec![("csrf", csrf)];
+        fields.extend(form);
+        assert_eq!(ada.post(path, &fields).await.status, 303, "{path}");
+    }
+    let groups = admin(&server, Method::GET, "/api/groups", None).await;
+    assert_eq!(groups["items"][0]["name"], "sales", "{groups}");
+
+    // Settings: read-only self-service, and a webhook kept when its masked form comes back.
+    let saved = ada
+        .post(
+            "/console/admin/people/settings",
+            &[
+                ("csrf", csrf),
+                ("self_service", "readOnly"),
+                ("webhook", "https://hooks.example.com/T0/secret"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let page = ada.get("/console/admin/people").await;
+    assert!(
+        !page.body.contains("T0/secret"),
+        "the secret path is never shown"
+    );
+    let again = ada
+        .post(
+            "/console/admin/people/settings",
+            &[
+                ("csrf", csrf),
+                ("self_service", "readOnly"),
+                ("webhook", "https://hooks.example.com/********"),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, 303);
+    let settings = admin(&server, Method::GET, "/api/settings", None).await;
+    assert_eq!(settings["selfService"], "readOnly", "{settings}");
+    assert_eq!(
+        settings["webhookUrl"], "https://hooks.example.com/********",
+        "{settings}"
+    );
+    // An admin cannot lock themselves out.
+    let me = users["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|user| user["username"] == "admin")
+        .and_then(|user| user["id"].as_str())
+        .expect("admin")
+        .to_string();
+    let myself = ada
+        .post(
+            &format!("/console/admin/people/users/{me}"),
+            &[("csrf", csrf), ("disabled", "true")],
+        )
+        .await;
+    assert_eq!(myself.status, 400);
+    assert!(myself.body.contains("yourself"), "{}", myself.body);
+    // Bad input reads as a problem on the page; a user's form acts on nothing.
+    let bad = ada
+        .post(
+            "/console/admin/people/grants",
+            &[
+                ("csrf", csrf),
+                ("permission", read_only.as_str()),
+                ("to", "nobody"),
+                ("duration", ""),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    let bob_csrf = bob.csrf();
+    let acted = bob
+        .post(
+            "/console/admin/people/users",
+            &[
+                ("csrf", bob_csrf.as_str()),
+                ("username", "mallory"),
+                ("role", "admin"),
+            ],
+        )
+        .await;
+    assert_eq!(acted.status, 403);
 }
