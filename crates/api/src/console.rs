@@ -53,6 +53,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/console/admin/servers/import", post(servers::import))
         .route("/console/admin/servers/{id}", get(servers::server))
         .route("/console/admin/servers/{id}/call", post(servers::call))
+        .route(
+            "/console/admin/servers/{id}/governance",
+            post(servers::governance),
+        )
         .route("/console/admin/servers/{id}/enable", post(servers::enable))
         .route(
             "/console/admin/servers/{id}/disable",
@@ -252,6 +256,7 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "denied" => "Denied: the user sees your reason.",
         "server_added" => "The server was added. It connects on first use.",
         "server_deleted" => "The server was deleted.",
+        "governance_saved" => "The rules were saved; clients see the change at once.",
         _ => return None,
     })
 }

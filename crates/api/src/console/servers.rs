@@ -330,6 +330,7 @@ async fn server_page(
     viewer: Viewer,
     id: &str,
     called: Option<(String, serde_json::Value)>,
+    notice: Option<&'static str>,
     problem: Option<String>,
 ) -> Response {
     let server = match state.gateway.get(id).await {
@@ -366,8 +367,12 @@ async fn server_page(
     } else {
         StatusCode::OK
     };
+    // A problem of no call is the rules' (or the arguments'): the rules show open.
+    let governance_open = problem.is_some() && called.is_empty();
     let page = pages::ServerPage {
-        frame: viewer.frame(state, "servers", None, problem).await,
+        governance: serde_json::to_string_pretty(&server.tools).unwrap_or_default(),
+        governance_open,
+        frame: viewer.frame(state, "servers", notice, problem).await,
         id: server.id,
         name: server.name,
         alias: server.alias,
@@ -420,12 +425,21 @@ pub(super) async fn server(
     State(state): State<AppState>,
     jar: CookieJar,
     Path(id): Path<String>,
+    axum::extract::Query(done): axum::extract::Query<super::Done>,
 ) -> Response {
     let viewer = match Viewer::admin_page(&state, jar, SERVERS).await {
         Ok(viewer) => viewer,
         Err(answer) => return answer,
     };
-    server_page(&state, viewer, &id, None, None).await
+    server_page(
+        &state,
+        viewer,
+        &id,
+        None,
+        super::notice(done.done.as_deref()),
+        None,
+    )
+    .await
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -455,7 +469,7 @@ pub(super) async fn call(
             Ok(serde_json::Value::Object(arguments)) => Some(arguments),
             _ => {
                 let problem = "The arguments are a JSON object, such as {\"a\": 1}.".to_string();
-                return server_page(&state, viewer, &id, None, Some(problem)).await;
+                return server_page(&state, viewer, &id, None, None, Some(problem)).await;
             }
         },
     };
@@ -465,10 +479,54 @@ pub(super) async fn call(
         .test_call(&id, &form.tool, arguments, &actor)
         .await
     {
-        Ok(answer) => server_page(&state, viewer, &id, Some((form.tool, answer)), None).await,
+        Ok(answer) => server_page(&state, viewer, &id, Some((form.tool, answer)), None, None).await,
         Err(error) => {
             let problem = crate::error::ApiError::from(error).message;
-            server_page(&state, viewer, &id, None, Some(problem)).await
+            server_page(&state, viewer, &id, None, None, Some(problem)).await
+        }
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct GovernanceForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    governance: String,
+}
+
+/// Replaces a server's governance with the rules sent.
+pub(super) async fn governance(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    Form(form): Form<GovernanceForm>,
+) -> Response {
+    let viewer = match Viewer::admin_form(&state, jar, SERVERS, &form.csrf).await {
+        Ok(viewer) => viewer,
+        Err(answer) => return answer,
+    };
+    let rules = match switchboard_tools::shape::parse_object::<switchboard_gateway::model::Governance>(
+        form.governance.as_bytes(),
+    ) {
+        Ok(rules) => rules,
+        Err(error) => {
+            let problem = format!("The rules cannot be read: {error}.");
+            return server_page(&state, viewer, &id, None, None, Some(problem)).await;
+        }
+    };
+    let action = viewer.action("console.server.governance", &id);
+    let body = UpdateServer {
+        tools: Some(rules),
+        ..UpdateServer::default()
+    };
+    match state.gateway.update(&id, body, &action).await {
+        Ok(_) => Redirect::to(&format!("{SERVERS}/{id}?done=governance_saved")).into_response(),
+        Err(error) => {
+            let refused: Result<(), crate::error::ApiError> = Err(error.into());
+            crate::auth::audit_failure(&state, &action, &refused);
+            let problem = refused.err().map(|error| error.message);
+            server_page(&state, viewer, &id, None, None, problem).await
         }
     }
 }

@@ -303,6 +303,44 @@ async fn an_admin_adds_disables_and_deletes_a_server() {
     let fetched = admin(&server, Method::GET, "/api/mcp-servers/calc-again", None).await;
     let id = fetched["id"].as_str().expect("id").to_string();
 
+    // Governance: a denied tool leaves the server's page; rules that cannot be read are shown.
+    let page = ada.get(&format!("/console/admin/servers/{id}")).await;
+    assert!(page.body.contains("id=\"tool-add\""), "{}", page.body);
+    let saved = ada
+        .post(
+            &format!("/console/admin/servers/{id}/governance"),
+            &[
+                ("csrf", csrf.as_str()),
+                ("governance", r#"{"denyTools": ["add"]}"#),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let page = ada
+        .get(&format!(
+            "/console/admin/servers/{id}?done=governance_saved"
+        ))
+        .await;
+    assert!(!page.body.contains("id=\"tool-add\""), "{}", page.body);
+    assert!(page.body.contains("The rules were saved"), "{}", page.body);
+    let fetched = admin(&server, Method::GET, "/api/mcp-servers/calc-again", None).await;
+    assert_eq!(fetched["tools"]["denyTools"], json!(["add"]), "{fetched}");
+    let unreadable = ada
+        .post(
+            &format!("/console/admin/servers/{id}/governance"),
+            &[
+                ("csrf", csrf.as_str()),
+                ("governance", r#"{"denyTool": ["add"]}"#),
+            ],
+        )
+        .await;
+    assert_eq!(unreadable.status, 400);
+    assert!(
+        unreadable.body.contains("cannot be read"),
+        "{}",
+        unreadable.body
+    );
+
     let disabled = ada
         .post(
             &format!("/console/admin/servers/{id}/disable"),
