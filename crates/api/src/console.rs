@@ -273,3 +273,14 @@ fn seconds(field: &str) -> Result<Option<i64>, ()> {
         seconds => seconds.parse().map(Some).map_err(drop),
     }
 }
+
+/// A change the gateway refused: audited as the API audits it, and its reason for the page.
+fn refusal(
+    state: &AppState,
+    action: &switchboard_gateway::audit::AdminAction,
+    error: switchboard_gateway::GatewayError,
+) -> String {
+    let refused: Result<(), crate::error::ApiError> = Err(error.into());
+    crate::auth::audit_failure(state, action, &refused);
+    refused.err().map(|error| error.message).unwrap_or_default()
+}

@@ -133,7 +133,7 @@ pub(super) async fn approve(
     {
         Ok(_) => Redirect::to(&format!("{INBOX}?done=approved")).into_response(),
         Err(error) => {
-            let problem = crate::error::ApiError::from(error).message;
+            let problem = super::refusal(&state, &action, error);
             inbox(&state, viewer, None, Some(problem)).await
         }
     }
@@ -164,7 +164,7 @@ pub(super) async fn deny(
     match state.gateway.deny_access_request(&id, body, &action).await {
         Ok(_) => Redirect::to(&format!("{INBOX}?done=denied")).into_response(),
         Err(error) => {
-            let problem = crate::error::ApiError::from(error).message;
+            let problem = super::refusal(&state, &action, error);
             inbox(&state, viewer, None, Some(problem)).await
         }
     }

@@ -160,10 +160,8 @@ async fn refused(
     action: &switchboard_gateway::audit::AdminAction,
     error: switchboard_gateway::GatewayError,
 ) -> Response {
-    let refused: Result<(), crate::error::ApiError> = Err(error.into());
-    crate::auth::audit_failure(state, action, &refused);
-    let problem = refused.err().map(|error| error.message);
-    people_page(state, viewer, None, problem, None).await
+    let problem = super::refusal(state, action, error);
+    people_page(state, viewer, None, Some(problem), None).await
 }
 
 /// Runs one change of the page for an admin who may write, and shows the page again.

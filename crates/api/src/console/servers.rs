@@ -150,10 +150,8 @@ async fn failed(
     action: &switchboard_gateway::audit::AdminAction,
     error: switchboard_gateway::GatewayError,
 ) -> Response {
-    let refused: Result<(), crate::error::ApiError> = Err(error.into());
-    crate::auth::audit_failure(state, action, &refused);
-    let problem = refused.err().map(|error| error.message);
-    servers_page(state, viewer, None, problem).await
+    let problem = super::refusal(state, action, error);
+    servers_page(state, viewer, None, Some(problem)).await
 }
 
 /// Enables (`enabled`) or disables a server.
@@ -523,10 +521,8 @@ pub(super) async fn governance(
     match state.gateway.update(&id, body, &action).await {
         Ok(_) => Redirect::to(&format!("{SERVERS}/{id}?done=governance_saved")).into_response(),
         Err(error) => {
-            let refused: Result<(), crate::error::ApiError> = Err(error.into());
-            crate::auth::audit_failure(&state, &action, &refused);
-            let problem = refused.err().map(|error| error.message);
-            server_page(&state, viewer, &id, None, None, problem).await
+            let problem = super::refusal(&state, &action, error);
+            server_page(&state, viewer, &id, None, None, Some(problem)).await
         }
     }
 }

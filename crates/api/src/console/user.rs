@@ -215,7 +215,7 @@ pub(super) async fn request(
             Redirect::to(&format!("/console/apps/{}?done=requested", form.app)).into_response()
         }
         Err(error) => {
-            let problem = crate::error::ApiError::from(error).message;
+            let problem = super::refusal(&state, &action, error);
             app_page(&state, viewer, &form.app, None, Some(problem)).await
         }
     }
@@ -406,7 +406,7 @@ pub(super) async fn create_key(
             access_page(&state, viewer, None, None, Some(new_key)).await
         }
         Err(error) => {
-            let problem = crate::error::ApiError::from(error).message;
+            let problem = super::refusal(&state, &action, error);
             access_page(&state, viewer, None, Some(problem), None).await
         }
     }
@@ -436,7 +436,7 @@ pub(super) async fn revoke_key(
     {
         Ok(()) => Redirect::to("/console/access?done=key_revoked").into_response(),
         Err(error) => {
-            let problem = crate::error::ApiError::from(error).message;
+            let problem = super::refusal(&state, &action, error);
             access_page(&state, viewer, None, Some(problem), None).await
         }
     }
