@@ -353,6 +353,10 @@ impl Gateway {
                     Ok(pruned) => tracing::info!(pruned, "old audit rows deleted"),
                     Err(error) => tracing::error!(%error, "pruning the audit log failed"),
                 }
+                // Webhook deliveries made or given up on go with the same retention.
+                if let Err(error) = store.prune_webhooks(before).await {
+                    tracing::error!(%error, "pruning the webhook deliveries failed");
+                }
             }
         });
     }

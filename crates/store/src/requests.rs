@@ -313,6 +313,19 @@ impl Store {
         Ok(claimed)
     }
 
+    /// Deletes the deliveries made or given up on before `before` (Unix milliseconds), with the
+    /// audit log's retention; returns how many. Those still due stay whatever their age.
+    pub async fn prune_webhooks(&self, before: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM webhook_deliveries WHERE created_at < $1 \
+             AND (delivered_at IS NOT NULL OR failed_at IS NOT NULL)",
+        )
+        .bind(before)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Records an attempt: delivered, or failed and due again at `retry_at` (`None`: given up).
     pub async fn webhook_attempted(
         &self,

@@ -153,6 +153,7 @@ async fn suite(store: &Store) {
         Some("hash-1")
     );
     access_suite(store).await;
+    requests_suite(store).await;
 }
 
 fn audit_row(at: i64, server: &str, tool: &str, outcome: &str) -> AuditRow {
@@ -395,4 +396,125 @@ async fn unsupported_urls_are_refused() {
         Store::open("mysql://x").await,
         Err(StoreError::UnsupportedUrl)
     ));
+}
+
+/// Access requests and webhook deliveries: a duplicate of a pending request answers it; a
+/// decision is taken once, with its grant; a delivery is claimed by one taker at a time, and only
+/// those done are pruned.
+async fn requests_suite(store: &Store) {
+    use switchboard_store::{Decision, GrantRow, RequestFilter, RequestRow, Submitted};
+    store
+        .insert_server(&row("rq1", "rq"), &change(949, "create"))
+        .await
+        .expect("insert");
+    let request = RequestRow {
+        id: "req1".into(),
+        user_id: "u1".into(),
+        permission_id: "prm_read_rq1".into(),
+        reason: "reports".into(),
+        duration_s: Some(3600),
+        status: "pending".into(),
+        decided_by: None,
+        decision_reason: None,
+        decided_at: None,
+        created_at: 50_000,
+    };
+    let filed = store
+        .submit_access_request(&request, &change(950, "request"), Some("{\"n\":1}"))
+        .await
+        .expect("filed");
+    assert!(matches!(filed, Submitted::New(_)));
+    let again = RequestRow {
+        id: "req2".into(),
+        ..request.clone()
+    };
+    let duplicate = store
+        .submit_access_request(&again, &change(951, "request"), Some("{\"n\":2}"))
+        .await
+        .expect("answered");
+    assert!(matches!(duplicate, Submitted::Pending(row) if row.id == "req1"));
+    let mine = store
+        .access_requests(&RequestFilter {
+            user_id: Some("u1"),
+            server_id: Some("rq1"),
+            limit: 10,
+            ..RequestFilter::default()
+        })
+        .await
+        .expect("listed");
+    assert_eq!(mine.len(), 1);
+
+    let grant = GrantRow {
+        id: "grt_req1".into(),
+        permission_id: "prm_read_rq1".into(),
+        subject_kind: "user".into(),
+        subject_id: "u1".into(),
+        expires_at: Some(60_000),
+        created_at: 51_000,
+        created_by: "admin".into(),
+        request_id: Some("req1".into()),
+    };
+    let decision = Decision {
+        status: "approved",
+        decided_by: "admin",
+        reason: Some("ok"),
+        at: 51_000,
+        grant: Some(&grant),
+    };
+    let first = store
+        .decide_access_request(
+            "req1",
+            &decision,
+            &change(952, "approve"),
+            Some("{\"n\":3}"),
+        )
+        .await
+        .expect("decided");
+    let second = store
+        .decide_access_request("req1", &decision, &change(953, "approve"), None)
+        .await
+        .expect("answered");
+    assert!(first && !second, "decided once");
+    assert!(store.grant("grt_req1").await.expect("read").is_some());
+
+    // Two deliveries (the request's and the decision's): claimed once each, for the lease.
+    let claimed = store
+        .claim_webhooks(60_000, 30_000, 10)
+        .await
+        .expect("claimed");
+    assert_eq!(claimed.len(), 2);
+    assert!(
+        store
+            .claim_webhooks(60_000, 30_000, 10)
+            .await
+            .expect("none")
+            .is_empty()
+    );
+    store
+        .webhook_attempted(&claimed[0].id, 61_000, None)
+        .await
+        .expect("delivered");
+    store
+        .webhook_attempted(&claimed[1].id, 61_000, Some(("HTTP 500", Some(62_000))))
+        .await
+        .expect("failed once");
+    let retried = store
+        .claim_webhooks(62_000, 30_000, 10)
+        .await
+        .expect("due again");
+    assert_eq!(retried.len(), 1);
+    assert_eq!(retried[0].attempts, 1);
+    assert_eq!(
+        store.prune_webhooks(100_000).await.expect("pruned"),
+        1,
+        "the one due stays"
+    );
+    // The server goes with its permissions and the grant the approval made.
+    assert!(
+        store
+            .delete_server("rq1", &change(960, "delete"))
+            .await
+            .expect("deleted")
+    );
+    assert!(store.grant("grt_req1").await.expect("read").is_none());
 }
