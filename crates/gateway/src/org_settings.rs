@@ -129,16 +129,19 @@ impl Gateway {
 
     /// The webhook's URL, opened; `None` when there is none.
     pub(crate) async fn webhook_url(&self) -> Result<Option<String>, GatewayError> {
-        let Some(sealed) = self.stored_settings().await?.webhook else {
-            return Ok(None);
-        };
-        let url = self
-            .sealer
-            .open(&sealed)
+        self.stored_settings()
+            .await?
+            .webhook
+            .map(|sealed| self.open_webhook(&sealed))
+            .transpose()
+    }
+
+    fn open_webhook(&self, sealed: &str) -> Result<String, GatewayError> {
+        self.sealer
+            .open(sealed)
             .ok()
             .and_then(|bytes| String::from_utf8(bytes).ok())
-            .ok_or_else(|| GatewayError::Sealed("webhook".into()))?;
-        Ok(Some(url))
+            .ok_or_else(|| GatewayError::Sealed("webhook".into()))
     }
 
     pub async fn settings_view(&self) -> Result<SettingsView, GatewayError> {
@@ -150,16 +153,10 @@ impl Gateway {
             .into_iter()
             .map(|group| (group.id, group.name))
             .collect();
-        let webhook_url = match &stored.webhook {
-            None => None,
-            Some(_) => Some(
-                self.webhook_url()
-                    .await
-                    .ok()
-                    .flatten()
-                    .map_or_else(|| crate::model::MASK.to_string(), |url| masked(&url)),
-            ),
-        };
+        let webhook_url = stored.webhook.as_deref().map(|sealed| {
+            self.open_webhook(sealed)
+                .map_or_else(|_| crate::model::MASK.to_string(), |url| masked(&url))
+        });
         Ok(SettingsView {
             self_service: stored.self_service,
             groups: stored

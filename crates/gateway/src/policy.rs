@@ -327,10 +327,9 @@ fn owns_session(request: &Request<'_>, facts: &impl Facts) -> bool {
     {
         return true;
     }
-    match (facts.session_owner(session), request.caller.owner()) {
-        (Some(owner), Some(caller)) => *owner == *caller,
-        _ => false,
-    }
+    facts
+        .session_owner(session)
+        .is_some_and(|owner| request.caller.is_owner(&owner))
 }
 
 fn target_of(asked: Option<&Asked<'_>>) -> Target {

@@ -121,6 +121,19 @@ impl Caller {
         }
     }
 
+    /// Whether `owner` (as [`Self::owner`] wrote it) is this caller; no allocation, as it runs
+    /// on every request that names a session.
+    pub fn is_owner(&self, owner: &str) -> bool {
+        let user = |id: &str| owner.strip_prefix("user:") == Some(id);
+        match &self.credential {
+            Credential::AdminToken => owner == "admin-token",
+            Credential::Token(claims) => user(&claims.user_id),
+            Credential::Key(key) => user(&key.user_id),
+            Credential::Session(session) => user(&session.user_id),
+            Credential::Anonymous | Credential::Invalid => false,
+        }
+    }
+
     /// A caller without a valid credential (`credential` is `Anonymous` or `Invalid`).
     pub fn unidentified(credential: Credential, client: String) -> Self {
         Self {

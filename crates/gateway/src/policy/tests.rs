@@ -808,4 +808,10 @@ fn a_console_session_acts_with_its_users_role() {
     assert!(!may_call(&user, Endpoint::Admin, "list_mcp_servers"));
     assert!(may_call(&user, Endpoint::User, "submit_access_request"));
     assert_eq!(user.owner().as_deref(), Some("user:reader"));
+    // The owner a caller records is the one it is found to be, for every kind of credential.
+    for caller in [user.clone(), admin(), session(Role::Admin)] {
+        let owner = caller.owner().expect("an owner");
+        assert!(caller.is_owner(&owner), "{owner}");
+        assert!(!caller.is_owner("user:someone-else"), "{owner}");
+    }
 }
