@@ -15,9 +15,11 @@ pub mod running;
 pub mod spec;
 
 pub use llm::{ApiKey, TokenUsage, ToolCall};
+pub use output::Redactor;
 pub use request::{
     Registered, RequestError, RunPermissions, RunRequest, RunnerSettings, parse_request,
 };
+pub use result::RunRecord;
 pub use run::{
     EventSink, RunEvent, RunResult, RunServer, RunSpec, RunningGuard, RunningRuns, Step,
     StopReason, ToolResult, run,

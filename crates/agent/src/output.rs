@@ -167,6 +167,23 @@ impl Redactor {
         }
         out
     }
+
+    /// Masks every string in a JSON value, keys included: done on the value, not its text, so
+    /// that a secret that JSON escapes (a quote, a backslash) is masked too.
+    pub fn redact_json(&self, value: &mut Value) {
+        match value {
+            Value::String(text) => *text = self.redact(text),
+            Value::Array(items) => items.iter_mut().for_each(|item| self.redact_json(item)),
+            Value::Object(map) => {
+                let entries = std::mem::take(map);
+                for (key, mut item) in entries {
+                    self.redact_json(&mut item);
+                    map.insert(self.redact(&key), item);
+                }
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+    }
 }
 
 #[cfg(test)]
@@ -232,6 +249,23 @@ mod tests {
         assert_eq!(sanitize_error(python), "ValueError: bad");
         assert_eq!(sanitize_error("  \n"), "the tool failed without a message");
         assert!(sanitize_error(&"x".repeat(5000)).chars().count() < 600);
+    }
+
+    #[test]
+    fn json_is_masked_in_every_string_and_key() {
+        let redactor = Redactor::default();
+        redactor.add("pa\"ss\\word");
+        let mut value = json!({
+            "task": "use pa\"ss\\word here",
+            "steps": [{"out": ["x pa\"ss\\word"]}],
+            "pa\"ss\\word": 1,
+        });
+        redactor.redact_json(&mut value);
+        assert_eq!(
+            value,
+            json!({"task": "use *** here", "steps": [{"out": ["x ***"]}], "***": 1})
+        );
+        assert!(!value.to_string().contains("ss"));
     }
 
     #[test]

@@ -44,6 +44,20 @@ pub struct RunResult {
     pub trace_id: Option<String>,
 }
 
+/// A run as it is kept: what was asked, by whom, and what came of it, secrets masked.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunRecord {
+    pub task: String,
+    pub model: String,
+    /// The names of the servers whose tools the model had.
+    pub servers: Vec<String>,
+    /// Who started it: an actor as the audit log names it.
+    pub actor: String,
+    /// When it started, Unix milliseconds.
+    pub started_at: i64,
+    pub result: RunResult,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ErrorBody {
     pub code: String,

@@ -72,6 +72,28 @@ pub struct RunServer {
     pub shared: Option<Upstream>,
 }
 
+impl RunSpec {
+    /// A redactor that knows every secret of this spec: the values to mask, the LLM key and
+    /// every template secret, whether a template reads it or not. For what is kept of a run.
+    pub fn redactor(&self) -> Redactor {
+        let redactor = Redactor::default();
+        let keys = self.api_key.iter().map(ApiKey::expose);
+        let values = self.redact.iter().chain(self.template_secrets.values());
+        for secret in values.map(String::as_str).chain(keys) {
+            redactor.add(secret);
+        }
+        redactor
+    }
+
+    /// The names of the run's servers.
+    pub fn server_names(&self) -> Vec<String> {
+        self.servers
+            .iter()
+            .map(|server| server.config.upstream.name.clone())
+            .collect()
+    }
+}
+
 impl From<RemoteServerConfig> for RunServer {
     fn from(config: RemoteServerConfig) -> Self {
         Self {

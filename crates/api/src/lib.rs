@@ -12,6 +12,7 @@ mod mcp_edge;
 mod mcp_message;
 mod oauth;
 mod raw_path;
+pub mod run_log;
 pub mod runs;
 pub mod servers;
 mod sessions;
@@ -151,6 +152,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/mcp-servers/{id}/tools", get(servers::tools))
         .route("/api/catalog", get(servers::catalog))
         .route("/api/audit", get(servers::audit))
+        .route("/api/runs", get(run_log::list))
+        .route("/api/runs/{id}", get(run_log::get))
         .route(
             "/api/mcp-servers/{id}/permissions",
             get(access::permissions).post(access::create_permission),

@@ -14,7 +14,8 @@ use axum::{
 use futures::StreamExt;
 use serde_json::json;
 use switchboard_agent::{
-    EventSink, Registered, RunPermissions, RunResult, RunServer, StopReason, parse_request, run,
+    EventSink, Registered, RunPermissions, RunRequest, RunResult, RunServer, RunSpec, StopReason,
+    parse_request, run,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
@@ -23,7 +24,7 @@ use tracing::Instrument as _;
 
 use switchboard_gateway::metrics::{StopLabels, TokenLabels};
 
-use crate::{AppState, auth::Caller, error::ApiError};
+use crate::{AppState, auth::Caller, error::ApiError, run_log::Keeping};
 
 /// Starts a run. With `Accept: text/event-stream` its events stream as they happen; otherwise the
 /// answer is the run's result. Either way, a caller that goes away cancels the run.
@@ -33,10 +34,64 @@ pub async fn start_run(
     headers: HeaderMap,
     body: crate::error::Body,
 ) -> Result<Response, ApiError> {
+    let spec = prepare(&state, &caller, parse_request(&body?)?).await?;
+    let run_id = spec.run_id.clone();
+    let cancel = CancellationToken::new();
+    // Dropped with the response (JSON) or the stream (SSE): either way the run is cancelled.
+    let guard = state.runs.register(&run_id, cancel.clone());
+    let (sender, receiver) = mpsc::unbounded_channel();
+    let streaming = wants_event_stream(&headers);
+    let events = if streaming {
+        EventSink::new(sender)
+    } else {
+        EventSink::default()
+    };
+    let task = launch(&state, &caller, spec, events, cancel);
+    tracing::info!(%run_id, streaming, "run started");
+
+    if streaming {
+        let stream = UnboundedReceiverStream::new(receiver).map(move |event| {
+            // The guard lives as long as the stream: a client that disconnects drops it.
+            let _ = &guard;
+            Ok::<_, Infallible>(
+                Event::default()
+                    .event(event.name())
+                    .data(event.data().to_string()),
+            )
+        });
+        let mut response = Sse::new(stream)
+            .keep_alive(KeepAlive::default())
+            .into_response();
+        if let Ok(value) = run_id.parse() {
+            response.headers_mut().insert("x-run-id", value);
+        }
+        return Ok(response);
+    }
+
+    let result = match task.await {
+        Ok(result) => result,
+        Err(error) => {
+            tracing::error!(%run_id, %error, "run task failed");
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the run failed unexpectedly",
+            ));
+        }
+    };
+    drop(guard);
+    Ok(result_response(result))
+}
+
+/// Checks a request and resolves it into a spec, with the registered servers it names.
+pub(crate) async fn prepare(
+    state: &AppState,
+    caller: &Caller,
+    request: RunRequest,
+) -> Result<RunSpec, ApiError> {
     let permissions = RunPermissions {
         stdio: caller.may_start_local_servers(),
     };
-    let request = parse_request(&body?)?;
     // The URLs a run will call must not reach link-local or cloud metadata addresses, as for
     // registered servers.
     if !state.gateway.settings().allow_link_local {
@@ -81,64 +136,33 @@ pub async fn start_run(
             Err(error) => return Err(error.into()),
         }
     }
-    let spec = request.resolve(&state.runner, permissions, &registered)?;
-    let run_id = spec.run_id.clone();
-    let cancel = CancellationToken::new();
-    // Dropped with the response (JSON) or the stream (SSE): either way the run is cancelled.
-    let guard = state.runs.register(&run_id, cancel.clone());
-    let (sender, receiver) = mpsc::unbounded_channel();
-    let streaming = wants_event_stream(&headers);
-    let events = if streaming {
-        EventSink::new(sender)
-    } else {
-        EventSink::default()
-    };
+    Ok(request.resolve(&state.runner, permissions, &registered)?)
+}
+
+/// Runs a spec on a task of its own, which audits its tool calls and keeps the run (masked)
+/// before the task ends: a JSON answer comes once the run is readable at `GET /api/runs/{id}`
+/// (a stream's `final` event may come just before).
+pub(crate) fn launch(
+    state: &AppState,
+    caller: &Caller,
+    spec: RunSpec,
+    events: EventSink,
+    cancel: CancellationToken,
+) -> tokio::task::JoinHandle<RunResult> {
     let gateway = state.gateway.clone();
     let auditor = caller.clone();
     let http = state.http.clone();
+    let keeping = Keeping::of(&spec, caller);
     // The run's span continues the request's trace.
-    let task = tokio::spawn(
+    tokio::spawn(
         async move {
             let result = run(spec, http, events, cancel).await;
             audit_run(&gateway, &auditor, &result);
+            keeping.keep(&gateway, &result).await;
             result
         }
         .in_current_span(),
-    );
-    tracing::info!(%run_id, streaming, "run started");
-
-    if streaming {
-        let stream = UnboundedReceiverStream::new(receiver).map(move |event| {
-            // The guard lives as long as the stream: a client that disconnects drops it.
-            let _ = &guard;
-            Ok::<_, Infallible>(
-                Event::default()
-                    .event(event.name())
-                    .data(event.data().to_string()),
-            )
-        });
-        let mut response = Sse::new(stream)
-            .keep_alive(KeepAlive::default())
-            .into_response();
-        if let Ok(value) = run_id.parse() {
-            response.headers_mut().insert("x-run-id", value);
-        }
-        return Ok(response);
-    }
-
-    let result = match task.await {
-        Ok(result) => result,
-        Err(error) => {
-            tracing::error!(%run_id, %error, "run task failed");
-            return Err(ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "the run failed unexpectedly",
-            ));
-        }
-    };
-    drop(guard);
-    Ok(result_response(result))
+    )
 }
 
 /// Every tool call of a run goes to the audit log (who, server, tool, outcome, duration), and the

@@ -116,7 +116,7 @@ impl std::fmt::Debug for Message {
 /// A row id that sorts by time: the timestamp, zero-padded, then 32 hex digits unique across
 /// processes (replicas share a PostgreSQL store): 20 random ones drawn once per process, and a
 /// counter. A random draw per row cost a `getrandom` system call on every audited call.
-fn row_id(at: i64) -> String {
+pub fn row_id(at: i64) -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static PROCESS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     static NEXT: AtomicU64 = AtomicU64::new(0);

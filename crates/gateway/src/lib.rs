@@ -338,7 +338,8 @@ impl Gateway {
         });
     }
 
-    /// Deletes audit rows older than `retention`, now and every hour, until the runtime stops.
+    /// Deletes audit rows older than `retention`, with the webhook deliveries and runs of the same
+    /// age, now and every hour, until the runtime stops.
     pub fn spawn_audit_pruner(&self, retention: Duration) {
         let store = self.store.clone();
         let audit = self.audit.clone();
@@ -356,6 +357,10 @@ impl Gateway {
                 // Webhook deliveries made or given up on go with the same retention.
                 if let Err(error) = store.prune_webhooks(before).await {
                     tracing::error!(%error, "pruning the webhook deliveries failed");
+                }
+                // And so do agent runs.
+                if let Err(error) = store.prune_runs(before).await {
+                    tracing::error!(%error, "pruning the stored runs failed");
                 }
             }
         });

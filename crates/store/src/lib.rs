@@ -10,6 +10,7 @@ pub mod access;
 pub mod audit;
 pub mod oauth;
 pub mod requests;
+pub mod runs;
 pub mod secrets;
 pub mod users;
 
@@ -24,6 +25,7 @@ pub use access::{AccessRows, GrantRow, GroupRow, KeyRow, LiveKey, PermissionRow}
 pub use audit::{AuditQuery, AuditRow};
 pub use oauth::{ClientRow, CodeRow, FamilyRow, Redemption, RefreshRow, Rotation};
 pub use requests::{Decision, Delivery, RequestFilter, RequestRow, Submitted};
+pub use runs::RunRow;
 pub use secrets::{SealError, SecretBox};
 pub use users::UserRow;
 

@@ -154,6 +154,7 @@ async fn suite(store: &Store) {
     );
     access_suite(store).await;
     requests_suite(store).await;
+    runs_suite(store).await;
 }
 
 fn audit_row(at: i64, server: &str, tool: &str, outcome: &str) -> AuditRow {
@@ -517,4 +518,53 @@ async fn requests_suite(store: &Store) {
             .expect("deleted")
     );
     assert!(store.grant("grt_req1").await.expect("read").is_none());
+}
+
+/// Runs: kept with their record, listed newest first a page at a time, found by their run id,
+/// pruned by age; a run id is kept once.
+async fn runs_suite(store: &Store) {
+    use switchboard_store::RunRow;
+    let run = |at: i64, run_id: &str| RunRow {
+        id: format!("{at:013}-{run_id}"),
+        run_id: run_id.into(),
+        at,
+        actor: "admin".into(),
+        model: "m".into(),
+        task: format!("task {run_id}"),
+        stop_reason: "final_answer".into(),
+        duration_ms: 12,
+        steps: 2,
+        tool_calls: 1,
+        tokens: 30,
+    };
+    for (at, run_id) in [(1_000, "run_a"), (2_000, "run_b"), (3_000, "run_c")] {
+        store
+            .insert_run(&run(at, run_id), &format!("{{\"runId\":\"{run_id}\"}}"))
+            .await
+            .expect("insert run");
+    }
+    assert!(
+        store.insert_run(&run(4_000, "run_a"), "{}").await.is_err(),
+        "a run id is kept once"
+    );
+    let page = store.runs(None, 2).await.expect("runs");
+    let ids: Vec<&str> = page.iter().map(|r| r.run_id.as_str()).collect();
+    assert_eq!(ids, ["run_c", "run_b"]);
+    assert_eq!(page[0], run(3_000, "run_c"));
+    let next = store.runs(Some(&page[1].id), 2).await.expect("next page");
+    let ids: Vec<&str> = next.iter().map(|r| r.run_id.as_str()).collect();
+    assert_eq!(ids, ["run_a"]);
+    let (summary, record) = store.run("run_b").await.expect("run").expect("found");
+    assert_eq!(summary, run(2_000, "run_b"));
+    assert_eq!(record, "{\"runId\":\"run_b\"}");
+    assert!(store.run("run_z").await.expect("run").is_none());
+    assert_eq!(store.prune_runs(2_500).await.expect("prune"), 2);
+    let left: Vec<String> = store
+        .runs(None, 10)
+        .await
+        .expect("runs")
+        .into_iter()
+        .map(|r| r.run_id)
+        .collect();
+    assert_eq!(left, ["run_c"]);
 }

@@ -584,3 +584,88 @@ async fn rate_limits_are_retried_after_the_wait_asked_for() {
     assert_eq!(requests.len(), 2);
     assert!(requests[1].at.duration_since(requests[0].at) >= Duration::from_secs(1));
 }
+
+/// A finished run is kept and read back at `GET /api/runs` and `GET /api/runs/{id}`, with every
+/// secret of its request masked: the LLM key and an env value, wherever the task or the model
+/// repeated them.
+#[tokio::test]
+async fn runs_are_kept_with_their_secrets_masked() {
+    let llm = ScriptedLlm::start(vec![
+        Reply::calls(&[("echo", json!({"message": "hello env-secret-value-42"}))]),
+        Reply::text("Done; the token was env-secret-value-42."),
+    ])
+    .await;
+    let server = serve(&[]).await;
+    let mut body = run_body(
+        &llm,
+        json!([everything_entry(
+            json!({"SECRET_TOKEN": "env-secret-value-42"})
+        )]),
+    );
+    body["task"] = json!("Echo hello, then say which key you used: sk-test-run-key-123.");
+    let (status, result) = server.post_run(&body).await.expect("run answers");
+    assert_eq!(status, 200, "{result}");
+    let run_id = result["run_id"].as_str().expect("run_id");
+
+    let (status, page) = server
+        .send_json(reqwest::Method::GET, "/api/runs", None)
+        .await
+        .expect("runs");
+    assert_eq!(status, 200, "{page}");
+    let items = page["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1, "{page}");
+    let summary = &items[0];
+    assert_eq!(summary["run_id"], run_id);
+    assert_eq!(summary["actor"], "admin token");
+    assert_eq!(summary["model"], "scripted-model");
+    assert_eq!(summary["stop_reason"], "final_answer");
+    assert_eq!(
+        (summary["steps"].as_u64(), summary["tool_calls"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(summary["tokens"], 45);
+    assert_eq!(
+        summary["task"],
+        "Echo hello, then say which key you used: ***."
+    );
+
+    let (status, kept) = server
+        .send_json(reqwest::Method::GET, &format!("/api/runs/{run_id}"), None)
+        .await
+        .expect("one run");
+    assert_eq!(status, 200, "{kept}");
+    assert_eq!(kept["servers"], json!(["index"]));
+    assert_eq!(kept["result"]["steps"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        kept["result"]["steps"][0]["tool_results"][0]["name"],
+        "echo"
+    );
+    assert_eq!(kept["result"]["final_answer"], "Done; the token was ***.");
+    let text = kept.to_string();
+    for secret in ["env-secret-value-42", "sk-test-run-key-123"] {
+        assert!(!text.contains(secret), "{secret} kept: {text}");
+        assert!(!page.to_string().contains(secret), "{secret} listed");
+    }
+
+    // Unknown ids, bad paging and a missing credential get clear answers.
+    let (status, missing) = server
+        .send_json(reqwest::Method::GET, "/api/runs/run_nope", None)
+        .await
+        .expect("missing run");
+    assert_eq!(
+        (status, missing["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    let (status, bad) = server
+        .send_json(reqwest::Method::GET, "/api/runs?limit=0", None)
+        .await
+        .expect("bad limit");
+    assert_eq!(
+        (status, bad["error"]["code"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    let anonymous = reqwest::get(server.url("/api/runs"))
+        .await
+        .expect("anonymous");
+    assert_eq!(anonymous.status(), 401);
+}
