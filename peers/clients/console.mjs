@@ -13,10 +13,12 @@
 //   catalog: LABEL,                the catalog entry the admin adds, as the list shows it
 //   block: {mcpServers: {...}},    the block the admin pastes
 //   callServer: NAME,              the server whose tool the admin tries,
-//   call: {tool, arguments}        and the call
+//   call: {tool, arguments},       and the call
+//   run: {task, model, baseUrl, server}   the run the admin starts, on the scripted LLM
 // }
 // Prints one JSON line: {requested, approvedSeen, auditRowsBefore, auditRowsAfter, auditWho, grant,
-// catalogAdded, imported, called, connect, keyShown, keyRevoked, problems: [...]}.
+// catalogAdded, imported, called, runAnswer, runCall, runsListed, connect, keyShown, keyRevoked,
+// problems: [...]}.
 import path from "node:path";
 import { chromium } from "playwright-core";
 
@@ -119,6 +121,27 @@ try {
   await admin.getByRole("link", { name: "People" }).click();
   await admin.waitForURL(/\/console\/admin\/people/);
   await shoot(admin, "people");
+
+  // The admin starts a run with the app's tools and reads it, step by step.
+  await admin.getByRole("link", { name: "Runs" }).click();
+  await admin.waitForURL(/\/console\/admin\/runs$/);
+  await shoot(admin, "runs-empty");
+  await admin.getByLabel("Task").fill(config.run.task);
+  await admin.getByLabel("Model").fill(config.run.model);
+  await admin.getByLabel("LLM endpoint (optional)").fill(config.run.baseUrl);
+  await admin.locator(`input[name="server"][value="${config.run.server}"]`).check();
+  await admin.getByRole("button", { name: "Start the run" }).click();
+  await admin.waitForURL(/\/console\/admin\/runs\/run_/);
+  // A run still going shows a page that looks again by itself until the run is kept.
+  await admin.getByRole("heading", { name: "Answer" }).waitFor();
+  out.runAnswer = await admin.locator(".answer").innerText();
+  await admin.getByText("Arguments and output").first().click();
+  out.runCall = await admin.locator(".call").first().innerText();
+  await shoot(admin, "run");
+  await admin.getByRole("link", { name: "Runs", exact: true }).first().click();
+  await admin.waitForURL(/\/console\/admin\/runs$/);
+  out.runsListed = await admin.locator("table tbody").innerText();
+  await shoot(admin, "runs");
 
   // The user sees the grant, and how to connect.
   await user.goto(`${config.base}/console/access`);

@@ -44,6 +44,11 @@ impl RunningRuns {
         }
     }
 
+    /// Whether a run of this id is going.
+    pub fn is_running(&self, run_id: &str) -> bool {
+        self.lock().contains_key(run_id)
+    }
+
     pub fn count(&self) -> usize {
         self.lock().len()
     }

@@ -10,6 +10,7 @@
 mod admin;
 mod pages;
 mod people;
+mod runs;
 mod servers;
 mod user;
 
@@ -80,6 +81,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/console/admin/people/groups", post(people::create_group))
         .route("/console/admin/people/members", post(people::add_member))
         .route("/console/admin/people/settings", post(people::settings))
+        .route("/console/admin/runs", get(runs::list).post(runs::start))
+        .route("/console/admin/runs/{id}", get(runs::run))
         .route("/console/admin/audit", get(admin::audit))
         .route("/console/admin/audit.jsonl", get(admin::audit_download))
 }
@@ -259,6 +262,33 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "governance_saved" => "The rules were saved; clients see the change at once.",
         _ => return None,
     })
+}
+
+/// A form's fields read by hand, for forms that repeat a name once per box ticked (which serde's
+/// form reader does not gather).
+struct Fields(Vec<(String, String)>);
+
+impl Fields {
+    fn parse(body: &[u8]) -> Self {
+        Self(url::form_urlencoded::parse(body).into_owned().collect())
+    }
+
+    /// The first value of a field, or empty.
+    fn one(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(key, _)| key == name)
+            .map_or("", |(_, value)| value.as_str())
+    }
+
+    /// Every value of a field.
+    fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+            .collect()
+    }
 }
 
 #[derive(Debug, serde::Deserialize)]

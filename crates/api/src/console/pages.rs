@@ -399,3 +399,91 @@ mod tests {
         assert_eq!(day_start("yesterday"), None);
     }
 }
+
+pub(super) struct RunRow {
+    pub run_id: String,
+    pub when: String,
+    pub actor: String,
+    /// The task, cut short.
+    pub task: String,
+    pub model: String,
+    pub stop_reason: String,
+    pub stop_class: &'static str,
+    pub steps: i64,
+    pub tool_calls: i64,
+    pub tokens: i64,
+    pub took: String,
+}
+
+/// What the start form was sent with, shown again when it is refused.
+#[derive(Default)]
+pub(super) struct RunForm {
+    pub task: String,
+    pub model: String,
+    pub base_url: String,
+    pub max_steps: String,
+    /// The aliases ticked.
+    pub servers: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "console/runs.html")]
+pub(super) struct RunsPage {
+    pub frame: Frame,
+    /// How many runs are going on this replica.
+    pub running: usize,
+    pub runs: Vec<RunRow>,
+    /// The query string of the next, older page.
+    pub older: Option<String>,
+    /// The enabled servers a run may use: (alias, name, ticked).
+    pub servers: Vec<(String, String, bool)>,
+    pub form: RunForm,
+}
+
+pub(super) struct CallView {
+    pub tool: String,
+    pub server: String,
+    /// The model's arguments, as it wrote them.
+    pub arguments: String,
+    /// What the model was sent back.
+    pub output: String,
+    pub failed: bool,
+    /// Whether the output was cut to the cap.
+    pub cut: bool,
+    pub took: String,
+}
+
+pub(super) struct StepView {
+    pub number: usize,
+    /// What the model said besides its calls.
+    pub said: String,
+    pub tokens: u64,
+    pub took: String,
+    pub calls: Vec<CallView>,
+}
+
+pub(super) struct RunView {
+    pub task: String,
+    pub model: String,
+    pub servers: String,
+    pub actor: String,
+    pub when: String,
+    pub stop_reason: String,
+    pub stop_class: &'static str,
+    pub took: String,
+    pub tokens: String,
+    pub final_answer: String,
+    pub error: Option<String>,
+    pub warnings: Vec<String>,
+    pub steps: Vec<StepView>,
+}
+
+#[derive(Template)]
+#[template(path = "console/run.html")]
+pub(super) struct RunPage {
+    pub frame: Frame,
+    pub run_id: String,
+    /// Going, not kept yet: the page looks again by itself.
+    pub running: bool,
+    pub run: Option<RunView>,
+}

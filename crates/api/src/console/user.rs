@@ -358,25 +358,14 @@ pub(super) async fn create_key(
     jar: CookieJar,
     body: Bytes,
 ) -> Response {
-    // Read by hand: the form repeats `scope` once per box ticked.
-    let fields: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let field = |name: &str| {
-        fields
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.clone())
-            .unwrap_or_default()
-    };
-    let viewer = match Viewer::posting(&state, jar, "/console/access", &field("csrf")).await {
+    // The form repeats `scope` once per box ticked.
+    let fields = super::Fields::parse(&body);
+    let viewer = match Viewer::posting(&state, jar, "/console/access", fields.one("csrf")).await {
         Ok(viewer) => viewer,
         Err(answer) => return answer,
     };
-    let scopes: Vec<&str> = fields
-        .iter()
-        .filter(|(key, _)| key == "scope")
-        .map(|(_, value)| value.as_str())
-        .collect();
-    let expires_at = match super::seconds(&field("expires")) {
+    let scopes = fields.all("scope");
+    let expires_at = match super::seconds(fields.one("expires")) {
         Ok(None) => None,
         Ok(Some(seconds)) if seconds > 0 => {
             Some(switchboard_auth::secret::now_ms() + seconds.saturating_mul(1000))
@@ -388,7 +377,7 @@ pub(super) async fn create_key(
     };
     let body = KeyBody {
         user: None,
-        name: field("name"),
+        name: fields.one("name").to_string(),
         scopes: scopes.join(" "),
         expires_at,
     };

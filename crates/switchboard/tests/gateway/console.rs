@@ -14,6 +14,11 @@ use super::*;
 async fn a_user_asks_an_admin_approves_and_the_user_sees_the_grant_and_makes_a_key() {
     let (python, server) = calc_behind_gateway(&[]).await;
     add_user(&server, "bob", "bob's long password");
+    let llm = ScriptedLlm::start(vec![
+        Reply::call("add", json!({"a": 20, "b": 22})),
+        Reply::text("20 and 22 make 42."),
+    ])
+    .await;
     let screenshots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
     std::fs::create_dir_all(&screenshots).expect("dir");
     let config = json!({
@@ -32,6 +37,8 @@ async fn a_user_asks_an_admin_approves_and_the_user_sees_the_grant_and_makes_a_k
         }},
         "callServer": "Calc",
         "call": {"tool": "add", "arguments": {"a": 2, "b": 3}},
+        "run": {"task": "Add 20 and 22.", "model": "scripted-model",
+            "baseUrl": llm.base_url(), "server": "calc"},
     });
     let out = run_client(Path::new("node"), "console.mjs", &[&config.to_string()]).await;
     assert!(out.get("error").is_none(), "{}", out["error"]);
@@ -88,6 +95,21 @@ async fn a_user_asks_an_admin_approves_and_the_user_sees_the_grant_and_makes_a_k
     let called: Value = serde_json::from_str(out["called"].as_str().unwrap_or_default())
         .unwrap_or_else(|_| panic!("{out}"));
     assert_eq!(called["structuredContent"]["result"], 5, "{out}");
+    // The run the admin started: its answer, its call with its output, and its row.
+    assert_eq!(out["runAnswer"], "20 and 22 make 42.", "{out}");
+    let call = out["runCall"].as_str().unwrap_or_default();
+    assert!(
+        call.contains("add") && call.contains("on calc") && call.contains("42"),
+        "{out}"
+    );
+    let listed = out["runsListed"].as_str().unwrap_or_default();
+    assert!(
+        listed.contains("Add 20 and 22.") && listed.contains("final answer"),
+        "{out}"
+    );
+    let runs = admin(&server, Method::GET, "/api/runs", None).await;
+    assert_eq!(runs["items"][0]["actor"], "admin", "{runs}");
+    assert_eq!(runs["items"][0]["tool_calls"], 1, "{runs}");
     // The pasted env value is a secret: sealed, and masked in every answer.
     let notes = admin(&server, Method::GET, "/api/mcp-servers/local-notes", None).await;
     assert_eq!(notes["env"]["NOTES_TOKEN"], "********", "{notes}");
@@ -102,6 +124,9 @@ async fn a_user_asks_an_admin_approves_and_the_user_sees_the_grant_and_makes_a_k
         "access-key",
         "audit",
         "audit-filtered",
+        "runs-empty",
+        "run",
+        "runs",
     ] {
         for width in ["desktop", "phone"] {
             let shot = screenshots.join(format!("console-{page}-{width}.png"));
@@ -234,6 +259,21 @@ async fn console_pages_need_a_session_admin_pages_an_admin_and_forms_their_token
     assert_eq!(bob.get("/console/apps/nothing-here").await.status, 404);
     assert_eq!(bob.get("/console/admin/audit").await.status, 403);
     assert_eq!(bob.get("/console/admin/audit.jsonl").await.status, 403);
+    // Runs are an admin's: a user can neither read them nor start one.
+    assert_eq!(bob.get("/console/admin/runs").await.status, 403);
+    assert_eq!(bob.get("/console/admin/runs/run_none").await.status, 403);
+    let started = bob
+        .post(
+            "/console/admin/runs",
+            &[
+                ("csrf", csrf.as_str()),
+                ("task", "exfiltrate"),
+                ("model", "m"),
+                ("server", "calc"),
+            ],
+        )
+        .await;
+    assert_eq!(started.status, 403);
 
     // An admin downloads the filtered log as JSON lines; a filter that is no day is a problem.
     let mut ada = Browser::new(&server);
@@ -265,6 +305,61 @@ async fn console_pages_need_a_session_admin_pages_an_admin_and_forms_their_token
     let bad = ada.get("/console/admin/audit?since=yesterday").await;
     assert_eq!(bad.status, 400);
     assert!(bad.body.contains("is not a day"), "{}", bad.body);
+
+    // A run the admin starts with bad input is refused on the page, with the form kept; an
+    // unknown run is a clear 404; a run form without its token starts nothing.
+    let csrf = ada.csrf();
+    for (fields, says) in [
+        (
+            vec![("task", "  "), ("model", "m")],
+            "`task` must not be empty",
+        ),
+        (
+            vec![("task", "sum"), ("model", "m"), ("max_steps", "lots")],
+            "step budget must be a whole number",
+        ),
+        (
+            vec![("task", "sum"), ("model", "m"), ("max_steps", "100000")],
+            "`max_steps` must be between 1 and",
+        ),
+        (
+            vec![
+                ("task", "sum"),
+                ("model", "m"),
+                ("server", "no-such-server"),
+            ],
+            "no-such-server",
+        ),
+        (
+            vec![
+                ("task", "sum"),
+                ("model", "m"),
+                ("base_url", "http://169.254.169.254/v1"),
+            ],
+            "link-local",
+        ),
+    ] {
+        let mut form = vec![("csrf", csrf.as_str())];
+        form.extend(fields);
+        let refused = ada.post("/console/admin/runs", &form).await;
+        assert_eq!(refused.status, 400, "{says}: {}", refused.body);
+        assert!(refused.body.contains(says), "{says}: {}", refused.body);
+        assert!(refused.body.contains("value=\"m\""), "the form is kept");
+    }
+    let missing = ada.get("/console/admin/runs/run_none").await;
+    assert_eq!(missing.status, 404);
+    assert!(missing.body.contains("No such run"), "{}", missing.body);
+    let forged = ada
+        .post("/console/admin/runs", &[("task", "sum"), ("model", "m")])
+        .await;
+    assert_eq!(forged.status, 403);
+    assert!(kept_runs(&server).await.is_empty(), "no run was started");
+}
+
+/// The runs `GET /api/runs` lists.
+async fn kept_runs(server: &Switchboard) -> Vec<Value> {
+    let runs = admin(server, Method::GET, "/api/runs", None).await;
+    runs["items"].as_array().cloned().unwrap_or_default()
 }
 
 /// The servers page: an admin adds a remote server by URL, disables it, and deletes it after the
