@@ -17,7 +17,8 @@
 //   run: {task, model, baseUrl, server}   the run the admin starts, on the scripted LLM
 // }
 // Prints one JSON line: {requested, approvedSeen, auditRowsBefore, auditRowsAfter, auditWho, grant,
-// catalogAdded, imported, called, runAnswer, runCall, runsListed, connect, keyShown, keyRevoked,
+// catalogAdded, imported, called, runAnswer, runCall, runsListed, overviewCalls, overviewChart,
+// overviewBars, connect, keyShown, keyRevoked,
 // problems: [...]}.
 import path from "node:path";
 import { chromium } from "playwright-core";
@@ -142,6 +143,15 @@ try {
   await admin.waitForURL(/\/console\/admin\/runs$/);
   out.runsListed = await admin.locator("table tbody").innerText();
   await shoot(admin, "runs");
+
+  // The overview shows the app's calls of the last hour: the test call and the run's.
+  await admin.getByRole("link", { name: "Overview" }).click();
+  await admin.waitForURL(/\/console\/admin$/);
+  const health = admin.locator("ul.health > li", { has: admin.getByRole("link", { name: config.callServer, exact: true }) });
+  out.overviewCalls = await health.locator("dd").first().innerText();
+  out.overviewChart = await health.getByRole("img").getAttribute("aria-label");
+  out.overviewBars = await health.locator("svg rect.calls").count();
+  await shoot(admin, "overview");
 
   // The user sees the grant, and how to connect.
   await user.goto(`${config.base}/console/access`);

@@ -8,6 +8,7 @@
 //! point: the browser session is the caller (`Credential::Session`).
 
 mod admin;
+mod overview;
 mod pages;
 mod people;
 mod runs;
@@ -40,6 +41,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/console/access", get(user::access))
         .route("/console/keys", post(user::create_key))
         .route("/console/keys/{id}/revoke", post(user::revoke_key))
+        .route("/console/admin", get(overview::overview))
         .route("/console/admin/requests", get(admin::requests))
         .route("/console/admin/requests/{id}/approve", post(admin::approve))
         .route("/console/admin/requests/{id}/deny", post(admin::deny))

@@ -28,6 +28,7 @@ pub mod policy;
 pub mod pool;
 pub mod proxy;
 pub mod raw_path;
+pub mod recent;
 mod registry_watch;
 mod relay;
 pub mod session_owners;

@@ -2,6 +2,8 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::recent::{Hour, RecentCalls};
+
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
     metrics::{
@@ -78,6 +80,9 @@ pub struct Metrics {
     /// Reads of every server definition from the store: shows that the definition cache and its
     /// one-at-a-time reload keep load off the database.
     pub registry_reads: Counter,
+    /// The last hour of tool calls per server, recorded with `tool_calls` and
+    /// `tool_call_seconds`: what the console's overview draws.
+    pub recent: Arc<RecentCalls>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -86,9 +91,18 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
-/// Latency buckets from 1 ms to about 65 s.
+/// The minutes since the epoch.
+fn this_minute() -> i64 {
+    crate::now_ms().div_euclid(60_000)
+}
+
+/// Latency buckets from 1 ms to about 65 s, the same as the overview's.
 fn latency_histogram() -> Histogram {
-    Histogram::new(exponential_buckets(0.001, 2.0, 17))
+    Histogram::new(exponential_buckets(
+        crate::recent::FIRST_BOUND,
+        2.0,
+        crate::recent::BOUNDS as u16,
+    ))
 }
 
 impl Default for Metrics {
@@ -180,6 +194,7 @@ impl Default for Metrics {
             tokens,
             raw_calls,
             registry_reads,
+            recent: Arc::default(),
         }
     }
 }
@@ -200,6 +215,12 @@ impl Metrics {
                 source: source.to_string(),
             })
             .observe(seconds);
+        self.recent.record(server, ok, seconds, this_minute());
+    }
+
+    /// One server's last hour of tool calls, up to this minute.
+    pub fn last_hour(&self, server: &str) -> Hour {
+        self.recent.hour(server, this_minute())
     }
 
     /// The text exposition of every metric.

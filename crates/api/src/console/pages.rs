@@ -487,3 +487,63 @@ pub(super) struct RunPage {
     pub running: bool,
     pub run: Option<RunView>,
 }
+
+/// One bar of a chart, in the SVG's units: the minute's calls, and its errors over them.
+pub(super) struct Bar {
+    pub x: u32,
+    pub width: u32,
+    pub y: u32,
+    pub height: u32,
+    pub error_y: u32,
+    pub error_height: u32,
+}
+
+/// A chart of calls per minute over the last hour, drawn as SVG by the page.
+#[derive(Default)]
+pub(super) struct Chart {
+    pub width: u32,
+    pub height: u32,
+    /// What the chart shows, in words, for screen readers.
+    pub label: String,
+    /// The minutes with calls, oldest first.
+    pub bars: Vec<Bar>,
+}
+
+#[derive(Default)]
+pub(super) struct Fleet {
+    pub servers: usize,
+    pub connected: usize,
+    pub idle: usize,
+    pub failing: usize,
+    pub disabled: usize,
+    pub calls: u64,
+    pub errors: u64,
+    pub error_rate: String,
+    pub chart: Chart,
+}
+
+pub(super) struct ServerHealth {
+    pub id: String,
+    pub name: String,
+    pub alias: String,
+    pub state: &'static str,
+    pub state_class: &'static str,
+    /// The last error, when in error.
+    pub message: String,
+    pub breaker: String,
+    pub breaker_class: &'static str,
+    pub calls: u64,
+    pub errors: u64,
+    pub error_rate: String,
+    pub p50: String,
+    pub p99: String,
+    pub chart: Chart,
+}
+
+#[derive(Template)]
+#[template(path = "console/overview.html")]
+pub(super) struct OverviewPage {
+    pub frame: Frame,
+    pub fleet: Fleet,
+    pub servers: Vec<ServerHealth>,
+}

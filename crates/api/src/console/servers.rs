@@ -21,7 +21,7 @@ use crate::AppState;
 const SERVERS: &str = "/console/admin/servers";
 
 /// A server's state in words, and its pill's class.
-fn state_of(enabled: bool, state: &str) -> (&'static str, &'static str) {
+pub(super) fn state_of(enabled: bool, state: &str) -> (&'static str, &'static str) {
     match (enabled, state) {
         (false, _) => ("disabled", "muted"),
         (true, "connected") => ("connected", "ok"),

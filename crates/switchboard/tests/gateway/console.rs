@@ -107,6 +107,19 @@ async fn a_user_asks_an_admin_approves_and_the_user_sees_the_grant_and_makes_a_k
         listed.contains("Add 20 and 22.") && listed.contains("final answer"),
         "{out}"
     );
+    // The overview counts both of the app's calls, and draws them.
+    assert_eq!(out["overviewCalls"], "2", "{out}");
+    assert!(
+        out["overviewChart"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Calc: 2 calls and 0 errors over the last hour"),
+        "{out}"
+    );
+    assert!(
+        matches!(out["overviewBars"].as_u64(), Some(1 | 2)),
+        "a bar a minute: {out}"
+    );
     let runs = admin(&server, Method::GET, "/api/runs", None).await;
     assert_eq!(runs["items"][0]["actor"], "admin", "{runs}");
     assert_eq!(runs["items"][0]["tool_calls"], 1, "{runs}");
@@ -124,6 +137,7 @@ async fn a_user_asks_an_admin_approves_and_the_user_sees_the_grant_and_makes_a_k
         "access-key",
         "audit",
         "audit-filtered",
+        "overview",
         "runs-empty",
         "run",
         "runs",
@@ -259,6 +273,7 @@ async fn console_pages_need_a_session_admin_pages_an_admin_and_forms_their_token
     assert_eq!(bob.get("/console/apps/nothing-here").await.status, 404);
     assert_eq!(bob.get("/console/admin/audit").await.status, 403);
     assert_eq!(bob.get("/console/admin/audit.jsonl").await.status, 403);
+    assert_eq!(bob.get("/console/admin").await.status, 403);
     // Runs are an admin's: a user can neither read them nor start one.
     assert_eq!(bob.get("/console/admin/runs").await.status, 403);
     assert_eq!(bob.get("/console/admin/runs/run_none").await.status, 403);
