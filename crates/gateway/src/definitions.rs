@@ -459,6 +459,16 @@ pub(crate) fn apply_update(
         }
         d.command = Some(command);
     }
+    // A secret stays write-only: a key that stops being sensitive must be given a new value in
+    // the same change, or its stored value would be shown in clear from then on.
+    let was_sensitive = d.sensitive_keys.clone();
+    let given_anew: Vec<String> = body
+        .env
+        .iter()
+        .flatten()
+        .filter(|(_, value)| value.as_deref().is_some_and(|value| value != MASK))
+        .map(|(key, _)| key.clone())
+        .collect();
     if let Some(changes) = body.env {
         for (key, value) in changes {
             match value {
@@ -476,6 +486,13 @@ pub(crate) fn apply_update(
     }
     if let Some(keys) = body.sensitive_keys {
         d.sensitive_keys = keys;
+    }
+    if let Some(revealed) = was_sensitive.iter().find(|key| {
+        d.env.contains_key(*key) && !d.sensitive_keys.contains(key) && !given_anew.contains(key)
+    }) {
+        return Err(GatewayError::Invalid(format!(
+            "`{revealed}` holds a secret: give it a new value to make it a plain setting"
+        )));
     }
     if let Some(governance) = body.tools {
         d.governance = governance;

@@ -396,6 +396,41 @@ async fn secrets_are_sealed_at_rest_and_masked_everywhere() {
         .expect("answers");
     assert_eq!(status, 200, "{patched}");
 
+    // A secret is write-only: un-marking it, or sending its mask back as a plain value, is
+    // refused unless a new value comes with it; with one, the key becomes plain.
+    for attack in [
+        json!({"sensitiveKeys": []}),
+        json!({"env": {"BRAVE_API_KEY": "********"}, "sensitiveKeys": []}),
+    ] {
+        let (status, refused) = server
+            .send_json(Method::PATCH, "/api/mcp-servers/brave", Some(&attack))
+            .await
+            .expect("answers");
+        assert_eq!(status, 400, "{attack} -> {refused}");
+        assert!(
+            refused["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("`BRAVE_API_KEY` holds a secret"),
+            "{refused}"
+        );
+    }
+    let (_, kept) = server
+        .send_json(Method::GET, "/api/mcp-servers/brave", None)
+        .await
+        .expect("answers");
+    assert_eq!(kept["env"]["BRAVE_API_KEY"], "********", "{kept}");
+    let (status, plain) = server
+        .send_json(
+            Method::PATCH,
+            "/api/mcp-servers/brave",
+            Some(&json!({"env": {"BRAVE_API_KEY": "now-plain"}, "sensitiveKeys": []})),
+        )
+        .await
+        .expect("answers");
+    assert_eq!(status, 200, "{plain}");
+    assert_eq!(plain["env"]["BRAVE_API_KEY"], "now-plain");
+
     let (_, listed) = server
         .send_json(Method::GET, "/api/mcp-servers", None)
         .await
