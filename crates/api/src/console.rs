@@ -12,6 +12,7 @@ mod overview;
 mod pages;
 mod people;
 mod runs;
+mod server_settings;
 mod servers;
 mod user;
 
@@ -54,6 +55,14 @@ pub(crate) fn routes() -> Router<AppState> {
             post(servers::add_from_catalog),
         )
         .route("/console/admin/servers/import", post(servers::import))
+        .route(
+            "/console/admin/servers/local",
+            post(server_settings::add_local),
+        )
+        .route(
+            "/console/admin/servers/{id}/settings",
+            post(server_settings::save),
+        )
         .route("/console/admin/servers/{id}", get(servers::server))
         .route("/console/admin/servers/{id}/call", post(servers::call))
         .route(
@@ -262,6 +271,7 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "server_added" => "The server was added. It connects on first use.",
         "server_deleted" => "The server was deleted.",
         "governance_saved" => "The rules were saved; clients see the change at once.",
+        "settings_saved" => "The settings were saved. The server reconnects with them on next use.",
         _ => return None,
     })
 }

@@ -195,6 +195,10 @@ pub(super) struct ServerPage {
     pub governance: String,
     /// Whether the governance form shows open (it was just sent).
     pub governance_open: bool,
+    /// Its settings, secrets masked.
+    pub settings: super::server_settings::SettingsForm,
+    /// Whether it runs as a local process (else it is remote).
+    pub local: bool,
 }
 
 #[derive(Template)]

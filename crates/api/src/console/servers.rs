@@ -143,6 +143,11 @@ pub(super) async fn add(
     }
 }
 
+/// The servers page showing why a form was refused.
+pub(super) async fn refused(state: &AppState, viewer: Viewer, problem: String) -> Response {
+    servers_page(state, viewer, None, Some(problem)).await
+}
+
 /// A change refused: audited, and its reason shown on the page.
 async fn failed(
     state: &AppState,
@@ -219,7 +224,7 @@ pub(super) async fn confirm_delete(
     show(StatusCode::OK, viewer.jar, &page)
 }
 
-fn failed_lookup(viewer: Viewer, error: switchboard_gateway::GatewayError) -> Response {
+pub(super) fn failed_lookup(viewer: Viewer, error: switchboard_gateway::GatewayError) -> Response {
     match error {
         switchboard_gateway::GatewayError::NotFound(_) => crate::oauth::browser::error_page(
             StatusCode::NOT_FOUND,
@@ -323,7 +328,7 @@ pub(super) async fn import(
 
 /// A server's page: its tools as clients see them, each with a test call; and the last call's
 /// answer.
-async fn server_page(
+pub(super) async fn server_page(
     state: &AppState,
     viewer: Viewer,
     id: &str,
@@ -368,6 +373,8 @@ async fn server_page(
     // A problem of no call is the rules' (or the arguments'): the rules show open.
     let governance_open = problem.is_some() && called.is_empty();
     let page = pages::ServerPage {
+        settings: super::server_settings::SettingsForm::of(&server),
+        local: server.runtime != switchboard_gateway::model::Runtime::Remote,
         governance: serde_json::to_string_pretty(&server.tools).unwrap_or_default(),
         governance_open,
         frame: viewer.frame(state, "servers", notice, problem).await,

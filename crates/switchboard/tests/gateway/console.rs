@@ -728,3 +728,167 @@ async fn an_admin_manages_people_grants_groups_and_settings() {
         .await;
     assert_eq!(acted.status, 403);
 }
+
+/// A local server added from the console with its environment and a secret, then its settings
+/// edited: the secret is shown as `********` only, kept when sent back so, replaced or removed
+/// on purpose, and never turned plain by moving its mask; the process gets the values.
+#[tokio::test]
+async fn an_admin_adds_a_local_server_with_secrets_and_edits_its_settings() {
+    let (_python, server) = calc_behind_gateway(&[]).await;
+    add_user(&server, "bob", "bob's long password");
+    let (command, args) = switchboard_test_support::everything_stdio_command();
+    let args = args.join("\n");
+    let mut ada = Browser::new(&server);
+    assert_eq!(ada.sign_in("admin", ADMIN_PASSWORD).await.status, 303);
+    let csrf = ada.csrf();
+    let local = |csrf: &str, runtime: &str, secrets: &str| {
+        [
+            ("csrf", csrf.to_string()),
+            ("name", "Everything".into()),
+            ("runtime", runtime.into()),
+            ("target", command.clone()),
+            ("args", args.clone()),
+            ("env", "LOG_LEVEL=debug".into()),
+            ("secrets", secrets.into()),
+            ("alias", "everything".into()),
+        ]
+    };
+    // Bad input first: no runtime, a line that is no pair.
+    for (fields, says) in [
+        (
+            local(&csrf, "docker", "API_TOKEN=x"),
+            "Choose how the server runs",
+        ),
+        (
+            local(&csrf, "command", "API_TOKEN"),
+            "Line 1 of Secrets is not KEY=value",
+        ),
+    ] {
+        let refused = post_form(&mut ada, "/console/admin/servers/local", &fields).await;
+        assert_eq!(refused.status, 400, "{}", refused.body);
+        assert!(refused.body.contains(says), "{says}: {}", refused.body);
+    }
+    let fields = local(&csrf, "command", "API_TOKEN=tok-secret-value-77");
+    let added = post_form(&mut ada, "/console/admin/servers/local", &fields).await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    let fetched = admin(&server, Method::GET, "/api/mcp-servers/everything", None).await;
+    assert_eq!(
+        fetched["commandConfig"]["command"],
+        command.as_str(),
+        "{fetched}"
+    );
+    assert_eq!(fetched["env"]["LOG_LEVEL"], "debug", "{fetched}");
+    assert_eq!(fetched["env"]["API_TOKEN"], "********", "{fetched}");
+    assert_eq!(fetched["sensitiveKeys"], json!(["API_TOKEN"]), "{fetched}");
+    let id = fetched["id"].as_str().expect("id").to_string();
+    let page_path = format!("/console/admin/servers/{id}");
+    let page = ada.get(&page_path).await;
+    assert!(page.body.contains("API_TOKEN=********"), "{}", page.body);
+    assert!(!page.body.contains("tok-secret-value-77"));
+    // The process sees its values (server-everything's `get-env` shows its environment).
+    let seen = env_seen(&mut ada, &page_path).await;
+    assert!(
+        seen.contains("tok-secret-value-77") && seen.contains("debug"),
+        "{seen}"
+    );
+
+    // Edited: the mask sent back keeps the secret, a new secret and a new plain value are set.
+    let save = |env: &str, secrets: &str| {
+        [
+            ("csrf", csrf.clone()),
+            ("target", command.clone()),
+            ("args", args.clone()),
+            ("env", env.to_string()),
+            ("secrets", secrets.to_string()),
+        ]
+    };
+    let settings = format!("{page_path}/settings");
+    let fields = save(
+        "LOG_LEVEL=info",
+        "API_TOKEN=********\nOTHER_SECRET=other-secret-value-88",
+    );
+    let saved = post_form(&mut ada, &settings, &fields).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let fetched = admin(&server, Method::GET, "/api/mcp-servers/everything", None).await;
+    assert_eq!(fetched["env"]["LOG_LEVEL"], "info", "{fetched}");
+    assert_eq!(fetched["env"]["OTHER_SECRET"], "********", "{fetched}");
+    assert_eq!(
+        fetched["sensitiveKeys"],
+        json!(["API_TOKEN", "OTHER_SECRET"]),
+        "{fetched}"
+    );
+    let seen = env_seen(&mut ada, &page_path).await;
+    assert!(
+        seen.contains("tok-secret-value-77") && seen.contains("other-secret-value-88"),
+        "the kept secret and the new one: {seen}"
+    );
+
+    // The attacks: the mask moved to a plain line, a key both plain and secret.
+    for (env, secrets, says) in [
+        (
+            "API_TOKEN=********",
+            "OTHER_SECRET=********",
+            "holds a secret",
+        ),
+        (
+            "OTHER_SECRET=x",
+            "OTHER_SECRET=********",
+            "both a plain setting and a secret",
+        ),
+    ] {
+        let refused = post_form(&mut ada, &settings, &save(env, secrets)).await;
+        assert_eq!(refused.status, 400, "{}", refused.body);
+        assert!(refused.body.contains(says), "{says}: {}", refused.body);
+        assert!(!refused.body.contains("tok-secret-value-77"));
+    }
+    // A line taken out removes its setting.
+    let removed = post_form(&mut ada, &settings, &save("", "OTHER_SECRET=********")).await;
+    assert_eq!(removed.status, 303, "{}", removed.body);
+    let fetched = admin(&server, Method::GET, "/api/mcp-servers/everything", None).await;
+    assert_eq!(
+        fetched["env"],
+        json!({"OTHER_SECRET": "********"}),
+        "{fetched}"
+    );
+    assert_eq!(
+        fetched["sensitiveKeys"],
+        json!(["OTHER_SECRET"]),
+        "{fetched}"
+    );
+
+    // A user's valid token of their own adds nothing; the log never holds a secret.
+    let mut bob = Browser::new(&server);
+    assert_eq!(bob.sign_in("bob", "bob's long password").await.status, 303);
+    let fields = local(&bob.csrf(), "command", "X=yyyyyy");
+    let acted = post_form(&mut bob, "/console/admin/servers/local", &fields).await;
+    assert_eq!(acted.status, 403);
+    let log = server.log();
+    assert!(!log.contains("tok-secret-value-77") && !log.contains("other-secret-value-88"));
+}
+
+/// Posts a form of owned values.
+async fn post_form(
+    browser: &mut Browser,
+    path: &str,
+    fields: &[(&str, String)],
+) -> switchboard_test_support::oauth::Got {
+    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    browser.post(path, &pairs).await
+}
+
+/// The environment a local server's process sees, by a test call of `get-env` on its page.
+async fn env_seen(browser: &mut Browser, page_path: &str) -> String {
+    let csrf = browser.csrf();
+    let called = browser
+        .post(
+            &format!("{page_path}/call"),
+            &[
+                ("csrf", csrf.as_str()),
+                ("tool", "get-env"),
+                ("arguments", "{}"),
+            ],
+        )
+        .await;
+    assert_eq!(called.status, 200, "{}", called.body);
+    called.body
+}
