@@ -11,6 +11,7 @@ mod admin;
 mod overview;
 mod pages;
 mod people;
+mod permissions;
 mod runs;
 mod server_settings;
 mod servers;
@@ -68,6 +69,18 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(
             "/console/admin/servers/{id}/governance",
             post(servers::governance),
+        )
+        .route(
+            "/console/admin/servers/{id}/permissions",
+            post(permissions::create),
+        )
+        .route(
+            "/console/admin/servers/{id}/permissions/{pid}",
+            post(permissions::update),
+        )
+        .route(
+            "/console/admin/servers/{id}/permissions/{pid}/delete",
+            post(permissions::delete),
         )
         .route("/console/admin/servers/{id}/enable", post(servers::enable))
         .route(
@@ -271,6 +284,8 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "server_added" => "The server was added. It connects on first use.",
         "server_deleted" => "The server was deleted.",
         "governance_saved" => "The rules were saved; clients see the change at once.",
+        "permission_saved" => "The permission was saved; grants of it follow at once.",
+        "permission_deleted" => "The permission was deleted, with the grants that gave it.",
         "settings_saved" => "The settings were saved. The server reconnects with them on next use.",
         _ => return None,
     })

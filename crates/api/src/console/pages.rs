@@ -195,6 +195,10 @@ pub(super) struct ServerPage {
     pub governance: String,
     /// Whether the governance form shows open (it was just sent).
     pub governance_open: bool,
+    /// Its permissions, each as its form.
+    pub permissions: Vec<PermissionForm>,
+    /// The form of a new permission.
+    pub new_permission: PermissionForm,
     /// Its settings, secrets masked.
     pub settings: super::server_settings::SettingsForm,
     /// Whether it runs as a local process (else it is remote).
@@ -550,4 +554,18 @@ pub(super) struct OverviewPage {
     pub frame: Frame,
     pub fleet: Fleet,
     pub servers: Vec<ServerHealth>,
+}
+
+/// A permission as its edit form shows it.
+pub(super) struct PermissionForm {
+    pub id: String,
+    pub label: String,
+    pub description: String,
+    /// `all`, `readOnly` or `names`.
+    pub tools: &'static str,
+    /// With `names`: one tool a line.
+    pub names: String,
+    pub requestable: bool,
+    /// (seconds or empty, words, selected).
+    pub limits: Vec<(String, String, bool)>,
 }

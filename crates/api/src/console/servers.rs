@@ -357,6 +357,10 @@ pub(super) async fn server_page(
             ),
         }
     };
+    let permissions = match state.gateway.permissions(&server.id).await {
+        Ok(permissions) => permissions,
+        Err(error) => return viewer.failed(&error.to_string()),
+    };
     let (state_word, state_class) = state_of(server.enabled, server.status.state);
     let (called, result) = match called {
         Some((tool, answer)) => (
@@ -373,6 +377,11 @@ pub(super) async fn server_page(
     // A problem of no call is the rules' (or the arguments'): the rules show open.
     let governance_open = problem.is_some() && called.is_empty();
     let page = pages::ServerPage {
+        permissions: permissions
+            .into_iter()
+            .map(super::permissions::row)
+            .collect(),
+        new_permission: super::permissions::blank(),
         settings: super::server_settings::SettingsForm::of(&server),
         local: server.runtime != switchboard_gateway::model::Runtime::Remote,
         governance: serde_json::to_string_pretty(&server.tools).unwrap_or_default(),

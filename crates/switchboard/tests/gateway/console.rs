@@ -892,3 +892,135 @@ async fn env_seen(browser: &mut Browser, page_path: &str) -> String {
     assert_eq!(called.status, 200, "{}", called.body);
     called.body
 }
+
+/// A server's permissions edited on its page: one changed (its tools named, no longer
+/// requestable, a day at most), one added and deleted with its grant; bad choices are refused
+/// with the reason, and a user's token of their own changes nothing.
+#[tokio::test]
+async fn an_admin_edits_adds_and_deletes_a_servers_permissions() {
+    let (_python, server) = calc_behind_gateway(&[]).await;
+    add_user(&server, "bob", "bob's long password");
+    let mut ada = Browser::new(&server);
+    assert_eq!(ada.sign_in("admin", ADMIN_PASSWORD).await.status, 303);
+    let csrf = ada.csrf();
+    let calc = admin(&server, Method::GET, "/api/mcp-servers/calc", None).await;
+    let id = calc["id"].as_str().expect("id").to_string();
+    let read_only = calc_permissions(&server)
+        .await
+        .into_iter()
+        .find(|permission| permission["label"] == "Read-only")
+        .and_then(|permission| permission["id"].as_str().map(str::to_string))
+        .expect("Read-only");
+    let page = ada.get(&format!("/console/admin/servers/{id}")).await;
+    assert!(page.body.contains("Read-only"), "{}", page.body);
+    let fields = |label: &str, tools: &str, names: &str, limit: &str, requestable: bool| {
+        let mut fields = vec![
+            ("csrf", csrf.clone()),
+            ("label", label.to_string()),
+            ("description", format!("{label}, as the tests set it")),
+            ("tools", tools.to_string()),
+            ("names", names.to_string()),
+            ("limit", limit.to_string()),
+        ];
+        if requestable {
+            fields.push(("requestable", "on".to_string()));
+        }
+        fields
+    };
+    let edit = format!("/console/admin/servers/{id}/permissions/{read_only}");
+    let form = fields("Adding", "names", "add\n", "86400", false);
+    let saved = post_form(&mut ada, &edit, &form).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let changed = calc_permission(&server, &read_only).await;
+    assert_eq!(changed["label"], "Adding", "{changed}");
+    assert_eq!(changed["tools"], json!(["add"]), "{changed}");
+    assert_eq!(changed["requestable"], false, "{changed}");
+    assert_eq!(changed["maxDurationSeconds"], 86_400, "{changed}");
+
+    // Bad choices are refused, and change nothing.
+    for (form, says) in [
+        (fields("X", "some", "", "", true), "Choose which tools"),
+        (
+            fields("X", "all", "", "soon", true),
+            "Choose the longest grant",
+        ),
+        (fields("", "all", "", "", true), "label"),
+    ] {
+        let refused = post_form(&mut ada, &edit, &form).await;
+        assert_eq!(refused.status, 400, "{}", refused.body);
+        assert!(refused.body.contains(says), "{says}: {}", refused.body);
+    }
+    assert_eq!(
+        calc_permission(&server, &read_only).await["label"],
+        "Adding"
+    );
+
+    // Added, granted, then deleted with its grant.
+    let create = format!("/console/admin/servers/{id}/permissions");
+    let added = post_form(
+        &mut ada,
+        &create,
+        &fields("Everything", "all", "", "", true),
+    )
+    .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    let made = calc_permissions(&server)
+        .await
+        .into_iter()
+        .find(|p| p["label"] == "Everything")
+        .expect("added");
+    assert_eq!(made["tools"], "all", "{made}");
+    let made_id = made["id"].as_str().expect("id").to_string();
+    admin(
+        &server,
+        Method::POST,
+        "/api/grants",
+        Some(json!({"permission": made_id, "user": "bob"})),
+    )
+    .await;
+    let delete = format!("{create}/{made_id}/delete");
+    let deleted = post_form(&mut ada, &delete, &[("csrf", csrf.clone())]).await;
+    assert_eq!(deleted.status, 303, "{}", deleted.body);
+    assert!(
+        calc_permissions(&server)
+            .await
+            .iter()
+            .all(|p| p["id"] != made_id.as_str()),
+        "deleted"
+    );
+    let grants = admin(&server, Method::GET, "/api/grants", None).await;
+    assert_eq!(grants["items"], json!([]), "its grant went with it");
+
+    // Bob's valid token of his own changes nothing.
+    let mut bob = Browser::new(&server);
+    assert_eq!(bob.sign_in("bob", "bob's long password").await.status, 303);
+    let mut form = fields("Mine", "all", "", "", true);
+    form[0].1 = bob.csrf();
+    assert_eq!(post_form(&mut bob, &edit, &form).await.status, 403);
+    assert_eq!(post_form(&mut bob, &create, &form).await.status, 403);
+    assert_eq!(
+        calc_permission(&server, &read_only).await["label"],
+        "Adding"
+    );
+}
+
+/// The permissions of the server `calc`, as the API lists them.
+async fn calc_permissions(server: &Switchboard) -> Vec<Value> {
+    let listed = admin(
+        server,
+        Method::GET,
+        "/api/mcp-servers/calc/permissions",
+        None,
+    )
+    .await;
+    listed["items"].as_array().cloned().unwrap_or_default()
+}
+
+/// One permission of `calc`, by its id.
+async fn calc_permission(server: &Switchboard, id: &str) -> Value {
+    calc_permissions(server)
+        .await
+        .into_iter()
+        .find(|permission| permission["id"] == id)
+        .unwrap_or_default()
+}

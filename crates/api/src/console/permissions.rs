@@ -1,0 +1,219 @@
+//! A server's permissions, edited on its page: each one's label, description, tools (every tool,
+//! the read-only ones, or named ones), whether users may request it and for how long at most; a
+//! permission added or deleted. The rules are the gateway's (`access_admin`), every change
+//! audited.
+
+use axum::{
+    Form,
+    extract::{Path, State},
+    response::{IntoResponse, Redirect, Response},
+};
+use axum_extra::extract::cookie::CookieJar;
+use switchboard_gateway::access_admin::{PermissionBody, PermissionView, ToolSet};
+
+use super::{Viewer, pages, user::CsrfForm};
+use crate::AppState;
+
+const SERVERS: &str = "/console/admin/servers";
+
+/// The longest grants offered, in seconds.
+const LIMITS: [i64; 5] = [3_600, 86_400, 7 * 86_400, 30 * 86_400, 90 * 86_400];
+
+/// A permission as its form shows it.
+pub(super) fn row(permission: PermissionView) -> pages::PermissionForm {
+    let (tools, names) = match &permission.tools {
+        ToolSet::Rule(rule) if rule == "all" => ("all", String::new()),
+        ToolSet::Rule(_) => ("readOnly", String::new()),
+        ToolSet::Names(names) => ("names", names.join("\n")),
+    };
+    pages::PermissionForm {
+        limits: limits(permission.max_duration_seconds),
+        id: permission.id,
+        label: permission.label,
+        description: permission.description,
+        tools,
+        names,
+        requestable: permission.requestable,
+    }
+}
+
+/// The form of a new permission: named tools, requestable, no limit.
+pub(super) fn blank() -> pages::PermissionForm {
+    pages::PermissionForm {
+        id: "new".into(),
+        label: String::new(),
+        description: String::new(),
+        tools: "names",
+        names: String::new(),
+        requestable: true,
+        limits: limits(None),
+    }
+}
+
+/// The choices of the longest grant, the current one selected: (seconds or empty, words, selected).
+pub(super) fn limits(current: Option<i64>) -> Vec<(String, String, bool)> {
+    let mut choices = vec![(String::new(), "No limit".to_string(), current.is_none())];
+    let mut seconds: Vec<i64> = LIMITS.to_vec();
+    if let Some(current) = current
+        && !seconds.contains(&current)
+    {
+        seconds.push(current);
+        seconds.sort_unstable();
+    }
+    choices.extend(seconds.into_iter().map(|seconds| {
+        (
+            seconds.to_string(),
+            pages::duration(Some(seconds)),
+            current == Some(seconds),
+        )
+    }));
+    choices
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+pub(super) struct PermissionFields {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    label: String,
+    #[serde(default)]
+    description: String,
+    /// `all`, `readOnly` or `names`.
+    #[serde(default)]
+    tools: String,
+    /// With `names`: one tool a line.
+    #[serde(default)]
+    names: String,
+    /// A ticked box sends `on`; an unticked one sends nothing.
+    #[serde(default)]
+    requestable: Option<String>,
+    /// Seconds, or empty for no limit.
+    #[serde(default)]
+    limit: String,
+}
+
+impl PermissionFields {
+    fn body(&self) -> Result<PermissionBody, String> {
+        let tools = match self.tools.as_str() {
+            "all" | "readOnly" => ToolSet::Rule(self.tools.clone()),
+            "names" => ToolSet::Names(
+                self.names
+                    .lines()
+                    .map(str::trim)
+                    .filter(|name| !name.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            ),
+            _ => return Err("Choose which tools the permission holds.".into()),
+        };
+        let limit = super::seconds(&self.limit)
+            .map_err(|()| "Choose the longest grant from the list.".to_string())?;
+        Ok(PermissionBody {
+            label: Some(self.label.clone()),
+            description: Some(self.description.clone()),
+            tools: Some(tools),
+            requestable: Some(self.requestable.is_some()),
+            max_duration_seconds: Some(limit),
+        })
+    }
+}
+
+/// Adds a permission to server `id`.
+pub(super) async fn create(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    Form(form): Form<PermissionFields>,
+) -> Response {
+    let viewer = match Viewer::admin_form(&state, jar, SERVERS, &form.csrf).await {
+        Ok(viewer) => viewer,
+        Err(answer) => return answer,
+    };
+    let action = viewer.action("console.permission.create", &id);
+    let done = match form.body() {
+        Ok(body) => state
+            .gateway
+            .create_permission(&id, body, &action)
+            .await
+            .map(drop),
+        Err(problem) => return shown(&state, viewer, &id, problem).await,
+    };
+    answer(&state, viewer, &id, &action, done, "permission_saved").await
+}
+
+/// Changes permission `pid` of server `id`.
+pub(super) async fn update(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path((id, pid)): Path<(String, String)>,
+    Form(form): Form<PermissionFields>,
+) -> Response {
+    let viewer = match Viewer::admin_form(&state, jar, SERVERS, &form.csrf).await {
+        Ok(viewer) => viewer,
+        Err(answer) => return answer,
+    };
+    let action = viewer.action("console.permission.update", &id);
+    let done = match form.body() {
+        Ok(body) => state
+            .gateway
+            .update_permission(&pid, body, &action)
+            .await
+            .map(drop),
+        Err(problem) => return shown(&state, viewer, &id, problem).await,
+    };
+    answer(&state, viewer, &id, &action, done, "permission_saved").await
+}
+
+/// Deletes permission `pid` of server `id`, with the grants that give it.
+pub(super) async fn delete(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path((id, pid)): Path<(String, String)>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let viewer = match Viewer::admin_form(&state, jar, SERVERS, &form.csrf).await {
+        Ok(viewer) => viewer,
+        Err(answer) => return answer,
+    };
+    let action = viewer.action("console.permission.delete", &id);
+    let done = state.gateway.delete_permission(&pid, &action).await;
+    answer(&state, viewer, &id, &action, done, "permission_deleted").await
+}
+
+/// Back to the server's page: with a notice when done, with the reason when refused.
+async fn answer(
+    state: &AppState,
+    viewer: Viewer,
+    id: &str,
+    action: &switchboard_gateway::audit::AdminAction,
+    done: Result<(), switchboard_gateway::GatewayError>,
+    notice: &str,
+) -> Response {
+    match done {
+        Ok(()) => {
+            Redirect::to(&format!("{SERVERS}/{id}?done={notice}#permissions")).into_response()
+        }
+        Err(error) => {
+            let problem = super::refusal(state, action, error);
+            shown(state, viewer, id, problem).await
+        }
+    }
+}
+
+async fn shown(state: &AppState, viewer: Viewer, id: &str, problem: String) -> Response {
+    super::servers::server_page(state, viewer, id, None, None, Some(problem)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_current_limit_is_offered_and_chosen() {
+        let choices = limits(Some(2 * 3_600));
+        assert!(choices.contains(&("7200".into(), "2 hours".into(), true)));
+        assert_eq!(choices.iter().filter(|choice| choice.2).count(), 1);
+        assert!(limits(None)[0].2);
+        assert_eq!(limits(Some(86_400)).len(), 6);
+    }
+}
