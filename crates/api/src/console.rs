@@ -8,6 +8,7 @@
 //! point: the browser session is the caller (`Credential::Session`).
 
 mod admin;
+mod governance;
 mod overview;
 mod pages;
 mod people;
@@ -68,7 +69,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/console/admin/servers/{id}/call", post(servers::call))
         .route(
             "/console/admin/servers/{id}/governance",
-            post(servers::governance),
+            post(governance::save),
         )
         .route(
             "/console/admin/servers/{id}/permissions",

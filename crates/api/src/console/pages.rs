@@ -191,8 +191,8 @@ pub(super) struct ServerPage {
     /// The last test call: its tool, and its answer as pretty JSON.
     pub called: String,
     pub result: Option<String>,
-    /// The server's governance as pretty JSON, to edit.
-    pub governance: String,
+    /// The server's governance, as its form shows it.
+    pub governance: super::governance::GovernanceForm,
     /// Whether the governance form shows open (it was just sent).
     pub governance_open: bool,
     /// Its permissions, each as its form.

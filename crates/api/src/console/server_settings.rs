@@ -97,7 +97,11 @@ fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
 }
 
 /// `KEY=value` lines (or `Name: value` with `:`) as a map; the problem names the line.
-fn pairs(text: &str, separator: char, box_name: &str) -> Result<BTreeMap<String, String>, String> {
+pub(super) fn pairs(
+    text: &str,
+    separator: char,
+    box_name: &str,
+) -> Result<BTreeMap<String, String>, String> {
     let mut map = BTreeMap::new();
     for (number, line) in lines(text) {
         let Some((key, value)) = line.split_once(separator) else {

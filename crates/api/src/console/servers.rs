@@ -384,7 +384,7 @@ pub(super) async fn server_page(
         new_permission: super::permissions::blank(),
         settings: super::server_settings::SettingsForm::of(&server),
         local: server.runtime != switchboard_gateway::model::Runtime::Remote,
-        governance: serde_json::to_string_pretty(&server.tools).unwrap_or_default(),
+        governance: super::governance::GovernanceForm::of(&server.tools),
         governance_open,
         frame: viewer.frame(state, "servers", notice, problem).await,
         id: server.id,
@@ -496,48 +496,6 @@ pub(super) async fn call(
         Ok(answer) => server_page(&state, viewer, &id, Some((form.tool, answer)), None, None).await,
         Err(error) => {
             let problem = crate::error::ApiError::from(error).message;
-            server_page(&state, viewer, &id, None, None, Some(problem)).await
-        }
-    }
-}
-
-#[derive(Debug, serde::Deserialize)]
-pub(super) struct GovernanceForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    governance: String,
-}
-
-/// Replaces a server's governance with the rules sent.
-pub(super) async fn governance(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    Path(id): Path<String>,
-    Form(form): Form<GovernanceForm>,
-) -> Response {
-    let viewer = match Viewer::admin_form(&state, jar, SERVERS, &form.csrf).await {
-        Ok(viewer) => viewer,
-        Err(answer) => return answer,
-    };
-    let rules = match switchboard_tools::shape::parse_object::<switchboard_gateway::model::Governance>(
-        form.governance.as_bytes(),
-    ) {
-        Ok(rules) => rules,
-        Err(error) => {
-            let problem = format!("The rules cannot be read: {error}.");
-            return server_page(&state, viewer, &id, None, None, Some(problem)).await;
-        }
-    };
-    let action = viewer.action("console.server.governance", &id);
-    let body = UpdateServer {
-        tools: Some(rules),
-        ..UpdateServer::default()
-    };
-    match state.gateway.update(&id, body, &action).await {
-        Ok(_) => Redirect::to(&format!("{SERVERS}/{id}?done=governance_saved")).into_response(),
-        Err(error) => {
-            let problem = super::refusal(&state, &action, error);
             server_page(&state, viewer, &id, None, None, Some(problem)).await
         }
     }

@@ -413,40 +413,66 @@ async fn an_admin_adds_disables_and_deletes_a_server() {
     let fetched = admin(&server, Method::GET, "/api/mcp-servers/calc-again", None).await;
     let id = fetched["id"].as_str().expect("id").to_string();
 
-    // Governance: a denied tool leaves the server's page; rules that cannot be read are shown.
+    // Governance from its form: a denied tool leaves the page; a renamed one shows its new name
+    // and description and runs with its pinned parameter; rules that cannot be read are shown.
     let page = ada.get(&format!("/console/admin/servers/{id}")).await;
     assert!(page.body.contains("id=\"tool-add\""), "{}", page.body);
-    let saved = ada
-        .post(
-            &format!("/console/admin/servers/{id}/governance"),
-            &[
-                ("csrf", csrf.as_str()),
-                ("governance", r#"{"denyTools": ["add"]}"#),
-            ],
-        )
-        .await;
+    let rules = |pinned: &str| {
+        [
+            ("csrf", csrf.clone()),
+            ("prefix", String::new()),
+            ("allow", String::new()),
+            ("deny", "bump\n".into()),
+            ("rename", "add = sum".into()),
+            ("descriptions", "add = Adds ten to a number.".into()),
+            ("pinned", pinned.into()),
+        ]
+    };
+    let governance = format!("/console/admin/servers/{id}/governance");
+    let saved = post_form(&mut ada, &governance, &rules("add.b = 10")).await;
     assert_eq!(saved.status, 303, "{}", saved.body);
     let page = ada
         .get(&format!(
             "/console/admin/servers/{id}?done=governance_saved"
         ))
         .await;
-    assert!(!page.body.contains("id=\"tool-add\""), "{}", page.body);
     assert!(page.body.contains("The rules were saved"), "{}", page.body);
+    for (shown, present) in [
+        ("id=\"tool-bump\"", false),
+        ("id=\"tool-add\"", false),
+        ("id=\"tool-sum\"", true),
+        ("Adds ten to a number.", true),
+        ("add.b = 10", true),
+    ] {
+        assert_eq!(page.body.contains(shown), present, "{shown}: {}", page.body);
+    }
     let fetched = admin(&server, Method::GET, "/api/mcp-servers/calc-again", None).await;
-    assert_eq!(fetched["tools"]["denyTools"], json!(["add"]), "{fetched}");
-    let unreadable = ada
+    assert_eq!(
+        fetched["tools"],
+        json!({"denyTools": ["bump"], "rename": {"add": "sum"},
+            "descriptions": {"add": "Adds ten to a number."}, "pinned": {"add": {"b": 10}}}),
+        "{fetched}"
+    );
+    let called = ada
         .post(
-            &format!("/console/admin/servers/{id}/governance"),
+            &format!("/console/admin/servers/{id}/call"),
             &[
                 ("csrf", csrf.as_str()),
-                ("governance", r#"{"denyTool": ["add"]}"#),
+                ("tool", "sum"),
+                ("arguments", r#"{"a": 2}"#),
             ],
         )
         .await;
+    assert_eq!(called.status, 200, "{}", called.body);
+    assert!(
+        called.body.contains("&#34;result&#34;: 12"),
+        "{}",
+        called.body
+    );
+    let unreadable = post_form(&mut ada, &governance, &rules("b = 10")).await;
     assert_eq!(unreadable.status, 400);
     assert!(
-        unreadable.body.contains("cannot be read"),
+        unreadable.body.contains("is not tool.parameter"),
         "{}",
         unreadable.body
     );
