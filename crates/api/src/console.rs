@@ -42,6 +42,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/console/requests", post(user::request))
         .route("/console/connect", get(user::connect))
         .route("/console/access", get(user::access))
+        .route("/console/clients/revoke", post(user::revoke_client))
         .route("/console/keys", post(user::create_key))
         .route("/console/keys/{id}/revoke", post(user::revoke_key))
         .route("/console/admin", get(overview::overview))
@@ -279,6 +280,7 @@ impl Viewer {
 fn notice(done: Option<&str>) -> Option<&'static str> {
     Some(match done? {
         "requested" => "Your request was sent. You will see the decision under My access.",
+        "client_revoked" => "The client was revoked: its tokens stop working at once.",
         "key_revoked" => "The key was revoked: it stops working at once.",
         "approved" => "Approved: the user has the permission now.",
         "denied" => "Denied: the user sees your reason.",

@@ -4,7 +4,7 @@
 //! consent, authorized clients). The rules are `switchboard_auth`'s; a token is judged where
 //! every request is, at the policy point.
 
-mod account;
+pub(crate) mod account;
 mod authorize;
 pub(crate) mod browser;
 mod endpoints;

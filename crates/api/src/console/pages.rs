@@ -98,10 +98,21 @@ pub(super) struct NewKey {
     pub key: String,
 }
 
+/// A client the user authorized.
+pub(super) struct ClientRow {
+    pub id: String,
+    pub name: String,
+    pub scopes: String,
+    /// When it was last approved.
+    pub since: String,
+}
+
 #[derive(Template)]
 #[template(path = "console/access.html")]
 pub(super) struct AccessPage {
     pub frame: Frame,
+    /// The clients the user authorized.
+    pub clients: Vec<ClientRow>,
     pub new_key: Option<NewKey>,
     /// (app, permission, until).
     pub grants: Vec<(String, String, String)>,

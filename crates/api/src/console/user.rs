@@ -295,10 +295,15 @@ async fn access_page(
                 pages::until(held.expires_at),
             ));
         }
-        Ok::<_, switchboard_gateway::GatewayError>((requests, keys, grants))
+        let clients = state
+            .auth
+            .authorized_clients(&user_id)
+            .await
+            .map_err(switchboard_gateway::GatewayError::from)?;
+        Ok::<_, switchboard_gateway::GatewayError>((requests, keys, grants, clients))
     }
     .await;
-    let (requests, keys, grants) = match loaded {
+    let (requests, keys, grants, clients) = match loaded {
         Ok(loaded) => loaded,
         Err(error) => return viewer.failed(&error.to_string()),
     };
@@ -313,6 +318,15 @@ async fn access_page(
         frame: admin,
         new_key,
         grants,
+        clients: clients
+            .into_iter()
+            .map(|client| pages::ClientRow {
+                since: pages::when(client.since),
+                id: client.client_id,
+                name: client.client_name,
+                scopes: client.scopes,
+            })
+            .collect(),
         requests: requests
             .into_iter()
             .map(|request| pages::RequestRow {
@@ -429,4 +443,30 @@ pub(super) async fn revoke_key(
             access_page(&state, viewer, None, Some(problem), None).await
         }
     }
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct ClientForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    client_id: String,
+}
+
+/// Revokes a client the user authorized: its tokens stop working at once.
+pub(super) async fn revoke_client(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    axum::Form(form): axum::Form<ClientForm>,
+) -> Response {
+    let viewer = match Viewer::posting(&state, jar, "/console/access", &form.csrf).await {
+        Ok(viewer) => viewer,
+        Err(answer) => return answer,
+    };
+    crate::oauth::account::revoke_for(&state, &viewer.user, &form.client_id).await;
+    (
+        viewer.jar,
+        axum::response::Redirect::to("/console/access?done=client_revoked"),
+    )
+        .into_response()
 }

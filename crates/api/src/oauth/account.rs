@@ -61,11 +61,21 @@ pub(super) async fn revoke_form(
     let Some(user) = signed_in(&state, &jar).await else {
         return Redirect::to(&login_url(PAGE)).into_response();
     };
-    match state.auth.revoke_client(&user.id, &form.client_id).await {
-        Ok(_) => revoked(&state, &user.username, &form.client_id),
+    revoke_for(&state, &user, &form.client_id).await;
+    Redirect::to(PAGE).into_response()
+}
+
+/// Revokes a client the user authorized, audited; a failure is logged (the page shows what is
+/// left).
+pub(crate) async fn revoke_for(
+    state: &AppState,
+    user: &switchboard_store::UserRow,
+    client_id: &str,
+) {
+    match state.auth.revoke_client(&user.id, client_id).await {
+        Ok(_) => revoked(state, &user.username, client_id),
         Err(error) => tracing::error!(%error, "cannot revoke a client"),
     }
-    Redirect::to(PAGE).into_response()
 }
 
 /// The JSON API's user: the browser session's (cookies are SameSite=Lax, and a `DELETE` from

@@ -1050,3 +1050,76 @@ async fn calc_permission(server: &Switchboard, id: &str) -> Value {
         .find(|permission| permission["id"] == id)
         .unwrap_or_default()
 }
+
+/// My access lists the clients the user authorized; revoking one there ends its tokens at
+/// once. Another user naming the same client revokes nothing of the first's.
+#[tokio::test]
+async fn a_user_sees_and_revokes_the_clients_they_authorized() {
+    use super::sign_in::{mcp_status, register_client, tokens_for};
+    let (_python, server) = calc_behind_gateway(&[]).await;
+    add_user(&server, "bob", "bob's long password");
+    add_user(&server, "carol", "carol's long password");
+    let client_id = register_client(&server).await;
+    let mut bob = Browser::new(&server);
+    assert_eq!(bob.sign_in("bob", "bob's long password").await.status, 303);
+    let page = bob.get("/console/access").await;
+    assert!(
+        page.body.contains("You have authorized no client yet"),
+        "{}",
+        page.body
+    );
+    let tokens = tokens_for(&server, &mut bob, &client_id, "/mcp/user", "user:read").await;
+    let token = tokens["access_token"].as_str().expect("token").to_string();
+    assert_eq!(mcp_status(&server, "/mcp/user", Some(&token)).await.0, 200);
+    let page = bob.get("/console/access").await;
+    assert!(
+        page.body.contains(&client_id) && page.body.contains("user:read"),
+        "{}",
+        page.body
+    );
+
+    // Carol names bob's client: hers to revoke there is none, and bob's token still works.
+    let mut carol = Browser::new(&server);
+    assert_eq!(
+        carol.sign_in("carol", "carol's long password").await.status,
+        303
+    );
+    let carol_csrf = carol.csrf();
+    let tried = carol
+        .post(
+            "/console/clients/revoke",
+            &[
+                ("csrf", carol_csrf.as_str()),
+                ("client_id", client_id.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(tried.status, 303);
+    assert_eq!(mcp_status(&server, "/mcp/user", Some(&token)).await.0, 200);
+    // Without its form token, bob's own revocation is refused.
+    let forged = bob
+        .post(
+            "/console/clients/revoke",
+            &[("client_id", client_id.as_str())],
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+    assert_eq!(mcp_status(&server, "/mcp/user", Some(&token)).await.0, 200);
+
+    let csrf = bob.csrf();
+    let revoked = bob
+        .post(
+            "/console/clients/revoke",
+            &[("csrf", csrf.as_str()), ("client_id", client_id.as_str())],
+        )
+        .await;
+    assert_eq!(revoked.status, 303);
+    assert_eq!(mcp_status(&server, "/mcp/user", Some(&token)).await.0, 401);
+    let page = bob.get("/console/access?done=client_revoked").await;
+    assert!(
+        page.body.contains("The client was revoked"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains(&client_id), "{}", page.body);
+}
