@@ -109,6 +109,12 @@ try {
   await admin.getByRole("button", { name: "Import" }).click();
   out.imported = await admin.locator("section", { has: admin.getByRole("heading", { name: "Imported" }) }).innerText();
   await shoot(admin, "servers-imported");
+  // Deleting asks first; the admin keeps it.
+  await admin.getByRole("link", { name: "Delete Local Notes" }).click();
+  await admin.waitForURL(/\/delete$/);
+  await shoot(admin, "delete");
+  await admin.getByRole("link", { name: "Keep it" }).click();
+  await admin.waitForURL(/\/console\/admin\/servers$/);
 
   // The admin test-calls one of the app's tools.
   await admin.getByRole("link", { name: config.callServer, exact: true }).click();

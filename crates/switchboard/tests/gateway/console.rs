@@ -128,6 +128,7 @@ async fn a_user_asks_an_admin_approves_and_the_user_sees_the_grant_and_makes_a_k
     assert_eq!(notes["env"]["NOTES_TOKEN"], "********", "{notes}");
     for page in [
         "servers-imported",
+        "delete",
         "server-called",
         "people",
         "apps",
