@@ -1,11 +1,11 @@
 //! The web console, served by the binary on the same sign-in as the consent screen: for every
 //! signed-in user the app store (`/console/apps`), connection settings (`/console/connect`) and
-//! their access (`/console/access`); for admins the request inbox (`/console/admin/requests`)
-//! and the audit log (`/console/admin/audit`, with a download as JSON lines), and the servers
-//! (`/console/admin/servers`: listed with their state, added by URL, enabled, disabled, deleted).
-//! Pages are askama templates (`templates/console/`) with no script; every form carries the
-//! CSRF token and works without JavaScript. What a page may show or do is decided at the policy
-//! point: the browser session is the caller (`Credential::Session`).
+//! their access (`/console/access`: requests, grants, authorized clients, API keys); for admins
+//! the overview (`/console/admin`), the request inbox, the servers with their settings,
+//! governance, permissions and tools, people, agent runs and the audit log
+//! (`/console/admin/...`). Pages are askama templates (`templates/console/`) with no script;
+//! every form carries the CSRF token and works without JavaScript. What a page may show or do is
+//! decided at the policy point: the browser session is the caller (`Credential::Session`).
 
 mod admin;
 mod governance;
