@@ -277,15 +277,9 @@ pub async fn revoke_key(
 pub async fn access_requests(
     State(state): State<AppState>,
     _caller: Caller,
-    query: Result<axum::extract::Query<RequestQuery>, axum::extract::rejection::QueryRejection>,
+    query: crate::error::Params<RequestQuery>,
 ) -> Result<Response, ApiError> {
-    let axum::extract::Query(query) = query.map_err(|rejection| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            rejection.body_text(),
-        )
-    })?;
+    let axum::extract::Query(query) = query?;
     let items = state.gateway.access_requests(&query).await?;
     Ok(Json(json!({"items": items})).into_response())
 }

@@ -52,6 +52,31 @@ impl From<axum::extract::rejection::BytesRejection> for ApiError {
     }
 }
 
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::QueryRejection) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            rejection.body_text(),
+        )
+    }
+}
+
+/// A query string, or a JSON error when it cannot be read.
+pub type Params<T> = Result<axum::extract::Query<T>, axum::extract::rejection::QueryRejection>;
+
+/// A page's size: `given`, or `default`, at most `most`.
+pub(crate) fn page_limit(given: Option<u32>, default: u32, most: u32) -> Result<u32, ApiError> {
+    match given.unwrap_or(default) {
+        limit @ 1.. if limit <= most => Ok(limit),
+        _ => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("`limit` must be between 1 and {most}"),
+        )),
+    }
+}
+
 /// A request body, or a JSON error when it cannot be read (too large, cut off).
 pub type Body = Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>;
 

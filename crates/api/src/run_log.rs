@@ -4,7 +4,6 @@
 use axum::{
     Json,
     extract::{Path, Query, State},
-    http::StatusCode,
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
@@ -13,7 +12,11 @@ use switchboard_agent::{Redactor, RunRecord, RunResult, RunSpec};
 use switchboard_gateway::{Gateway, GatewayError};
 use switchboard_store::RunRow;
 
-use crate::{AppState, auth::Caller, error::ApiError};
+use crate::{
+    AppState,
+    auth::Caller,
+    error::{ApiError, Params, page_limit},
+};
 
 /// What a run is kept with, taken from its spec before the run consumes it.
 pub(crate) struct Keeping {
@@ -136,23 +139,10 @@ pub struct RunsParams {
 pub async fn list(
     State(state): State<AppState>,
     _caller: Caller,
-    query: Result<Query<RunsParams>, axum::extract::rejection::QueryRejection>,
+    query: Params<RunsParams>,
 ) -> Result<Response, ApiError> {
-    let Query(params) = query.map_err(|rejection| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            rejection.body_text(),
-        )
-    })?;
-    let limit = params.limit.unwrap_or(50);
-    if limit == 0 || limit > 500 {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "`limit` must be between 1 and 500",
-        ));
-    }
+    let Query(params) = query?;
+    let limit = page_limit(params.limit, 50, 500)?;
     let (rows, next) = page(&state.gateway, params.cursor.as_deref(), limit).await?;
     let items: Vec<Value> = rows.iter().map(summary).collect();
     Ok(Json(json!({"items": items, "next_cursor": next})).into_response())

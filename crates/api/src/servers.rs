@@ -145,23 +145,10 @@ pub struct AuditParams {
 pub async fn audit(
     State(state): State<AppState>,
     _caller: Caller,
-    query: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>,
+    query: crate::error::Params<AuditParams>,
 ) -> Result<Response, ApiError> {
-    let Query(params) = query.map_err(|rejection| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            rejection.body_text(),
-        )
-    })?;
-    let limit = params.limit.unwrap_or(100);
-    if limit == 0 || limit > 1000 {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "`limit` must be between 1 and 1000",
-        ));
-    }
+    let Query(params) = query?;
+    let limit = crate::error::page_limit(params.limit, 100, 1000)?;
     if let Some(outcome) = &params.outcome
         && !["ok", "error", "denied"].contains(&outcome.as_str())
     {

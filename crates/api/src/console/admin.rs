@@ -47,11 +47,6 @@ async fn inbox(
         Ok(listed) => listed,
         Err(error) => return viewer.failed(&error.to_string()),
     };
-    let status = if problem.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
     let page = pages::RequestsPage {
         frame: viewer.frame(state, "requests", notice, problem).await,
         pending: pending
@@ -83,7 +78,7 @@ async fn inbox(
             })
             .collect(),
     };
-    show(status, viewer.jar, &page)
+    show(page.frame.status(), viewer.jar, &page)
 }
 
 pub(super) async fn requests(
@@ -257,11 +252,6 @@ pub(super) async fn audit(
     let older = (rows.len() == 50)
         .then(|| rows.last().map(|row| filter_query(&filter, Some(&row.id))))
         .flatten();
-    let status = if problem.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
     let page = pages::AuditPage {
         frame: viewer.frame(&state, "audit", None, problem).await,
         query: filter_query(&filter, None),
@@ -286,7 +276,7 @@ pub(super) async fn audit(
         older,
         filter,
     };
-    show(status, viewer.jar, &page)
+    show(page.frame.status(), viewer.jar, &page)
 }
 
 /// The most rows one download carries.

@@ -19,6 +19,17 @@ pub(super) struct Frame {
     pub problem: Option<String>,
 }
 
+impl Frame {
+    /// A page showing a problem answers 400, as the API answers bad input.
+    pub(super) fn status(&self) -> StatusCode {
+        if self.problem.is_some() {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::OK
+        }
+    }
+}
+
 /// Renders a page with the security headers of the sign-in pages.
 pub(super) fn show(status: StatusCode, jar: CookieJar, template: &impl Template) -> Response {
     let html = template.render().unwrap_or_else(|error| {

@@ -4,7 +4,6 @@
 use axum::{
     Form,
     extract::{Path, State},
-    http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
 use axum_extra::extract::cookie::CookieJar;
@@ -116,11 +115,6 @@ async fn people_page(
         .ok()
         .and_then(|value| value.as_str().map(str::to_string))
         .unwrap_or_default();
-    let status = if problem.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
     let page = pages::PeoplePage {
         frame: viewer.frame(state, "people", notice, problem).await,
         made_password,
@@ -142,7 +136,7 @@ async fn people_page(
         webhook: settings.webhook_url.unwrap_or_default(),
         users,
     };
-    show(status, viewer.jar, &page)
+    show(page.frame.status(), viewer.jar, &page)
 }
 
 pub(super) async fn people(State(state): State<AppState>, jar: CookieJar) -> Response {

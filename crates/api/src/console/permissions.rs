@@ -125,20 +125,7 @@ pub(super) async fn create(
     Path(id): Path<String>,
     Form(form): Form<PermissionFields>,
 ) -> Response {
-    let viewer = match Viewer::admin_form(&state, jar, SERVERS, &form.csrf).await {
-        Ok(viewer) => viewer,
-        Err(answer) => return answer,
-    };
-    let action = viewer.action("console.permission.create", &id);
-    let done = match form.body() {
-        Ok(body) => state
-            .gateway
-            .create_permission(&id, body, &action)
-            .await
-            .map(drop),
-        Err(problem) => return shown(&state, viewer, &id, problem).await,
-    };
-    answer(&state, viewer, &id, &action, done, "permission_saved").await
+    save(state, jar, id, None, form).await
 }
 
 /// Changes permission `pid` of server `id`.
@@ -148,20 +135,40 @@ pub(super) async fn update(
     Path((id, pid)): Path<(String, String)>,
     Form(form): Form<PermissionFields>,
 ) -> Response {
+    save(state, jar, id, Some(pid), form).await
+}
+
+/// Makes a permission of server `id` from the form, or changes permission `pid`.
+async fn save(
+    state: AppState,
+    jar: CookieJar,
+    id: String,
+    pid: Option<String>,
+    form: PermissionFields,
+) -> Response {
     let viewer = match Viewer::admin_form(&state, jar, SERVERS, &form.csrf).await {
         Ok(viewer) => viewer,
         Err(answer) => return answer,
     };
-    let action = viewer.action("console.permission.update", &id);
-    let done = match form.body() {
-        Ok(body) => state
-            .gateway
-            .update_permission(&pid, body, &action)
-            .await
-            .map(drop),
+    let verb = if pid.is_some() { "update" } else { "create" };
+    let action = viewer.action(&format!("console.permission.{verb}"), &id);
+    let body = match form.body() {
+        Ok(body) => body,
         Err(problem) => return shown(&state, viewer, &id, problem).await,
     };
-    answer(&state, viewer, &id, &action, done, "permission_saved").await
+    let done = match &pid {
+        Some(pid) => state.gateway.update_permission(pid, body, &action).await,
+        None => state.gateway.create_permission(&id, body, &action).await,
+    };
+    answer(
+        &state,
+        viewer,
+        &id,
+        &action,
+        done.map(drop),
+        "permission_saved",
+    )
+    .await
 }
 
 /// Deletes permission `pid` of server `id`, with the grants that give it.

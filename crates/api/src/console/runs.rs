@@ -57,11 +57,6 @@ async fn runs_page(
         Ok(servers) => servers,
         Err(error) => return viewer.failed(&error.to_string()),
     };
-    let status = if problem.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
     let page = pages::RunsPage {
         frame: viewer.frame(state, "runs", None, problem).await,
         running: state.runs.count(),
@@ -92,7 +87,7 @@ async fn runs_page(
             .collect(),
         form,
     };
-    show(status, viewer.jar, &page)
+    show(page.frame.status(), viewer.jar, &page)
 }
 
 /// Starts a run from the form and opens its page, which shows it once it is done.

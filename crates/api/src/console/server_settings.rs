@@ -123,24 +123,17 @@ fn arguments(text: &str) -> Vec<String> {
     lines(text).map(|(_, line)| line.to_string()).collect()
 }
 
+/// A local server to add: its name and runtime, and the settings the edit form has too.
 #[derive(Debug, Default, serde::Deserialize)]
 pub(super) struct LocalForm {
-    #[serde(default)]
-    csrf: String,
     #[serde(default)]
     runtime: String,
     #[serde(default)]
     name: String,
     #[serde(default)]
     alias: String,
-    #[serde(default)]
-    target: String,
-    #[serde(default)]
-    args: String,
-    #[serde(default)]
-    env: String,
-    #[serde(default)]
-    secrets: String,
+    #[serde(flatten)]
+    settings: EditForm,
 }
 
 /// Adds a local server: its package or command, arguments, plain settings and secrets.
@@ -149,22 +142,23 @@ pub(super) async fn add_local(
     jar: CookieJar,
     Form(form): Form<LocalForm>,
 ) -> Response {
-    let viewer = match Viewer::admin_form(&state, jar, SERVERS, &form.csrf).await {
+    let viewer = match Viewer::admin_form(&state, jar, SERVERS, &form.settings.csrf).await {
         Ok(viewer) => viewer,
         Err(answer) => return answer,
     };
     let action = viewer.action("console.server.create", "");
+    let settings = &form.settings;
     let (plain, secrets) = match (
-        pairs(&form.env, '=', "Environment"),
-        pairs(&form.secrets, '=', "Secrets"),
+        pairs(&settings.env, '=', "Environment"),
+        pairs(&settings.secrets, '=', "Secrets"),
     ) {
         (Ok(plain), Ok(secrets)) => (plain, secrets),
         (Err(problem), _) | (_, Err(problem)) => {
             return super::servers::refused(&state, viewer, problem).await;
         }
     };
-    let args = arguments(&form.args);
-    let target = form.target.trim().to_string();
+    let args = arguments(&settings.args);
+    let target = settings.target.trim().to_string();
     let mut manifest = Manifest {
         name: Some(form.name),
         runtime: Some(form.runtime.clone()),

@@ -51,11 +51,6 @@ async fn servers_page_with(
         Ok(servers) => servers,
         Err(error) => return viewer.failed(&error.to_string()),
     };
-    let status = if problem.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
     let page = pages::ServersPage {
         frame: viewer.frame(state, "servers", notice, problem).await,
         servers: servers
@@ -86,7 +81,7 @@ async fn servers_page_with(
             .collect(),
         imported,
     };
-    show(status, viewer.jar, &page)
+    show(page.frame.status(), viewer.jar, &page)
 }
 
 pub(super) async fn servers(
@@ -369,11 +364,6 @@ pub(super) async fn server_page(
         ),
         None => (String::new(), None),
     };
-    let status = if problem.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
     // A problem of no call is the rules' (or the arguments'): the rules show open.
     let governance_open = problem.is_some() && called.is_empty();
     let page = pages::ServerPage {
@@ -432,7 +422,7 @@ pub(super) async fn server_page(
         called,
         result,
     };
-    show(status, viewer.jar, &page)
+    show(page.frame.status(), viewer.jar, &page)
 }
 
 pub(super) async fn server(

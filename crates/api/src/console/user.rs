@@ -118,18 +118,13 @@ async fn app_page(
             }
         })
         .collect();
-    let status = if problem.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
     let page = pages::AppPage {
         frame: viewer.frame(state, "apps", notice, problem).await,
         app,
         permissions,
         can_request,
     };
-    show(status, viewer.jar, &page)
+    show(page.frame.status(), viewer.jar, &page)
 }
 
 pub(super) async fn app(
@@ -309,11 +304,6 @@ async fn access_page(
     };
     let admin = viewer.frame(state, "access", notice, problem).await;
     let scopes = key_scopes(admin.admin);
-    let status = if admin.problem.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
     let page = pages::AccessPage {
         frame: admin,
         new_key,
@@ -351,7 +341,7 @@ async fn access_page(
             .collect(),
         scopes,
     };
-    show(status, viewer.jar, &page)
+    show(page.frame.status(), viewer.jar, &page)
 }
 
 pub(super) async fn access(
