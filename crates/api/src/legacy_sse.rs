@@ -57,7 +57,7 @@ impl LegacySessions {
 /// Removes the session when its stream ends (the client went away).
 struct SessionGuard {
     sessions: LegacySessions,
-    owners: switchboard_gateway::session_owners::SessionOwners,
+    owners: switchboard_gateway::session_directory::SessionDirectory,
     id: String,
 }
 
@@ -80,7 +80,7 @@ pub async fn open(
     let connected = state.gateway.upstream(&decided.id).await?;
     let id = uuid::Uuid::new_v4().simple().to_string();
     if let Some(owner) = decision.caller.owner() {
-        state.gateway.session_owners().record_held(&id, &owner);
+        state.gateway.session_directory().record_held(&id, &owner);
     }
     let (inbox, incoming) = mpsc::unbounded::<ClientJsonRpcMessage>();
     let (outgoing, outbox) = mpsc::unbounded::<ServerJsonRpcMessage>();
@@ -107,7 +107,7 @@ pub async fn open(
     });
     let guard = SessionGuard {
         sessions: state.legacy.clone(),
-        owners: state.gateway.session_owners().clone(),
+        owners: state.gateway.session_directory().clone(),
         id: id.clone(),
     };
     let endpoint = format!("/mcp/{server}/message?sessionId={id}");

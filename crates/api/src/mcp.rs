@@ -79,8 +79,13 @@ impl McpMounts {
         let aggregate_sessions = HibernatingSessions::new(
             None,
             gateway.shared_sessions().clone(),
+            gateway.session_directory().clone(),
             session_idle_timeout,
         );
+        gateway
+            .session_directory()
+            .set_idle_timeout(session_idle_timeout);
+        gateway.session_directory().spawn_watch();
         let for_admin = gateway.clone();
         let admin = StreamableHttpService::new(
             move || Ok(AdminMcp::new(for_admin.clone())),
@@ -163,6 +168,7 @@ impl McpMounts {
         let sessions = HibernatingSessions::new(
             Some(id.to_string()),
             gateway.shared_sessions().clone(),
+            gateway.session_directory().clone(),
             self.session_idle_timeout,
         );
         self.managers.add(&sessions);
@@ -196,9 +202,20 @@ fn spawn_housekeeping(
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut seen_version = gateway.registry_version();
         let mut expired_at = tokio::time::Instant::now();
+        let mut ended = gateway.session_directory().ended();
         loop {
             tokio::select! {
                 _ = ticks.tick() => {}
+                session = ended.recv() => {
+                    // Ended on another replica: this one's copy ends too. (A lagging receiver
+                    // skips ids; their copies end with the idle timeout.)
+                    if let (Ok(session), Some(endpoints)) = (session, endpoints.upgrade()) {
+                        for endpoint in endpoints.live() {
+                            endpoint.end_one(&session).await;
+                        }
+                    }
+                    continue;
+                }
                 () = shutdown.cancelled() => return,
             }
             let (Some(services), Some(endpoints)) = (services.upgrade(), endpoints.upgrade())
@@ -209,7 +226,7 @@ fn spawn_housekeeping(
             let due = expired_at.elapsed() >= expiry;
             if due {
                 expired_at = tokio::time::Instant::now();
-                gateway.session_owners().prune(idle_timeout * 2);
+                gateway.session_directory().prune(idle_timeout * 2);
                 for endpoint in endpoints.live() {
                     endpoint.expire_idle();
                 }
@@ -317,6 +334,7 @@ pub async fn user(State(state): State<AppState>, request: Request) -> Response {
 /// `/mcp`: every enabled server as one MCP server.
 pub async fn aggregate(State(state): State<AppState>, request: Request) -> Response {
     let sessions = &state.mcp.aggregate_sessions;
+    adopt(sessions, &request);
     let request = match offer_raw_path(&state, None, sessions, request).await {
         Ok(answered) => return answered,
         Err(declined) => declined,
@@ -363,6 +381,7 @@ pub async fn proxy(State(state): State<AppState>, request: Request) -> Response 
         return unresolved();
     };
     let mounted = state.mcp.service(&state, &id);
+    adopt(&mounted.sessions, &request);
     let request = match offer_raw_path(&state, Some(&id), &mounted.sessions, request).await {
         Ok(answered) => return answered,
         Err(declined) => declined,
@@ -380,6 +399,14 @@ pub async fn proxy(State(state): State<AppState>, request: Request) -> Response 
         request,
     ))
     .await
+}
+
+/// Takes over the session `request` names when another replica opened it (the edge found it in
+/// the store): see [`HibernatingSessions::adopt`].
+fn adopt(sessions: &HibernatingSessions, request: &Request) {
+    if let Some(session) = crate::sessions::session_id(request.headers()) {
+        sessions.adopt(session);
+    }
 }
 
 /// The id of the server the policy resolved for `request` (see `crate::mcp_edge`).

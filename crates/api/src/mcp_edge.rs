@@ -72,6 +72,10 @@ impl AllowedOrigins {
     }
 }
 
+/// The header of an `initialize` answer whose session only this replica can serve: a load
+/// balancer keeps that session's requests on it (see `deploy/haproxy.cfg`).
+pub(crate) const PINNED: &str = "x-switchboard-pinned";
+
 /// The guard of every MCP route (see the module's doc).
 pub(crate) async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     if !state.origins.admit(request.headers()) {
@@ -113,6 +117,10 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
                 .iter()
                 .find_map(|(key, value)| (key == "server").then(|| value.to_string()))
         });
+    // A session opened on another replica is read from the store before the policy judges it.
+    if let Some(session) = session_of(&parts) {
+        state.gateway.session_directory().find(session).await;
+    }
     let decision = match decide(&state, &parts, caller, server.as_deref(), message.as_ref()).await {
         Ok(decision) => decision,
         Err(refused) => return refused,
@@ -127,21 +135,23 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
         parts.extensions.insert(message);
     }
     let mut response = next.run(Request::from_parts(parts, body)).await;
-    let owners = state.gateway.session_owners();
-    match (
-        opening,
-        crate::sessions::session_id(response.headers()),
-        &owner,
-    ) {
-        (true, Some(opened), Some(owner)) if response.status().is_success() => {
-            owners.record(opened, owner);
+    let directory = state.gateway.session_directory();
+    let done = response.status().is_success();
+    let opened = crate::sessions::session_id(response.headers())
+        .filter(|_| opening && done)
+        .map(str::to_string);
+    if let (Some(opened), Some(owner)) = (opened, &owner) {
+        // A session that cannot move asks the load balancer to send it here (deploy/).
+        if directory.opened(&opened, owner).await {
+            response
+                .headers_mut()
+                .insert(PINNED, HeaderValue::from_static("1"));
         }
-        _ if deleting && response.status().is_success() => {
-            if let Some(session) = &session {
-                owners.forget(session);
-            }
-        }
-        _ => {}
+    } else if deleting
+        && done
+        && let Some(session) = &session
+    {
+        directory.end(session).await;
     }
     // rmcp ends a session with 202, which clients (the Python SDK) take for a failed termination:
     // the session is gone, and nothing more will come.

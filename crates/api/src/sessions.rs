@@ -34,7 +34,10 @@ use rmcp::{
         },
     },
 };
-use switchboard_gateway::shared_sessions::{SessionTicket, SharedSessions};
+use switchboard_gateway::{
+    session_directory::SessionDirectory,
+    shared_sessions::{SessionTicket, SharedSessions},
+};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -51,6 +54,9 @@ pub struct HibernatingSessions {
     endpoint: Option<String>,
     /// The raw path's sessions, which a hibernated session stays registered with.
     shared: SharedSessions,
+    /// Where sessions are kept for every replica: those opened here go in, and those opened
+    /// elsewhere are taken over from it (see [`Self::adopt`]).
+    directory: SessionDirectory,
     /// Every session of the endpoint, awake or not.
     records: Mutex<HashMap<SessionId, Record>>,
     /// Told of every change of state, for requests waiting on one.
@@ -96,6 +102,7 @@ impl HibernatingSessions {
     pub fn new(
         endpoint: Option<String>,
         shared: SharedSessions,
+        directory: SessionDirectory,
         idle_timeout: Duration,
     ) -> Arc<Self> {
         let mut inner = LocalSessionManager::default();
@@ -104,6 +111,7 @@ impl HibernatingSessions {
             inner,
             endpoint,
             shared,
+            directory,
             records: Mutex::default(),
             changed: Notify::new(),
             idle_timeout,
@@ -222,6 +230,56 @@ impl HibernatingSessions {
                 let _ = handle.push_message(message, None).await;
             }
         });
+    }
+
+    /// Takes over a session another replica opened on this endpoint, which the edge found in
+    /// the store: it is kept here as hibernated, registered with the raw path, and the next
+    /// request rmcp serves wakes it from its `initialize` parameters. Nothing for a session this
+    /// replica holds already.
+    pub fn adopt(&self, session_id: &str) {
+        if self.records().contains_key(session_id) {
+            return;
+        }
+        let Some(stored) = self.directory.taken_over(session_id) else {
+            return;
+        };
+        if stored.endpoint != self.endpoint.as_deref().unwrap_or_default() {
+            return;
+        }
+        let Ok(params) = serde_json::from_str::<InitializeRequestParams>(&stored.params) else {
+            tracing::warn!("a stored session's parameters do not read; it is not taken over");
+            return;
+        };
+        let id: SessionId = Arc::from(session_id);
+        {
+            let mut records = self.records();
+            if records.contains_key(session_id) {
+                return;
+            }
+            records.insert(
+                id.clone(),
+                Record {
+                    params: Some(params),
+                    open: 0,
+                    state: State::Hibernated,
+                    stale_exits: 0,
+                    ticket: None,
+                    ended: CancellationToken::new(),
+                },
+            );
+        }
+        self.register_raw(&id);
+        tracing::debug!("a session opened by another replica is taken over");
+    }
+
+    /// Ends one session here, asleep or awake: it ended on another replica.
+    pub async fn end_one(&self, session_id: &str) {
+        if self.records().remove(session_id).is_none() {
+            return;
+        }
+        self.changed.notify_waiters();
+        let id: SessionId = Arc::from(session_id);
+        let _ = self.inner.close_session(&id).await;
     }
 
     /// Ends every session of the endpoint, awake or not: its server was deleted.
@@ -464,10 +522,24 @@ impl SessionStore for HibernatingSessions {
             .map(SessionState::new))
     }
 
+    /// Keeps a new session's parameters here, and in the store for other replicas (before its
+    /// client hears of it).
     async fn store(&self, session_id: &str, state: &SessionState) -> Result<(), SessionStoreError> {
         if let Some(record) = self.records().get_mut(session_id) {
             record.params = Some(state.initialize_params.clone());
         }
+        let params = serde_json::to_string(&state.initialize_params)
+            .map_err(|error| -> SessionStoreError { Box::new(error) })?;
+        let pinned =
+            switchboard_gateway::proxy::answers_requests(&state.initialize_params.capabilities);
+        self.directory
+            .save(
+                session_id,
+                self.endpoint.as_deref().unwrap_or_default(),
+                params,
+                pinned,
+            )
+            .await;
         Ok(())
     }
 

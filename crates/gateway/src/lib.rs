@@ -31,7 +31,7 @@ pub mod raw_path;
 pub mod recent;
 mod registry_watch;
 mod relay;
-pub mod session_owners;
+pub mod session_directory;
 mod settings;
 pub mod shared_sessions;
 pub mod user_mcp;
@@ -125,7 +125,7 @@ pub struct Gateway {
     /// The grants, in memory for the policy.
     access: access::Access,
     /// Who opened each downstream session, for the policy.
-    session_owners: session_owners::SessionOwners,
+    session_directory: session_directory::SessionDirectory,
     /// Wakes the sender of webhook deliveries.
     webhooks: webhooks::Webhooks,
     settings: GatewaySettings,
@@ -193,6 +193,7 @@ impl Gateway {
         let audit = audit::AuditLog::start(store.clone());
         let pool = UpstreamPool::default();
         Self {
+            session_directory: session_directory::SessionDirectory::new(store.clone()),
             store,
             sealer,
             catalog,
@@ -209,7 +210,6 @@ impl Gateway {
             lagging: aggregate::Lagging::default(),
             shared_sessions: shared_sessions::SharedSessions::new(pool),
             access: access::Access::default(),
-            session_owners: session_owners::SessionOwners::default(),
             webhooks: webhooks::Webhooks::default(),
             settings,
         }
@@ -293,8 +293,8 @@ impl Gateway {
         }
     }
 
-    pub fn session_owners(&self) -> &session_owners::SessionOwners {
-        &self.session_owners
+    pub fn session_directory(&self) -> &session_directory::SessionDirectory {
+        &self.session_directory
     }
 
     pub fn shared_sessions(&self) -> &shared_sessions::SharedSessions {

@@ -407,7 +407,7 @@ struct Snapshot<'a> {
     sessions: &'a SharedSessions,
     revocations: &'a Revocations,
     access: &'a Access,
-    owners: &'a crate::session_owners::SessionOwners,
+    owners: &'a crate::session_directory::SessionDirectory,
     public_url: &'a str,
 }
 
@@ -486,7 +486,7 @@ impl Gateway {
             sessions: self.shared_sessions(),
             revocations,
             access: self.access(),
-            owners: self.session_owners(),
+            owners: self.session_directory(),
             public_url: &self.settings().public_url,
         };
         Ok(decide(request, &facts))

@@ -12,6 +12,7 @@ pub mod oauth;
 pub mod requests;
 pub mod runs;
 pub mod secrets;
+pub mod sessions;
 pub mod users;
 
 use std::{str::FromStr, time::Duration};
@@ -27,6 +28,7 @@ pub use oauth::{ClientRow, CodeRow, FamilyRow, Redemption, RefreshRow, Rotation}
 pub use requests::{Decision, Delivery, RequestFilter, RequestRow, Submitted};
 pub use runs::RunRow;
 pub use secrets::{SealError, SecretBox};
+pub use sessions::SessionRow;
 pub use users::UserRow;
 
 /// How long SQLite waits on a lock held by another connection before failing.

@@ -155,6 +155,7 @@ async fn suite(store: &Store) {
     access_suite(store).await;
     requests_suite(store).await;
     runs_suite(store).await;
+    sessions_suite(store).await;
 }
 
 fn audit_row(at: i64, server: &str, tool: &str, outcome: &str) -> AuditRow {
@@ -567,4 +568,119 @@ async fn runs_suite(store: &Store) {
         .map(|r| r.run_id)
         .collect();
     assert_eq!(left, ["run_c"]);
+}
+
+/// Sessions: kept with their parameters, owned once, touched, ended once and found among the
+/// newly ended, pruned; a lease is held by one holder at a time until it runs out.
+async fn sessions_suite(store: &Store) {
+    use switchboard_store::SessionRow;
+    let row = SessionRow {
+        id: "ses1".into(),
+        endpoint: "ms1".into(),
+        owner: String::new(),
+        params: "{\"protocolVersion\":\"2025-11-25\"}".into(),
+        pinned: false,
+        created_at: 1_000,
+        touched_at: 1_000,
+        ended_at: None,
+    };
+    store.insert_session(&row).await.expect("insert");
+    assert!(
+        store.insert_session(&row).await.is_err(),
+        "an id is kept once"
+    );
+    assert_eq!(
+        store
+            .set_session_owner("ses1", "user:u1")
+            .await
+            .expect("owner"),
+        Some(false)
+    );
+    assert_eq!(
+        store
+            .set_session_owner("ses1", "user:u2")
+            .await
+            .expect("owner"),
+        None,
+        "never changed"
+    );
+    store.touch_session("ses1", 5_000).await.expect("touch");
+    store
+        .touch_session("ses1", 4_000)
+        .await
+        .expect("an older touch");
+    let kept = store.session("ses1").await.expect("read").expect("found");
+    assert_eq!(
+        kept,
+        SessionRow {
+            owner: "user:u1".into(),
+            touched_at: 5_000,
+            ..row.clone()
+        }
+    );
+    assert!(store.session("ses9").await.expect("read").is_none());
+    assert!(
+        store
+            .sessions_ended_since(0)
+            .await
+            .expect("ended")
+            .is_empty()
+    );
+    assert!(store.end_session("ses1", 6_000).await.expect("end"));
+    assert!(!store.end_session("ses1", 7_000).await.expect("end again"));
+    assert_eq!(
+        store.sessions_ended_since(6_000).await.expect("ended"),
+        [("ses1".to_string(), 6_000)]
+    );
+    assert!(
+        store
+            .sessions_ended_since(6_001)
+            .await
+            .expect("ended")
+            .is_empty()
+    );
+    store
+        .insert_session(&SessionRow {
+            id: "ses2".into(),
+            touched_at: 9_000,
+            ..row.clone()
+        })
+        .await
+        .expect("insert");
+    assert_eq!(store.prune_sessions(8_000).await.expect("prune"), 1);
+    assert!(store.session("ses2").await.expect("read").is_some());
+
+    assert!(
+        store
+            .take_lease("prune", "a", 100, 200)
+            .await
+            .expect("lease")
+    );
+    assert!(
+        !store
+            .take_lease("prune", "b", 150, 250)
+            .await
+            .expect("lease"),
+        "held by a"
+    );
+    assert!(
+        store
+            .take_lease("prune", "a", 150, 300)
+            .await
+            .expect("lease"),
+        "a renews"
+    );
+    assert!(
+        store
+            .take_lease("prune", "b", 300, 400)
+            .await
+            .expect("lease"),
+        "a's ran out"
+    );
+    assert!(
+        !store
+            .take_lease("prune", "a", 350, 450)
+            .await
+            .expect("lease")
+    );
 }

@@ -20,14 +20,25 @@ impl ServerHandler for Quiet {}
 /// The endpoint `srv`'s sessions, and the raw path's registrations they make. Hibernated
 /// sessions expire after `idle_timeout`; rmcp's own keep-alive for awake ones stays long, so
 /// that no awake session ends while a test looks at it.
-fn endpoint(idle_timeout: Duration) -> (Arc<HibernatingSessions>, SharedSessions) {
+async fn endpoint(
+    idle_timeout: Duration,
+) -> (Arc<HibernatingSessions>, SharedSessions, tempfile::TempDir) {
     let shared = SharedSessions::new(UpstreamPool::default());
-    let mut sessions =
-        HibernatingSessions::new(Some("srv".into()), shared.clone(), Duration::from_secs(600));
+    // A store of its own (a file: each connection to `:memory:` is another database).
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("db").display());
+    let store = switchboard_store::Store::open(&url).await.expect("store");
+    let directory = SessionDirectory::new(store);
+    let mut sessions = HibernatingSessions::new(
+        Some("srv".into()),
+        shared.clone(),
+        directory,
+        Duration::from_secs(600),
+    );
     Arc::get_mut(&mut sessions)
         .expect("not shared yet")
         .idle_timeout = idle_timeout;
-    (sessions, shared)
+    (sessions, shared, dir)
 }
 
 fn message(json: serde_json::Value) -> ClientJsonRpcMessage {
@@ -126,7 +137,7 @@ async fn leave_and_await_change(sessions: &HibernatingSessions, visit: Visit) {
 
 #[tokio::test]
 async fn an_unused_session_hibernates_and_the_first_request_wakes_it() {
-    let (sessions, shared) = endpoint(Duration::from_secs(600));
+    let (sessions, shared, _store) = endpoint(Duration::from_secs(600)).await;
     let (id, first_worker) = open(&sessions, serde_json::json!({})).await;
     // Initialized, it is registered with the raw path, and awake.
     assert_eq!(state(&sessions, &id), Some(State::Awake));
@@ -160,7 +171,7 @@ async fn an_unused_session_hibernates_and_the_first_request_wakes_it() {
 
 #[tokio::test]
 async fn a_request_finds_a_hibernated_session_waking_and_waits_for_it() {
-    let (sessions, _shared) = endpoint(Duration::from_secs(600));
+    let (sessions, _shared, _store) = endpoint(Duration::from_secs(600)).await;
     let (id, _worker) = open(&sessions, serde_json::json!({})).await;
     leave_and_await_change(&sessions, sessions.visit(&id).expect("known")).await;
     // Hibernated → Waking for the first request to ask; the next waits until it is awake.
@@ -182,7 +193,7 @@ async fn a_request_finds_a_hibernated_session_waking_and_waits_for_it() {
 
 #[tokio::test]
 async fn a_session_stays_awake_while_rmcp_serves_it() {
-    let (sessions, _shared) = endpoint(Duration::from_secs(600));
+    let (sessions, _shared, _store) = endpoint(Duration::from_secs(600)).await;
     let (id, _worker) = open(&sessions, serde_json::json!({})).await;
     let request = sessions.visit(&id).expect("a known session");
     let stream = sessions.visit(&id).expect("a known session");
@@ -196,7 +207,7 @@ async fn a_session_stays_awake_while_rmcp_serves_it() {
 
 #[tokio::test]
 async fn a_client_that_answers_requests_never_hibernates() {
-    let (sessions, shared) = endpoint(Duration::from_secs(600));
+    let (sessions, shared, _store) = endpoint(Duration::from_secs(600)).await;
     let (id, _worker) = open(&sessions, serde_json::json!({"sampling": {}})).await;
     assert!(shared.get(&id, Some("srv")).is_none());
     assert!(sessions.sleeper(&id).is_none());
@@ -208,7 +219,7 @@ async fn a_client_that_answers_requests_never_hibernates() {
 
 #[tokio::test]
 async fn a_failed_wake_leaves_it_asleep_for_the_next_request() {
-    let (sessions, _shared) = endpoint(Duration::from_secs(600));
+    let (sessions, _shared, _store) = endpoint(Duration::from_secs(600)).await;
     let (id, _worker) = open(&sessions, serde_json::json!({})).await;
     leave_and_await_change(&sessions, sessions.visit(&id).expect("known")).await;
     assert!(!sessions.has_session(&id).await.expect("asks"));
@@ -227,7 +238,7 @@ async fn a_failed_wake_leaves_it_asleep_for_the_next_request() {
 #[tokio::test]
 async fn a_hibernated_session_ends_after_the_idle_timeout_or_when_deleted() {
     // Every hibernated session is past a zero idle timeout.
-    let (sessions, shared) = endpoint(Duration::ZERO);
+    let (sessions, shared, _store) = endpoint(Duration::ZERO).await;
     let (asleep, _a) = open(&sessions, serde_json::json!({})).await;
     let (awake, _b) = open(&sessions, serde_json::json!({})).await;
     let (deleted, _c) = open(&sessions, serde_json::json!({})).await;

@@ -13,6 +13,7 @@ mod helpers;
 mod operations;
 mod progress;
 mod registry;
+mod replicas;
 mod safety;
 mod self_service;
 mod sessions;

@@ -369,7 +369,11 @@ async fn an_idle_session_hibernates_and_wakes_for_the_next_request_rmcp_serves()
 }
 
 /// Opens `session`'s GET stream.
-async fn open_stream(server: &Switchboard, path: &str, session: &str) -> reqwest::Response {
+pub(crate) async fn open_stream(
+    server: &Switchboard,
+    path: &str,
+    session: &str,
+) -> reqwest::Response {
     let stream = server
         .request(Method::GET, path)
         .header("accept", "text/event-stream")
