@@ -233,6 +233,16 @@ impl SessionDirectory {
             });
     }
 
+    /// Deletes from the store the sessions ended or unused for a day, or twice the idle
+    /// timeout if that is longer: nobody can use them any more.
+    pub async fn prune_store(&self) {
+        let keep = (self.idle() * 2).max(24 * 3_600_000);
+        let before = crate::now_ms().saturating_sub(i64::try_from(keep).unwrap_or(i64::MAX));
+        if let Err(error) = self.store.prune_sessions(before).await {
+            tracing::error!(%error, "pruning the stored sessions failed");
+        }
+    }
+
     /// Looks for sessions ended anywhere every second, forgets them and tells the endpoints,
     /// until the store closes.
     pub fn spawn_watch(&self) {
