@@ -361,7 +361,10 @@ impl Gateway {
                 ticks.tick().await;
                 let now = now_ms();
                 let lease_ends = now + (PRUNE_EVERY.as_millis() as i64) * 5 / 6;
-                match store.take_lease("pruner", replica_id(), now, lease_ends).await {
+                match store
+                    .take_lease("pruner", replica_id(), now, lease_ends)
+                    .await
+                {
                     Ok(true) => {}
                     Ok(false) => continue,
                     Err(error) => {

@@ -3,7 +3,10 @@
 //! others, a session that cannot move is refused elsewhere as unknown, and the owner check
 //! travels with the session.
 
-use switchboard_test_support::postgres::{fresh_database, psql};
+use switchboard_test_support::{
+    ADMIN_TOKEN,
+    postgres::{fresh_database, psql},
+};
 
 use super::sessions::{await_on_stream, open_stream};
 use super::*;
@@ -227,4 +230,107 @@ async fn full_access(server: &Switchboard) -> String {
         .and_then(|p| p["id"].as_str())
         .expect("Full access")
         .to_string()
+}
+
+/// HAProxy from Debian, with the shipped `deploy/haproxy.cfg`, in front of `replicas`; killed
+/// when dropped. Its base URL.
+async fn load_balancer(replicas: &[Switchboard]) -> (tokio::process::Child, String) {
+    let port = switchboard_test_support::free_port().expect("a port");
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/haproxy.cfg");
+    let mut command = tokio::process::Command::new("haproxy");
+    command
+        .arg("-f")
+        .arg(&config)
+        .arg("-db")
+        .env("SWITCHBOARD_LISTEN", format!("127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true);
+    for (index, replica) in replicas.iter().enumerate() {
+        let address = replica.base_url.trim_start_matches("http://").to_string();
+        command.env(format!("SWITCHBOARD_REPLICA_{}", index + 1), address);
+    }
+    let child = command
+        .spawn()
+        .expect("haproxy runs (apt-get install haproxy)");
+    let base = format!("http://127.0.0.1:{port}");
+    let health = format!("{base}/healthz");
+    eventually("HAProxy answers", Duration::from_millis(50), || async {
+        reqwest::get(&health)
+            .await
+            .is_ok_and(|answer| answer.status() == 200)
+    })
+    .await;
+    (child, base)
+}
+
+/// How many MCP requests to `/mcp/{server}` a replica has answered, from its metrics.
+async fn mcp_requests(replica: &Switchboard) -> u64 {
+    let text = replica
+        .request(Method::GET, "/metrics")
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("reads");
+    text.lines()
+        .filter(|line| {
+            line.starts_with("switchboard_http_requests_total{")
+                && line.contains("endpoint=\"/mcp/{server}\"")
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// The TypeScript and Python SDK clients run whole sessions through HAProxy in round-robin over
+/// three replicas: initialize, list, a call with progress, a list change heard; every replica
+/// takes part.
+#[tokio::test]
+async fn sdk_clients_run_whole_sessions_through_a_load_balancer() {
+    let (replicas, _python, database) = replicas(3, "balanced").await;
+    let (_haproxy, base) = load_balancer(&replicas).await;
+    let url = format!("{base}/mcp/calc");
+
+    let ts = run_client(
+        Path::new("node"),
+        "ts_client.mjs",
+        &[&url, ADMIN_TOKEN, "report_thrice", "{}"],
+    )
+    .await;
+    assert!(
+        ts["tools"].as_array().is_some_and(|tools| tools.len() > 5),
+        "{ts}"
+    );
+    assert_eq!(ts["progress"], 3, "{ts}");
+    assert_eq!(ts["result"]["isError"], false, "{ts}");
+    let heard = run_client(
+        Path::new("node"),
+        "ts_list_changed.mjs",
+        &[&url, ADMIN_TOKEN, "add_greeter", r#"{"name": "balanced"}"#],
+    )
+    .await;
+    assert_eq!(heard["notified"], true, "{heard}");
+    assert!(
+        heard["after"].to_string().contains("greet_balanced"),
+        "{heard}"
+    );
+    let python = peers_dir().join(".venv/bin/python");
+    let py = run_client(
+        &python,
+        "python_client.py",
+        &[&url, ADMIN_TOKEN, "add", r#"{"a": 2, "b": 3}"#],
+    )
+    .await;
+    assert!(py["result"].to_string().contains('5'), "{py}");
+    let mut served = Vec::new();
+    for replica in &replicas {
+        served.push(mcp_requests(replica).await);
+    }
+    assert!(
+        served.iter().all(|count| *count > 0),
+        "every replica served some: {served:?}"
+    );
+
+    drop(replicas);
+    psql(&format!("DROP DATABASE {database} WITH (FORCE)"));
 }
