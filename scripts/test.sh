@@ -6,11 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== installing test peers"
-# The sign-in tests drive Debian's Chromium (playwright-core, from peers/) and make certificates
-# with openssl.
+# The sign-in and console tests drive Debian's Chromium (playwright-core, from peers/) and make
+# certificates with openssl; the replica tests put Debian's HAProxy in front of the gateway.
 missing=""
 command -v chromium >/dev/null || missing="$missing chromium"
 command -v openssl >/dev/null || missing="$missing openssl"
+command -v haproxy >/dev/null || missing="$missing haproxy"
 if [ -n "$missing" ]; then
   apt-get update -qq
   # shellcheck disable=SC2086
