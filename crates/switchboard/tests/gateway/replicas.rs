@@ -334,3 +334,156 @@ async fn sdk_clients_run_whole_sessions_through_a_load_balancer() {
     drop(replicas);
     psql(&format!("DROP DATABASE {database} WITH (FORCE)"));
 }
+
+/// A replica killed with `kill -9` while 32 clients call through HAProxy: only calls in flight
+/// on it may fail (one per client at most), every client goes on in its session to the end, and
+/// a GET stream that was on the dead replica, opened again, hears later list changes.
+#[tokio::test]
+async fn a_replica_killed_under_load_fails_only_its_calls_in_flight() {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    };
+    const CLIENTS: usize = 32;
+    const CALLS: usize = 20;
+    let (mut replicas, _python, database) = replicas(3, "killed").await;
+    let (_haproxy, base) = load_balancer(&replicas).await;
+    let url = format!("{base}/mcp/calc");
+
+    // A session whose GET stream is on the replica to be killed.
+    let session = open_balanced_session(&url).await;
+    let mut stream = replicas[1]
+        .request(Method::GET, "/mcp/calc")
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .expect("opens the stream");
+    assert_eq!(stream.status(), 200);
+
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut clients = Vec::new();
+    for _ in 0..CLIENTS {
+        let (url, done) = (url.clone(), done.clone());
+        clients.push(tokio::spawn(async move {
+            let mut http = switchboard_mcp::HttpConfig::new(url);
+            http.headers
+                .push(("Authorization".into(), format!("Bearer {ADMIN_TOKEN}")));
+            let client = switchboard_mcp::Upstream::connect(switchboard_mcp::UpstreamConfig::new(
+                "client",
+                switchboard_mcp::Endpoint::Http(http),
+            ))
+            .await
+            .expect("connects through HAProxy");
+            let mut failed = 0;
+            let mut last_ok = false;
+            for call in 0..CALLS {
+                let arguments = json!({"a": call, "b": 1});
+                let answer = client
+                    .call_tool("add", arguments.as_object().cloned(), Default::default())
+                    .await;
+                last_ok = answer.is_ok_and(|result| result.is_error != Some(true));
+                if !last_ok {
+                    failed += 1;
+                }
+                done.fetch_add(1, Ordering::SeqCst);
+            }
+            (failed, last_ok)
+        }));
+    }
+    // Once a quarter of the calls are done, replica 2 dies.
+    eventually("a quarter of the calls", Duration::from_millis(10), || {
+        std::future::ready(done.load(Ordering::SeqCst) >= CLIENTS * CALLS / 4)
+    })
+    .await;
+    let victim = replicas[1].pid().expect("a pid");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(victim as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("killed");
+    let mut failures = 0;
+    for client in clients {
+        let (failed, last_ok) = client.await.expect("a client ran to its end");
+        failures += failed;
+        assert!(last_ok, "the client goes on in its session");
+    }
+    assert!(
+        failures <= CLIENTS,
+        "only calls in flight on the dead replica fail, one per client at most: {failures}"
+    );
+
+    // The stream on the dead replica ended; opened again through HAProxy it lands on a live one
+    // and hears the next list change.
+    while let Ok(Some(_)) = stream.chunk().await {}
+    let reopened = switchboard_test_support::http_client()
+        .get(&url)
+        .bearer_auth(ADMIN_TOKEN)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .expect("opens the stream again");
+    assert_eq!(reopened.status(), 200);
+    let mut reopened = reopened;
+    let changed = switchboard_test_support::http_client()
+        .post(&url)
+        .bearer_auth(ADMIN_TOKEN)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .json(&json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+            "params": {"name": "add_greeter", "arguments": {"name": "after"}}}))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(changed.status(), 200);
+    await_on_stream(&mut reopened, "notifications/tools/list_changed").await;
+
+    replicas.remove(1);
+    drop(replicas);
+    psql(&format!("DROP DATABASE {database} WITH (FORCE)"));
+}
+
+/// Opens a session through the load balancer at `url`, as a client that answers no
+/// server-to-client requests; its id.
+async fn open_balanced_session(url: &str) -> String {
+    let post = |body: Value, session: Option<&str>| {
+        let mut request = switchboard_test_support::http_client()
+            .post(url)
+            .bearer_auth(ADMIN_TOKEN)
+            .header("accept", "application/json, text/event-stream")
+            .json(&body);
+        if let Some(session) = session {
+            request = request
+                .header("mcp-session-id", session)
+                .header("mcp-protocol-version", "2025-11-25");
+        }
+        request.send()
+    };
+    let opened = post(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "balanced", "version": "1"}}}),
+        None,
+    )
+    .await
+    .expect("answers");
+    let session = opened
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|value| value.to_str().ok())
+        .expect("a session")
+        .to_string();
+    opened.bytes().await.expect("reads");
+    let initialized = post(
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        Some(&session),
+    )
+    .await
+    .expect("answers");
+    assert!(initialized.status().is_success());
+    session
+}
