@@ -14,7 +14,8 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use rmcp::transport::streamable_http_server::{
-    StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+    StreamableHttpServerConfig, StreamableHttpService,
+    session::{SessionStore, local::LocalSessionManager},
 };
 use switchboard_gateway::{
     Gateway, admin_mcp::AdminMcp, aggregate::AggregateHandler, policy::Decision,
@@ -22,7 +23,10 @@ use switchboard_gateway::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::{AppState, sessions::HibernatingSessions};
+use crate::{
+    AppState,
+    sessions::{DirectorySessions, HibernatingSessions},
+};
 
 type ProxyService = StreamableHttpService<ProxyHandler, HibernatingSessions>;
 type AdminService = StreamableHttpService<AdminMcp, LocalSessionManager>;
@@ -38,7 +42,8 @@ pub struct McpMounts {
     managers: Arc<crate::sessions::Endpoints>,
     /// The admin MCP server.
     admin: AdminService,
-    /// The admin server's sessions: rmcp's own, as they have no raw path to sleep behind.
+    /// The admin server's sessions: rmcp's own, as they have no raw path to sleep behind (kept in
+    /// the session directory for other replicas all the same).
     admin_sessions: Arc<LocalSessionManager>,
     /// The self-service MCP server, and its sessions (rmcp's own, as the admin server's).
     user: UserService,
@@ -90,20 +95,28 @@ impl McpMounts {
         let admin = StreamableHttpService::new(
             move || Ok(AdminMcp::new(for_admin.clone())),
             admin_sessions.clone(),
-            config(&allowed_hosts, &shutdown, None),
+            config(
+                &allowed_hosts,
+                &shutdown,
+                DirectorySessions::new(gateway.session_directory(), "admin"),
+            ),
         );
         let for_user = gateway.clone();
         let user = StreamableHttpService::new(
             move || Ok(UserMcp::new(for_user.clone())),
             user_sessions.clone(),
-            config(&allowed_hosts, &shutdown, None),
+            config(
+                &allowed_hosts,
+                &shutdown,
+                DirectorySessions::new(gateway.session_directory(), "user"),
+            ),
         );
         let for_aggregate = gateway.clone();
         let deadline = gateway.settings().aggregate_deadline;
         let aggregate = StreamableHttpService::new(
             move || Ok(AggregateHandler::new(for_aggregate.clone(), deadline)),
             aggregate_sessions.clone(),
-            config(&allowed_hosts, &shutdown, Some(&aggregate_sessions)),
+            config(&allowed_hosts, &shutdown, aggregate_sessions.clone()),
         );
         let managers = Arc::new(crate::sessions::Endpoints::default());
         managers.add(&aggregate_sessions);
@@ -175,7 +188,7 @@ impl McpMounts {
         let service = StreamableHttpService::new(
             move || Ok(ProxyHandler::new(gateway.clone(), server.clone())),
             sessions.clone(),
-            config(&self.allowed_hosts, &self.shutdown, Some(&sessions)),
+            config(&self.allowed_hosts, &self.shutdown, sessions.clone()),
         );
         let mounted = Mounted { service, sessions };
         services.insert(id.to_string(), mounted.clone());
@@ -277,7 +290,7 @@ struct Mounted {
 pub(crate) fn config(
     allowed_hosts: &[String],
     shutdown: &CancellationToken,
-    hibernating: Option<&Arc<HibernatingSessions>>,
+    store: Arc<dyn SessionStore>,
 ) -> StreamableHttpServerConfig {
     let mut config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(allowed_hosts.to_vec())
@@ -285,9 +298,7 @@ pub(crate) fn config(
         // than an event stream; one with progress or logs first still streams, so nothing is lost.
         .with_json_response(true)
         .with_cancellation_token(shutdown.child_token());
-    config.session_store = hibernating.map(|sessions| {
-        sessions.clone() as Arc<dyn rmcp::transport::streamable_http_server::session::SessionStore>
-    });
+    config.session_store = Some(store);
     config
 }
 

@@ -240,14 +240,8 @@ impl HibernatingSessions {
         if self.records().contains_key(session_id) {
             return;
         }
-        let Some(stored) = self.directory.taken_over(session_id) else {
-            return;
-        };
-        if stored.endpoint != self.endpoint.as_deref().unwrap_or_default() {
-            return;
-        }
-        let Ok(params) = serde_json::from_str::<InitializeRequestParams>(&stored.params) else {
-            tracing::warn!("a stored session's parameters do not read; it is not taken over");
+        let endpoint = self.endpoint.as_deref().unwrap_or_default();
+        let Some(params) = taken_over(&self.directory, session_id, endpoint) else {
             return;
         };
         let id: SessionId = Arc::from(session_id);
@@ -549,6 +543,60 @@ impl SessionStore for HibernatingSessions {
         self.changed.notify_waiters();
         let id: SessionId = Arc::from(session_id);
         let _ = self.inner.close_session(&id).await;
+        Ok(())
+    }
+}
+
+/// The `initialize` parameters of `session`, when another replica opened it on `endpoint` and
+/// the edge found it in the store.
+fn taken_over(
+    directory: &SessionDirectory,
+    session: &str,
+    endpoint: &str,
+) -> Option<InitializeRequestParams> {
+    let stored = directory.taken_over(session)?;
+    if stored.endpoint != endpoint {
+        return None;
+    }
+    serde_json::from_str(&stored.params)
+        .inspect_err(|_| tracing::warn!("a stored session's parameters do not read"))
+        .ok()
+}
+
+/// The session store of an endpoint whose sessions never sleep (`/mcp/admin`, `/mcp/user`): a
+/// new session goes in the directory, and one another replica opened is restored from it.
+pub struct DirectorySessions {
+    directory: SessionDirectory,
+    endpoint: &'static str,
+}
+
+impl DirectorySessions {
+    pub fn new(directory: &SessionDirectory, endpoint: &'static str) -> Arc<Self> {
+        Arc::new(Self {
+            directory: directory.clone(),
+            endpoint,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionStore for DirectorySessions {
+    async fn load(&self, session_id: &str) -> Result<Option<SessionState>, SessionStoreError> {
+        Ok(taken_over(&self.directory, session_id, self.endpoint).map(SessionState::new))
+    }
+
+    async fn store(&self, session_id: &str, state: &SessionState) -> Result<(), SessionStoreError> {
+        let params = serde_json::to_string(&state.initialize_params)
+            .map_err(|error| -> SessionStoreError { Box::new(error) })?;
+        // These servers ask their clients nothing: their sessions can always move.
+        self.directory
+            .save(session_id, self.endpoint, params, false)
+            .await;
+        Ok(())
+    }
+
+    /// The edge ends the session in the directory; rmcp closes its own.
+    async fn delete(&self, _session_id: &str) -> Result<(), SessionStoreError> {
         Ok(())
     }
 }

@@ -109,7 +109,7 @@ async fn ping(sessions: &Arc<HibernatingSessions>, id: &SessionId) -> axum::http
     let config = crate::mcp::config(
         &["127.0.0.1".to_string()],
         &CancellationToken::new(),
-        Some(sessions),
+        sessions.clone(),
     );
     let service =
         rmcp::transport::StreamableHttpService::new(|| Ok(Quiet), sessions.clone(), config);

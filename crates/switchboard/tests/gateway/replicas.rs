@@ -87,6 +87,22 @@ async fn a_session_opened_on_one_replica_is_served_by_another_until_it_ends() {
     // The upstream's list change reaches the stream on another replica.
     await_on_stream(&mut stream, "notifications/tools/list_changed").await;
 
+    // The admin MCP server's sessions move too.
+    let admin_session = open_raw_session(a, "/mcp/admin").await;
+    let listed = request_raw(
+        c,
+        "/mcp/admin",
+        &admin_session,
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+    )
+    .await;
+    assert!(
+        listed["result"]["tools"]
+            .to_string()
+            .contains("list_mcp_servers"),
+        "{listed}"
+    );
+
     // Another credential on another replica: the owner check travels with the session.
     let eves_key = admin_api_key(a).await;
     eventually(
