@@ -7,6 +7,7 @@
 mod forwarder;
 mod minimal_forwarder;
 mod proxy;
+mod replicas;
 
 use std::time::{Duration, Instant};
 
@@ -41,6 +42,18 @@ enum Bench {
         #[arg(long)]
         worker_threads: Option<usize>,
     },
+    /// `tools/call` through one replica on PostgreSQL, then through HAProxy in front of three.
+    Replicas {
+        /// The `switchboard` binary of the `dist` profile.
+        #[arg(long, default_value = "target/dist/switchboard")]
+        binary: std::path::PathBuf,
+        /// Seconds of load per measurement.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// The HAProxy configuration to run (the shipped one by default).
+        #[arg(long, default_value = "deploy/haproxy.cfg")]
+        haproxy_config: std::path::PathBuf,
+    },
     /// A bare forwarder to `upstream` (the proxy bench's floor), run by `proxy` as a process of
     /// its own; prints its URL, then serves until killed.
     Forward {
@@ -73,6 +86,17 @@ async fn main() -> anyhow::Result<()> {
             minimal_forwarder::serve(&upstream).await
         }
         Bench::Forward { upstream, .. } => forwarder::serve(&upstream).await,
+        Bench::Replicas {
+            binary,
+            seconds,
+            haproxy_config,
+        } => {
+            let plan = replicas::Plan {
+                duration: Duration::from_secs(seconds),
+                haproxy_config,
+            };
+            replicas::run(&binary, &plan).await
+        }
         Bench::Proxy {
             binary,
             seconds,

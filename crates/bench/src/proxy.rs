@@ -21,27 +21,27 @@ use switchboard_test_support::{InProcessServer, Switchboard};
 
 const TOKEN: &str = switchboard_test_support::ADMIN_TOKEN;
 
-struct Load {
-    calls: usize,
+pub(crate) struct Load {
+    pub(crate) calls: usize,
     latencies: Vec<Duration>,
     elapsed: Duration,
 }
 
 impl Load {
-    fn percentile(&self, p: f64) -> Duration {
+    pub(crate) fn percentile(&self, p: f64) -> Duration {
         let mut sorted = self.latencies.clone();
         sorted.sort();
         sorted[((sorted.len() as f64 - 1.0) * p) as usize]
     }
 
-    fn rate(&self) -> f64 {
+    pub(crate) fn rate(&self) -> f64 {
         self.calls as f64 / self.elapsed.as_secs_f64()
     }
 }
 
 /// One client per concurrent caller, each calling `tool` back to back for `duration` with
 /// `token`.
-async fn load(
+pub(crate) async fn load(
     url: &str,
     tool: &str,
     token: &str,
@@ -102,13 +102,13 @@ async fn call(client: &Upstream, tool: &str) -> anyhow::Result<()> {
 
 /// CPU time of a process, from /proc/PID/stat.
 #[derive(Debug, Clone, Copy)]
-struct CpuTime {
+pub(crate) struct CpuTime {
     user: Duration,
     system: Duration,
 }
 
 impl CpuTime {
-    fn of(pid: u32) -> Self {
+    pub(crate) fn of(pid: u32) -> Self {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         let fields: Vec<&str> = stat
             .rsplit_once(')')
@@ -131,7 +131,7 @@ impl CpuTime {
     }
 
     /// What was spent since `before`, per call.
-    fn per_call_since(self, before: CpuTime, calls: usize) -> (Duration, Duration) {
+    pub(crate) fn per_call_since(self, before: CpuTime, calls: usize) -> (Duration, Duration) {
         let calls = calls.max(1) as u32;
         let user = self.user.saturating_sub(before.user) / calls;
         let system = self.system.saturating_sub(before.system) / calls;
@@ -164,19 +164,7 @@ async fn start_gateway(
     worker_threads: Option<&str>,
 ) -> anyhow::Result<(Switchboard, u32, Duration)> {
     let started = Instant::now();
-    // The default log level, as in production: the test harness otherwise logs at info.
-    let mut env = vec![("RUST_LOG", "warn,switchboard_api=info")];
-    env.extend(worker_threads.map(|n| ("TOKIO_WORKER_THREADS", n)));
-    let gateway = Switchboard::start(binary, &[], &env)
-        .await
-        .context("starting switchboard serve")?;
-    let client = switchboard_test_support::http_client();
-    loop {
-        if client.get(gateway.url("/healthz")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    let gateway = start_process(binary, &[], worker_threads, &[]).await?;
     let ready = started.elapsed();
     let pid = gateway.pid().context("gateway pid")?;
     let (status, created) = gateway
@@ -205,6 +193,30 @@ async fn start_gateway(
         "registering the stdio server failed: {created}"
     );
     Ok((gateway, pid, ready))
+}
+
+/// A `switchboard serve` process with `args` and `env`, at the default log level, once it
+/// answers `healthz`.
+pub(crate) async fn start_process(
+    binary: &Path,
+    args: &[&str],
+    worker_threads: Option<&str>,
+    env: &[(&str, &str)],
+) -> anyhow::Result<Switchboard> {
+    // The default log level, as in production: the test harness otherwise logs at info.
+    let mut all = vec![("RUST_LOG", "warn,switchboard_api=info")];
+    all.extend(worker_threads.map(|n| ("TOKIO_WORKER_THREADS", n)));
+    all.extend_from_slice(env);
+    let gateway = Switchboard::start(binary, args, &all)
+        .await
+        .context("starting switchboard serve")?;
+    let client = switchboard_test_support::http_client();
+    loop {
+        if client.get(gateway.url("/healthz")).send().await.is_ok() {
+            return Ok(gateway);
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
 }
 
 /// An access token for `/mcp/echo` of a user who signed in and holds "Full access" of `echo`
