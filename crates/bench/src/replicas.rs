@@ -8,7 +8,7 @@ use std::{path::Path, time::Duration};
 
 use anyhow::Context as _;
 use serde_json::json;
-use switchboard_test_support::{InProcessServer, Switchboard, postgres};
+use switchboard_test_support::{InProcessServer, LoadBalancer, Switchboard, postgres};
 
 use crate::proxy::{CpuTime, load, start_process};
 
@@ -60,10 +60,10 @@ pub async fn run(binary: &Path, plan: &Plan) -> anyhow::Result<()> {
     for _ in 0..2 {
         replicas.push(start_process(binary, &args, None, &env).await?);
     }
-    let (_haproxy, base) = haproxy(&replicas, &plan.haproxy_config).await?;
+    let haproxy = LoadBalancer::start(&replicas, &plan.haproxy_config).await?;
     let pids: Vec<u32> = replicas.iter().filter_map(Switchboard::pid).collect();
     for (index, concurrency) in [1, 64].into_iter().enumerate() {
-        let (rate, row) = measure(&format!("{base}/mcp/echo"), &pids, concurrency, plan).await?;
+        let (rate, row) = measure(&haproxy.url("/mcp/echo"), &pids, concurrency, plan).await?;
         println!(
             "| HAProxy, three replicas | {concurrency} | {rate:.0} | {:.2} | {row}",
             rate / single[index]
@@ -101,34 +101,4 @@ async fn measure(
         through.percentile(0.99)
     );
     Ok((through.rate(), row))
-}
-
-/// HAProxy with `config` in front of `replicas`, killed when dropped; its base URL.
-async fn haproxy(
-    replicas: &[Switchboard],
-    config: &Path,
-) -> anyhow::Result<(tokio::process::Child, String)> {
-    let port = switchboard_test_support::free_port()?;
-    let mut command = tokio::process::Command::new("haproxy");
-    command
-        .arg("-f")
-        .arg(config)
-        .arg("-db")
-        .env("SWITCHBOARD_LISTEN", format!("127.0.0.1:{port}"))
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true);
-    for (index, replica) in replicas.iter().enumerate() {
-        let address = replica.base_url.trim_start_matches("http://").to_string();
-        command.env(format!("SWITCHBOARD_REPLICA_{}", index + 1), address);
-    }
-    let child = command.spawn().context("starting haproxy")?;
-    let base = format!("http://127.0.0.1:{port}");
-    let client = switchboard_test_support::http_client();
-    loop {
-        let answered = client.get(format!("{base}/healthz")).send().await;
-        if answered.is_ok_and(|answer| answer.status() == 200) {
-            return Ok((child, base));
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }

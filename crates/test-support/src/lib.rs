@@ -5,6 +5,7 @@
 //! `.venv`).
 #![forbid(unsafe_code)]
 
+mod haproxy;
 pub mod llm;
 pub mod oauth;
 pub mod otlp;
@@ -25,6 +26,7 @@ use nix::{
 };
 use tokio::process::{Child, Command};
 
+pub use haproxy::LoadBalancer;
 pub use llm::{LlmRequest, Reply, ScriptedLlm};
 pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use proxy::{Fault, RecordedRequest, RecordingProxy};

@@ -164,8 +164,18 @@ pub(crate) async fn post_raw_as(
     session: Option<&str>,
     body: Value,
 ) -> reqwest::Response {
+    post_raw_to(&server.url(path), token, session, body).await
+}
+
+/// [`post_raw_as`] to a whole URL (a load balancer's).
+pub(crate) async fn post_raw_to(
+    url: &str,
+    token: &str,
+    session: Option<&str>,
+    body: Value,
+) -> reqwest::Response {
     let mut request = switchboard_test_support::http_client()
-        .post(server.url(path))
+        .post(url)
         .bearer_auth(token)
         .header("accept", "application/json, text/event-stream")
         .json(&body);
@@ -241,10 +251,14 @@ pub(crate) async fn open_raw_session_as(
     path: &str,
     capabilities: Value,
 ) -> String {
-    let opened = post_raw_as(
-        server,
+    open_raw_session_at(&server.url(path), token, capabilities).await
+}
+
+/// [`open_raw_session_as`] at a whole URL (a load balancer's).
+pub(crate) async fn open_raw_session_at(url: &str, token: &str, capabilities: Value) -> String {
+    let opened = post_raw_to(
+        url,
         token,
-        path,
         None,
         json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
             "protocolVersion": "2025-11-25", "capabilities": capabilities,
@@ -258,10 +272,9 @@ pub(crate) async fn open_raw_session_as(
         .expect("a session id")
         .to_string();
     opened.bytes().await.expect("reads");
-    let initialized = post_raw_as(
-        server,
+    let initialized = post_raw_to(
+        url,
         token,
-        path,
         Some(&session),
         json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
     )

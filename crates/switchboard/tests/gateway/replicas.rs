@@ -248,35 +248,12 @@ async fn full_access(server: &Switchboard) -> String {
         .to_string()
 }
 
-/// HAProxy from Debian, with the shipped `deploy/haproxy.cfg`, in front of `replicas`; killed
-/// when dropped. Its base URL.
-async fn load_balancer(replicas: &[Switchboard]) -> (tokio::process::Child, String) {
-    let port = switchboard_test_support::free_port().expect("a port");
+/// HAProxy from Debian with the shipped `deploy/haproxy.cfg` in front of `replicas`.
+async fn load_balancer(replicas: &[Switchboard]) -> switchboard_test_support::LoadBalancer {
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/haproxy.cfg");
-    let mut command = tokio::process::Command::new("haproxy");
-    command
-        .arg("-f")
-        .arg(&config)
-        .arg("-db")
-        .env("SWITCHBOARD_LISTEN", format!("127.0.0.1:{port}"))
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true);
-    for (index, replica) in replicas.iter().enumerate() {
-        let address = replica.base_url.trim_start_matches("http://").to_string();
-        command.env(format!("SWITCHBOARD_REPLICA_{}", index + 1), address);
-    }
-    let child = command
-        .spawn()
-        .expect("haproxy runs (apt-get install haproxy)");
-    let base = format!("http://127.0.0.1:{port}");
-    let health = format!("{base}/healthz");
-    eventually("HAProxy answers", Duration::from_millis(50), || async {
-        reqwest::get(&health)
-            .await
-            .is_ok_and(|answer| answer.status() == 200)
-    })
-    .await;
-    (child, base)
+    switchboard_test_support::LoadBalancer::start(replicas, &config)
+        .await
+        .expect("haproxy runs (apt-get install haproxy)")
 }
 
 /// How many MCP requests to `/mcp/{server}` a replica has answered, from its metrics.
@@ -304,8 +281,8 @@ async fn mcp_requests(replica: &Switchboard) -> u64 {
 #[tokio::test]
 async fn sdk_clients_run_whole_sessions_through_a_load_balancer() {
     let (replicas, _python, database) = replicas(3, "balanced").await;
-    let (_haproxy, base) = load_balancer(&replicas).await;
-    let url = format!("{base}/mcp/calc");
+    let haproxy = load_balancer(&replicas).await;
+    let url = haproxy.url("/mcp/calc");
 
     let ts = run_client(
         Path::new("node"),
@@ -363,11 +340,11 @@ async fn a_replica_killed_under_load_fails_only_its_calls_in_flight() {
     const CLIENTS: usize = 32;
     const CALLS: usize = 20;
     let (mut replicas, _python, database) = replicas(3, "killed").await;
-    let (_haproxy, base) = load_balancer(&replicas).await;
-    let url = format!("{base}/mcp/calc");
+    let haproxy = load_balancer(&replicas).await;
+    let url = haproxy.url("/mcp/calc");
 
     // A session whose GET stream is on the replica to be killed.
-    let session = open_balanced_session(&url).await;
+    let session = open_raw_session_at(&url, ADMIN_TOKEN, json!({})).await;
     let mut stream = replicas[1]
         .request(Method::GET, "/mcp/calc")
         .header("accept", "text/event-stream")
@@ -444,62 +421,18 @@ async fn a_replica_killed_under_load_fails_only_its_calls_in_flight() {
         .expect("opens the stream again");
     assert_eq!(reopened.status(), 200);
     let mut reopened = reopened;
-    let changed = switchboard_test_support::http_client()
-        .post(&url)
-        .bearer_auth(ADMIN_TOKEN)
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-session-id", &session)
-        .header("mcp-protocol-version", "2025-11-25")
-        .json(&json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
-            "params": {"name": "add_greeter", "arguments": {"name": "after"}}}))
-        .send()
-        .await
-        .expect("answers");
+    let changed = post_raw_to(
+        &url,
+        ADMIN_TOKEN,
+        Some(&session),
+        json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+            "params": {"name": "add_greeter", "arguments": {"name": "after"}}}),
+    )
+    .await;
     assert_eq!(changed.status(), 200);
     await_on_stream(&mut reopened, "notifications/tools/list_changed").await;
 
     replicas.remove(1);
     drop(replicas);
     psql(&format!("DROP DATABASE {database} WITH (FORCE)"));
-}
-
-/// Opens a session through the load balancer at `url`, as a client that answers no
-/// server-to-client requests; its id.
-async fn open_balanced_session(url: &str) -> String {
-    let post = |body: Value, session: Option<&str>| {
-        let mut request = switchboard_test_support::http_client()
-            .post(url)
-            .bearer_auth(ADMIN_TOKEN)
-            .header("accept", "application/json, text/event-stream")
-            .json(&body);
-        if let Some(session) = session {
-            request = request
-                .header("mcp-session-id", session)
-                .header("mcp-protocol-version", "2025-11-25");
-        }
-        request.send()
-    };
-    let opened = post(
-        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-11-25", "capabilities": {},
-            "clientInfo": {"name": "balanced", "version": "1"}}}),
-        None,
-    )
-    .await
-    .expect("answers");
-    let session = opened
-        .headers()
-        .get("mcp-session-id")
-        .and_then(|value| value.to_str().ok())
-        .expect("a session")
-        .to_string();
-    opened.bytes().await.expect("reads");
-    let initialized = post(
-        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-        Some(&session),
-    )
-    .await
-    .expect("answers");
-    assert!(initialized.status().is_success());
-    session
 }
