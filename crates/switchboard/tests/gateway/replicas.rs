@@ -329,8 +329,10 @@ async fn sdk_clients_run_whole_sessions_through_a_load_balancer() {
 }
 
 /// A replica killed with `kill -9` while 32 clients call through HAProxy: only calls in flight
-/// on it may fail (one per client at most), every client goes on in its session to the end, and
-/// a GET stream that was on the dead replica, opened again, hears later list changes.
+/// on it may fail (one per client at most), every client goes on in its session to the end, a
+/// session that cannot move and was on it gets the session-not-found answer (those on live
+/// replicas stay served), and a GET stream that was on the dead replica, opened again, hears
+/// later list changes.
 #[tokio::test]
 async fn a_replica_killed_under_load_fails_only_its_calls_in_flight() {
     use std::sync::{
@@ -354,6 +356,28 @@ async fn a_replica_killed_under_load_fails_only_its_calls_in_flight() {
         .await
         .expect("opens the stream");
     assert_eq!(stream.status(), 200);
+
+    // Sessions that cannot move, one on each replica (round-robin): HAProxy keeps each on its
+    // own, so every request of theirs is served; the victim's is the one it knows directly.
+    let mut pinned = Vec::new();
+    for _ in 0..3 {
+        pinned.push(open_raw_session_at(&url, ADMIN_TOKEN, json!({"sampling": {}})).await);
+    }
+    let ping = |id: u64| json!({"jsonrpc": "2.0", "id": id, "method": "ping"});
+    for session in &pinned {
+        for id in 0..3 {
+            let answered = post_raw_to(&url, ADMIN_TOKEN, Some(session), ping(id)).await;
+            assert_eq!(answered.status(), 200, "kept on its replica");
+        }
+    }
+    let mut on_victim = None;
+    for session in &pinned {
+        let direct = post_raw(&replicas[1], "/mcp/calc", Some(session), ping(7)).await;
+        if direct.status() == 200 {
+            on_victim = Some(session.clone());
+        }
+    }
+    let on_victim = on_victim.expect("one pinned session on each replica");
 
     let done = Arc::new(AtomicUsize::new(0));
     let mut clients = Vec::new();
@@ -406,6 +430,15 @@ async fn a_replica_killed_under_load_fails_only_its_calls_in_flight() {
         failures <= CLIENTS,
         "only calls in flight on the dead replica fail, one per client at most: {failures}"
     );
+
+    // The pinned session of the dead replica gets the session-not-found answer (no hang), and
+    // the others are still kept on their replicas.
+    let lost = post_raw_to(&url, ADMIN_TOKEN, Some(&on_victim), ping(8)).await;
+    assert_eq!(lost.status(), 404);
+    for session in pinned.iter().filter(|session| **session != on_victim) {
+        let answered = post_raw_to(&url, ADMIN_TOKEN, Some(session), ping(9)).await;
+        assert_eq!(answered.status(), 200, "still on its live replica");
+    }
 
     // The stream on the dead replica ended; opened again through HAProxy it lands on a live one
     // and hears the next list change.
