@@ -119,8 +119,8 @@ async fn a_session_opened_on_one_replica_is_served_by_another_until_it_ends() {
     let refused = post_raw_as(c, &eves_key, "/mcp/calc", Some(&session), call_add(5)).await;
     assert_eq!(refused.status(), 404, "another's session is unknown to eve");
 
-    // Ended on one replica, refused by the others within the second or two they take.
-    let ended = a
+    // Ended on a replica that did not open it, refused by the others (the opener included).
+    let ended = b
         .request(Method::DELETE, "/mcp/calc")
         .header("mcp-session-id", &session)
         .header("mcp-protocol-version", "2025-11-25")
@@ -128,7 +128,7 @@ async fn a_session_opened_on_one_replica_is_served_by_another_until_it_ends() {
         .await
         .expect("answers");
     assert!(ended.status().is_success(), "{}", ended.status());
-    for replica in [b, c] {
+    for replica in [a, c] {
         eventually(
             "the ended session is refused",
             Duration::from_millis(100),
