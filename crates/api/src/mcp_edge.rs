@@ -125,10 +125,11 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
         Ok(decision) => decision,
         Err(refused) => return refused,
     };
-    let owner = decision.caller.owner();
     let opening = message
         .as_ref()
         .is_some_and(|message| message.method.as_deref() == Some("initialize"));
+    // Only a session that opens needs its owner written down.
+    let owner = opening.then(|| decision.caller.owner()).flatten();
     let session = session_of(&parts).map(str::to_string);
     parts.extensions.insert(decision);
     if let Some(message) = message {
