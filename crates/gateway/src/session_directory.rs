@@ -139,11 +139,16 @@ impl SessionDirectory {
     }
 
     /// The owner of `session`, noting that it is in use; `None` when this replica does not know
-    /// it (see [`Self::find`]).
+    /// it (see [`Self::find`]), or has not seen it used for the idle timeout: it may have ended
+    /// by expiry, or lived on elsewhere, which only the store can tell.
     pub fn owner(&self, session: &str) -> Option<Arc<str>> {
         let local = self.local.read().unwrap_or_else(PoisonError::into_inner);
         let entry = local.get(session)?;
         let now = mono_ms();
+        if !entry.held && now.saturating_sub(entry.last_seen.load(Ordering::Relaxed)) > self.idle()
+        {
+            return None;
+        }
         entry.last_seen.store(now, Ordering::Relaxed);
         let noted = entry.noted.load(Ordering::Relaxed);
         if !entry.held
@@ -187,6 +192,9 @@ impl SessionDirectory {
         if usable {
             let owner = row.owner.clone();
             self.insert(session, &owner, false, Some(Arc::new(row)));
+        } else {
+            // Known here once, but ended or expired since.
+            self.forget(session);
         }
         usable
     }
@@ -332,6 +340,30 @@ mod tests {
             !there.find("old").await,
             "unused for longer than the idle timeout"
         );
+    }
+
+    #[tokio::test]
+    async fn a_session_unused_here_for_the_idle_timeout_is_judged_by_the_store_again() {
+        let (here, _dir) = directory().await;
+        let there = SessionDirectory::new(here.store.clone());
+        here.save("s1", "ms1", "{}".into(), false).await;
+        here.opened("s1", "user:ada").await;
+        assert!(there.find("s1").await);
+        // Unused on `there` for longer than the timeout, while the store says it is old too.
+        there.set_idle_timeout(Duration::from_millis(1));
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(there.owner("s1"), None, "not taken on trust");
+        assert!(
+            !there.find("s1").await,
+            "expired: the store's last use is too old"
+        );
+        assert!(
+            there.taken_over("s1").is_none(),
+            "forgotten, not taken over again"
+        );
+        // Used elsewhere meanwhile: the store's last use is recent, and it is found again.
+        there.set_idle_timeout(Duration::from_secs(60));
+        assert!(there.find("s1").await);
     }
 
     #[test]
