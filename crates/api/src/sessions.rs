@@ -547,60 +547,6 @@ impl SessionStore for HibernatingSessions {
     }
 }
 
-/// The `initialize` parameters of `session`, when another replica opened it on `endpoint` and
-/// the edge found it in the store.
-fn taken_over(
-    directory: &SessionDirectory,
-    session: &str,
-    endpoint: &str,
-) -> Option<InitializeRequestParams> {
-    let stored = directory.taken_over(session)?;
-    if stored.endpoint != endpoint {
-        return None;
-    }
-    serde_json::from_str(&stored.params)
-        .inspect_err(|_| tracing::warn!("a stored session's parameters do not read"))
-        .ok()
-}
-
-/// The session store of an endpoint whose sessions never sleep (`/mcp/admin`, `/mcp/user`): a
-/// new session goes in the directory, and one another replica opened is restored from it.
-pub struct DirectorySessions {
-    directory: SessionDirectory,
-    endpoint: &'static str,
-}
-
-impl DirectorySessions {
-    pub fn new(directory: &SessionDirectory, endpoint: &'static str) -> Arc<Self> {
-        Arc::new(Self {
-            directory: directory.clone(),
-            endpoint,
-        })
-    }
-}
-
-#[async_trait::async_trait]
-impl SessionStore for DirectorySessions {
-    async fn load(&self, session_id: &str) -> Result<Option<SessionState>, SessionStoreError> {
-        Ok(taken_over(&self.directory, session_id, self.endpoint).map(SessionState::new))
-    }
-
-    async fn store(&self, session_id: &str, state: &SessionState) -> Result<(), SessionStoreError> {
-        let params = serde_json::to_string(&state.initialize_params)
-            .map_err(|error| -> SessionStoreError { Box::new(error) })?;
-        // These servers ask their clients nothing: their sessions can always move.
-        self.directory
-            .save(session_id, self.endpoint, params, false)
-            .await;
-        Ok(())
-    }
-
-    /// The edge ends the session in the directory; rmcp closes its own.
-    async fn delete(&self, _session_id: &str) -> Result<(), SessionStoreError> {
-        Ok(())
-    }
-}
-
 /// The proxy endpoints' session managers. A replaced mount's manager is not kept here: it goes
 /// once its last awake session has (rmcp's session tasks hold it until then).
 #[derive(Default)]
@@ -622,5 +568,9 @@ impl Endpoints {
     }
 }
 
+mod directory;
 #[cfg(test)]
 mod tests;
+
+pub use directory::DirectorySessions;
+use directory::taken_over;

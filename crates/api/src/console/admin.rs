@@ -121,15 +121,26 @@ pub(super) async fn approve(
         reason: None,
     };
     let action = viewer.action("console.approve_access_request", "");
-    match state
+    let decided = state
         .gateway
         .approve_access_request(&id, body, &action)
-        .await
-    {
-        Ok(_) => Redirect::to(&format!("{INBOX}?done=approved")).into_response(),
+        .await;
+    after_decision(&state, viewer, &action, decided.map(drop), "approved").await
+}
+
+/// Back to the inbox: with the notice `done` once decided, with the reason when refused.
+async fn after_decision(
+    state: &AppState,
+    viewer: Viewer,
+    action: &switchboard_gateway::audit::AdminAction,
+    decided: Result<(), switchboard_gateway::GatewayError>,
+    done: &str,
+) -> Response {
+    match decided {
+        Ok(()) => Redirect::to(&format!("{INBOX}?done={done}")).into_response(),
         Err(error) => {
-            let problem = super::refusal(&state, &action, error);
-            inbox(&state, viewer, None, Some(problem)).await
+            let problem = super::refusal(state, action, error);
+            inbox(state, viewer, None, Some(problem)).await
         }
     }
 }
@@ -156,13 +167,8 @@ pub(super) async fn deny(
     let body = DenyBody {
         reason: form.reason,
     };
-    match state.gateway.deny_access_request(&id, body, &action).await {
-        Ok(_) => Redirect::to(&format!("{INBOX}?done=denied")).into_response(),
-        Err(error) => {
-            let problem = super::refusal(&state, &action, error);
-            inbox(&state, viewer, None, Some(problem)).await
-        }
-    }
+    let decided = state.gateway.deny_access_request(&id, body, &action).await;
+    after_decision(&state, viewer, &action, decided.map(drop), "denied").await
 }
 
 const OUTCOMES: [(&str, &str); 4] = [
