@@ -117,8 +117,10 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
                 .iter()
                 .find_map(|(key, value)| (key == "server").then(|| value.to_string()))
         });
-    // A session opened on another replica is read from the store before the policy judges it.
-    if let Some(session) = session_of(&parts) {
+    // A session opened on another replica is read from the store before the policy judges it;
+    // not for a caller without a credential of ours, whom the policy refuses whatever the
+    // session, so that made-up ids cost nobody a store read.
+    if let Some(session) = session_of(&parts).filter(|_| caller.identified()) {
         state.gateway.session_directory().find(session).await;
     }
     let decision = match decide(&state, &parts, caller, server.as_deref(), message.as_ref()).await {

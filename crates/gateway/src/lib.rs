@@ -193,8 +193,12 @@ impl Gateway {
     ) -> Self {
         let audit = audit::AuditLog::start(store.clone());
         let pool = UpstreamPool::default();
+        let metrics = metrics::Metrics::default();
         Self {
-            session_directory: session_directory::SessionDirectory::new(store.clone()),
+            session_directory: session_directory::SessionDirectory::new(
+                store.clone(),
+                metrics.session_reads.clone(),
+            ),
             store,
             sealer,
             catalog,
@@ -207,7 +211,7 @@ impl Gateway {
             registry_changes: Arc::new(tokio::sync::watch::Sender::new(0)),
             registry_poll: Arc::default(),
             audit,
-            metrics: metrics::Metrics::default(),
+            metrics,
             lagging: aggregate::Lagging::default(),
             shared_sessions: shared_sessions::SharedSessions::new(pool),
             access: access::Access::default(),

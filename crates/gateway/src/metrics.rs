@@ -80,6 +80,9 @@ pub struct Metrics {
     /// Reads of every server definition from the store: shows that the definition cache and its
     /// one-at-a-time reload keep load off the database.
     pub registry_reads: Counter,
+    /// Reads from the store of a session this replica did not know: sessions moving between
+    /// replicas, and ids that no replica knows (a client's stale id, or made-up ones).
+    pub session_reads: Counter,
     /// The last hour of tool calls per server, recorded with `tool_calls` and
     /// `tool_call_seconds`: what the console's overview draws.
     pub recent: Arc<RecentCalls>,
@@ -179,6 +182,12 @@ impl Default for Metrics {
             "Reads of the server definitions from the store",
             registry_reads.clone(),
         );
+        let session_reads = Counter::default();
+        registry.register(
+            "session_reads",
+            "Reads from the store of a session this replica did not know",
+            session_reads.clone(),
+        );
         Self {
             registry: Arc::new(Mutex::new(registry)),
             http_requests,
@@ -194,6 +203,7 @@ impl Default for Metrics {
             tokens,
             raw_calls,
             registry_reads,
+            session_reads,
             recent: Arc::default(),
         }
     }

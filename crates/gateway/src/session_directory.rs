@@ -36,6 +36,8 @@ pub struct SessionDirectory {
     idle_ms: Arc<AtomicU64>,
     /// The ids of sessions ended anywhere, for the endpoints to close their own copies.
     ended: broadcast::Sender<Arc<str>>,
+    /// Counts the store reads of sessions not known here (the metric `session_reads`).
+    reads: prometheus_client::metrics::counter::Counter,
 }
 
 #[derive(Debug)]
@@ -62,12 +64,14 @@ fn mono_ms() -> u64 {
 const DEFAULT_IDLE: Duration = Duration::from_secs(30 * 60);
 
 impl SessionDirectory {
-    pub fn new(store: Store) -> Self {
+    /// Over `store`, counting its reads of sessions not known here in `reads`.
+    pub fn new(store: Store, reads: prometheus_client::metrics::counter::Counter) -> Self {
         Self {
             local: Arc::default(),
             store,
             idle_ms: Arc::new(AtomicU64::new(DEFAULT_IDLE.as_millis() as u64)),
             ended: broadcast::channel(1024).0,
+            reads,
         }
     }
 
@@ -176,6 +180,7 @@ impl SessionDirectory {
         if self.owner(session).is_some() {
             return true;
         }
+        self.reads.inc();
         let row = match self.store.session(session).await {
             Ok(Some(row)) => row,
             Ok(None) => return false,
@@ -299,13 +304,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("db").display());
         let store = Store::open(&url).await.expect("store");
-        (SessionDirectory::new(store), dir)
+        (SessionDirectory::new(store, Default::default()), dir)
     }
 
     #[tokio::test]
     async fn a_session_opened_on_one_replica_is_found_by_another_until_it_ends() {
         let (here, _dir) = directory().await;
-        let there = SessionDirectory::new(here.store.clone());
+        let there = SessionDirectory::new(here.store.clone(), Default::default());
         here.save("s1", "ms1", "{}".into(), false).await;
         here.opened("s1", "user:ada").await;
         assert_eq!(here.owner("s1").as_deref(), Some("user:ada"));
@@ -320,14 +325,14 @@ mod tests {
         assert!(!there.find("s2").await);
         here.end("s1").await;
         assert_eq!(here.owner("s1"), None);
-        let elsewhere = SessionDirectory::new(here.store.clone());
+        let elsewhere = SessionDirectory::new(here.store.clone(), Default::default());
         assert!(!elsewhere.find("s1").await, "ended");
     }
 
     #[tokio::test]
     async fn pinned_ownerless_and_expired_sessions_do_not_move() {
         let (here, _dir) = directory().await;
-        let there = SessionDirectory::new(here.store.clone());
+        let there = SessionDirectory::new(here.store.clone(), Default::default());
         here.save("pinned", "ms1", "{}".into(), true).await;
         here.opened("pinned", "user:ada").await;
         here.save("ownerless", "ms1", "{}".into(), false).await;
@@ -345,7 +350,7 @@ mod tests {
     #[tokio::test]
     async fn a_session_unused_here_for_the_idle_timeout_is_judged_by_the_store_again() {
         let (here, _dir) = directory().await;
-        let there = SessionDirectory::new(here.store.clone());
+        let there = SessionDirectory::new(here.store.clone(), Default::default());
         here.save("s1", "ms1", "{}".into(), false).await;
         here.opened("s1", "user:ada").await;
         assert!(there.find("s1").await);

@@ -28,7 +28,7 @@ async fn endpoint(
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("db").display());
     let store = switchboard_store::Store::open(&url).await.expect("store");
-    let directory = SessionDirectory::new(store);
+    let directory = SessionDirectory::new(store, Default::default());
     let mut sessions = HibernatingSessions::new(
         Some("srv".into()),
         shared.clone(),

@@ -134,6 +134,11 @@ impl Caller {
         }
     }
 
+    /// Whether the caller presented a credential of this gateway (judged or not yet).
+    pub fn identified(&self) -> bool {
+        !matches!(self.credential, Credential::Anonymous | Credential::Invalid)
+    }
+
     /// A caller without a valid credential (`credential` is `Anonymous` or `Invalid`).
     pub fn unidentified(credential: Credential, client: String) -> Self {
         Self {

@@ -55,6 +55,24 @@ async fn a_session_opened_on_one_replica_is_served_by_another_until_it_ends() {
     let (a, b, c) = (&replicas[0], &replicas[1], &replicas[2]);
     let session = open_raw_session(a, "/mcp/calc").await;
 
+    // A caller without a credential of ours naming the session is refused, and costs no read
+    // of the store: made-up ids from anyone cannot make the replicas read it.
+    let reads = "switchboard_session_reads_total";
+    for token in [None, Some("sb_not_the_admin_token"), Some("sbat_forged")] {
+        let mut request = switchboard_test_support::http_client()
+            .post(b.url("/mcp/calc"))
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", &session)
+            .header("mcp-protocol-version", "2025-11-25")
+            .json(&call_add(1));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let refused = request.send().await.expect("answers");
+        assert_eq!(refused.status(), 401, "{token:?}");
+    }
+    assert_eq!(metric(b, reads).await, 0.0, "no store read for them");
+
     // Each request on the next replica: a list, a call, the GET stream.
     let listed = request_raw(
         b,
@@ -69,6 +87,7 @@ async fn a_session_opened_on_one_replica_is_served_by_another_until_it_ends() {
             .is_some_and(|tools| !tools.is_empty()),
         "{listed}"
     );
+    assert_eq!(metric(b, reads).await, 1.0, "read once, then known");
     let called = request_raw(c, "/mcp/calc", &session, call_add(3)).await;
     assert_eq!(
         called["result"]["structuredContent"]["result"], 5,
