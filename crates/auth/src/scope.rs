@@ -188,6 +188,21 @@ impl Resource {
         format!("{}{}", public_url.trim_end_matches('/'), self.path())
     }
 
+    /// Whether `uri` is exactly its canonical URI under `public_url` (as [`Self::uri`] writes
+    /// it), without writing it: the policy asks on every call with an access token.
+    pub fn is_uri(&self, uri: &str, public_url: &str) -> bool {
+        let Some(path) = uri.strip_prefix(public_url.trim_end_matches('/')) else {
+            return false;
+        };
+        match self {
+            Resource::Aggregate => path == "/mcp",
+            Resource::Server(name) => path.strip_prefix("/mcp/") == Some(name.as_str()),
+            Resource::Admin => path == "/mcp/admin",
+            Resource::User => path == "/mcp/user",
+            Resource::AdminApi => path == "/api",
+        }
+    }
+
     /// The scopes it knows: what its metadata lists and its challenges name.
     pub fn scopes(&self) -> Scopes {
         match self {
@@ -234,7 +249,16 @@ mod tests {
                 Some(resource.clone()),
                 "{uri}"
             );
+            assert!(resource.is_uri(&uri, base), "{uri}");
+            assert!(!resource.is_uri(&format!("{uri}/"), base), "{uri}/");
+            assert!(!resource.is_uri(&format!("{uri}x"), base), "{uri}x");
+            assert!(!resource.is_uri(&uri, "https://other.example.com"), "{uri}");
         }
+        let server = Resource::Server("x".into());
+        assert!(!server.is_uri("https://gw.example.com/mcp/y", base));
+        assert!(!server.is_uri("https://gw.example.com/mcp", base));
+        assert!(!Resource::Aggregate.is_uri("https://gw.example.com/mcp/x", base));
+        assert!(!server.is_uri("https://gw.example.com.evil/mcp/x", base));
         assert_eq!(
             Resource::uri(&Resource::Server("x".into()), base),
             "https://gw.example.com/mcp/x"

@@ -365,21 +365,23 @@ pub async fn run(binary: &Path, plan: &Plan) -> anyhow::Result<()> {
                 pid,
                 user_token.as_str(),
             ),
-            // Again, alternated: the two credentials' figures are compared on this machine,
-            // whose neighbours' load moves from one measurement to the next.
-            (
-                "/mcp/echo (again)",
-                gateway.url("/mcp/echo"),
-                "echo",
-                pid,
-                TOKEN,
-            ),
+            // Again, in the opposite order (admin, user, user, admin): the two credentials'
+            // figures are compared on this machine, whose neighbours' load moves from one
+            // measurement to the next, and on a gateway whose audit table grows with each call;
+            // a drift over the four then weighs on both alike, not on the one measured later.
             (
                 "/mcp/echo, the signed-in user (again)",
                 gateway.url("/mcp/echo"),
                 "echo",
                 pid,
                 user_token.as_str(),
+            ),
+            (
+                "/mcp/echo (again)",
+                gateway.url("/mcp/echo"),
+                "echo",
+                pid,
+                TOKEN,
             ),
             ("/mcp", gateway.url("/mcp"), "echo__echo", pid, TOKEN),
             (
@@ -433,23 +435,30 @@ pub async fn run(binary: &Path, plan: &Plan) -> anyhow::Result<()> {
     }
     // Sessions that hold their GET stream open stay awake: measured apart.
     let mut sessions = Vec::new();
-    let (before, after, each) =
-        idle_session_cost(&gateway, pid, idle_sessions, &mut sessions, None).await?;
+    let cost = idle_session_cost(&gateway, pid, idle_sessions, &mut sessions, None).await?;
     println!(
-        "{idle_sessions} idle sessions (2025-11-25) after the load: RSS {before} → {after} KiB, {each:.1} KiB each"
+        "{idle_sessions} idle sessions (2025-11-25) after the load: RSS {} → {} KiB, {:.1} KiB each ({:.1} KiB of heap)",
+        cost.before, cost.after, cost.each, cost.heap_each
     );
     drop(gateway);
     let (fresh, fresh_pid, _) = start_gateway(binary, &upstream.url, workers).await?;
-    let (before, after, each) =
-        idle_session_cost(&fresh, fresh_pid, idle_sessions, &mut sessions, None).await?;
+    // The first sessions of a process also bring in the code that serves sessions (the binary's
+    // pages, faulted in once): a few are opened before the measured ones.
+    idle_session_cost(&fresh, fresh_pid, WARM_UP_SESSIONS, &mut sessions, None).await?;
+    let cost = idle_session_cost(&fresh, fresh_pid, idle_sessions, &mut sessions, None).await?;
     println!(
-        "{idle_sessions} idle sessions (2025-11-25) on a fresh gateway: RSS {before} → {after} KiB, {each:.1} KiB each ({} hibernated)",
-        metric(&fresh, "switchboard_hibernated_sessions").await?
+        "{idle_sessions} idle sessions (2025-11-25) on a fresh gateway, after {WARM_UP_SESSIONS}: RSS {} → {} KiB, {:.1} KiB each ({:.1} KiB of heap; {} hibernated)",
+        cost.before,
+        cost.after,
+        cost.each,
+        cost.heap_each,
+        metric(&fresh, "switchboard_hibernated_sessions").await?,
     );
     drop(fresh);
     let (fresh, fresh_pid, _) = start_gateway(binary, &upstream.url, workers).await?;
+    idle_session_cost(&fresh, fresh_pid, WARM_UP_SESSIONS, &mut sessions, None).await?;
     let mut streams = Vec::new();
-    let (before, after, each) = idle_session_cost(
+    let cost = idle_session_cost(
         &fresh,
         fresh_pid,
         idle_sessions,
@@ -458,11 +467,18 @@ pub async fn run(binary: &Path, plan: &Plan) -> anyhow::Result<()> {
     )
     .await?;
     println!(
-        "{idle_sessions} idle sessions (2025-11-25) with their GET stream open, on a fresh gateway: RSS {before} → {after} KiB, {each:.1} KiB each ({} hibernated)",
+        "{idle_sessions} idle sessions (2025-11-25) with their GET stream open, on a fresh gateway, after {WARM_UP_SESSIONS}: RSS {} → {} KiB, {:.1} KiB each ({:.1} KiB of heap; {} hibernated)",
+        cost.before,
+        cost.after,
+        cost.each,
+        cost.heap_each,
         metric(&fresh, "switchboard_hibernated_sessions").await?
     );
     Ok(())
 }
+
+/// Sessions opened on a fresh gateway before its idle sessions are measured.
+const WARM_UP_SESSIONS: usize = 10;
 
 /// A metric's value as the gateway shows it.
 async fn metric(gateway: &Switchboard, name: &str) -> anyhow::Result<String> {
@@ -489,9 +505,14 @@ async fn idle_session_cost(
     count: usize,
     sessions: &mut Vec<String>,
     mut streams: Option<&mut Vec<reqwest::Response>>,
-) -> anyhow::Result<(u64, u64, f64)> {
+) -> anyhow::Result<SessionCost> {
     let client = switchboard_test_support::http_client();
+    let asleep = metric(gateway, "switchboard_hibernated_sessions")
+        .await?
+        .parse::<usize>()
+        .unwrap_or(0);
     let before = status_kib(pid, "VmRSS");
+    let heap_before = status_kib(pid, "RssAnon");
     for _ in 0..count {
         let response = client
             .post(gateway.url("/mcp/echo"))
@@ -542,13 +563,31 @@ async fn idle_session_cost(
         // The last sessions go to sleep a moment after their `initialized` is answered.
         for _ in 0..500 {
             let hibernated = metric(gateway, "switchboard_hibernated_sessions").await?;
-            if hibernated.parse::<usize>().unwrap_or(0) >= count {
+            if hibernated.parse::<usize>().unwrap_or(0) >= asleep + count {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
     let after = status_kib(pid, "VmRSS");
-    let each = after.saturating_sub(before) as f64 / count.max(1) as f64;
-    Ok((before, after, each))
+    let per_session = |grown: u64| grown as f64 / count.max(1) as f64;
+    let each = per_session(after.saturating_sub(before));
+    let heap_each = per_session(status_kib(pid, "RssAnon").saturating_sub(heap_before));
+    Ok(SessionCost {
+        before,
+        after,
+        each,
+        heap_each,
+    })
+}
+
+/// What opening idle sessions grew the gateway by.
+struct SessionCost {
+    /// RSS, KiB.
+    before: u64,
+    after: u64,
+    /// RSS per session, KiB.
+    each: f64,
+    /// Anonymous memory (the heap) per session, KiB: without the binary's pages.
+    heap_each: f64,
 }

@@ -176,7 +176,7 @@ pub(super) fn admit(
     if facts.revoked(&claims.family) {
         return Err(unauthenticated("the token was revoked", true));
     }
-    if claims.audience != resource.uri(facts.public_url()) {
+    if !resource.is_uri(&claims.audience, facts.public_url()) {
         return Err(unauthenticated(
             "the token was issued for another resource",
             true,
