@@ -1,12 +1,16 @@
 //! Passwords: Argon2id hashes in PHC form, with OWASP's configuration of 7 MiB and five passes
-//! (its password storage cheat sheet lists it as equal in defense to 19 MiB and two passes): the
-//! block the gateway keeps for hashing is then 7 MiB, not 19. A hash of other parameters (an
+//! (its password storage cheat sheet lists it as equal in defense to 19 MiB and two passes): a
+//! hash then touches 7 MiB, not 19. A hash of other parameters (an
 //! older one) still verifies: they are read from the hash itself.
 //!
-//! Every hash works in one memory block of the process, made once and reused under a lock: were
-//! it allocated per hash, the allocator would keep a freed 19 MiB block in each thread's arena
-//! that ever hashed, and a gateway's RSS grew by that much per thread with sign-ins (measured:
-//! 17 MB to 116 MB over 14 users made). Callers on the async runtime run it on a blocking thread.
+//! Hashes run one at a time (a lock), each in a block of its own that is given back to the
+//! system when it ends: a gateway holds no hashing memory between sign-ins, and a burst of them
+//! holds one block, not one per thread. For glibc's malloc to give it back, the block is
+//! reserved at 32 MiB of address space, the most its adaptive threshold reaches, which it
+//! always maps apart and unmaps on free; only the blocks a hash uses are touched. A smaller block
+//! would, from the second hash on, come from and stay in the arena of the thread that hashed
+//! (measured before: a gateway's RSS grew by the block per thread with sign-ins). Callers on the
+//! async runtime run it on a blocking thread.
 
 use std::sync::{Mutex, PoisonError};
 
@@ -31,11 +35,14 @@ fn hashing_params() -> Result<Params, PasswordError> {
     Params::new(7 * 1024, 5, 1, None).map_err(|_| PasswordError::Hash)
 }
 
-/// The one memory block every hash works in.
-static MEMORY: Mutex<Vec<Block>> = Mutex::new(Vec::new());
+/// Held while a hash runs: one at a time.
+static HASHING: Mutex<()> = Mutex::new(());
 
-/// Argon2id with `params` into `out`, in the shared memory block (grown once if `params` ask for
-/// more, as an older hash's may).
+/// The address space reserved for a hash's block, in blocks of 1 KiB: 32 MiB, glibc's
+/// `DEFAULT_MMAP_THRESHOLD_MAX` on 64-bit systems (see the module's doc).
+const RESERVED_BLOCKS: usize = 32 * 1024;
+
+/// Argon2id with `params` into `out`, in a block of its own.
 fn derive(
     params: Params,
     password: &[u8],
@@ -44,12 +51,11 @@ fn derive(
 ) -> Result<(), PasswordError> {
     let blocks = params.block_count();
     let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-    let mut memory = MEMORY.lock().unwrap_or_else(PoisonError::into_inner);
-    if memory.len() < blocks {
-        memory.resize(blocks, Block::default());
-    }
+    let _one_at_a_time = HASHING.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut memory: Vec<Block> = Vec::with_capacity(blocks.max(RESERVED_BLOCKS));
+    memory.resize(blocks, Block::default());
     argon2
-        .hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
+        .hash_password_into_with_memory(password, salt, out, &mut memory)
         .map_err(|_| PasswordError::Hash)
 }
 
