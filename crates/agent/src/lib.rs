@@ -11,6 +11,7 @@ pub mod output;
 pub mod request;
 pub mod result;
 pub mod run;
+pub mod run_spec;
 pub mod running;
 pub mod spec;
 

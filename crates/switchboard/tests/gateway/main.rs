@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod console;
+mod console_servers;
 mod eras;
 mod fidelity;
 mod grants;
@@ -18,6 +19,7 @@ mod safety;
 mod self_service;
 mod sessions;
 mod sign_in;
+mod sign_in_refusals;
 
 use std::{path::Path, time::Duration};
 
