@@ -8,7 +8,7 @@ use switchboard_test_support::{
     postgres::{fresh_database, psql},
 };
 
-use super::sessions::{await_on_stream, open_stream};
+use super::sessions::{await_on_stream, heard_within, open_stream};
 use super::*;
 
 /// `count` replicas on a fresh database sharing one secret key, with the Python fixture
@@ -73,9 +73,12 @@ async fn a_session_opened_on_one_replica_is_served_by_another_until_it_ends() {
     }
     assert_eq!(metric(b, reads).await, 0.0, "no store read for them");
 
-    // Each request on the next replica: a list, a call, the GET stream.
+    // Each request on another replica: the GET stream first, on a replica that has not opened
+    // calc's upstream (the stream opens it, and hears it), then a list and a call.
+    let mut stream = open_stream(b, "/mcp/calc", &session).await;
+    assert_eq!(metric(b, reads).await, 1.0, "read once, then known");
     let listed = request_raw(
-        b,
+        c,
         "/mcp/calc",
         &session,
         json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
@@ -87,24 +90,32 @@ async fn a_session_opened_on_one_replica_is_served_by_another_until_it_ends() {
             .is_some_and(|tools| !tools.is_empty()),
         "{listed}"
     );
-    assert_eq!(metric(b, reads).await, 1.0, "read once, then known");
     let called = request_raw(c, "/mcp/calc", &session, call_add(3)).await;
     assert_eq!(
         called["result"]["structuredContent"]["result"], 5,
         "{called}"
     );
-    let mut stream = open_stream(b, "/mcp/calc", &session).await;
-    let changed = request_raw(
-        c,
-        "/mcp/calc",
-        &session,
-        json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call",
-            "params": {"name": "add_greeter", "arguments": {"name": "ada"}}}),
-    )
-    .await;
-    assert!(changed.get("result").is_some(), "{changed}");
-    // The upstream's list change reaches the stream on another replica.
-    await_on_stream(&mut stream, "notifications/tools/list_changed").await;
+    // The upstream's list change, made through another replica, reaches the stream. A change
+    // made before the stream's replica listens to the upstream is heard by no one there, as
+    // with a stream opened a moment late: it is made again, up to three times, until heard.
+    let mut heard = false;
+    for attempt in 0..3 {
+        let changed = request_raw(
+            c,
+            "/mcp/calc",
+            &session,
+            json!({"jsonrpc": "2.0", "id": 4 + attempt, "method": "tools/call",
+                "params": {"name": "add_greeter", "arguments": {"name": format!("ada{attempt}")}}}),
+        )
+        .await;
+        assert!(changed.get("result").is_some(), "{changed}");
+        let wanted = "notifications/tools/list_changed";
+        if heard_within(&mut stream, wanted, Duration::from_secs(5)).await {
+            heard = true;
+            break;
+        }
+    }
+    assert!(heard, "the stream heard none of three list changes");
 
     // The admin MCP server's sessions move too.
     let admin_session = open_raw_session(a, "/mcp/admin").await;

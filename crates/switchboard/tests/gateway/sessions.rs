@@ -386,6 +386,26 @@ pub(crate) async fn open_stream(
     stream
 }
 
+/// Whether `stream` carries `wanted` within `limit` (a bound on a wait for something that may
+/// rightly never come, not a timed assertion).
+pub(crate) async fn heard_within(
+    stream: &mut reqwest::Response,
+    wanted: &str,
+    limit: Duration,
+) -> bool {
+    let mut seen = String::new();
+    let heard = async {
+        while let Some(chunk) = stream.chunk().await.expect("reads the stream") {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.contains(wanted) {
+                return true;
+            }
+        }
+        false
+    };
+    tokio::time::timeout(limit, heard).await.unwrap_or(false)
+}
+
 /// Reads `stream` until it has carried `wanted`, and returns what it carried.
 pub(crate) async fn await_on_stream(stream: &mut reqwest::Response, wanted: &str) -> String {
     tokio::time::timeout(Duration::from_secs(10), async {
