@@ -8,6 +8,7 @@
 //! decided at the policy point: the browser session is the caller (`Credential::Session`).
 
 mod admin;
+mod forms;
 mod governance;
 mod overview;
 mod pages;

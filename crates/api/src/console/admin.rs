@@ -53,7 +53,7 @@ async fn inbox(
             .into_iter()
             .map(|request| pages::PendingRow {
                 approvals: pages::approval_durations(request.duration_seconds),
-                duration: pages::duration(request.duration_seconds),
+                duration: super::forms::duration(request.duration_seconds),
                 asked: pages::when(request.created_at),
                 id: request.id,
                 username: request.username,

@@ -6,6 +6,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum_extra::extract::cookie::CookieJar;
 
+use super::forms::{PermissionForm, duration};
+
 /// What every page shows around its content.
 pub(super) struct Frame {
     pub user: String,
@@ -214,7 +216,7 @@ pub(super) struct ServerPage {
     pub called: String,
     pub result: Option<String>,
     /// The server's governance, as its form shows it.
-    pub governance: super::governance::GovernanceForm,
+    pub governance: super::forms::GovernanceForm,
     /// Whether the governance form shows open (it was just sent).
     pub governance_open: bool,
     /// Its permissions, each as its form.
@@ -222,7 +224,7 @@ pub(super) struct ServerPage {
     /// The form of a new permission.
     pub new_permission: PermissionForm,
     /// Its settings, secrets masked.
-    pub settings: super::server_settings::SettingsForm,
+    pub settings: super::forms::SettingsForm,
     /// Whether it runs as a local process (else it is remote).
     pub local: bool,
 }
@@ -340,26 +342,6 @@ pub(super) fn until(ms: Option<i64>) -> String {
         || "until revoked".into(),
         |ms| format!("until {}", when(ms)),
     )
-}
-
-/// A duration in seconds as people say it.
-pub(super) fn duration(seconds: Option<i64>) -> String {
-    let Some(seconds) = seconds else {
-        return "no end".into();
-    };
-    let plural = |n: i64, unit: &str| {
-        if n == 1 {
-            format!("1 {unit}")
-        } else {
-            format!("{n} {unit}s")
-        }
-    };
-    match seconds {
-        s if s % 86_400 == 0 => plural(s / 86_400, "day"),
-        s if s % 3_600 == 0 => plural(s / 3_600, "hour"),
-        s if s % 60 == 0 => plural(s / 60, "minute"),
-        s => plural(s, "second"),
-    }
 }
 
 /// The usual durations, in seconds.
@@ -576,18 +558,4 @@ pub(super) struct OverviewPage {
     pub frame: Frame,
     pub fleet: Fleet,
     pub servers: Vec<ServerHealth>,
-}
-
-/// A permission as its edit form shows it.
-pub(super) struct PermissionForm {
-    pub id: String,
-    pub label: String,
-    pub description: String,
-    /// `all`, `readOnly` or `names`.
-    pub tools: &'static str,
-    /// With `names`: one tool a line.
-    pub names: String,
-    pub requestable: bool,
-    /// (seconds or empty, words, selected).
-    pub limits: Vec<(String, String, bool)>,
 }

@@ -9,66 +9,12 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 use axum_extra::extract::cookie::CookieJar;
-use switchboard_gateway::access_admin::{PermissionBody, PermissionView, ToolSet};
+use switchboard_gateway::access_admin::{PermissionBody, ToolSet};
 
-use super::{Viewer, pages, user::CsrfForm};
+use super::{Viewer, forms::CsrfForm};
 use crate::AppState;
 
 const SERVERS: &str = "/console/admin/servers";
-
-/// The longest grants offered, in seconds.
-const LIMITS: [i64; 5] = [3_600, 86_400, 7 * 86_400, 30 * 86_400, 90 * 86_400];
-
-/// A permission as its form shows it.
-pub(super) fn row(permission: PermissionView) -> pages::PermissionForm {
-    let (tools, names) = match &permission.tools {
-        ToolSet::Rule(rule) if rule == "all" => ("all", String::new()),
-        ToolSet::Rule(_) => ("readOnly", String::new()),
-        ToolSet::Names(names) => ("names", names.join("\n")),
-    };
-    pages::PermissionForm {
-        limits: limits(permission.max_duration_seconds),
-        id: permission.id,
-        label: permission.label,
-        description: permission.description,
-        tools,
-        names,
-        requestable: permission.requestable,
-    }
-}
-
-/// The form of a new permission: named tools, requestable, no limit.
-pub(super) fn blank() -> pages::PermissionForm {
-    pages::PermissionForm {
-        id: "new".into(),
-        label: String::new(),
-        description: String::new(),
-        tools: "names",
-        names: String::new(),
-        requestable: true,
-        limits: limits(None),
-    }
-}
-
-/// The choices of the longest grant, the current one selected: (seconds or empty, words, selected).
-pub(super) fn limits(current: Option<i64>) -> Vec<(String, String, bool)> {
-    let mut choices = vec![(String::new(), "No limit".to_string(), current.is_none())];
-    let mut seconds: Vec<i64> = LIMITS.to_vec();
-    if let Some(current) = current
-        && !seconds.contains(&current)
-    {
-        seconds.push(current);
-        seconds.sort_unstable();
-    }
-    choices.extend(seconds.into_iter().map(|seconds| {
-        (
-            seconds.to_string(),
-            pages::duration(Some(seconds)),
-            current == Some(seconds),
-        )
-    }));
-    choices
-}
 
 #[derive(Debug, Default, serde::Deserialize)]
 pub(super) struct PermissionFields {
@@ -209,18 +155,4 @@ async fn answer(
 
 async fn shown(state: &AppState, viewer: Viewer, id: &str, problem: String) -> Response {
     super::servers::server_page(state, viewer, id, None, None, Some(problem)).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_current_limit_is_offered_and_chosen() {
-        let choices = limits(Some(2 * 3_600));
-        assert!(choices.contains(&("7200".into(), "2 hours".into(), true)));
-        assert_eq!(choices.iter().filter(|choice| choice.2).count(), 1);
-        assert!(limits(None)[0].2);
-        assert_eq!(limits(Some(86_400)).len(), 6);
-    }
 }

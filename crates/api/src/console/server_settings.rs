@@ -13,115 +13,18 @@ use axum_extra::extract::cookie::CookieJar;
 use switchboard_gateway::{
     ServerView,
     model::{
-        CommandConfig, CreateServer, EnvInput, MASK, Manifest, PackageConfig, RemoteConfig,
-        Runtime, UpdateServer,
+        CommandConfig, CreateServer, EnvInput, Manifest, PackageConfig, RemoteConfig, Runtime,
+        UpdateServer,
     },
 };
 
-use super::Viewer;
+use super::{
+    Viewer,
+    forms::{arguments, pairs},
+};
 use crate::AppState;
 
 const SERVERS: &str = "/console/admin/servers";
-
-/// The settings as the form shows them: every secret masked.
-#[derive(Default)]
-pub(super) struct SettingsForm {
-    /// The URL (remote) or the package or command (local).
-    pub target: String,
-    /// One argument a line (local).
-    pub args: String,
-    /// `KEY=value` a line: plain settings (local).
-    pub env: String,
-    /// `KEY=********` a line (local), or `Name: ********` a line (remote headers).
-    pub secrets: String,
-}
-
-impl SettingsForm {
-    pub(super) fn of(server: &ServerView) -> Self {
-        let lines = |pairs: Vec<String>| pairs.join("\n");
-        match server.runtime {
-            Runtime::Remote => {
-                let remote = server.remote_config.clone().unwrap_or_default();
-                Self {
-                    target: remote.url,
-                    secrets: lines(
-                        remote
-                            .headers
-                            .keys()
-                            .map(|name| format!("{name}: {MASK}"))
-                            .collect(),
-                    ),
-                    ..Self::default()
-                }
-            }
-            runtime => {
-                let (target, args) = match runtime {
-                    Runtime::Command => {
-                        let command = server.command_config.clone().unwrap_or_default();
-                        (command.command, command.args)
-                    }
-                    Runtime::Npx => {
-                        let package = server.npx_config.clone().unwrap_or_default();
-                        (package.package, package.args)
-                    }
-                    _ => {
-                        let package = server.uvx_config.clone().unwrap_or_default();
-                        (package.package, package.args)
-                    }
-                };
-                let (secret, plain): (Vec<_>, Vec<_>) = server
-                    .env
-                    .iter()
-                    .partition(|(key, _)| server.sensitive_keys.contains(key));
-                let pairs = |pairs: Vec<(&String, &String)>| {
-                    lines(pairs.into_iter().map(|(k, v)| format!("{k}={v}")).collect())
-                };
-                Self {
-                    target,
-                    args: args.join("\n"),
-                    env: pairs(plain),
-                    secrets: pairs(secret),
-                }
-            }
-        }
-    }
-}
-
-/// The non-empty lines of a text box.
-fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
-    text.lines()
-        .map(str::trim)
-        .enumerate()
-        .filter(|(_, line)| !line.is_empty())
-        .map(|(index, line)| (index + 1, line))
-}
-
-/// `KEY=value` lines (or `Name: value` with `:`) as a map; the problem names the line.
-pub(super) fn pairs(
-    text: &str,
-    separator: char,
-    box_name: &str,
-) -> Result<BTreeMap<String, String>, String> {
-    let mut map = BTreeMap::new();
-    for (number, line) in lines(text) {
-        let Some((key, value)) = line.split_once(separator) else {
-            return Err(format!(
-                "Line {number} of {box_name} is not KEY{separator}value."
-            ));
-        };
-        let key = key.trim();
-        if key.is_empty() {
-            return Err(format!("Line {number} of {box_name} has no name."));
-        }
-        map.insert(key.to_string(), value.trim().to_string());
-    }
-    Ok(map)
-}
-
-/// The arguments, one a line.
-fn arguments(text: &str) -> Vec<String> {
-    lines(text).map(|(_, line)| line.to_string()).collect()
-}
 
 /// A local server to add: its name and runtime, and the settings the edit form has too.
 #[derive(Debug, Default, serde::Deserialize)]
@@ -300,25 +203,4 @@ fn update_of(server: &ServerView, form: &EditForm) -> Result<UpdateServer, Strin
     env.extend(plain.into_iter().chain(secrets).map(|(k, v)| (k, Some(v))));
     body.env = Some(env);
     Ok(body)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lines_read_as_pairs_and_bad_lines_are_named() {
-        let read = pairs("A=1\n\n  B = two=2 \n", '=', "Environment").expect("pairs");
-        assert_eq!(read["A"], "1");
-        assert_eq!(read["B"], "two=2");
-        assert_eq!(
-            pairs("A=1\nnothing", '=', "Environment"),
-            Err("Line 2 of Environment is not KEY=value.".into())
-        );
-        assert_eq!(
-            pairs(" : v", ':', "Headers"),
-            Err("Line 1 of Headers has no name.".into())
-        );
-        assert_eq!(arguments("-y\n\n pkg \n"), ["-y", "pkg"]);
-    }
 }

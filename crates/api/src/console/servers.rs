@@ -13,8 +13,8 @@ use switchboard_gateway::model::{CreateServer, Manifest, RemoteConfig, UpdateSer
 
 use super::{
     Viewer,
+    forms::CsrfForm,
     pages::{self, show},
-    user::CsrfForm,
 };
 use crate::AppState;
 
@@ -367,14 +367,11 @@ pub(super) async fn server_page(
     // A problem of no call is the rules' (or the arguments'): the rules show open.
     let governance_open = problem.is_some() && called.is_empty();
     let page = pages::ServerPage {
-        permissions: permissions
-            .into_iter()
-            .map(super::permissions::row)
-            .collect(),
-        new_permission: super::permissions::blank(),
-        settings: super::server_settings::SettingsForm::of(&server),
+        permissions: permissions.into_iter().map(super::forms::row).collect(),
+        new_permission: super::forms::blank(),
+        settings: super::forms::SettingsForm::of(&server),
         local: server.runtime != switchboard_gateway::model::Runtime::Remote,
-        governance: super::governance::GovernanceForm::of(&server.tools),
+        governance: super::forms::GovernanceForm::of(&server.tools),
         governance_open,
         frame: viewer.frame(state, "servers", notice, problem).await,
         id: server.id,

@@ -18,7 +18,9 @@ use switchboard_gateway::{
 };
 
 use super::{
-    Done, Viewer, notice,
+    Done, Viewer,
+    forms::CsrfForm,
+    notice,
     pages::{self, show},
 };
 use crate::AppState;
@@ -403,12 +405,6 @@ pub(super) async fn create_key(
             access_page(&state, viewer, None, Some(problem), None).await
         }
     }
-}
-
-#[derive(Debug, serde::Deserialize)]
-pub(super) struct CsrfForm {
-    #[serde(default)]
-    pub(super) csrf: String,
 }
 
 pub(super) async fn revoke_key(
