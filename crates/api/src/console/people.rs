@@ -375,8 +375,9 @@ pub(super) async fn add_member(
     .await
 }
 
+/// The organization's settings as their form sends them (a server's are `forms::SettingsForm`).
 #[derive(Debug, serde::Deserialize)]
-pub(super) struct SettingsForm {
+pub(super) struct OrgSettingsForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
@@ -388,7 +389,7 @@ pub(super) struct SettingsForm {
 pub(super) async fn settings(
     State(state): State<AppState>,
     jar: CookieJar,
-    Form(form): Form<SettingsForm>,
+    Form(form): Form<OrgSettingsForm>,
 ) -> Response {
     let gateway = state.gateway.clone();
     change(
