@@ -1,7 +1,7 @@
 //! Passwords: Argon2id hashes in PHC form, with OWASP's configuration of 7 MiB and five passes
 //! (its password storage cheat sheet lists it as equal in defense to 19 MiB and two passes): a
-//! hash then touches 7 MiB, not 19. A hash of other parameters (an
-//! older one) still verifies: they are read from the hash itself.
+//! hash then touches 7 MiB, not 19. A hash of other parameters (an older one) still verifies:
+//! they are read from the hash itself.
 //!
 //! Hashes run one at a time (a lock), each in a block of its own that is given back to the
 //! system when it ends: a gateway holds no hashing memory between sign-ins, and a burst of them
