@@ -442,8 +442,8 @@ pub async fn run(binary: &Path, plan: &Plan) -> anyhow::Result<()> {
     );
     drop(gateway);
     let (fresh, fresh_pid, _) = start_gateway(binary, &upstream.url, workers).await?;
-    // The first sessions of a process also bring in the code that serves sessions (the binary's
-    // pages, faulted in once): a few are opened before the measured ones.
+    // The first sessions of a process also pay what serving sessions needs once (the store's
+    // connections and their threads, the code's pages): a few are opened before those measured.
     idle_session_cost(&fresh, fresh_pid, WARM_UP_SESSIONS, &mut sessions, None).await?;
     let cost = idle_session_cost(&fresh, fresh_pid, idle_sessions, &mut sessions, None).await?;
     println!(
