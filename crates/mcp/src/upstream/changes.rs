@@ -8,7 +8,10 @@
 // still have it, and their clients still use it.
 #![allow(deprecated)]
 
-use std::sync::{Arc, PoisonError};
+use std::{
+    sync::{Arc, PoisonError},
+    time::Duration,
+};
 
 use rmcp::model::{
     ClientRequest, SubscribeRequest, SubscribeRequestParams, SubscriptionFilter,
@@ -16,7 +19,7 @@ use rmcp::model::{
 };
 
 use super::{RequestOptions, Session, Upstream};
-use crate::{error::UpstreamError, handler::change};
+use crate::{UpstreamEvent, error::UpstreamError, handler::change};
 
 impl Upstream {
     /// Subscribes one more client to the updates of `uri`. The upstream is asked for the first
@@ -88,30 +91,66 @@ impl Upstream {
 
     /// (Re)opens the stateless session's listen stream, for the list changes and the resources
     /// subscribed to now; the stream it replaces ends. An update sent between the two is missed.
+    /// A stream that fails or ends (the upstream restarted, say) is opened again, after a delay
+    /// that doubles up to [`LISTEN_RETRY_MAX`], for as long as the session lives; a stream opened
+    /// again announces every list as changed, so that listeners list what they may have missed.
+    /// An upstream that refuses to listen is not asked again.
     fn listen(&self, session: &Session) {
         let peer = session.service.peer().clone();
         let events = self.inner.handler.events.clone();
         let name = self.name().to_string();
         let uris = self.inner.resources.uris();
         let task = tokio::spawn(async move {
-            let mut filter = SubscriptionFilter::builder()
-                .tools_list_changed()
-                .prompts_list_changed()
-                .resources_list_changed();
-            if !uris.is_empty() {
-                filter = filter.resource_subscriptions(uris);
-            }
-            let mut subscription = match peer.listen(filter.build()).await {
-                Ok(subscription) => subscription,
-                Err(error) => {
-                    tracing::debug!(upstream = %name, %error, "no change subscription");
+            let mut delay = LISTEN_RETRY_FIRST;
+            let mut again = false;
+            loop {
+                let mut filter = SubscriptionFilter::builder()
+                    .tools_list_changed()
+                    .prompts_list_changed()
+                    .resources_list_changed();
+                if !uris.is_empty() {
+                    filter = filter.resource_subscriptions(uris.clone());
+                }
+                match peer.listen(filter.build()).await {
+                    Ok(mut subscription) => {
+                        if again {
+                            for missed in [
+                                UpstreamEvent::ToolsChanged,
+                                UpstreamEvent::PromptsChanged,
+                                UpstreamEvent::ResourcesChanged,
+                            ] {
+                                let _ = events.send(missed);
+                            }
+                        }
+                        let opened = tokio::time::Instant::now();
+                        while let Ok(Some(notification)) = subscription.next().await {
+                            if let Some(event) = change(&notification) {
+                                let _ = events.send(event);
+                            }
+                        }
+                        if opened.elapsed() >= LISTEN_RETRY_MAX {
+                            delay = LISTEN_RETRY_FIRST;
+                        }
+                        tracing::debug!(upstream = %name, "the change subscription ended");
+                    }
+                    Err(rmcp::ServiceError::McpError(error)) => {
+                        tracing::debug!(upstream = %name, %error, "no change subscription");
+                        return;
+                    }
+                    // Said once a break, not at every try while the upstream stays down.
+                    Err(error) if delay == LISTEN_RETRY_FIRST => {
+                        tracing::warn!(upstream = %name, %error, "cannot listen for the upstream's changes; trying again");
+                    }
+                    Err(error) => {
+                        tracing::debug!(upstream = %name, %error, "cannot listen for the upstream's changes yet");
+                    }
+                }
+                if peer.is_transport_closed() {
                     return;
                 }
-            };
-            while let Ok(Some(notification)) = subscription.next().await {
-                if let Some(event) = change(&notification) {
-                    let _ = events.send(event);
-                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(LISTEN_RETRY_MAX);
+                again = true;
             }
         });
         let replaced = self
@@ -125,6 +164,11 @@ impl Upstream {
         }
     }
 }
+
+/// The first wait before a listen stream that failed or ended is opened again.
+const LISTEN_RETRY_FIRST: Duration = Duration::from_secs(1);
+/// The longest wait between two tries; a stream that lasted this long starts over from the first.
+const LISTEN_RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// A session-era `resources/subscribe` or `resources/unsubscribe` of `uri`.
 fn subscription_request(uri: &str, subscribe: bool) -> ClientRequest {

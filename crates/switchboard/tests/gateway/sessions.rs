@@ -656,3 +656,36 @@ async fn a_woken_aggregate_session_still_finds_what_it_listed() {
     .await;
     assert_eq!(read["result"]["contents"][0]["uri"], uri.as_str(), "{read}");
 }
+
+/// An upstream that restarts (a deploy, a crash) ends the gateway's listen stream to it: the
+/// gateway listens again, and a stream open before the restart hears the list changes after it.
+#[tokio::test]
+async fn a_stream_hears_an_upstreams_list_changes_after_it_restarts() {
+    let (mut python, server) = calc_behind_gateway(&[]).await;
+    let session = open_raw_session(&server, "/mcp/calc").await;
+    let mut stream = open_stream(&server, "/mcp/calc", &session).await;
+    python.restart().await.expect("the upstream restarts");
+    // A change made before the gateway listens again is heard by no one: it is made again, up
+    // to three times, until heard.
+    let mut heard = false;
+    for attempt in 0..3 {
+        let changed = request_raw(
+            &server,
+            "/mcp/calc",
+            &session,
+            json!({"jsonrpc": "2.0", "id": 10 + attempt, "method": "tools/call",
+                "params": {"name": "add_greeter", "arguments": {"name": format!("back{attempt}")}}}),
+        )
+        .await;
+        assert!(changed.get("result").is_some(), "{changed}");
+        let wanted = "notifications/tools/list_changed";
+        if heard_within(&mut stream, wanted, Duration::from_secs(5)).await {
+            heard = true;
+            break;
+        }
+    }
+    assert!(
+        heard,
+        "the stream heard none of three list changes after the restart"
+    );
+}
