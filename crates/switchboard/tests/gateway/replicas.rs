@@ -8,7 +8,7 @@ use switchboard_test_support::{
     postgres::{fresh_database, psql},
 };
 
-use super::sessions::{await_on_stream, heard_within, open_stream};
+use super::sessions::{await_on_stream, list_change_heard, open_stream};
 use super::*;
 
 /// `count` replicas on a fresh database sharing one secret key, with the Python fixture
@@ -95,26 +95,8 @@ async fn a_session_opened_on_one_replica_is_served_by_another_until_it_ends() {
         called["result"]["structuredContent"]["result"], 5,
         "{called}"
     );
-    // The upstream's list change, made through another replica, reaches the stream. A change
-    // made before the stream's replica listens to the upstream is heard by no one there, as
-    // with a stream opened a moment late: it is made again, up to three times, until heard.
-    let mut heard = false;
-    for attempt in 0..3 {
-        let changed = request_raw(
-            c,
-            "/mcp/calc",
-            &session,
-            json!({"jsonrpc": "2.0", "id": 4 + attempt, "method": "tools/call",
-                "params": {"name": "add_greeter", "arguments": {"name": format!("ada{attempt}")}}}),
-        )
-        .await;
-        assert!(changed.get("result").is_some(), "{changed}");
-        let wanted = "notifications/tools/list_changed";
-        if heard_within(&mut stream, wanted, Duration::from_secs(5)).await {
-            heard = true;
-            break;
-        }
-    }
+    // The upstream's list change, made through another replica, reaches the stream.
+    let heard = list_change_heard(c, &session, &mut stream, "ada").await;
     assert!(heard, "the stream heard none of three list changes");
 
     // The admin MCP server's sessions move too.

@@ -406,6 +406,34 @@ pub(crate) async fn heard_within(
     tokio::time::timeout(limit, heard).await.unwrap_or(false)
 }
 
+/// Has the calculator fixture behind `server` add a greeter (`name` and the attempt) on
+/// `session`, until `stream` hears that the tools changed, up to three times; whether it heard.
+/// A change made before the stream's gateway listens to the upstream is heard by no one, as with
+/// a stream opened a moment late: so the change is made again.
+pub(crate) async fn list_change_heard(
+    server: &Switchboard,
+    session: &str,
+    stream: &mut reqwest::Response,
+    name: &str,
+) -> bool {
+    for attempt in 0..3 {
+        let changed = request_raw(
+            server,
+            "/mcp/calc",
+            session,
+            json!({"jsonrpc": "2.0", "id": 100 + attempt, "method": "tools/call",
+                "params": {"name": "add_greeter", "arguments": {"name": format!("{name}{attempt}")}}}),
+        )
+        .await;
+        assert!(changed.get("result").is_some(), "{changed}");
+        let wanted = "notifications/tools/list_changed";
+        if heard_within(stream, wanted, Duration::from_secs(5)).await {
+            return true;
+        }
+    }
+    false
+}
+
 /// Reads `stream` until it has carried `wanted`, and returns what it carried.
 pub(crate) async fn await_on_stream(stream: &mut reqwest::Response, wanted: &str) -> String {
     tokio::time::timeout(Duration::from_secs(10), async {
@@ -665,25 +693,7 @@ async fn a_stream_hears_an_upstreams_list_changes_after_it_restarts() {
     let session = open_raw_session(&server, "/mcp/calc").await;
     let mut stream = open_stream(&server, "/mcp/calc", &session).await;
     python.restart().await.expect("the upstream restarts");
-    // A change made before the gateway listens again is heard by no one: it is made again, up
-    // to three times, until heard.
-    let mut heard = false;
-    for attempt in 0..3 {
-        let changed = request_raw(
-            &server,
-            "/mcp/calc",
-            &session,
-            json!({"jsonrpc": "2.0", "id": 10 + attempt, "method": "tools/call",
-                "params": {"name": "add_greeter", "arguments": {"name": format!("back{attempt}")}}}),
-        )
-        .await;
-        assert!(changed.get("result").is_some(), "{changed}");
-        let wanted = "notifications/tools/list_changed";
-        if heard_within(&mut stream, wanted, Duration::from_secs(5)).await {
-            heard = true;
-            break;
-        }
-    }
+    let heard = list_change_heard(&server, &session, &mut stream, "back").await;
     assert!(
         heard,
         "the stream heard none of three list changes after the restart"
