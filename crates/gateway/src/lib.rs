@@ -32,6 +32,7 @@ pub mod raw_path;
 pub mod recent;
 mod registry_watch;
 mod relay;
+mod served;
 pub mod session_directory;
 mod settings;
 pub mod shared_sessions;
@@ -41,14 +42,14 @@ pub mod webhooks;
 
 use std::{
     collections::{BTreeMap, HashMap},
-    sync::{Arc, Mutex, PoisonError},
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
 use serde::Serialize;
 use switchboard_mcp::Upstream;
 use switchboard_store::{SecretBox, ServerRow, Store};
-use switchboard_tools::{RemoteServerConfig, ToolMetadata, ToolRegistry, register_from};
+use switchboard_tools::RemoteServerConfig;
 
 use crate::{
     catalog::Catalog,
@@ -60,7 +61,10 @@ use crate::{
     },
     pool::{Status, UpstreamPool},
 };
-pub use crate::{definition_cache::DEFINITION_TTL, error::GatewayError, settings::GatewaySettings};
+pub use crate::{
+    definition_cache::DEFINITION_TTL, error::GatewayError, served::Served,
+    settings::GatewaySettings,
+};
 
 /// A registered server as every answer shows it: secrets masked.
 #[derive(Debug, Clone, Serialize)]
@@ -103,7 +107,7 @@ pub struct Gateway {
     /// Stateless clients' calls to session-era upstreams, held between the clients' rounds.
     held_calls: held_calls::HeldCalls,
     /// Each served server's governed tools, by id, with the upstream they came from.
-    served: Arc<Mutex<HashMap<String, ServedTools>>>,
+    served: Arc<Mutex<HashMap<String, served::ServedTools>>>,
     /// Definitions by id and alias, for the hot path.
     definitions: Arc<Mutex<DefinitionCache>>,
     /// Held while the definitions are read from the store.
@@ -143,21 +147,6 @@ pub struct Connected {
     pub upstream: Upstream,
 }
 
-/// A registered server as the proxy serves it.
-#[derive(Debug, Clone)]
-pub struct Served {
-    pub id: String,
-    /// The definition version it was built from: a session's own upstream session is rebuilt
-    /// when the definition changes, so that new governance applies to it.
-    pub version: i64,
-    /// The alias, for logs and the audit.
-    pub alias: String,
-    /// The governed tools: the upstream's latest list after governance. A call is forwarded only
-    /// for a name in it; any other name is refused as unknown and never sent upstream.
-    pub registry: ToolRegistry,
-    pub upstream: Upstream,
-}
-
 /// A registered server, as `/mcp` gathers them and list-change listeners follow them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegisteredServer {
@@ -166,15 +155,6 @@ pub struct RegisteredServer {
     /// The definition's `updated_at`: a governance change shows as a new version.
     pub version: i64,
     pub enabled: bool,
-}
-
-#[derive(Debug, Clone)]
-struct ServedTools {
-    registry: ToolRegistry,
-    /// The upstream the tools were listed from, which their calls use. When the pool has another
-    /// (a new definition, or a start after an idle stop) the tools are listed again from that one,
-    /// so that calls never revive an upstream the pool no longer stops or shows.
-    upstream: Upstream,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -497,102 +477,6 @@ impl Gateway {
     pub(crate) fn announce_registry_change(&self) {
         self.registry_changes
             .send_modify(|changes| *changes = changes.wrapping_add(1));
-    }
-
-    /// The server's governed tools in a registry of their own over its shared upstream, kept
-    /// (and re-listed when the upstream says its tools changed) while the pool keeps that upstream:
-    /// until the definition changes or the upstream is stopped while idle.
-    pub async fn served(&self, id_or_alias: &str) -> Result<Served, GatewayError> {
-        // The hot path: the cached definition and tools, no clone of either.
-        let resolved = self.resolved(id_or_alias).await?;
-        if !resolved.definition.enabled {
-            return Err(GatewayError::Disabled(resolved.definition.alias.clone()));
-        }
-        let upstream = self.pooled_upstream(&resolved);
-        let cached = {
-            let served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
-            served
-                .get(&resolved.id)
-                .filter(|tools| tools.upstream.same(&upstream))
-                .cloned()
-        };
-        let tools = match cached {
-            Some(tools) => tools,
-            None => {
-                let registry = ToolRegistry::with_secrets(BTreeMap::<String, String>::new());
-                // Boxed, as the store reload below: listing an upstream's tools is a future of
-                // kilobytes, which inline would swell every call's future, moved at each await.
-                let registered =
-                    Box::pin(register_from(&registry, &resolved.config, upstream.clone())).await;
-                self.pool.record(
-                    &resolved.id,
-                    registered.as_ref().map(|_| ()).map_err(ToString::to_string),
-                );
-                registered?;
-                let tools = ServedTools {
-                    registry,
-                    upstream: upstream.clone(),
-                };
-                self.served
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(resolved.id.clone(), tools.clone());
-                tools
-            }
-        };
-        Ok(Served {
-            id: resolved.id.clone(),
-            version: resolved.version,
-            alias: resolved.definition.alias.clone(),
-            registry: tools.registry,
-            upstream,
-        })
-    }
-
-    /// A session of the server's own for one downstream client that can answer the upstream's
-    /// requests (sampling, elicitation, roots): they go back to that client through `relay`. It
-    /// ends, with any stdio child, when the returned value is dropped.
-    pub async fn dedicated(
-        &self,
-        id_or_alias: &str,
-        relay: Arc<dyn switchboard_mcp::ClientRelay>,
-    ) -> Result<Served, GatewayError> {
-        let connected = self.upstream(id_or_alias).await?;
-        let mut config = connected.config.clone();
-        config.upstream.relay = Some(relay);
-        let upstream = Upstream::new(config.upstream.clone());
-        let registry = ToolRegistry::with_secrets(BTreeMap::<String, String>::new());
-        register_from(&registry, &config, upstream.clone()).await?;
-        Ok(Served {
-            id: connected.id,
-            version: connected.version,
-            alias: connected.definition.alias,
-            registry,
-            upstream,
-        })
-    }
-
-    /// The tools as exposed after governance.
-    pub async fn tools(&self, id_or_alias: &str) -> Result<Vec<ToolMetadata>, GatewayError> {
-        Ok(self.served(id_or_alias).await?.registry.list())
-    }
-
-    /// A server's tools as last listed, without asking the upstream: `None` when they were
-    /// not listed since it started or changed.
-    pub fn listed_tools(&self, id: &str) -> Option<Vec<ToolMetadata>> {
-        self.served
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(id)
-            .map(|served| served.registry.list())
-    }
-
-    /// Drops a server's cached tools, so that the next listing asks the upstream again.
-    pub fn forget_tools(&self, id: &str) {
-        self.served
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(id);
     }
 
     /// Forgets a server's upstream and served tools (deleted or changed).
