@@ -190,17 +190,6 @@ pub async fn followed_notifications(
     let (id, _) = gateway.locate(server).await?;
     let watch = RegistryWatch::new(gateway.clone(), Scope::Server(id.clone())).await?;
     let relay = Relay::of_server(gateway, &id, relayed);
-    // What the relay hears comes from the server's shared upstream, which this replica may not
-    // have opened yet (a session taken over from another replica, its GET stream the first
-    // request here): opened now, in the background, so that a server that is down holds no
-    // stream, and is heard from once it is back.
-    let opener = gateway.clone();
-    let server_id = id.clone();
-    tokio::spawn(async move {
-        if let Err(error) = opener.served(&server_id).await {
-            tracing::debug!(%error, "a listened-to server's upstream could not be opened now");
-        }
-    });
     let batches = futures::stream::unfold((watch, relay), |(mut watch, mut relay)| async move {
         let batch: Vec<String> = tokio::select! {
             // `None`: deleted.

@@ -133,9 +133,19 @@ impl Relay {
     }
 
     /// The relay of what the shared upstreams of server `id` say, whichever serves it now (see
-    /// [`crate::pool::UpstreamPool::events`]).
+    /// [`crate::pool::UpstreamPool::events`]). What it hears comes from the server's shared
+    /// upstream, which this replica may not have opened yet (a session taken over from another
+    /// replica, its GET stream the first request here): opened now, in the background, so that
+    /// a server that is down holds no listener, and is heard from once it is back.
     pub(crate) fn of_server(gateway: &Gateway, id: &str, relayed: Relayed) -> Self {
         let events = gateway.pool().events(id);
+        let opener = gateway.clone();
+        let server = id.to_string();
+        tokio::spawn(async move {
+            if let Err(error) = opener.served(&server).await {
+                tracing::debug!(%error, "a listened-to server's upstream could not be opened now");
+            }
+        });
         Self::new(gateway.clone(), id.to_string(), events, relayed)
     }
 
