@@ -650,37 +650,18 @@ async fn sessions_suite(store: &Store) {
     assert_eq!(store.prune_sessions(8_000).await.expect("prune"), 1);
     assert!(store.session("ses2").await.expect("read").is_some());
 
-    assert!(
-        store
-            .take_lease("prune", "a", 100, 200)
+    // (holder, now, until, taken, why)
+    for (holder, now, until, taken, why) in [
+        ("a", 100, 200, true, "free"),
+        ("b", 150, 250, false, "held by a"),
+        ("a", 150, 300, true, "a renews"),
+        ("b", 300, 400, true, "a's ran out"),
+        ("a", 350, 450, false, "held by b"),
+    ] {
+        let took = store
+            .take_lease("prune", holder, now, until)
             .await
-            .expect("lease")
-    );
-    assert!(
-        !store
-            .take_lease("prune", "b", 150, 250)
-            .await
-            .expect("lease"),
-        "held by a"
-    );
-    assert!(
-        store
-            .take_lease("prune", "a", 150, 300)
-            .await
-            .expect("lease"),
-        "a renews"
-    );
-    assert!(
-        store
-            .take_lease("prune", "b", 300, 400)
-            .await
-            .expect("lease"),
-        "a's ran out"
-    );
-    assert!(
-        !store
-            .take_lease("prune", "a", 350, 450)
-            .await
-            .expect("lease")
-    );
+            .expect("lease");
+        assert_eq!(took, taken, "{why}");
+    }
 }
