@@ -25,6 +25,9 @@ pub(crate) struct Load {
     pub(crate) calls: usize,
     latencies: Vec<Duration>,
     elapsed: Duration,
+    /// The CPU time each watched process spent while the calls were timed: not while the
+    /// clients connected and warmed up, which no timed call would pay for.
+    spent: Vec<CpuTime>,
 }
 
 impl Load {
@@ -37,16 +40,42 @@ impl Load {
     pub(crate) fn rate(&self) -> f64 {
         self.calls as f64 / self.elapsed.as_secs_f64()
     }
+
+    /// The CPU time of the `index`th watched process per timed call, and the kernel's part of it.
+    pub(crate) fn cpu_per_call(&self, index: usize) -> (Duration, Duration) {
+        self.spent[index].per_call(self.calls)
+    }
+
+    /// Several loads of one path, as one: their calls, times and CPU added up.
+    fn merged(loads: Vec<Load>) -> Load {
+        let mut merged = Load {
+            calls: 0,
+            latencies: Vec::new(),
+            elapsed: Duration::ZERO,
+            spent: Vec::new(),
+        };
+        for load in loads {
+            merged.calls += load.calls;
+            merged.latencies.extend(load.latencies);
+            merged.elapsed += load.elapsed;
+            merged.spent.resize(load.spent.len(), CpuTime::default());
+            for (total, spent) in merged.spent.iter_mut().zip(load.spent) {
+                *total = total.plus(spent);
+            }
+        }
+        merged
+    }
 }
 
 /// One client per concurrent caller, each calling `tool` back to back for `duration` with
-/// `token`.
+/// `token`, while the CPU time of the processes `watched` is taken.
 pub(crate) async fn load(
     url: &str,
     tool: &str,
     token: &str,
     concurrency: usize,
     duration: Duration,
+    watched: &[u32],
 ) -> anyhow::Result<Load> {
     let mut clients = Vec::new();
     for index in 0..concurrency {
@@ -60,6 +89,7 @@ pub(crate) async fn load(
     for client in &clients {
         call(client, tool).await?;
     }
+    let before: Vec<CpuTime> = watched.iter().map(|pid| CpuTime::of(*pid)).collect();
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let workers: Vec<_> = clients
@@ -75,20 +105,32 @@ pub(crate) async fn load(
                         latencies.push(begun.elapsed());
                     }
                 }
-                latencies
+                (latencies, client)
             })
         })
         .collect();
     tokio::time::sleep(duration).await;
     stop.store(true, Ordering::Relaxed);
     let mut latencies = Vec::new();
+    let mut clients = Vec::new();
     for worker in workers {
-        latencies.extend(worker.await?);
+        let (done, client) = worker.await?;
+        latencies.extend(done);
+        clients.push(client);
     }
+    let elapsed = started.elapsed();
+    let spent = watched
+        .iter()
+        .zip(before)
+        .map(|(pid, before)| CpuTime::of(*pid).since(before))
+        .collect();
+    // The clients close after the CPU is taken: their goodbyes are no timed call's.
+    drop(clients);
     Ok(Load {
         calls: latencies.len(),
         latencies,
-        elapsed: started.elapsed(),
+        elapsed,
+        spent,
     })
 }
 
@@ -101,7 +143,7 @@ async fn call(client: &Upstream, tool: &str) -> anyhow::Result<()> {
 }
 
 /// CPU time of a process, from /proc/PID/stat.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct CpuTime {
     user: Duration,
     system: Duration,
@@ -130,12 +172,25 @@ impl CpuTime {
         }
     }
 
-    /// What was spent since `before`, per call.
-    pub(crate) fn per_call_since(self, before: CpuTime, calls: usize) -> (Duration, Duration) {
+    /// What was spent since `before`.
+    fn since(self, before: CpuTime) -> CpuTime {
+        CpuTime {
+            user: self.user.saturating_sub(before.user),
+            system: self.system.saturating_sub(before.system),
+        }
+    }
+
+    fn plus(self, other: CpuTime) -> CpuTime {
+        CpuTime {
+            user: self.user + other.user,
+            system: self.system + other.system,
+        }
+    }
+
+    /// Per call, and the kernel's part of it.
+    fn per_call(self, calls: usize) -> (Duration, Duration) {
         let calls = calls.max(1) as u32;
-        let user = self.user.saturating_sub(before.user) / calls;
-        let system = self.system.saturating_sub(before.system) / calls;
-        (user + system, system)
+        ((self.user + self.system) / calls, self.system / calls)
     }
 }
 
@@ -334,72 +389,17 @@ pub async fn run(binary: &Path, plan: &Plan) -> anyhow::Result<()> {
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     let mut http_peak = 0;
+    let mut compared = Vec::new();
     for concurrency in [1, 64] {
-        let direct = load(&upstream.url, "echo", TOKEN, concurrency, duration).await?;
+        let direct = load(&upstream.url, "echo", TOKEN, concurrency, duration, &[]).await?;
         println!(
             "| direct | {concurrency} | {:.0} | 1.00 | {:?} | {:?} | — | — |",
             direct.rate(),
             direct.percentile(0.5),
             direct.percentile(0.99)
         );
-        let paths = [
-            (
-                "minimal forwarder",
-                minimal_url.clone(),
-                "echo",
-                minimal_pid,
-                TOKEN,
-            ),
-            (
-                "bare forwarder",
-                forwarder_url.clone(),
-                "echo",
-                forwarder_pid,
-                TOKEN,
-            ),
-            ("/mcp/echo", gateway.url("/mcp/echo"), "echo", pid, TOKEN),
-            (
-                "/mcp/echo, a signed-in user with a grant",
-                gateway.url("/mcp/echo"),
-                "echo",
-                pid,
-                user_token.as_str(),
-            ),
-            // Again, in the opposite order (admin, user, user, admin): the two credentials'
-            // figures are compared on this machine, whose neighbours' load moves from one
-            // measurement to the next, and on a gateway whose audit table grows with each call;
-            // a drift over the four then weighs on both alike, not on the one measured later.
-            (
-                "/mcp/echo, the signed-in user (again)",
-                gateway.url("/mcp/echo"),
-                "echo",
-                pid,
-                user_token.as_str(),
-            ),
-            (
-                "/mcp/echo (again)",
-                gateway.url("/mcp/echo"),
-                "echo",
-                pid,
-                TOKEN,
-            ),
-            ("/mcp", gateway.url("/mcp"), "echo__echo", pid, TOKEN),
-            (
-                "/mcp/echo-stdio",
-                gateway.url("/mcp/echo-stdio"),
-                "echo",
-                pid,
-                TOKEN,
-            ),
-        ];
-        for (path, url, tool, pid, token) in paths {
-            if concurrency == 64 && path == "/mcp/echo-stdio" {
-                // The peak of the HTTP upstream's loads alone, before the stdio one adds its own.
-                http_peak = status_kib(pid, "VmHWM");
-            }
-            let before = CpuTime::of(pid);
-            let through = load(&url, tool, token, concurrency, duration).await?;
-            let (cpu, kernel) = CpuTime::of(pid).per_call_since(before, through.calls);
+        let row = |path: &str, through: &Load| {
+            let (cpu, kernel) = through.cpu_per_call(0);
             println!(
                 "| {path} | {concurrency} | {:.0} | {:.2} | {:?} | {:?} | {cpu:?} | {kernel:?} |",
                 through.rate(),
@@ -407,7 +407,59 @@ pub async fn run(binary: &Path, plan: &Plan) -> anyhow::Result<()> {
                 through.percentile(0.5),
                 through.percentile(0.99),
             );
+            cpu
+        };
+        let floors = [
+            ("minimal forwarder", &minimal_url, minimal_pid),
+            ("bare forwarder", &forwarder_url, forwarder_pid),
+        ];
+        let mut forwarder_cpu = Duration::ZERO;
+        for (path, url, pid) in floors {
+            let through = load(url, "echo", TOKEN, concurrency, duration, &[pid]).await?;
+            forwarder_cpu = row(path, &through);
         }
+        let echo = gateway.url("/mcp/echo");
+        let credentials = Credentials {
+            url: &echo,
+            admin: TOKEN,
+            user: &user_token,
+            pid,
+        };
+        let (admin, user) = credentials.compare(concurrency, duration).await?;
+        let admin_cpu = row(
+            &format!("/mcp/echo, the admin token ({})", admin.phases),
+            &admin.load,
+        );
+        let user_cpu = row(
+            &format!("/mcp/echo, a signed-in user with a grant ({})", user.phases),
+            &user.load,
+        );
+        compared.push((concurrency, admin_cpu, user_cpu, forwarder_cpu));
+        let through = load(
+            &gateway.url("/mcp"),
+            "echo__echo",
+            TOKEN,
+            concurrency,
+            duration,
+            &[pid],
+        )
+        .await?;
+        row("/mcp", &through);
+        if concurrency == 64 {
+            // The peak of the HTTP upstream's loads alone, before the stdio one adds its own.
+            http_peak = status_kib(pid, "VmHWM");
+        }
+        let stdio = gateway.url("/mcp/echo-stdio");
+        let through = load(&stdio, "echo", TOKEN, concurrency, duration, &[pid]).await?;
+        row("/mcp/echo-stdio", &through);
+    }
+    println!();
+    for (concurrency, admin, user, forwarder) in compared {
+        println!(
+            "concurrency {concurrency}: a signed-in user's CPU per call {:+.1} % against the admin token's; the admin token's {:.2}× the bare forwarder's",
+            (user.as_secs_f64() / admin.as_secs_f64() - 1.0) * 100.0,
+            admin.as_secs_f64() / forwarder.as_secs_f64(),
+        );
     }
     println!();
     println!("gateway peak RSS under the HTTP upstream's loads: {http_peak} KiB");
@@ -475,6 +527,75 @@ pub async fn run(binary: &Path, plan: &Plan) -> anyhow::Result<()> {
         metric(&fresh, "switchboard_hibernated_sessions").await?
     );
     Ok(())
+}
+
+/// The two credentials whose calls `/mcp/echo` compares: the admin token, and a signed-in
+/// user's token, judged with the user's grants on every call.
+struct Credentials<'a> {
+    url: &'a str,
+    admin: &'a str,
+    user: &'a str,
+    /// The gateway's.
+    pid: u32,
+}
+
+/// One credential's loads, as one, and what each phase cost per call.
+struct Compared {
+    load: Load,
+    /// Each phase's CPU per call, in the order measured.
+    phases: String,
+}
+
+impl Credentials<'_> {
+    /// Which credential each phase uses: each goes first as often as second, and early as often
+    /// as late. The neighbours' load on this machine moves from one measurement to the next,
+    /// and the gateway's audit table grows with each call: a drift over the phases then weighs
+    /// on both credentials alike, and the eight phases' sums move less than any one phase.
+    const ORDER: [bool; 8] = [false, true, true, false, true, false, false, true];
+
+    /// The admin token's and the user's loads, in eight alternated phases of half `duration`:
+    /// four of each, as long in all as two of `duration`.
+    async fn compare(
+        &self,
+        concurrency: usize,
+        duration: Duration,
+    ) -> anyhow::Result<(Compared, Compared)> {
+        let mut admin = Vec::new();
+        let mut user = Vec::new();
+        for is_user in Self::ORDER {
+            let (token, loads) = if is_user {
+                (self.user, &mut user)
+            } else {
+                (self.admin, &mut admin)
+            };
+            loads.push(
+                load(
+                    self.url,
+                    "echo",
+                    token,
+                    concurrency,
+                    duration / 2,
+                    &[self.pid],
+                )
+                .await?,
+            );
+        }
+        Ok((Compared::of(admin), Compared::of(user)))
+    }
+}
+
+impl Compared {
+    fn of(loads: Vec<Load>) -> Self {
+        let phases = loads
+            .iter()
+            .map(|load| format!("{:.1}", load.cpu_per_call(0).0.as_secs_f64() * 1e6))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Compared {
+            load: Load::merged(loads),
+            phases: format!("phases {phases} µs"),
+        }
+    }
 }
 
 /// Sessions opened on a fresh gateway before its idle sessions are measured.

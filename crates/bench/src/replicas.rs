@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use serde_json::json;
 use switchboard_test_support::{InProcessServer, LoadBalancer, Switchboard, postgres};
 
-use crate::proxy::{CpuTime, load, start_process};
+use crate::proxy::{load, start_process};
 
 const TOKEN: &str = switchboard_test_support::ADMIN_TOKEN;
 
@@ -82,12 +82,9 @@ async fn measure(
     concurrency: usize,
     plan: &Plan,
 ) -> anyhow::Result<(f64, String)> {
-    let before: Vec<CpuTime> = pids.iter().map(|pid| CpuTime::of(*pid)).collect();
-    let through = load(url, "echo", TOKEN, concurrency, plan.duration).await?;
-    let each: Vec<Duration> = pids
-        .iter()
-        .zip(before)
-        .map(|(pid, before)| CpuTime::of(*pid).per_call_since(before, through.calls).0)
+    let through = load(url, "echo", TOKEN, concurrency, plan.duration, pids).await?;
+    let each: Vec<Duration> = (0..pids.len())
+        .map(|index| through.cpu_per_call(index).0)
         .collect();
     let total: Duration = each.iter().sum();
     let each = each
