@@ -17,6 +17,7 @@ use rmcp::model::{
     ClientRequest, SubscribeRequest, SubscribeRequestParams, SubscriptionFilter,
     UnsubscribeRequest, UnsubscribeRequestParams,
 };
+use tokio::sync::oneshot;
 
 use super::{RequestOptions, Session, Upstream};
 use crate::{UpstreamEvent, error::UpstreamError, handler::change};
@@ -49,7 +50,10 @@ impl Upstream {
     async fn ask_for_resource(&self, uri: &str, subscribe: bool) -> Result<(), UpstreamError> {
         let session = self.session().await?;
         if session.is_stateless() {
-            self.listen(&session);
+            // Answered once the upstream acknowledged the new stream: an update the client
+            // causes right after its subscription is answered must not fall between the two
+            // streams.
+            let _ = tokio::time::timeout(LISTEN_ACKNOWLEDGED_WITHIN, self.listen(&session)).await;
             return Ok(());
         }
         self.request(
@@ -65,7 +69,8 @@ impl Upstream {
     /// 2025 era, the subscribed resources again (its list changes come unasked).
     pub(super) fn follow_changes(&self, session: &Arc<Session>) {
         if session.is_stateless() {
-            self.listen(session);
+            // Nobody waits for this one: the session's first list changes come later.
+            drop(self.listen(session));
             return;
         }
         let uris = self.inner.resources.uris();
@@ -94,12 +99,15 @@ impl Upstream {
     /// A stream that fails or ends (the upstream restarted, say) is opened again, after a delay
     /// that doubles up to [`LISTEN_RETRY_MAX`], for as long as the session lives; a stream opened
     /// again announces every list as changed, so that listeners list what they may have missed.
-    /// An upstream that refuses to listen is not asked again.
-    fn listen(&self, session: &Session) {
+    /// An upstream that refuses to listen is not asked again. What it returns is told when the
+    /// first stream is acknowledged, or could not be opened.
+    fn listen(&self, session: &Session) -> oneshot::Receiver<()> {
         let peer = session.service.peer().clone();
         let events = self.inner.handler.events.clone();
         let name = self.name().to_string();
         let uris = self.inner.resources.uris();
+        let (opened, told) = oneshot::channel();
+        let mut opened = Some(opened);
         let task = tokio::spawn(async move {
             let mut delay = LISTEN_RETRY_FIRST;
             let mut again = false;
@@ -111,7 +119,11 @@ impl Upstream {
                 if !uris.is_empty() {
                     filter = filter.resource_subscriptions(uris.clone());
                 }
-                match peer.listen(filter.build()).await {
+                let listening = peer.listen(filter.build()).await;
+                if let Some(opened) = opened.take() {
+                    let _ = opened.send(());
+                }
+                match listening {
                     Ok(mut subscription) => {
                         if again {
                             for missed in [
@@ -162,9 +174,13 @@ impl Upstream {
         if let Some(replaced) = replaced {
             replaced.abort();
         }
+        told
     }
 }
 
+/// The longest a subscription's answer waits for the upstream to acknowledge the listen stream
+/// that carries it; an upstream that never does still gets the subscription, unconfirmed.
+const LISTEN_ACKNOWLEDGED_WITHIN: Duration = Duration::from_secs(10);
 /// The first wait before a listen stream that failed or ended is opened again.
 const LISTEN_RETRY_FIRST: Duration = Duration::from_secs(1);
 /// The longest wait between two tries; a stream that lasted this long starts over from the first.
