@@ -711,3 +711,38 @@ async fn users_sign_in_through_the_organizations_openid_connect_provider() {
         "{listed}"
     );
 }
+
+/// Access tokens are opened, and API keys looked up, before a bearer credential is compared with
+/// the admin token, and one that is neither is still compared: an admin token that begins like
+/// an access token (`sbat_`) or a key (`sbk_`) keeps working, and forged ones are refused.
+#[tokio::test]
+async fn an_admin_token_may_begin_like_an_access_token_or_a_key() {
+    for admin in [
+        "sbat_an-admin-token-its-operator-chose",
+        "sbk_an-admin-token-its-operator-chose",
+    ] {
+        admin_token_works_alone(admin).await;
+    }
+}
+
+async fn admin_token_works_alone(admin: &'static str) {
+    let server = Switchboard::start(binary(), &[], &[("SWITCHBOARD_ADMIN_TOKEN", admin)])
+        .await
+        .expect("switchboard serve starts");
+    let status_with = |token: &'static str| {
+        let request = switchboard_test_support::http_client()
+            .get(server.url("/api/mcp-servers"))
+            .bearer_auth(token);
+        async move { request.send().await.expect("answers").status().as_u16() }
+    };
+    assert_eq!(status_with(admin).await, 200, "{admin}");
+    for refused in [
+        "sbat_forged",
+        "sbk_forged",
+        switchboard_test_support::ADMIN_TOKEN,
+        "sbat_an-admin-token-its-operator-chosE",
+        "sbk_an-admin-token-its-operator-chosE",
+    ] {
+        assert_eq!(status_with(refused).await, 401, "{refused}");
+    }
+}
