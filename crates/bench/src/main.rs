@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod forwarder;
+mod load;
 mod minimal_forwarder;
 mod proxy;
 mod replicas;

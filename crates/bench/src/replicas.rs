@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use serde_json::json;
 use switchboard_test_support::{InProcessServer, LoadBalancer, Switchboard, postgres};
 
-use crate::proxy::{load, start_process};
+use crate::{load::load, proxy::start_process};
 
 const TOKEN: &str = switchboard_test_support::ADMIN_TOKEN;
 
