@@ -2,9 +2,10 @@
 //! floor of any proxy on this stack), and through `/mcp/{alias}` and `/mcp` of a real
 //! `switchboard serve` process, at concurrency 1 and 64; and through `/mcp/echo-stdio`, the
 //! same tool served by a child over stdio (this program as `stdio-echo`); and through
-//! `/mcp/echo` again as a signed-in user whose grant the policy checks on every call. The
-//! gateway's own CPU time and peak RSS are read from /proc (`crate::load`), so that they are the
-//! gateway's alone.
+//! `/mcp/echo` again as a signed-in user whose grant the policy checks on every call. The bare
+//! forwarder, the admin token and the user are measured in alternated phases, so that their
+//! ratios hold for one run's conditions. The gateway's own CPU time and peak RSS are read from
+//! /proc (`crate::load`), so that they are the gateway's alone.
 
 use std::{
     path::Path,
@@ -180,6 +181,15 @@ pub async fn run(binary: &Path, plan: &Plan) -> anyhow::Result<()> {
     let workers = workers.as_deref();
     let upstream = InProcessServer::start().await?;
     let (gateway, pid, ready) = start_gateway(binary, &upstream.url, workers).await?;
+    // The first start may read the binary from disk; later ones, each on a fresh data directory
+    // (a secret key made, the first admin's password hashed), show the gateway's own start.
+    let mut restarts = Vec::new();
+    for _ in 0..MORE_STARTS {
+        let started = Instant::now();
+        let another = start_process(binary, &[], workers, &[]).await?;
+        restarts.push(started.elapsed());
+        drop(another);
+    }
     let user_token = signed_in_token(&gateway).await?;
     let (_forwarder, forwarder_pid, forwarder_url) =
         start_forwarder(&upstream.url, workers, false).await?;
@@ -190,7 +200,9 @@ pub async fn run(binary: &Path, plan: &Plan) -> anyhow::Result<()> {
         std::thread::available_parallelism()?.get(),
         workers.unwrap_or("the defaults")
     );
-    println!("switchboard serve ready (healthz answers) {ready:?} after spawn");
+    println!(
+        "switchboard serve ready (healthz answers) after spawn: {ready:?}; then on {MORE_STARTS} more starts {restarts:?}"
+    );
     println!();
     println!(
         "| path | concurrency | calls/s | ratio | p50 | p99 | proxy CPU/call | of it in the kernel |"
@@ -217,23 +229,39 @@ pub async fn run(binary: &Path, plan: &Plan) -> anyhow::Result<()> {
             );
             cpu
         };
-        let floors = [
-            ("minimal forwarder", &minimal_url, minimal_pid),
-            ("bare forwarder", &forwarder_url, forwarder_pid),
-        ];
-        let mut forwarder_cpu = Duration::ZERO;
-        for (path, url, pid) in floors {
-            let through = load(url, "echo", TOKEN, concurrency, duration, &[pid]).await?;
-            forwarder_cpu = row(path, &through);
-        }
+        let through = load(
+            &minimal_url,
+            "echo",
+            TOKEN,
+            concurrency,
+            duration,
+            &[minimal_pid],
+        )
+        .await?;
+        row("minimal forwarder", &through);
         let echo = gateway.url("/mcp/echo");
-        let credentials = Credentials {
-            url: &echo,
-            admin: TOKEN,
-            user: &user_token,
-            pid,
-        };
-        let (admin, user) = credentials.compare(concurrency, duration).await?;
+        let subjects = [
+            Subject {
+                url: &forwarder_url,
+                token: TOKEN,
+                pid: forwarder_pid,
+            },
+            Subject {
+                url: &echo,
+                token: TOKEN,
+                pid,
+            },
+            Subject {
+                url: &echo,
+                token: &user_token,
+                pid,
+            },
+        ];
+        let [forwarder, admin, user] = alternate(&subjects, concurrency, duration).await?;
+        let forwarder_cpu = row(
+            &format!("bare forwarder ({})", forwarder.phases),
+            &forwarder.load,
+        );
         let admin_cpu = row(
             &format!("/mcp/echo, the admin token ({})", admin.phases),
             &admin.load,
@@ -337,59 +365,50 @@ pub async fn run(binary: &Path, plan: &Plan) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The two credentials whose calls `/mcp/echo` compares: the admin token, and a signed-in
-/// user's token, judged with the user's grants on every call.
-struct Credentials<'a> {
+/// What one of the alternated loads calls: the bare forwarder, or `/mcp/echo` with a credential.
+struct Subject<'a> {
     url: &'a str,
-    admin: &'a str,
-    user: &'a str,
-    /// The gateway's.
+    token: &'a str,
+    /// Whose CPU the load reads: the forwarder's or the gateway's.
     pid: u32,
 }
 
-/// One credential's loads, as one, and what each phase cost per call.
+/// One subject's loads, as one, and what each phase cost per call.
 struct Compared {
     load: Load,
     /// Each phase's CPU per call, in the order measured.
     phases: String,
 }
 
-impl Credentials<'_> {
-    /// Which credential each phase uses: each goes first as often as second, and early as often
-    /// as late. The neighbours' load on this machine moves from one measurement to the next,
-    /// and the gateway's audit table grows with each call: a drift over the phases then weighs
-    /// on both credentials alike, and the eight phases' sums move less than any one phase.
-    const ORDER: [bool; 8] = [false, true, true, false, true, false, false, true];
+/// The order of the alternated phases: every order of the three subjects once. Each subject
+/// goes first, second and third twice, and within the orders follows each other subject as
+/// often as it precedes it. The
+/// neighbours' load on this machine moves from one measurement to the next, and the gateway's
+/// audit table grows with each call: a drift over the phases then weighs on every subject alike,
+/// and the six phases' sums move less than any one phase.
+const ORDER: [[usize; 3]; 6] = [
+    [0, 1, 2],
+    [1, 2, 0],
+    [2, 0, 1],
+    [2, 1, 0],
+    [0, 2, 1],
+    [1, 0, 2],
+];
 
-    /// The admin token's and the user's loads, in eight alternated phases of half `duration`:
-    /// four of each, as long in all as two of `duration`.
-    async fn compare(
-        &self,
-        concurrency: usize,
-        duration: Duration,
-    ) -> anyhow::Result<(Compared, Compared)> {
-        let mut admin = Vec::new();
-        let mut user = Vec::new();
-        for is_user in Self::ORDER {
-            let (token, loads) = if is_user {
-                (self.user, &mut user)
-            } else {
-                (self.admin, &mut admin)
-            };
-            loads.push(
-                load(
-                    self.url,
-                    "echo",
-                    token,
-                    concurrency,
-                    duration / 2,
-                    &[self.pid],
-                )
-                .await?,
-            );
-        }
-        Ok((Compared::of(admin), Compared::of(user)))
+/// The three subjects' loads, in eighteen alternated phases of a third of `duration`: six of
+/// each, as long in all as two of `duration`. Ratios between them are then measured in one run
+/// under the same conditions, which one phase per subject is not.
+async fn alternate(
+    subjects: &[Subject<'_>; 3],
+    concurrency: usize,
+    duration: Duration,
+) -> anyhow::Result<[Compared; 3]> {
+    let mut loads: [Vec<Load>; 3] = Default::default();
+    for index in ORDER.into_iter().flatten() {
+        let Subject { url, token, pid } = subjects[index];
+        loads[index].push(load(url, "echo", token, concurrency, duration / 3, &[pid]).await?);
     }
+    Ok(loads.map(Compared::of))
 }
 
 impl Compared {
@@ -405,6 +424,9 @@ impl Compared {
         }
     }
 }
+
+/// Starts of a gateway after the first, whose time to ready is measured.
+const MORE_STARTS: usize = 4;
 
 /// Sessions opened on a fresh gateway before its idle sessions are measured.
 const WARM_UP_SESSIONS: usize = 10;
