@@ -96,8 +96,8 @@ impl Upstream {
 
     /// (Re)opens the stateless session's listen stream, for the list changes and the resources
     /// subscribed to now; the stream it replaces ends. An update sent between the two is missed.
-    /// A stream that fails or ends (the upstream restarted, say) is opened again, after a delay
-    /// that doubles up to [`LISTEN_RETRY_MAX`], for as long as the session lives; a stream opened
+    /// A stream that fails or ends (the upstream restarted, say) is opened again, when
+    /// [`ListenRetry`] says, for as long as the session lives; a stream opened
     /// again announces every list as changed, so that listeners list what they may have missed.
     /// An upstream that refuses to listen is not asked again. What it returns is told when the
     /// first stream is acknowledged, or could not be opened.
@@ -109,7 +109,7 @@ impl Upstream {
         let (opened, told) = oneshot::channel();
         let mut opened = Some(opened);
         let task = tokio::spawn(async move {
-            let mut delay = LISTEN_RETRY_FIRST;
+            let mut retry = ListenRetry::default();
             let mut again = false;
             loop {
                 let mut filter = SubscriptionFilter::builder()
@@ -140,9 +140,7 @@ impl Upstream {
                                 let _ = events.send(event);
                             }
                         }
-                        if opened.elapsed() >= LISTEN_RETRY_MAX {
-                            delay = LISTEN_RETRY_FIRST;
-                        }
+                        retry.ended_after(opened.elapsed());
                         tracing::debug!(upstream = %name, "the change subscription ended");
                     }
                     Err(rmcp::ServiceError::McpError(error)) => {
@@ -150,7 +148,7 @@ impl Upstream {
                         return;
                     }
                     // Said once a break, not at every try while the upstream stays down.
-                    Err(error) if delay == LISTEN_RETRY_FIRST => {
+                    Err(error) if retry.after_a_break() => {
                         tracing::warn!(upstream = %name, %error, "cannot listen for the upstream's changes; trying again");
                     }
                     Err(error) => {
@@ -160,8 +158,7 @@ impl Upstream {
                 if peer.is_transport_closed() {
                     return;
                 }
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(LISTEN_RETRY_MAX);
+                tokio::time::sleep(retry.wait()).await;
                 again = true;
             }
         });
@@ -186,6 +183,45 @@ const LISTEN_RETRY_FIRST: Duration = Duration::from_secs(1);
 /// The longest wait between two tries; a stream that lasted this long starts over from the first.
 const LISTEN_RETRY_MAX: Duration = Duration::from_secs(30);
 
+/// When a listen stream that failed or ended is opened again: after a wait that doubles from
+/// [`LISTEN_RETRY_FIRST`] up to [`LISTEN_RETRY_MAX`], and starts over once a stream has lasted
+/// [`LISTEN_RETRY_MAX`]. A stream that keeps ending sooner is opened less and less often.
+#[derive(Debug)]
+struct ListenRetry {
+    /// The wait before the next try.
+    next: Duration,
+}
+
+impl Default for ListenRetry {
+    fn default() -> Self {
+        Self {
+            next: LISTEN_RETRY_FIRST,
+        }
+    }
+}
+
+impl ListenRetry {
+    /// The wait before the next try; the one after it is twice as long, up to the longest.
+    fn wait(&mut self) -> Duration {
+        let wait = self.next;
+        self.next = (wait * 2).min(LISTEN_RETRY_MAX);
+        wait
+    }
+
+    /// A stream ended after `lasted`: one that lasted the longest wait starts the waits over.
+    fn ended_after(&mut self, lasted: Duration) {
+        if lasted >= LISTEN_RETRY_MAX {
+            self.next = LISTEN_RETRY_FIRST;
+        }
+    }
+
+    /// Whether the next try is the first since the stream last held (or ever): a failure then
+    /// is worth a warning, and the ones while the upstream stays down are not.
+    fn after_a_break(&self) -> bool {
+        self.next == LISTEN_RETRY_FIRST
+    }
+}
+
 /// A session-era `resources/subscribe` or `resources/unsubscribe` of `uri`.
 fn subscription_request(uri: &str, subscribe: bool) -> ClientRequest {
     if subscribe {
@@ -194,5 +230,34 @@ fn subscription_request(uri: &str, subscribe: bool) -> ClientRequest {
         ClientRequest::UnsubscribeRequest(UnsubscribeRequest::new(UnsubscribeRequestParams::new(
             uri,
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_retries_back_off_and_start_over_after_a_stream_that_held() {
+        let mut retry = ListenRetry::default();
+        assert!(
+            retry.after_a_break(),
+            "the first failure is worth a warning"
+        );
+        let waits: Vec<u64> = (0..7).map(|_| retry.wait().as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 30, 30]);
+        assert!(
+            !retry.after_a_break(),
+            "an upstream that stays down is not warned of again"
+        );
+
+        // A stream that ended sooner than the longest wait does not start the waits over: an
+        // upstream that keeps dropping streams is not asked again every second.
+        retry.ended_after(Duration::from_secs(29));
+        assert_eq!(retry.wait(), LISTEN_RETRY_MAX);
+        retry.ended_after(LISTEN_RETRY_MAX);
+        assert!(retry.after_a_break());
+        assert_eq!(retry.wait(), LISTEN_RETRY_FIRST);
+        assert_eq!(retry.wait(), LISTEN_RETRY_FIRST * 2);
     }
 }
