@@ -382,10 +382,9 @@ struct Compared {
 
 /// The order of the alternated phases: every order of the three subjects once. Each subject
 /// goes first, second and third twice, and within the orders follows each other subject as
-/// often as it precedes it. The
-/// neighbours' load on this machine moves from one measurement to the next, and the gateway's
-/// audit table grows with each call: a drift over the phases then weighs on every subject alike,
-/// and the six phases' sums move less than any one phase.
+/// often as it precedes it. The neighbours' load on this machine moves from one measurement to
+/// the next, and the gateway's audit table grows with each call: a drift over the phases then
+/// weighs on every subject alike, and the six phases' sums move less than any one phase.
 const ORDER: [[usize; 3]; 6] = [
     [0, 1, 2],
     [1, 2, 0],
