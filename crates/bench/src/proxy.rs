@@ -27,9 +27,7 @@ async fn start_gateway(
     upstream_url: &str,
     worker_threads: Option<&str>,
 ) -> anyhow::Result<(Switchboard, u32, Duration)> {
-    let started = Instant::now();
-    let gateway = start_process(binary, &[], worker_threads, &[]).await?;
-    let ready = started.elapsed();
+    let (gateway, ready) = start_timed(binary, worker_threads).await?;
     let pid = gateway.pid().context("gateway pid")?;
     let (status, created) = gateway
         .send_json(
@@ -57,6 +55,17 @@ async fn start_gateway(
         "registering the stdio server failed: {created}"
     );
     Ok((gateway, pid, ready))
+}
+
+/// A `switchboard serve` process on a fresh data directory with no other arguments, and how
+/// long it took to answer `healthz` after spawn.
+async fn start_timed(
+    binary: &Path,
+    worker_threads: Option<&str>,
+) -> anyhow::Result<(Switchboard, Duration)> {
+    let started = Instant::now();
+    let gateway = start_process(binary, &[], worker_threads, &[]).await?;
+    Ok((gateway, started.elapsed()))
 }
 
 /// A `switchboard serve` process with `args` and `env`, at the default log level, once it
@@ -185,10 +194,7 @@ pub async fn run(binary: &Path, plan: &Plan) -> anyhow::Result<()> {
     // (a secret key made, the first admin's password hashed), show the gateway's own start.
     let mut restarts = Vec::new();
     for _ in 0..MORE_STARTS {
-        let started = Instant::now();
-        let another = start_process(binary, &[], workers, &[]).await?;
-        restarts.push(started.elapsed());
-        drop(another);
+        restarts.push(start_timed(binary, workers).await?.1);
     }
     let user_token = signed_in_token(&gateway).await?;
     let (_forwarder, forwarder_pid, forwarder_url) =
