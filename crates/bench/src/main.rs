@@ -42,6 +42,11 @@ enum Bench {
         /// `TOKIO_WORKER_THREADS`); each program's own defaults when unset.
         #[arg(long)]
         worker_threads: Option<usize>,
+        /// Another build of `switchboard` (say, of an earlier commit), served beside the first
+        /// and called with the admin token in the same alternated phases, so that the two builds
+        /// compare under one run's conditions.
+        #[arg(long)]
+        before: Option<std::path::PathBuf>,
     },
     /// `tools/call` through one replica on PostgreSQL, then through HAProxy in front of three.
     Replicas {
@@ -103,11 +108,13 @@ async fn main() -> anyhow::Result<()> {
             seconds,
             idle_sessions,
             worker_threads,
+            before,
         } => {
             let plan = proxy::Plan {
                 duration: Duration::from_secs(seconds),
                 idle_sessions,
                 worker_threads,
+                before,
             };
             proxy::run(&binary, &plan).await
         }

@@ -2,13 +2,14 @@
 //! floor of any proxy on this stack), and through `/mcp/{alias}` and `/mcp` of a real
 //! `switchboard serve` process, at concurrency 1 and 64; and through `/mcp/echo-stdio`, the
 //! same tool served by a child over stdio (this program as `stdio-echo`); and through
-//! `/mcp/echo` again as a signed-in user whose grant the policy checks on every call. The bare
-//! forwarder, the admin token and the user are measured in alternated phases, so that their
-//! ratios hold for one run's conditions. The gateway's own CPU time and peak RSS are read from
+//! `/mcp/echo` again as a signed-in user whose grant the policy checks on every call; and, when
+//! given another build (`--before`), through its `/mcp/echo` too. The bare forwarder, the admin
+//! token, the user and the other build are measured in alternated phases, so that their ratios
+//! hold for one run's conditions. The gateway's own CPU time and peak RSS are read from
 //! /proc (`crate::load`), so that they are the gateway's alone.
 
 use std::{
-    path::Path,
+    path::{Path, PathBuf},
     time::{Duration, Instant},
 };
 
@@ -178,6 +179,8 @@ pub struct Plan {
     /// The gateway's and the forwarder's runtime workers; each program's own defaults when
     /// `None`.
     pub worker_threads: Option<usize>,
+    /// Another build, called with the admin token beside this one (see the module's doc).
+    pub before: Option<PathBuf>,
 }
 
 pub async fn run(binary: &Path, plan: &Plan) -> anyhow::Result<()> {
@@ -185,6 +188,7 @@ pub async fn run(binary: &Path, plan: &Plan) -> anyhow::Result<()> {
         duration,
         idle_sessions,
         worker_threads,
+        ref before,
     } = *plan;
     let workers = worker_threads.map(|n| n.to_string());
     let workers = workers.as_deref();
@@ -197,6 +201,13 @@ pub async fn run(binary: &Path, plan: &Plan) -> anyhow::Result<()> {
         restarts.push(start_timed(binary, workers).await?.1);
     }
     let user_token = signed_in_token(&gateway).await?;
+    let before = match before {
+        Some(binary) => {
+            let (gateway, pid, _) = start_gateway(binary, &upstream.url, workers).await?;
+            Some((gateway, pid, binary.display().to_string()))
+        }
+        None => None,
+    };
     let (_forwarder, forwarder_pid, forwarder_url) =
         start_forwarder(&upstream.url, workers, false).await?;
     let (_minimal, minimal_pid, minimal_url) =
@@ -215,6 +226,7 @@ pub async fn run(binary: &Path, plan: &Plan) -> anyhow::Result<()> {
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     let mut http_peak = 0;
+    let mut before_peak = 0;
     let mut compared = Vec::new();
     for concurrency in [1, 64] {
         let direct = load(&upstream.url, "echo", TOKEN, concurrency, duration, &[]).await?;
@@ -246,7 +258,10 @@ pub async fn run(binary: &Path, plan: &Plan) -> anyhow::Result<()> {
         .await?;
         row("minimal forwarder", &through);
         let echo = gateway.url("/mcp/echo");
-        let subjects = [
+        let before_echo = before
+            .as_ref()
+            .map(|(gateway, ..)| gateway.url("/mcp/echo"));
+        let mut subjects = vec![
             Subject {
                 url: &forwarder_url,
                 token: TOKEN,
@@ -263,7 +278,21 @@ pub async fn run(binary: &Path, plan: &Plan) -> anyhow::Result<()> {
                 pid,
             },
         ];
-        let [forwarder, admin, user] = alternate(&subjects, concurrency, duration).await?;
+        if let (Some((_, before_pid, _)), Some(url)) = (&before, &before_echo) {
+            subjects.push(Subject {
+                url,
+                token: TOKEN,
+                pid: *before_pid,
+            });
+        }
+        let mut measured = alternate(&subjects, concurrency, duration)
+            .await?
+            .into_iter();
+        let (Some(forwarder), Some(admin), Some(user)) =
+            (measured.next(), measured.next(), measured.next())
+        else {
+            anyhow::bail!("a subject went unmeasured");
+        };
         let forwarder_cpu = row(
             &format!("bare forwarder ({})", forwarder.phases),
             &forwarder.load,
@@ -276,7 +305,23 @@ pub async fn run(binary: &Path, plan: &Plan) -> anyhow::Result<()> {
             &format!("/mcp/echo, a signed-in user with a grant ({})", user.phases),
             &user.load,
         );
-        compared.push((concurrency, admin_cpu, user_cpu, forwarder_cpu));
+        let before_cpu = match (measured.next(), &before) {
+            (Some(earlier), Some((_, before_pid, binary))) => {
+                let cpu = row(
+                    &format!(
+                        "/mcp/echo of {binary}, the admin token ({})",
+                        earlier.phases
+                    ),
+                    &earlier.load,
+                );
+                if concurrency == 64 {
+                    before_peak = status_kib(*before_pid, "VmHWM");
+                }
+                Some(cpu)
+            }
+            _ => None,
+        };
+        compared.push((concurrency, admin_cpu, user_cpu, forwarder_cpu, before_cpu));
         let through = load(
             &gateway.url("/mcp"),
             "echo__echo",
@@ -296,15 +341,29 @@ pub async fn run(binary: &Path, plan: &Plan) -> anyhow::Result<()> {
         row("/mcp/echo-stdio", &through);
     }
     println!();
-    for (concurrency, admin, user, forwarder) in compared {
+    let percent =
+        |over: Duration, under: Duration| (over.as_secs_f64() / under.as_secs_f64() - 1.0) * 100.0;
+    for (concurrency, admin, user, forwarder, before) in compared {
         println!(
             "concurrency {concurrency}: a signed-in user's CPU per call {:+.1} % against the admin token's; the admin token's {:.2}× the bare forwarder's",
-            (user.as_secs_f64() / admin.as_secs_f64() - 1.0) * 100.0,
+            percent(user, admin),
             admin.as_secs_f64() / forwarder.as_secs_f64(),
         );
+        if let Some(before) = before {
+            println!(
+                "concurrency {concurrency}: the admin token's CPU per call {:+.1} % against the build before's, which is {:.2}× the bare forwarder's",
+                percent(admin, before),
+                before.as_secs_f64() / forwarder.as_secs_f64(),
+            );
+        }
     }
     println!();
     println!("gateway peak RSS under the HTTP upstream's loads: {http_peak} KiB");
+    if before.is_some() {
+        println!(
+            "the build before's peak RSS under its loads (the admin token's only): {before_peak} KiB"
+        );
+    }
     println!(
         "gateway peak RSS under every load: {} KiB (now {} KiB of heap and {} KiB of mapped files)",
         status_kib(pid, "VmHWM"),
@@ -386,34 +445,38 @@ struct Compared {
     phases: String,
 }
 
-/// The order of the alternated phases: every order of the three subjects once. Each subject
-/// goes first, second and third twice, and within the orders follows each other subject as
-/// often as it precedes it. The neighbours' load on this machine moves from one measurement to
-/// the next, and the gateway's audit table grows with each call: a drift over the phases then
-/// weighs on every subject alike, and the six phases' sums move less than any one phase.
-const ORDER: [[usize; 3]; 6] = [
-    [0, 1, 2],
-    [1, 2, 0],
-    [2, 0, 1],
-    [2, 1, 0],
-    [0, 2, 1],
-    [1, 0, 2],
-];
+/// The order of the alternated phases for `n` subjects: each rotation of `0..n`, then each
+/// rotation of it reversed. Each subject goes in each place twice, and follows each other
+/// subject as often as it precedes it (for three subjects, these are all six orders). The
+/// neighbours' load on this machine moves from one measurement to the next, and the gateway's
+/// audit table grows with each call: a drift over the phases then weighs on every subject alike,
+/// and the phases' sums move less than any one phase.
+fn order(n: usize) -> Vec<usize> {
+    let forward: Vec<usize> = (0..n).collect();
+    let backward: Vec<usize> = (0..n).rev().collect();
+    [forward, backward]
+        .iter()
+        .flat_map(|base| (0..n).flat_map(move |shift| (0..n).map(move |i| base[(i + shift) % n])))
+        .collect()
+}
 
-/// The three subjects' loads, in eighteen alternated phases of a third of `duration`: six of
-/// each, as long in all as two of `duration`. Ratios between them are then measured in one run
-/// under the same conditions, which one phase per subject is not.
+/// The subjects' loads, in alternated phases of `duration` divided by their number: two in
+/// each place of the order for each, as long in all as two of `duration` each. Ratios between
+/// them are then measured in one run under the same conditions, which one phase per subject is
+/// not.
 async fn alternate(
-    subjects: &[Subject<'_>; 3],
+    subjects: &[Subject<'_>],
     concurrency: usize,
     duration: Duration,
-) -> anyhow::Result<[Compared; 3]> {
-    let mut loads: [Vec<Load>; 3] = Default::default();
-    for index in ORDER.into_iter().flatten() {
+) -> anyhow::Result<Vec<Compared>> {
+    let n = subjects.len();
+    let mut loads: Vec<Vec<Load>> = (0..n).map(|_| Vec::new()).collect();
+    let phase = duration / u32::try_from(n)?;
+    for index in order(n) {
         let Subject { url, token, pid } = subjects[index];
-        loads[index].push(load(url, "echo", token, concurrency, duration / 3, &[pid]).await?);
+        loads[index].push(load(url, "echo", token, concurrency, phase, &[pid]).await?);
     }
-    Ok(loads.map(Compared::of))
+    Ok(loads.into_iter().map(Compared::of).collect())
 }
 
 impl Compared {
@@ -546,4 +609,41 @@ struct SessionCost {
     each: f64,
     /// Anonymous memory (the heap) per session, KiB: without the binary's pages.
     heap_each: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::order;
+
+    #[test]
+    fn each_subject_goes_in_each_place_twice_and_before_each_other_as_often_as_after() {
+        for n in [3, 4] {
+            let phases = order(n);
+            assert_eq!(phases.len(), 2 * n * n);
+            for subject in 0..n {
+                for place in 0..n {
+                    let times = phases
+                        .chunks(n)
+                        .filter(|round| round[place] == subject)
+                        .count();
+                    assert_eq!(times, 2, "subject {subject} in place {place} of {n}");
+                }
+                for other in (0..n).filter(|other| *other != subject) {
+                    let before = phases
+                        .chunks(n)
+                        .filter(|round| {
+                            let at = |s| round.iter().position(|x| *x == s);
+                            at(subject) < at(other)
+                        })
+                        .count();
+                    assert_eq!(before, n, "{subject} before {other} of {n}");
+                }
+            }
+        }
+        // For three subjects, every order once.
+        let mut rounds: Vec<Vec<usize>> = order(3).chunks(3).map(<[usize]>::to_vec).collect();
+        rounds.sort();
+        rounds.dedup();
+        assert_eq!(rounds.len(), 6);
+    }
 }
