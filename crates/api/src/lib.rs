@@ -195,6 +195,9 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             limit_admin,
         ));
+    // The MCP endpoints' guard counts their requests itself, and limits their bodies
+    // (`mcp_edge::guard`): axum clones a route's whole stack of layers on every request, and
+    // these are the hottest routes. Their 405 answers go through the guard too, to be counted.
     let mcp_endpoints = Router::new()
         .route("/mcp", any(mcp::aggregate))
         .route("/mcp/admin", any(mcp::admin))
@@ -202,7 +205,8 @@ pub fn router(state: AppState) -> Router {
         .route("/mcp/{server}", any(mcp::proxy))
         .route("/mcp/{server}/sse", get(legacy_sse::open))
         .route("/mcp/{server}/message", post(legacy_sse::message))
-        .route_layer(axum::middleware::from_fn_with_state(
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             mcp_edge::guard,
         ));
@@ -210,35 +214,49 @@ pub fn router(state: AppState) -> Router {
         .route("/run", post(runs::start_run))
         .route("/run/{run_id}", delete(runs::cancel_run))
         .merge(admin_api)
-        .merge(mcp_endpoints)
         .merge(oauth::routes())
         .merge(console::routes())
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
-        .method_not_allowed_fallback(|| async {
-            ApiError::new(
-                axum::http::StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "this endpoint does not take that method",
-            )
-        })
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             count_requests,
         ))
+        .merge(mcp_endpoints)
         .with_state(state)
 }
 
-/// Counts every request by its route (never its raw path, which holds ids) and status, and runs
-/// it in an `http.request` span that continues the caller's `traceparent`.
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method",
+    )
+}
+
 async fn count_requests(
     State(state): State<AppState>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    counted(&state, request, |request| next.run(request)).await
+}
+
+/// Counts `request` by its route (never its raw path, which holds ids) and status, and has it
+/// answered by `serve` in an `http.request` span that continues the caller's `traceparent`.
+pub(crate) async fn counted<F, Fut>(
+    state: &AppState,
+    request: axum::extract::Request,
+    serve: F,
+) -> axum::response::Response
+where
+    F: FnOnce(axum::extract::Request) -> Fut,
+    Fut: Future<Output = axum::response::Response>,
+{
     use tracing::Instrument as _;
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
     let endpoint: std::borrow::Cow<'static, str> = request
@@ -261,7 +279,7 @@ async fn count_requests(
         });
         let _ = span.set_parent(parent);
     }
-    let response = next.run(request).instrument(span.clone()).await;
+    let response = serve(request).instrument(span.clone()).await;
     let status = response.status();
     span.record("http.response.status_code", status.as_u16());
     state

@@ -36,7 +36,7 @@ type AggregateService = StreamableHttpService<AggregateHandler, HibernatingSessi
 /// The MCP services, by server id.
 #[derive(Clone)]
 pub struct McpMounts {
-    services: Arc<Mutex<HashMap<String, Mounted>>>,
+    services: Arc<Mutex<HashMap<String, Arc<Mounted>>>>,
     /// The session managers of the proxy endpoints, to count live sessions and end idle
     /// hibernated ones.
     managers: Arc<crate::sessions::Endpoints>,
@@ -171,10 +171,10 @@ impl McpMounts {
         self.shutdown.child_token()
     }
 
-    fn service(&self, state: &AppState, id: &str) -> Mounted {
+    fn service(&self, state: &AppState, id: &str) -> Arc<Mounted> {
         let mut services = self.services.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(mounted) = services.get(id) {
-            return mounted.clone();
+            return Arc::clone(mounted);
         }
         let gateway = state.gateway.clone();
         let server = id.to_string();
@@ -190,8 +190,8 @@ impl McpMounts {
             sessions.clone(),
             config(&self.allowed_hosts, &self.shutdown, sessions.clone()),
         );
-        let mounted = Mounted { service, sessions };
-        services.insert(id.to_string(), mounted.clone());
+        let mounted = Arc::new(Mounted { service, sessions });
+        services.insert(id.to_string(), Arc::clone(&mounted));
         mounted
     }
 }
@@ -204,7 +204,7 @@ const DELETION_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
 /// made here, and with the expiry for one made by another replica. Runs until shutdown.
 fn spawn_housekeeping(
     gateway: Gateway,
-    services: std::sync::Weak<Mutex<HashMap<String, Mounted>>>,
+    services: std::sync::Weak<Mutex<HashMap<String, Arc<Mounted>>>>,
     endpoints: std::sync::Weak<crate::sessions::Endpoints>,
     expiry: std::time::Duration,
     idle_timeout: std::time::Duration,
@@ -253,7 +253,7 @@ fn spawn_housekeeping(
 }
 
 /// Removes the endpoints of servers no longer registered, and ends their sessions.
-async fn take_down_deleted(gateway: &Gateway, services: &Mutex<HashMap<String, Mounted>>) {
+async fn take_down_deleted(gateway: &Gateway, services: &Mutex<HashMap<String, Arc<Mounted>>>) {
     let lock = || services.lock().unwrap_or_else(PoisonError::into_inner);
     if lock().is_empty() {
         return;
@@ -265,7 +265,7 @@ async fn take_down_deleted(gateway: &Gateway, services: &Mutex<HashMap<String, M
             return;
         }
     };
-    let deleted: Vec<Mounted> = {
+    let deleted: Vec<Arc<Mounted>> = {
         let mut services = lock();
         let ids: Vec<String> = services
             .keys()
@@ -279,8 +279,8 @@ async fn take_down_deleted(gateway: &Gateway, services: &Mutex<HashMap<String, M
     }
 }
 
-/// One server's MCP service.
-#[derive(Clone)]
+/// One server's MCP service, shared: every request to the server takes it (cloning rmcp's
+/// service copies its configuration).
 struct Mounted {
     service: ProxyService,
     sessions: Arc<HibernatingSessions>,

@@ -76,8 +76,13 @@ impl AllowedOrigins {
 /// balancer keeps that session's requests on it (see `deploy/haproxy.cfg`).
 pub(crate) const PINNED: &str = "x-switchboard-pinned";
 
-/// The guard of every MCP route (see the module's doc).
+/// The guard of every MCP route (see the module's doc), which also counts its requests
+/// (`crate::counted`, the other routes' layer).
 pub(crate) async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    crate::counted(&state, request, |request| admit(&state, request, next)).await
+}
+
+async fn admit(state: &AppState, request: Request, next: Next) -> Response {
     if !state.origins.admit(request.headers()) {
         return jsonrpc_refusal(
             StatusCode::FORBIDDEN,
@@ -86,7 +91,7 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
         );
     }
     let (mut parts, body) = request.into_parts();
-    let caller = crate::auth::authenticate(&parts, &state);
+    let caller = crate::auth::authenticate(&parts, state);
     let deleting = parts.method == Method::DELETE;
     let stateless = is_stateless(&parts.headers);
     let (body, message) = if parts.method == Method::POST {
@@ -109,7 +114,7 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
     } else {
         (body, None)
     };
-    let server = axum::extract::RawPathParams::from_request_parts(&mut parts, &state)
+    let server = axum::extract::RawPathParams::from_request_parts(&mut parts, state)
         .await
         .ok()
         .and_then(|params| {
@@ -123,7 +128,7 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
     if let Some(session) = session_of(&parts).filter(|_| caller.identified()) {
         state.gateway.session_directory().find(session).await;
     }
-    let decision = match decide(&state, &parts, caller, server.as_deref(), message.as_ref()).await {
+    let decision = match decide(state, &parts, caller, server.as_deref(), message.as_ref()).await {
         Ok(decision) => decision,
         Err(refused) => return refused,
     };

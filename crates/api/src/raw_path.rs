@@ -294,6 +294,7 @@ async fn call(
             )));
         }
     };
+    let span = raw_path::span(&served, tool, headers);
     if let Some(token) = &parts.progress_token {
         let call = OwnedCall {
             gateway: lane.gateway.clone(),
@@ -303,7 +304,7 @@ async fn call(
             session: session.clone(),
             actor: decision.caller.actor.clone(),
             grants: decision.grants.clone(),
-            headers: headers.clone(),
+            span,
             id: id.clone(),
             stateless,
         };
@@ -317,7 +318,7 @@ async fn call(
         session,
         actor: &decision.caller.actor,
         grants: &decision.grants,
-        headers,
+        span,
         cancel: tracked.token.clone(),
         progress: None,
         progress_token: None,
@@ -428,7 +429,7 @@ struct OwnedCall {
     session: Arc<SharedSession>,
     actor: String,
     grants: switchboard_gateway::policy::Grants,
-    headers: HeaderMap,
+    span: tracing::Span,
     id: Box<RawValue>,
     stateless: Option<StatelessParts>,
 }
@@ -455,7 +456,7 @@ async fn call_with_progress(call: OwnedCall, client_token: Box<RawValue>) -> Opt
             session: &call.session,
             actor: &call.actor,
             grants: &call.grants,
-            headers: &call.headers,
+            span: call.span,
             cancel: tracked.token.clone(),
             progress: Some(progress),
             progress_token: Some(&upstream_token),

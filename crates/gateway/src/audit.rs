@@ -84,9 +84,10 @@ impl AdminAction {
 pub fn hash_json<T: serde::Serialize + ?Sized>(value: &T) -> String {
     // The compact serialization, as `Value`'s `Display` writes it, so a map hashes like the same
     // map inside a `Value`.
-    hex::encode(Sha256::digest(
-        serde_json::to_vec(value).unwrap_or_default(),
-    ))
+    let digest = Sha256::digest(serde_json::to_vec(value).unwrap_or_default());
+    // Written in one piece (`hex::encode` writes a character at a time, which showed in the
+    // profile of every call).
+    format!("{digest:x}")
 }
 
 /// How long the writer waits for more rows before it writes a batch. A batch costs some 30 thread

@@ -29,8 +29,8 @@ pub struct RawCall<'a> {
     pub actor: &'a str,
     /// What the caller may call, as the policy decided the request.
     pub grants: &'a crate::policy::Grants,
-    /// The client's request headers: the trace and the session id for the span.
-    pub headers: &'a http::HeaderMap,
+    /// The call's `mcp.request` span ([`span`]).
+    pub span: tracing::Span,
     pub cancel: CancellationToken,
     /// Where the upstream's progress goes, when the client asked for it, and the client's token
     /// (JSON text), which goes upstream as it is.
@@ -38,6 +38,12 @@ pub struct RawCall<'a> {
     pub progress_token: Option<&'a RawValue>,
     /// What a stateless client's call carries besides its arguments.
     pub stateless: Option<switchboard_mcp::StatelessCall<'a>>,
+}
+
+/// The `mcp.request` span of a call of `name` with these request headers (the client's trace and
+/// session id): made by the caller, so that a call that outlives its request keeps no headers.
+pub fn span(served: &Served, name: &str, headers: &http::HeaderMap) -> tracing::Span {
+    crate::call::call_span(served, name, headers)
 }
 
 /// Calls a governed tool with raw JSON. `None`: declined, nothing was sent, and the typed path
@@ -51,16 +57,16 @@ pub async fn call_raw(gateway: &Gateway, call: RawCall<'_>) -> Option<Result<Raw
         session,
         actor,
         grants,
-        headers,
+        span,
         cancel,
         progress,
         progress_token,
         stateless,
     } = call;
     if let Err(refused) = crate::call::permitted(gateway, served, name, grants) {
+        span.record("otel.status_code", "ERROR");
         return Some(Err(refused));
     }
-    let span = crate::call::call_span(served, name, headers);
     let started = Instant::now();
     let options = RequestOptions {
         cancel: Some(cancel),
