@@ -238,6 +238,7 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
+/// Every route's layer but the MCP endpoints', whose guard counts them: see [`counted`].
 async fn count_requests(
     State(state): State<AppState>,
     request: axum::extract::Request,
