@@ -294,7 +294,7 @@ async fn call(
             )));
         }
     };
-    let span = raw_path::span(&served, tool, headers);
+    let span = switchboard_gateway::call_span(&served, tool, headers);
     if let Some(token) = &parts.progress_token {
         let call = OwnedCall {
             gateway: lane.gateway.clone(),

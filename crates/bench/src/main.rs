@@ -4,6 +4,7 @@
 //! in-process rmcp upstream, and the time from a run's start to its first LLM call.
 #![forbid(unsafe_code)]
 
+mod alternate;
 mod forwarder;
 mod load;
 mod minimal_forwarder;

@@ -221,7 +221,7 @@ pub(crate) async fn governed_call(
 }
 
 /// The `mcp.request` span of one tool call, continuing the trace the client's headers carry.
-pub(crate) fn call_span(served: &Served, name: &str, headers: &http::HeaderMap) -> tracing::Span {
+pub fn call_span(served: &Served, name: &str, headers: &http::HeaderMap) -> tracing::Span {
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
     let span = tracing::info_span!(
         "mcp.request",

@@ -51,6 +51,10 @@ use switchboard_mcp::Upstream;
 use switchboard_store::{SecretBox, ServerRow, Store};
 use switchboard_tools::RemoteServerConfig;
 
+pub use crate::{
+    call::call_span, definition_cache::DEFINITION_TTL, error::GatewayError, served::Served,
+    settings::GatewaySettings,
+};
 use crate::{
     catalog::Catalog,
     definition_cache::{DefinitionCache, Resolved},
@@ -60,10 +64,6 @@ use crate::{
         UpdateServer,
     },
     pool::{Status, UpstreamPool},
-};
-pub use crate::{
-    definition_cache::DEFINITION_TTL, error::GatewayError, served::Served,
-    settings::GatewaySettings,
 };
 
 /// A registered server as every answer shows it: secrets masked.

@@ -29,7 +29,8 @@ pub struct RawCall<'a> {
     pub actor: &'a str,
     /// What the caller may call, as the policy decided the request.
     pub grants: &'a crate::policy::Grants,
-    /// The call's `mcp.request` span ([`span`]).
+    /// The call's `mcp.request` span (`crate::call_span`), made by the caller, so that a call
+    /// that outlives its request keeps no copy of the request's headers.
     pub span: tracing::Span,
     pub cancel: CancellationToken,
     /// Where the upstream's progress goes, when the client asked for it, and the client's token
@@ -38,12 +39,6 @@ pub struct RawCall<'a> {
     pub progress_token: Option<&'a RawValue>,
     /// What a stateless client's call carries besides its arguments.
     pub stateless: Option<switchboard_mcp::StatelessCall<'a>>,
-}
-
-/// The `mcp.request` span of a call of `name` with these request headers (the client's trace and
-/// session id): made by the caller, so that a call that outlives its request keeps no headers.
-pub fn span(served: &Served, name: &str, headers: &http::HeaderMap) -> tracing::Span {
-    crate::call::call_span(served, name, headers)
 }
 
 /// Calls a governed tool with raw JSON. `None`: declined, nothing was sent, and the typed path
